@@ -1,0 +1,62 @@
+"""Log Analytics query results exported to JSON files: a log source for back-fills and offline runs.
+
+Each table is one file, `<Table>.json`, in the query API's response shape (`{"tables": [...]}`),
+exported with `| extend IngestionTime = ingestion_time()` so windows work as they do online.
+Rows are filtered the way the service would filter them: ingestion-time window, TimeGenerated
+bound, then the failure conditions. Rows that cannot be decoded are passed on, so the normalizer
+reports them like any malformed row from the service.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from detection.conditions import matches
+from detection.kql import INGESTION_TIME_COLUMN
+from detection.records import Column, MalformedRow, decode_row, parse_datetime
+from pipeline.ports import QueryOutcome, QueryPlan, QueryRejected
+
+
+class ExportedLogsSource:
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    @cache  # noqa: B019 - one source per process; exports are immutable while it runs
+    def _load(self, table: str) -> tuple[tuple[Column, ...], list[list[Any]]]:
+        path = self._directory / f"{table}.json"
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            result = document["tables"][0]
+            columns = tuple(Column(c["name"], c["type"]) for c in result["columns"])
+            return columns, result["rows"]
+        except FileNotFoundError:
+            raise QueryRejected(f"no export for table {table} at {path}") from None
+        except (json.JSONDecodeError, KeyError, IndexError, TypeError) as error:
+            raise QueryRejected(f"{path} is not a Log Analytics query export: {error}") from None
+
+    def run(self, plan: QueryPlan) -> QueryOutcome:
+        columns, rows = self._load(plan.table)
+        names = [c.name for c in columns]
+        arrival = names.index(INGESTION_TIME_COLUMN if INGESTION_TIME_COLUMN in names else "TimeGenerated")
+        window = plan.window
+        selected = []
+        for values in rows:
+            try:
+                ingested = parse_datetime(values[arrival], names[arrival])
+            except (MalformedRow, IndexError):
+                continue
+            if not window.start <= ingested < window.end:
+                continue
+            try:
+                row = decode_row(columns, values)
+                generated = parse_datetime(row.get("TimeGenerated"), "TimeGenerated")
+            except MalformedRow:
+                selected.append(values)
+                continue
+            in_range = window.time_generated_from <= generated < window.time_generated_to
+            if in_range and any(matches(c, row) for c in plan.conditions):
+                selected.append(values)
+        return QueryOutcome(columns, selected)

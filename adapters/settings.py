@@ -1,0 +1,73 @@
+"""App settings: every environment variable the app reads, validated in one model.
+
+The aliases are the setting names; they match `local.settings.json.example` and the Bicep
+`appSettings` exactly (a test checks all three agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class SettingsError(ValueError):
+    """An app setting is missing or invalid; the message names it."""
+
+
+class AppSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    storage_connection_string: str | None = Field(default=None, alias="AzureWebJobsStorage")
+    storage_queue_uri: str | None = Field(default=None, alias="AzureWebJobsStorage__queueServiceUri")
+    storage_table_uri: str | None = Field(default=None, alias="AzureWebJobsStorage__tableServiceUri")
+    storage_client_id: str | None = Field(default=None, alias="AzureWebJobsStorage__clientId")
+    timer_schedule: str = Field(default="0 */5 * * * *", alias="FAULTLINE_TIMER_SCHEDULE")
+    query_queue: str = Field(default="faultline-query-jobs", alias="FAULTLINE_QUERY_QUEUE")
+    failure_queue: str = Field(default="faultline-failures", alias="FAULTLINE_FAILURE_QUEUE")
+    rules_path: str = Field(default="faultline.yaml", alias="FAULTLINE_RULES_PATH")
+    table_prefix: str = Field(
+        default="Faultline", alias="FAULTLINE_TABLE_PREFIX", pattern=r"^[A-Za-z][A-Za-z0-9]{0,40}$"
+    )
+    logs_endpoint: str = Field(
+        default="https://api.loganalytics.io/v1", alias="FAULTLINE_LOGS_ENDPOINT"
+    )
+    logs_export_dir: str | None = Field(default=None, alias="FAULTLINE_LOGS_EXPORT_DIR")
+    logs_ca_bundle: str | None = Field(default=None, alias="FAULTLINE_LOGS_CA_BUNDLE")
+    query_timeout_seconds: int = Field(
+        default=180, ge=10, le=600, alias="FAULTLINE_QUERY_TIMEOUT_SECONDS"
+    )
+    max_rows_per_query: int = Field(
+        default=500_000, ge=1, le=500_000, alias="FAULTLINE_MAX_ROWS_PER_QUERY"
+    )
+    max_throttled_attempts: int = Field(default=20, ge=1, alias="FAULTLINE_MAX_THROTTLED_ATTEMPTS")
+
+    @model_validator(mode="after")
+    def _storage_is_reachable_somehow(self) -> AppSettings:
+        identity = self.storage_queue_uri and self.storage_table_uri
+        if not (self.storage_connection_string or identity):
+            raise ValueError(
+                "set AzureWebJobsStorage (a connection string) or both "
+                "AzureWebJobsStorage__queueServiceUri and AzureWebJobsStorage__tableServiceUri"
+            )
+        return self
+
+    @property
+    def poison_queue(self) -> str:
+        """The Functions host's name for the query queue's poison queue."""
+        return f"{self.query_queue}-poison"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AppSettings:
+        try:
+            return cls.model_validate({k: v for k, v in env.items() if v != ""})
+        except ValidationError as error:
+            problems = "\n".join(
+                f"  {'.'.join(map(str, e['loc'])) or '(settings)'}: {e['msg']}" for e in error.errors()
+            )
+            raise SettingsError(f"app settings are invalid:\n{problems}") from None
+
+
+def setting_names() -> set[str]:
+    """Every setting name the model reads."""
+    return {field.alias for field in AppSettings.model_fields.values() if field.alias}

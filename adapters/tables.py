@@ -1,0 +1,285 @@
+"""Azure Table Storage state: checkpoints, the occurrence ledger and the poisoned-job log.
+
+The ledger counts each record exactly once, however often it is seen: a fingerprint's summary and
+its occurrences share one partition, and new occurrences are inserted in the same entity-group
+transaction that updates the summary under its ETag. A record already present makes the insert
+fail (409), a concurrent writer makes the ETag check fail (412); either way the batch is re-read
+and retried, so overlapping windows, replays and redelivered messages never double count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
+
+from detection.detect import Detection, first_crossing
+from detection.fingerprint import fingerprint_summary
+from detection.rules import Threshold
+from pipeline.ports import Checkpoint
+
+log = logging.getLogger(__name__)
+
+SUMMARY_ROW = "summary"
+OCCURRENCE_PREFIX = "o|"
+TRANSACTION_LIMIT = 100
+MAX_TEXT = 16_000
+MAX_CONFLICT_RETRIES = 20
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+
+
+def _key_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_key_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _safe_record_key(record_id: str) -> str:
+    """Row keys forbid / \\ # ? and control characters; hash any id that is not plainly safe."""
+    if _SAFE_KEY.match(record_id):
+        return record_id
+    return hashlib.blake2b(record_id.encode(), digest_size=16).hexdigest()
+
+
+def occurrence_key(detection: Detection) -> str:
+    record = detection.record
+    return f"{OCCURRENCE_PREFIX}{_key_time(record.time_generated)}|{_safe_record_key(record.record_id)}"
+
+
+def ensure_table(service: TableServiceClient, name: str) -> TableClient:
+    service.create_table_if_not_exists(name)
+    return service.get_table_client(name)
+
+
+class TableCheckpointStore:
+    """One entity per (source, table): the ingestion time through which jobs are queued."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def get(self, source: str, table: str) -> Checkpoint | None:
+        try:
+            entity = self._table.get_entity(partition_key=source, row_key=table)
+        except ResourceNotFoundError:
+            return None
+        return Checkpoint(source, table, entity["IngestedThrough"], entity.metadata["etag"])
+
+    def advance(self, previous: Checkpoint | None, source: str, table: str, to: datetime) -> bool:
+        entity = {
+            "PartitionKey": source,
+            "RowKey": table,
+            "IngestedThrough": to,
+        }
+        try:
+            if previous is None:
+                self._table.create_entity(entity)
+            else:
+                self._table.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=previous.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceExistsError, ResourceModifiedError):
+            return False
+        return True
+
+    def all(self) -> list[Checkpoint]:
+        return [
+            Checkpoint(e["PartitionKey"], e["RowKey"], e["IngestedThrough"], e.metadata["etag"])
+            for e in self._table.list_entities()
+        ]
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A fingerprint's running totals after recording a batch."""
+
+    fingerprint: str
+    definition: str
+    count: int
+    added: int
+    first_seen: datetime
+    last_seen: datetime
+    threshold_crossed_at: datetime | None
+    handoff_pending: bool
+    etag: str
+
+
+class TableOccurrenceLedger:
+    """Exactly-once occurrence counting and threshold state per fingerprint."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def record(self, detections: Sequence[Detection], threshold: Threshold) -> LedgerEntry:
+        """Add the detections (all of one fingerprint) that are not yet counted."""
+        by_key = {occurrence_key(d): d for d in detections}
+        fingerprint = detections[0].fingerprint.value
+        for _ in range(MAX_CONFLICT_RETRIES):
+            summary = self._summary(fingerprint)
+            crossed = summary.get("ThresholdCrossedAt") if summary else None
+            times = sorted(d.record.time_generated for d in by_key.values())
+            margin = timedelta(0) if crossed else threshold.within
+            known = self._occurrence_keys(fingerprint, times[0] - margin, times[-1] + margin)
+            fresh = sorted(k for k in by_key if k not in known)
+            if not fresh:
+                return self._entry(fingerprint, summary, added=0)
+            chunk = fresh[: TRANSACTION_LIMIT - 1]
+            updated = self._next_summary(summary, [by_key[k] for k in chunk], known, threshold)
+            operations: list[Any] = [
+                ("create", self._occurrence_entity(fingerprint, key, by_key[key])) for key in chunk
+            ]
+            if summary is None:
+                operations.append(("create", updated))
+            else:
+                operations.append(
+                    ("update", updated, {"mode": UpdateMode.MERGE, "etag": summary.metadata["etag"],
+                                         "match_condition": MatchConditions.IfNotModified})
+                )
+            try:
+                self._table.submit_transaction(operations)
+            except TableTransactionError as conflict:
+                log.info("ledger conflict on %s (%s); re-reading", fingerprint, conflict.error_code)
+                continue
+            for key in chunk:
+                del by_key[key]
+            if not by_key:
+                return self._entry(fingerprint, self._summary(fingerprint), added=len(fresh))
+        raise RuntimeError(f"fingerprint {fingerprint}: too many concurrent updates, will retry")
+
+    def mark_handed_off(self, entry: LedgerEntry) -> bool:
+        """Clear the pending hand-off unless someone recorded more since (they will hand off)."""
+        try:
+            self._table.update_entity(
+                {"PartitionKey": entry.fingerprint, "RowKey": SUMMARY_ROW, "HandoffPending": False,
+                 "HandedOffCount": entry.count},
+                mode=UpdateMode.MERGE,
+                etag=entry.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return False
+        return True
+
+    def summary(self, fingerprint: str) -> LedgerEntry | None:
+        entity = self._summary(fingerprint)
+        return self._entry(fingerprint, entity, added=0) if entity is not None else None
+
+    def _summary(self, fingerprint: str) -> Any:
+        try:
+            return self._table.get_entity(partition_key=fingerprint, row_key=SUMMARY_ROW)
+        except ResourceNotFoundError:
+            return None
+
+    def _occurrence_keys(self, fingerprint: str, since: datetime, until: datetime) -> set[str]:
+        entities = self._table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            parameters={
+                "pk": fingerprint,
+                "low": f"{OCCURRENCE_PREFIX}{_key_time(since)}",
+                "high": f"{OCCURRENCE_PREFIX}{_key_time(until)}|~",
+            },
+            select=["RowKey"],
+        )
+        return {e["RowKey"] for e in entities}
+
+    @staticmethod
+    def _occurrence_entity(fingerprint: str, key: str, detection: Detection) -> dict[str, Any]:
+        record = detection.record
+        return {
+            "PartitionKey": fingerprint,
+            "RowKey": key,
+            "RecordId": record.record_id[:1000],
+            "Table": record.table,
+            "TimeGenerated": record.time_generated,
+        }
+
+    @staticmethod
+    def _next_summary(
+        summary: Any, chunk: Sequence[Detection], known: set[str], threshold: Threshold
+    ) -> dict[str, Any]:
+        first = chunk[0]
+        times = [d.record.time_generated for d in chunk]
+        count = (summary["Count"] if summary else 0) + len(chunk)
+        first_seen = min([*times, *([summary["FirstSeen"]] if summary else [])])
+        last_seen = max([*times, *([summary["LastSeen"]] if summary else [])])
+        crossed = summary.get("ThresholdCrossedAt") if summary else None
+        if crossed is None:
+            window = sorted([*times, *(_parse_key_time(k.split("|")[1]) for k in known)])
+            crossed = first_crossing(window, threshold)
+        entity: dict[str, Any] = {
+            "PartitionKey": first.fingerprint.value,
+            "RowKey": SUMMARY_ROW,
+            "Count": count,
+            "FirstSeen": first_seen,
+            "LastSeen": last_seen,
+            "HandoffPending": crossed is not None,
+        }
+        if crossed is not None:
+            entity["ThresholdCrossedAt"] = crossed
+        if summary is None:
+            record = first.record
+            entity.update(
+                {
+                    "Definition": first.definition,
+                    "Table": record.table,
+                    "FingerprintVersion": first.fingerprint.version,
+                    "Components": json.dumps(fingerprint_summary(first.fingerprint))[:MAX_TEXT],
+                    "Message": record.message[:MAX_TEXT],
+                    "ExceptionType": record.exception_type or "",
+                    "StackTrace": (record.stack_trace or "")[:MAX_TEXT],
+                    "Role": record.role or "",
+                    "OperationName": record.operation_name or "",
+                    "Context": json.dumps(dict(first.context))[:MAX_TEXT],
+                    "HandedOffCount": 0,
+                }
+            )
+        return entity
+
+    @staticmethod
+    def _entry(fingerprint: str, summary: Any, added: int) -> LedgerEntry:
+        return LedgerEntry(
+            fingerprint=fingerprint,
+            definition=summary["Definition"],
+            count=summary["Count"],
+            added=added,
+            first_seen=summary["FirstSeen"],
+            last_seen=summary["LastSeen"],
+            threshold_crossed_at=summary.get("ThresholdCrossedAt"),
+            handoff_pending=bool(summary.get("HandoffPending")),
+            etag=summary.metadata["etag"],
+        )
+
+
+class PoisonedJobLog:
+    """Jobs that could not be processed, kept for the health endpoint and for operators."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def add(self, job_id: str, description: str, reason: str, body: str) -> None:
+        self._table.upsert_entity(
+            {
+                "PartitionKey": "query-jobs",
+                "RowKey": job_id,
+                "Description": description[:MAX_TEXT],
+                "Reason": reason[:MAX_TEXT],
+                "Body": body[:MAX_TEXT],
+                "PoisonedAt": datetime.now(UTC),
+            }
+        )
+
+    def count(self) -> int:
+        return sum(1 for _ in self._table.query_entities("PartitionKey eq 'query-jobs'", select=["RowKey"]))

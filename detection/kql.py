@@ -1,0 +1,105 @@
+"""Compile a query window and the failure conditions into KQL, so only candidates leave Azure.
+
+Every user value is emitted as an escaped string literal and every field through a conversion
+function, mirroring conditions.py exactly; column names are validated identifiers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from detection.rules import Condition, FieldPath
+from detection.windows import QueryWindow
+
+INGESTION_TIME_COLUMN = "IngestionTime"
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def string_literal(text: str) -> str:
+    """A double-quoted KQL string literal that no input can break out of."""
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in text) + '"'
+
+
+def datetime_literal(moment: datetime) -> str:
+    """`datetime(2026-11-20T00:00:00.0000000Z)` in UTC with the service's 7-digit precision."""
+    utc = moment.astimezone(UTC)
+    return f"datetime({utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond:06d}0Z)"
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
+def field_reference(path: FieldPath) -> str:
+    return path.column + "".join(f"[{string_literal(key)}]" for key in path.keys)
+
+
+def _equality(ref: str, expected: bool | int | float | str, case_sensitive: bool) -> str:
+    if isinstance(expected, bool):
+        return f"tobool({ref}) == {'true' if expected else 'false'}"
+    if isinstance(expected, (int, float)):
+        return f"todouble({ref}) == {_number(expected)}"
+    operator = "==" if case_sensitive else "=~"
+    return f"tostring({ref}) {operator} {string_literal(expected)}"
+
+
+def _membership(ref: str, options: Sequence[bool | int | float | str], exact: bool) -> str:
+    strings = [o for o in options if isinstance(o, str)]
+    numbers = [o for o in options if isinstance(o, (int, float)) and not isinstance(o, bool)]
+    booleans = [o for o in options if isinstance(o, bool)]
+    parts = []
+    if strings:
+        operator = "in" if exact else "in~"
+        parts.append(f"tostring({ref}) {operator} ({', '.join(map(string_literal, strings))})")
+    if numbers:
+        parts.append(f"todouble({ref}) in ({', '.join(_number(n) for n in numbers)})")
+    parts.extend(_equality(ref, b, exact) for b in booleans)
+    return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
+
+
+_ORDER = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def compile_condition(condition: Condition) -> str:
+    """One condition as a KQL boolean expression."""
+    if condition.all_ is not None:
+        return "(" + " and ".join(compile_condition(c) for c in condition.all_) + ")"
+    if condition.any_ is not None:
+        return "(" + " or ".join(compile_condition(c) for c in condition.any_) + ")"
+    if condition.not_ is not None:
+        return f"not({compile_condition(condition.not_)})"
+    assert condition.field is not None
+    ref = field_reference(condition.field)
+    operator, operand, exact = condition.operator, condition.operand, condition.case_sensitive
+    if operator == "equals":
+        return _equality(ref, operand, exact)
+    if operator == "not_equals":
+        return f"not({_equality(ref, operand, exact)})"
+    if operator == "in":
+        return _membership(ref, operand, exact)
+    if operator == "not_in":
+        return f"not({_membership(ref, operand, exact)})"
+    if operator == "contains":
+        return f"tostring({ref}) {'contains_cs' if exact else 'contains'} {string_literal(operand)}"
+    if operator == "regex":
+        return f"tostring({ref}) matches regex {string_literal(operand)}"
+    if operator == "exists":
+        return f"{'isnotempty' if operand else 'isempty'}(tostring({ref}))"
+    return f"todouble({ref}) {_ORDER[operator]} {_number(operand)}"
+
+
+def build_query(table: str, window: QueryWindow, conditions: Sequence[Condition]) -> str:
+    """The KQL for one table and window: ingestion-time slice, TimeGenerated bound, candidates."""
+    lines = [
+        table,
+        f"| where ingestion_time() >= {datetime_literal(window.start)}"
+        f" and ingestion_time() < {datetime_literal(window.end)}",
+        f"| where TimeGenerated >= {datetime_literal(window.time_generated_from)}"
+        f" and TimeGenerated < {datetime_literal(window.time_generated_to)}",
+    ]
+    if conditions:
+        lines.append("| where " + " or ".join(f"({compile_condition(c)})" for c in conditions))
+    lines.append(f"| extend {INGESTION_TIME_COLUMN} = ingestion_time()")
+    return "\n".join(lines)

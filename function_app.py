@@ -1,0 +1,81 @@
+"""Faultline's Azure Functions: a table of contents. Each trigger parses, calls one thing, returns.
+
+timer (fan-out) -> query-jobs queue -> query + detect -> failures queue -> issue workflow
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import azure.durable_functions as df
+import azure.functions as func
+from pydantic import ValidationError
+
+from pipeline.bootstrap import load_configuration, services
+from pipeline.fanout import fan_out
+from pipeline.health import health
+from pipeline.ingest import record_poisoned, run_query_job
+from pipeline.replay import ReplayRejected, ReplayRequest, replay
+
+log = logging.getLogger("faultline")
+
+load_configuration(os.environ)  # a bad rules file or setting stops the app at start-up, by name
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@app.timer_trigger(arg_name="timer", schedule="%FAULTLINE_TIMER_SCHEDULE%", run_on_startup=False)
+def fan_out_queries(timer: func.TimerRequest) -> None:
+    """Queue a query job for every table window that is due."""
+    if timer.past_due:
+        log.warning("timer is past due; the checkpoint makes up for missed ticks")
+    fan_out(services())
+
+
+@app.queue_trigger(
+    arg_name="message", queue_name="%FAULTLINE_QUERY_QUEUE%", connection="AzureWebJobsStorage"
+)
+def query_and_detect(message: func.QueueMessage) -> None:
+    """Run one query job: query, normalize, detect, fingerprint, count, hand off."""
+    run_query_job(services(), message.get_body().decode("utf-8", "replace"), message.dequeue_count or 1)
+
+
+@app.queue_trigger(
+    arg_name="message",
+    queue_name="%FAULTLINE_QUERY_QUEUE%-poison",
+    connection="AzureWebJobsStorage",
+)
+def record_poisoned_query(message: func.QueueMessage) -> None:
+    """Keep and loudly log every job that could not be processed."""
+    record_poisoned(services(), message.get_body().decode("utf-8", "replace"))
+
+
+def _json(status: int, payload: object) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(payload, indent=2), status_code=status, mimetype="application/json"
+    )
+
+
+@app.route(route="replay", methods=["POST"])
+def replay_window(req: func.HttpRequest) -> func.HttpResponse:
+    """Re-run detection over any past window: `{"source", "tables"?, "start", "end"}`."""
+    try:
+        request = ReplayRequest.model_validate_json(req.get_body() or b"")
+        jobs = replay(services(), request)
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()
+        ]
+        return _json(400, {"error": "invalid replay request", "problems": problems})
+    except ReplayRejected as error:
+        return _json(400, {"error": str(error)})
+    return _json(202, {"queued": len(jobs), "jobs": [j.job_id for j in jobs]})
+
+
+@app.route(route="health", methods=["GET"])
+def health_check(req: func.HttpRequest) -> func.HttpResponse:
+    """Configuration loaded, storage reachable, and how far behind each table is."""
+    healthy, report = health(services())
+    return _json(200 if healthy else 503, report)

@@ -1,0 +1,1 @@
+"""The service layer: use cases the triggers call, written against ports (adapters plug in)."""

@@ -1,0 +1,137 @@
+"""Wire the real adapters to the service layer, once per process (Cosmic Python's bootstrap)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from azure.core.credentials import TokenCredential
+from azure.data.tables import TableServiceClient
+from azure.storage.queue import QueueServiceClient
+
+from adapters.exported_logs import ExportedLogsSource
+from adapters.log_analytics import LogAnalyticsSource
+from adapters.queues import StorageQueue
+from adapters.settings import AppSettings
+from adapters.tables import (
+    PoisonedJobLog,
+    TableCheckpointStore,
+    TableOccurrenceLedger,
+    ensure_table,
+)
+from detection.rules import Rules, load_rules
+from pipeline.ports import Clock, LogSource
+
+APP_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """Everything a use case needs, built once."""
+
+    settings: AppSettings
+    rules: Rules
+    clock: Clock
+    log_source: LogSource
+    query_queue: StorageQueue
+    poison_queue: StorageQueue
+    failure_queue: StorageQueue
+    checkpoints: TableCheckpointStore
+    ledger: TableOccurrenceLedger
+    poisoned_jobs: PoisonedJobLog
+
+
+def load_configuration(env: Mapping[str, str]) -> tuple[AppSettings, Rules]:
+    """Settings and rules, validated; raises with the bad field's name (fail at start-up)."""
+    settings = AppSettings.from_env(env)
+    path = Path(settings.rules_path)
+    path = path if path.is_absolute() else APP_ROOT / path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise FileNotFoundError(f"rules file {path} cannot be read: {error}") from error
+    return settings, load_rules(text, env, origin=str(path))
+
+
+def _default_credential(settings: AppSettings) -> TokenCredential:
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=settings.storage_client_id)
+
+
+def _storage_clients(
+    settings: AppSettings, credential: TokenCredential | None
+) -> tuple[QueueServiceClient, TableServiceClient]:
+    if settings.storage_connection_string:
+        return (
+            QueueServiceClient.from_connection_string(settings.storage_connection_string),
+            TableServiceClient.from_connection_string(settings.storage_connection_string),
+        )
+    assert settings.storage_queue_uri and settings.storage_table_uri
+    identity = credential or _default_credential(settings)
+    return (
+        QueueServiceClient(settings.storage_queue_uri, credential=identity),
+        TableServiceClient(settings.storage_table_uri, credential=identity),
+    )
+
+
+def _log_source(settings: AppSettings, credential: TokenCredential | None) -> LogSource:
+    if settings.logs_export_dir:
+        directory = Path(settings.logs_export_dir)
+        return ExportedLogsSource(directory if directory.is_absolute() else APP_ROOT / directory)
+    return LogAnalyticsSource(
+        credential or _default_credential(settings),
+        settings.logs_endpoint,
+        server_timeout=settings.query_timeout_seconds,
+        max_rows=settings.max_rows_per_query,
+        connection_verify=settings.logs_ca_bundle or True,
+    )
+
+
+def bootstrap(
+    env: Mapping[str, str] | None = None,
+    *,
+    clock: Clock | None = None,
+    credential: TokenCredential | None = None,
+) -> Services:
+    """Build the services from app settings; `credential` overrides managed identity."""
+    settings, rules = load_configuration(os.environ if env is None else env)
+    queues, tables = _storage_clients(settings, credential)
+    prefix = settings.table_prefix
+    return Services(
+        settings=settings,
+        rules=rules,
+        clock=clock or SystemClock(),
+        log_source=_log_source(settings, credential),
+        query_queue=StorageQueue.open(queues, settings.query_queue),
+        poison_queue=StorageQueue.open(queues, settings.poison_queue),
+        failure_queue=StorageQueue.open(queues, settings.failure_queue),
+        checkpoints=TableCheckpointStore(ensure_table(tables, f"{prefix}Checkpoints")),
+        ledger=TableOccurrenceLedger(ensure_table(tables, f"{prefix}Occurrences")),
+        poisoned_jobs=PoisonedJobLog(ensure_table(tables, f"{prefix}PoisonedJobs")),
+    )
+
+
+_installed: Services | None = None
+
+
+def install(services: Services | None) -> None:
+    """Make these the services the triggers use (the local driver installs its simulated clock)."""
+    global _installed
+    _installed = services
+
+
+def services() -> Services:
+    """The process's services, built on first use from the environment."""
+    global _installed
+    if _installed is None:
+        _installed = bootstrap()
+    return _installed

@@ -1,0 +1,69 @@
+"""The timer's work: queue one query job per table slice that is due, then move the checkpoint."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from detection.windows import due_range, slice_range
+from pipeline.bootstrap import Services
+from pipeline.messages import QueryJob
+
+log = logging.getLogger(__name__)
+
+
+class FanOutError(RuntimeError):
+    """Some tables could not be fanned out this tick; they catch up on the next one."""
+
+
+@dataclass
+class FanOutReport:
+    jobs: list[QueryJob] = field(default_factory=list)
+    failed_tables: list[str] = field(default_factory=list)
+
+
+def fan_out(services: Services) -> FanOutReport:
+    """Enqueue due windows for every source and table; the checkpoint moves only after enqueue.
+
+    A crash between the two re-enqueues the same jobs (same ids) on the next tick; a duplicate job
+    is harmless because occurrences are counted by record id.
+    """
+    now = services.clock.now()
+    report = FanOutReport()
+    for source in services.rules.sources:
+        for table in source.tables:
+            try:
+                report.jobs.extend(_fan_out_table(services, source.name, table.name, now))
+            except Exception:
+                log.exception("fan-out failed for %s/%s; it catches up next tick", source.name, table.name)
+                report.failed_tables.append(f"{source.name}/{table.name}")
+    if report.failed_tables:
+        raise FanOutError("fan-out failed for " + ", ".join(report.failed_tables))
+    return report
+
+
+def _fan_out_table(
+    services: Services, source_name: str, table: str, now: datetime
+) -> list[QueryJob]:
+    source = services.rules.source(source_name)
+    checkpoint = services.checkpoints.get(source_name, table)
+    due = due_range(
+        checkpoint.ingested_through if checkpoint else None,
+        now,
+        source.ingestion_delay,
+        source.initial_backfill,
+    )
+    if due is None:
+        return []
+    windows = slice_range(*due, source.max_window, source.lookback, source.max_slices_per_tick)
+    jobs = [QueryJob.for_window(source_name, table, window) for window in windows]
+    for job in jobs:
+        services.query_queue.send(job.model_dump_json())
+    if not services.checkpoints.advance(checkpoint, source_name, table, windows[-1].end):
+        log.warning("checkpoint of %s/%s moved concurrently; duplicate jobs are harmless", source_name, table)
+    behind = due[1] - windows[-1].end
+    if behind.total_seconds() > 0:
+        log.warning("%s/%s is %s behind; catching up over the next ticks", source_name, table, behind)
+    log.info("queued %d job(s) for %s/%s up to %s", len(jobs), source_name, table, windows[-1].end.isoformat())
+    return jobs

@@ -1,0 +1,195 @@
+"""The queue trigger's work: run one query job, detect failures, count them exactly once.
+
+Service limits never make us busy-wait: a throttled job goes back on the queue, invisible until
+the service's Retry-After has passed; a partial or capped result is split into halves that are
+queued as new jobs; a query the service refuses, or a message that is not a job, goes straight
+to the poison queue with its reason. Any other error propagates, so the Functions host retries
+the message and, after `maxDequeueCount` attempts, moves it to the poison queue itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from adapters.tables import LedgerEntry
+from detection.detect import Detection, detect
+from detection.kql import build_query
+from detection.records import normalize_rows
+from detection.windows import QueryWindow
+from pipeline.bootstrap import Services
+from pipeline.messages import FailureNotice, QueryJob
+from pipeline.ports import QueryPlan, QueryRejected, Throttled
+
+log = logging.getLogger(__name__)
+
+HOST_MAX_DEQUEUE_COUNT = 5
+"""Must equal host.json's `extensions.queues.maxDequeueCount` (a test checks)."""
+
+
+@dataclass
+class JobReport:
+    """What one job did, for logs and tests."""
+
+    job: QueryJob | None
+    outcome: str
+    rows: int = 0
+    rejected_rows: int = 0
+    detections: int = 0
+    new_occurrences: int = 0
+    notices: int = 0
+    follow_up_jobs: list[QueryJob] = field(default_factory=list)
+
+
+def run_query_job(services: Services, body: str, dequeue_count: int = 1) -> JobReport:
+    try:
+        job = QueryJob.model_validate_json(body)
+    except ValidationError as error:
+        return _poison(services, None, body, f"not a query job: {error.errors()[0]['msg']}")
+    try:
+        return _run(services, job)
+    except QueryRejected as error:
+        return _poison(services, job, body, str(error))
+    except Exception:
+        final = dequeue_count >= HOST_MAX_DEQUEUE_COUNT
+        log.exception(
+            "query job %s (%s) failed on attempt %d of %d%s",
+            job.job_id,
+            job.describe(),
+            dequeue_count,
+            HOST_MAX_DEQUEUE_COUNT,
+            "; the host now moves it to the poison queue" if final else "; the host will retry it",
+        )
+        raise
+
+
+def _run(services: Services, job: QueryJob) -> JobReport:
+    rules = services.rules
+    try:
+        source = rules.source(job.source)
+        spec = source.table(job.table)
+    except KeyError as error:
+        raise QueryRejected(f"job names what the rules file no longer watches: {error}") from None
+    definitions = rules.definitions_for(job.table)
+    if not definitions:
+        log.info("no failure definition covers %s; job %s skipped", job.table, job.job_id)
+        return JobReport(job, "no-definitions")
+    window = QueryWindow(job.start, job.end, source.lookback)
+    conditions = tuple(d.when for d in definitions)
+    plan = QueryPlan(source.workspace_id, job.table, window, conditions, build_query(job.table, window, conditions))
+    try:
+        outcome = services.log_source.run(plan)
+    except Throttled as throttled:
+        return _requeue_throttled(services, job, throttled)
+    report = JobReport(job, "done", rows=len(outcome.rows))
+    if outcome.incomplete:
+        halves = window.halves()
+        if halves is not None:
+            report.follow_up_jobs = [QueryJob.for_window(job.source, job.table, w, "split") for w in halves]
+            for follow_up in report.follow_up_jobs:
+                services.query_queue.send(follow_up.model_dump_json())
+            log.warning("job %s (%s) was incomplete (%s); split into halves",
+                        job.job_id, job.describe(), outcome.incomplete)
+            report.outcome = "split"
+            return report
+        log.error("job %s (%s) is incomplete (%s) and cannot be split further; "
+                  "processing the %d rows returned", job.job_id, job.describe(), outcome.incomplete,
+                  len(outcome.rows))
+        report.outcome = "incomplete"
+    normalized = normalize_rows(spec, outcome.columns, outcome.rows)
+    for rejected in normalized.rejected:
+        log.warning("skipped malformed row %d of %s in job %s: %s",
+                    rejected.index, rejected.table, job.job_id, rejected.reason)
+    report.rejected_rows = len(normalized.rejected)
+    detections = detect(normalized.records, definitions)
+    report.detections = len(detections)
+    thresholds = {d.name: d.threshold for d in definitions}
+    for group in _by_fingerprint(detections):
+        entry = services.ledger.record(group, thresholds[group[0].definition])
+        report.new_occurrences += entry.added
+        if entry.handoff_pending:
+            _hand_off(services, job, entry, group)
+            report.notices += 1
+    log.info("job %s (%s): %d rows, %d failures, %d new occurrences, %d notices",
+             job.job_id, job.describe(), report.rows, report.detections, report.new_occurrences,
+             report.notices)
+    return report
+
+
+def _by_fingerprint(detections: Sequence[Detection]) -> list[list[Detection]]:
+    groups: dict[str, list[Detection]] = defaultdict(list)
+    for detection in detections:
+        groups[detection.fingerprint.value].append(detection)
+    return list(groups.values())
+
+
+def _hand_off(services: Services, job: QueryJob, entry: LedgerEntry, group: Sequence[Detection]) -> None:
+    """Tell the issue workflow; the ledger's pending flag makes a crash here resend, not lose."""
+    latest = max(group, key=lambda d: d.record.time_generated)
+    record = latest.record
+    assert entry.threshold_crossed_at is not None
+    notice = FailureNotice(
+        fingerprint=entry.fingerprint,
+        fingerprint_version=latest.fingerprint.version,
+        definition=entry.definition,
+        table=record.table,
+        source=job.source,
+        count=entry.count,
+        first_seen=entry.first_seen,
+        last_seen=entry.last_seen,
+        threshold_crossed_at=entry.threshold_crossed_at,
+        message=record.message[:4000],
+        exception_type=record.exception_type,
+        stack_trace=(record.stack_trace or "")[:16000] or None,
+        role=record.role,
+        operation_name=record.operation_name,
+        context=dict(latest.context),
+    )
+    services.failure_queue.send(notice.model_dump_json())
+    services.ledger.mark_handed_off(entry)
+
+
+def _requeue_throttled(services: Services, job: QueryJob, throttled: Throttled) -> JobReport:
+    attempts = job.throttled_attempts + 1
+    if attempts > services.settings.max_throttled_attempts:
+        return _poison(services, job, job.model_dump_json(),
+                       f"still throttled after {job.throttled_attempts} delayed retries: {throttled}")
+    again = job.model_copy(update={"throttled_attempts": attempts, "origin": "throttled"})
+    services.query_queue.send(again.model_dump_json(), delay=throttled.retry_after)
+    log.warning("job %s (%s) throttled; back on the queue in %ss (attempt %d)",
+                job.job_id, job.describe(), int(throttled.retry_after.total_seconds()), attempts)
+    return JobReport(job, "throttled", follow_up_jobs=[again])
+
+
+def _poison(services: Services, job: QueryJob | None, body: str, reason: str) -> JobReport:
+    """Park a job that cannot succeed where operators look, with the reason, and say so loudly."""
+    log.error("query job %s is poisoned: %s", job.job_id if job else "(unreadable)", reason)
+    services.poison_queue.send(json.dumps({"reason": reason, "job": body}))
+    return JobReport(job, "poisoned")
+
+
+def record_poisoned(services: Services, body: str) -> str:
+    """The poison queue's trigger: log and keep every poisoned job (host-moved or ours)."""
+    try:
+        envelope = json.loads(body)
+    except json.JSONDecodeError:
+        envelope = None
+    if isinstance(envelope, dict) and "reason" in envelope and "job" in envelope:
+        reason, job_body = str(envelope["reason"]), str(envelope["job"])
+    else:
+        reason, job_body = f"failed {HOST_MAX_DEQUEUE_COUNT} attempts (moved by the host)", body
+    try:
+        job = QueryJob.model_validate_json(job_body)
+        job_id, description = job.job_id, job.describe()
+    except ValidationError:
+        job_id = "unreadable-" + hashlib.sha256(job_body.encode()).hexdigest()[:24]
+        description = "(not a query job)"
+    services.poisoned_jobs.add(job_id, description, reason, job_body)
+    log.error("poisoned query job %s (%s): %s", job_id, description, reason)
+    return job_id

@@ -1,0 +1,74 @@
+"""The small interfaces the service layer needs from the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from detection.records import Column
+from detection.rules import Condition
+from detection.windows import QueryWindow
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """What to ask a log source: the table, the window, the conditions and their KQL."""
+
+    workspace_id: str
+    table: str
+    window: QueryWindow
+    conditions: tuple[Condition, ...]
+    kql: str
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    """Rows from a log source; `incomplete` says why the service did not return all of them."""
+
+    columns: tuple[Column, ...]
+    rows: Sequence[Sequence[Any]]
+    incomplete: str | None = None
+
+
+class Throttled(Exception):
+    """The log source asked us to come back later."""
+
+    def __init__(self, retry_after: timedelta, detail: str) -> None:
+        super().__init__(f"throttled for {retry_after.total_seconds():.0f}s: {detail}")
+        self.retry_after = retry_after
+
+
+class QueryRejected(Exception):
+    """The log source refused the query itself; retrying the same query cannot help."""
+
+
+class LogSource(Protocol):
+    def run(self, plan: QueryPlan) -> QueryOutcome: ...
+
+
+class MessageQueue(Protocol):
+    def send(self, body: str, delay: timedelta | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    source: str
+    table: str
+    ingested_through: datetime
+    etag: str | None = field(default=None, compare=False)
+
+
+class CheckpointStore(Protocol):
+    def get(self, source: str, table: str) -> Checkpoint | None: ...
+
+    def advance(self, previous: Checkpoint | None, source: str, table: str, to: datetime) -> bool:
+        """Move the checkpoint if nobody else moved it since `previous` was read."""
+        ...
+
+    def all(self) -> list[Checkpoint]: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
