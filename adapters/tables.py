@@ -125,21 +125,22 @@ class TableOccurrenceLedger:
 
     def record(self, detections: Sequence[Detection], threshold: Threshold) -> LedgerEntry:
         """Add the detections (all of one fingerprint) that are not yet counted."""
-        by_key = {occurrence_key(d): d for d in detections}
+        pending = {occurrence_key(d): d for d in detections}
         fingerprint = detections[0].fingerprint.value
-        for _ in range(MAX_CONFLICT_RETRIES):
+        added = conflicts = 0
+        while True:
             summary = self._summary(fingerprint)
             crossed = summary.get("ThresholdCrossedAt") if summary else None
-            times = sorted(d.record.time_generated for d in by_key.values())
+            times = sorted(d.record.time_generated for d in pending.values())
             margin = timedelta(0) if crossed else threshold.within
             known = self._occurrence_keys(fingerprint, times[0] - margin, times[-1] + margin)
-            fresh = sorted(k for k in by_key if k not in known)
-            if not fresh:
-                return self._entry(fingerprint, summary, added=0)
-            chunk = fresh[: TRANSACTION_LIMIT - 1]
-            updated = self._next_summary(summary, [by_key[k] for k in chunk], known, threshold)
+            pending = {k: d for k, d in pending.items() if k not in known}
+            if not pending:
+                return self._entry(fingerprint, summary, added=added)
+            chunk = sorted(pending)[: TRANSACTION_LIMIT - 1]
+            updated = self._next_summary(summary, [pending[k] for k in chunk], known, threshold)
             operations: list[Any] = [
-                ("create", self._occurrence_entity(fingerprint, key, by_key[key])) for key in chunk
+                ("create", self._occurrence_entity(fingerprint, key, pending[key])) for key in chunk
             ]
             if summary is None:
                 operations.append(("create", updated))
@@ -151,13 +152,18 @@ class TableOccurrenceLedger:
             try:
                 self._table.submit_transaction(operations)
             except TableTransactionError as conflict:
+                conflicts += 1
+                if conflicts > MAX_CONFLICT_RETRIES:
+                    raise RuntimeError(
+                        f"fingerprint {fingerprint}: {conflicts} conflicting writers in a row"
+                    ) from conflict
                 log.info("ledger conflict on %s (%s); re-reading", fingerprint, conflict.error_code)
                 continue
+            added += len(chunk)
             for key in chunk:
-                del by_key[key]
-            if not by_key:
-                return self._entry(fingerprint, self._summary(fingerprint), added=len(fresh))
-        raise RuntimeError(f"fingerprint {fingerprint}: too many concurrent updates, will retry")
+                del pending[key]
+            if not pending:
+                return self._entry(fingerprint, self._summary(fingerprint), added=added)
 
     def mark_handed_off(self, entry: LedgerEntry) -> bool:
         """Clear the pending hand-off unless someone recorded more since (they will hand off)."""

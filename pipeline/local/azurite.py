@@ -77,11 +77,11 @@ def start_azurite(timeout: float = 30.0) -> Azurite:
             "--disableTelemetry",
             "--skipApiVersionCheck",
             "--silent",
-            "--location", workspace.name,
             "--blobHost", "127.0.0.1", "--blobPort", str(ports[0]),
             "--queueHost", "127.0.0.1", "--queuePort", str(ports[1]),
             "--tableHost", "127.0.0.1", "--tablePort", str(ports[2]),
         ],
+        cwd=workspace.name,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -1,0 +1,63 @@
+"""Shared fixtures: one Azurite per session, the app's functions indexed once, fresh names per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipeline.local.azurite import Azurite, start_azurite
+from pipeline.local.host import FunctionTable, SimulatedClock
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# function_app validates configuration at import, as the host's indexing would.
+os.environ.setdefault("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    with start_azurite() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def functions() -> FunctionTable:
+    import function_app
+
+    return FunctionTable.of(function_app.app)
+
+
+@pytest.fixture
+def clock() -> SimulatedClock:
+    return SimulatedClock(datetime(2026, 11, 20, 2, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def storage_env(azurite: Azurite) -> dict[str, str]:
+    """App settings with queue and table names no other test uses."""
+    suffix = uuid.uuid4().hex[:10]
+    return {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "FAULTLINE_QUERY_QUEUE": f"jobs-{suffix}",
+        "FAULTLINE_FAILURE_QUEUE": f"failures-{suffix}",
+        "FAULTLINE_TABLE_PREFIX": f"T{suffix}",
+        "FAULTLINE_RULES_PATH": str(ROOT / "faultline.yaml"),
+    }
+
+
+def queued_bodies(azurite: Azurite, queue_name: str) -> list[str]:
+    """Every visible message on a queue, decoded the way the host decodes them (and consumed)."""
+    from azure.storage.queue import BinaryBase64DecodePolicy, QueueClient
+
+    queue = QueueClient.from_connection_string(
+        azurite.connection_string, queue_name, message_decode_policy=BinaryBase64DecodePolicy()
+    )
+    bodies = []
+    while batch := list(queue.receive_messages(max_messages=32, visibility_timeout=300)):
+        bodies.extend(m.content.decode() for m in batch)
+    return bodies
