@@ -1,7 +1,8 @@
 """Compile a query window and the failure conditions into KQL, so only candidates leave Azure.
 
 Every user value is emitted as an escaped string literal and every field through a conversion
-function, mirroring conditions.py exactly; column names are validated identifiers.
+function, mirroring conditions.py exactly (including null: a comparison with null is false, never
+null); column names are validated identifiers.
 """
 
 from __future__ import annotations
@@ -36,11 +37,17 @@ def field_reference(path: FieldPath) -> str:
     return path.column + "".join(f"[{string_literal(key)}]" for key in path.keys)
 
 
+def _guarded(conversion: str, ref: str, operator: str, literal: str) -> str:
+    """KQL compares null to null, not false; guarding keeps `not(...)` two-valued like Python."""
+    value = f"{conversion}({ref})"
+    return f"(isnotnull({value}) and {value} {operator} {literal})"
+
+
 def _equality(ref: str, expected: bool | int | float | str, case_sensitive: bool) -> str:
     if isinstance(expected, bool):
-        return f"tobool({ref}) == {'true' if expected else 'false'}"
+        return _guarded("tobool", ref, "==", "true" if expected else "false")
     if isinstance(expected, (int, float)):
-        return f"todouble({ref}) == {_number(expected)}"
+        return _guarded("todouble", ref, "==", _number(expected))
     operator = "==" if case_sensitive else "=~"
     return f"tostring({ref}) {operator} {string_literal(expected)}"
 
@@ -87,7 +94,7 @@ def compile_condition(condition: Condition) -> str:
         return f"tostring({ref}) matches regex {string_literal(operand)}"
     if operator == "exists":
         return f"{'isnotempty' if operand else 'isempty'}(tostring({ref}))"
-    return f"todouble({ref}) {_ORDER[operator]} {_number(operand)}"
+    return _guarded("todouble", ref, _ORDER[operator], _number(operand))
 
 
 def build_query(table: str, window: QueryWindow, conditions: Sequence[Condition]) -> str:

@@ -40,10 +40,10 @@ def c(**kwargs: object) -> Condition:
     [
         (c(field="Level", equals="Error"), 'tostring(Level) =~ "Error"'),
         (c(field="Level", equals="Error", case_sensitive=True), 'tostring(Level) == "Error"'),
-        (c(field="Success", equals=False), "tobool(Success) == false"),
-        (c(field="SeverityLevel", gte=3), "todouble(SeverityLevel) >= 3.0"),
-        (c(field="DurationMs", lt=10.5), "todouble(DurationMs) < 10.5"),
-        (c(field="ResultCode", equals=500), "todouble(ResultCode) == 500.0"),
+        (c(field="Success", equals=False), "(isnotnull(tobool(Success)) and tobool(Success) == false)"),
+        (c(field="SeverityLevel", gte=3), "(isnotnull(todouble(SeverityLevel)) and todouble(SeverityLevel) >= 3.0)"),
+        (c(field="DurationMs", lt=10.5), "(isnotnull(todouble(DurationMs)) and todouble(DurationMs) < 10.5)"),
+        (c(field="ResultCode", equals=500), "(isnotnull(todouble(ResultCode)) and todouble(ResultCode) == 500.0)"),
         (c(field="Level", not_equals="Info"), 'not(tostring(Level) =~ "Info")'),
         (c(field="Level", **{"in": ["Error", "Critical"]}), 'tostring(Level) in~ ("Error", "Critical")'),
         (c(field="Code", **{"in": ["a", 5]}), '(tostring(Code) in~ ("a") or todouble(Code) in (5.0))'),
@@ -52,11 +52,12 @@ def c(**kwargs: object) -> Condition:
         (c(field="Message", contains="X", case_sensitive=True), 'tostring(Message) contains_cs "X"'),
         (c(field="Url", regex=r"^/api/\d+"), 'tostring(Url) matches regex "^/api/\\\\d+"'),
         (c(field="Properties.tenant.id", exists=True), 'isnotempty(tostring(Properties["tenant"]["id"]))'),
-        (c(field="Properties.retryable", equals=False), 'tobool(Properties["retryable"]) == false'),
+        (c(field="Properties.retryable", equals=False), '(isnotnull(tobool(Properties["retryable"])) and tobool(Properties["retryable"]) == false)'),
         (c(field="OperationId", exists=False), "isempty(tostring(OperationId))"),
         (
             c(all=[{"field": "A", "equals": 1}, {"any": [{"field": "B", "equals": "x"}, {"not": {"field": "C", "gt": 2}}]}]),
-            '(todouble(A) == 1.0 and (tostring(B) =~ "x" or not(todouble(C) > 2.0)))',
+            '((isnotnull(todouble(A)) and todouble(A) == 1.0) and (tostring(B) =~ "x" or '
+            'not((isnotnull(todouble(C)) and todouble(C) > 2.0))))',
         ),
     ],
 )
@@ -80,7 +81,8 @@ def test_build_query_bounds_ingestion_time_and_time_generated() -> None:
         " and ingestion_time() < datetime(2026-11-20T00:15:00.0000000Z)",
         "| where TimeGenerated >= datetime(2026-11-19T23:00:00.0000000Z)"
         " and TimeGenerated < datetime(2026-11-20T00:30:00.0000000Z)",
-        "| where (tobool(Success) == false) or (todouble(DurationMs) > 5000.0)",
+        "| where ((isnotnull(tobool(Success)) and tobool(Success) == false))"
+        " or ((isnotnull(todouble(DurationMs)) and todouble(DurationMs) > 5000.0))",
         "| extend IngestionTime = ingestion_time()",
     ]
 
