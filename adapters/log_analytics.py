@@ -1,7 +1,7 @@
 """Azure Log Analytics through the real `LogsQueryClient`, with the service's limits mapped.
 
 Throttling (429, or 503 with Retry-After) becomes `Throttled`, a query the service refuses (400)
-becomes `QueryRejected`, partial results and the row cap become an incomplete outcome the caller
+or a workspace it does not know (404) becomes `QueryRejected`, partial results and the row cap become an incomplete outcome the caller
 splits. The SDK's own retries are off: a throttled job goes back on the queue with a delay instead
 of sleeping inside the function.
 """
@@ -71,6 +71,10 @@ class LogAnalyticsSource:
                 raise Throttled(retry_after(headers, datetime.now(UTC)), str(error.message)) from error
             if status == 400:
                 raise QueryRejected(f"Log Analytics refused the query: {error.message}") from error
+            if status == 404:
+                raise QueryRejected(
+                    f"workspace {plan.workspace_id} was not found: {error.message}"
+                ) from error
             raise
         if isinstance(result, LogsQueryPartialResult):
             table = result.partial_data[0] if result.partial_data else None

@@ -18,6 +18,7 @@ from typing import Any
 
 import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
+from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 from azure.storage.queue import (
     BinaryBase64DecodePolicy,
@@ -95,7 +96,7 @@ class QueueDriver:
         raise RuntimeError(f"queue {self.queue_name} did not drain in {max_rounds} rounds")
 
     def _deliver(self, message: Any, result: DrainResult) -> None:
-        request = func.QueueMessage(
+        request = QueueMessage(
             id=message.id,
             body=message.content,
             dequeue_count=message.dequeue_count,
@@ -112,7 +113,9 @@ class QueueDriver:
                 self._queue.delete_message(message)
                 result.poisoned += 1
             else:
-                self._queue.update_message(message, visibility_timeout=self._retry_delay)
+                self._queue.update_message(
+                    message.id, message.pop_receipt, visibility_timeout=self._retry_delay
+                )
             return
         self._queue.delete_message(message)
         result.processed += 1
