@@ -39,7 +39,9 @@ def fan_out_queries(timer: func.TimerRequest) -> None:
 )
 def query_and_detect(message: func.QueueMessage) -> None:
     """Run one query job: query, normalize, detect, fingerprint, count, hand off."""
-    run_query_job(services(), message.get_body().decode("utf-8", "replace"), message.dequeue_count or 1)
+    run_query_job(
+        services(), message.get_body().decode("utf-8", "replace"), message.dequeue_count or 1
+    )
 
 
 @app.queue_trigger(
@@ -65,9 +67,7 @@ def replay_window(req: func.HttpRequest) -> func.HttpResponse:
         request = ReplayRequest.model_validate_json(req.get_body() or b"")
         jobs = replay(services(), request)
     except ValidationError as error:
-        problems = [
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()
-        ]
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()]
         return _json(400, {"error": "invalid replay request", "problems": problems})
     except ReplayRejected as error:
         return _json(400, {"error": str(error)})

@@ -40,7 +40,9 @@ class ExportedLogsSource:
     def run(self, plan: QueryPlan) -> QueryOutcome:
         columns, rows = self._load(plan.table)
         names = [c.name for c in columns]
-        arrival = names.index(INGESTION_TIME_COLUMN if INGESTION_TIME_COLUMN in names else "TimeGenerated")
+        arrival = names.index(
+            INGESTION_TIME_COLUMN if INGESTION_TIME_COLUMN in names else "TimeGenerated"
+        )
         window = plan.window
         selected = []
         for values in rows:

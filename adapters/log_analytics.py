@@ -1,9 +1,9 @@
 """Azure Log Analytics through the real `LogsQueryClient`, with the service's limits mapped.
 
 Throttling (429, or 503 with Retry-After) becomes `Throttled`, a query the service refuses (400)
-or a workspace it does not know (404) becomes `QueryRejected`, partial results and the row cap become an incomplete outcome the caller
-splits. The SDK's own retries are off: a throttled job goes back on the queue with a delay instead
-of sleeping inside the function.
+or a workspace it does not know (404) becomes `QueryRejected`, partial results and the row cap
+become an incomplete outcome the caller splits. The SDK's own retries are off: a throttled job
+goes back on the queue with a delay instead of sleeping inside the function.
 """
 
 from __future__ import annotations
@@ -66,9 +66,11 @@ class LogAnalyticsSource:
             )
         except HttpResponseError as error:
             status = error.status_code
-            headers = error.response.headers if error.response is not None else {}
-            if status == 429 or (status == 503 and "Retry-After" in (headers or {})):
-                raise Throttled(retry_after(headers, datetime.now(UTC)), str(error.message)) from error
+            headers = getattr(error.response, "headers", None) or {}
+            if status == 429 or (status == 503 and "Retry-After" in headers):
+                raise Throttled(
+                    retry_after(headers, datetime.now(UTC)), str(error.message)
+                ) from error
             if status == 400:
                 raise QueryRejected(f"Log Analytics refused the query: {error.message}") from error
             if status == 404:
@@ -86,5 +88,9 @@ class LogAnalyticsSource:
             return QueryOutcome(_columns(table), [list(row) for row in table.rows], reason)
         table = result.tables[0]
         rows = [list(row) for row in table.rows]
-        incomplete = f"{len(rows)} rows reached the {self._max_rows}-row cap" if len(rows) >= self._max_rows else None
+        incomplete = (
+            f"{len(rows)} rows reached the {self._max_rows}-row cap"
+            if len(rows) >= self._max_rows
+            else None
+        )
         return QueryOutcome(_columns(table), rows, incomplete)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from azure.core.exceptions import ResourceExistsError
@@ -19,10 +20,8 @@ class StorageQueue:
     @classmethod
     def open(cls, service: QueueServiceClient, name: str) -> StorageQueue:
         client = service.get_queue_client(name, message_encode_policy=TextBase64EncodePolicy())
-        try:
+        with contextlib.suppress(ResourceExistsError):
             client.create_queue()
-        except ResourceExistsError:
-            pass
         return cls(client)
 
     @property

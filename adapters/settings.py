@@ -19,8 +19,12 @@ class AppSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     storage_connection_string: str | None = Field(default=None, alias="AzureWebJobsStorage")
-    storage_queue_uri: str | None = Field(default=None, alias="AzureWebJobsStorage__queueServiceUri")
-    storage_table_uri: str | None = Field(default=None, alias="AzureWebJobsStorage__tableServiceUri")
+    storage_queue_uri: str | None = Field(
+        default=None, alias="AzureWebJobsStorage__queueServiceUri"
+    )
+    storage_table_uri: str | None = Field(
+        default=None, alias="AzureWebJobsStorage__tableServiceUri"
+    )
     storage_client_id: str | None = Field(default=None, alias="AzureWebJobsStorage__clientId")
     timer_schedule: str = Field(default="0 */5 * * * *", alias="FAULTLINE_TIMER_SCHEDULE")
     query_queue: str = Field(default="faultline-query-jobs", alias="FAULTLINE_QUERY_QUEUE")
@@ -63,7 +67,8 @@ class AppSettings(BaseModel):
             return cls.model_validate({k: v for k, v in env.items() if v != ""})
         except ValidationError as error:
             problems = "\n".join(
-                f"  {'.'.join(map(str, e['loc'])) or '(settings)'}: {e['msg']}" for e in error.errors()
+                f"  {'.'.join(map(str, e['loc'])) or '(settings)'}: {e['msg']}"
+                for e in error.errors()
             )
             raise SettingsError(f"app settings are invalid:\n{problems}") from None
 

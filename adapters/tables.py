@@ -54,7 +54,8 @@ def _safe_record_key(record_id: str) -> str:
 
 def occurrence_key(detection: Detection) -> str:
     record = detection.record
-    return f"{OCCURRENCE_PREFIX}{_key_time(record.time_generated)}|{_safe_record_key(record.record_id)}"
+    moment, identity = _key_time(record.time_generated), _safe_record_key(record.record_id)
+    return f"{OCCURRENCE_PREFIX}{moment}|{identity}"
 
 
 def ensure_table(service: TableServiceClient, name: str) -> TableClient:
@@ -146,8 +147,15 @@ class TableOccurrenceLedger:
                 operations.append(("create", updated))
             else:
                 operations.append(
-                    ("update", updated, {"mode": UpdateMode.MERGE, "etag": summary.metadata["etag"],
-                                         "match_condition": MatchConditions.IfNotModified})
+                    (
+                        "update",
+                        updated,
+                        {
+                            "mode": UpdateMode.MERGE,
+                            "etag": summary.metadata["etag"],
+                            "match_condition": MatchConditions.IfNotModified,
+                        },
+                    )
                 )
             try:
                 self._table.submit_transaction(operations)
@@ -157,7 +165,7 @@ class TableOccurrenceLedger:
                     raise RuntimeError(
                         f"fingerprint {fingerprint}: {conflicts} conflicting writers in a row"
                     ) from conflict
-                log.info("ledger conflict on %s (%s); re-reading", fingerprint, conflict.error_code)
+                log.info("ledger conflict on %s (%s); re-reading", fingerprint, conflict.message)
                 continue
             added += len(chunk)
             for key in chunk:
@@ -169,8 +177,12 @@ class TableOccurrenceLedger:
         """Clear the pending hand-off unless someone recorded more since (they will hand off)."""
         try:
             self._table.update_entity(
-                {"PartitionKey": entry.fingerprint, "RowKey": SUMMARY_ROW, "HandoffPending": False,
-                 "HandedOffCount": entry.count},
+                {
+                    "PartitionKey": entry.fingerprint,
+                    "RowKey": SUMMARY_ROW,
+                    "HandoffPending": False,
+                    "HandedOffCount": entry.count,
+                },
                 mode=UpdateMode.MERGE,
                 etag=entry.etag,
                 match_condition=MatchConditions.IfNotModified,
@@ -182,6 +194,11 @@ class TableOccurrenceLedger:
     def summary(self, fingerprint: str) -> LedgerEntry | None:
         entity = self._summary(fingerprint)
         return self._entry(fingerprint, entity, added=0) if entity is not None else None
+
+    def summaries(self) -> list[LedgerEntry]:
+        """Every fingerprint's totals (a scan: for reports and the local run, not the hot path)."""
+        entities = self._table.query_entities("RowKey eq @row", parameters={"row": SUMMARY_ROW})
+        return [self._entry(e["PartitionKey"], e, added=0) for e in entities]
 
     def _summary(self, fingerprint: str) -> Any:
         try:
@@ -288,4 +305,6 @@ class PoisonedJobLog:
         )
 
     def count(self) -> int:
-        return sum(1 for _ in self._table.query_entities("PartitionKey eq 'query-jobs'", select=["RowKey"]))
+        return sum(
+            1 for _ in self._table.query_entities("PartitionKey eq 'query-jobs'", select=["RowKey"])
+        )

@@ -53,7 +53,7 @@ def detect(
 
 
 def first_crossing(times: Sequence[datetime], threshold: Threshold) -> datetime | None:
-    """When `count` occurrences first fell within `within` of each other (times sorted), else None."""
+    """When `count` occurrences first fell within `within` of each other (sorted times)."""
     for index in range(threshold.count - 1, len(times)):
         if times[index] - times[index - threshold.count + 1] <= threshold.within:
             return times[index]

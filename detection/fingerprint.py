@@ -29,12 +29,21 @@ TOP_FRAMES = 3
 MASKS: Sequence[tuple[str, re.Pattern[str]]] = tuple(
     (name, re.compile(pattern))
     for name, pattern in (
-        ("uuid", r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b"),
+        (
+            "uuid",
+            r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b",
+        ),
         ("email", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),
         ("url", r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"),
-        ("datetime", r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"),
+        (
+            "datetime",
+            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?",
+        ),
         ("ip", r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"),
-        ("hex", r"\b0[xX][0-9a-fA-F]+\b|\b[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b(?=[^\w]|$)"),
+        (
+            "hex",
+            r"\b0[xX][0-9a-fA-F]+\b|\b[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b(?=[^\w]|$)",
+        ),
         ("path", r"(?:[A-Za-z]:\\|/)[\w.-]+(?:[\\/][\w.-]+)+"),
         ("quoted", r"'[^'\n]{1,200}'|\"[^\"\n]{1,200}\""),
         ("quantity", r"\b\d+(?:\.\d+)?\s?(?:ns|us|ms|s|sec|m|min|h|d|b|kb|mb|gb|tb|%)(?![\w])"),

@@ -75,7 +75,9 @@ def parse_datetime(value: Any, column: str) -> datetime:
         except ValueError:
             raise MalformedRow(f"{column} is not a datetime: {value[:60]!r}") from None
     else:
-        raise MalformedRow(f"{column} is missing" if value is None else f"{column} is not a datetime")
+        raise MalformedRow(
+            f"{column} is missing" if value is None else f"{column} is not a datetime"
+        )
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -112,7 +114,9 @@ def _exception_stack(details: Any) -> str | None:
         header = ": ".join(p for p in (_text(item.get("type")), _text(item.get("message"))) if p)
         raw = _text(item.get("rawStack"))
         if raw:
-            blocks.append(raw if header and raw.startswith(header) else "\n".join(filter(None, (header, raw))))
+            blocks.append(
+                raw if header and raw.startswith(header) else "\n".join(filter(None, (header, raw)))
+            )
             continue
         frames = [
             f"   at {frame.get('method')}"
@@ -170,8 +174,10 @@ def _dependency_message(r: Row) -> str | None:
 
 TABLE_SHAPES: Mapping[str, _Shape] = {
     "AppExceptions": _Shape(
-        message=lambda r: _first(r, "OuterMessage", "InnermostMessage", "Message")
-        or _details_message(r.get("Details")),
+        message=lambda r: (
+            _first(r, "OuterMessage", "InnermostMessage", "Message")
+            or _details_message(r.get("Details"))
+        ),
         level=lambda r: _first(r, "SeverityLevel"),
         exception_type=lambda r: _first(r, "OuterType", "ExceptionType", "InnermostType"),
         stack_trace=lambda r: _exception_stack(r.get("Details")),
@@ -210,13 +216,19 @@ TABLE_SHAPES: Mapping[str, _Shape] = {
 def _mapped(columns: ColumnMap, shape: _Shape | None) -> _Shape:
     """The table's default shape with any columns the rules file names taking precedence."""
 
-    def pick(column: str | None, default: Callable[[Row], str | None]) -> Callable[[Row], str | None]:
+    def pick(
+        column: str | None, default: Callable[[Row], str | None]
+    ) -> Callable[[Row], str | None]:
         if column is None:
             return default
         return lambda r: _text(r.get(column))
 
-    base = shape or _Shape(message=lambda r: None, operation_name=lambda r: None,
-                           operation_id=lambda r: None, role=lambda r: None)
+    base = shape or _Shape(
+        message=lambda r: None,
+        operation_name=lambda r: None,
+        operation_id=lambda r: None,
+        role=lambda r: None,
+    )
     return _Shape(
         message=pick(columns.message, base.message),
         level=pick(columns.level, base.level),

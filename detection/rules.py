@@ -48,7 +48,7 @@ class RulesError(ValueError):
 
 
 def parse_duration(value: object) -> timedelta:
-    """Accept `90s`, `5m`, `1h30m`, `2d` (and timedeltas) so durations read like an operator writes."""
+    """Accept `90s`, `5m`, `1h30m`, `2d` (and timedeltas): durations as an operator writes them."""
     if isinstance(value, timedelta):
         return value
     if not isinstance(value, str):
@@ -153,7 +153,9 @@ class Condition(_Model):
         operators = [n for n in LEAF_OPERATORS if n in self.model_fields_set]
         if combinators:
             if len(combinators) > 1 or self.field is not None or operators:
-                raise ValueError("a condition is exactly one of: all, any, not, or field + operator")
+                raise ValueError(
+                    "a condition is exactly one of: all, any, not, or field + operator"
+                )
             return self
         if self.field is None:
             raise ValueError("a condition needs 'field' with one operator, or all/any/not")
@@ -161,7 +163,9 @@ class Condition(_Model):
             names = ", ".join(n.rstrip("_") for n in LEAF_OPERATORS)
             raise ValueError(f"field {self.field} needs exactly one operator of: {names}")
         if getattr(self, operators[0]) is None:
-            raise ValueError(f"field {self.field}: operator {operators[0].rstrip('_')} needs a value")
+            raise ValueError(
+                f"field {self.field}: operator {operators[0].rstrip('_')} needs a value"
+            )
         return self
 
     @property
@@ -434,7 +438,10 @@ class Rules(_Model):
 def substitute_environment(node: Any, env: Mapping[str, str], path: str = "") -> Any:
     """Replace `${NAME}` / `${NAME:-default}` inside string values (never inside YAML structure)."""
     if isinstance(node, dict):
-        return {k: substitute_environment(v, env, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+        return {
+            k: substitute_environment(v, env, f"{path}.{k}" if path else str(k))
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [substitute_environment(v, env, f"{path}[{i}]") for i, v in enumerate(node)]
     if not isinstance(node, str):
@@ -456,7 +463,12 @@ def _error_path(location: tuple[int | str, ...]) -> str:
     for part in location:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part.startswith(("function-", "tagged-union")) or part in {"str", "int", "float", "bool"}:
+        elif part.startswith(("function-", "tagged-union")) or part in {
+            "str",
+            "int",
+            "float",
+            "bool",
+        }:
             continue
         else:
             path += f".{part}" if path else part

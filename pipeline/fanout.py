@@ -36,7 +36,9 @@ def fan_out(services: Services) -> FanOutReport:
             try:
                 report.jobs.extend(_fan_out_table(services, source.name, table.name, now))
             except Exception:
-                log.exception("fan-out failed for %s/%s; it catches up next tick", source.name, table.name)
+                log.exception(
+                    "fan-out failed for %s/%s; it catches up next tick", source.name, table.name
+                )
                 report.failed_tables.append(f"{source.name}/{table.name}")
     if report.failed_tables:
         raise FanOutError("fan-out failed for " + ", ".join(report.failed_tables))
@@ -61,9 +63,21 @@ def _fan_out_table(
     for job in jobs:
         services.query_queue.send(job.model_dump_json())
     if not services.checkpoints.advance(checkpoint, source_name, table, windows[-1].end):
-        log.warning("checkpoint of %s/%s moved concurrently; duplicate jobs are harmless", source_name, table)
+        log.warning(
+            "checkpoint of %s/%s moved concurrently; duplicate jobs are harmless",
+            source_name,
+            table,
+        )
     behind = due[1] - windows[-1].end
     if behind.total_seconds() > 0:
-        log.warning("%s/%s is %s behind; catching up over the next ticks", source_name, table, behind)
-    log.info("queued %d job(s) for %s/%s up to %s", len(jobs), source_name, table, windows[-1].end.isoformat())
+        log.warning(
+            "%s/%s is %s behind; catching up over the next ticks", source_name, table, behind
+        )
+    log.info(
+        "queued %d job(s) for %s/%s up to %s",
+        len(jobs),
+        source_name,
+        table,
+        windows[-1].end.isoformat(),
+    )
     return jobs

@@ -82,7 +82,13 @@ def _run(services: Services, job: QueryJob) -> JobReport:
         return JobReport(job, "no-definitions")
     window = QueryWindow(job.start, job.end, source.lookback)
     conditions = tuple(d.when for d in definitions)
-    plan = QueryPlan(source.workspace_id, job.table, window, conditions, build_query(job.table, window, conditions))
+    plan = QueryPlan(
+        source.workspace_id,
+        job.table,
+        window,
+        conditions,
+        build_query(job.table, window, conditions),
+    )
     try:
         outcome = services.log_source.run(plan)
     except Throttled as throttled:
@@ -91,21 +97,37 @@ def _run(services: Services, job: QueryJob) -> JobReport:
     if outcome.incomplete:
         halves = window.halves()
         if halves is not None:
-            report.follow_up_jobs = [QueryJob.for_window(job.source, job.table, w, "split") for w in halves]
+            report.follow_up_jobs = [
+                QueryJob.for_window(job.source, job.table, w, "split") for w in halves
+            ]
             for follow_up in report.follow_up_jobs:
                 services.query_queue.send(follow_up.model_dump_json())
-            log.warning("job %s (%s) was incomplete (%s); split into halves",
-                        job.job_id, job.describe(), outcome.incomplete)
+            log.warning(
+                "job %s (%s) was incomplete (%s); split into halves",
+                job.job_id,
+                job.describe(),
+                outcome.incomplete,
+            )
             report.outcome = "split"
             return report
-        log.error("job %s (%s) is incomplete (%s) and cannot be split further; "
-                  "processing the %d rows returned", job.job_id, job.describe(), outcome.incomplete,
-                  len(outcome.rows))
+        log.error(
+            "job %s (%s) is incomplete (%s) and cannot be split further; "
+            "processing the %d rows returned",
+            job.job_id,
+            job.describe(),
+            outcome.incomplete,
+            len(outcome.rows),
+        )
         report.outcome = "incomplete"
     normalized = normalize_rows(spec, outcome.columns, outcome.rows)
     for rejected in normalized.rejected:
-        log.warning("skipped malformed row %d of %s in job %s: %s",
-                    rejected.index, rejected.table, job.job_id, rejected.reason)
+        log.warning(
+            "skipped malformed row %d of %s in job %s: %s",
+            rejected.index,
+            rejected.table,
+            job.job_id,
+            rejected.reason,
+        )
     report.rejected_rows = len(normalized.rejected)
     detections = detect(normalized.records, definitions)
     report.detections = len(detections)
@@ -116,9 +138,15 @@ def _run(services: Services, job: QueryJob) -> JobReport:
         if entry.handoff_pending:
             _hand_off(services, job, entry, group)
             report.notices += 1
-    log.info("job %s (%s): %d rows, %d failures, %d new occurrences, %d notices",
-             job.job_id, job.describe(), report.rows, report.detections, report.new_occurrences,
-             report.notices)
+    log.info(
+        "job %s (%s): %d rows, %d failures, %d new occurrences, %d notices",
+        job.job_id,
+        job.describe(),
+        report.rows,
+        report.detections,
+        report.new_occurrences,
+        report.notices,
+    )
     return report
 
 
@@ -129,7 +157,9 @@ def _by_fingerprint(detections: Sequence[Detection]) -> list[list[Detection]]:
     return list(groups.values())
 
 
-def _hand_off(services: Services, job: QueryJob, entry: LedgerEntry, group: Sequence[Detection]) -> None:
+def _hand_off(
+    services: Services, job: QueryJob, entry: LedgerEntry, group: Sequence[Detection]
+) -> None:
     """Tell the issue workflow; the ledger's pending flag makes a crash here resend, not lose."""
     latest = max(group, key=lambda d: d.record.time_generated)
     record = latest.record
@@ -158,12 +188,21 @@ def _hand_off(services: Services, job: QueryJob, entry: LedgerEntry, group: Sequ
 def _requeue_throttled(services: Services, job: QueryJob, throttled: Throttled) -> JobReport:
     attempts = job.throttled_attempts + 1
     if attempts > services.settings.max_throttled_attempts:
-        return _poison(services, job, job.model_dump_json(),
-                       f"still throttled after {job.throttled_attempts} delayed retries: {throttled}")
+        return _poison(
+            services,
+            job,
+            job.model_dump_json(),
+            f"still throttled after {job.throttled_attempts} delayed retries: {throttled}",
+        )
     again = job.model_copy(update={"throttled_attempts": attempts, "origin": "throttled"})
     services.query_queue.send(again.model_dump_json(), delay=throttled.retry_after)
-    log.warning("job %s (%s) throttled; back on the queue in %ss (attempt %d)",
-                job.job_id, job.describe(), int(throttled.retry_after.total_seconds()), attempts)
+    log.warning(
+        "job %s (%s) throttled; back on the queue in %ss (attempt %d)",
+        job.job_id,
+        job.describe(),
+        int(throttled.retry_after.total_seconds()),
+        attempts,
+    )
     return JobReport(job, "throttled", follow_up_jobs=[again])
 
 

@@ -60,7 +60,8 @@ def replay(services: Services, request: ReplayRequest) -> list[QueryJob]:
     per_table = -(-(end - start) // source.max_window)
     if per_table * len(tables) > MAX_REPLAY_JOBS:
         raise ReplayRejected(
-            f"the window needs {per_table * len(tables)} jobs (max {MAX_REPLAY_JOBS}); replay less at once"
+            f"the window needs {per_table * len(tables)} jobs (max {MAX_REPLAY_JOBS}); "
+            "replay less at once"
         )
     jobs = [
         QueryJob.for_window(source.name, table, window, "replay")

@@ -1,4 +1,4 @@
-"""Shared fixtures: one Azurite per session, the app's functions indexed once, fresh names per test."""
+"""Shared fixtures: one Azurite per session, the app's functions indexed once, fresh names."""
 
 from __future__ import annotations
 

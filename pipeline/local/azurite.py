@@ -77,15 +77,24 @@ def start_azurite(timeout: float = 30.0) -> Azurite:
             "--disableTelemetry",
             "--skipApiVersionCheck",
             "--silent",
-            "--blobHost", "127.0.0.1", "--blobPort", str(ports[0]),
-            "--queueHost", "127.0.0.1", "--queuePort", str(ports[1]),
-            "--tableHost", "127.0.0.1", "--tablePort", str(ports[2]),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(ports[0]),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(ports[1]),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(ports[2]),
         ],
         cwd=workspace.name,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    azurite = Azurite(process, *ports, workspace)
+    azurite = Azurite(process, ports[0], ports[1], ports[2], workspace)
     deadline = time.monotonic() + timeout
     pending = list(ports)
     while pending:

@@ -31,7 +31,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def host_queue_settings() -> dict[str, Any]:
-    settings: dict[str, Any] = json.loads((PROJECT_ROOT / "host.json").read_text())["extensions"]["queues"]
+    settings: dict[str, Any] = json.loads((PROJECT_ROOT / "host.json").read_text())["extensions"][
+        "queues"
+    ]
     return settings
 
 
@@ -74,7 +76,9 @@ class QueueDriver:
         retry_delay_seconds: int = 0,
     ) -> None:
         self.queue_name = queue_name
-        self._queue = service.get_queue_client(queue_name, message_decode_policy=BinaryBase64DecodePolicy())
+        self._queue = service.get_queue_client(
+            queue_name, message_decode_policy=BinaryBase64DecodePolicy()
+        )
         self._poison: QueueClient = service.get_queue_client(
             f"{queue_name}-poison", message_encode_policy=TextBase64EncodePolicy()
         )
@@ -125,7 +129,9 @@ def timer_request(past_due: bool = False) -> TimerRequest:
     return TimerRequest(past_due=past_due)
 
 
-def http_request(method: str, route: str, body: bytes = b"", params: dict[str, str] | None = None) -> func.HttpRequest:
+def http_request(
+    method: str, route: str, body: bytes = b"", params: dict[str, str] | None = None
+) -> func.HttpRequest:
     return func.HttpRequest(
         method=method,
         url=f"http://localhost/api/{route}",

@@ -28,9 +28,14 @@ def _tick(functions: FunctionTable) -> None:
     functions.user_function("fan_out_queries")(timer_request())
 
 
-def test_first_tick_backfills_each_table_in_max_window_slices(services, functions, azurite, clock) -> None:
+def test_first_tick_backfills_each_table_in_max_window_slices(
+    services, functions, azurite, clock
+) -> None:
     _tick(functions)
-    jobs = [QueryJob.model_validate_json(b) for b in queued_bodies(azurite, services.settings.query_queue)]
+    jobs = [
+        QueryJob.model_validate_json(b)
+        for b in queued_bodies(azurite, services.settings.query_queue)
+    ]
     assert len(jobs) == TABLES * 4
     end = datetime(2026, 11, 20, 1, 58, tzinfo=UTC)
     for table in {j.table for j in jobs}:
@@ -49,7 +54,10 @@ def test_next_tick_continues_from_the_checkpoint_and_a_repeated_tick_queues_noth
     clock.advance(timedelta(minutes=5))
     _tick(functions)
     _tick(functions)
-    jobs = [QueryJob.model_validate_json(b) for b in queued_bodies(azurite, services.settings.query_queue)]
+    jobs = [
+        QueryJob.model_validate_json(b)
+        for b in queued_bodies(azurite, services.settings.query_queue)
+    ]
     assert len(jobs) == TABLES
     assert {(j.start, j.end) for j in jobs} == {
         (datetime(2026, 11, 20, 1, 58, tzinfo=UTC), datetime(2026, 11, 20, 2, 3, tzinfo=UTC))
@@ -68,7 +76,9 @@ def test_a_long_outage_catches_up_over_several_ticks(services, functions, azurit
     assert checkpoint.ingested_through == datetime(2026, 11, 20, 13, 58, tzinfo=UTC)
     for _ in range(2):
         _tick(functions)
-    assert services.checkpoints.get("production", "AppTraces").ingested_through == clock.now() - timedelta(minutes=2)
+    assert services.checkpoints.get(
+        "production", "AppTraces"
+    ).ingested_through == clock.now() - timedelta(minutes=2)
 
 
 def test_a_stale_checkpoint_write_loses_and_reports_it(services) -> None:
@@ -83,4 +93,7 @@ def test_a_stale_checkpoint_write_loses_and_reports_it(services) -> None:
 
 
 def test_timer_binding_reads_its_schedule_from_an_app_setting(functions) -> None:
-    assert functions.binding("fan_out_queries", "timerTrigger")["schedule"] == "%FAULTLINE_TIMER_SCHEDULE%"
+    assert (
+        functions.binding("fan_out_queries", "timerTrigger")["schedule"]
+        == "%FAULTLINE_TIMER_SCHEDULE%"
+    )

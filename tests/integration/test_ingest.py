@@ -1,4 +1,4 @@
-"""Query + detect through the real LogsQueryClient, the LA wire-format fake and Azurite queues/tables,
+"""Query + detect through the real LogsQueryClient, the LA wire-format fake and Azurite,
 with the functions invoked as the host invokes them."""
 
 from __future__ import annotations
@@ -22,11 +22,23 @@ pytestmark = pytest.mark.integration
 
 WORKSPACE = "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10"
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)
-REQUEST_COLUMNS = [("TimeGenerated", "datetime"), ("Name", "string"), ("ResultCode", "string"),
-                   ("Success", "bool"), ("DurationMs", "real"), ("OperationId", "string"),
-                   ("AppRoleName", "string")]
-ORDERS_COLUMNS = [("TimeGenerated", "datetime"), ("Level", "string"), ("Message", "string"),
-                  ("CorrelationId", "string"), ("ServiceName", "string"), ("Properties", "dynamic")]
+REQUEST_COLUMNS = [
+    ("TimeGenerated", "datetime"),
+    ("Name", "string"),
+    ("ResultCode", "string"),
+    ("Success", "bool"),
+    ("DurationMs", "real"),
+    ("OperationId", "string"),
+    ("AppRoleName", "string"),
+]
+ORDERS_COLUMNS = [
+    ("TimeGenerated", "datetime"),
+    ("Level", "string"),
+    ("Message", "string"),
+    ("CorrelationId", "string"),
+    ("ServiceName", "string"),
+    ("Properties", "dynamic"),
+]
 
 
 def _iso(moment: datetime) -> str:
@@ -45,7 +57,11 @@ def la():
 
 @pytest.fixture
 def services(storage_env, clock, la):
-    env = {**storage_env, "FAULTLINE_LOGS_ENDPOINT": la.endpoint, "FAULTLINE_LOGS_CA_BUNDLE": la.ca_path}
+    env = {
+        **storage_env,
+        "FAULTLINE_LOGS_ENDPOINT": la.endpoint,
+        "FAULTLINE_LOGS_CA_BUNDLE": la.ca_path,
+    }
     built = bootstrap(env, clock=clock, credential=la.credential)
     install(built)
     yield built
@@ -55,13 +71,17 @@ def services(storage_env, clock, la):
 @pytest.fixture
 def jobs_queue(services, functions: FunctionTable, azurite) -> QueueDriver:
     service = QueueServiceClient.from_connection_string(azurite.connection_string)
-    return QueueDriver(service, services.settings.query_queue, functions.user_function("query_and_detect"))
+    return QueueDriver(
+        service, services.settings.query_queue, functions.user_function("query_and_detect")
+    )
 
 
 @pytest.fixture
 def poison_queue(services, functions: FunctionTable, azurite) -> QueueDriver:
     service = QueueServiceClient.from_connection_string(azurite.connection_string)
-    return QueueDriver(service, services.settings.poison_queue, functions.user_function("record_poisoned_query"))
+    return QueueDriver(
+        service, services.settings.poison_queue, functions.user_function("record_poisoned_query")
+    )
 
 
 def _seed_requests(la: LogAnalyticsFake) -> None:
@@ -82,14 +102,19 @@ def _enqueue(services, start: datetime, end: datetime, table: str = "AppRequests
 
 
 def _notices(azurite, services) -> list[FailureNotice]:
-    return [FailureNotice.model_validate_json(b) for b in queued_bodies(azurite, services.settings.failure_queue)]
+    return [
+        FailureNotice.model_validate_json(b)
+        for b in queued_bodies(azurite, services.settings.failure_queue)
+    ]
 
 
 def _counts(services, notices: list[FailureNotice]) -> dict[str, int]:
     return {n.fingerprint: services.ledger.summary(n.fingerprint).count for n in notices}
 
 
-def test_a_job_counts_candidates_once_and_hands_off_the_crossed_failure(services, la, jobs_queue, azurite) -> None:
+def test_a_job_counts_candidates_once_and_hands_off_the_crossed_failure(
+    services, la, jobs_queue, azurite
+) -> None:
     _seed_requests(la)
     _enqueue(services, T0, T0 + timedelta(minutes=15))
     assert jobs_queue.drain().processed == 1
@@ -117,8 +142,13 @@ def test_late_arrivals_are_found_by_ingestion_time_and_trigger_a_recurrence_noti
     jobs_queue.drain()
     first = _notices(azurite, services)[0]
     late_at = T0 + timedelta(minutes=3, seconds=30)
-    la.add_table(WORKSPACE, "AppRequests", REQUEST_COLUMNS, [request_row(late_at, "503", False, "op-late")],
-                 [T0 + timedelta(minutes=40)])
+    la.add_table(
+        WORKSPACE,
+        "AppRequests",
+        REQUEST_COLUMNS,
+        [request_row(late_at, "503", False, "op-late")],
+        [T0 + timedelta(minutes=40)],
+    )
     _enqueue(services, T0 + timedelta(minutes=15), T0 + timedelta(minutes=30))
     jobs_queue.drain()
     assert _notices(azurite, services) == []
@@ -128,13 +158,17 @@ def test_late_arrivals_are_found_by_ingestion_time_and_trigger_a_recurrence_noti
     assert [(n.fingerprint, n.count) for n in recurrence] == [(first.fingerprint, 5)]
 
 
-def test_throttling_puts_the_job_back_invisible_for_retry_after(services, la, jobs_queue, azurite) -> None:
+def test_throttling_puts_the_job_back_invisible_for_retry_after(
+    services, la, jobs_queue, azurite
+) -> None:
     _seed_requests(la)
     la.fail_next(Throttle(retry_after=120))
     _enqueue(services, T0, T0 + timedelta(minutes=15))
     result = jobs_queue.drain()
     assert (result.processed, result.failed) == (1, 0)
-    queue = QueueClient.from_connection_string(azurite.connection_string, services.settings.query_queue)
+    queue = QueueClient.from_connection_string(
+        azurite.connection_string, services.settings.query_queue
+    )
     assert queue.get_queue_properties().approximate_message_count == 1
     assert list(queue.peek_messages()) == []
     assert [r.status for r in la.requests] == [429]
@@ -152,7 +186,9 @@ def test_throttled_job_runs_when_visible_again(services, la, jobs_queue, azurite
     assert [n.count for n in _notices(azurite, services)] == [4]
 
 
-def test_partial_results_split_the_window_and_nothing_is_lost(services, la, jobs_queue, azurite) -> None:
+def test_partial_results_split_the_window_and_nothing_is_lost(
+    services, la, jobs_queue, azurite
+) -> None:
     _seed_requests(la)
     la.fail_next(Partial())
     _enqueue(services, T0, T0 + timedelta(minutes=15))
@@ -161,9 +197,15 @@ def test_partial_results_split_the_window_and_nothing_is_lost(services, la, jobs
     assert sum(_counts(services, _notices(azurite, services)).values()) == 4
 
 
-def test_the_row_cap_splits_until_each_slice_fits(services, la, jobs_queue, azurite, storage_env, clock) -> None:
-    env = {**storage_env, "FAULTLINE_LOGS_ENDPOINT": la.endpoint, "FAULTLINE_LOGS_CA_BUNDLE": la.ca_path,
-           "FAULTLINE_MAX_ROWS_PER_QUERY": "2"}
+def test_the_row_cap_splits_until_each_slice_fits(
+    services, la, jobs_queue, azurite, storage_env, clock
+) -> None:
+    env = {
+        **storage_env,
+        "FAULTLINE_LOGS_ENDPOINT": la.endpoint,
+        "FAULTLINE_LOGS_CA_BUNDLE": la.ca_path,
+        "FAULTLINE_MAX_ROWS_PER_QUERY": "2",
+    }
     install(bootstrap(env, clock=clock, credential=la.credential))
     la.max_rows = 2
     _seed_requests(la)
@@ -191,7 +233,9 @@ def test_a_job_that_keeps_failing_ends_in_the_poison_queue_loudly(
     assert json.loads(response.get_body())["storage"]["poisoned_jobs"] == 1
 
 
-def test_transient_5xx_is_retried_by_the_host_and_then_succeeds(services, la, jobs_queue, azurite) -> None:
+def test_transient_5xx_is_retried_by_the_host_and_then_succeeds(
+    services, la, jobs_queue, azurite
+) -> None:
     _seed_requests(la)
     la.fail_next(ServerError(status=502))
     la.fail_next(ServerError(status=500))
@@ -230,8 +274,12 @@ def test_a_message_that_is_not_a_job_is_poisoned_and_the_rest_flow(
 
 def test_a_lost_hand_off_is_resent_when_the_host_retries(services, la, functions, azurite) -> None:
     _seed_requests(la)
-    job = QueryJob.for_window("production", "AppRequests", QueryWindow(T0, T0 + timedelta(minutes=15)))
-    failures = QueueClient.from_connection_string(azurite.connection_string, services.settings.failure_queue)
+    job = QueryJob.for_window(
+        "production", "AppRequests", QueryWindow(T0, T0 + timedelta(minutes=15))
+    )
+    failures = QueueClient.from_connection_string(
+        azurite.connection_string, services.settings.failure_queue
+    )
     failures.delete_queue()
     handler = functions.user_function("query_and_detect")
     message = QueueMessage(id="1", body=job.model_dump_json().encode(), dequeue_count=1)
@@ -249,8 +297,14 @@ def test_replay_over_http_queues_jobs_and_repeating_it_counts_nothing_twice(
 ) -> None:
     _seed_requests(la)
     replay = functions.user_function("replay_window")
-    body = json.dumps({"source": "production", "tables": ["AppRequests"],
-                       "start": "2026-11-20T00:50:00Z", "end": "2026-11-20T01:20:00Z"}).encode()
+    body = json.dumps(
+        {
+            "source": "production",
+            "tables": ["AppRequests"],
+            "start": "2026-11-20T00:50:00Z",
+            "end": "2026-11-20T01:20:00Z",
+        }
+    ).encode()
     first = replay(http_request("POST", "replay", body))
     assert first.status_code == 202 and json.loads(first.get_body())["queued"] == 2
     second = replay(http_request("POST", "replay", body))
@@ -265,23 +319,82 @@ def test_replay_over_http_queues_jobs_and_repeating_it_counts_nothing_twice(
     ("payload", "problem"),
     [
         (b"{", "body"),
-        (json.dumps({"tables": ["AppRequests"], "start": "2026-11-20T00:00:00Z", "end": "2026-11-20T01:00:00Z"}),
-         "source: Field required"),
-        (json.dumps({"source": "production", "start": "2026-11-20T01:00:00", "end": "2026-11-20T02:00:00Z"}),
-         "start: Input should have timezone info"),
-        (json.dumps({"source": "production", "start": "2026-11-20T02:00:00Z", "end": "2026-11-20T01:00:00Z"}),
-         "end must be after start"),
-        (json.dumps({"source": "staging", "start": "2026-11-20T00:00:00Z", "end": "2026-11-20T01:00:00Z"}),
-         "no source named 'staging'"),
-        (json.dumps({"source": "production", "tables": ["Nope"], "start": "2026-11-20T00:00:00Z",
-                     "end": "2026-11-20T01:00:00Z"}), "does not watch: Nope"),
-        (json.dumps({"source": "production", "start": "2026-11-21T00:00:00Z", "end": "2026-11-22T01:00:00Z"}),
-         "start is in the future"),
-        (json.dumps({"source": "production", "start": "2025-01-01T00:00:00Z", "end": "2026-11-20T01:00:00Z"}),
-         "replay less at once"),
+        (
+            json.dumps(
+                {
+                    "tables": ["AppRequests"],
+                    "start": "2026-11-20T00:00:00Z",
+                    "end": "2026-11-20T01:00:00Z",
+                }
+            ),
+            "source: Field required",
+        ),
+        (
+            json.dumps(
+                {
+                    "source": "production",
+                    "start": "2026-11-20T01:00:00",
+                    "end": "2026-11-20T02:00:00Z",
+                }
+            ),
+            "start: Input should have timezone info",
+        ),
+        (
+            json.dumps(
+                {
+                    "source": "production",
+                    "start": "2026-11-20T02:00:00Z",
+                    "end": "2026-11-20T01:00:00Z",
+                }
+            ),
+            "end must be after start",
+        ),
+        (
+            json.dumps(
+                {
+                    "source": "staging",
+                    "start": "2026-11-20T00:00:00Z",
+                    "end": "2026-11-20T01:00:00Z",
+                }
+            ),
+            "no source named 'staging'",
+        ),
+        (
+            json.dumps(
+                {
+                    "source": "production",
+                    "tables": ["Nope"],
+                    "start": "2026-11-20T00:00:00Z",
+                    "end": "2026-11-20T01:00:00Z",
+                }
+            ),
+            "does not watch: Nope",
+        ),
+        (
+            json.dumps(
+                {
+                    "source": "production",
+                    "start": "2026-11-21T00:00:00Z",
+                    "end": "2026-11-22T01:00:00Z",
+                }
+            ),
+            "start is in the future",
+        ),
+        (
+            json.dumps(
+                {
+                    "source": "production",
+                    "start": "2025-01-01T00:00:00Z",
+                    "end": "2026-11-20T01:00:00Z",
+                }
+            ),
+            "replay less at once",
+        ),
     ],
 )
-def test_replay_rejects_bad_requests_with_a_clear_400(services, functions, payload, problem) -> None:
+def test_replay_rejects_bad_requests_with_a_clear_400(
+    services, functions, payload, problem
+) -> None:
     body = payload if isinstance(payload, bytes) else payload.encode()
     response = functions.user_function("replay_window")(http_request("POST", "replay", body))
     assert response.status_code == 400
@@ -294,6 +407,9 @@ def test_health_reports_config_storage_and_checkpoint_lag(services, functions, c
     response = functions.user_function("health_check")(http_request("GET", "health"))
     report = json.loads(response.get_body())
     assert response.status_code == 200
-    assert report["config"]["loaded"] and report["storage"] == {"reachable": True, "poisoned_jobs": 0}
+    assert report["config"]["loaded"] and report["storage"] == {
+        "reachable": True,
+        "poisoned_jobs": 0,
+    }
     lags = {c["table"]: c["lag_seconds"] for c in report["checkpoints"]}
     assert len(lags) == 8 and set(lags.values()) == {720}

@@ -22,15 +22,27 @@ T0 = datetime(2026, 11, 20, tzinfo=UTC)
 @pytest.fixture
 def ledger(azurite, storage_env) -> TableOccurrenceLedger:
     service = TableServiceClient.from_connection_string(azurite.connection_string)
-    return TableOccurrenceLedger(ensure_table(service, storage_env["FAULTLINE_TABLE_PREFIX"] + "Ledger"))
+    return TableOccurrenceLedger(
+        ensure_table(service, storage_env["FAULTLINE_TABLE_PREFIX"] + "Ledger")
+    )
 
 
-def _detections(ids: range, minutes_apart: float = 1.0, message: str = "payment timed out") -> list[Detection]:
+def _detections(
+    ids: range, minutes_apart: float = 1.0, message: str = "payment timed out"
+) -> list[Detection]:
     detections = []
     for i in ids:
-        record = LogRecord(table="AppTraces", record_id=f"rec-{i}", message=message, ingested_at=None,
-                           time_generated=T0 + timedelta(minutes=i * minutes_apart), fields={})
-        detections.append(Detection("payment-timeout", fingerprint("payment-timeout", record), record))
+        record = LogRecord(
+            table="AppTraces",
+            record_id=f"rec-{i}",
+            message=message,
+            ingested_at=None,
+            time_generated=T0 + timedelta(minutes=i * minutes_apart),
+            fields={},
+        )
+        detections.append(
+            Detection("payment-timeout", fingerprint("payment-timeout", record), record)
+        )
     return detections
 
 
@@ -48,7 +60,9 @@ def test_threshold_crossing_counts_late_records_inside_the_window(ledger) -> Non
     spread = _detections(range(0, 3), minutes_apart=30)
     state = ledger.record(spread, threshold)
     assert state.threshold_crossed_at is None and not state.handoff_pending
-    late = _detections(range(7, 9), minutes_apart=5)  # at +35 and +40 min: with +30 that is 3 in 10 min
+    late = _detections(
+        range(7, 9), minutes_apart=5
+    )  # at +35 and +40 min: with +30 that is 3 in 10 min
     state = ledger.record(late, threshold)
     assert state.threshold_crossed_at == T0 + timedelta(minutes=40)
     assert state.handoff_pending and state.count == 5

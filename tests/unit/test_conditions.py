@@ -52,8 +52,19 @@ ROW = {
         (c(field="Null", gt=0), False),
         (c(field="Null", lt=0), False),
         (c(field="Message", gt=0), False),
-        (c(all=[{"field": "Level", "equals": "Error"}, {"not": {"field": "Success", "equals": True}}]), True),
-        (c(any=[{"field": "Level", "equals": "Info"}, {"field": "Missing", "exists": True}]), False),
+        (
+            c(
+                all=[
+                    {"field": "Level", "equals": "Error"},
+                    {"not": {"field": "Success", "equals": True}},
+                ]
+            ),
+            True,
+        ),
+        (
+            c(any=[{"field": "Level", "equals": "Info"}, {"field": "Missing", "exists": True}]),
+            False,
+        ),
     ],
 )
 def test_semantics(condition: Condition, expected: bool) -> None:
@@ -73,7 +84,9 @@ def test_semantics(condition: Condition, expected: bool) -> None:
         ("nan", "nan", None, None),
     ],
 )
-def test_conversions_mirror_kql(value: object, text: str, number: float | None, boolean: bool | None) -> None:
+def test_conversions_mirror_kql(
+    value: object, text: str, number: float | None, boolean: bool | None
+) -> None:
     assert to_string(value) == text
     assert to_double(value) == number
     assert to_bool(value) is boolean

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from detection.detect import detect, first_crossing
 from detection.fingerprint import FINGERPRINT_VERSION, fingerprint, message_template
 from detection.records import LogRecord
-from detection.rules import Condition, FailureDefinition, Threshold
+from detection.rules import FailureDefinition, Threshold
 
 pytestmark = pytest.mark.unit
 
@@ -17,8 +17,14 @@ T0 = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def _record(message: str, **fields: object) -> LogRecord:
-    return LogRecord(table="AppTraces", record_id=message, time_generated=T0, ingested_at=None,
-                     message=message, fields={"Message": message, **fields})
+    return LogRecord(
+        table="AppTraces",
+        record_id=message,
+        time_generated=T0,
+        ingested_at=None,
+        message=message,
+        fields={"Message": message, **fields},
+    )
 
 
 def _brute_force(times: list[datetime], count: int, within: timedelta) -> datetime | None:
@@ -41,26 +47,51 @@ def test_first_crossing_matches_brute_force(offsets: list[int], count: int, with
 
 def test_detect_applies_each_definition_of_the_table_and_extracts_context() -> None:
     definitions = [
-        FailureDefinition.model_validate({
-            "name": "payment-timeout", "tables": ["AppTraces"],
-            "when": {"field": "Message", "contains": "timeout"},
-            "context": {"extractors": [{"name": "order_id", "field": "Message", "regex": r"order (?P<value>\d+)"}]},
-        }),
-        FailureDefinition.model_validate({
-            "name": "other-table", "tables": ["AppRequests"], "when": {"field": "Message", "exists": True},
-        }),
+        FailureDefinition.model_validate(
+            {
+                "name": "payment-timeout",
+                "tables": ["AppTraces"],
+                "when": {"field": "Message", "contains": "timeout"},
+                "context": {
+                    "extractors": [
+                        {"name": "order_id", "field": "Message", "regex": r"order (?P<value>\d+)"}
+                    ]
+                },
+            }
+        ),
+        FailureDefinition.model_validate(
+            {
+                "name": "other-table",
+                "tables": ["AppRequests"],
+                "when": {"field": "Message", "exists": True},
+            }
+        ),
     ]
     detections = detect([_record("timeout for order 42"), _record("all good")], definitions)
-    assert [(d.definition, dict(d.context)) for d in detections] == [("payment-timeout", {"order_id": "42"})]
+    assert [(d.definition, dict(d.context)) for d in detections] == [
+        ("payment-timeout", {"order_id": "42"})
+    ]
 
 
 @pytest.mark.parametrize(
     ("first", "second"),
     [
-        ("Order 1042 not found for user ann@example.com", "Order 77 not found for user bob@contoso.org"),
-        ("GET https://api.contoso.com/v1/items?id=9 timed out after 30s", "GET https://api.contoso.com/v2/x timed out after 5s"),
-        ("lock 3f2a9c1e-0000-4d8e-9f1e-2a7c1d9e8b10 held by 10.0.0.4:5432", "lock 9e2a9c1e-1111-4d8e-9f1e-2a7c1d9e8b10 held by 10.0.0.17:5432"),
-        ("cannot open /var/data/a1/file.db at 2026-11-20T00:01:02Z", "cannot open /var/data/b7/other.db at 2026-11-21 10:00:00"),
+        (
+            "Order 1042 not found for user ann@example.com",
+            "Order 77 not found for user bob@contoso.org",
+        ),
+        (
+            "GET https://api.contoso.com/v1/items?id=9 timed out after 30s",
+            "GET https://api.contoso.com/v2/x timed out after 5s",
+        ),
+        (
+            "lock 3f2a9c1e-0000-4d8e-9f1e-2a7c1d9e8b10 held by 10.0.0.4:5432",
+            "lock 9e2a9c1e-1111-4d8e-9f1e-2a7c1d9e8b10 held by 10.0.0.17:5432",
+        ),
+        (
+            "cannot open /var/data/a1/file.db at 2026-11-20T00:01:02Z",
+            "cannot open /var/data/b7/other.db at 2026-11-21 10:00:00",
+        ),
     ],
 )
 def test_variable_values_do_not_change_the_fingerprint(first: str, second: str) -> None:
@@ -75,16 +106,25 @@ def test_different_failures_and_definitions_get_different_fingerprints() -> None
 
 
 def test_pinned_fields_override_the_default_grouping() -> None:
-    definition = FailureDefinition.model_validate({
-        "name": "d", "tables": ["AppTraces"], "when": {"field": "Message", "exists": True},
-        "fingerprint": {"fields": ["Service"]},
-    })
+    definition = FailureDefinition.model_validate(
+        {
+            "name": "d",
+            "tables": ["AppTraces"],
+            "when": {"field": "Message", "exists": True},
+            "fingerprint": {"fields": ["Service"]},
+        }
+    )
     assert definition.fingerprint is not None
     a = fingerprint("d", _record("anything", Service="payments"), definition.fingerprint.fields)
-    b = fingerprint("d", _record("else entirely", Service="payments"), definition.fingerprint.fields)
+    b = fingerprint(
+        "d", _record("else entirely", Service="payments"), definition.fingerprint.fields
+    )
     assert a.value == b.value
     assert a.components[0].hint == "pinned by the definition's fingerprint fields"
 
 
 def test_message_template_names_the_masks() -> None:
-    assert message_template("user ann@example.com paid 12.50 at 10.1.2.3") == "user <email> paid <number> at <ip>"
+    assert (
+        message_template("user ann@example.com paid 12.50 at 10.1.2.3")
+        == "user <email> paid <number> at <ip>"
+    )

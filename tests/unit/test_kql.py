@@ -40,24 +40,57 @@ def c(**kwargs: object) -> Condition:
     [
         (c(field="Level", equals="Error"), 'tostring(Level) =~ "Error"'),
         (c(field="Level", equals="Error", case_sensitive=True), 'tostring(Level) == "Error"'),
-        (c(field="Success", equals=False), "(isnotnull(tobool(Success)) and tobool(Success) == false)"),
-        (c(field="SeverityLevel", gte=3), "(isnotnull(todouble(SeverityLevel)) and todouble(SeverityLevel) >= 3.0)"),
-        (c(field="DurationMs", lt=10.5), "(isnotnull(todouble(DurationMs)) and todouble(DurationMs) < 10.5)"),
-        (c(field="ResultCode", equals=500), "(isnotnull(todouble(ResultCode)) and todouble(ResultCode) == 500.0)"),
+        (
+            c(field="Success", equals=False),
+            "(isnotnull(tobool(Success)) and tobool(Success) == false)",
+        ),
+        (
+            c(field="SeverityLevel", gte=3),
+            "(isnotnull(todouble(SeverityLevel)) and todouble(SeverityLevel) >= 3.0)",
+        ),
+        (
+            c(field="DurationMs", lt=10.5),
+            "(isnotnull(todouble(DurationMs)) and todouble(DurationMs) < 10.5)",
+        ),
+        (
+            c(field="ResultCode", equals=500),
+            "(isnotnull(todouble(ResultCode)) and todouble(ResultCode) == 500.0)",
+        ),
         (c(field="Level", not_equals="Info"), 'not(tostring(Level) =~ "Info")'),
-        (c(field="Level", **{"in": ["Error", "Critical"]}), 'tostring(Level) in~ ("Error", "Critical")'),
-        (c(field="Code", **{"in": ["a", 5]}), '(tostring(Code) in~ ("a") or todouble(Code) in (5.0))'),
+        (
+            c(field="Level", **{"in": ["Error", "Critical"]}),
+            'tostring(Level) in~ ("Error", "Critical")',
+        ),
+        (
+            c(field="Code", **{"in": ["a", 5]}),
+            '(tostring(Code) in~ ("a") or todouble(Code) in (5.0))',
+        ),
         (c(field="Code", not_in=["404"]), 'not(tostring(Code) in~ ("404"))'),
         (c(field="Message", contains='say "hi"'), 'tostring(Message) contains "say \\"hi\\""'),
-        (c(field="Message", contains="X", case_sensitive=True), 'tostring(Message) contains_cs "X"'),
+        (
+            c(field="Message", contains="X", case_sensitive=True),
+            'tostring(Message) contains_cs "X"',
+        ),
         (c(field="Url", regex=r"^/api/\d+"), 'tostring(Url) matches regex "^/api/\\\\d+"'),
-        (c(field="Properties.tenant.id", exists=True), 'isnotempty(tostring(Properties["tenant"]["id"]))'),
-        (c(field="Properties.retryable", equals=False), '(isnotnull(tobool(Properties["retryable"])) and tobool(Properties["retryable"]) == false)'),
+        (
+            c(field="Properties.tenant.id", exists=True),
+            'isnotempty(tostring(Properties["tenant"]["id"]))',
+        ),
+        (
+            c(field="Properties.retryable", equals=False),
+            '(isnotnull(tobool(Properties["retryable"]))'
+            ' and tobool(Properties["retryable"]) == false)',
+        ),
         (c(field="OperationId", exists=False), "isempty(tostring(OperationId))"),
         (
-            c(all=[{"field": "A", "equals": 1}, {"any": [{"field": "B", "equals": "x"}, {"not": {"field": "C", "gt": 2}}]}]),
+            c(
+                all=[
+                    {"field": "A", "equals": 1},
+                    {"any": [{"field": "B", "equals": "x"}, {"not": {"field": "C", "gt": 2}}]},
+                ]
+            ),
             '((isnotnull(todouble(A)) and todouble(A) == 1.0) and (tostring(B) =~ "x" or '
-            'not((isnotnull(todouble(C)) and todouble(C) > 2.0))))',
+            "not((isnotnull(todouble(C)) and todouble(C) > 2.0))))",
         ),
     ],
 )
@@ -72,9 +105,13 @@ def test_datetime_literal_is_utc_with_seven_digits() -> None:
 
 def test_build_query_bounds_ingestion_time_and_time_generated() -> None:
     window = QueryWindow(
-        datetime(2026, 11, 20, 0, 0, tzinfo=UTC), datetime(2026, 11, 20, 0, 15, tzinfo=UTC), timedelta(hours=1)
+        datetime(2026, 11, 20, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 20, 0, 15, tzinfo=UTC),
+        timedelta(hours=1),
     )
-    query = build_query("AppRequests", window, [c(field="Success", equals=False), c(field="DurationMs", gt=5000)])
+    query = build_query(
+        "AppRequests", window, [c(field="Success", equals=False), c(field="DurationMs", gt=5000)]
+    )
     assert query.splitlines() == [
         "AppRequests",
         "| where ingestion_time() >= datetime(2026-11-20T00:00:00.0000000Z)"
@@ -90,6 +127,4 @@ def test_build_query_bounds_ingestion_time_and_time_generated() -> None:
 def test_hostile_dynamic_keys_and_values_stay_inside_literals() -> None:
     hostile = 'x"] or true or Properties["'
     query = compile_condition(c(field=f"Properties.{hostile}", equals='") or true //'))
-    assert query == (
-        'tostring(Properties["x\\"] or true or Properties[\\""]) =~ "\\") or true //"'
-    )
+    assert query == ('tostring(Properties["x\\"] or true or Properties[\\""]) =~ "\\") or true //"')

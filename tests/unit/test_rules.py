@@ -23,7 +23,11 @@ def _minimal(**overrides: object) -> dict:
             }
         ],
         "failures": [
-            {"name": "failed-request", "tables": ["AppRequests"], "when": {"field": "Success", "equals": False}}
+            {
+                "name": "failed-request",
+                "tables": ["AppRequests"],
+                "when": {"field": "Success", "equals": False},
+            }
         ],
         "routing": {"default_repository": "contoso/shop"},
     }
@@ -38,7 +42,11 @@ def _load(document: dict, env: dict[str, str] | None = None):
 def test_shipped_rules_file_loads_with_every_section() -> None:
     rules = load_rules(SHIPPED, {})
     assert [s.name for s in rules.sources] == ["production"]
-    assert {t.name for t in rules.sources[0].tables} >= {"AppExceptions", "ContainerLogV2", "OrdersService_CL"}
+    assert {t.name for t in rules.sources[0].tables} >= {
+        "AppExceptions",
+        "ContainerLogV2",
+        "OrdersService_CL",
+    }
     assert rules.definitions_for("AppRequests")[0].threshold.within == timedelta(minutes=10)
     assert rules.dedup.comment_interval == timedelta(hours=6)
     assert rules.assignment.default.kind == "copilot"
@@ -66,31 +74,82 @@ def test_substitution_cannot_inject_structure() -> None:
 
 BAD_FILES = [
     (
-        {"failures": [{"name": "x", "tables": ["AppRequests"], "when": {"field": "Success", "equals": False, "contains": "y"}}]},
+        {
+            "failures": [
+                {
+                    "name": "x",
+                    "tables": ["AppRequests"],
+                    "when": {"field": "Success", "equals": False, "contains": "y"},
+                }
+            ]
+        },
         r"failures\[0\]\.when: .*exactly one operator",
     ),
     (
-        {"failures": [{"name": "x", "tables": ["AppRequests"], "when": {"field": "Url", "regex": "("}}]},
+        {
+            "failures": [
+                {"name": "x", "tables": ["AppRequests"], "when": {"field": "Url", "regex": "("}}
+            ]
+        },
         r"failures\[0\]\.when\.regex: .*invalid regular expression",
     ),
     (
-        {"failures": [{"name": "x", "tables": ["AppRequests"], "when": {"field": "Url", "regex": "a(?=b)"}}]},
+        {
+            "failures": [
+                {
+                    "name": "x",
+                    "tables": ["AppRequests"],
+                    "when": {"field": "Url", "regex": "a(?=b)"},
+                }
+            ]
+        },
         r"failures\[0\]\.when\.regex: .*RE2",
     ),
     (
-        {"failures": [{"name": "x", "tables": ["AppRequests"], "when": {"all": [{"field": "Url"}]}}]},
+        {
+            "failures": [
+                {"name": "x", "tables": ["AppRequests"], "when": {"all": [{"field": "Url"}]}}
+            ]
+        },
         r"failures\[0\]\.when\.all\[0\]: .*exactly one operator",
     ),
     (
-        {"failures": [{"name": "x", "tables": ["AppRequests"], "when": {"field": "A", "equals": 1}, "threshold": {"count": 0}}]},
+        {
+            "failures": [
+                {
+                    "name": "x",
+                    "tables": ["AppRequests"],
+                    "when": {"field": "A", "equals": 1},
+                    "threshold": {"count": 0},
+                }
+            ]
+        },
         r"failures\[0\]\.threshold\.count: .*greater than or equal to 1",
     ),
     (
-        {"failures": [{"name": "x", "tables": ["AppRequests"], "when": {"field": "A", "equals": 1}, "threshold": {"within": "5 minutes"}}]},
+        {
+            "failures": [
+                {
+                    "name": "x",
+                    "tables": ["AppRequests"],
+                    "when": {"field": "A", "equals": 1},
+                    "threshold": {"within": "5 minutes"},
+                }
+            ]
+        },
         r"failures\[0\]\.threshold\.within: .*not a duration",
     ),
     (
-        {"failures": [{"name": "x", "tables": ["AppRequests"], "when": {"field": "A", "equals": 1}, "severty": "high"}]},
+        {
+            "failures": [
+                {
+                    "name": "x",
+                    "tables": ["AppRequests"],
+                    "when": {"field": "A", "equals": 1},
+                    "severty": "high",
+                }
+            ]
+        },
         r"failures\[0\]\.severty: Extra inputs are not permitted",
     ),
     (
@@ -98,11 +157,27 @@ BAD_FILES = [
         r"names tables no source watches: AppTraces",
     ),
     (
-        {"sources": [{"name": "prod", "workspace_id": "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10", "tables": ["Nope"]}]},
+        {
+            "sources": [
+                {
+                    "name": "prod",
+                    "workspace_id": "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10",
+                    "tables": ["Nope"],
+                }
+            ]
+        },
         r"sources\[0\]\.tables\[0\]: .*unknown table 'Nope'",
     ),
     (
-        {"sources": [{"name": "prod", "workspace_id": "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10", "tables": ["Orders_CL"]}]},
+        {
+            "sources": [
+                {
+                    "name": "prod",
+                    "workspace_id": "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10",
+                    "tables": ["Orders_CL"],
+                }
+            ]
+        },
         r"custom table Orders_CL needs columns\.message",
     ),
     (
@@ -110,10 +185,18 @@ BAD_FILES = [
         r"sources\[0\]\.workspace_id",
     ),
     (
-        {"routing": {"default_repository": "contoso/shop", "routes": [{"when_definitions": ["nope"], "repository": "a/b"}]}},
+        {
+            "routing": {
+                "default_repository": "contoso/shop",
+                "routes": [{"when_definitions": ["nope"], "repository": "a/b"}],
+            }
+        },
         r"routing\.routes\[0\] names unknown failure definitions: nope",
     ),
-    ({"business_hours": {"timezone": "Mars/Olympus"}}, r"business_hours\.timezone: .*unknown time zone"),
+    (
+        {"business_hours": {"timezone": "Mars/Olympus"}},
+        r"business_hours\.timezone: .*unknown time zone",
+    ),
     ({"business_hours": {"start": "18:00", "end": "09:00"}}, r"start must be before end"),
     ({"version": 2}, r"version: "),
 ]
@@ -134,8 +217,13 @@ def test_not_yaml_and_not_a_mapping() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("90s", timedelta(seconds=90)), ("5m", timedelta(minutes=5)), ("1h30m", timedelta(minutes=90)),
-     ("2d", timedelta(days=2)), (" 1H ", timedelta(hours=1))],
+    [
+        ("90s", timedelta(seconds=90)),
+        ("5m", timedelta(minutes=5)),
+        ("1h30m", timedelta(minutes=90)),
+        ("2d", timedelta(days=2)),
+        (" 1H ", timedelta(hours=1)),
+    ],
 )
 def test_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected

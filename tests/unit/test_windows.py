@@ -22,8 +22,15 @@ def test_first_run_backfills_and_ends_before_the_ingestion_delay() -> None:
 
 def test_next_run_starts_at_the_checkpoint_and_nothing_is_due_before_the_delay() -> None:
     checkpoint = T0 + timedelta(hours=1)
-    assert due_range(checkpoint, checkpoint + timedelta(minutes=1), timedelta(minutes=2), timedelta(hours=1)) is None
-    start, end = due_range(checkpoint, checkpoint + timedelta(minutes=7), timedelta(minutes=2), timedelta(hours=1))
+    assert (
+        due_range(
+            checkpoint, checkpoint + timedelta(minutes=1), timedelta(minutes=2), timedelta(hours=1)
+        )
+        is None
+    )
+    start, end = due_range(
+        checkpoint, checkpoint + timedelta(minutes=7), timedelta(minutes=2), timedelta(hours=1)
+    )
     assert (start, end) == (checkpoint, checkpoint + timedelta(minutes=5))
 
 
@@ -32,7 +39,9 @@ def test_next_run_starts_at_the_checkpoint_and_nothing_is_due_before_the_delay()
     max_window=st.integers(min_value=1, max_value=7200),
     limit=st.integers(min_value=1, max_value=50),
 )
-def test_slices_are_contiguous_bounded_and_cover_what_they_can(span: int, max_window: int, limit: int) -> None:
+def test_slices_are_contiguous_bounded_and_cover_what_they_can(
+    span: int, max_window: int, limit: int
+) -> None:
     start, end = T0, T0 + timedelta(seconds=span)
     windows = slice_range(start, end, timedelta(seconds=max_window), timedelta(hours=1), limit)
     assert windows[0].start == start
@@ -69,8 +78,17 @@ def test_job_id_is_deterministic_and_distinguishes_windows() -> None:
     window = QueryWindow(T0, T0 + timedelta(minutes=15))
     assert job_id("prod", "AppRequests", window) == job_id("prod", "AppRequests", window)
     other = QueryWindow(T0, T0 + timedelta(minutes=14))
-    assert len({job_id("prod", "AppRequests", window), job_id("prod", "AppRequests", other),
-                job_id("prod", "AppTraces", window), job_id("dev", "AppRequests", window)}) == 4
+    assert (
+        len(
+            {
+                job_id("prod", "AppRequests", window),
+                job_id("prod", "AppRequests", other),
+                job_id("prod", "AppTraces", window),
+                job_id("dev", "AppRequests", window),
+            }
+        )
+        == 4
+    )
 
 
 def test_time_generated_bounds_wrap_the_ingestion_window() -> None:
