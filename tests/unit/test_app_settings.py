@@ -1,0 +1,78 @@
+"""App settings: one model, the same names as local.settings.json.example, host.json in step."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.log_analytics import DEFAULT_RETRY_AFTER, retry_after
+from adapters.settings import AppSettings, SettingsError, setting_names
+from pipeline.ingest import HOST_MAX_DEQUEUE_COUNT
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).parents[2]
+HOST_ONLY = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags"}
+
+
+def test_example_settings_name_exactly_what_the_model_reads() -> None:
+    example = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
+    assert set(example) - HOST_ONLY == setting_names()
+
+
+def test_example_settings_validate() -> None:
+    example = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
+    settings = AppSettings.from_env(example)
+    assert settings.poison_queue == "faultline-query-jobs-poison"
+    assert settings.logs_export_dir is None
+
+
+def test_host_json_dequeue_count_matches_what_the_code_announces() -> None:
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["extensions"]["queues"]["maxDequeueCount"] == HOST_MAX_DEQUEUE_COUNT
+    assert host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle.Preview"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "set AzureWebJobsStorage"),
+        (
+            {"AzureWebJobsStorage": "x", "FAULTLINE_MAX_ROWS_PER_QUERY": "600000"},
+            "FAULTLINE_MAX_ROWS_PER_QUERY: Input should be less than or equal to 500000",
+        ),
+        (
+            {"AzureWebJobsStorage": "x", "FAULTLINE_TABLE_PREFIX": "bad-prefix"},
+            "FAULTLINE_TABLE_PREFIX",
+        ),
+        (
+            {"AzureWebJobsStorage__queueServiceUri": "https://a.queue.core.windows.net"},
+            "tableServiceUri",
+        ),
+    ],
+)
+def test_bad_settings_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        AppSettings.from_env(env)
+
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "17"}, timedelta(seconds=17)),
+        ({"retry-after": " 5 "}, timedelta(seconds=5)),
+        ({"Retry-After": "Fri, 20 Nov 2026 12:01:30 GMT"}, timedelta(seconds=90)),
+        ({"Retry-After": "Fri, 20 Nov 2026 11:00:00 GMT"}, timedelta(seconds=1)),
+        ({"Retry-After": "soon"}, DEFAULT_RETRY_AFTER),
+        ({}, DEFAULT_RETRY_AFTER),
+        (None, DEFAULT_RETRY_AFTER),
+    ],
+)
+def test_retry_after_reads_seconds_and_http_dates(
+    headers: dict | None, expected: timedelta
+) -> None:
+    assert retry_after(headers, NOW) == expected
