@@ -1,0 +1,1 @@
+"""Deterministic sample telemetry for running and testing Faultline without a real workspace."""
