@@ -61,3 +61,8 @@ def queued_bodies(azurite: Azurite, queue_name: str) -> list[str]:
     while batch := list(queue.receive_messages(max_messages=32, visibility_timeout=300)):
         bodies.extend(m.content.decode() for m in batch)
     return bodies
+
+
+def wire_time(moment: datetime) -> str:
+    """A datetime as Log Analytics puts it on the wire."""
+    return moment.isoformat().replace("+00:00", "Z")

@@ -13,7 +13,7 @@ from detection.windows import QueryWindow
 from pipeline.bootstrap import bootstrap, install
 from pipeline.local.host import QueueDriver
 from pipeline.messages import FailureNotice, QueryJob
-from tests.conftest import queued_bodies
+from tests.conftest import queued_bodies, wire_time
 
 pytestmark = pytest.mark.integration
 
@@ -29,15 +29,11 @@ COLUMNS = [
 ]
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def _row(
     minute: int, message: str, properties: str | None, level: str = "Error", time: object = None
 ) -> list:
     at = T0 + timedelta(minutes=minute)
-    generated = _iso(at) if time is None else time
+    generated = wire_time(at) if time is None else time
     return [
         generated,
         level,
@@ -45,7 +41,7 @@ def _row(
         f"c-{minute}",
         "orders-worker",
         properties,
-        _iso(at + timedelta(seconds=30)),
+        wire_time(at + timedelta(seconds=30)),
     ]
 
 

@@ -15,7 +15,7 @@ from detection.windows import QueryWindow
 from pipeline.bootstrap import bootstrap, install
 from pipeline.local.host import FunctionTable, QueueDriver, http_request, timer_request
 from pipeline.messages import FailureNotice, QueryJob
-from tests.conftest import queued_bodies
+from tests.conftest import queued_bodies, wire_time
 from tests.fakes.log_analytics import LogAnalyticsFake, Partial, ServerError, Throttle
 
 pytestmark = pytest.mark.integration
@@ -31,22 +31,10 @@ REQUEST_COLUMNS = [
     ("OperationId", "string"),
     ("AppRoleName", "string"),
 ]
-ORDERS_COLUMNS = [
-    ("TimeGenerated", "datetime"),
-    ("Level", "string"),
-    ("Message", "string"),
-    ("CorrelationId", "string"),
-    ("ServiceName", "string"),
-    ("Properties", "dynamic"),
-]
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def request_row(at: datetime, code: str, success: bool, op: str) -> list:
-    return [_iso(at), "GET /api/cart", code, success, 12.5, op, "checkout-web"]
+    return [wire_time(at), "GET /api/cart", code, success, 12.5, op, "checkout-web"]
 
 
 @pytest.fixture
