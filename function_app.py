@@ -1,6 +1,7 @@
 """Faultline's Azure Functions: a table of contents. Each trigger parses, calls one thing, returns.
 
 timer (fan-out) -> query-jobs queue -> query + detect -> failures queue -> issue workflow
+(one Durable orchestration per fingerprint: sync issue -> wait if needed -> assign)
 """
 
 from __future__ import annotations
@@ -8,11 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Generator
+from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
+from durabletask import task
 from pydantic import ValidationError
 
+from pipeline import workflow
 from pipeline.bootstrap import load_configuration, services
 from pipeline.fanout import fan_out
 from pipeline.health import health
@@ -79,3 +84,40 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
     """Configuration loaded, storage reachable, and how far behind each table is."""
     healthy, report = health(services())
     return _json(200 if healthy else 503, report)
+
+
+@app.queue_trigger(
+    arg_name="message", queue_name="%FAULTLINE_FAILURE_QUEUE%", connection="AzureWebJobsStorage"
+)
+@app.durable_client_input(client_name="client")
+def start_issue_workflow(message: func.QueueMessage, client: df.SyncDurableFunctionsClient) -> None:
+    """Start the failure's singleton orchestration (or queue the notice until it is free)."""
+    workflow.start_workflow(services(), message.get_body().decode("utf-8", "replace"), client)
+
+
+@app.orchestration_trigger(context_name="ctx")
+def issue_workflow(
+    ctx: task.OrchestrationContext, request: dict[str, Any]
+) -> Generator[Any, Any, Any]:
+    """Dedup -> create or update -> assign, with durable waits; decisions live in activities."""
+    return (yield from workflow.issue_workflow(ctx, request))
+
+
+@app.activity_trigger(input_name="request")
+def sync_issue(request: dict) -> dict:  # type: ignore[type-arg]
+    return workflow.sync_issue(services(), request)
+
+
+@app.activity_trigger(input_name="request")
+def assignment_decision(request: dict) -> dict:  # type: ignore[type-arg]
+    return workflow.assignment_decision(services(), request)
+
+
+@app.activity_trigger(input_name="request")
+def assign_issue(request: dict) -> list:  # type: ignore[type-arg]
+    return workflow.assign_issue(services(), request)
+
+
+@app.activity_trigger(input_name="entry")
+def record_audit(entry: dict) -> None:  # type: ignore[type-arg]
+    workflow.record_audit(services(), entry)

@@ -45,6 +45,14 @@ class AppSettings(BaseModel):
         default=500_000, ge=1, le=500_000, alias="FAULTLINE_MAX_ROWS_PER_QUERY"
     )
     max_throttled_attempts: int = Field(default=20, ge=1, alias="FAULTLINE_MAX_THROTTLED_ATTEMPTS")
+    github_api_url: str = Field(default="https://api.github.com/", alias="FAULTLINE_GITHUB_API_URL")
+    github_token: str | None = Field(default=None, alias="FAULTLINE_GITHUB_TOKEN")
+    key_vault_url: str | None = Field(default=None, alias="FAULTLINE_KEY_VAULT_URL")
+    github_token_secret: str = Field(default="github-token", alias="FAULTLINE_GITHUB_TOKEN_SECRET")
+    issue_template_path: str | None = Field(default=None, alias="FAULTLINE_ISSUE_TEMPLATE")
+    workflow_recheck_seconds: int = Field(
+        default=300, ge=1, le=86_400, alias="FAULTLINE_WORKFLOW_RECHECK_SECONDS"
+    )
 
     @model_validator(mode="after")
     def _storage_is_reachable_somehow(self) -> AppSettings:

@@ -195,6 +195,11 @@ class TableOccurrenceLedger:
         entity = self._summary(fingerprint)
         return self._entry(fingerprint, entity, added=0) if entity is not None else None
 
+    def occurrence_times(self, fingerprint: str, since: datetime) -> list[datetime]:
+        """When the fingerprint occurred since `since` (for the issue's chart)."""
+        keys = self._occurrence_keys(fingerprint, since, datetime.max.replace(tzinfo=UTC))
+        return sorted(_parse_key_time(key.split("|")[1]) for key in keys)
+
     def summaries(self) -> list[LedgerEntry]:
         """Every fingerprint's totals (a scan: for reports and the local run, not the hot path)."""
         entities = self._table.query_entities("RowKey eq @row", parameters={"row": SUMMARY_ROW})

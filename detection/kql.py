@@ -7,8 +7,11 @@ null); column names are validated identifiers.
 
 from __future__ import annotations
 
+import base64
+import gzip
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from detection.rules import Condition, FieldPath
 from detection.windows import QueryWindow
@@ -110,3 +113,31 @@ def build_query(table: str, window: QueryWindow, conditions: Sequence[Condition]
         lines.append("| where " + " or ".join(f"({compile_condition(c)})" for c in conditions))
     lines.append(f"| extend {INGESTION_TIME_COLUMN} = ingestion_time()")
     return "\n".join(lines)
+
+
+def issue_query(table: str, condition: Condition, first_seen: datetime, last_seen: datetime) -> str:
+    """The KQL a person runs to see a failure's occurrences (with an hour either side)."""
+    return "\n".join(
+        [
+            table,
+            f"| where TimeGenerated between ({datetime_literal(first_seen - timedelta(hours=1))}"
+            f" .. {datetime_literal(last_seen + timedelta(hours=1))})",
+            f"| where {compile_condition(condition)}",
+            "| order by TimeGenerated desc",
+        ]
+    )
+
+
+def portal_url(workspace_resource_id: str, query: str, start: datetime, end: datetime) -> str:
+    """A link opening the query in the portal's Logs blade (gzip+base64, as the portal shares)."""
+    encoded = base64.b64encode(gzip.compress(query.encode(), mtime=0)).decode()
+    span = (
+        f"{(start - timedelta(hours=1)).astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}/"
+        f"{(end + timedelta(hours=1)).astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+    )
+    return (
+        "https://portal.azure.com/#blade/Microsoft_OperationsManagementSuite_Workspace/"
+        f"Logs.ReactView/resourceId/{quote(workspace_resource_id, safe='')}"
+        f"/source/LogsBlade.AnalyticsShareLinkToQuery/q/{quote(encoded, safe='')}"
+        f"/timespan/{quote(span, safe='')}"
+    )

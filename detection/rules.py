@@ -219,6 +219,16 @@ class LogSource(_Model):
 
     name: Name
     workspace_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")]
+    workspace_resource_id: (
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/"
+                r"Microsoft\.OperationalInsights/workspaces/[^/]+$"
+            ),
+        ]
+        | None
+    ) = Field(default=None, description="Enables 'open in the Azure portal' links in issues.")
     tables: tuple[Annotated[TableSpec, BeforeValidator(_table_spec)], ...] = Field(min_length=1)
     poll_interval: Duration = timedelta(minutes=5)
     lookback: Duration = Field(

@@ -13,8 +13,10 @@ from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from adapters.exported_logs import ExportedLogsSource
+from adapters.github import GitHubIssues
 from adapters.log_analytics import LogAnalyticsSource
 from adapters.queues import StorageQueue
+from adapters.secrets import CachedSecret, environment_secret, key_vault_secret
 from adapters.settings import AppSettings
 from adapters.tables import (
     PoisonedJobLog,
@@ -22,6 +24,8 @@ from adapters.tables import (
     TableOccurrenceLedger,
     ensure_table,
 )
+from adapters.workflow_state import AuditLog, IssueRateLimiter, IssueStateStore
+from detection.issue import DEFAULT_TEMPLATE
 from detection.rules import Rules, load_rules
 from pipeline.ports import Clock, LogSource
 
@@ -47,6 +51,15 @@ class Services:
     checkpoints: TableCheckpointStore
     ledger: TableOccurrenceLedger
     poisoned_jobs: PoisonedJobLog
+    issues: IssueStateStore
+    rate_limiter: IssueRateLimiter
+    audit: AuditLog
+    github_token: CachedSecret
+    issue_template: str
+
+    def github(self) -> GitHubIssues:
+        """A GitHub client for one activity (cheap; the token is cached)."""
+        return GitHubIssues(self.github_token, self.settings.github_api_url)
 
 
 def load_configuration(env: Mapping[str, str]) -> tuple[AppSettings, Rules]:
@@ -96,6 +109,23 @@ def _log_source(settings: AppSettings, credential: TokenCredential | None) -> Lo
     )
 
 
+def _github_token(settings: AppSettings, credential: TokenCredential | None) -> CachedSecret:
+    if settings.key_vault_url:
+        return key_vault_secret(
+            settings.key_vault_url,
+            settings.github_token_secret,
+            credential or _default_credential(settings),
+        )
+    return environment_secret(settings.github_token, "FAULTLINE_GITHUB_TOKEN")
+
+
+def _issue_template(settings: AppSettings) -> str:
+    if not settings.issue_template_path:
+        return DEFAULT_TEMPLATE
+    path = Path(settings.issue_template_path)
+    return (path if path.is_absolute() else APP_ROOT / path).read_text(encoding="utf-8")
+
+
 def bootstrap(
     env: Mapping[str, str] | None = None,
     *,
@@ -117,6 +147,11 @@ def bootstrap(
         checkpoints=TableCheckpointStore(ensure_table(tables, f"{prefix}Checkpoints")),
         ledger=TableOccurrenceLedger(ensure_table(tables, f"{prefix}Occurrences")),
         poisoned_jobs=PoisonedJobLog(ensure_table(tables, f"{prefix}PoisonedJobs")),
+        issues=IssueStateStore(ensure_table(tables, f"{prefix}Issues")),
+        rate_limiter=IssueRateLimiter(ensure_table(tables, f"{prefix}RateLimits")),
+        audit=AuditLog(ensure_table(tables, f"{prefix}Audit")),
+        github_token=_github_token(settings, credential),
+        issue_template=_issue_template(settings),
     )
 
 

@@ -157,10 +157,18 @@ def _by_fingerprint(detections: Sequence[Detection]) -> list[list[Detection]]:
     return list(groups.values())
 
 
+def _sample_line(detection: Detection) -> str:
+    record = detection.record
+    where = " ".join(p for p in (record.role, record.operation_name) if p)
+    return f"{record.time_generated:%Y-%m-%dT%H:%M:%S.%fZ} {where} {record.message}"[:4000]
+
+
 def _hand_off(
     services: Services, job: QueryJob, entry: LedgerEntry, group: Sequence[Detection]
 ) -> None:
     """Tell the issue workflow; the ledger's pending flag makes a crash here resend, not lose."""
+    definition = next(d for d in services.rules.failures if d.name == entry.definition)
+    max_samples = definition.context.max_samples
     latest = max(group, key=lambda d: d.record.time_generated)
     record = latest.record
     assert entry.threshold_crossed_at is not None
@@ -180,6 +188,12 @@ def _hand_off(
         role=record.role,
         operation_name=record.operation_name,
         context=dict(latest.context),
+        samples=[_sample_line(d) for d in sorted(group, key=lambda d: d.record.time_generated)][
+            -max_samples:
+        ]
+        if max_samples
+        else [],
+        grouped_by=[c.hint for c in latest.fingerprint.components if c.contributes],
     )
     services.failure_queue.send(notice.model_dump_json())
     services.ledger.mark_handed_off(entry)

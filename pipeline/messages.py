@@ -62,3 +62,5 @@ class FailureNotice(BaseModel):
     role: str | None = None
     operation_name: str | None = None
     context: dict[str, str] = Field(default_factory=dict)
+    samples: list[str] = Field(default_factory=list)
+    grouped_by: list[str] = Field(default_factory=list)

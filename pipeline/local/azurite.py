@@ -15,7 +15,7 @@ KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -68,7 +68,7 @@ class Azurite:
 
 def start_azurite(timeout: float = 30.0) -> Azurite:
     """Start Azurite in memory, telemetry off (it would reach the internet), and wait for it."""
-    ports = [_free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(3)]
     workspace = tempfile.TemporaryDirectory(prefix="faultline-azurite-")
     process = subprocess.Popen(
         [

@@ -1,0 +1,515 @@
+"""The issue workflow: a failure notice becomes exactly one GitHub issue, kept up to date, assigned.
+
+One Durable orchestration per fingerprint (and repository, if dedup says so) at a time: its
+instance id is derived from them, and a notice that arrives while it runs is queued again for
+later instead of starting a second one. The orchestrator only sequences; every decision that needs
+the clock, state or GitHub is an activity, so replay is deterministic:
+
+1. `sync_issue` finds the issue (state table, else the hidden marker on GitHub: the repository's
+   strongly consistent issue list first, then search), or creates it if the hourly budget allows;
+   an existing issue gets its body refreshed, a comment at most once per interval, and is reopened
+   (or a linked issue opened) when a closed failure recurs.
+2. Waits (Faultline's hourly budget, GitHub's rate limits, business hours) are durable timers,
+   capped at the recheck interval, after which the activity decides again.
+3. `assign_issue` hands the issue to Copilot, Claude, people or nobody, per route.
+
+Activities are idempotent: a retried create finds the issue its lost response made.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from datetime import datetime, timedelta
+from typing import Any
+
+import grpc
+from durabletask import task
+from durabletask.client import OrchestrationStatus, TaskHubGrpcClient
+from durabletask.internal import orchestrator_service_pb2 as pb
+
+from adapters.github import (
+    COPILOT_LOGIN,
+    COPILOT_REPORTED_LOGINS,
+    GitHubIssues,
+    GitHubRateLimited,
+    IssueRef,
+)
+from adapters.workflow_state import IssueState
+from detection.issue import IssueView, hourly_counts, render_body, title
+from detection.kql import issue_query, portal_url
+from detection.rules import Assignment
+from detection.scheduling import in_business_hours, next_business_start, route_failure
+from pipeline.bootstrap import Services
+from pipeline.messages import FailureNotice
+
+log = logging.getLogger(__name__)
+
+ORCHESTRATOR = "issue_workflow"
+GITHUB_RETRY = task.RetryPolicy(
+    first_retry_interval=timedelta(seconds=5),
+    max_number_of_attempts=6,
+    backoff_coefficient=2.0,
+    max_retry_interval=timedelta(minutes=2),
+)
+BUSY_REQUEUE_DELAY = timedelta(minutes=5)
+FAILED_ROUND_LIMIT = 10
+REPLACEABLE = [
+    pb.ORCHESTRATION_STATUS_COMPLETED,
+    pb.ORCHESTRATION_STATUS_FAILED,
+    pb.ORCHESTRATION_STATUS_TERMINATED,
+]
+
+
+class ConcurrentUpdate(RuntimeError):
+    """Someone changed the issue state between our read and write; the activity retries."""
+
+
+def instance_id(fingerprint: str, repository: str, strategy: str) -> str:
+    """The singleton orchestration id of a failure's issue."""
+    if strategy == "fingerprint_and_repository":
+        return f"faultline-{fingerprint}-{repository.replace('/', '-')}"
+    return f"faultline-{fingerprint}"
+
+
+# -- the trigger's use case ---------------------------------------------------------------------
+
+
+def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> str:
+    """Start the failure's orchestration, or queue the notice again if one is running."""
+    notice = FailureNotice.model_validate_json(body)
+    rules = services.rules
+    definition = next((d for d in rules.failures if d.name == notice.definition), None)
+    if definition is None:
+        raise ValueError(f"notice names unknown failure definition {notice.definition!r}")
+    route = route_failure(
+        rules,
+        definition=notice.definition,
+        table=notice.table,
+        role=notice.role,
+        severity=definition.severity,
+        category=definition.category,
+    )
+    identifier = instance_id(notice.fingerprint, route.repository, rules.dedup.strategy)
+    request = {
+        "notice": notice.model_dump(mode="json"),
+        "repository": route.repository,
+        "labels": list(route.labels),
+        "assignment": route.assignment.model_dump(mode="json"),
+        "recheck_seconds": services.settings.workflow_recheck_seconds,
+    }
+    state = client.get_orchestration_state(identifier, fetch_payloads=False)
+    running = {
+        OrchestrationStatus.RUNNING,
+        OrchestrationStatus.PENDING,
+        OrchestrationStatus.SUSPENDED,
+    }
+    if state is not None and state.runtime_status in running:
+        services.failure_queue.send(body, delay=BUSY_REQUEUE_DELAY)
+        return "busy"
+    try:
+        client.schedule_new_orchestration(
+            ORCHESTRATOR,
+            input=request,
+            instance_id=identifier,
+            reuse_id_policy=pb.OrchestrationIdReusePolicy(replaceableStatus=REPLACEABLE),
+        )
+    except grpc.RpcError as error:
+        if error.code() != grpc.StatusCode.ALREADY_EXISTS:  # type: ignore[attr-defined]
+            raise
+        services.failure_queue.send(body, delay=BUSY_REQUEUE_DELAY)
+        return "busy"
+    return identifier
+
+
+# -- the orchestrator (deterministic: no I/O, no clock) ------------------------------------------
+
+
+def issue_workflow(
+    ctx: task.OrchestrationContext, request: dict[str, Any]
+) -> Generator[Any, Any, Any]:
+    recheck = timedelta(seconds=request["recheck_seconds"])
+    failed_rounds = request.get("failed_rounds", 0)
+    while True:
+        try:
+            outcome = yield ctx.call_activity(
+                "sync_issue", input=request, retry_policy=GITHUB_RETRY
+            )
+        except task.TaskFailedError as error:
+            failed_rounds += 1
+            yield ctx.call_activity(
+                "record_audit",
+                input={**_audit_base(request), "action": "retry-later", "reason": str(error)},
+            )
+            if failed_rounds >= FAILED_ROUND_LIMIT:
+                ctx.continue_as_new({**request, "failed_rounds": 0})
+                return None
+            yield ctx.create_timer(ctx.current_utc_datetime + recheck)
+            continue
+        if outcome["action"] != "wait":
+            break
+        yield ctx.create_timer(ctx.current_utc_datetime + _capped(outcome["wait_seconds"], recheck))
+    if not outcome.get("needs_assignment"):
+        return outcome
+    while True:
+        decision = yield ctx.call_activity(
+            "assignment_decision", input={**request, "issue": outcome["number"]}
+        )
+        if decision["action"] != "wait":
+            break
+        yield ctx.create_timer(
+            ctx.current_utc_datetime + _capped(decision["wait_seconds"], recheck)
+        )
+    if decision["action"] == "assign":
+        assigned = yield ctx.call_activity(
+            "assign_issue",
+            input={**request, "issue": outcome["number"]},
+            retry_policy=GITHUB_RETRY,
+        )
+        outcome = {**outcome, "assigned": assigned}
+    return outcome
+
+
+def _capped(seconds: float, recheck: timedelta) -> timedelta:
+    return min(timedelta(seconds=max(seconds, 1)), recheck)
+
+
+def _audit_base(request: dict[str, Any]) -> dict[str, Any]:
+    return {"fingerprint": request["notice"]["fingerprint"], "repository": request["repository"]}
+
+
+# -- activities ----------------------------------------------------------------------------------
+
+
+def record_audit(services: Services, entry: dict[str, Any]) -> None:
+    services.audit.record(
+        entry["fingerprint"],
+        entry["action"],
+        entry["repository"],
+        entry.get("issue"),
+        entry["reason"],
+        services.clock.now(),
+    )
+
+
+def sync_issue(services: Services, request: dict[str, Any]) -> dict[str, Any]:
+    """Create, refresh, comment on or reopen the failure's issue; idempotent under retries."""
+    notice = FailureNotice.model_validate(request["notice"])
+    repository = request["repository"]
+    now = services.clock.now()
+    audit = _Auditor(services, notice.fingerprint, repository, now)
+    github = services.github()
+    state = services.issues.get(notice.fingerprint, repository) or IssueState(
+        notice.fingerprint, repository
+    )
+    try:
+        if state.number is None:
+            return _create_or_adopt(services, github, request, notice, state, audit)
+        return _refresh(services, github, request, notice, state, audit)
+    except GitHubRateLimited as limited:
+        audit("rate-limited", state.number, f"GitHub asked to wait {limited.retry_after}")
+        return {"action": "wait", "wait_seconds": limited.retry_after.total_seconds()}
+
+
+def _create_or_adopt(
+    services: Services,
+    github: GitHubIssues,
+    request: dict[str, Any],
+    notice: FailureNotice,
+    state: IssueState,
+    audit: _Auditor,
+) -> dict[str, Any]:
+    label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
+    since = state.intent_at - timedelta(minutes=5) if state.intent_at else None
+    found = github.find_by_marker(state.repository, notice.fingerprint, label, since)
+    if found is not None:
+        reason = (
+            "a previous attempt created it" if state.intent_at else "found by its marker on GitHub"
+        )
+        audit("skipped-as-duplicate", found.number, reason)
+        state = _save(services, state.with_changes(number=found.number, url=found.url))
+        return _refresh(services, github, request, notice, state, audit, adopted=found)
+    limits = services.rules.rate_limits
+    granted, free_at = services.rate_limiter.reserve(
+        notice.fingerprint,
+        state.repository,
+        audit.now,
+        limits.issues_per_hour,
+        limits.issues_per_hour_per_repository,
+    )
+    if not granted:
+        assert free_at is not None
+        audit(
+            "rate-limited", None, f"hourly issue budget used; a slot frees at {free_at:%H:%M} UTC"
+        )
+        return {"action": "wait", "wait_seconds": (free_at - audit.now).total_seconds()}
+    if state.intent_at is None:
+        state = _save(services, state.with_changes(intent_at=audit.now))
+    count = _current_count(services, notice)
+    view = _view(services, notice, count)
+    issue = github.create(
+        state.repository,
+        title(notice.definition, notice.message, notice.exception_type),
+        render_body(view, services.issue_template),
+        list(request["labels"]),
+    )
+    _save(
+        services,
+        state.with_changes(
+            number=issue.number,
+            url=issue.url,
+            synced_count=count,
+            commented_count=count,
+            last_comment_at=audit.now,
+        ),
+    )
+    audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}")
+    return _result("created", issue, needs_assignment=True)
+
+
+def _refresh(
+    services: Services,
+    github: GitHubIssues,
+    request: dict[str, Any],
+    notice: FailureNotice,
+    state: IssueState,
+    audit: _Auditor,
+    adopted: IssueRef | None = None,
+) -> dict[str, Any]:
+    assert state.number is not None
+    issue = adopted or github.get(state.repository, state.number)
+    count = _current_count(services, notice)
+    if issue.state == "closed":
+        regressed = issue.closed_at is not None and notice.last_seen > issue.closed_at
+        if not regressed or count <= state.synced_count:
+            return _result("unchanged", issue)
+        return _regress(services, github, request, notice, state, issue, count, audit)
+    action = "unchanged"
+    if count > state.synced_count:
+        github.edit(
+            state.repository,
+            issue.number,
+            body=render_body(_view(services, notice, count), services.issue_template),
+        )
+        state = _save(services, state.with_changes(synced_count=count))
+        action = "updated"
+        audit(
+            "updated",
+            issue.number,
+            f"{count} occurrence(s), last seen {notice.last_seen:%Y-%m-%d %H:%M} UTC",
+        )
+    interval = services.rules.dedup.comment_interval
+    due = state.last_comment_at is None or audit.now - state.last_comment_at >= interval
+    if count > state.commented_count and due:
+        new = count - state.commented_count
+        github.comment(
+            state.repository,
+            issue.number,
+            f"{new} new occurrence(s) since the last update; {count} in total, last seen "
+            f"{notice.last_seen:%Y-%m-%d %H:%M:%S} UTC.",
+        )
+        _save(services, state.with_changes(commented_count=count, last_comment_at=audit.now))
+        action = "commented"
+        audit("commented", issue.number, f"{new} new occurrence(s)")
+    return _result(action, issue, needs_assignment=adopted is not None and not issue.assignees)
+
+
+def _regress(
+    services: Services,
+    github: GitHubIssues,
+    request: dict[str, Any],
+    notice: FailureNotice,
+    state: IssueState,
+    issue: IssueRef,
+    count: int,
+    audit: _Auditor,
+) -> dict[str, Any]:
+    body = render_body(_view(services, notice, count), services.issue_template)
+    note = (
+        f"Regressed: this failure recurred after the issue was closed "
+        f"(last seen {notice.last_seen:%Y-%m-%d %H:%M:%S} UTC, {count} occurrence(s) in total)."
+    )
+    if services.rules.dedup.regression == "reopen":
+        reopened = github.edit(
+            state.repository, issue.number, state="open", state_reason="reopened", body=body
+        )
+        github.comment(state.repository, issue.number, note)
+        _save(
+            services,
+            state.with_changes(
+                synced_count=count, commented_count=count, last_comment_at=audit.now
+            ),
+        )
+        audit("reopened", issue.number, note)
+        return _result("reopened", reopened, needs_assignment=True)
+    linked = github.create(
+        state.repository,
+        title(notice.definition, notice.message, notice.exception_type),
+        f"Regression of #{issue.number}.\n\n{body}",
+        list(request["labels"]),
+    )
+    github.comment(state.repository, issue.number, f"{note} Continued in #{linked.number}.")
+    _save(
+        services,
+        state.with_changes(
+            number=linked.number,
+            url=linked.url,
+            synced_count=count,
+            commented_count=count,
+            last_comment_at=audit.now,
+        ),
+    )
+    audit("created", linked.number, f"regression of #{issue.number}")
+    return _result("created", linked, needs_assignment=True)
+
+
+def assignment_decision(services: Services, request: dict[str, Any]) -> dict[str, Any]:
+    """Assign now, wait for business hours, or leave unassigned, per the rules file."""
+    assignment = Assignment.model_validate(request["assignment"])
+    if assignment.kind == "none":
+        return {"action": "skip"}
+    policy = services.rules.assignment.outside_business_hours
+    hours = services.rules.business_hours
+    now = services.clock.now()
+    if policy == "assign" or in_business_hours(now, hours):
+        return {"action": "assign"}
+    audit = _Auditor(services, request["notice"]["fingerprint"], request["repository"], now)
+    if policy == "unassigned":
+        audit("assignment-skipped", request["issue"], "outside business hours")
+        return {"action": "skip"}
+    opens = next_business_start(now, hours)
+    audit(
+        "assignment-deferred",
+        request["issue"],
+        f"outside business hours until {opens:%Y-%m-%d %H:%M} UTC",
+    )
+    return {"action": "wait", "wait_seconds": (opens - now).total_seconds()}
+
+
+def assign_issue(services: Services, request: dict[str, Any]) -> list[str]:
+    """Hand the issue to its assignee; say clearly (label, comment, audit) when that fails."""
+    assignment = Assignment.model_validate(request["assignment"])
+    repository, number = request["repository"], request["issue"]
+    audit = _Auditor(services, request["notice"]["fingerprint"], repository, services.clock.now())
+    github = services.github()
+    if assignment.kind == "copilot":
+        agent = {
+            key: value
+            for key, value in {
+                "target_repo": repository,
+                "base_branch": assignment.base_branch,
+                "custom_instructions": assignment.custom_instructions,
+                "custom_agent": assignment.custom_agent,
+                "model": assignment.model,
+            }.items()
+            if value
+        }
+        assigned = github.assign(repository, number, [COPILOT_LOGIN], agent)
+        if COPILOT_REPORTED_LOGINS & set(assigned):
+            audit("assigned", number, "Copilot coding agent")
+            return list(assigned)
+        github.add_labels(repository, number, ["faultline:needs-assignee"])
+        github.comment(
+            repository,
+            number,
+            "Faultline could not assign the Copilot coding agent: the GitHub credential must be "
+            "a user token (fine-grained PAT with issues, contents, pull requests and actions "
+            "write) and Copilot coding agent must be enabled for this repository.",
+        )
+        audit("assign-failed", number, "Copilot was not assigned (token cannot assign it)")
+        return list(assigned)
+    if assignment.kind == "claude":
+        if assignment.claude_trigger in ("label", "both"):
+            github.add_labels(repository, number, [assignment.claude_label])
+        if assignment.claude_trigger in ("mention", "both"):
+            instructions = assignment.custom_instructions or "Investigate this failure."
+            github.comment(repository, number, f"@claude {instructions}")
+        audit("assigned", number, f"Claude via {assignment.claude_trigger}")
+        return ["claude"]
+    assigned = github.assign(repository, number, list(assignment.users))
+    missing = sorted(set(assignment.users) - set(assigned))
+    if missing:
+        audit("assign-failed", number, "GitHub did not assign: " + ", ".join(missing))
+    else:
+        audit("assigned", number, ", ".join(assigned))
+    return list(assigned)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+class _Auditor:
+    def __init__(
+        self, services: Services, fingerprint: str, repository: str, now: datetime
+    ) -> None:
+        self._services, self._fingerprint, self._repository, self.now = (
+            services,
+            fingerprint,
+            repository,
+            now,
+        )
+
+    def __call__(self, action: str, issue: int | None, reason: str) -> None:
+        self._services.audit.record(
+            self._fingerprint, action, self._repository, issue, reason, self.now
+        )
+
+
+def _save(services: Services, state: IssueState) -> IssueState:
+    saved = services.issues.save(state)
+    if saved is None:
+        raise ConcurrentUpdate(f"issue state of {state.fingerprint} changed concurrently")
+    return saved
+
+
+def _current_count(services: Services, notice: FailureNotice) -> int:
+    summary = services.ledger.summary(notice.fingerprint)
+    return max(notice.count, summary.count if summary else 0)
+
+
+def _result(action: str, issue: IssueRef, needs_assignment: bool = False) -> dict[str, Any]:
+    return {
+        "action": action,
+        "number": issue.number,
+        "url": issue.url,
+        "needs_assignment": needs_assignment,
+    }
+
+
+def _view(services: Services, notice: FailureNotice, count: int) -> IssueView:
+    rules = services.rules
+    definition = next(d for d in rules.failures if d.name == notice.definition)
+    source = rules.source(notice.source)
+    kql = issue_query(notice.table, definition.when, notice.first_seen, notice.last_seen)
+    times = services.ledger.occurrence_times(
+        notice.fingerprint, notice.last_seen - timedelta(hours=24)
+    )
+    return IssueView(
+        fingerprint=notice.fingerprint,
+        fingerprint_version=notice.fingerprint_version,
+        definition=notice.definition,
+        description=definition.description,
+        severity=definition.severity,
+        category=definition.category,
+        table=notice.table,
+        source=notice.source,
+        count=count,
+        first_seen=notice.first_seen,
+        last_seen=notice.last_seen,
+        threshold=f"{definition.threshold.count} in {definition.threshold.within}",
+        message=notice.message,
+        exception_type=notice.exception_type,
+        stack_trace=notice.stack_trace,
+        role=notice.role,
+        operation_name=notice.operation_name,
+        samples=notice.samples,
+        context=notice.context,
+        kql=kql,
+        portal_url=portal_url(
+            source.workspace_resource_id, kql, notice.first_seen, notice.last_seen
+        )
+        if source.workspace_resource_id
+        else None,
+        hourly=hourly_counts(times, notice.last_seen),
+        grouped_by=notice.grouped_by,
+    )
