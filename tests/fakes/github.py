@@ -1,0 +1,1216 @@
+"""Local, stateful fake of the GitHub REST API for issues, comments, labels and issue search.
+
+It exists so the issue workflow can be tested through the real githubkit client against the
+behaviours that make "exactly one issue per failure" hard: search that lags behind writes and
+matches words rather than exact strings, writes that succeed although the client saw a timeout,
+primary and secondary rate limits, assignees that GitHub drops silently (non-collaborators, and
+the Copilot coding agent when the token is an App installation token), and labels that appear
+on first use. Payloads are schema-complete for githubkit's models (``.parsed_data`` validates).
+"""
+
+import fnmatch
+import json
+import math
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote, urlencode
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+__all__ = [
+    "COPILOT_ASSIGNEE",
+    "Abuse",
+    "Fault",
+    "FakeClock",
+    "GitHubFake",
+    "RecordedRequest",
+    "SecondaryRateLimit",
+    "ServerError",
+    "TimeoutAfterSuccess",
+]
+
+COPILOT_ASSIGNEE = "copilot-swe-agent[bot]"
+"""The login to send to assign the Copilot coding agent; GitHub reports it back as ``Copilot``."""
+
+_COPILOT_LOGINS = {COPILOT_ASSIGNEE, "copilot"}
+_WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+_DOCS = "https://docs.github.com/rest"
+_PRIMARY_DOCS = f"{_DOCS}/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"
+_SECONDARY_DOCS = f"{_DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+_HTML = "https://github.com"
+_DEFAULT_LABELS = (  # what GitHub puts in every new repository
+    ("bug", "d73a4a", "Something isn't working"),
+    ("documentation", "0075ca", "Improvements or additions to documentation"),
+    ("duplicate", "cfd3d7", "This issue or pull request already exists"),
+    ("enhancement", "a2eeef", "New feature or request"),
+    ("good first issue", "7057ff", "Good for newcomers"),
+    ("help wanted", "008672", "Extra attention is needed"),
+    ("invalid", "e4e669", "This doesn't seem right"),
+    ("question", "d876e3", "Further information is requested"),
+    ("wontfix", "ffffff", "This will not be worked on"),
+)
+_STATE_REASONS = {"completed", "not_planned", "duplicate", "reopened"}
+_AGENT_ASSIGNMENT_KEYS = {
+    "target_repo",
+    "base_branch",
+    "custom_instructions",
+    "custom_agent",
+    "model",
+}
+_WORD = re.compile(r"[a-z0-9]+")
+# One search term: optional "-", optional "qualifier:", then a quoted or bare value.
+_SEARCH_TERM = re.compile(r'(-?)(?:([A-Za-z_-]+):)?(?:"([^"]*)"|(\S+))')
+
+
+class FakeClock:
+    """Manual clock (epoch seconds) for timestamps and rate-limit windows: tests advance it."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self._now = float(int(time.time())) if start is None else start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """Answer with this 5xx status without touching state."""
+
+    status: int = 502
+
+
+@dataclass(frozen=True)
+class SecondaryRateLimit:
+    """Answer 403/429 with the secondary-limit message; ``retry_after=None`` omits the header."""
+
+    retry_after: int | None = 60
+    status: int = 403
+
+
+@dataclass(frozen=True)
+class Abuse:
+    """The older "abuse detection mechanism" 403, which GitHub still sends on some paths."""
+
+    retry_after: int | None = 60
+
+
+@dataclass(frozen=True)
+class TimeoutAfterSuccess:
+    """Perform the request, then hold the response this long (past the client's timeout)."""
+
+    delay_seconds: float = 2.0
+
+
+Fault = ServerError | SecondaryRateLimit | Abuse | TimeoutAfterSuccess
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake received it, with the status it answered (or would have)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    status: int
+    token: str | None
+    fault: Fault | None = None
+
+    @property
+    def is_write(self) -> bool:
+        return self.method in _WRITE_METHODS
+
+
+# ---------------------------------------------------------------------------------------------
+# State
+
+
+@dataclass(frozen=True)
+class _User:
+    login: str
+    id: int
+    type: str = "User"
+    html_url: str | None = None
+
+    @property
+    def node_id(self) -> str:
+        return ("BOT_kgDO" if self.type == "Bot" else "U_kgDO") + f"{self.id:08d}"
+
+
+_COPILOT = _User("Copilot", 198982749, "Bot", f"{_HTML}/apps/copilot-swe-agent")
+
+
+@dataclass
+class _Label:
+    id: int
+    name: str
+    color: str
+    description: str | None
+    default: bool = False
+
+
+@dataclass
+class _Comment:
+    id: int
+    body: str
+    user: _User
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class _Snapshot:
+    """What the search index holds for an issue, visible from search request ``visible_from``."""
+
+    visible_from: int
+    issue: dict[str, Any]
+    comments: list[str]
+
+
+@dataclass
+class _Issue:
+    id: int
+    number: int
+    title: str
+    body: str | None
+    user: _User
+    created_at: float
+    updated_at: float
+    state: str = "open"
+    state_reason: str | None = None
+    closed_at: float | None = None
+    closed_by: _User | None = None
+    labels: list[_Label] = field(default_factory=list)
+    assignees: list[_User] = field(default_factory=list)
+    comments: list[_Comment] = field(default_factory=list)
+    agent_assignment: dict[str, Any] | None = None
+    index: list[_Snapshot] = field(default_factory=list)
+
+
+@dataclass
+class _Repository:
+    owner: str
+    name: str
+    id: int
+    issues: dict[int, _Issue] = field(default_factory=dict)
+    labels: dict[str, _Label] = field(default_factory=dict)  # keyed by lower-case name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+@dataclass
+class _Budget:
+    """A primary rate-limit window for one token and resource."""
+
+    limit: int
+    window: float
+    reset_at: float
+    used: int = 0
+
+
+@dataclass(frozen=True)
+class _PendingFault:
+    fault: Fault
+    method: str
+    path: str
+
+    def matches(self, method: str, path: str) -> bool:
+        return fnmatch.fnmatchcase(method, self.method.upper()) and fnmatch.fnmatchcase(
+            path, self.path
+        )
+
+
+@dataclass
+class _Call:
+    """One authenticated request being handled."""
+
+    request: Request
+    token: str
+    actor: _User
+    api_version: str
+    body: Any = None
+
+
+_Result = tuple[int, Any, dict[str, str]]  # status, JSON payload, extra headers
+
+
+class _ApiError(Exception):
+    """An error answer in GitHub's ``{"message", "documentation_url", "status"}`` shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        documentation_url: str = _DOCS,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
+        self.payload: dict[str, Any] = {
+            "message": message,
+            "documentation_url": documentation_url,
+            "status": str(status),
+        }
+        if errors is not None:
+            self.payload["errors"] = errors
+
+
+def _not_found() -> _ApiError:
+    return _ApiError(404, "Not Found")
+
+
+def _invalid(resource: str, field_name: str, code: str = "invalid", **extra: Any) -> _ApiError:
+    return _ApiError(
+        422,
+        "Validation Failed",
+        errors=[{"resource": resource, "field": field_name, "code": code, **extra}],
+    )
+
+
+def _timestamp(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _contains_phrase(haystack: list[str], phrase: list[str]) -> bool:
+    """GitHub search matches words, not characters: punctuation in a phrase is ignored."""
+    n = len(phrase)
+    return n == 0 or any(haystack[i : i + n] == phrase for i in range(len(haystack) - n + 1))
+
+
+def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(payload),
+        status=status,
+        headers=headers,
+        content_type="application/json; charset=utf-8",
+    )
+
+
+_ROUTES = Map(
+    [
+        Rule("/repos/<owner>/<repo>/issues", endpoint="issues", methods=["GET", "POST"]),
+        Rule(
+            "/repos/<owner>/<repo>/issues/<int:number>", endpoint="issue", methods=["GET", "PATCH"]
+        ),
+        Rule(
+            "/repos/<owner>/<repo>/issues/<int:number>/comments",
+            endpoint="comments",
+            methods=["GET", "POST"],
+        ),
+        Rule(
+            "/repos/<owner>/<repo>/issues/<int:number>/labels",
+            endpoint="issue_labels",
+            methods=["GET", "POST", "PUT"],
+        ),
+        Rule(
+            "/repos/<owner>/<repo>/issues/<int:number>/labels/<path:name>",
+            endpoint="issue_label",
+            methods=["DELETE"],
+        ),
+        Rule(
+            "/repos/<owner>/<repo>/issues/<int:number>/assignees",
+            endpoint="assignees",
+            methods=["POST", "DELETE"],
+        ),
+        Rule("/repos/<owner>/<repo>/labels", endpoint="labels", methods=["GET", "POST"]),
+        Rule("/repos/<owner>/<repo>/labels/<path:name>", endpoint="label", methods=["GET"]),
+        Rule("/search/issues", endpoint="search", methods=["GET"]),
+    ],
+    strict_slashes=False,
+)
+
+
+class GitHubFake:
+    """Plain-HTTP GitHub REST server on 127.0.0.1 for ``GitHub(TokenAuthStrategy(t), base_url=)``.
+
+    ``user_token`` acts as ``user_login`` (a fine-grained PAT: may assign Copilot);
+    ``app_token`` acts as ``app_login`` (an App installation token: may not). Time comes from
+    ``clock``; nothing sleeps except ``TimeoutAfterSuccess``.
+    """
+
+    base_url: str
+
+    def __init__(
+        self,
+        *,
+        user_login: str = "faultline-maintainer",
+        app_login: str = "faultline[bot]",
+        clock: FakeClock | None = None,
+        core_limit: int = 5000,
+        search_limit: int = 30,
+        secondary_per_minute: int = 80,
+        secondary_per_hour: int = 500,
+        search_delay: int = 0,
+    ) -> None:
+        self.clock = clock or FakeClock()
+        self.core_limit = core_limit
+        self.search_limit = search_limit
+        self.secondary_per_minute = secondary_per_minute
+        self.secondary_per_hour = secondary_per_hour
+        self.search_delay = search_delay
+        self.user_token = "github_pat_fake_" + uuid.uuid4().hex
+        self.app_token = "ghs_fake_" + uuid.uuid4().hex
+        self.requests: list[RecordedRequest] = []
+        self._next_id = 1_000_000
+        self._user = _User(user_login, self._new_id())
+        self._app = _User(
+            app_login, self._new_id(), "Bot", f"{_HTML}/apps/{app_login.removesuffix('[bot]')}"
+        )
+        self._actors = {self.user_token: self._user, self.app_token: self._app}
+        self._users: dict[str, _User] = {user_login.lower(): self._user}
+        self._repos: dict[str, _Repository] = {}
+        self._faults: list[_PendingFault] = []
+        self._budgets: dict[tuple[str, str], _Budget] = {}
+        self._writes: dict[str, deque[float]] = {}
+        self._search_serial = 0
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self.base_url = f"http://127.0.0.1:{self._server.server_port}/"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="github-fake",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stopping.set()  # releases responses held by TimeoutAfterSuccess
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    # -- set-up and inspection ------------------------------------------------------------
+
+    def add_repository(self, owner: str, name: str) -> None:
+        """Create a repository with GitHub's default labels; ``user_login`` may push to it."""
+        with self._lock:
+            repo = _Repository(owner, name, self._new_id())
+            for label_name, color, description in _DEFAULT_LABELS:
+                repo.labels[label_name] = _Label(
+                    self._new_id(), label_name, color, description, default=True
+                )
+            self._repos[f"{owner}/{name}".lower()] = repo
+
+    def add_user(self, login: str) -> None:
+        """Make ``login`` a collaborator, so it may be assigned (others are dropped silently)."""
+        with self._lock:
+            self._users.setdefault(login.lower(), _User(login, self._new_id()))
+
+    def seed_issue(
+        self,
+        owner: str,
+        repo: str,
+        title: str,
+        body: str | None = None,
+        *,
+        labels: Sequence[str] = (),
+        state: str = "open",
+    ) -> int:
+        """Create an issue as it would exist before the test (already indexed for search)."""
+        with self._lock:
+            repository = self._repository(owner, repo)
+            issue = self._new_issue(repository, title, body, self._user)
+            issue.labels = self._labels_for(repository, labels)
+            if state == "closed":
+                issue.state, issue.state_reason = "closed", "completed"
+                issue.closed_at, issue.closed_by = issue.created_at, self._user
+            self._reindex(repository, issue, visible_from=0)
+            return issue.number
+
+    def fail_next(self, fault: Fault, *, method: str = "*", path: str = "*") -> None:
+        """Queue a fault for the next request whose method and path match these globs.
+
+        Each request consumes the oldest matching fault; non-matching ones stay queued.
+        """
+        with self._lock:
+            self._faults.append(_PendingFault(fault, method, path))
+
+    def issues(self, owner: str, repo: str) -> list[dict[str, Any]]:
+        """Every issue in the repository, by number, as plain data for assertions."""
+        with self._lock:
+            repository = self._repository(owner, repo)
+            return [
+                {
+                    "number": issue.number,
+                    "title": issue.title,
+                    "body": issue.body,
+                    "state": issue.state,
+                    "state_reason": issue.state_reason,
+                    "labels": [label.name for label in issue.labels],
+                    "assignees": [user.login for user in issue.assignees],
+                    "comments": [comment.body for comment in issue.comments],
+                    "author": issue.user.login,
+                    "agent_assignment": issue.agent_assignment,
+                }
+                for issue in sorted(repository.issues.values(), key=lambda i: i.number)
+            ]
+
+    def labels(self, owner: str, repo: str) -> list[str]:
+        """Names of the repository's labels, including ones auto-created on first use."""
+        with self._lock:
+            return sorted(label.name for label in self._repository(owner, repo).labels.values())
+
+    def calls(self, method: str = "*", path: str = "*") -> list[RecordedRequest]:
+        """Recorded requests whose method and path match these globs."""
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if fnmatch.fnmatchcase(r.method, method.upper())
+                and fnmatch.fnmatchcase(r.path, path)
+            ]
+
+    # -- HTTP plumbing --------------------------------------------------------------------
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        token = _token(request.headers.get("Authorization", ""))
+        with self._lock:
+            response, fault = self._respond(request, token)
+            self.requests.append(
+                RecordedRequest(
+                    request.method,
+                    request.path,
+                    dict(request.args.items()),
+                    _json_or_none(request),
+                    response.status_code,
+                    token,
+                    fault,
+                )
+            )
+        if isinstance(fault, TimeoutAfterSuccess):
+            self._stopping.wait(fault.delay_seconds)
+        return response(environ, start_response)
+
+    def _respond(self, request: Request, token: str | None) -> tuple[Response, Fault | None]:
+        actor = self._actors.get(token or "")
+        if actor is None or token is None:
+            message = "Bad credentials" if token else "Requires authentication"
+            return self._error(_ApiError(401, message)), None
+        resource = "search" if request.path.startswith("/search/") else "core"
+        headers = self._rate_headers(token, resource)
+        try:
+            endpoint, args = _ROUTES.bind_to_environ(request.environ).match()
+        except HTTPException:
+            return self._error(_not_found(), headers), None
+        budget = self._budget(token, resource)
+        if budget.used >= budget.limit:
+            owner = "installation" if token == self.app_token else "user"
+            error = _ApiError(
+                403,
+                f"API rate limit exceeded for {owner} ID {actor.id}. If you reach out to GitHub"
+                " Support for help, please include the request ID"
+                f" {headers['x-github-request-id']}.",
+                _PRIMARY_DOCS,
+            )
+            return self._error(error, headers), None
+        budget.used += 1
+        headers = self._rate_headers(token, resource)
+        fault = self._take_fault(request.method, request.path)
+        if fault is not None and not isinstance(fault, TimeoutAfterSuccess):
+            return self._error(_fault_error(fault, headers), headers), fault
+        try:
+            if request.method in _WRITE_METHODS:
+                self._count_write(token, headers)
+            call = _Call(
+                request,
+                token,
+                actor,
+                request.headers.get("X-GitHub-Api-Version", "2022-11-28"),
+                _parse_body(request),
+            )
+            status, payload, extra = self._dispatch(call, endpoint, dict(args))
+        except _ApiError as error:
+            return self._error(error, headers), fault
+        return _json_response(status, payload, {**headers, **extra}), fault
+
+    @staticmethod
+    def _error(error: _ApiError, headers: dict[str, str] | None = None) -> Response:
+        base = headers or {"x-github-request-id": _request_id()}
+        return _json_response(error.status, error.payload, {**base, **error.headers})
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        for i, pending in enumerate(self._faults):
+            if pending.matches(method, path):
+                del self._faults[i]
+                return pending.fault
+        return None
+
+    def _budget(self, token: str, resource: str) -> _Budget:
+        now = self.clock.now()
+        limit, window = (
+            (self.search_limit, 60.0) if resource == "search" else (self.core_limit, 3600.0)
+        )
+        budget = self._budgets.get((token, resource))
+        if budget is None or now >= budget.reset_at:
+            budget = _Budget(limit, window, now + window)
+            self._budgets[(token, resource)] = budget
+        return budget
+
+    def _rate_headers(self, token: str, resource: str) -> dict[str, str]:
+        budget = self._budget(token, resource)
+        return {
+            "x-ratelimit-limit": str(budget.limit),
+            "x-ratelimit-remaining": str(max(budget.limit - budget.used, 0)),
+            "x-ratelimit-used": str(budget.used),
+            "x-ratelimit-reset": str(math.ceil(budget.reset_at)),
+            "x-ratelimit-resource": resource,
+            "x-github-request-id": _request_id(),
+        }
+
+    def _count_write(self, token: str, headers: dict[str, str]) -> None:
+        """Content-creating requests per minute and per hour, as GitHub's secondary limits."""
+        now = self.clock.now()
+        writes = self._writes.setdefault(token, deque())
+        while writes and writes[0] <= now - 3600:
+            writes.popleft()
+        last_minute = [t for t in writes if t > now - 60]
+        if len(last_minute) >= self.secondary_per_minute:
+            wait = last_minute[-self.secondary_per_minute] + 60 - now
+        elif len(writes) >= self.secondary_per_hour:
+            wait = writes[-self.secondary_per_hour] + 3600 - now
+        else:
+            writes.append(now)
+            return
+        raise _fault_error(SecondaryRateLimit(max(math.ceil(wait), 1)), headers)
+
+    def _dispatch(self, call: _Call, endpoint: str, args: dict[str, Any]) -> _Result:
+        if endpoint == "search":
+            return self._search(call)
+        repository = self._repository(args.pop("owner"), args.pop("repo"))
+        method = call.request.method
+        match endpoint, method:
+            case "issues", "GET":
+                return self._list_issues(call, repository)
+            case "issues", "POST":
+                return self._create_issue(call, repository)
+            case "issue", "GET":
+                issue = self._issue(repository, args["number"])
+                return 200, self._issue_json(call, repository, issue), {}
+            case "issue", "PATCH":
+                return self._update_issue(call, repository, self._issue(repository, args["number"]))
+            case "comments", "GET":
+                issue = self._issue(repository, args["number"])
+                comments = [self._comment_json(repository, issue, c) for c in issue.comments]
+                return self._paginate(call, comments)
+            case "comments", "POST":
+                return self._create_comment(
+                    call, repository, self._issue(repository, args["number"])
+                )
+            case "issue_labels", _:
+                issue = self._issue(repository, args["number"])
+                return self._issue_labels(call, repository, issue)
+            case "issue_label", "DELETE":
+                issue = self._issue(repository, args["number"])
+                return self._remove_label(repository, issue, args["name"])
+            case "assignees", _:
+                return self._change_assignees(
+                    call, repository, self._issue(repository, args["number"])
+                )
+            case "labels", "GET":
+                labels = sorted(repository.labels.values(), key=lambda label: label.name.lower())
+                return self._paginate(call, [self._label_json(repository, x) for x in labels])
+            case "labels", "POST":
+                return self._create_label(call, repository)
+            case "label", "GET":
+                label = repository.labels.get(args["name"].lower())
+                if label is None:
+                    raise _not_found()
+                return 200, self._label_json(repository, label), {}
+        raise _not_found()
+
+    # -- issues ---------------------------------------------------------------------------
+
+    def _repository(self, owner: str, name: str) -> _Repository:
+        repository = self._repos.get(f"{owner}/{name}".lower())
+        if repository is None:
+            raise _not_found()
+        return repository
+
+    @staticmethod
+    def _issue(repository: _Repository, number: int) -> _Issue:
+        issue = repository.issues.get(number)
+        if issue is None:
+            raise _not_found()
+        return issue
+
+    def _new_issue(
+        self, repository: _Repository, title: str, body: str | None, user: _User
+    ) -> _Issue:
+        now = self.clock.now()
+        number = len(repository.issues) + 1
+        issue = _Issue(self._new_id(), number, title, body, user, now, now)
+        repository.issues[number] = issue
+        return issue
+
+    def _create_issue(self, call: _Call, repository: _Repository) -> _Result:
+        body = _object_body(call)
+        title = body.get("title")
+        if isinstance(title, int) and not isinstance(title, bool):
+            title = str(title)
+        if not isinstance(title, str) or not title.strip():
+            raise _invalid("Issue", "title", "missing_field")
+        text = _optional_string(body, "body", "Issue")
+        issue = self._new_issue(repository, title, text, call.actor)
+        issue.labels = self._labels_for(repository, _label_names(body.get("labels", [])))
+        logins = _logins(body.get("assignees", []))
+        if isinstance(body.get("assignee"), str):
+            logins.append(body["assignee"])
+        self._assign(call, issue, logins, body.get("agent_assignment"))
+        self._reindex(repository, issue)
+        payload = self._issue_json(call, repository, issue)
+        return 201, payload, {"Location": payload["url"]}
+
+    def _update_issue(self, call: _Call, repository: _Repository, issue: _Issue) -> _Result:
+        body = _object_body(call)
+        if "title" in body:
+            if not isinstance(body["title"], str | int) or not str(body["title"]).strip():
+                raise _invalid("Issue", "title")
+            issue.title = str(body["title"])
+        if "body" in body:
+            issue.body = _optional_string(body, "body", "Issue")
+        reason = body.get("state_reason")
+        if reason is not None and reason not in _STATE_REASONS:
+            raise _invalid("Issue", "state_reason")
+        if "state" in body:
+            self._set_state(call, issue, body["state"], reason)
+        elif reason is not None:
+            issue.state_reason = reason
+        if "labels" in body:
+            issue.labels = self._labels_for(repository, _label_names(body["labels"]))
+        if "assignees" in body:
+            issue.assignees = []
+            self._assign(call, issue, _logins(body["assignees"]), body.get("agent_assignment"))
+        issue.updated_at = self.clock.now()
+        self._reindex(repository, issue)
+        return 200, self._issue_json(call, repository, issue), {}
+
+    def _set_state(self, call: _Call, issue: _Issue, state: Any, reason: str | None) -> None:
+        if state not in ("open", "closed"):
+            raise _invalid("Issue", "state")
+        if state == "closed":
+            if issue.state != "closed":
+                issue.closed_at, issue.closed_by = self.clock.now(), call.actor
+            issue.state_reason = reason or "completed"
+        elif issue.state == "closed":
+            issue.closed_at, issue.closed_by = None, None
+            issue.state_reason = "reopened"
+        issue.state = state
+
+    def _list_issues(self, call: _Call, repository: _Repository) -> _Result:
+        args = call.request.args
+        state = args.get("state", "open")
+        if state not in ("open", "closed", "all"):
+            raise _invalid("Issue", "state")
+        wanted = {name.strip().lower() for name in args.get("labels", "").split(",") if name}
+        sort = args.get("sort", "created")
+        descending = args.get("direction", "desc") == "desc"
+        issues = [
+            issue
+            for issue in repository.issues.values()
+            if state in ("all", issue.state)
+            and wanted <= {label.name.lower() for label in issue.labels}
+        ]
+        issues.sort(key=lambda i: _sort_key(i, sort), reverse=descending)
+        return self._paginate(call, [self._issue_json(call, repository, i) for i in issues])
+
+    # -- comments, labels, assignees ------------------------------------------------------
+
+    def _create_comment(self, call: _Call, repository: _Repository, issue: _Issue) -> _Result:
+        body = _object_body(call)
+        text = body.get("body")
+        if not isinstance(text, str) or not text:
+            raise _invalid("IssueComment", "body", "missing_field")
+        now = self.clock.now()
+        comment = _Comment(self._new_id(), text, call.actor, now, now)
+        issue.comments.append(comment)
+        issue.updated_at = now
+        self._reindex(repository, issue)
+        payload = self._comment_json(repository, issue, comment)
+        return 201, payload, {"Location": payload["url"]}
+
+    def _issue_labels(self, call: _Call, repository: _Repository, issue: _Issue) -> _Result:
+        method = call.request.method
+        if method != "GET":
+            body = call.body
+            names = _label_names(body.get("labels", []) if isinstance(body, dict) else body)
+            added = self._labels_for(repository, names)
+            if method == "PUT":
+                issue.labels = added
+            else:
+                issue.labels += [x for x in added if x not in issue.labels]
+            issue.updated_at = self.clock.now()
+            self._reindex(repository, issue)
+        return 200, [self._label_json(repository, x) for x in issue.labels], {}
+
+    def _remove_label(self, repository: _Repository, issue: _Issue, name: str) -> _Result:
+        remaining = [x for x in issue.labels if x.name.lower() != name.lower()]
+        if len(remaining) == len(issue.labels):
+            raise _ApiError(404, "Label does not exist")
+        issue.labels = remaining
+        issue.updated_at = self.clock.now()
+        self._reindex(repository, issue)
+        return 200, [self._label_json(repository, x) for x in issue.labels], {}
+
+    def _change_assignees(self, call: _Call, repository: _Repository, issue: _Issue) -> _Result:
+        body = _object_body(call)
+        logins = _logins(body.get("assignees", []))
+        if call.request.method == "POST":
+            self._assign(call, issue, logins, body.get("agent_assignment"))
+            status = 201
+        else:
+            removed = {login.lower() for login in logins}
+            if removed & _COPILOT_LOGINS:
+                removed.add(_COPILOT.login.lower())
+            issue.assignees = [u for u in issue.assignees if u.login.lower() not in removed]
+            status = 200
+        issue.updated_at = self.clock.now()
+        self._reindex(repository, issue)
+        return status, self._issue_json(call, repository, issue), {}
+
+    def _assign(self, call: _Call, issue: _Issue, logins: list[str], agent_assignment: Any) -> None:
+        """Add assignees as GitHub does: unknown logins, and Copilot for non-user tokens, vanish."""
+        if agent_assignment is not None and not isinstance(agent_assignment, dict):
+            raise _invalid("Issue", "agent_assignment")
+        for login in logins:
+            if login.lower() in _COPILOT_LOGINS:
+                user = _COPILOT if call.token == self.user_token else None
+            else:
+                user = self._users.get(login.lower())
+            if user is None or user in issue.assignees:
+                continue
+            issue.assignees.append(user)
+            if user is _COPILOT:
+                issue.agent_assignment = {
+                    k: v for k, v in (agent_assignment or {}).items() if k in _AGENT_ASSIGNMENT_KEYS
+                }
+
+    def _labels_for(self, repository: _Repository, names: Iterable[str]) -> list[_Label]:
+        """Look labels up by name, creating missing ones (grey, no description) like GitHub."""
+        labels: list[_Label] = []
+        for name in names:
+            label = repository.labels.get(name.lower())
+            if label is None:
+                label = _Label(self._new_id(), name, "ededed", None)
+                repository.labels[name.lower()] = label
+            if label not in labels:
+                labels.append(label)
+        return labels
+
+    def _create_label(self, call: _Call, repository: _Repository) -> _Result:
+        body = _object_body(call)
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise _invalid("Label", "name", "missing_field")
+        if name.lower() in repository.labels:
+            raise _invalid("Label", "name", "already_exists")
+        color = str(body.get("color") or "ededed").removeprefix("#")
+        if not re.fullmatch(r"[0-9a-fA-F]{6}", color):
+            raise _invalid("Label", "color")
+        label = _Label(self._new_id(), name, color.lower(), body.get("description"))
+        repository.labels[name.lower()] = label
+        payload = self._label_json(repository, label)
+        return 201, payload, {"Location": payload["url"]}
+
+    # -- search ---------------------------------------------------------------------------
+
+    def _reindex(
+        self, repository: _Repository, issue: _Issue, visible_from: int | None = None
+    ) -> None:
+        """Queue the issue's new state for the search index, ``search_delay`` searches late."""
+        if visible_from is None:
+            visible_from = self._search_serial + self.search_delay + 1
+        document = self._issue_json(None, repository, issue)
+        document["repository_full_name"] = repository.full_name
+        issue.index.append(_Snapshot(visible_from, document, [c.body for c in issue.comments]))
+
+    def _search(self, call: _Call) -> _Result:
+        self._search_serial += 1
+        query = call.request.args.get("q", "")
+        matches = _compile_query(query, self._repos)
+        documents: list[_Snapshot] = []
+        for repository in self._repos.values():
+            for issue in repository.issues.values():
+                visible = [s for s in issue.index if s.visible_from <= self._search_serial]
+                if visible and matches(visible[-1]):
+                    documents.append(visible[-1])
+        sort = call.request.args.get("sort", "")
+        descending = call.request.args.get("order", "desc") == "desc"
+        documents.sort(key=lambda s: _document_sort_key(s, sort), reverse=descending)
+        items = []
+        for snapshot in documents:
+            item = {k: v for k, v in snapshot.issue.items() if k != "repository_full_name"}
+            items.append({**item, "score": 1.0})
+        status, page, headers = self._paginate(call, items)
+        payload = {
+            "total_count": len(items),
+            "incomplete_results": False,
+            "items": page,
+            "search_type": "lexical",
+        }
+        return status, payload, headers
+
+    # -- JSON -----------------------------------------------------------------------------
+
+    def _paginate(self, call: _Call, items: list[Any]) -> _Result:
+        """One page plus GitHub's ``Link`` header (absolute URLs, rel next/last/first/prev)."""
+        args = call.request.args
+        per_page = min(max(_int_arg(args.get("per_page"), 30), 1), 100)
+        page = max(_int_arg(args.get("page"), 1), 1)
+        last = max(math.ceil(len(items) / per_page), 1)
+        links = []
+
+        def link(number: int, rel: str) -> str:
+            query = {**args.to_dict(), "per_page": str(per_page), "page": str(number)}
+            return f'<{call.request.base_url}?{urlencode(query)}>; rel="{rel}"'
+
+        if page > 1:
+            links += [link(min(page - 1, last), "prev"), link(1, "first")]
+        if page < last:
+            links += [link(page + 1, "next"), link(last, "last")]
+        headers = {"Link": ", ".join(links)} if links else {}
+        return 200, items[(page - 1) * per_page : page * per_page], headers
+
+    def _api(self) -> str:
+        return self.base_url.rstrip("/")
+
+    def _user_json(self, user: _User) -> dict[str, Any]:
+        url = f"{self._api()}/users/{quote(user.login)}"
+        return {
+            "login": user.login,
+            "id": user.id,
+            "node_id": user.node_id,
+            "avatar_url": f"https://avatars.githubusercontent.com/u/{user.id}?v=4",
+            "gravatar_id": "",
+            "url": url,
+            "html_url": user.html_url or f"{_HTML}/{user.login}",
+            "followers_url": f"{url}/followers",
+            "following_url": f"{url}/following{{/other_user}}",
+            "gists_url": f"{url}/gists{{/gist_id}}",
+            "starred_url": f"{url}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{url}/subscriptions",
+            "organizations_url": f"{url}/orgs",
+            "repos_url": f"{url}/repos",
+            "events_url": f"{url}/events{{/privacy}}",
+            "received_events_url": f"{url}/received_events",
+            "type": user.type,
+            "user_view_type": "public",
+            "site_admin": False,
+        }
+
+    def _label_json(self, repository: _Repository, label: _Label) -> dict[str, Any]:
+        return {
+            "id": label.id,
+            "node_id": f"LA_kwDO{label.id:08d}",
+            "url": f"{self._api()}/repos/{repository.full_name}/labels/{quote(label.name)}",
+            "name": label.name,
+            "color": label.color,
+            "default": label.default,
+            "description": label.description,
+            "archived_at": None,
+            "archived_by": None,
+        }
+
+    @staticmethod
+    def _reactions(url: str) -> dict[str, Any]:
+        counts = ("+1", "-1", "laugh", "hooray", "confused", "heart", "rocket", "eyes")
+        return {"url": f"{url}/reactions", "total_count": 0, **dict.fromkeys(counts, 0)}
+
+    def _association(self, repository: _Repository, user: _User) -> str:
+        if user.login.lower() == repository.owner.lower():
+            return "OWNER"
+        return "COLLABORATOR" if self._users.get(user.login.lower()) == user else "NONE"
+
+    def _issue_json(
+        self, call: _Call | None, repository: _Repository, issue: _Issue
+    ) -> dict[str, Any]:
+        repo_url = f"{self._api()}/repos/{repository.full_name}"
+        url = f"{repo_url}/issues/{issue.number}"
+        assignees = [self._user_json(u) for u in issue.assignees]
+        payload: dict[str, Any] = {
+            "url": url,
+            "repository_url": repo_url,
+            "labels_url": f"{url}/labels{{/name}}",
+            "comments_url": f"{url}/comments",
+            "events_url": f"{url}/events",
+            "html_url": f"{_HTML}/{repository.full_name}/issues/{issue.number}",
+            "id": issue.id,
+            "node_id": f"I_kwDO{issue.id:08d}",
+            "number": issue.number,
+            "title": issue.title,
+            "user": self._user_json(issue.user),
+            "labels": [self._label_json(repository, label) for label in issue.labels],
+            "state": issue.state,
+            "locked": False,
+            "assignees": assignees,
+            "milestone": None,
+            "comments": len(issue.comments),
+            "created_at": _timestamp(issue.created_at),
+            "updated_at": _timestamp(issue.updated_at),
+            "closed_at": _timestamp(issue.closed_at),
+            "author_association": self._association(repository, issue.user),
+            "type": None,
+            "active_lock_reason": None,
+            "sub_issues_summary": {"total": 0, "completed": 0, "percent_completed": 0},
+            "body": issue.body,
+            "closed_by": self._user_json(issue.closed_by) if issue.closed_by else None,
+            "reactions": self._reactions(url),
+            "timeline_url": f"{url}/timeline",
+            "performed_via_github_app": None,
+            "state_reason": issue.state_reason,
+        }
+        if call is None or call.api_version == "2022-11-28":
+            # The singular ``assignee`` is gone from API version 2026-03-10 onwards.
+            payload["assignee"] = assignees[0] if assignees else None
+        return payload
+
+    def _comment_json(
+        self, repository: _Repository, issue: _Issue, comment: _Comment
+    ) -> dict[str, Any]:
+        repo_url = f"{self._api()}/repos/{repository.full_name}"
+        url = f"{repo_url}/issues/comments/{comment.id}"
+        return {
+            "url": url,
+            "html_url": f"{_HTML}/{repository.full_name}/issues/{issue.number}"
+            f"#issuecomment-{comment.id}",
+            "issue_url": f"{repo_url}/issues/{issue.number}",
+            "id": comment.id,
+            "node_id": f"IC_kwDO{comment.id:08d}",
+            "user": self._user_json(comment.user),
+            "created_at": _timestamp(comment.created_at),
+            "updated_at": _timestamp(comment.updated_at),
+            "author_association": self._association(repository, comment.user),
+            "body": comment.body,
+            "reactions": self._reactions(url),
+            "performed_via_github_app": None,
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Request helpers
+
+
+def _token(authorization: str) -> str | None:
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        return value.strip()
+    return None
+
+
+def _request_id() -> str:
+    return uuid.uuid4().hex[:20].upper()
+
+
+def _json_or_none(request: Request) -> Any:
+    try:
+        return json.loads(request.get_data()) if request.get_data() else None
+    except ValueError:
+        return None
+
+
+def _parse_body(request: Request) -> Any:
+    data = request.get_data()
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise _ApiError(400, "Problems parsing JSON") from None
+
+
+def _object_body(call: _Call) -> dict[str, Any]:
+    if call.body is None:
+        return {}
+    if not isinstance(call.body, dict):
+        raise _ApiError(400, "Problems parsing JSON")
+    return call.body
+
+
+def _optional_string(body: dict[str, Any], key: str, resource: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _invalid(resource, key)
+    return value
+
+
+def _label_names(raw: Any) -> list[str]:
+    """Labels arrive as names or ``{"name": ...}`` objects."""
+    if not isinstance(raw, list):
+        raise _invalid("Label", "labels")
+    names = []
+    for item in raw:
+        name = item.get("name") if isinstance(item, dict) else item
+        if not isinstance(name, str) or not name.strip():
+            raise _invalid("Label", "name")
+        names.append(name)
+    return names
+
+
+def _logins(raw: Any) -> list[str]:
+    if not isinstance(raw, list):
+        raise _invalid("Issue", "assignees")
+    return [item for item in raw if isinstance(item, str)]
+
+
+def _int_arg(raw: str | None, default: int) -> int:
+    try:
+        return int(raw) if raw is not None else default
+    except ValueError:
+        return default
+
+
+def _sort_key(issue: _Issue, sort: str) -> tuple[float, int]:
+    if sort == "updated":
+        return issue.updated_at, issue.number
+    if sort == "comments":
+        return len(issue.comments), issue.number
+    return issue.created_at, issue.number
+
+
+def _document_sort_key(snapshot: _Snapshot, sort: str) -> tuple[Any, int]:
+    issue = snapshot.issue
+    if sort in ("created", "updated"):
+        return issue[f"{sort}_at"], issue["number"]
+    if sort == "comments":
+        return issue["comments"], issue["number"]
+    return 0, issue["number"]  # "best match": newest first among equal scores
+
+
+def _fault_error(fault: Fault, headers: dict[str, str]) -> _ApiError:
+    match fault:
+        case SecondaryRateLimit(retry_after=seconds, status=status):
+            return _ApiError(
+                status,
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you"
+                " try again. If you reach out to GitHub Support for help, please include the"
+                f" request ID {headers.get('x-github-request-id', '')}.",
+                _SECONDARY_DOCS,
+                headers={} if seconds is None else {"retry-after": str(seconds)},
+            )
+        case Abuse(retry_after=seconds):
+            return _ApiError(
+                403,
+                "You have triggered an abuse detection mechanism. Please wait a few minutes"
+                " before you try again.",
+                _SECONDARY_DOCS,
+                headers={} if seconds is None else {"retry-after": str(seconds)},
+            )
+        case ServerError(status=status):
+            return _ApiError(status, "Server Error")
+    raise TypeError(f"not an error fault: {fault!r}")
+
+
+def _compile_query(query: str, repositories: dict[str, _Repository]) -> Callable[[_Snapshot], bool]:
+    """The subset of GitHub's issue search syntax the workflow uses, matched word by word.
+
+    Qualifiers: ``repo:``, ``is:issue|pr|open|closed``, ``type:``, ``state:``, ``label:``,
+    ``in:title|body|comments``; anything else is text. A quoted phrase matches consecutive
+    words, so ``"faultline:fingerprint=abc"`` also matches ``faultline fingerprint abc``.
+    """
+    tests: list[Callable[[_Snapshot], bool]] = []
+    texts: list[tuple[bool, list[str]]] = []
+    scopes: set[str] = set()
+    kind: str | None = None
+    for negated, key, quoted, bare in _SEARCH_TERM.findall(query):
+        value = quoted if quoted or bare == "" else bare
+        qualifier = key.lower()
+        test: Callable[[_Snapshot], bool] | None = None
+        if qualifier == "repo":
+            if value.lower() not in repositories:
+                raise _invalid(
+                    "Search",
+                    "q",
+                    message="The listed users and repositories cannot be searched either because"
+                    " the resources do not exist or you do not have permission to view them.",
+                )
+            test = _field_test("repository_full_name", value)
+        elif qualifier in ("is", "type") and value.lower() in ("issue", "pr", "pull-request"):
+            kind = "issue" if value.lower() == "issue" else "pr"
+        elif qualifier in ("is", "state") and value.lower() in ("open", "closed"):
+            test = _field_test("state", value)
+        elif qualifier == "label":
+            test = _label_test(value)
+        elif qualifier == "in":
+            scopes.update(value.lower().split(","))
+        else:
+            texts.append((negated == "-", _words(f"{key}:{value}" if key else value)))
+        if test is not None:
+            tests.append(_negate(test) if negated else test)
+    if kind is None:
+        raise _invalid("Search", "q", message="Query must include 'is:issue' or 'is:pull-request'")
+
+    def text_of(snapshot: _Snapshot) -> list[list[str]]:
+        fields = scopes or {"title", "body", "comments"}
+        parts = [snapshot.issue[f] or "" for f in ("title", "body") if f in fields]
+        if "comments" in fields:
+            parts += snapshot.comments
+        return [_words(part) for part in parts]
+
+    def matches(snapshot: _Snapshot) -> bool:
+        if kind != "issue" or not all(test(snapshot) for test in tests):
+            return False
+        documents = text_of(snapshot)
+        return all(
+            negated != any(_contains_phrase(words, phrase) for words in documents)
+            for negated, phrase in texts
+        )
+
+    return matches
+
+
+def _field_test(key: str, value: str) -> Callable[[_Snapshot], bool]:
+    return lambda snapshot: str(snapshot.issue[key]).lower() == value.lower()
+
+
+def _label_test(value: str) -> Callable[[_Snapshot], bool]:
+    wanted = {name.lower() for name in value.split(",")}  # label:a,b means a OR b
+    return lambda snapshot: bool(wanted & {x["name"].lower() for x in snapshot.issue["labels"]})
+
+
+def _negate(test: Callable[[_Snapshot], bool]) -> Callable[[_Snapshot], bool]:
+    return lambda snapshot: not test(snapshot)

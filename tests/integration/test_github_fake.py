@@ -1,0 +1,383 @@
+"""The GitHub fake, driven through the real githubkit client.
+
+These prove the fake answers in shapes githubkit's models accept (``.parsed_data`` validates
+lazily) and reproduces the GitHub behaviours the issue workflow must survive, and they pin down
+how githubkit itself reacts: which exception each failure becomes and what ``auto_retry`` does.
+"""
+
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import githubkit.core
+import pytest
+from githubkit import GitHub, TokenAuthStrategy
+from githubkit.exception import (
+    PrimaryRateLimitExceeded,
+    RequestFailed,
+    RequestTimeout,
+    SecondaryRateLimitExceeded,
+)
+
+from tests.fakes.github import (
+    COPILOT_ASSIGNEE,
+    Abuse,
+    GitHubFake,
+    SecondaryRateLimit,
+    ServerError,
+    TimeoutAfterSuccess,
+)
+
+pytestmark = pytest.mark.integration
+
+OWNER, REPO = "acme", "shop"
+MARKER = "faultline:fingerprint=abc123"
+BODY = f"Checkout fails with HTTP 500.\n\n<!-- {MARKER} -->\n"
+MARKER_QUERY = f'repo:{OWNER}/{REPO} is:issue in:body "{MARKER}"'
+
+
+@pytest.fixture
+def fake() -> Iterator[GitHubFake]:
+    with GitHubFake() as github:
+        github.add_repository(OWNER, REPO)
+        github.add_user("alice")
+        yield github
+
+
+def client(fake: GitHubFake, token: str | None = None, **options: Any) -> GitHub[Any]:
+    """A client as production should build one: no hidden retries, and no HTTP cache.
+
+    githubkit's default HTTP cache (hishel) loses httpx's timeout, so requests could hang.
+    """
+    options.setdefault("auto_retry", False)
+    options.setdefault("http_cache", False)
+    return GitHub(TokenAuthStrategy(token or fake.user_token), base_url=fake.base_url, **options)
+
+
+@pytest.fixture
+def gh(fake: GitHubFake) -> Iterator[GitHub[Any]]:
+    with client(fake) as github:
+        yield github
+
+
+def items(response: Any) -> list[Any]:
+    """``parsed_data`` of a list endpoint, typed for mypy.
+
+    githubkit annotates these as ``list[...]`` inside classes that define a ``list`` method, so
+    mypy takes the method for the builtin and rejects iterating the result.
+    """
+    return list(response.parsed_data)
+
+
+def create(gh: GitHub[Any], title: str = "Checkout fails", body: str = BODY, **kw: Any) -> int:
+    return gh.rest.issues.create(OWNER, REPO, title=title, body=body, **kw).parsed_data.number
+
+
+def test_issue_lifecycle(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    created = gh.rest.issues.create(
+        OWNER, REPO, title="Checkout fails", body=BODY, labels=["faultline", "bug"]
+    )
+    assert created.status_code == 201
+    issue = created.parsed_data
+    assert (issue.number, issue.state, issue.body) == (1, "open", BODY)
+    assert [label.name for label in issue.labels] == ["faultline", "bug"]  # type: ignore[union-attr]
+    assert created.headers["location"] == issue.url
+    assert "faultline" in fake.labels(OWNER, REPO)  # created on first use, as GitHub does
+
+    got = gh.rest.issues.get(OWNER, REPO, 1).parsed_data
+    assert (got.id, got.title, got.user.login if got.user else None) == (
+        issue.id,
+        "Checkout fails",
+        "faultline-maintainer",
+    )
+
+    gh.rest.issues.update(OWNER, REPO, 1, title="Checkout fails (x3)", body="new body")
+    closed = gh.rest.issues.update(OWNER, REPO, 1, state="closed", state_reason="not_planned")
+    assert closed.parsed_data.state == "closed"
+    assert closed.parsed_data.state_reason == "not_planned"
+    assert closed.parsed_data.closed_at is not None
+    reopened = gh.rest.issues.update(OWNER, REPO, 1, state="open").parsed_data
+    assert (reopened.state, reopened.state_reason, reopened.closed_at) == ("open", "reopened", None)
+    assert gh.rest.issues.get(OWNER, REPO, 1).parsed_data.title == "Checkout fails (x3)"
+    assert fake.issues(OWNER, REPO)[0] | {"agent_assignment": None} == {
+        "number": 1,
+        "title": "Checkout fails (x3)",
+        "body": "new body",
+        "state": "open",
+        "state_reason": "reopened",
+        "labels": ["faultline", "bug"],
+        "assignees": [],
+        "comments": [],
+        "author": "faultline-maintainer",
+        "agent_assignment": None,
+    }
+
+
+def test_comments_and_labels(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    number = create(gh)
+    comment = gh.rest.issues.create_comment(OWNER, REPO, number, body="Seen again: 42 times")
+    assert comment.status_code == 201
+    assert comment.parsed_data.body == "Seen again: 42 times"
+    listed = items(gh.rest.issues.list_comments(OWNER, REPO, number))
+    assert [c.id for c in listed] == [comment.parsed_data.id]
+    assert gh.rest.issues.get(OWNER, REPO, number).parsed_data.comments == 1
+
+    labels = gh.rest.issues.add_labels(OWNER, REPO, number, labels=["faultline", "sev2"])
+    assert [label.name for label in items(labels)] == ["faultline", "sev2"]
+    remaining = items(gh.rest.issues.remove_label(OWNER, REPO, number, "sev2"))
+    assert [label.name for label in remaining] == ["faultline"]
+
+    created = gh.rest.issues.create_label(OWNER, REPO, name="triaged", color="00ff00")
+    assert (created.status_code, created.parsed_data.color) == (201, "00ff00")
+    with pytest.raises(RequestFailed) as duplicate:
+        gh.rest.issues.create_label(OWNER, REPO, name="Triaged")
+    assert duplicate.value.response.status_code == 422
+    assert duplicate.value.response.json()["errors"][0]["code"] == "already_exists"
+    names = {label.name for label in items(gh.rest.issues.list_labels_for_repo(OWNER, REPO))}
+    assert {"bug", "faultline", "sev2", "triaged"} <= names
+
+
+def test_unknown_assignees_are_dropped_silently(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    issue = gh.rest.issues.create(
+        OWNER, REPO, title="t", assignees=["alice", "mallory"]
+    ).parsed_data
+    assert [u.login for u in issue.assignees or []] == ["alice"]
+    fake.add_user("bob")
+    added = gh.rest.issues.add_assignees(OWNER, REPO, issue.number, assignees=["bob", "eve"])
+    assert added.status_code == 201
+    assert [u.login for u in added.parsed_data.assignees or []] == ["alice", "bob"]
+    removed = gh.rest.issues.remove_assignees(OWNER, REPO, issue.number, assignees=["alice"])
+    assert [u.login for u in removed.parsed_data.assignees or []] == ["bob"]
+
+
+def test_copilot_is_assigned_with_a_user_token_only(fake: GitHubFake) -> None:
+    agent = {"base_branch": "main", "custom_instructions": "Add a regression test first."}
+    # githubkit's request model lacks ``agent_assignment`` and drops it while validating, so
+    # sending it needs ``rest_api_validate_body=False`` (or ``gh.request`` directly).
+    with client(fake, rest_api_validate_body=False) as gh:
+        data = {"title": "t", "assignees": [COPILOT_ASSIGNEE], "agent_assignment": agent}
+        issue = gh.rest.issues.create(OWNER, REPO, data=data).parsed_data  # type: ignore[arg-type]
+    assert [(u.login, u.type) for u in issue.assignees or []] == [("Copilot", "Bot")]
+    assert fake.issues(OWNER, REPO)[0]["agent_assignment"] == agent
+
+    with client(fake) as gh:
+        gh.rest.issues.create(OWNER, REPO, data=data)  # type: ignore[arg-type]
+    assert "agent_assignment" not in fake.requests[-1].json  # validated away by githubkit
+
+    with client(fake, fake.app_token, rest_api_validate_body=False) as app:
+        response = app.rest.issues.create(OWNER, REPO, data=data)  # type: ignore[arg-type]
+        assert response.status_code == 201
+        assert response.parsed_data.assignees == []
+        assert response.parsed_data.user and response.parsed_data.user.type == "Bot"
+        later = app.rest.issues.add_assignees(OWNER, REPO, 3, assignees=[COPILOT_ASSIGNEE])
+        assert (later.status_code, later.parsed_data.assignees) == (201, [])
+    with client(fake) as gh:
+        assigned = gh.rest.issues.add_assignees(OWNER, REPO, 3, assignees=[COPILOT_ASSIGNEE])
+        assert [u.login for u in assigned.parsed_data.assignees or []] == ["Copilot"]
+        gh.rest.issues.remove_assignees(OWNER, REPO, 3, assignees=["Copilot"])
+    assert fake.issues(OWNER, REPO)[2]["assignees"] == []
+
+
+def test_search_finds_the_hidden_marker(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    create(gh, "other", "unrelated <!-- faultline:fingerprint=ffff00 -->")
+    number = create(gh, labels=["faultline"])
+    result = gh.rest.search.issues_and_pull_requests(q=MARKER_QUERY).parsed_data
+    assert (result.total_count, result.incomplete_results, result.search_type) == (
+        1,
+        False,
+        "lexical",
+    )
+    assert result.items[0].number == number
+    assert result.items[0].score == 1.0
+    assert result.items[0].body == BODY
+
+    query = f"repo:{OWNER}/{REPO} is:issue label:faultline state:open"
+    assert [i.number for i in gh.rest.search.issues_and_pull_requests(q=query).parsed_data.items]
+    gh.rest.issues.update(OWNER, REPO, number, state="closed")
+    closed = f"{MARKER_QUERY} is:closed"
+    assert gh.rest.search.issues_and_pull_requests(q=closed).parsed_data.total_count == 1
+    assert (
+        gh.rest.search.issues_and_pull_requests(q=f"{MARKER_QUERY} is:open").parsed_data.items == []
+    )
+    assert (
+        gh.rest.search.issues_and_pull_requests(
+            q=f"{MARKER_QUERY} -label:faultline"
+        ).parsed_data.items
+        == []
+    )
+
+
+def test_search_matches_words_not_characters(gh: GitHub[Any]) -> None:
+    """Like GitHub, punctuation is ignored: the workflow must re-check the exact marker."""
+    create(gh, "lookalike", "faultline fingerprint abc123")
+    create(gh, "prefix", "<!-- faultline:fingerprint=abc1234 -->")
+    items = gh.rest.search.issues_and_pull_requests(q=MARKER_QUERY).parsed_data.items
+    assert [(i.title, MARKER in (i.body or "")) for i in items] == [("lookalike", False)]
+
+
+def test_search_lags_behind_writes(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    fake.search_delay = 2
+    number = create(gh)
+    search = gh.rest.search.issues_and_pull_requests
+    assert search(q=MARKER_QUERY).parsed_data.total_count == 0
+    assert search(q=MARKER_QUERY).parsed_data.total_count == 0
+    # Listing reads the database, not the index: the issue is there at once.
+    listed = items(gh.rest.issues.list_for_repo(OWNER, REPO))
+    assert [i.number for i in listed] == [number]
+    assert search(q=MARKER_QUERY).parsed_data.items[0].number == number
+
+    gh.rest.issues.update(OWNER, REPO, number, state="closed")
+    stale = search(q=MARKER_QUERY).parsed_data.items
+    assert [i.state for i in stale] == ["open"]  # the index still holds the old document
+
+
+def test_search_requires_an_issue_qualifier_and_a_known_repo(gh: GitHub[Any]) -> None:
+    for query in (f'repo:{OWNER}/{REPO} "{MARKER}"', f"repo:{OWNER}/nope is:issue x"):
+        with pytest.raises(RequestFailed) as error:
+            gh.rest.search.issues_and_pull_requests(q=query)
+        assert error.value.response.status_code == 422
+
+
+def test_list_filters_and_paginates(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    for i in range(5):
+        create(gh, f"issue {i}", labels=["faultline"] if i % 2 == 0 else [])
+    gh.rest.issues.update(OWNER, REPO, 5, state="closed")
+    first = gh.rest.issues.list_for_repo(OWNER, REPO, state="all", per_page=2)
+    assert [i.number for i in items(first)] == [5, 4]
+    assert 'rel="next"' in first.headers["link"] and 'rel="last"' in first.headers["link"]
+    everything: Iterable[Any] = gh.rest.paginate(
+        gh.rest.issues.list_for_repo, owner=OWNER, repo=REPO, state="all", per_page=2
+    )
+    assert [i.number for i in everything] == [5, 4, 3, 2, 1]
+    open_labelled = items(gh.rest.issues.list_for_repo(OWNER, REPO, labels="faultline"))
+    assert [i.number for i in open_labelled] == [3, 1]
+    oldest = items(gh.rest.issues.list_for_repo(OWNER, REPO, direction="asc", per_page=1))
+    assert [i.number for i in oldest] == [1]
+
+
+def test_auth_and_not_found(fake: GitHubFake) -> None:
+    with client(fake, "ghp_wrong") as gh, pytest.raises(RequestFailed) as error:
+        gh.rest.issues.get(OWNER, REPO, 1)
+    assert error.value.response.status_code == 401
+    assert error.value.response.json()["message"] == "Bad credentials"
+    with client(fake) as gh:
+        for call in (
+            lambda: gh.rest.issues.get(OWNER, "missing", 1),
+            lambda: gh.rest.issues.get(OWNER, REPO, 99),
+        ):
+            with pytest.raises(RequestFailed) as missing:
+                call()
+            assert missing.value.response.status_code == 404
+            assert missing.value.response.json()["message"] == "Not Found"
+
+
+def test_secondary_rate_limit_counts_writes(fake: GitHubFake) -> None:
+    fake.secondary_per_minute = 3
+    with client(fake) as gh:
+        number = create(gh)
+        gh.rest.issues.create_comment(OWNER, REPO, number, body="1")
+        gh.rest.issues.get(OWNER, REPO, number)  # reads do not count
+        fake.clock.advance(30)
+        gh.rest.issues.create_comment(OWNER, REPO, number, body="2")
+        with pytest.raises(SecondaryRateLimitExceeded) as limited:
+            gh.rest.issues.create_comment(OWNER, REPO, number, body="3")
+        assert limited.value.response.status_code == 403
+        assert limited.value.response.headers["retry-after"] == "30"
+        assert limited.value.retry_after == timedelta(seconds=30)
+        assert "secondary rate limit" in limited.value.response.json()["message"]
+        fake.clock.advance(30)
+        gh.rest.issues.create_comment(OWNER, REPO, number, body="3")
+    assert fake.issues(OWNER, REPO)[0]["comments"] == ["1", "2", "3"]
+    assert [r.status for r in fake.calls("POST")] == [201, 201, 201, 403, 201]
+
+
+def test_injected_secondary_limits(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    fake.fail_next(SecondaryRateLimit(retry_after=7, status=429), method="POST")
+    with pytest.raises(SecondaryRateLimitExceeded) as limited:
+        create(gh)
+    assert (limited.value.response.status_code, limited.value.retry_after) == (
+        429,
+        timedelta(seconds=7),
+    )
+    fake.fail_next(Abuse(retry_after=5))
+    with pytest.raises(SecondaryRateLimitExceeded):
+        create(gh)
+    # Without retry-after (and with quota left) githubkit cannot tell: a plain RequestFailed.
+    fake.fail_next(SecondaryRateLimit(retry_after=None))
+    with pytest.raises(RequestFailed) as bare:
+        create(gh)
+    assert not isinstance(bare.value, SecondaryRateLimitExceeded)
+    assert "secondary rate limit" in bare.value.response.json()["message"]
+    assert fake.issues(OWNER, REPO) == []
+
+
+def test_primary_rate_limit(fake: GitHubFake) -> None:
+    fake.core_limit = 2
+    with client(fake) as gh:
+        first = gh.rest.issues.list_for_repo(OWNER, REPO)
+        assert (first.headers["x-ratelimit-limit"], first.headers["x-ratelimit-remaining"]) == (
+            "2",
+            "1",
+        )
+        assert first.headers["x-ratelimit-resource"] == "core"
+        gh.rest.issues.list_for_repo(OWNER, REPO)
+        with pytest.raises(PrimaryRateLimitExceeded) as limited:
+            gh.rest.issues.list_for_repo(OWNER, REPO)
+        headers = limited.value.response.headers
+        assert (headers["x-ratelimit-remaining"], limited.value.response.status_code) == ("0", 403)
+        assert "API rate limit exceeded for user ID" in limited.value.response.json()["message"]
+        # githubkit derives the wait from x-ratelimit-reset against the real clock.
+        assert timedelta(minutes=59) < limited.value.retry_after <= timedelta(hours=1)
+        # Search has its own budget.
+        search = gh.rest.search.issues_and_pull_requests(q=MARKER_QUERY)
+        assert search.headers["x-ratelimit-resource"] == "search"
+        fake.clock.advance(3600)
+        assert gh.rest.issues.list_for_repo(OWNER, REPO).headers["x-ratelimit-used"] == "1"
+
+
+def test_server_error_changes_nothing(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    fake.fail_next(ServerError(502), method="POST", path=f"/repos/{OWNER}/{REPO}/issues")
+    gh.rest.issues.list_for_repo(OWNER, REPO)  # a GET does not match the queued fault
+    with pytest.raises(RequestFailed) as error:
+        create(gh)
+    assert error.value.response.status_code == 502
+    assert fake.issues(OWNER, REPO) == []
+    assert create(gh) == 1
+
+
+def test_timeout_after_success_leaves_the_issue_behind(fake: GitHubFake) -> None:
+    fake.fail_next(TimeoutAfterSuccess(delay_seconds=5), method="POST")
+    with client(fake, timeout=0.2) as gh:
+        with pytest.raises(RequestTimeout):
+            create(gh)
+        assert [i["title"] for i in fake.issues(OWNER, REPO)] == ["Checkout fails"]
+        found = gh.rest.search.issues_and_pull_requests(q=MARKER_QUERY).parsed_data
+        assert [i.number for i in found.items] == [1]
+    assert [(r.status, r.fault) for r in fake.calls("POST")] == [(201, TimeoutAfterSuccess(5))]
+
+
+def test_default_http_cache_ignores_the_timeout(fake: GitHubFake) -> None:
+    """hishel's transport rebuilds each request without httpx's timeout extension."""
+    fake.fail_next(TimeoutAfterSuccess(delay_seconds=0.5))
+    with client(fake, timeout=0.1, http_cache=True) as gh:
+        assert create(gh) == 1  # waited the full 0.5 s instead of timing out after 0.1 s
+
+
+def test_default_auto_retry(fake: GitHubFake, monkeypatch: pytest.MonkeyPatch) -> None:
+    """githubkit's default retries rate limits once and 5xx three times, sleeping in between.
+
+    That is why ``client`` above passes ``auto_retry=False``: a retried POST can duplicate an
+    issue, and a primary-limit retry sleeps until the reset (up to an hour).
+    """
+    sleeps: list[float] = []
+    monkeypatch.setattr(githubkit.core, "time", SimpleNamespace(sleep=sleeps.append))
+    with client(fake, auto_retry=True) as gh:
+        fake.fail_next(SecondaryRateLimit(retry_after=3))
+        assert create(gh) == 1
+        for _ in range(4):
+            fake.fail_next(ServerError(502))
+        with pytest.raises(RequestFailed):
+            gh.rest.issues.get(OWNER, REPO, 1)
+    assert sleeps == [3, 1, 4, 9]
+    assert [r.status for r in fake.requests] == [403, 201, 502, 502, 502, 502]
