@@ -1,0 +1,176 @@
+// The Function App on the Flex Consumption plan, running as the user-assigned identity, with
+// every app setting the code reads (adapters/settings.py; a test keeps the names in step).
+
+@description('Name of the Function App.')
+param name string
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Azure region of the plan and the app.')
+param location string
+
+@description('Tags applied to the plan and the app.')
+param tags object = {}
+
+@description('azd service name in azure.yaml; azd finds the app to deploy to by this tag.')
+param serviceName string = 'api'
+
+@description('Resource id of the user-assigned identity the app runs as.')
+param identityId string
+
+@description('Client id of that identity (identity-based connections pick it by client id).')
+param identityClientId string
+
+@description('Blob endpoint of the app\'s storage account.')
+param storageBlobEndpoint string
+
+@description('Queue endpoint of the app\'s storage account.')
+param storageQueueEndpoint string
+
+@description('Table endpoint of the app\'s storage account.')
+param storageTableEndpoint string
+
+@description('Blob container for the deployment package.')
+param deploymentContainerName string
+
+@description('Application Insights connection string (no key is used: local auth is disabled).')
+param applicationInsightsConnectionString string
+
+@description('Memory of each instance in MB (512 MB = 0.25 vCPU, 2048 MB = 1 vCPU, 4096 MB = 2 vCPU).')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Most instances per function group; see main.bicep for why the default is 1.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 1
+
+@description('Key Vault URI, for runtime reads of the GitHub credential.')
+param keyVaultUri string
+
+@description('Name of the Key Vault secret that holds the GitHub token.')
+param githubTokenSecretName string
+
+@description('GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3).')
+param githubApiUrl string
+
+@description('Log Analytics workspace id (GUID) of the first monitored workspace, for the rules file\'s \${FAULTLINE_WORKSPACE_ID}.')
+param workspaceId string
+
+@description('Default repository (owner/name), for the rules file\'s \${FAULTLINE_REPOSITORY}.')
+param repository string
+
+@description('NCRONTAB schedule of the fan-out timer.')
+param timerSchedule string
+
+@description('Log Analytics query endpoint (another cloud\'s, for sovereign clouds).')
+param logsEndpoint string
+
+@description('Server-side timeout of each Log Analytics query, in seconds (10-600).')
+@minValue(10)
+@maxValue(600)
+param queryTimeoutSeconds int
+
+var appSettings = {
+  // Identity-based host storage: queues and tables for Faultline, all three for Durable and the host.
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
+  AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
+  AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
+  // Telemetry sent with the identity (Application Insights has local auth disabled).
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // Faultline (adapters/settings.py).
+  FAULTLINE_TIMER_SCHEDULE: timerSchedule
+  FAULTLINE_QUERY_QUEUE: 'faultline-query-jobs'
+  FAULTLINE_FAILURE_QUEUE: 'faultline-failures'
+  FAULTLINE_RULES_PATH: 'faultline.yaml'
+  FAULTLINE_TABLE_PREFIX: 'Faultline'
+  FAULTLINE_LOGS_ENDPOINT: logsEndpoint
+  FAULTLINE_LOGS_EXPORT_DIR: ''
+  FAULTLINE_LOGS_CA_BUNDLE: ''
+  FAULTLINE_QUERY_TIMEOUT_SECONDS: string(queryTimeoutSeconds)
+  FAULTLINE_MAX_ROWS_PER_QUERY: '500000'
+  FAULTLINE_MAX_THROTTLED_ATTEMPTS: '20'
+  // The GitHub token is read from Key Vault at run time (FAULTLINE_GITHUB_TOKEN stays unset here).
+  FAULTLINE_KEY_VAULT_URL: keyVaultUri
+  FAULTLINE_GITHUB_TOKEN_SECRET: githubTokenSecretName
+  FAULTLINE_GITHUB_API_URL: githubApiUrl
+  FAULTLINE_ISSUE_TEMPLATE: ''
+  FAULTLINE_WORKFLOW_RECHECK_SECONDS: '300'
+  // Variables the shipped rules file (faultline.yaml) substitutes.
+  FAULTLINE_WORKSPACE_ID: workspaceId
+  FAULTLINE_REPOSITORY: repository
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225:Zone redundancy on Flex Consumption is offered in some regions only; a poller that catches up from checkpoints after an outage does not need it.
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222:No virtual network in this template, so public network access stays on; the only HTTP endpoints (replay, health) require a function key.
+  // checkov:skip=CKV_AZURE_17:Callers of the replay and health endpoints authenticate with function keys; requiring client certificates would shut operators out.
+  // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per function group; a minimum instance count would bill an always-ready instance around the clock.
+  // checkov:skip=CKV_AZURE_213:The platform health check would call /api/health, which requires a function key, and would keep scale-to-zero instances awake; the endpoint is for operators and probes with a key.
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': serviceName })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      appSettings: [for setting in items(appSettings): { name: setting.key, value: setting.value }]
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'python'
+        version: '3.13'
+      }
+    }
+  }
+}
+
+output name string = functionApp.name
+output defaultHostName string = functionApp.properties.defaultHostName

@@ -1,0 +1,209 @@
+// Faultline on Azure: `azd up` provisions this, then deploys the app (azure.yaml).
+// Everything is reached by the app's managed identity; no keys or connection strings.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment; names the resource group and seeds unique resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for all resources (one where the Flex Consumption plan is offered).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group name; default rg-<environment>.')
+param resourceGroupName string = ''
+
+@description('Principal id of whoever runs `azd up` (azd fills it in); gets Key Vault Secrets Officer so they can set the GitHub token. Empty for none.')
+param principalId string = ''
+
+@description('Kind of principal `principalId` is: User for a person, ServicePrincipal for a pipeline.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+
+@minLength(1)
+@description('Resource ids of the Log Analytics workspaces to watch, comma-separated (they may be in other resource groups and subscriptions). The app may query each; the first one\'s workspace id becomes FAULTLINE_WORKSPACE_ID for the rules file.')
+param monitoredWorkspaceResourceIds string
+
+@description('Default repository (owner/name) for new issues; the rules file\'s routing.default_repository reads it as FAULTLINE_REPOSITORY.')
+param githubRepository string
+
+@description('GitHub REST API base URL; change for GitHub Enterprise Server (https://HOST/api/v3).')
+param githubApiUrl string = 'https://api.github.com/'
+
+@description('Name of the Key Vault secret that holds the GitHub token.')
+param githubTokenSecretName string = 'github-token'
+
+@secure()
+@description('A GitHub token to store in Key Vault now; leave empty and set the secret after deployment instead (recommended: it then never passes through deployment parameters).')
+param githubToken string = ''
+
+@description('When that token expires (ISO 8601), recorded on the secret; default one year from deployment.')
+param githubTokenExpiry string = dateTimeAdd(utcNow(), 'P1Y')
+
+@description('NCRONTAB schedule of the fan-out timer (every five minutes by default).')
+param timerSchedule string = '0 */5 * * * *'
+
+@description('Log Analytics query endpoint; change only for sovereign clouds.')
+param logsEndpoint string = 'https://api.loganalytics.io/v1'
+
+@minValue(10)
+@maxValue(600)
+@description('Server-side timeout of each Log Analytics query, in seconds.')
+param queryTimeoutSeconds int = 180
+
+@allowed([
+  512
+  2048
+  4096
+])
+@description('Memory of each Function App instance in MB; billing is per GB-second of execution.')
+param instanceMemoryMB int = 2048
+
+// Log Analytics allows 5 concurrent queries per identity. Only the query-jobs function queries,
+// and on Flex Consumption it scales in its own group, where host.json (queues.batchSize 2 +
+// newBatchThreshold 1) runs at most 3 jobs per instance. One instance keeps it at 3 queries in
+// flight; two would allow 6 and draw 429s. The cap is per function group, so the HTTP and Durable
+// groups each get one instance too, which is ample for a poller.
+@minValue(1)
+@maxValue(1000)
+@description('Most instances per function group; 1 keeps Log Analytics queries within 5 concurrent per identity (see the comment above).')
+param maximumInstanceCount int = 1
+
+var abbrs = loadJsonContent('abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = '${abbrs.webSitesFunctions}faultline-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+var workspaceIds = split(replace(monitoredWorkspaceResourceIds, ' ', ''), ',')
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'app/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}faultline-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: '${abbrs.keyVaultVaults}${resourceToken}'
+    location: location
+    tags: tags
+    githubTokenSecretName: githubTokenSecretName
+    githubToken: githubToken
+    githubTokenExpiry: githubTokenExpiry
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    keyVaultName: keyVault.outputs.name
+    appPrincipalId: identity.outputs.principalId
+    deployerPrincipalId: principalId
+    deployerPrincipalType: principalType
+  }
+}
+
+// One module per monitored workspace, deployed into that workspace's resource group:
+// /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{name}
+module workspaceReaders 'app/workspace-reader.bicep' = [for (workspaceResourceId, index) in workspaceIds: {
+  name: 'workspace-reader-${index}'
+  scope: resourceGroup(split(workspaceResourceId, '/')[2], split(workspaceResourceId, '/')[4])
+  params: {
+    workspaceName: last(split(workspaceResourceId, '/'))
+    principalId: identity.outputs.principalId
+  }
+}]
+
+module api 'app/api.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    keyVaultUri: keyVault.outputs.uri
+    githubTokenSecretName: githubTokenSecretName
+    githubApiUrl: githubApiUrl
+    workspaceId: workspaceReaders[0].outputs.customerId
+    repository: githubRepository
+    timerSchedule: timerSchedule
+    logsEndpoint: logsEndpoint
+    queryTimeoutSeconds: queryTimeoutSeconds
+  }
+  // The app starts (and polls) as soon as it exists: let every role be in place first.
+  dependsOn: [
+    rbac
+    workspaceReaders
+  ]
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_NAME string = api.outputs.name
+output SERVICE_API_NAME string = api.outputs.name
+output AZURE_FUNCTION_URL string = 'https://${api.outputs.defaultHostName}'
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
+output FAULTLINE_GITHUB_TOKEN_SECRET string = githubTokenSecretName
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
