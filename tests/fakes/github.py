@@ -219,10 +219,9 @@ class _Repository:
 
 @dataclass
 class _Budget:
-    """A primary rate-limit window for one token and resource."""
+    """A primary rate-limit window for one token (or anonymous caller) and resource."""
 
     limit: int
-    window: float
     reset_at: float
     used: int = 0
 
@@ -531,7 +530,7 @@ class GitHubFake:
         actor = self._actors.get(token or "")
         if actor is None or token is None:
             message = "Bad credentials" if token else "Requires authentication"
-            return self._error(_ApiError(401, message)), None
+            return self._error(_ApiError(401, message), self._rate_headers("", "core")), None
         resource = "search" if request.path.startswith("/search/") else "core"
         headers = self._rate_headers(token, resource)
         try:
@@ -570,9 +569,8 @@ class GitHubFake:
         return _json_response(status, payload, {**headers, **extra}), fault
 
     @staticmethod
-    def _error(error: _ApiError, headers: dict[str, str] | None = None) -> Response:
-        base = headers or {"x-github-request-id": _request_id()}
-        return _json_response(error.status, error.payload, {**base, **error.headers})
+    def _error(error: _ApiError, headers: dict[str, str]) -> Response:
+        return _json_response(error.status, error.payload, {**headers, **error.headers})
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         for i, pending in enumerate(self._faults):
@@ -582,14 +580,17 @@ class GitHubFake:
         return None
 
     def _budget(self, token: str, resource: str) -> _Budget:
+        """The token's current window; ``""`` is the anonymous caller (60 an hour)."""
         now = self.clock.now()
-        limit, window = (
-            (self.search_limit, 60.0) if resource == "search" else (self.core_limit, 3600.0)
-        )
+        if resource == "search":
+            limit, window = (self.search_limit if token else 10), 60.0
+        else:
+            limit, window = (self.core_limit if token else 60), 3600.0
         budget = self._budgets.get((token, resource))
         if budget is None or now >= budget.reset_at:
-            budget = _Budget(limit, window, now + window)
+            budget = _Budget(limit, now + window)
             self._budgets[(token, resource)] = budget
+        budget.limit = limit  # tests may change the limits mid-way
         return budget
 
     def _rate_headers(self, token: str, resource: str) -> dict[str, str]:
@@ -1157,7 +1158,7 @@ def _compile_query(query: str, repositories: dict[str, _Repository]) -> Callable
     scopes: set[str] = set()
     kind: str | None = None
     for negated, key, quoted, bare in _SEARCH_TERM.findall(query):
-        value = quoted if quoted or bare == "" else bare
+        value = quoted or bare
         qualifier = key.lower()
         test: Callable[[_Snapshot], bool] | None = None
         if qualifier == "repo":

@@ -232,6 +232,14 @@ def test_search_lags_behind_writes(fake: GitHubFake, gh: GitHub[Any]) -> None:
     assert [i.state for i in stale] == ["open"]  # the index still holds the old document
 
 
+def test_seeded_issues_exist_before_the_test(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    fake.search_delay = 5  # seeding bypasses the lag: the issue was indexed long ago
+    number = fake.seed_issue(OWNER, REPO, "old", BODY, labels=["faultline"], state="closed")
+    found = gh.rest.search.issues_and_pull_requests(q=MARKER_QUERY).parsed_data.items
+    assert [(i.number, i.state) for i in found] == [(number, "closed")]
+    assert create(gh) == number + 1
+
+
 def test_search_requires_an_issue_qualifier_and_a_known_repo(gh: GitHub[Any]) -> None:
     for query in (f'repo:{OWNER}/{REPO} "{MARKER}"', f"repo:{OWNER}/nope is:issue x"):
         with pytest.raises(RequestFailed) as error:
@@ -261,6 +269,7 @@ def test_auth_and_not_found(fake: GitHubFake) -> None:
         gh.rest.issues.get(OWNER, REPO, 1)
     assert error.value.response.status_code == 401
     assert error.value.response.json()["message"] == "Bad credentials"
+    assert error.value.response.headers["x-ratelimit-limit"] == "60"  # the anonymous budget
     with client(fake) as gh:
         for call in (
             lambda: gh.rest.issues.get(OWNER, "missing", 1),
