@@ -102,6 +102,7 @@ var appSettings = {
   FAULTLINE_KEY_VAULT_URL: keyVaultUri
   FAULTLINE_GITHUB_TOKEN_SECRET: githubTokenSecretName
   FAULTLINE_GITHUB_API_URL: githubApiUrl
+  FAULTLINE_GITHUB_TIMEOUT_SECONDS: '20'
   FAULTLINE_ISSUE_TEMPLATE: ''
   FAULTLINE_WORKFLOW_RECHECK_SECONDS: '300'
   // Variables the shipped rules file (faultline.yaml) substitutes.

@@ -1,0 +1,467 @@
+"""infra/: the checks a Bicep compiler would make, offline (no compiler can be installed here).
+
+Every `.bicep` file parses (tree-sitter-bicep, errors reported with line numbers); every name an
+expression uses is declared; modules exist, get every parameter they require and none they do not
+declare; module outputs that are read exist; `main.parameters.json` and `azure.yaml` agree with
+`main.bicep`; the app settings in Bicep are exactly what the code reads; every binding's
+connection and `%SETTING%` resolves; `.funcignore` ships what the app imports and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from functools import cache
+from pathlib import Path
+
+import pytest
+import tree_sitter_bicep
+import yaml
+from tree_sitter import Language, Node, Parser
+
+from adapters.settings import setting_names
+from pipeline.local.host import FunctionTable
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
+PARSER = Parser(Language(tree_sitter_bicep.language()))
+
+DECLARATIONS = {
+    "parameter_declaration",
+    "variable_declaration",
+    "resource_declaration",
+    "module_declaration",
+    "output_declaration",
+    "type_declaration",
+    "function_declaration",
+    "import_statement",
+}
+# Namespaces and keywords the language provides without a declaration.
+BUILT_INS = {"az", "sys", "existing"}
+
+
+def _text(node: Node) -> str:
+    return (node.text or b"").decode()
+
+
+def _string_value(node: Node) -> str:
+    """A plain string literal's value (no interpolation)."""
+    assert node.type == "string", f"expected a string literal, got {node.type}: {_text(node)}"
+    return "".join(_text(part) for part in node.named_children)
+
+
+def _walk(node: Node) -> list[Node]:
+    nodes = [node]
+    for child in node.children:
+        nodes.extend(_walk(child))
+    return nodes
+
+
+def _body(declaration: Node) -> Node | None:
+    """The object a resource or module declaration assigns, through `if` and `for` forms."""
+    for child in declaration.named_children:
+        if child.type == "for_statement":
+            child = child.child_by_field_name("body") or child
+        elif child.type == "if_statement":
+            child = next((c for c in child.named_children if c.type == "object"), child)
+        if child.type == "object":
+            return child
+    return None
+
+
+def _properties(obj: Node) -> dict[str, Node]:
+    """An object literal's own properties: key -> value node."""
+    found = {}
+    for prop in obj.named_children:
+        if prop.type != "object_property":
+            continue
+        key, value = prop.named_children[0], prop.named_children[-1]
+        name = _string_value(key) if key.type == "string" else _text(key)
+        found[name] = value
+    return found
+
+
+@dataclass
+class BicepFile:
+    path: Path
+    tree_root: Node
+    params: dict[str, bool] = field(default_factory=dict)  # name -> has a default
+    outputs: set[str] = field(default_factory=set)
+    variables: dict[str, Node] = field(default_factory=dict)
+    modules: dict[str, Node] = field(default_factory=dict)
+    declared: set[str] = field(default_factory=set)
+
+    @property
+    def name(self) -> str:
+        return str(self.path.relative_to(ROOT))
+
+    def syntax_errors(self) -> list[str]:
+        return [
+            f"{self.name}:{node.start_point[0] + 1}:{node.start_point[1] + 1}: "
+            + ("missing " + node.type if node.is_missing else f"unexpected {_text(node)[:40]!r}")
+            for node in _walk(self.tree_root)
+            if node.is_error or node.is_missing
+        ]
+
+    def module_path(self, module: Node) -> Path:
+        return (self.path.parent / _string_value(module.named_children[1])).resolve()
+
+    def references(self) -> list[Node]:
+        """Identifier nodes used as values (not declared names, keys or function names)."""
+        used = []
+        for node in _walk(self.tree_root):
+            if node.type != "identifier" or node.parent is None:
+                continue
+            parent = node.parent
+            first = parent.named_children[0] == node
+            if parent.type in DECLARATIONS and first:
+                continue
+            if parent.type == "object_property" and first:
+                continue
+            if parent.type == "call_expression" and parent.child_by_field_name("function") == node:
+                continue
+            if parent.type == "lambda_expression" and parent.named_children[-1] != node:
+                continue
+            if parent.type == "for_statement" and parent.child_by_field_name("initializer") == node:
+                continue
+            used.append(node)
+        return used
+
+    def local_names(self) -> set[str]:
+        """Loop variables and lambda parameters (checked file-wide, not by scope)."""
+        names = set()
+        for node in _walk(self.tree_root):
+            if node.type in {"loop_variable", "loop_enumerator"}:
+                names.add(_text(node))
+            if node.type == "for_statement" and (item := node.child_by_field_name("initializer")):
+                names.add(_text(item))
+            if node.type == "lambda_expression":
+                names.update(_text(n) for n in node.named_children[:-1] if n.type == "identifier")
+        return names
+
+
+@cache
+def bicep(path: Path) -> BicepFile:
+    root = PARSER.parse(path.read_bytes()).root_node
+    parsed = BicepFile(path, root)
+    for node in root.named_children:
+        if node.type not in DECLARATIONS or not node.named_children:
+            continue
+        name = _text(node.named_children[0])
+        parsed.declared.add(name)
+        if node.type == "parameter_declaration":
+            parsed.params[name] = len(node.named_children) > 2
+        elif node.type == "output_declaration":
+            parsed.outputs.add(name)
+        elif node.type == "variable_declaration":
+            parsed.variables[name] = node.named_children[-1]
+        elif node.type == "module_declaration":
+            parsed.modules[name] = node
+    return parsed
+
+
+MAIN = INFRA / "main.bicep"
+API = INFRA / "app" / "api.bicep"
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [str(p.relative_to(INFRA)) for p in paths]
+
+
+def test_infra_has_the_azd_layout() -> None:
+    assert MAIN in BICEP_FILES
+    assert (INFRA / "main.parameters.json").is_file()
+    assert len(BICEP_FILES) > 2, "main.bicep composes small modules under infra/app/"
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=_ids(BICEP_FILES))
+def test_bicep_parses_without_errors(path: Path) -> None:
+    assert bicep(path).syntax_errors() == []
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=_ids(BICEP_FILES))
+def test_every_name_used_is_declared(path: Path) -> None:
+    parsed = bicep(path)
+    known = parsed.declared | parsed.local_names() | BUILT_INS
+    undeclared = [
+        f"{parsed.name}:{node.start_point[0] + 1}: {_text(node)}"
+        for node in parsed.references()
+        if _text(node) not in known
+    ]
+    assert undeclared == []
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=_ids(BICEP_FILES))
+def test_every_param_has_a_description(path: Path) -> None:
+    parsed = bicep(path)
+    undocumented = []
+    for node in parsed.tree_root.named_children:
+        if node.type != "parameter_declaration":
+            continue
+        decorators = node.prev_named_sibling
+        text = _text(decorators) if decorators and decorators.type == "decorators" else ""
+        if "@description(" not in text:
+            undocumented.append(_text(node.named_children[0]))
+    assert undocumented == []
+
+
+def _module_cases() -> list[tuple[Path, str]]:
+    return [(path, name) for path in BICEP_FILES for name in bicep(path).modules]
+
+
+@pytest.mark.parametrize(
+    ("path", "module"), _module_cases(), ids=[f"{p.stem}.{m}" for p, m in _module_cases()]
+)
+def test_module_exists_and_gets_exactly_its_parameters(path: Path, module: str) -> None:
+    parsed = bicep(path)
+    declaration = parsed.modules[module]
+    target = parsed.module_path(declaration)
+    assert target.is_file(), f"{parsed.name}: module {module} points at missing {target}"
+    callee = bicep(target)
+    body = _body(declaration)
+    assert body is not None, f"{parsed.name}: module {module} has no body"
+    params_node = _properties(body).get("params")
+    passed = set(_properties(params_node)) if params_node is not None else set()
+    required = {name for name, has_default in callee.params.items() if not has_default}
+    assert sorted(required - passed) == [], f"{module}: required parameters not passed"
+    assert sorted(passed - set(callee.params)) == [], f"{module}: parameters it does not declare"
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=_ids(BICEP_FILES))
+def test_module_outputs_that_are_read_exist(path: Path) -> None:
+    parsed = bicep(path)
+    missing = []
+    for node in _walk(parsed.tree_root):
+        # <module>.outputs.<name> or <module>[i].outputs.<name>
+        if node.type != "member_expression" or _text(node).count(".outputs.") != 1:
+            continue
+        target = node.child_by_field_name("object")
+        if target is None or not _text(target).endswith(".outputs"):
+            continue
+        holder = target.child_by_field_name("object")
+        if holder is not None and holder.type == "subscript_expression":
+            holder = holder.named_children[0]
+        if holder is None or _text(holder) not in parsed.modules:
+            continue
+        output = _text(node.child_by_field_name("property") or node)
+        callee = bicep(parsed.module_path(parsed.modules[_text(holder)]))
+        if output not in callee.outputs:
+            missing.append(f"{parsed.name}:{node.start_point[0] + 1}: {_text(node)}")
+    assert missing == []
+
+
+def test_main_targets_the_subscription_and_creates_the_resource_group() -> None:
+    text = MAIN.read_text()
+    assert "targetScope = 'subscription'" in text
+    assert "'Microsoft.Resources/resourceGroups@" in text
+
+
+def test_parameters_file_maps_azd_variables_onto_main_parameters() -> None:
+    mapped = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    params = bicep(MAIN).params
+    assert sorted(set(mapped) - set(params)) == [], "parameters main.bicep does not declare"
+    required = {name for name, has_default in params.items() if not has_default}
+    assert sorted(required - set(mapped)) == [], "required parameters azd would not fill in"
+    assert mapped["environmentName"]["value"] == "${AZURE_ENV_NAME}"
+    assert mapped["location"]["value"] == "${AZURE_LOCATION}"
+    assert mapped["principalId"]["value"] == "${AZURE_PRINCIPAL_ID}"
+
+
+def test_azure_yaml_deploys_this_folder_as_a_python_function_app() -> None:
+    project = yaml.safe_load((ROOT / "azure.yaml").read_text())
+    assert project["name"] and project["metadata"]["template"]
+    service = project["services"]["api"]
+    assert service == {"project": ".", "language": "python", "host": "function"}
+    # azd finds the app to deploy to by its azd-service-name tag.
+    assert "'azd-service-name': serviceName" in API.read_text()
+    assert "param serviceName string = 'api'" in API.read_text()
+    assert {"AZURE_FUNCTION_NAME", "AZURE_LOCATION", "AZURE_TENANT_ID"} <= bicep(MAIN).outputs
+
+
+def test_flex_consumption_python_313_with_identity_only_storage() -> None:
+    api = API.read_text()
+    assert "name: 'FC1'" in api and "tier: 'FlexConsumption'" in api
+    assert re.search(r"runtime: \{\s*name: 'python'\s*version: '3.13'", api)
+    assert "type: 'UserAssignedIdentity'" in api, "deployment container read with the identity"
+    storage = (INFRA / "app" / "storage.bicep").read_text()
+    for setting in (
+        "allowSharedKeyAccess: false",
+        "allowBlobPublicAccess: false",
+        "minimumTlsVersion: 'TLS1_2'",
+    ):
+        assert setting in storage
+    assert "DisableLocalAuth: true" in (INFRA / "app" / "monitoring.bicep").read_text()
+    assert "enableRbacAuthorization: true" in (INFRA / "app" / "keyvault.bicep").read_text()
+
+
+def test_role_assignments_are_named_by_scope_principal_and_role() -> None:
+    assignments = 0
+    for path in BICEP_FILES:
+        for node in bicep(path).tree_root.named_children:
+            if node.type != "resource_declaration" or "roleAssignments@" not in _text(node):
+                continue
+            assignments += 1
+            body = _body(node)
+            assert body is not None
+            props = _properties(body)
+            name, scope = _text(props["name"]), _text(props["scope"])
+            principal = _text(_properties(props["properties"])["principalId"])
+            assert re.fullmatch(rf"guid\({scope}\.id, {principal}, [\w.]+\)", name), name
+    assert assignments >= 6
+
+
+# --- app settings: Bicep, local.settings.json.example and adapters/settings.py agree -------------
+
+# Set only in Azure, for the platform: identity-based host storage and telemetry.
+PLATFORM_ONLY = {
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__blobServiceUri",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+}
+# Set only locally: Core Tools needs the worker runtime; Flex Consumption sets it from
+# functionAppConfig and rejects the setting.
+LOCAL_HOST_ONLY = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags"}
+# Read by the code but deliberately not set in Azure: the storage connection string (identity
+# settings replace it) and a plain GitHub token (Key Vault holds it there).
+NOT_IN_AZURE = {"AzureWebJobsStorage", "FAULTLINE_GITHUB_TOKEN"}
+RULES_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
+
+
+def bicep_app_settings() -> set[str]:
+    settings = bicep(API).variables["appSettings"]
+    return set(_properties(settings))
+
+
+def rules_file_variables() -> dict[str, bool]:
+    """`${NAME}` references in the shipped rules file: name -> has a default."""
+    text = (ROOT / "faultline.yaml").read_text()
+    return {m.group(1): m.group(2) is not None for m in RULES_VARIABLE.finditer(text)}
+
+
+def assert_same_names(have: set[str], want: set[str], where: str) -> None:
+    missing, unexpected = sorted(want - have), sorted(have - want)
+    assert not (missing or unexpected), (
+        f"{where} lacks settings the code reads: {missing or 'none'}; "
+        f"names settings the code does not read: {unexpected or 'none'}"
+    )
+
+
+def test_bicep_sets_every_setting_the_code_reads_and_nothing_it_does_not() -> None:
+    faultline = bicep_app_settings() - PLATFORM_ONLY - set(rules_file_variables())
+    assert_same_names(faultline, setting_names() - NOT_IN_AZURE, "infra/app/api.bicep appSettings")
+
+
+def test_example_settings_name_what_the_code_reads() -> None:
+    example = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
+    names = set(example) - LOCAL_HOST_ONLY
+    assert_same_names(names, setting_names(), "local.settings.json.example")
+
+
+def test_bicep_fills_in_the_rules_file_variables() -> None:
+    variables = rules_file_variables()
+    required = {name for name, has_default in variables.items() if not has_default}
+    assert required <= bicep_app_settings(), "the rules file would fail to load in Azure"
+    assert {"FAULTLINE_WORKSPACE_ID", "FAULTLINE_REPOSITORY"} <= bicep_app_settings()
+    assert "FAULTLINE_RULES_PATH" in setting_names(), "the rules file can be pointed elsewhere"
+
+
+def test_identity_storage_settings_cover_every_service_the_app_uses() -> None:
+    settings = bicep_app_settings()
+    assert "AzureWebJobsStorage" not in settings, "no connection string in Azure"
+    for service in ("blob", "queue", "table"):  # table and queue: Faultline; all three: Durable
+        assert f"AzureWebJobsStorage__{service}ServiceUri" in settings
+    assert {"AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId"} <= settings
+
+
+BINDING_SERVICE = {"queueTrigger": "queue", "queue": "queue", "blobTrigger": "blob", "blob": "blob"}
+BINDING_SERVICE |= {"table": "table"}
+
+
+def test_every_binding_resolves_to_a_setting_in_azure(functions: FunctionTable) -> None:
+    settings = bicep_app_settings()
+    unresolved = []
+    for name, function in functions.functions.items():
+        for binding in function.get_bindings_dict()["bindings"]:
+            connection = binding.get("connection")
+            if connection:
+                service = BINDING_SERVICE.get(binding["type"], "queue")
+                identity = {f"{connection}__{service}ServiceUri", f"{connection}__credential"}
+                if connection not in settings and not identity <= settings:
+                    unresolved.append(f"{name}: connection {connection}")
+            for value in binding.values():
+                for setting in re.findall(r"%([^%]+)%", value if isinstance(value, str) else ""):
+                    if setting not in settings:
+                        unresolved.append(f"{name}: %{setting}%")
+    assert unresolved == []
+
+
+# --- .funcignore: the package holds what the app imports, and no tests, infra or local files ---
+
+
+def _funcignore() -> list[str]:
+    lines = (ROOT / ".funcignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def excluded(path: str) -> bool:
+    """gitignore-style: a pattern with a slash anchors at the root, else matches any part."""
+    parts = path.split("/")
+    for pattern in _funcignore():
+        anchored = pattern.strip("/")
+        if "/" in pattern.rstrip("/"):
+            if any(fnmatch("/".join(parts[:i]), anchored) for i in range(1, len(parts) + 1)):
+                return True
+        elif any(fnmatch(part, anchored) for part in parts):
+            return True
+    return False
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "tests/unit/test_infra.py",
+        "infra/main.bicep",
+        "docs/configuration.md",
+        "samples/telemetry/AppRequests.json",
+        "node_modules/azurite/package.json",
+        ".venv/bin/python",
+        ".venv-tools/bin/checkov",
+        "local.settings.json",
+        "local.settings.json.example",
+        "__azurite_db_queue__.json",
+        "bench/run.py",
+        ".ci/run",
+        "pipeline/local/run.py",
+        "adapters/__pycache__/settings.cpython-313.pyc",
+        "requirements-dev.txt",
+    ],
+)
+def test_funcignore_keeps_development_files_out(path: str) -> None:
+    assert excluded(path)
+
+
+def test_funcignore_ships_the_app_its_modules_and_the_rules_file() -> None:
+    # Import the app in a clean interpreter, as the host does, and list the project files it loads.
+    probe = (
+        "import sys, function_app; from pathlib import Path; root = Path.cwd().resolve()\n"
+        "for m in list(sys.modules.values()):\n"
+        "    f = getattr(m, '__file__', None)\n"
+        "    if f and Path(f).resolve().is_relative_to(root):\n"
+        "        print(Path(f).resolve().relative_to(root))\n"
+    )
+    env = {**os.environ, "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "function_app.py" in loaded and any(p.startswith("detection/") for p in loaded)
+    shipped = {"function_app.py", "host.json", "requirements.txt", "faultline.yaml", *loaded}
+    assert sorted(p for p in shipped if ".venv" not in p and excluded(p)) == []
