@@ -49,6 +49,9 @@ class AppSettings(BaseModel):
     github_token: str | None = Field(default=None, alias="FAULTLINE_GITHUB_TOKEN")
     key_vault_url: str | None = Field(default=None, alias="FAULTLINE_KEY_VAULT_URL")
     github_token_secret: str = Field(default="github-token", alias="FAULTLINE_GITHUB_TOKEN_SECRET")
+    github_timeout_seconds: float = Field(
+        default=20.0, gt=0, le=120, alias="FAULTLINE_GITHUB_TIMEOUT_SECONDS"
+    )
     issue_template_path: str | None = Field(default=None, alias="FAULTLINE_ISSUE_TEMPLATE")
     workflow_recheck_seconds: int = Field(
         default=300, ge=1, le=86_400, alias="FAULTLINE_WORKFLOW_RECHECK_SECONDS"

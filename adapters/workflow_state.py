@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -140,7 +141,10 @@ class AuditEntry:
 
 
 class AuditLog:
-    """Every action the workflow takes, with fingerprint, issue, time and reason."""
+    """Every action the workflow takes, with fingerprint, issue, time and reason.
+
+    Row keys sort by the action's (possibly simulated) time, then by when it was written.
+    """
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
@@ -156,7 +160,7 @@ class AuditLog:
     ) -> None:
         entity = {
             "PartitionKey": fingerprint,
-            "RowKey": f"{at:%Y-%m-%dT%H:%M:%S.%fZ}|{action}|{uuid.uuid4().hex[:8]}",
+            "RowKey": f"{at:%Y-%m-%dT%H:%M:%S.%fZ}|{time.time_ns():020d}|{uuid.uuid4().hex[:8]}",
             "Action": action,
             "Repository": repository,
             "Issue": issue,
@@ -171,17 +175,14 @@ class AuditLog:
             if fingerprint
             else self._table.list_entities()
         )
-        return sorted(
-            (
-                AuditEntry(
-                    e["PartitionKey"],
-                    e["Action"],
-                    e["Repository"],
-                    e.get("Issue"),
-                    e["Reason"],
-                    e["At"],
-                )
-                for e in found
-            ),
-            key=lambda entry: entry.at,
-        )
+        return [
+            AuditEntry(
+                e["PartitionKey"],
+                e["Action"],
+                e["Repository"],
+                e.get("Issue"),
+                e["Reason"],
+                e["At"],
+            )
+            for e in sorted(found, key=lambda e: (e["PartitionKey"], e["RowKey"]))
+        ]

@@ -59,7 +59,9 @@ class Services:
 
     def github(self) -> GitHubIssues:
         """A GitHub client for one activity (cheap; the token is cached)."""
-        return GitHubIssues(self.github_token, self.settings.github_api_url)
+        return GitHubIssues(
+            self.github_token, self.settings.github_api_url, self.settings.github_timeout_seconds
+        )
 
 
 def load_configuration(env: Mapping[str, str]) -> tuple[AppSettings, Rules]:

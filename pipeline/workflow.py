@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 ORCHESTRATOR = "issue_workflow"
 GITHUB_RETRY = task.RetryPolicy(
-    first_retry_interval=timedelta(seconds=5),
+    first_retry_interval=timedelta(seconds=2),
     max_number_of_attempts=6,
     backoff_coefficient=2.0,
     max_retry_interval=timedelta(minutes=2),
@@ -227,7 +227,15 @@ def _create_or_adopt(
             "a previous attempt created it" if state.intent_at else "found by its marker on GitHub"
         )
         audit("skipped-as-duplicate", found.number, reason)
-        state = _save(services, state.with_changes(number=found.number, url=found.url))
+        count = _current_count(services, notice)
+        adopted = state.with_changes(
+            number=found.number,
+            url=found.url,
+            synced_count=count if state.intent_at else 0,
+            commented_count=count,
+            last_comment_at=audit.now,
+        )
+        state = _save(services, adopted)
         return _refresh(services, github, request, notice, state, audit, adopted=found)
     limits = services.rules.rate_limits
     granted, free_at = services.rate_limiter.reserve(

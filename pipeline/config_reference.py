@@ -1,0 +1,190 @@
+"""The configuration reference, generated from the pydantic models so it cannot drift.
+
+`python -m pipeline.config_reference` writes `docs/configuration.md` from the app settings model
+(`adapters/settings.py`) and the rules-file models (`detection/rules.py`); a test fails when the
+committed file differs from what this renders.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import types
+from collections.abc import Iterable
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import annotated_types
+from pydantic import BaseModel, StringConstraints
+from pydantic.fields import FieldInfo
+
+from adapters.settings import AppSettings
+from detection.rules import FieldPath, Rules
+
+OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+COMMAND = "python -m pipeline.config_reference"
+
+SCALARS: set[Any] = {bool, int, float, str}
+TYPE_NAMES: dict[Any, str] = {
+    str: "text",
+    int: "integer",
+    float: "number",
+    bool: "true/false",
+    timedelta: "duration",
+    time: "time of day (`HH:MM`)",
+    FieldPath: "field path",
+}
+
+
+def _cell(text: str) -> str:
+    """Safe inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _anchor(model: type[BaseModel]) -> str:
+    return model.__name__.lower()
+
+
+def _summary(model: type[BaseModel]) -> str:
+    """The first paragraph of the model's own docstring (not one inherited from BaseModel)."""
+    doc = inspect.cleandoc(model.__dict__.get("__doc__") or "")
+    return doc.split("\n\n")[0].replace("\n", " ")
+
+
+def _constraints(metadata: Iterable[Any]) -> list[str]:
+    found = []
+    for item in metadata:
+        if isinstance(item, StringConstraints) and item.pattern:
+            found.append(f"matches `{item.pattern}`")
+        elif isinstance(item, annotated_types.Ge):
+            found.append(f">= {item.ge}")
+        elif isinstance(item, annotated_types.Gt):
+            found.append(f"> {item.gt}")
+        elif isinstance(item, annotated_types.Le):
+            found.append(f"<= {item.le}")
+        elif isinstance(item, annotated_types.Lt):
+            found.append(f"< {item.lt}")
+        elif isinstance(item, annotated_types.MinLen):
+            found.append(f"at least {item.min_length}")
+        elif isinstance(item, annotated_types.MaxLen):
+            found.append(f"at most {item.max_length}")
+    return found
+
+
+def _type(annotation: Any, models: list[type[BaseModel]]) -> str:
+    """How an annotation reads to an operator; nested models are linked and queued."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *metadata = get_args(annotation)
+        text = _type(base, models)
+        constraints = _constraints(metadata)
+        return f"{text}, {', '.join(constraints)}" if constraints else text
+    if origin in (Union, types.UnionType):
+        options = [a for a in get_args(annotation) if a is not type(None)]
+        if set(options) == SCALARS:
+            return "text, number or true/false"
+        return " or ".join(_type(option, models) for option in options)
+    if origin is tuple:
+        return f"list of {_type(get_args(annotation)[0], models)}"
+    if origin is Literal:
+        return "one of " + ", ".join(f"`{value}`" for value in get_args(annotation))
+    if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
+        if annotation not in models:
+            models.append(annotation)
+        return f"[{annotation.__name__}](#{_anchor(annotation)})"
+    return TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _duration(value: timedelta) -> str:
+    seconds, text = int(value.total_seconds()), ""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            text += f"{seconds // size}{unit}"
+            seconds %= size
+    return text or "0s"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, timedelta):
+        return _duration(value)
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    return str(value)
+
+
+def _default(info: FieldInfo) -> str:
+    if info.is_required():
+        return "**required**"
+    value = info.get_default(call_default_factory=True)
+    if value is None:
+        return "not set"
+    if isinstance(value, BaseModel):
+        return "its defaults"
+    if value == "":
+        return '`""`'
+    return f"`{_value(value)}`"
+
+
+def _table(model: type[BaseModel], header: str, models: list[type[BaseModel]]) -> list[str]:
+    lines = [f"| {header} | type | default | meaning |", "|---|---|---|---|"]
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        constraints = _constraints(info.metadata)
+        text = _type(info.annotation, models) + (
+            f", {', '.join(constraints)}" if constraints else ""
+        )
+        cells = (f"`{key}`", text, _default(info), info.description or "")
+        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return lines
+
+
+def render() -> str:
+    lines = [
+        "# Configuration reference",
+        "",
+        f"Generated by `{COMMAND}` from the pydantic models in `adapters/settings.py` and",
+        "`detection/rules.py`; do not edit by hand (a test fails when this file is stale).",
+        "",
+        "## App settings",
+        "",
+        _summary(AppSettings)
+        or inspect.cleandoc(sys.modules[AppSettings.__module__].__doc__ or ""),
+        "Set them in `local.settings.json` locally and as app settings in Azure (`infra/`).",
+        "An empty value counts as not set.",
+        "",
+        *_table(AppSettings, "setting", []),
+        "",
+        "## Rules file",
+        "",
+        "One YAML document (`faultline.yaml`, or the file `FAULTLINE_RULES_PATH` names).",
+        "`${NAME}` and `${NAME:-default}` inside values are replaced from the environment.",
+        "Unknown keys are errors. A *duration* is written `90s`, `5m`, `1h30m` or `2d`; a *field",
+        "path* is a column name, optionally followed by keys into a dynamic (JSON) column, as in",
+        "`Properties.tenant`.",
+    ]
+    models: list[type[BaseModel]] = [Rules]
+    index = 0
+    while index < len(models):  # breadth-first: each model once, in the order a reader meets it
+        model = models[index]
+        table = _table(model, "key", models)
+        lines += ["", f"### {model.__name__}", ""]
+        if summary := _summary(model):
+            lines += [summary, ""]
+        lines += table
+        index += 1
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUTPUT}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""The issue workflow for real: the app's orchestrator and activities on durabletask's in-memory
+backend, state in Azurite, issues on a stateful GitHub fake spoken to by githubkit. Faults are
+injected at the wire; in every case each fingerprint ends with exactly one issue."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from azure.storage.queue import QueueServiceClient
+
+from pipeline.bootstrap import Services, bootstrap, install
+from pipeline.local.durable import DurableRuntime
+from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock
+from pipeline.messages import FailureNotice
+from tests.fakes.github import GitHubFake, SecondaryRateLimit, ServerError, TimeoutAfterSuccess
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).parents[2]
+FRIDAY_MORNING = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)  # 10:30 in Amsterdam
+
+
+@dataclass
+class Workflow:
+    services: Services
+    github: GitHubFake
+    durable: DurableRuntime
+    notices: QueueDriver
+    clock: SimulatedClock
+
+    def notify(self, notice: FailureNotice, times: int = 1) -> None:
+        for _ in range(times):
+            self.services.failure_queue.send(notice.model_dump_json())
+        self.notices.drain()
+        self.durable.wait_until_idle()
+
+    def shop_issues(self) -> list[dict]:
+        return self.github.issues("contoso", "shop")
+
+    def actions(self, fingerprint: str) -> list[str]:
+        return [e.action for e in self.services.audit.entries(fingerprint)]
+
+
+def notice(
+    name: str = "checkout-null", count: int = 3, last_seen: datetime | None = None
+) -> FailureNotice:
+    fingerprint = hashlib.blake2b(name.encode(), digest_size=16).hexdigest()
+    last = last_seen or FRIDAY_MORNING - timedelta(minutes=5)
+    return FailureNotice(
+        fingerprint=fingerprint,
+        fingerprint_version=1,
+        definition="unhandled-exception",
+        table="AppExceptions",
+        source="production",
+        count=count,
+        first_seen=FRIDAY_MORNING - timedelta(hours=1),
+        last_seen=last,
+        threshold_crossed_at=FRIDAY_MORNING - timedelta(hours=1),
+        message=f"Cannot read properties of undefined (reading 'total') [{name}]",
+        exception_type="TypeError",
+        stack_trace="TypeError: Cannot read properties of undefined\n"
+        "    at submit (/app/src/checkout.js:42:7)",
+        role="checkout-web",
+        samples=["2026-11-20T09:25:00Z checkout-web Cannot read properties of undefined"],
+    )
+
+
+def _rules(tmp_path: Path, **changes: object) -> str:
+    document = yaml.safe_load((ROOT / "faultline.yaml").read_text())
+    for dotted, value in changes.items():
+        node = document
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
+
+
+@pytest.fixture
+def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> Iterator:
+    opened: list = []
+
+    def make(token: str = "user", **rule_changes: object) -> Workflow:
+        github = GitHubFake()
+        github.__enter__()
+        github.add_repository("contoso", "shop")
+        github.add_repository("contoso", "orders")
+        durable = DurableRuntime(functions).__enter__()
+        opened.extend([durable, github])
+        clock = SimulatedClock(FRIDAY_MORNING)
+        env = {
+            **storage_env,
+            "FAULTLINE_RULES_PATH": _rules(tmp_path, **rule_changes),
+            "FAULTLINE_GITHUB_API_URL": github.base_url,
+            "FAULTLINE_GITHUB_TOKEN": github.user_token if token == "user" else github.app_token,
+            "FAULTLINE_GITHUB_TIMEOUT_SECONDS": "1",
+            "FAULTLINE_WORKFLOW_RECHECK_SECONDS": "1",
+        }
+        services = bootstrap(env, clock=clock)
+        install(services)
+        starter = functions.user_function("start_issue_workflow")
+        queues = QueueServiceClient.from_connection_string(azurite.connection_string)
+        driver = QueueDriver(
+            queues,
+            services.settings.failure_queue,
+            lambda message: starter(message, durable.binding),
+        )
+        return Workflow(services, github, durable, driver, clock)
+
+    yield make
+    install(None)
+    for resource in reversed(opened):
+        resource.__exit__(None, None, None)
+
+
+def test_a_new_failure_becomes_one_labelled_issue_assigned_to_copilot(make_workflow) -> None:
+    flow = make_workflow()
+    failure = notice()
+    flow.notify(failure)
+    [issue] = flow.shop_issues()
+    assert issue["title"].startswith("[unhandled-exception] TypeError: Cannot read properties")
+    assert set(issue["labels"]) >= {"faultline", "severity:high", "category:bug"}
+    assert f"faultline:fingerprint={failure.fingerprint}" in issue["body"]
+    assert issue["assignees"] == ["Copilot"]
+    assert issue["agent_assignment"]["target_repo"] == "contoso/shop"
+    assert "Investigate the failure" in issue["agent_assignment"]["custom_instructions"]
+    assert flow.actions(failure.fingerprint) == ["created", "assigned"]
+
+
+def test_recurrence_updates_the_body_and_comments_at_most_once_per_interval(make_workflow) -> None:
+    flow = make_workflow()
+    flow.notify(notice(count=3))
+    flow.notify(notice(count=9))
+    flow.notify(notice(count=12))
+    [issue] = flow.shop_issues()
+    assert "**Occurrences** | 12" in issue["body"]
+    assert issue["comments"] == []
+    flow.clock.advance(timedelta(hours=7))
+    flow.notify(notice(count=20))
+    [issue] = flow.shop_issues()
+    assert issue["comments"] == [
+        "17 new occurrence(s) since the last update; 20 in total, "
+        "last seen 2026-11-20 09:25:00 UTC."
+    ]
+    edits = flow.github.calls("PATCH", "/repos/contoso/shop/issues/*")
+    assert len(edits) == 3
+
+
+def test_a_closed_issue_that_recurs_is_reopened_as_a_regression(make_workflow) -> None:
+    flow = make_workflow()
+    flow.notify(notice(count=3))
+    number = flow.shop_issues()[0]["number"]
+    flow.services.github().edit("contoso/shop", number, state="closed", state_reason="completed")
+    flow.notify(notice(count=3))
+    assert flow.shop_issues()[0]["state"] == "closed"
+    flow.notify(notice(count=5, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
+    [issue] = flow.shop_issues()
+    assert issue["state"] == "open"
+    assert issue["comments"][-1].startswith("Regressed: this failure recurred")
+    assert "reopened" in flow.actions(notice().fingerprint)
+
+
+def test_regression_can_open_a_linked_issue_instead(make_workflow) -> None:
+    flow = make_workflow(**{"dedup.regression": "new_linked"})
+    flow.notify(notice(count=3))
+    first = flow.shop_issues()[0]["number"]
+    flow.services.github().edit("contoso/shop", first, state="closed", state_reason="completed")
+    flow.notify(notice(count=5, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
+    old, new = flow.shop_issues()
+    assert old["state"] == "closed" and new["state"] == "open"
+    assert new["body"].startswith(f"Regression of #{first}.")
+    assert f"Continued in #{new['number']}." in old["comments"][-1]
+
+
+def test_a_create_that_timed_out_after_github_made_the_issue_is_recognised(make_workflow) -> None:
+    flow = make_workflow()
+    flow.github.fail_next(
+        TimeoutAfterSuccess(delay_seconds=2), method="POST", path="/repos/contoso/shop/issues"
+    )
+    failure = notice()
+    flow.notify(failure)
+    assert len(flow.shop_issues()) == 1
+    assert flow.actions(failure.fingerprint) == ["skipped-as-duplicate", "assigned"]
+    assert flow.shop_issues()[0]["comments"] == []
+    assert "a previous attempt created it" in [
+        e.reason for e in flow.services.audit.entries(failure.fingerprint)
+    ]
+
+
+def test_502_then_success_creates_once(make_workflow) -> None:
+    flow = make_workflow()
+    flow.github.fail_next(ServerError(502), method="POST", path="/repos/contoso/shop/issues")
+    flow.notify(notice())
+    assert len(flow.shop_issues()) == 1
+    assert [c.status for c in flow.github.calls("POST", "/repos/contoso/shop/issues")] == [502, 201]
+
+
+def test_secondary_rate_limit_waits_for_retry_after_then_creates_once(make_workflow) -> None:
+    flow = make_workflow()
+    flow.github.fail_next(
+        SecondaryRateLimit(retry_after=1), method="POST", path="/repos/contoso/shop/issues"
+    )
+    failure = notice()
+    flow.notify(failure)
+    assert len(flow.shop_issues()) == 1
+    assert flow.actions(failure.fingerprint)[:2] == ["rate-limited", "created"]
+
+
+def test_a_wiped_state_table_finds_the_issue_by_its_marker(make_workflow) -> None:
+    flow = make_workflow()
+    flow.notify(notice(count=3))
+    flow.services.issues.delete_all()
+    flow.notify(notice(count=8))
+    [issue] = flow.shop_issues()
+    assert "**Occurrences** | 8" in issue["body"] and issue["comments"] == []
+    assert flow.actions(notice().fingerprint)[-2:] == ["skipped-as-duplicate", "updated"]
+
+
+def test_ten_concurrent_starts_of_one_fingerprint_make_one_issue(make_workflow) -> None:
+    flow = make_workflow()
+    flow.notify(notice(), times=10)
+    assert len(flow.shop_issues()) == 1
+    assert flow.actions(notice().fingerprint).count("created") == 1
+
+
+def test_a_worker_stopped_mid_orchestration_resumes_without_duplicates(make_workflow) -> None:
+    flow = make_workflow()
+    flow.github.fail_next(
+        SecondaryRateLimit(retry_after=1), method="POST", path="/repos/contoso/shop/issues"
+    )
+    flow.services.failure_queue.send(notice().model_dump_json())
+    flow.notices.drain()
+    flow.durable.stop_worker()
+    assert flow.shop_issues() == []
+    flow.durable.start_worker()
+    flow.durable.wait_until_idle()
+    assert len(flow.shop_issues()) == 1
+
+
+def test_over_the_hourly_budget_a_failure_waits_and_is_not_dropped(make_workflow) -> None:
+    flow = make_workflow(**{"rate_limits.issues_per_hour": 2})
+    for name in ("a", "b"):
+        flow.notify(notice(name))
+    flow.services.failure_queue.send(notice("c").model_dump_json())
+    flow.notices.drain()
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    while (
+        "rate-limited" not in flow.actions(notice("c").fingerprint) and datetime.now(UTC) < deadline
+    ):
+        pass
+    assert len(flow.shop_issues()) == 2
+    flow.clock.advance(timedelta(minutes=61))
+    flow.durable.wait_until_idle()
+    assert len(flow.shop_issues()) == 3
+
+
+def test_an_app_token_cannot_assign_copilot_and_says_so(make_workflow) -> None:
+    flow = make_workflow(token="app")
+    flow.notify(notice())
+    [issue] = flow.shop_issues()
+    assert issue["assignees"] == []
+    assert "faultline:needs-assignee" in issue["labels"]
+    assert "must be a user token" in issue["comments"][-1]
+    assert flow.actions(notice().fingerprint)[-1] == "assign-failed"
+
+
+def test_claude_is_summoned_by_mention_with_instructions(make_workflow) -> None:
+    flow = make_workflow(
+        **{
+            "assignment.default": {
+                "kind": "claude",
+                "claude_trigger": "both",
+                "custom_instructions": "Find the root cause.",
+            }
+        }
+    )
+    flow.notify(notice())
+    [issue] = flow.shop_issues()
+    assert "claude" in issue["labels"]
+    assert issue["comments"] == ["@claude Find the root cause."]
+
+
+def test_outside_business_hours_assignment_is_deferred_until_they_start(make_workflow) -> None:
+    flow = make_workflow()
+    flow.clock.set(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))  # Saturday
+    flow.services.failure_queue.send(notice().model_dump_json())
+    flow.notices.drain()
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    while (
+        "assignment-deferred" not in flow.actions(notice().fingerprint)
+        and datetime.now(UTC) < deadline
+    ):
+        pass
+    assert flow.shop_issues()[0]["assignees"] == []
+    flow.clock.set(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # Monday 09:00 in Amsterdam
+    flow.durable.wait_until_idle()
+    assert flow.shop_issues()[0]["assignees"] == ["Copilot"]
