@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 
 CACHE_SECONDS = 15 * 60
@@ -56,7 +57,10 @@ def key_vault_secret(
     )
 
     def fetch() -> str:
-        value = client.get_secret(name).value
+        try:
+            value = client.get_secret(name).value
+        except ResourceNotFoundError:
+            raise SecretUnavailable(f"secret {name} does not exist in {vault_url}") from None
         if not value:
             raise SecretUnavailable(f"secret {name} in {vault_url} is empty")
         return value
