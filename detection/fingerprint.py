@@ -1,62 +1,57 @@
 """A failure's fingerprint: one root cause, one stable id, whatever varies between occurrences.
 
-Version 1 masks the usual variable values in the message (a table of named masks, as Sentry's
-parameterization does), keeps the exception type and the top frames of the stack without line
-numbers, and hashes them with the definition's name. Each part records why it contributed (a
-hint), so an issue can say what it was grouped by. Changing any of this regroups everything:
-bump FINGERPRINT_VERSION and add a line to CHANGELOG.
+The fingerprint is stateless: a hash of the algorithm version, the failure definition and the
+parts of the record that identify the failure, so the same failure gets the same id in every
+process, after restarts and next month (no Python `hash()`, no state). As Sentry does, it is
+built from typed components that record whether they contributed and why (a hint):
+
+- `role`: the service (App Insights role, Functions app, container) the failure happened in,
+  since the same message from two services is two failures (Sentry groups per project);
+- `exception_type`: the exception chain's types, outermost first;
+- `frames`: the top in-app frames of the root cause (`detection.stacktrace`), as
+  `module.function` without files or line numbers; library and framework frames are ignored;
+- `message`: the message's first line as a template (`detection.masks`): it contributes only
+  when there are no in-app frames, since a stack identifies a bug better than a message whose
+  wording often carries data.
+
+A definition can pin its fingerprint to chosen fields instead (Sentry's fingerprint rules).
+Near-duplicate templates are merged later, with state, by `detection.merge`; `Fingerprint.template`
+is the input it needs. Changing any of this regroups everything: bump FINGERPRINT_VERSION and add
+a line to CHANGELOG.
 
 CHANGELOG
 - 1: masks for uuid, e-mail, url, datetime, ip, hex, path, quoted, quantity, number;
   top 3 stack frames.
+- 2: token-wise mask table (adds mac, IPv6, hosts, times, weekday/month names, key=value values,
+  empty values, ids with digits, user names), kinds erased in the hash, value runs and units
+  folded; stack traces parsed per runtime (.NET, Java, Python, Node, Go) into exception chains
+  with in-app frames only, compiler-generated names normalized, top 5 frames of the root cause;
+  the message counts only without in-app frames; traces embedded in messages are parsed too;
+  the service (role) contributes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from detection.conditions import resolve, to_string
+from detection.masks import mask, template_key
 from detection.records import LogRecord
 from detection.rules import FieldPath
-
-FINGERPRINT_VERSION = 1
-TOP_FRAMES = 3
-
-MASKS: Sequence[tuple[str, re.Pattern[str]]] = tuple(
-    (name, re.compile(pattern))
-    for name, pattern in (
-        (
-            "uuid",
-            r"\b[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}\b",
-        ),
-        ("email", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),
-        ("url", r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+"),
-        (
-            "datetime",
-            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?",
-        ),
-        ("ip", r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"),
-        (
-            "hex",
-            r"\b0[xX][0-9a-fA-F]+\b|\b[0-9a-fA-F]*\d[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\b(?=[^\w]|$)",
-        ),
-        ("path", r"(?:[A-Za-z]:\\|/)[\w.-]+(?:[\\/][\w.-]+)+"),
-        ("quoted", r"'[^'\n]{1,200}'|\"[^\"\n]{1,200}\""),
-        ("quantity", r"\b\d+(?:\.\d+)?\s?(?:ns|us|ms|s|sec|m|min|h|d|b|kb|mb|gb|tb|%)(?![\w])"),
-        ("number", r"-?\b\d+(?:\.\d+)?\b"),
-    )
+from detection.stacktrace import (
+    DEFAULT_RULES,
+    FrameRules,
+    looks_like_trace,
+    parse_chain,
+    root_cause,
 )
 
-_FRAME_PATTERNS = (
-    re.compile(r"^\s*at (?:async )?(?P<fn>[\w$.<>`\[\]/]+)\s*\("),  # Java, Node
-    re.compile(r"^\s*at (?P<fn>[\w.<>`\[\]]+(?:\([^)]*\))?)(?: in |$)"),  # .NET
-    re.compile(r'^\s*File "(?P<file>[^"]+)", line \d+, in (?P<fn>\S+)'),  # Python
-    re.compile(r"^(?P<fn>[\w./*()-]+\.[\w*()]+)\(.*\)$"),  # Go
-)
+FINGERPRINT_VERSION = 2
+TOP_FRAMES = 5
+MAX_COMPONENT = 500
 
 
 @dataclass(frozen=True)
@@ -74,64 +69,98 @@ class Fingerprint:
     value: str
     version: int
     components: tuple[Component, ...]
+    template: str = ""
+
+
+def headline(message: str) -> str:
+    """The first non-empty line: what a message says before any trace or dump it carries."""
+    for line in message.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
 
 
 def message_template(message: str) -> str:
-    """The message with every masked value class replaced by `<name>`."""
-    template = message.strip()
-    for name, pattern in MASKS:
-        template = pattern.sub(f"<{name}>", template)
-    return re.sub(r"\s+", " ", template)[:500]
-
-
-def stack_frames(stack: str | None) -> list[str]:
-    """Function names of the stack's frames, top first, without files or line numbers."""
-    if not stack:
-        return []
-    frames = []
-    for line in stack.splitlines():
-        for pattern in _FRAME_PATTERNS:
-            match = pattern.match(line)
-            if match:
-                frames.append(re.sub(r"\(.*\)$", "", match.group("fn")))
-                break
-    return frames
+    """The message's headline with every masked value replaced by `<name>` (for people)."""
+    return mask(headline(message))[:MAX_COMPONENT]
 
 
 def _digest(parts: Sequence[str]) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
+def _pinned(record: LogRecord, override: Sequence[FieldPath]) -> tuple[Component, ...]:
+    return tuple(
+        Component(
+            str(path),
+            template_key(to_string(resolve(record.fields, path)))[:MAX_COMPONENT],
+            True,
+            "pinned by the definition's fingerprint fields",
+        )
+        for path in override
+    )
+
+
+def _derived(record: LogRecord, rules: FrameRules) -> tuple[tuple[Component, ...], str]:
+    trace = record.stack_trace
+    if not trace and looks_like_trace(record.message):
+        trace = record.message
+    chain = parse_chain(trace, rules)
+    types = list(dict.fromkeys(t for t in (record.exception_type, *(c.type for c in chain)) if t))
+    cause = root_cause(chain)
+    frames = [f.function for f in cause.frames if f.in_app][:TOP_FRAMES] if cause else []
+    ignored = sum(1 for c in chain for f in c.frames if not f.in_app)
+    template = template_key(headline(record.message))
+    components = (
+        Component(
+            "role",
+            record.role or "",
+            bool(record.role),
+            "the service that failed" if record.role else "no service (role) recorded",
+        ),
+        Component(
+            "exception_type",
+            " > ".join(types)[:MAX_COMPONENT],
+            bool(types),
+            "exception chain, outermost first" if types else "no exception type",
+        ),
+        Component(
+            "frames",
+            " | ".join(frames)[:MAX_COMPONENT],
+            bool(frames),
+            (
+                f"top {len(frames)} in-app frames of {cause.type or 'the root cause'}"
+                if frames and cause
+                else "no in-app frames"
+            )
+            + (f" ({ignored} library frames ignored)" if ignored else ""),
+        ),
+        Component(
+            "message",
+            template[:MAX_COMPONENT],
+            not frames,
+            "not used: the in-app frames identify the failure"
+            if frames
+            else "message template (values masked)",
+        ),
+    )
+    return components, template
+
+
 def fingerprint(
-    definition: str, record: LogRecord, override: Sequence[FieldPath] | None = None
+    definition: str,
+    record: LogRecord,
+    override: Sequence[FieldPath] | None = None,
+    rules: FrameRules = DEFAULT_RULES,
 ) -> Fingerprint:
     """The fingerprint of a record under a failure definition."""
     if override:
-        values = [message_template(to_string(resolve(record.fields, p))) for p in override]
-        components = tuple(
-            Component(str(p), v, True, "pinned by the definition's fingerprint fields")
-            for p, v in zip(override, values, strict=True)
-        )
+        components, template = _pinned(record, override), ""
     else:
-        frames = stack_frames(record.stack_trace)[:TOP_FRAMES]
-        components = (
-            Component(
-                "exception_type",
-                record.exception_type or "",
-                bool(record.exception_type),
-                "exception type" if record.exception_type else "no exception type",
-            ),
-            Component(
-                "frames",
-                " | ".join(frames),
-                bool(frames),
-                f"top {len(frames)} stack frames" if frames else "no stack frames",
-            ),
-            Component("message", message_template(record.message), True, "message template"),
-        )
-    contributing = [c.value for c in components if c.contributes]
+        components, template = _derived(record, rules)
+    contributing = [f"{c.name}={c.value}" for c in components if c.contributes]
     value = _digest([str(FINGERPRINT_VERSION), definition, *contributing])
-    return Fingerprint(value, FINGERPRINT_VERSION, components)
+    return Fingerprint(value, FINGERPRINT_VERSION, components, template)
 
 
 def fingerprint_summary(print_: Fingerprint) -> Mapping[str, Any]:

@@ -126,5 +126,5 @@ def test_pinned_fields_override_the_default_grouping() -> None:
 def test_message_template_names_the_masks() -> None:
     assert (
         message_template("user ann@example.com paid 12.50 at 10.1.2.3")
-        == "user <email> paid <number> at <ip>"
+        == "user <email> paid <float> at <ip>"
     )
