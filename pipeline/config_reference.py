@@ -46,10 +46,13 @@ def _anchor(model: type[BaseModel]) -> str:
     return model.__name__.lower()
 
 
+def _first_paragraph(doc: str | None) -> str:
+    return inspect.cleandoc(doc or "").split("\n\n")[0].replace("\n", " ")
+
+
 def _summary(model: type[BaseModel]) -> str:
     """The first paragraph of the model's own docstring (not one inherited from BaseModel)."""
-    doc = inspect.cleandoc(model.__dict__.get("__doc__") or "")
-    return doc.split("\n\n")[0].replace("\n", " ")
+    return _first_paragraph(model.__dict__.get("__doc__"))
 
 
 def _constraints(metadata: Iterable[Any]) -> list[str]:
@@ -89,11 +92,13 @@ def _type(annotation: Any, models: list[type[BaseModel]]) -> str:
         return f"list of {_type(get_args(annotation)[0], models)}"
     if origin is Literal:
         return "one of " + ", ".join(f"`{value}`" for value in get_args(annotation))
+    if annotation in TYPE_NAMES:
+        return TYPE_NAMES[annotation]
     if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
         if annotation not in models:
             models.append(annotation)
         return f"[{annotation.__name__}](#{_anchor(annotation)})"
-    return TYPE_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def _duration(value: timedelta) -> str:
@@ -152,8 +157,7 @@ def render() -> str:
         "",
         "## App settings",
         "",
-        _summary(AppSettings)
-        or inspect.cleandoc(sys.modules[AppSettings.__module__].__doc__ or ""),
+        _first_paragraph(sys.modules[AppSettings.__module__].__doc__),
         "Set them in `local.settings.json` locally and as app settings in Azure (`infra/`).",
         "An empty value counts as not set.",
         "",
