@@ -303,3 +303,25 @@ def test_outside_business_hours_assignment_is_deferred_until_they_start(make_wor
     flow.clock.set(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # Monday 09:00 in Amsterdam
     flow.durable.wait_until_idle()
     assert flow.shop_issues()[0]["assignees"] == ["Copilot"]
+
+
+def test_named_users_are_assigned_and_unknown_ones_reported(make_workflow) -> None:
+    flow = make_workflow(**{"assignment.default": {"kind": "users", "users": ["ann", "ghost"]}})
+    flow.github.add_user("ann")
+    flow.notify(notice())
+    assert flow.shop_issues()[0]["assignees"] == ["ann"]
+    [failed] = [
+        e for e in flow.services.audit.entries(notice().fingerprint) if e.action == "assign-failed"
+    ]
+    assert failed.reason == "GitHub did not assign: ghost"
+
+
+def test_routing_sends_a_definition_to_its_repository(make_workflow) -> None:
+    flow = make_workflow()
+    orders = notice("orders").model_copy(
+        update={"definition": "order-processing-failure", "table": "OrdersService_CL"}
+    )
+    flow.notify(orders)
+    assert flow.shop_issues() == []
+    [issue] = flow.github.issues("contoso", "orders")
+    assert {"team:orders", "severity:critical"} <= set(issue["labels"])
