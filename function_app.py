@@ -95,6 +95,16 @@ def start_issue_workflow(message: func.QueueMessage, client: df.SyncDurableFunct
     workflow.start_workflow(services(), message.get_body().decode("utf-8", "replace"), client)
 
 
+@app.queue_trigger(
+    arg_name="message",
+    queue_name="%FAULTLINE_FAILURE_QUEUE%-poison",
+    connection="AzureWebJobsStorage",
+)
+def record_poisoned_notice(message: func.QueueMessage) -> None:
+    """Keep and loudly log every failure notice the workflow could not take."""
+    workflow.record_poisoned_notice(services(), message.get_body().decode("utf-8", "replace"))
+
+
 @app.orchestration_trigger(context_name="ctx")
 def issue_workflow(
     ctx: task.OrchestrationContext, request: dict[str, Any]

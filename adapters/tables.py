@@ -292,15 +292,17 @@ class TableOccurrenceLedger:
 
 
 class PoisonedJobLog:
-    """Jobs that could not be processed, kept for the health endpoint and for operators."""
+    """Messages that could not be processed (query jobs, failure notices), kept for operators."""
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
 
-    def add(self, job_id: str, description: str, reason: str, body: str) -> None:
+    def add(
+        self, job_id: str, description: str, reason: str, body: str, kind: str = "query-jobs"
+    ) -> None:
         self._table.upsert_entity(
             {
-                "PartitionKey": "query-jobs",
+                "PartitionKey": kind,
                 "RowKey": job_id,
                 "Description": description[:MAX_TEXT],
                 "Reason": reason[:MAX_TEXT],
@@ -309,7 +311,8 @@ class PoisonedJobLog:
             }
         )
 
-    def count(self) -> int:
-        return sum(
-            1 for _ in self._table.query_entities("PartitionKey eq 'query-jobs'", select=["RowKey"])
+    def count(self, kind: str = "query-jobs") -> int:
+        entities = self._table.query_entities(
+            "PartitionKey eq @kind", parameters={"kind": kind}, select=["RowKey"]
         )
+        return sum(1 for _ in entities)

@@ -20,10 +20,15 @@ def health(services: Services) -> tuple[bool, dict[str, Any]]:
     try:
         checkpoints = {(c.source, c.table): c for c in services.checkpoints.all()}
         poisoned = services.poisoned_jobs.count()
+        poisoned_notices = services.poisoned_jobs.count("failure-notices")
     except Exception as error:  # any storage failure is what this endpoint exists to report
         report["storage"] = {"reachable": False, "error": f"{type(error).__name__}: {error}"}
         return False, report
-    report["storage"] = {"reachable": True, "poisoned_jobs": poisoned}
+    report["storage"] = {
+        "reachable": True,
+        "poisoned_jobs": poisoned,
+        "poisoned_notices": poisoned_notices,
+    }
     tables = []
     for source in rules.sources:
         for table in source.tables:

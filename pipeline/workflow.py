@@ -18,6 +18,7 @@ Activities are idempotent: a retried create finds the issue its lost response ma
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Generator
 from datetime import datetime, timedelta
@@ -120,6 +121,19 @@ def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> 
         services.failure_queue.send(body, delay=BUSY_REQUEUE_DELAY)
         return "busy"
     return identifier
+
+
+def record_poisoned_notice(services: Services, body: str) -> None:
+    """A notice the host gave up on: log it loudly and keep it where operators look."""
+    try:
+        notice = FailureNotice.model_validate_json(body)
+        key, description = notice.fingerprint, f"{notice.definition}: {notice.message[:200]}"
+    except ValueError:
+        key = "unreadable-" + hashlib.sha256(body.encode()).hexdigest()[:24]
+        description = "(not a failure notice)"
+    reason = "the issue workflow could not be started after repeated attempts"
+    services.poisoned_jobs.add(key, description, reason, body, kind="failure-notices")
+    log.error("poisoned failure notice %s (%s): %s", key, description, reason)
 
 
 # -- the orchestrator (deterministic: no I/O, no clock) ------------------------------------------

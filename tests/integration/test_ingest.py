@@ -398,6 +398,7 @@ def test_health_reports_config_storage_and_checkpoint_lag(services, functions, c
     assert report["config"]["loaded"] and report["storage"] == {
         "reachable": True,
         "poisoned_jobs": 0,
+        "poisoned_notices": 0,
     }
     lags = {c["table"]: c["lag_seconds"] for c in report["checkpoints"]}
     assert len(lags) == 8 and set(lags.values()) == {720}

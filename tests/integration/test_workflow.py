@@ -325,3 +325,23 @@ def test_routing_sends_a_definition_to_its_repository(make_workflow) -> None:
     assert flow.shop_issues() == []
     [issue] = flow.github.issues("contoso", "orders")
     assert {"team:orders", "severity:critical"} <= set(issue["labels"])
+
+
+def test_a_notice_that_cannot_start_a_workflow_ends_in_the_poison_queue_loudly(
+    make_workflow, functions, azurite, caplog
+) -> None:
+    flow = make_workflow()
+    bad = notice().model_copy(update={"definition": "no-such-definition"})
+    flow.services.failure_queue.send(bad.model_dump_json())
+    result = flow.notices.drain()
+    assert (result.failed, result.poisoned) == (5, 1)
+    queues = QueueServiceClient.from_connection_string(azurite.connection_string)
+    poison = QueueDriver(
+        queues,
+        f"{flow.services.settings.failure_queue}-poison",
+        functions.user_function("record_poisoned_notice"),
+    )
+    assert poison.drain().processed == 1
+    assert f"poisoned failure notice {bad.fingerprint}" in caplog.text
+    assert flow.services.poisoned_jobs.count("failure-notices") == 1
+    assert flow.shop_issues() == []
