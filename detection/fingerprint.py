@@ -15,9 +15,11 @@ built from typed components that record whether they contributed and why (a hint
   wording often carries data.
 
 A definition can pin its fingerprint to chosen fields instead (Sentry's fingerprint rules).
-Near-duplicate templates are merged later, with state, by `detection.merge`; `Fingerprint.template`
-is the input it needs. Changing any of this regroups everything: bump FINGERPRINT_VERSION and add
-a line to CHANGELOG.
+Near-duplicate templates are merged later, with state, by `detection.merge`: when the message
+contributed, `Fingerprint.template` is what to merge and `Fingerprint.scope` (the hash of
+everything else) is the merge state to use, so only messages of the same definition, service and
+exception type are ever merged. Changing any of this regroups everything: bump
+FINGERPRINT_VERSION and add a line to CHANGELOG.
 
 CHANGELOG
 - 1: masks for uuid, e-mail, url, datetime, ip, hex, path, quoted, quantity, number;
@@ -70,6 +72,12 @@ class Fingerprint:
     version: int
     components: tuple[Component, ...]
     template: str = ""
+    scope: str = ""
+
+    @property
+    def mergeable(self) -> bool:
+        """Whether the merge step may fold this fingerprint's template into a near duplicate."""
+        return bool(self.scope)
 
 
 def headline(message: str) -> str:
@@ -160,7 +168,10 @@ def fingerprint(
         components, template = _derived(record, rules)
     contributing = [f"{c.name}={c.value}" for c in components if c.contributes]
     value = _digest([str(FINGERPRINT_VERSION), definition, *contributing])
-    return Fingerprint(value, FINGERPRINT_VERSION, components, template)
+    by_message = any(c.name == "message" and c.contributes for c in components)
+    others = [part for part in contributing if not part.startswith("message=")]
+    scope = _digest([str(FINGERPRINT_VERSION), definition, *others]) if by_message else ""
+    return Fingerprint(value, FINGERPRINT_VERSION, components, template, scope)
 
 
 def fingerprint_summary(print_: Fingerprint) -> Mapping[str, Any]:
