@@ -53,7 +53,6 @@ GITHUB_RETRY = task.RetryPolicy(
     backoff_coefficient=2.0,
     max_retry_interval=timedelta(minutes=2),
 )
-BUSY_REQUEUE_DELAY = timedelta(minutes=5)
 FAILED_ROUND_LIMIT = 10
 REPLACEABLE = [
     pb.ORCHESTRATION_STATUS_COMPLETED,
@@ -99,6 +98,7 @@ def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> 
         "assignment": route.assignment.model_dump(mode="json"),
         "recheck_seconds": services.settings.workflow_recheck_seconds,
     }
+    busy_delay = timedelta(seconds=services.settings.workflow_recheck_seconds)
     state = client.get_orchestration_state(identifier, fetch_payloads=False)
     running = {
         OrchestrationStatus.RUNNING,
@@ -106,7 +106,7 @@ def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> 
         OrchestrationStatus.SUSPENDED,
     }
     if state is not None and state.runtime_status in running:
-        services.failure_queue.send(body, delay=BUSY_REQUEUE_DELAY)
+        services.failure_queue.send(body, delay=busy_delay)
         return "busy"
     try:
         client.schedule_new_orchestration(
@@ -118,7 +118,7 @@ def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> 
     except grpc.RpcError as error:
         if error.code() != grpc.StatusCode.ALREADY_EXISTS:  # type: ignore[attr-defined]
             raise
-        services.failure_queue.send(body, delay=BUSY_REQUEUE_DELAY)
+        services.failure_queue.send(body, delay=busy_delay)
         return "busy"
     return identifier
 
@@ -144,6 +144,7 @@ def issue_workflow(
 ) -> Generator[Any, Any, Any]:
     recheck = timedelta(seconds=request["recheck_seconds"])
     failed_rounds = request.get("failed_rounds", 0)
+    waiting = False
     while True:
         try:
             outcome = yield ctx.call_activity(
@@ -151,10 +152,7 @@ def issue_workflow(
             )
         except task.TaskFailedError as error:
             failed_rounds += 1
-            yield ctx.call_activity(
-                "record_audit",
-                input={**_audit_base(request), "action": "retry-later", "reason": str(error)},
-            )
+            yield _audit(ctx, request, "retry-later", str(error))
             if failed_rounds >= FAILED_ROUND_LIMIT:
                 ctx.continue_as_new({**request, "failed_rounds": 0})
                 return None
@@ -162,15 +160,22 @@ def issue_workflow(
             continue
         if outcome["action"] != "wait":
             break
+        if not waiting:
+            yield _audit(ctx, request, "rate-limited", outcome["reason"])
+            waiting = True
         yield ctx.create_timer(ctx.current_utc_datetime + _capped(outcome["wait_seconds"], recheck))
     if not outcome.get("needs_assignment"):
         return outcome
+    waiting = False
     while True:
         decision = yield ctx.call_activity(
             "assignment_decision", input={**request, "issue": outcome["number"]}
         )
         if decision["action"] != "wait":
             break
+        if not waiting:
+            yield _audit(ctx, request, "assignment-deferred", decision["reason"], outcome["number"])
+            waiting = True
         yield ctx.create_timer(
             ctx.current_utc_datetime + _capped(decision["wait_seconds"], recheck)
         )
@@ -184,12 +189,26 @@ def issue_workflow(
     return outcome
 
 
+def _audit(
+    ctx: task.OrchestrationContext,
+    request: dict[str, Any],
+    action: str,
+    reason: str,
+    issue: int | None = None,
+) -> task.Task[Any]:
+    """Record a decision the orchestrator made (once per wait, not once per recheck)."""
+    entry = {
+        "fingerprint": request["notice"]["fingerprint"],
+        "repository": request["repository"],
+        "action": action,
+        "reason": reason,
+        "issue": issue,
+    }
+    return ctx.call_activity("record_audit", input=entry)
+
+
 def _capped(seconds: float, recheck: timedelta) -> timedelta:
     return min(timedelta(seconds=max(seconds, 1)), recheck)
-
-
-def _audit_base(request: dict[str, Any]) -> dict[str, Any]:
-    return {"fingerprint": request["notice"]["fingerprint"], "repository": request["repository"]}
 
 
 # -- activities ----------------------------------------------------------------------------------
@@ -221,8 +240,11 @@ def sync_issue(services: Services, request: dict[str, Any]) -> dict[str, Any]:
             return _create_or_adopt(services, github, request, notice, state, audit)
         return _refresh(services, github, request, notice, state, audit)
     except GitHubRateLimited as limited:
-        audit("rate-limited", state.number, f"GitHub asked to wait {limited.retry_after}")
-        return {"action": "wait", "wait_seconds": limited.retry_after.total_seconds()}
+        return {
+            "action": "wait",
+            "wait_seconds": limited.retry_after.total_seconds(),
+            "reason": f"GitHub asked to wait {limited.retry_after}",
+        }
 
 
 def _create_or_adopt(
@@ -233,6 +255,21 @@ def _create_or_adopt(
     state: IssueState,
     audit: _Auditor,
 ) -> dict[str, Any]:
+    limits = services.rules.rate_limits
+    granted, free_at = services.rate_limiter.reserve(
+        notice.fingerprint,
+        state.repository,
+        audit.now,
+        limits.issues_per_hour,
+        limits.issues_per_hour_per_repository,
+    )
+    if not granted:
+        assert free_at is not None
+        return {
+            "action": "wait",
+            "wait_seconds": (free_at - audit.now).total_seconds(),
+            "reason": f"hourly issue budget used; a slot frees at {free_at:%H:%M} UTC",
+        }
     label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
     since = state.intent_at - timedelta(minutes=5) if state.intent_at else None
     found = github.find_by_marker(state.repository, notice.fingerprint, label, since)
@@ -251,20 +288,6 @@ def _create_or_adopt(
         )
         state = _save(services, adopted)
         return _refresh(services, github, request, notice, state, audit, adopted=found)
-    limits = services.rules.rate_limits
-    granted, free_at = services.rate_limiter.reserve(
-        notice.fingerprint,
-        state.repository,
-        audit.now,
-        limits.issues_per_hour,
-        limits.issues_per_hour_per_repository,
-    )
-    if not granted:
-        assert free_at is not None
-        audit(
-            "rate-limited", None, f"hourly issue budget used; a slot frees at {free_at:%H:%M} UTC"
-        )
-        return {"action": "wait", "wait_seconds": (free_at - audit.now).total_seconds()}
     if state.intent_at is None:
         state = _save(services, state.with_changes(intent_at=audit.now))
     count = _current_count(services, notice)
@@ -400,12 +423,11 @@ def assignment_decision(services: Services, request: dict[str, Any]) -> dict[str
         audit("assignment-skipped", request["issue"], "outside business hours")
         return {"action": "skip"}
     opens = next_business_start(now, hours)
-    audit(
-        "assignment-deferred",
-        request["issue"],
-        f"outside business hours until {opens:%Y-%m-%d %H:%M} UTC",
-    )
-    return {"action": "wait", "wait_seconds": (opens - now).total_seconds()}
+    return {
+        "action": "wait",
+        "wait_seconds": (opens - now).total_seconds(),
+        "reason": f"outside business hours until {opens:%Y-%m-%d %H:%M} UTC",
+    }
 
 
 def assign_issue(services: Services, request: dict[str, Any]) -> list[str]:

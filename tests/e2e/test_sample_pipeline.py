@@ -1,5 +1,6 @@
 """End to end over the bundled sample telemetry: eight tables, six hours, late arrivals, malformed
-rows, overlapping replays. Every failing row is counted exactly once, under its definition."""
+rows, overlapping replays, through to GitHub issues. Every failing row is counted exactly once
+under its definition, and every failure over its threshold has exactly one issue."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from pathlib import Path
 import pytest
 from azure.storage.queue import QueueServiceClient
 
+from detection.issue import find_marker
 from detection.records import parse_datetime
 from pipeline.bootstrap import bootstrap, install
+from pipeline.local.durable import DurableRuntime
 from pipeline.local.host import QueueDriver, SimulatedClock, http_request, timer_request
-from pipeline.messages import FailureNotice
-from tests.conftest import queued_bodies
+from tests.fakes.github import GitHubFake
 from tests.fakes.log_analytics import LogAnalyticsFake
 
 pytestmark = pytest.mark.e2e
@@ -79,15 +81,36 @@ def _load_samples(la: LogAnalyticsFake) -> None:
         )
 
 
-def test_every_failing_row_is_counted_exactly_once(azurite, storage_env, functions) -> None:
+@pytest.fixture
+def github():
+    with GitHubFake() as fake:
+        fake.add_repository("contoso", "shop")
+        fake.add_repository("contoso", "orders")
+        yield fake
+
+
+def _ledger_counts(services) -> Counter[str]:
+    counted: Counter[str] = Counter()
+    for entry in services.ledger.summaries():
+        counted[entry.definition] += entry.count
+    return counted
+
+
+def test_every_failing_row_counted_once_and_every_failure_one_issue(
+    azurite, storage_env, functions, github
+) -> None:
     first, last = _last_ingestion()
-    clock = SimulatedClock(first.replace(minute=0, second=0, microsecond=0) + timedelta(minutes=5))
-    with LogAnalyticsFake() as la:
+    start = first.replace(minute=0, second=0, microsecond=0)
+    clock = SimulatedClock(start + timedelta(minutes=5))
+    with LogAnalyticsFake() as la, DurableRuntime(functions) as durable:
         _load_samples(la)
         env = {
             **storage_env,
             "FAULTLINE_LOGS_ENDPOINT": la.endpoint,
             "FAULTLINE_LOGS_CA_BUNDLE": la.ca_path,
+            "FAULTLINE_GITHUB_API_URL": github.base_url,
+            "FAULTLINE_GITHUB_TOKEN": github.user_token,
+            "FAULTLINE_WORKFLOW_RECHECK_SECONDS": "1",
         }
         services = bootstrap(env, clock=clock, credential=la.credential)
         install(services)
@@ -96,48 +119,40 @@ def test_every_failing_row_is_counted_exactly_once(azurite, storage_env, functio
             jobs = QueueDriver(
                 queues, services.settings.query_queue, functions.user_function("query_and_detect")
             )
+            starter = functions.user_function("start_issue_workflow")
+            notices = QueueDriver(
+                queues, services.settings.failure_queue, lambda m: starter(m, durable.binding)
+            )
             tick = functions.user_function("fan_out_queries")
             replay = functions.user_function("replay_window")
+
+            def replay_window(since, until) -> None:
+                body = {
+                    "source": "production",
+                    "start": since.isoformat(),
+                    "end": until.isoformat(),
+                }
+                response = replay(http_request("POST", "replay", json.dumps(body).encode()))
+                assert response.status_code == 202
+                assert jobs.drain().failed == 0
+
             while clock.now() <= last + timedelta(minutes=15):
                 tick(timer_request())
                 assert jobs.drain().failed == 0
-                if clock.now() == first.replace(minute=0, second=0, microsecond=0) + timedelta(
-                    hours=3
-                ):
-                    body = {
-                        "source": "production",
-                        "start": (clock.now() - timedelta(hours=2)).isoformat(),
-                        "end": (clock.now() - timedelta(minutes=30)).isoformat(),
-                    }
-                    assert (
-                        replay(
-                            http_request("POST", "replay", json.dumps(body).encode())
-                        ).status_code
-                        == 202
+                assert notices.drain().failed == 0
+                if clock.now() == start + timedelta(hours=3):
+                    replay_window(
+                        clock.now() - timedelta(hours=2), clock.now() - timedelta(minutes=30)
                     )
-                    assert jobs.drain().failed == 0
                 clock.advance(timedelta(minutes=5))
-            counted_once = Counter()
-            for entry in services.ledger.summaries():
-                counted_once[entry.definition] += entry.count
-            notices = [
-                FailureNotice.model_validate_json(b)
-                for b in queued_bodies(azurite, services.settings.failure_queue)
-            ]
+            counted_once = _ledger_counts(services)
+            replay_window(first - timedelta(hours=1), last + timedelta(minutes=1))
+            after_replay = _ledger_counts(services)
 
-            everything = {
-                "source": "production",
-                "start": (first - timedelta(hours=1)).isoformat(),
-                "end": (last + timedelta(minutes=1)).isoformat(),
-            }
-            assert (
-                replay(http_request("POST", "replay", json.dumps(everything).encode())).status_code
-                == 202
-            )
-            assert jobs.drain().failed == 0
-            after_replay = Counter()
-            for entry in services.ledger.summaries():
-                after_replay[entry.definition] += entry.count
+            clock.advance(
+                timedelta(hours=3)
+            )  # the hourly issue budget frees up; business hours start
+            _settle(notices, durable, queues, services.settings.failure_queue)
         finally:
             install(None)
 
@@ -145,6 +160,31 @@ def test_every_failing_row_is_counted_exactly_once(azurite, storage_env, functio
     assert counted_once == expected
     assert after_replay == expected
     assert services.poisoned_jobs.count() == 0
-    assert notices, "failures over threshold are handed to the workflow"
-    crossed = {n.fingerprint for n in notices}
-    assert all(services.ledger.summary(f).threshold_crossed_at is not None for f in crossed)
+
+    crossed = {e.fingerprint: e for e in services.ledger.summaries() if e.threshold_crossed_at}
+    issues = github.issues("contoso", "shop") + github.issues("contoso", "orders")
+    by_fingerprint = Counter(find_marker(issue["body"]) for issue in issues)
+    assert set(by_fingerprint) == set(crossed), "one issue for every failure over its threshold"
+    assert max(by_fingerprint.values()) == 1, "never a second issue for one failure"
+    for issue in issues:
+        count = crossed[find_marker(issue["body"])].count
+        assert f"**Occurrences** | {count} |" in issue["body"]
+        assert issue["assignees"] == ["Copilot"]
+
+
+def _settle(
+    notices: QueueDriver, durable: DurableRuntime, clock: SimulatedClock, queues, queue_name: str
+) -> None:
+    """Deliver notices (some re-queued while their workflow was busy) until every workflow ends,
+    moving simulated time an hour a round so the hourly issue budget lets waiting failures in."""
+    queue = queues.get_queue_client(queue_name)
+    for _ in range(24):
+        notices.drain()
+        clock.advance(timedelta(hours=1))
+        try:
+            durable.wait_until_idle(timeout=15)
+        except TimeoutError:
+            continue
+        if queue.get_queue_properties().approximate_message_count == 0:
+            return
+    raise TimeoutError("failure notices did not settle in 24 simulated hours")
