@@ -18,43 +18,125 @@ class SettingsError(ValueError):
 class AppSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    storage_connection_string: str | None = Field(default=None, alias="AzureWebJobsStorage")
+    storage_connection_string: str | None = Field(
+        default=None,
+        alias="AzureWebJobsStorage",
+        description="Storage connection string (local runs); in Azure the identity settings.",
+    )
     storage_queue_uri: str | None = Field(
-        default=None, alias="AzureWebJobsStorage__queueServiceUri"
+        default=None,
+        alias="AzureWebJobsStorage__queueServiceUri",
+        description="Queue endpoint reached with the managed identity.",
     )
     storage_table_uri: str | None = Field(
-        default=None, alias="AzureWebJobsStorage__tableServiceUri"
+        default=None,
+        alias="AzureWebJobsStorage__tableServiceUri",
+        description="Table endpoint reached with the managed identity.",
     )
-    storage_client_id: str | None = Field(default=None, alias="AzureWebJobsStorage__clientId")
-    timer_schedule: str = Field(default="0 */5 * * * *", alias="FAULTLINE_TIMER_SCHEDULE")
-    query_queue: str = Field(default="faultline-query-jobs", alias="FAULTLINE_QUERY_QUEUE")
-    failure_queue: str = Field(default="faultline-failures", alias="FAULTLINE_FAILURE_QUEUE")
-    rules_path: str = Field(default="faultline.yaml", alias="FAULTLINE_RULES_PATH")
+    storage_client_id: str | None = Field(
+        default=None,
+        alias="AzureWebJobsStorage__clientId",
+        description="Client id of the user-assigned identity (storage, Log Analytics, Key Vault).",
+    )
+    timer_schedule: str = Field(
+        default="0 */5 * * * *",
+        alias="FAULTLINE_TIMER_SCHEDULE",
+        description="NCRONTAB schedule of the fan-out timer.",
+    )
+    query_queue: str = Field(
+        default="faultline-query-jobs",
+        alias="FAULTLINE_QUERY_QUEUE",
+        description="Queue of query jobs; its poison queue is `<name>-poison`.",
+    )
+    failure_queue: str = Field(
+        default="faultline-failures",
+        alias="FAULTLINE_FAILURE_QUEUE",
+        description="Queue of failures handed to the issue workflow.",
+    )
+    rules_path: str = Field(
+        default="faultline.yaml",
+        alias="FAULTLINE_RULES_PATH",
+        description="The rules file, relative to the app root or absolute.",
+    )
     table_prefix: str = Field(
-        default="Faultline", alias="FAULTLINE_TABLE_PREFIX", pattern=r"^[A-Za-z][A-Za-z0-9]{0,40}$"
+        default="Faultline",
+        alias="FAULTLINE_TABLE_PREFIX",
+        pattern=r"^[A-Za-z][A-Za-z0-9]{0,40}$",
+        description="Prefix of the Table Storage tables.",
     )
     logs_endpoint: str = Field(
-        default="https://api.loganalytics.io/v1", alias="FAULTLINE_LOGS_ENDPOINT"
+        default="https://api.loganalytics.io/v1",
+        alias="FAULTLINE_LOGS_ENDPOINT",
+        description="Log Analytics query endpoint (differs in sovereign clouds).",
     )
-    logs_export_dir: str | None = Field(default=None, alias="FAULTLINE_LOGS_EXPORT_DIR")
-    logs_ca_bundle: str | None = Field(default=None, alias="FAULTLINE_LOGS_CA_BUNDLE")
+    logs_export_dir: str | None = Field(
+        default=None,
+        alias="FAULTLINE_LOGS_EXPORT_DIR",
+        description="Read exported query results (`<Table>.json`) from this folder instead.",
+    )
+    logs_ca_bundle: str | None = Field(
+        default=None,
+        alias="FAULTLINE_LOGS_CA_BUNDLE",
+        description="CA bundle for the query endpoint (a corporate proxy).",
+    )
     query_timeout_seconds: int = Field(
-        default=180, ge=10, le=600, alias="FAULTLINE_QUERY_TIMEOUT_SECONDS"
+        default=180,
+        ge=10,
+        le=600,
+        alias="FAULTLINE_QUERY_TIMEOUT_SECONDS",
+        description="Server-side query timeout.",
     )
     max_rows_per_query: int = Field(
-        default=500_000, ge=1, le=500_000, alias="FAULTLINE_MAX_ROWS_PER_QUERY"
+        default=500_000,
+        ge=1,
+        le=500_000,
+        alias="FAULTLINE_MAX_ROWS_PER_QUERY",
+        description="A result this large is treated as capped, and its window split.",
     )
-    max_throttled_attempts: int = Field(default=20, ge=1, alias="FAULTLINE_MAX_THROTTLED_ATTEMPTS")
-    github_api_url: str = Field(default="https://api.github.com/", alias="FAULTLINE_GITHUB_API_URL")
-    github_token: str | None = Field(default=None, alias="FAULTLINE_GITHUB_TOKEN")
-    key_vault_url: str | None = Field(default=None, alias="FAULTLINE_KEY_VAULT_URL")
-    github_token_secret: str = Field(default="github-token", alias="FAULTLINE_GITHUB_TOKEN_SECRET")
+    max_throttled_attempts: int = Field(
+        default=20,
+        ge=1,
+        alias="FAULTLINE_MAX_THROTTLED_ATTEMPTS",
+        description="Delayed retries of a throttled query job before it is poisoned.",
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com/",
+        alias="FAULTLINE_GITHUB_API_URL",
+        description="GitHub REST API base (GitHub Enterprise Server: `https://host/api/v3/`).",
+    )
+    github_token: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITHUB_TOKEN",
+        description="GitHub token for local runs; in Azure the token comes from Key Vault.",
+    )
+    key_vault_url: str | None = Field(
+        default=None,
+        alias="FAULTLINE_KEY_VAULT_URL",
+        description="Key Vault holding the GitHub token (read with the managed identity).",
+    )
+    github_token_secret: str = Field(
+        default="github-token",
+        alias="FAULTLINE_GITHUB_TOKEN_SECRET",
+        description="Name of the Key Vault secret with the GitHub token.",
+    )
     github_timeout_seconds: float = Field(
-        default=20.0, gt=0, le=120, alias="FAULTLINE_GITHUB_TIMEOUT_SECONDS"
+        default=20.0,
+        gt=0,
+        le=120,
+        alias="FAULTLINE_GITHUB_TIMEOUT_SECONDS",
+        description="Timeout of one GitHub request.",
     )
-    issue_template_path: str | None = Field(default=None, alias="FAULTLINE_ISSUE_TEMPLATE")
+    issue_template_path: str | None = Field(
+        default=None,
+        alias="FAULTLINE_ISSUE_TEMPLATE",
+        description="A Jinja2 template replacing the built-in issue body.",
+    )
     workflow_recheck_seconds: int = Field(
-        default=300, ge=1, le=86_400, alias="FAULTLINE_WORKFLOW_RECHECK_SECONDS"
+        default=300,
+        ge=1,
+        le=86_400,
+        alias="FAULTLINE_WORKFLOW_RECHECK_SECONDS",
+        description="Longest durable wait before a waiting workflow decides again.",
     )
 
     @model_validator(mode="after")
