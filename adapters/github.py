@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -21,6 +20,7 @@ from githubkit.exception import RateLimitExceeded, RequestError, RequestFailed, 
 from githubkit_schemas.latest.models import Issue
 
 from detection.issue import MARKER_PREFIX, find_marker
+from pipeline.ports import IssueRef
 
 log = logging.getLogger(__name__)
 
@@ -40,34 +40,21 @@ class GitHubUnavailable(Exception):
     """A 5xx or a timeout: the request may or may not have taken effect."""
 
 
-@dataclass(frozen=True)
-class IssueRef:
-    repository: str
-    number: int
-    url: str
-    state: str
-    created_at: datetime
-    closed_at: datetime | None
-    assignees: tuple[str, ...]
-    labels: tuple[str, ...]
-    body: str
-
-    @classmethod
-    def of(cls, repository: str, issue: Any) -> IssueRef:
-        """From any of githubkit's issue shapes (get, create and update differ in type only)."""
-        return cls(
-            repository=repository,
-            number=issue.number,
-            url=issue.html_url,
-            state=issue.state,
-            created_at=issue.created_at,
-            closed_at=issue.closed_at,
-            assignees=tuple(a.login for a in (issue.assignees or [])),
-            labels=tuple(
-                label if isinstance(label, str) else (label.name or "") for label in issue.labels
-            ),
-            body=issue.body or "",
-        )
+def _issue_ref(repository: str, issue: Any) -> IssueRef:
+    """From any of githubkit's issue shapes (get, create and update differ in type only)."""
+    return IssueRef(
+        repository=repository,
+        number=issue.number,
+        url=issue.html_url,
+        state=issue.state,
+        created_at=issue.created_at,
+        closed_at=issue.closed_at,
+        assignees=tuple(a.login for a in (issue.assignees or [])),
+        labels=tuple(
+            label if isinstance(label, str) else (label.name or "") for label in issue.labels
+        ),
+        body=issue.body or "",
+    )
 
 
 def _split(repository: str) -> tuple[str, str]:
@@ -126,7 +113,7 @@ class GitHubIssues:
         issue = self._call(
             "get issue", lambda gh: gh.rest.issues.get(owner, name, number).parsed_data
         )
-        return IssueRef.of(repository, issue)
+        return _issue_ref(repository, issue)
 
     def find_by_marker(
         self, repository: str, fingerprint: str, label: str, since: datetime | None
@@ -171,7 +158,7 @@ class GitHubIssues:
             issues = self._call("list issues", list_page)
             for issue in issues:
                 if not issue.pull_request:
-                    yield IssueRef.of(repository, issue)
+                    yield _issue_ref(repository, issue)
             if len(issues) < 100 or (since and issues and issues[-1].created_at < since):
                 return
 
@@ -185,7 +172,7 @@ class GitHubIssues:
                 ).parsed_data
             ),
         )
-        return IssueRef.of(repository, issue)
+        return _issue_ref(repository, issue)
 
     def edit(self, repository: str, number: int, **changes: Any) -> IssueRef:
         owner, name = _split(repository)
@@ -193,7 +180,7 @@ class GitHubIssues:
             "update issue",
             lambda gh: gh.rest.issues.update(owner, name, number, **changes).parsed_data,
         )
-        return IssueRef.of(repository, issue)
+        return _issue_ref(repository, issue)
 
     def comment(self, repository: str, number: int, body: str) -> None:
         owner, name = _split(repository)

@@ -131,6 +131,11 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_ISSUE_TEMPLATE",
         description="A Jinja2 template replacing the built-in issue body.",
     )
+    dry_run_dir: str | None = Field(
+        default=None,
+        alias="FAULTLINE_DRY_RUN_DIR",
+        description="Write issues as Markdown files in this folder instead of creating them.",
+    )
     workflow_recheck_seconds: int = Field(
         default=300,
         ge=1,

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from azure.core.credentials import TokenCredential
@@ -15,6 +16,7 @@ from azure.storage.queue import QueueServiceClient
 from adapters.exported_logs import ExportedLogsSource
 from adapters.github import GitHubIssues
 from adapters.log_analytics import LogAnalyticsSource
+from adapters.markdown_issues import MarkdownIssueSink
 from adapters.queues import StorageQueue
 from adapters.secrets import CachedSecret, environment_secret, key_vault_secret
 from adapters.settings import AppSettings
@@ -27,7 +29,7 @@ from adapters.tables import (
 from adapters.workflow_state import AuditLog, IssueRateLimiter, IssueStateStore
 from detection.issue import DEFAULT_TEMPLATE
 from detection.rules import Rules, load_rules
-from pipeline.ports import Clock, LogSource
+from pipeline.ports import Clock, IssueTracker, LogSource
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,10 +59,20 @@ class Services:
     github_token: CachedSecret
     issue_template: str
 
-    def github(self) -> GitHubIssues:
-        """A GitHub client for one activity (cheap; the token is cached)."""
+    def issue_tracker(self) -> IssueTracker:
+        """GitHub (a client per activity; the token is cached), or the dry-run sink."""
+        if self.settings.dry_run_dir:
+            return self._dry_run_sink
         return GitHubIssues(
             self.github_token, self.settings.github_api_url, self.settings.github_timeout_seconds
+        )
+
+    @cached_property
+    def _dry_run_sink(self) -> MarkdownIssueSink:
+        assert self.settings.dry_run_dir
+        directory = Path(self.settings.dry_run_dir)
+        return MarkdownIssueSink(
+            directory if directory.is_absolute() else APP_ROOT / directory, self.clock.now
         )
 
 

@@ -72,3 +72,40 @@ class CheckpointStore(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class IssueRef:
+    """An issue as the workflow sees it, whichever tracker holds it."""
+
+    repository: str
+    number: int
+    url: str
+    state: str
+    created_at: datetime
+    closed_at: datetime | None
+    assignees: tuple[str, ...]
+    labels: tuple[str, ...]
+    body: str
+
+
+class IssueTracker(Protocol):
+    """Where issues live: GitHub, or the dry-run Markdown sink."""
+
+    def get(self, repository: str, number: int) -> IssueRef: ...
+
+    def find_by_marker(
+        self, repository: str, fingerprint: str, label: str, since: datetime | None
+    ) -> IssueRef | None: ...
+
+    def create(self, repository: str, title: str, body: str, labels: list[str]) -> IssueRef: ...
+
+    def edit(self, repository: str, number: int, **changes: Any) -> IssueRef: ...
+
+    def comment(self, repository: str, number: int, body: str) -> None: ...
+
+    def add_labels(self, repository: str, number: int, labels: list[str]) -> None: ...
+
+    def assign(
+        self, repository: str, number: int, logins: list[str], agent: dict[str, Any] | None = None
+    ) -> tuple[str, ...]: ...

@@ -29,13 +29,7 @@ from durabletask import task
 from durabletask.client import OrchestrationStatus, TaskHubGrpcClient
 from durabletask.internal import orchestrator_service_pb2 as pb
 
-from adapters.github import (
-    COPILOT_LOGIN,
-    COPILOT_REPORTED_LOGINS,
-    GitHubIssues,
-    GitHubRateLimited,
-    IssueRef,
-)
+from adapters.github import COPILOT_LOGIN, COPILOT_REPORTED_LOGINS, GitHubRateLimited
 from adapters.workflow_state import IssueState
 from detection.issue import IssueView, hourly_counts, render_body, title
 from detection.kql import issue_query, portal_url
@@ -43,6 +37,7 @@ from detection.rules import Assignment
 from detection.scheduling import in_business_hours, next_business_start, route_failure
 from pipeline.bootstrap import Services
 from pipeline.messages import FailureNotice
+from pipeline.ports import IssueRef, IssueTracker
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +226,7 @@ def sync_issue(services: Services, request: dict[str, Any]) -> dict[str, Any]:
     repository = request["repository"]
     now = services.clock.now()
     audit = _Auditor(services, notice.fingerprint, repository, now)
-    github = services.github()
+    github = services.issue_tracker()
     state = services.issues.get(notice.fingerprint, repository) or IssueState(
         notice.fingerprint, repository
     )
@@ -249,7 +244,7 @@ def sync_issue(services: Services, request: dict[str, Any]) -> dict[str, Any]:
 
 def _create_or_adopt(
     services: Services,
-    github: GitHubIssues,
+    github: IssueTracker,
     request: dict[str, Any],
     notice: FailureNotice,
     state: IssueState,
@@ -314,7 +309,7 @@ def _create_or_adopt(
 
 def _refresh(
     services: Services,
-    github: GitHubIssues,
+    github: IssueTracker,
     request: dict[str, Any],
     notice: FailureNotice,
     state: IssueState,
@@ -361,7 +356,7 @@ def _refresh(
 
 def _regress(
     services: Services,
-    github: GitHubIssues,
+    github: IssueTracker,
     request: dict[str, Any],
     notice: FailureNotice,
     state: IssueState,
@@ -435,7 +430,7 @@ def assign_issue(services: Services, request: dict[str, Any]) -> list[str]:
     assignment = Assignment.model_validate(request["assignment"])
     repository, number = request["repository"], request["issue"]
     audit = _Auditor(services, request["notice"]["fingerprint"], repository, services.clock.now())
-    github = services.github()
+    github = services.issue_tracker()
     if assignment.kind == "copilot":
         agent = {
             key: value

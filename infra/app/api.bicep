@@ -105,6 +105,7 @@ var appSettings = {
   FAULTLINE_GITHUB_TIMEOUT_SECONDS: '20'
   FAULTLINE_ISSUE_TEMPLATE: ''
   FAULTLINE_WORKFLOW_RECHECK_SECONDS: '300'
+  FAULTLINE_DRY_RUN_DIR: ''
   // Variables the shipped rules file (faultline.yaml) substitutes.
   FAULTLINE_WORKSPACE_ID: workspaceId
   FAULTLINE_REPOSITORY: repository

@@ -99,6 +99,29 @@ class QueueDriver:
                 self._deliver(message, result)
         raise RuntimeError(f"queue {self.queue_name} did not drain in {max_rounds} rounds")
 
+    def deliver_waiting(self) -> DrainResult:
+        """Process as many messages as were waiting when called: one round of the host's work.
+
+        Unlike `drain`, this ends even when handling a message queues another one that soon
+        becomes visible (a notice re-queued while its workflow is busy).
+        """
+        result = DrainResult()
+        budget = self.pending()
+        while budget > 0:
+            batch = list(
+                self._queue.receive_messages(max_messages=min(32, budget), visibility_timeout=60)
+            )
+            if not batch:
+                break
+            for message in batch:
+                self._deliver(message, result)
+            budget -= len(batch)
+        return result
+
+    def pending(self) -> int:
+        """Messages on the queue, visible or not (approximate, as the service reports)."""
+        return self._queue.get_queue_properties().approximate_message_count or 0
+
     def _deliver(self, message: Any, result: DrainResult) -> None:
         request = QueueMessage(
             id=message.id,

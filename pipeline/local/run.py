@@ -1,8 +1,11 @@
-"""The local run: the whole ingestion pipeline on this machine, no Azure account needed.
+"""The local run: the whole product on this machine, no Azure account and no GitHub token needed.
 
-Azurite holds the queues and tables; the log source is the bundled Log Analytics export; the
-registered functions run in-process in the host's order (timer tick, then the query queue until
-it is empty) over simulated time, so hours of telemetry take seconds. Prints what it detected.
+Azurite holds the queues and tables; the log source is a Log Analytics export (the bundled sample
+telemetry by default); the registered functions run in-process in the host's order (timer tick,
+the query queue, the failure notices, the Durable orchestrations on durabletask's in-memory
+backend) over simulated time, so hours of telemetry take a minute. Issues go to the dry-run sink
+(Markdown files under `--out`), or to GitHub when `FAULTLINE_GITHUB_TOKEN` and
+`FAULTLINE_REPOSITORY` are set.
 """
 
 from __future__ import annotations
@@ -11,21 +14,24 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
-from collections import Counter, defaultdict
+import time
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from azure.storage.queue import QueueServiceClient
 
-from adapters.tables import LedgerEntry
 from detection.records import parse_datetime
 from pipeline.bootstrap import Services, bootstrap, install
 from pipeline.local.azurite import PROJECT_ROOT, start_azurite
+from pipeline.local.durable import DurableRuntime
 from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
-from pipeline.messages import FailureNotice
 
 DEFAULT_DATA = PROJECT_ROOT / "samples" / "telemetry"
+DEFAULT_OUT = PROJECT_ROOT / "out"
+SETTLE_ROUNDS = 48
 
 
 def _time_span(data: Path) -> tuple[datetime, datetime]:
@@ -38,41 +44,95 @@ def _time_span(data: Path) -> tuple[datetime, datetime]:
         table = json.loads(path.read_text())["tables"][0]
         names = [c["name"] for c in table["columns"]]
         for column, bucket in (("TimeGenerated", earliest), ("IngestionTime", latest)):
-            index = names.index(column) if column in names else None
+            if column not in names:
+                continue
+            index = names.index(column)
             for row in table["rows"]:
                 try:
                     bucket.append(parse_datetime(row[index], column))
-                except (ValueError, TypeError, IndexError):
+                except ValueError:
                     continue
     if not earliest or not latest:
         raise SystemExit(f"no telemetry found in {data}")
     return min(earliest), max(latest)
 
 
-def _drain_notices(service: QueueServiceClient, queue: str) -> list[FailureNotice]:
-    from azure.storage.queue import BinaryBase64DecodePolicy
+class LocalRun:
+    """The functions, queues and Durable runtime of one local run, driven tick by tick."""
 
-    client = service.get_queue_client(queue, message_decode_policy=BinaryBase64DecodePolicy())
-    notices = []
-    while batch := list(client.receive_messages(max_messages=32)):
-        for message in batch:
-            notices.append(FailureNotice.model_validate_json(message.content))
-            client.delete_message(message)
-    return notices
+    def __init__(
+        self,
+        services: Services,
+        functions: FunctionTable,
+        queues: QueueServiceClient,
+        durable: DurableRuntime,
+        clock: SimulatedClock,
+    ) -> None:
+        self.services, self.durable, self.clock = services, durable, clock
+        settings = services.settings
+        self.jobs = QueueDriver(
+            queues, settings.query_queue, functions.user_function("query_and_detect")
+        )
+        self.poisoned_jobs = QueueDriver(
+            queues, settings.poison_queue, functions.user_function("record_poisoned_query")
+        )
+        starter = functions.user_function("start_issue_workflow")
+        self.notices = QueueDriver(
+            queues, settings.failure_queue, lambda message: starter(message, durable.binding)
+        )
+        self.poisoned_notices = QueueDriver(
+            queues,
+            f"{settings.failure_queue}-poison",
+            functions.user_function("record_poisoned_notice"),
+        )
+        self.tick_function = functions.user_function("fan_out_queries")
+        self.query_jobs = 0
+        self.notices_sent = 0
+
+    def tick(self) -> None:
+        self.tick_function(timer_request())
+        self.query_jobs += self.jobs.drain().processed
+        self.poisoned_jobs.drain()
+        self.notices_sent += self.notices.deliver_waiting().processed
+        self.poisoned_notices.drain()
+
+    def settle(self, step: timedelta) -> int:
+        """Let waiting workflows finish (hourly budgets, business hours) as simulated time passes;
+        returns the simulated rounds it took."""
+        for round_number in range(1, SETTLE_ROUNDS + 1):
+            self.notices_sent += self.notices.deliver_waiting().processed
+            self.clock.advance(step)
+            try:
+                self.durable.wait_until_idle(timeout=10)
+            except TimeoutError:
+                continue
+            if self.notices.pending() == 0:
+                return round_number
+        return SETTLE_ROUNDS
 
 
-def run(data: Path, rules: Path | None) -> int:
+def run(data: Path, rules: Path | None, out: Path) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="  %(levelname)s %(message)s", stream=sys.stdout
     )
-    logging.getLogger("azure").setLevel(logging.ERROR)
-    print(f"Faultline local run over {data}")
+    for noisy in ("azure", "durabletask", "durabletask-worker", "durabletask-client", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    real_github = bool(os.environ.get("FAULTLINE_GITHUB_TOKEN")) and bool(
+        os.environ.get("FAULTLINE_REPOSITORY")
+    )
+    if out == DEFAULT_OUT and out.exists():
+        shutil.rmtree(out)  # the default run starts fresh; a chosen --out continues where it was
+    target = "GitHub" if real_github else f"Markdown files in {out}"
+    print(f"Faultline local run over {data}; issues go to {target}")
+    started = time.monotonic()
     with start_azurite() as azurite:
         os.environ.update(
             {
                 "AzureWebJobsStorage": azurite.connection_string,
                 "FAULTLINE_LOGS_EXPORT_DIR": str(data),
+                "FAULTLINE_WORKFLOW_RECHECK_SECONDS": "1",
                 **({"FAULTLINE_RULES_PATH": str(rules)} if rules else {}),
+                **({} if real_github else {"FAULTLINE_DRY_RUN_DIR": str(out)}),
             }
         )
         import function_app
@@ -85,70 +145,87 @@ def run(data: Path, rules: Path | None) -> int:
         install(services)
         functions = FunctionTable.of(function_app.app)
         queues = QueueServiceClient.from_connection_string(azurite.connection_string)
-        jobs = QueueDriver(
-            queues, services.settings.query_queue, functions.user_function("query_and_detect")
-        )
-        poison = QueueDriver(
-            queues, services.settings.poison_queue, functions.user_function("record_poisoned_query")
-        )
-        tick = functions.user_function("fan_out_queries")
-        interval = min(s.poll_interval for s in services.rules.sources)
-        delay = max(s.ingestion_delay for s in services.rules.sources)
-        notices: list[FailureNotice] = []
-        processed = 0
-        print(
-            f"  Azurite on ports {azurite.queue_port}/{azurite.table_port}; simulating "
-            f"{first:%Y-%m-%d %H:%M} to {last + delay:%H:%M} UTC in {interval} ticks"
-        )
-        while clock.now() <= last + delay + interval:
-            tick(timer_request())
-            processed += jobs.drain().processed
-            poison.drain()
-            notices.extend(_drain_notices(queues, services.settings.failure_queue))
-            if clock.now().minute == 0:
-                print(
-                    f"  [{clock.now():%H:%M}] {processed} query jobs run, "
-                    f"{len(notices)} failure notices"
-                )
-            clock.advance(interval)
-        _report(services, notices, processed)
+        with DurableRuntime(functions) as durable:
+            local = LocalRun(services, functions, queues, durable, clock)
+            interval = min(s.poll_interval for s in services.rules.sources)
+            end = last + max(s.ingestion_delay for s in services.rules.sources) + interval
+            print(
+                f"  simulating {first:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, "
+                f"a timer tick every {interval}"
+            )
+            while clock.now() <= end:
+                local.tick()
+                if clock.now().minute == 0:
+                    print(
+                        f"  [{clock.now():%a %H:%M}] {local.query_jobs} query jobs, "
+                        f"{local.notices_sent} failure notices, "
+                        f"{len(services.ledger.summaries())} distinct failures so far"
+                    )
+                clock.advance(interval)
+            print("  letting waiting workflows finish (hourly issue budget, business hours)...")
+            rounds = local.settle(timedelta(hours=1))
+            print(f"  settled after {rounds} simulated hour(s)")
+            _report(local, time.monotonic() - started)
     return 0
 
 
-def _report(services: Services, notices: list[FailureNotice], processed: int) -> None:
+def _report(local: LocalRun, seconds: float) -> None:
+    services = local.services
     summaries = services.ledger.summaries()
-    by_definition: dict[str, list[LedgerEntry]] = defaultdict(list)
-    for entry in summaries:
-        by_definition[entry.definition].append(entry)
-    crossed = {n.fingerprint for n in notices}
-    print(f"\nDetected ({processed} query jobs, {services.poisoned_jobs.count()} poisoned):")
+    crossed = [e for e in summaries if e.threshold_crossed_at is not None]
+    actions = Counter(e.action for e in services.audit.entries())
+    occurrences = sum(e.count for e in summaries)
+    by_definition = Counter(e.definition for e in summaries)
+    over = Counter(e.definition for e in crossed)
+    print(
+        f"\nDetected in {seconds:.0f} s ({local.query_jobs} query jobs, "
+        f"{services.poisoned_jobs.count()} poisoned):"
+    )
     print(f"  {'definition':28} {'failures':>8} {'over threshold':>14} {'occurrences':>11}")
     for definition in sorted(by_definition):
-        entries = by_definition[definition]
-        over = sum(1 for e in entries if e.fingerprint in crossed)
-        print(f"  {definition:28} {len(entries):>8} {over:>14} {sum(e.count for e in entries):>11}")
-    latest = {n.fingerprint: n for n in sorted(notices, key=lambda n: n.count)}
-    print("\nFailures handed to the issue workflow (top 10 by occurrences):")
-    for notice in sorted(latest.values(), key=lambda n: -n.count)[:10]:
-        where = notice.role or notice.table
-        print(f"  {notice.count:>4}x  {notice.definition:24} {where:18} {notice.message[:70]}")
-    handoffs = Counter(n.fingerprint for n in notices)
-    print(
-        f"\n{len(latest)} failures crossed their thresholds; {sum(handoffs.values())} notices sent "
-        f"(first crossing plus recurrences)."
-    )
+        count = sum(e.count for e in summaries if e.definition == definition)
+        print(
+            f"  {definition:28} {by_definition[definition]:>8} {over[definition]:>14} {count:>11}"
+        )
+    print("\nIssue workflow:")
+    rows = [
+        ("failures seen", len(summaries)),
+        ("occurrences counted", occurrences),
+        ("failures over their threshold", len(crossed)),
+        ("failure notices handled", local.notices_sent),
+        ("issues created", actions["created"]),
+        ("issues updated", actions["updated"]),
+        ("comments added", actions["commented"]),
+        ("issues reopened", actions["reopened"]),
+        ("duplicates avoided (found by marker)", actions["skipped-as-duplicate"]),
+        ("waits for the hourly budget or GitHub limits", actions["rate-limited"]),
+        ("assignments deferred to business hours", actions["assignment-deferred"]),
+        ("assigned", actions["assigned"]),
+        ("assignment failed", actions["assign-failed"]),
+    ]
+    for label, value in rows:
+        print(f"  {label:46} {value:>6}")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
-        "--data", type=Path, default=DEFAULT_DATA, help="folder of <Table>.json exports"
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="folder of <Table>.json Log Analytics exports",
     )
     parser.add_argument(
         "--rules", type=Path, default=None, help="rules file (default: faultline.yaml)"
     )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="where the dry-run sink writes issues (default: out/)",
+    )
     args = parser.parse_args()
-    return run(args.data.resolve(), args.rules)
+    return run(args.data.resolve(), args.rules, args.out.resolve())
 
 
 if __name__ == "__main__":

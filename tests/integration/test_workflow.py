@@ -88,7 +88,7 @@ def _rules(tmp_path: Path, **changes: object) -> str:
 def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> Iterator:
     opened: list = []
 
-    def make(token: str = "user", **rule_changes: object) -> Workflow:
+    def make(token: str = "user", dry_run: Path | None = None, **rule_changes: object) -> Workflow:
         github = GitHubFake()
         github.__enter__()
         github.add_repository("contoso", "shop")
@@ -103,6 +103,7 @@ def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> I
             "FAULTLINE_GITHUB_TOKEN": github.user_token if token == "user" else github.app_token,
             "FAULTLINE_GITHUB_TIMEOUT_SECONDS": "1",
             "FAULTLINE_WORKFLOW_RECHECK_SECONDS": "1",
+            **({"FAULTLINE_DRY_RUN_DIR": str(dry_run)} if dry_run else {}),
         }
         services = bootstrap(env, clock=clock)
         install(services)
@@ -158,7 +159,9 @@ def test_a_closed_issue_that_recurs_is_reopened_as_a_regression(make_workflow) -
     flow = make_workflow()
     flow.notify(notice(count=3))
     number = flow.shop_issues()[0]["number"]
-    flow.services.github().edit("contoso/shop", number, state="closed", state_reason="completed")
+    flow.services.issue_tracker().edit(
+        "contoso/shop", number, state="closed", state_reason="completed"
+    )
     flow.notify(notice(count=3))
     assert flow.shop_issues()[0]["state"] == "closed"
     flow.notify(notice(count=5, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
@@ -172,7 +175,9 @@ def test_regression_can_open_a_linked_issue_instead(make_workflow) -> None:
     flow = make_workflow(**{"dedup.regression": "new_linked"})
     flow.notify(notice(count=3))
     first = flow.shop_issues()[0]["number"]
-    flow.services.github().edit("contoso/shop", first, state="closed", state_reason="completed")
+    flow.services.issue_tracker().edit(
+        "contoso/shop", first, state="closed", state_reason="completed"
+    )
     flow.notify(notice(count=5, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
     old, new = flow.shop_issues()
     assert old["state"] == "closed" and new["state"] == "open"
@@ -345,3 +350,20 @@ def test_a_notice_that_cannot_start_a_workflow_ends_in_the_poison_queue_loudly(
     assert f"poisoned failure notice {bad.fingerprint}" in caplog.text
     assert flow.services.poisoned_jobs.count("failure-notices") == 1
     assert flow.shop_issues() == []
+
+
+def test_the_dry_run_sink_takes_the_same_workflow_into_markdown_files(
+    make_workflow, tmp_path
+) -> None:
+    out = tmp_path / "issues"
+    flow = make_workflow(dry_run=out)
+    flow.notify(notice(count=3))
+    flow.clock.advance(timedelta(hours=7))
+    flow.notify(notice(count=9))
+    assert flow.shop_issues() == [] and flow.github.requests == []
+    page = (out / "contoso" / "shop" / "1.md").read_text()
+    assert page.startswith("# [unhandled-exception] TypeError: Cannot read properties")
+    assert "- assignees: Copilot" in page and "**Occurrences** | 9" in page
+    assert "6 new occurrence(s) since the last update" in page
+    assert f"faultline:fingerprint={notice().fingerprint}" in page
+    assert flow.actions(notice().fingerprint) == ["created", "assigned", "updated", "commented"]

@@ -1,0 +1,168 @@
+"""The dry-run issue sink: issues written as Markdown files instead of created on GitHub.
+
+It behaves like the GitHub adapter (numbers per repository, open/closed, labels, assignees,
+comments, the hidden marker for dedup), so the workflow runs unchanged; a person reads the
+result under `<folder>/<owner>/<repo>/<number>.md`. State lives in `<folder>/issues.json`, so a
+second run continues where the first stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from adapters.github import COPILOT_LOGIN
+from detection.issue import find_marker
+from pipeline.ports import IssueRef
+
+
+@dataclass
+class _Issue:
+    repository: str
+    number: int
+    title: str
+    body: str
+    labels: list[str]
+    state: str = "open"
+    created_at: str = ""
+    closed_at: str | None = None
+    assignees: list[str] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)
+    agent_assignment: dict[str, Any] | None = None
+
+    def ref(self) -> IssueRef:
+        return IssueRef(
+            repository=self.repository,
+            number=self.number,
+            url=f"dry-run://{self.repository}/{self.number}",
+            state=self.state,
+            created_at=datetime.fromisoformat(self.created_at),
+            closed_at=datetime.fromisoformat(self.closed_at) if self.closed_at else None,
+            assignees=tuple(self.assignees),
+            labels=tuple(self.labels),
+            body=self.body,
+        )
+
+
+class MarkdownIssueSink:
+    """An issue tracker on disk, for local runs without a GitHub token."""
+
+    def __init__(self, directory: Path, now: Callable[[], datetime]) -> None:
+        self._directory = directory
+        self._now = now
+        self._lock = threading.Lock()
+        self._state_file = directory / "issues.json"
+        directory.mkdir(parents=True, exist_ok=True)
+        self._issues: dict[str, _Issue] = {}
+        if self._state_file.exists():
+            for raw in json.loads(self._state_file.read_text(encoding="utf-8")):
+                issue = _Issue(**raw)
+                self._issues[self._key(issue.repository, issue.number)] = issue
+
+    @staticmethod
+    def _key(repository: str, number: int) -> str:
+        return f"{repository}#{number}"
+
+    def issues(self) -> list[IssueRef]:
+        with self._lock:
+            return [issue.ref() for issue in self._issues.values()]
+
+    def comments(self, repository: str, number: int) -> list[str]:
+        with self._lock:
+            return list(self._issues[self._key(repository, number)].comments)
+
+    def get(self, repository: str, number: int) -> IssueRef:
+        with self._lock:
+            return self._issues[self._key(repository, number)].ref()
+
+    def find_by_marker(
+        self, repository: str, fingerprint: str, label: str, since: datetime | None
+    ) -> IssueRef | None:
+        with self._lock:
+            for issue in self._issues.values():
+                if issue.repository == repository and find_marker(issue.body) == fingerprint:
+                    return issue.ref()
+        return None
+
+    def create(self, repository: str, title: str, body: str, labels: list[str]) -> IssueRef:
+        with self._lock:
+            number = 1 + max(
+                (i.number for i in self._issues.values() if i.repository == repository), default=0
+            )
+            issue = _Issue(
+                repository,
+                number,
+                title,
+                body,
+                list(labels),
+                created_at=self._now().astimezone(UTC).isoformat(),
+            )
+            self._issues[self._key(repository, number)] = issue
+            self._write(issue)
+            return issue.ref()
+
+    def edit(self, repository: str, number: int, **changes: Any) -> IssueRef:
+        with self._lock:
+            issue = self._issues[self._key(repository, number)]
+            if "body" in changes:
+                issue.body = changes["body"]
+            if "title" in changes:
+                issue.title = changes["title"]
+            if changes.get("state") == "closed" and issue.state != "closed":
+                issue.state, issue.closed_at = "closed", self._now().astimezone(UTC).isoformat()
+            elif changes.get("state") == "open":
+                issue.state, issue.closed_at = "open", None
+            self._write(issue)
+            return issue.ref()
+
+    def comment(self, repository: str, number: int, body: str) -> None:
+        with self._lock:
+            issue = self._issues[self._key(repository, number)]
+            issue.comments.append(body)
+            self._write(issue)
+
+    def add_labels(self, repository: str, number: int, labels: list[str]) -> None:
+        with self._lock:
+            issue = self._issues[self._key(repository, number)]
+            issue.labels.extend(label for label in labels if label not in issue.labels)
+            self._write(issue)
+
+    def assign(
+        self, repository: str, number: int, logins: list[str], agent: dict[str, Any] | None = None
+    ) -> tuple[str, ...]:
+        """Record the assignment as asked (a dry run cannot know what the token may do)."""
+        with self._lock:
+            issue = self._issues[self._key(repository, number)]
+            names = ["Copilot" if login == COPILOT_LOGIN else login for login in logins]
+            issue.assignees.extend(name for name in names if name not in issue.assignees)
+            issue.agent_assignment = agent or issue.agent_assignment
+            self._write(issue)
+            return tuple(issue.assignees)
+
+    def _write(self, issue: _Issue) -> None:
+        path = self._directory / issue.repository / f"{issue.number}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = [
+            f"# {issue.title}",
+            "",
+            f"- state: {issue.state}",
+            f"- labels: {', '.join(issue.labels) or '(none)'}",
+            f"- assignees: {', '.join(issue.assignees) or '(none)'}",
+            "",
+            "---",
+            "",
+        ]
+        comments = [
+            f"\n---\n\n**Comment {n}**\n\n{text}" for n, text in enumerate(issue.comments, 1)
+        ]
+        path.write_text("\n".join(header) + issue.body + "".join(comments) + "\n", encoding="utf-8")
+        temporary = self._state_file.with_suffix(".tmp")
+        temporary.write_text(
+            json.dumps([asdict(i) for i in self._issues.values()], indent=1), encoding="utf-8"
+        )
+        temporary.replace(self._state_file)
