@@ -48,7 +48,7 @@ GITHUB_RETRY = task.RetryPolicy(
     backoff_coefficient=2.0,
     max_retry_interval=timedelta(minutes=2),
 )
-FAILED_ROUND_LIMIT = 10
+WAITS_PER_GENERATION = 10
 REPLACEABLE = [
     pb.ORCHESTRATION_STATUS_COMPLETED,
     pb.ORCHESTRATION_STATUS_FAILED,
@@ -137,43 +137,31 @@ def record_poisoned_notice(services: Services, body: str) -> None:
 def issue_workflow(
     ctx: task.OrchestrationContext, request: dict[str, Any]
 ) -> Generator[Any, Any, Any]:
+    """Sync the issue, then assign it; long waits restart the orchestration (continue-as-new)
+    every few rechecks so its history, replayed on every step, stays short."""
     recheck = timedelta(seconds=request["recheck_seconds"])
-    failed_rounds = request.get("failed_rounds", 0)
-    waiting = False
-    while True:
-        try:
-            outcome = yield ctx.call_activity(
-                "sync_issue", input=request, retry_policy=GITHUB_RETRY
-            )
-        except task.TaskFailedError as error:
-            failed_rounds += 1
-            yield _audit(ctx, request, "retry-later", str(error))
-            if failed_rounds >= FAILED_ROUND_LIMIT:
-                ctx.continue_as_new({**request, "failed_rounds": 0})
-                return None
-            yield ctx.create_timer(ctx.current_utc_datetime + recheck)
-            continue
-        if outcome["action"] != "wait":
-            break
-        if not waiting:
-            yield _audit(ctx, request, "rate-limited", outcome["reason"])
-            waiting = True
-        yield ctx.create_timer(ctx.current_utc_datetime + _capped(outcome["wait_seconds"], recheck))
-    if not outcome.get("needs_assignment"):
-        return outcome
-    waiting = False
+    if "assign" not in request:
+        outcome = yield from _sync(ctx, request, recheck)
+        if outcome is None or not outcome.get("needs_assignment"):
+            return outcome
+        request = {**request, "assign": outcome, "waits": 0}
+    outcome = request["assign"]
+    waits = request.get("waits", 0)
     while True:
         decision = yield ctx.call_activity(
             "assignment_decision", input={**request, "issue": outcome["number"]}
         )
         if decision["action"] != "wait":
             break
-        if not waiting:
+        if waits == 0:
             yield _audit(ctx, request, "assignment-deferred", decision["reason"], outcome["number"])
-            waiting = True
+        waits += 1
         yield ctx.create_timer(
             ctx.current_utc_datetime + _capped(decision["wait_seconds"], recheck)
         )
+        if waits % WAITS_PER_GENERATION == 0:
+            ctx.continue_as_new({**request, "waits": waits})
+            return None
     if decision["action"] == "assign":
         assigned = yield ctx.call_activity(
             "assign_issue",
@@ -182,6 +170,35 @@ def issue_workflow(
         )
         outcome = {**outcome, "assigned": assigned}
     return outcome
+
+
+def _sync(
+    ctx: task.OrchestrationContext, request: dict[str, Any], recheck: timedelta
+) -> Generator[Any, Any, dict[str, Any] | None]:
+    """`sync_issue` until it stops asking to wait; None when the orchestration continued as new."""
+    waits, failed_rounds = request.get("waits", 0), request.get("failed_rounds", 0)
+    while True:
+        try:
+            outcome: dict[str, Any] = yield ctx.call_activity(
+                "sync_issue", input=request, retry_policy=GITHUB_RETRY
+            )
+        except task.TaskFailedError as error:
+            failed_rounds += 1
+            yield _audit(ctx, request, "retry-later", str(error))
+            yield ctx.create_timer(ctx.current_utc_datetime + recheck)
+            if failed_rounds % WAITS_PER_GENERATION == 0:
+                ctx.continue_as_new({**request, "failed_rounds": failed_rounds})
+                return None
+            continue
+        if outcome["action"] != "wait":
+            return outcome
+        if waits == 0:
+            yield _audit(ctx, request, "rate-limited", outcome["reason"])
+        waits += 1
+        yield ctx.create_timer(ctx.current_utc_datetime + _capped(outcome["wait_seconds"], recheck))
+        if waits % WAITS_PER_GENERATION == 0:
+            ctx.continue_as_new({**request, "waits": waits})
+            return None
 
 
 def _audit(

@@ -4,6 +4,7 @@ worker running the very orchestrator and activities the app registered, as the h
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,13 @@ def _activity(name: str, user_function: Callable[[Any], Any]) -> Callable[[Any, 
     return run
 
 
+def _quiet(name: str) -> logging.Logger:
+    """durabletask logs every replay at INFO on its own handler; keep only its warnings."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
 class DurableRuntime:
     """Start with `with DurableRuntime(functions) as durable:`; `binding` is the client config."""
 
@@ -37,7 +45,9 @@ class DurableRuntime:
         self.port = free_port()
         self.backend: InMemoryOrchestrationBackend | None = None
         self.worker: TaskHubGrpcWorker | None = None
-        self.client = TaskHubGrpcClient(host_address=f"localhost:{self.port}")
+        self.client = TaskHubGrpcClient(
+            host_address=f"localhost:{self.port}", logger=_quiet("durabletask.client")
+        )
 
     @property
     def binding(self) -> str:
@@ -50,7 +60,9 @@ class DurableRuntime:
         return self
 
     def start_worker(self) -> None:
-        worker = TaskHubGrpcWorker(host_address=f"localhost:{self.port}")
+        worker = TaskHubGrpcWorker(
+            host_address=f"localhost:{self.port}", logger=_quiet("durabletask.worker")
+        )
         for name, function in self._functions.functions.items():
             triggers = {b["type"] for b in function.get_bindings_dict()["bindings"]}
             user_function = function.get_user_function()
