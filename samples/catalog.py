@@ -10,8 +10,12 @@ occurrence writes to several tables share ids, e-mails and order numbers; `{{`/`
 
 import random
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from string import Template
 from typing import Literal, NamedTuple
 
 Runtime = Literal["dotnet", "java", "python", "node", "go"]
@@ -248,13 +252,13 @@ def invocation(
     return (start, *body, end)
 
 
-def sb_details() -> FuncLog:
+def sb_details(function: str = "reserve_stock") -> FuncLog:
     return FuncLog(
         "Information",
         "Trigger Details: MessageId: {MessageId}, SequenceNumber: {Sequence}, DeliveryCount: 1, "
         "EnqueuedTimeUtc: {IsoClock}, LockedUntilUtc: {LockClock}, SessionId: (null)",
-        "Function.reserve_stock",
-        "reserve_stock",
+        f"Function.{function}",
+        function,
     )
 
 
@@ -301,6 +305,7 @@ SLOTS: dict[str, Callable[[random.Random], str]] = {
     "Bytes": lambda r: str(r.randint(180, 48000)),
     "Carrier": lambda r: r.choice(("PostNL", "DHL", "DPD", "UPS", "bpost")),
     "CartId": lambda r: f"cart_{hex_id(r, 12)}",
+    "CommaAmount": lambda r: f"{r.randint(5, 480)},{r.randint(0, 99):02d}",
     "ClientIp": lambda r: f"{r.choice((31, 77, 81, 84, 145, 178, 213))}.{r.randint(1, 254)}.{r.randint(0, 255)}.{r.randint(1, 254)}",
     "ConnNo": lambda r: str(r.randint(1000, 999999)),
     "CorrelationId": guid,
@@ -318,6 +323,7 @@ SLOTS: dict[str, Callable[[random.Random], str]] = {
     "JavaThread": lambda r: r.choice(("boundedElastic-3", "boundedElastic-7", "receiver-payment-requests-1",
                                       "receiver-payment-requests-2", "scheduling-1")),
     "JsonPos": _json_position,
+    "Length": lambda r: str(r.randint(1, 6)),
     "Locale": lambda r: r.choice(("de-DE", "fr-BE", "de-AT", "fr-FR")),
     "MessageId": lambda r: hex_id(r, 32),
     "Minutes": lambda r: str(r.randint(16, 55)),
@@ -994,3 +1000,1150 @@ FAILURES: tuple[Scenario, ...] = (
 # fmt: on
 
 SCENARIOS: tuple[Scenario, ...] = HEALTHY + FAILURES
+
+
+# --- the days: several hundred root causes built from parts -----------------------------------
+# A generated root cause is an operation of a service, one part of the app it calls (a repository,
+# a client, a calculator) and a way that part fails in the service's runtime (an ErrorKind). Each
+# piece is real -- frames named the way the runtime names them, library frames and messages as the
+# libraries raise them, the dependency call the part makes -- so their product reads like the
+# night's hand-written causes without writing four hundred of them.
+
+DAYS_SEED = 20261117
+DAYS_START = datetime(2026, 11, 17, tzinfo=UTC)  # Tuesday; the committed night follows the days
+DAYS = 3
+DAYS_MINUTES = DAYS * 1440
+DAYS_CAUSES = 360  # sampled from the product, besides the night's causes, orders and ingress ones
+HEALTHY_SCALE = 6.0  # the days' healthy traffic, as a multiple of the night's
+OPERATION_TRAFFIC = 50  # healthy requests a day for operations the night does not have
+
+Layer = Literal["sql", "sqlw", "http", "cache", "bus", "nosql", "blob", "logic"]
+
+
+@dataclass(frozen=True)
+class Part:
+    """A method of the app that an operation calls: where a fault starts, and the call it makes.
+
+    `attr` is what its failures name (a field, table, cache key, queue or, in Go, the wrapping
+    phrase); `call` is the Python line that calls it.
+    """
+
+    key: str
+    layer: Layer
+    frame: Frame
+    dep: Dep | None = None
+    attr: str = ""
+    call: str = ""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """An entry point (request, message, timer) and the parts it calls.
+
+    `entry` holds the handler's frames innermost first (the first one calls the part); `req` is
+    the request it answers when healthy; `schedule` the minutes of the day a timer runs it.
+    """
+
+    key: str
+    service: str
+    entry: tuple[Frame, ...]
+    parts: tuple[str, ...]
+    action: str
+    req: Req | None = None
+    function: str = ""
+    reason: str = "(null)"
+    schedule: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """One way a part fails in a runtime: the exception and what its dependency call records.
+
+    `message` is a string.Template over the part ($attr, $url, $host, $data); `frames` are the
+    library frames the fault passes before the app's, innermost first; `dep_code` is the failed
+    call's ResultCode (None: the call itself succeeded); `code` the Python line that raised; Go
+    kinds without `panic` are error values that get logged, not goroutine dumps.
+    """
+
+    key: str
+    runtime: Runtime
+    layers: tuple[Layer, ...]
+    type: str
+    message: str
+    frames: tuple[Frame, ...] = ()
+    cause: Fault | None = None
+    dep_code: str | None = None
+    dep_ms: tuple[float, float] = (5, 80)
+    status: str = "500"
+    code: str = ""
+    panic: bool = True
+
+
+def _line(key: str, low: int = 18, high: int = 380) -> int:
+    """A stable line for a generated frame: one function stays on one line across occurrences."""
+    return low + zlib.crc32(key.encode()) % (high - low)
+
+
+def cs(cls: str, method: str, sync: bool = False) -> Frame:
+    """A .NET frame of the shop's code; async methods as the compiler names their state machine."""
+    names = cls.split(".")
+    api = names[2] == "Api"
+    project = f"{names[1]}.Api" if api else names[1]
+    path = "/".join(names[3:] if api else names[2:])
+    func = (
+        f"{cls}.{method}" if sync else f"{cls}+<{method}>d__{_line(cls + method, 2, 40)}.MoveNext"
+    )
+    assembly = f"Contoso.{project}, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"
+    return Frame(func, f"/src/{project}/{path}.cs", _line(cls + method), module=assembly)
+
+
+def jv(cls: str, method: str) -> Frame:
+    return Frame(f"{cls}.{method}", f"{cls.rsplit('.', 1)[1]}.java", _line(cls + method))
+
+
+def py(func: str, file: str, code: str) -> Frame:
+    return Frame(func, file, _line(file + func), code=code)
+
+
+def js(func: str, file: str) -> Frame:
+    return Frame(func, f"/home/site/wwwroot/src/{file}", _line(file + func), _line(func, 5, 40))
+
+
+def gof(func: str, file: str) -> Frame:
+    return Frame(
+        f"github.com/contoso/catalog/internal/{func}", f"/app/internal/{file}", _line(func)
+    )
+
+
+def http_dep(method: str, url: str, code: str = "200", ms: tuple[float, float] = (20, 300)) -> Dep:
+    host = url.split("/")[2]
+    path = "/" + url.split("/", 3)[3].split("?")[0]
+    return Dep("HTTP", host, f"{method} {path}", url, code, True, ms)
+
+
+def sql_dep(statement: str, ms: tuple[float, float] = (2, 40)) -> Dep:
+    return Dep("SQL", SQL, SQL, statement, "0", True, ms)
+
+
+def pg_dep(target: str, name: str, statement: str, ms: tuple[float, float] = (1, 20)) -> Dep:
+    return Dep("postgresql", target, name, statement, "", True, ms)
+
+
+# fmt: off
+
+LINQ_ASM = "System.Linq, Version=8.0.0.0, Culture=neutral, PublicKeyToken=b03f5f7f11d50a3a"
+JSON_ASM = "System.Text.Json, Version=8.0.0.0, Culture=neutral, PublicKeyToken=cc7b13ffcd2ddd51"
+HTTP_JSON_ASM = "System.Net.Http.Json, Version=8.0.0.0, Culture=neutral, PublicKeyToken=cc7b13ffcd2ddd51"
+REDIS_ASM = "StackExchange.Redis, Version=2.0.0.0, Culture=neutral, PublicKeyToken=c219ff1ca8c2ce46"
+SB_ASM = "Azure.Messaging.ServiceBus, Version=7.18.1.0, Culture=neutral, PublicKeyToken=92742159e12e44c8"
+SB_HOST = "contoso-shop.servicebus.windows.net"
+CATALOG_PG = "catalog-pg.postgres.database.azure.com | catalog"
+SHIPPING_PG = "shipping-pg.postgres.database.azure.com | shipping"
+WMS = "https://wms.contoso-logistics.example/api/v3"
+PY_LIB = "/usr/local/lib/python3.X/"  # X: the service's Python (3.11 on Functions, 3.12 on AKS)
+PY_VERSIONS = {"inventory-func": "3.11", "shipping-svc": "3.12"}
+
+SQL_QUERY = (
+    Frame("Microsoft.Data.SqlClient.SqlCommand+<>c.<ExecuteDbDataReaderAsync>b__211_0", module=SQLCLIENT_ASM),
+    Frame("System.Threading.Tasks.ContinuationResultTaskFromResultTask`2.InnerInvoke", module=CORELIB),
+    RETHROW,
+    Frame("Microsoft.EntityFrameworkCore.Storage.RelationalCommand+<ExecuteReaderAsync>d__19.MoveNext", module=EF_ASM),
+    Frame("Microsoft.EntityFrameworkCore.Query.Internal.SingleQueryingEnumerable`1+AsyncEnumerator+<MoveNextAsync>d__20.MoveNext",
+          module=EF_ASM),
+)
+SQL_SAVE = (
+    Frame("Microsoft.EntityFrameworkCore.Update.ReaderModificationCommandBatch+<ExecuteAsync>d__50.MoveNext", module=EF_ASM),
+    Frame("Microsoft.EntityFrameworkCore.Update.Internal.BatchExecutor+<ExecuteAsync>d__9.MoveNext", module=EF_ASM),
+    Frame("Microsoft.EntityFrameworkCore.DbContext+<SaveChangesAsync>d__63.MoveNext", module=EF_CORE_ASM),
+)
+SQL_OPEN = (
+    Frame("Microsoft.Data.SqlClient.SqlInternalConnection.OnError", module=SQLCLIENT_ASM),
+    Frame("Microsoft.Data.ProviderBase.DbConnectionPool.TryGetConnection", module=SQLCLIENT_ASM),
+    Frame("Microsoft.Data.SqlClient.SqlConnection+<InternalOpenAsync>d__198.MoveNext", module=SQLCLIENT_ASM),
+    Frame("Microsoft.EntityFrameworkCore.Storage.RelationalConnection+<OpenInternalAsync>d__70.MoveNext", module=EF_ASM),
+)
+HTTP_SEND = (
+    Frame("System.Net.Http.HttpClient.HandleFailure", module=HTTP_ASM),
+    Frame("System.Net.Http.HttpClient+<<SendAsync>g__Core|83_0>d.MoveNext", module=HTTP_ASM),
+)
+HTTP_CONNECT = (
+    Frame("System.Net.Http.HttpConnectionPool+<ConnectToTcpHostAsync>d__103.MoveNext", module=HTTP_ASM),
+    Frame("System.Net.Http.HttpConnectionPool+<ConnectAsync>d__102.MoveNext", module=HTTP_ASM),
+    Frame("System.Net.Http.HttpConnectionPool+<CreateHttp11ConnectionAsync>d__104.MoveNext", module=HTTP_ASM),
+    Frame("System.Net.Http.HttpClient+<<SendAsync>g__Core|83_0>d.MoveNext", module=HTTP_ASM),
+)
+SB_SEND = (
+    Frame("Azure.Messaging.ServiceBus.Amqp.AmqpSender+<SendBatchInternalAsync>d__24.MoveNext", module=SB_ASM),
+    Frame("Azure.Messaging.ServiceBus.ServiceBusRetryPolicy+<RunOperation>d__21`2.MoveNext", module=SB_ASM),
+    Frame("Azure.Messaging.ServiceBus.ServiceBusSender+<SendMessagesAsync>d__36.MoveNext", module=SB_ASM),
+)
+JAVA_JPA = (
+    Frame("org.springframework.orm.jpa.vendor.HibernateJpaDialect.convertHibernateAccessException", "HibernateJpaDialect.java", 296),
+    Frame("org.springframework.orm.jpa.AbstractEntityManagerFactoryBean.translateExceptionIfPossible",
+          "AbstractEntityManagerFactoryBean.java", 560),
+    Frame("org.springframework.dao.support.DataAccessUtils.translateIfNecessary", "DataAccessUtils.java", 343),
+    Frame("org.springframework.dao.support.PersistenceExceptionTranslationInterceptor.invoke",
+          "PersistenceExceptionTranslationInterceptor.java", 160),
+)
+JAVA_PG_EXECUTE = (
+    Frame("org.postgresql.core.v3.QueryExecutorImpl.receiveErrorResponse", "QueryExecutorImpl.java", 2725),
+    Frame("org.postgresql.core.v3.QueryExecutorImpl.processResults", "QueryExecutorImpl.java", 2412),
+    Frame("org.postgresql.core.v3.QueryExecutorImpl.execute", "QueryExecutorImpl.java", 371),
+    Frame("org.postgresql.jdbc.PgStatement.executeInternal", "PgStatement.java", 502),
+    Frame("com.zaxxer.hikari.pool.HikariProxyPreparedStatement.executeQuery", "HikariProxyPreparedStatement.java", 52),
+)
+JAVA_REST_STATUS = (
+    Frame("org.springframework.web.client.DefaultResponseErrorHandler.handleError", "DefaultResponseErrorHandler.java", 158),
+    Frame("org.springframework.web.client.DefaultRestClient$DefaultResponseSpec.applyStatusHandlers", "DefaultRestClient.java", 770),
+    Frame("org.springframework.web.client.DefaultRestClient.readWithMessageConverters", "DefaultRestClient.java", 200),
+    Frame("org.springframework.web.client.DefaultRestClient$DefaultResponseSpec.body", "DefaultRestClient.java", 723),
+)
+JAVA_REST_IO = (
+    Frame("org.springframework.web.client.DefaultRestClient$DefaultRequestBodyUriSpec.createResourceAccessException",
+          "DefaultRestClient.java", 580),
+    Frame("org.springframework.web.client.DefaultRestClient$DefaultRequestBodyUriSpec.exchangeInternal", "DefaultRestClient.java", 474),
+    Frame("org.springframework.web.client.DefaultRestClient$DefaultResponseSpec.body", "DefaultRestClient.java", 723),
+)
+JAVA_SOCKET_READ = (
+    Frame("java.base/sun.nio.ch.NioSocketImpl.timedRead", "NioSocketImpl.java", 288),
+    Frame("java.base/sun.nio.ch.NioSocketImpl.implRead", "NioSocketImpl.java", 314),
+    Frame("java.base/java.net.Socket$SocketInputStream.read", "Socket.java", 1099),
+    Frame("org.apache.hc.core5.http.impl.io.SessionInputBufferImpl.fillBuffer", "SessionInputBufferImpl.java", 149),
+)
+JAVA_SB_SEND = (
+    Frame("com.azure.messaging.servicebus.ServiceBusSenderAsyncClient.lambda$sendBatchInternal$20", "ServiceBusSenderAsyncClient.java", 883),
+    Frame("com.azure.messaging.servicebus.ServiceBusSenderClient.sendMessage", "ServiceBusSenderClient.java", 218),
+)
+JAVA_WEB = (
+    Frame("org.springframework.web.method.support.InvocableHandlerMethod.doInvoke", "InvocableHandlerMethod.java", 255),
+    Frame("org.springframework.web.servlet.mvc.method.annotation.ServletInvocableHandlerMethod.invokeAndHandle",
+          "ServletInvocableHandlerMethod.java", 118),
+    Frame("org.springframework.web.servlet.DispatcherServlet.doDispatch", "DispatcherServlet.java", 1089),
+    Frame("org.apache.tomcat.util.threads.ThreadPoolExecutor$Worker.run", "ThreadPoolExecutor.java", 659),
+    Frame("java.base/java.lang.Thread.run", "Thread.java", 1583),
+)
+JAVA_SCHEDULED = (
+    Frame("org.springframework.scheduling.support.ScheduledMethodRunnable.run", "ScheduledMethodRunnable.java", 130),
+    Frame("java.base/java.util.concurrent.ScheduledThreadPoolExecutor$ScheduledFutureTask.run", "ScheduledThreadPoolExecutor.java", 304),
+    Frame("java.base/java.lang.Thread.run", "Thread.java", 1583),
+)
+HTTPX_SEND = (
+    Frame("map_httpcore_exceptions", PY_LIB + "site-packages/httpx/_transports/default.py", 89, code="raise mapped_exc(message) from exc"),
+    Frame("handle_async_request", PY_LIB + "site-packages/httpx/_transports/default.py", 376, code="with map_httpcore_exceptions():"),
+    Frame("_send_single_request", PY_LIB + "site-packages/httpx/_client.py", 1730,
+          code="response = await transport.handle_async_request(request)"),
+    Frame("request", PY_LIB + "site-packages/httpx/_client.py", 1585,
+          code="return await self.send(request, auth=auth, follow_redirects=follow_redirects)"),
+)
+COSMOS_REQUEST = (
+    Frame("_Request", PY_LIB + "site-packages/azure/cosmos/_synchronized_request.py", 169,
+          code="raise exceptions.CosmosHttpResponseError(message=data, response=response)"),
+    Frame("Execute", PY_LIB + "site-packages/azure/cosmos/_retry_utility.py", 97,
+          code="result = ExecuteFunction(function, global_endpoint_manager, *args, **kwargs)"),
+    Frame("SynchronizedRequest", PY_LIB + "site-packages/azure/cosmos/_synchronized_request.py", 222,
+          code="return _retry_utility.Execute("),
+)
+SQLALCHEMY_EXECUTE = (
+    Frame("_handle_exception", PY_LIB + "site-packages/sqlalchemy/dialects/postgresql/asyncpg.py", 789,
+          code="raise translated_error from error"),
+    Frame("_exec_single_context", PY_LIB + "site-packages/sqlalchemy/engine/base.py", 1967,
+          code="self.dialect.do_execute("),
+    Frame("execute", PY_LIB + "site-packages/sqlalchemy/ext/asyncio/session.py", 463,
+          code="result = await greenlet_spawn("),
+)
+BLOB_DOWNLOAD = (
+    Frame("process_storage_error", PY_LIB + "site-packages/azure/storage/blob/_shared/response_handlers.py", 186,
+          code="exec(\"raise error from None\")"),
+    Frame("download_blob", PY_LIB + "site-packages/azure/storage/blob/aio/_blob_client_async.py", 606,
+          code="await downloader._setup()"),
+)
+NODE_FETCH = (
+    Frame("ClientRequest.<anonymous>", "/home/site/wwwroot/node_modules/node-fetch/lib/index.js", 1501, 11),
+    Frame("ClientRequest.emit", "node:events", 518, 28),
+    Frame("process.processTicksAndRejections", "node:internal/process/task_queues", 95, 5),
+)
+IOREDIS = (
+    Frame("Socket.<anonymous>", "/home/site/wwwroot/node_modules/ioredis/built/redis/event_handler.js", 182, 37),
+    Frame("Object.onceWrapper", "node:events", 634, 26),
+    Frame("Socket.emit", "node:events", 519, 28),
+)
+GO_PANIC = Frame("panic", "/usr/local/go/src/runtime/panic.go", 785)
+GO_RECOVER = Frame("net/http.(*conn).serve.func1", "/usr/local/go/src/net/http/server.go", 1947)
+PG_TIMEOUT = Fault("org.postgresql.util.PSQLException", "ERROR: canceling statement due to statement timeout", JAVA_PG_EXECUTE)
+READ_TIMED_OUT = Fault("java.net.SocketTimeoutException", "Read timed out", JAVA_SOCKET_READ)
+HTTPCORE_TIMEOUT = Fault("httpcore.ReadTimeout", "The read operation timed out", (
+    Frame("map_exceptions", PY_LIB + "site-packages/httpcore/_exceptions.py", 14, code="raise to_exc(exc) from exc"),
+    Frame("read", PY_LIB + "site-packages/httpcore/_backends/anyio.py", 32, code="with map_exceptions(exc_map):"),
+))
+
+KINDS: tuple[ErrorKind, ...] = (
+    # .NET (orders-api, notifications-func)
+    ErrorKind("sql-timeout", "dotnet", ("sql", "sqlw"), "Microsoft.Data.SqlClient.SqlException", SQL_TIMEOUT.message, SQL_QUERY,
+         Fault("System.ComponentModel.Win32Exception", "The wait operation timed out.", ()), "-2", (30000, 30040)),
+    ErrorKind("sql-deadlock", "dotnet", ("sql", "sqlw"), "Microsoft.Data.SqlClient.SqlException",
+         "Transaction (Process ID {Pid}) was deadlocked on lock resources with another process and has been chosen as the "
+         "deadlock victim. Rerun the transaction.", SQL_QUERY, dep_code="1205", dep_ms=(200, 4000)),
+    ErrorKind("sql-unreachable", "dotnet", ("sql", "sqlw"), "Microsoft.Data.SqlClient.SqlException",
+         "A network-related or instance-specific error occurred while establishing a connection to SQL Server. The server was "
+         "not found or was not accessible. Verify that the instance name is correct and that SQL Server is configured to allow "
+         "remote connections. (provider: TCP Provider, error: 40 - Could not open a connection to SQL Server)", SQL_OPEN,
+         dep_code="53", dep_ms=(15000, 15040)),
+    ErrorKind("sql-dbnull", "dotnet", ("sql",), "System.InvalidCastException",
+         "Unable to cast object of type 'System.DBNull' to type 'System.String'.", (
+             Frame("Microsoft.Data.SqlClient.SqlBuffer.get_String", module=SQLCLIENT_ASM),
+             Frame("Microsoft.Data.SqlClient.SqlDataReader.GetString", module=SQLCLIENT_ASM),
+             *SQL_QUERY[3:])),
+    ErrorKind("sql-duplicate", "dotnet", ("sqlw",), "Microsoft.EntityFrameworkCore.DbUpdateException",
+         "An error occurred while saving the entity changes. See the inner exception for details.", SQL_SAVE,
+         Fault("Microsoft.Data.SqlClient.SqlException",
+               "Cannot insert duplicate key row in object 'dbo.$attr' with unique index 'IX_${attr}_ExternalReference'. "
+               "The duplicate key value is ({OrderId}).\nThe statement has been terminated.", ()), "2601"),
+    ErrorKind("http-503", "dotnet", ("http",), "System.Net.Http.HttpRequestException",
+         "Response status code does not indicate success: 503 (Service Unavailable).", (ENSURE_SUCCESS,), dep_code="503"),
+    ErrorKind("http-500", "dotnet", ("http",), "System.Net.Http.HttpRequestException",
+         "Response status code does not indicate success: 500 (Internal Server Error).", (ENSURE_SUCCESS,), dep_code="500"),
+    ErrorKind("http-timeout", "dotnet", ("http",), "System.Threading.Tasks.TaskCanceledException",
+         "The request was canceled due to the configured HttpClient.Timeout of 30 seconds elapsing.", HTTP_SEND,
+         Fault("System.TimeoutException", "The operation was canceled.", ()), "", (30000, 30010)),
+    ErrorKind("http-refused", "dotnet", ("http",), "System.Net.Http.HttpRequestException", "Connection refused ($host:443)",
+         HTTP_CONNECT, Fault("System.Net.Sockets.SocketException", "Connection refused", ()), "", (1, 30)),
+    ErrorKind("http-json", "dotnet", ("http",), "System.Text.Json.JsonException",
+         "The JSON value could not be converted to System.Decimal. Path: $$.$attr | LineNumber: 0 | BytePositionInLine: {Bytes}.", (
+             Frame("System.Text.Json.ThrowHelper.ReThrowWithPath", module=JSON_ASM),
+             Frame("System.Text.Json.Serialization.JsonConverter`1.ReadCore", module=JSON_ASM),
+             Frame("System.Net.Http.Json.HttpContentJsonExtensions+<ReadFromJsonAsyncCore>d__12`1.MoveNext", module=HTTP_JSON_ASM))),
+    ErrorKind("redis-timeout", "dotnet", ("cache",), "StackExchange.Redis.RedisTimeoutException",
+         "Timeout performing GET ($attr) (5000ms), next: GET $attr, inst: 4, qu: 0, qs: {Waiting}, aw: False, bw: SpinningDown, "
+         "rs: ReadAsync, ws: Idle, in: 0, serverEndpoint: contoso-cache.redis.cache.windows.net:6380, mc: 1/1/0, "
+         "mgr: 10 of 10 available, IOCP: (Busy=0,Free=1000,Min=1,Max=1000), WORKER: (Busy={Count},Free=32655,Min=2,Max=32767), "
+         "v: 2.7.33.41805", (Frame("StackExchange.Redis.ConnectionMultiplexer.ExecuteAsyncImpl[T]", module=REDIS_ASM),),
+         dep_code="", dep_ms=(5000, 5004)),
+    ErrorKind("redis-unavailable", "dotnet", ("cache",), "StackExchange.Redis.RedisConnectionException",
+         "No connection is active/available to service this operation: GET $attr; It was not possible to connect to the redis "
+         "server(s). ConnectTimeout, inst: 0, qu: 0, qs: 0, aw: False, bw: Inactive, rs: NotStarted, ws: Idle, in: 0, "
+         "serverEndpoint: contoso-cache.redis.cache.windows.net:6380, mc: 1/1/0, mgr: 10 of 10 available, v: 2.7.33.41805",
+         (Frame("StackExchange.Redis.ConnectionMultiplexer.ThrowFailed[T]", module=REDIS_ASM),), dep_code="", dep_ms=(0.2, 2)),
+    ErrorKind("sb-not-found", "dotnet", ("bus",), "Azure.Messaging.ServiceBus.ServiceBusException",
+         f"The messaging entity 'sb://{SB_HOST}/$attr' could not be found. To know more visit "
+         "https://aka.ms/sbResourceMgrExceptions.  TrackingId:{MessageId}, SystemTracker:" + SB_HOST + ":$attr, "
+         "Timestamp:{IsoClock} (MessagingEntityNotFound)", SB_SEND, dep_code="", dep_ms=(20, 200)),
+    ErrorKind("sb-timeout", "dotnet", ("bus",), "Azure.Messaging.ServiceBus.ServiceBusException",
+         "The operation did not complete within the allocated time 00:01:00 for object sender{ConnNo}. (ServiceTimeout)",
+         SB_SEND, dep_code="", dep_ms=(60000, 60010)),
+    ErrorKind("nullref", "dotnet", ("logic",), "System.NullReferenceException", "Object reference not set to an instance of an object."),
+    ErrorKind("no-elements", "dotnet", ("logic",), "System.InvalidOperationException", "Sequence contains no elements", (
+        Frame("System.Linq.ThrowHelper.ThrowNoElementsException", module=LINQ_ASM),
+        Frame("System.Linq.Enumerable.First[TSource]", module=LINQ_ASM))),
+    ErrorKind("key-missing", "dotnet", ("logic",), "System.Collections.Generic.KeyNotFoundException",
+         "The given key '$attr' was not present in the dictionary.", (
+             Frame("System.ThrowHelper.ThrowKeyNotFoundException[T]", module=CORELIB),
+             Frame("System.Collections.Generic.Dictionary`2.get_Item", module=CORELIB))),
+    ErrorKind("no-value", "dotnet", ("logic",), "System.InvalidOperationException", "Nullable object must have a value.", (
+        Frame("System.ThrowHelper.ThrowInvalidOperationException_InvalidOperation_NoValue", module=CORELIB),
+        Frame("System.Nullable`1.get_Value", module=CORELIB))),
+    ErrorKind("format", "dotnet", ("logic",), "System.FormatException", "The input string '{CommaAmount}' was not in a correct format.", (
+        Frame("System.Number.ThrowFormatException[TChar]", module=CORELIB), Frame("System.Decimal.Parse", module=CORELIB))),
+    ErrorKind("divide", "dotnet", ("logic",), "System.DivideByZeroException", "Attempted to divide by zero.", (
+        Frame("System.Decimal+DecCalc.VarDecDiv", module=CORELIB), Frame("System.Decimal.op_Division", module=CORELIB))),
+    ErrorKind("arg-null", "dotnet", ("logic",), "System.ArgumentNullException", "Value cannot be null. (Parameter 'source')", (
+        Frame("System.ArgumentNullException.Throw", module=CORELIB),
+        Frame("System.Linq.Enumerable.Select[TSource,TResult]", module=LINQ_ASM))),
+    # Java (payments-worker)
+    ErrorKind("pg-timeout", "java", ("sql", "sqlw"), "org.springframework.dao.QueryTimeoutException",
+         "JDBC exception executing SQL [$data] [ERROR: canceling statement due to statement timeout] [n/a]; SQL [n/a]",
+         JAVA_JPA, PG_TIMEOUT, "", (30000, 30030)),
+    ErrorKind("pg-deadlock", "java", ("sqlw",), "org.springframework.dao.CannotAcquireLockException",
+         "could not execute statement [ERROR: deadlock detected\n  Detail: Process {Pid}12 waits for ShareLock on transaction "
+         "{ConnNo}; blocked by process {Pid}47.] [$data]; SQL [$data]", JAVA_JPA,
+         Fault("org.postgresql.util.PSQLException", "ERROR: deadlock detected", JAVA_PG_EXECUTE), "", (1000, 1040)),
+    ErrorKind("pg-unique", "java", ("sqlw",), "org.springframework.dao.DataIntegrityViolationException",
+         "could not execute statement [ERROR: duplicate key value violates unique constraint \"${attr}_pkey\"\n  Detail: Key (id)=("
+         "{PaymentId}) already exists.] [$data]; SQL [$data]; constraint [${attr}_pkey]", JAVA_JPA,
+         Fault("org.postgresql.util.PSQLException", "ERROR: duplicate key value violates unique constraint \"${attr}_pkey\"",
+               JAVA_PG_EXECUTE)),
+    ErrorKind("pg-refused", "java", ("sql", "sqlw"), "org.springframework.transaction.CannotCreateTransactionException",
+         "Could not open JPA EntityManager for transaction", (
+             Frame("org.springframework.orm.jpa.JpaTransactionManager.doBegin", "JpaTransactionManager.java", 466),
+             Frame("org.springframework.transaction.support.AbstractPlatformTransactionManager.startTransaction",
+                   "AbstractPlatformTransactionManager.java", 531)),
+         Fault("org.postgresql.util.PSQLException", "Connection to contoso-pg-prod.postgres.database.azure.com:5432 refused. "
+               "Check that the hostname and port are correct and that the postmaster is accepting TCP/IP connections.", (
+                   Frame("org.postgresql.core.v3.ConnectionFactoryImpl.openConnectionImpl", "ConnectionFactoryImpl.java", 346),
+                   Frame("com.zaxxer.hikari.pool.HikariPool.createPoolEntry", "HikariPool.java", 476))), "", (1, 20)),
+    ErrorKind("rest-timeout", "java", ("http",), "org.springframework.web.client.ResourceAccessException",
+         "I/O error on POST request for \"$url\": Read timed out", JAVA_REST_IO, READ_TIMED_OUT, "", (10000, 10004)),
+    ErrorKind("rest-503", "java", ("http",), "org.springframework.web.client.HttpServerErrorException$ServiceUnavailable",
+         "503 Service Unavailable: \"{{\"error\":\"upstream_unavailable\",\"request_id\":\"{MessageId}\"}}\"", JAVA_REST_STATUS,
+         dep_code="503"),
+    ErrorKind("rest-429", "java", ("http",), "org.springframework.web.client.HttpClientErrorException$TooManyRequests",
+         "429 Too Many Requests: \"{{\"error\":\"rate_limited\",\"retry_after\":{Attempt}}}\"", JAVA_REST_STATUS, dep_code="429"),
+    ErrorKind("rest-body", "java", ("http",), "org.springframework.web.client.RestClientException",
+         "Error while extracting response for type [class $attr] and content type [application/json]", JAVA_REST_STATUS[2:],
+         Fault("com.fasterxml.jackson.databind.exc.InvalidFormatException",
+               "Cannot deserialize value of type `java.math.BigDecimal` from String \"{CommaAmount}\": not a valid representation", (
+                   Frame("com.fasterxml.jackson.databind.exc.InvalidFormatException.from", "InvalidFormatException.java", 67),
+                   Frame("com.fasterxml.jackson.databind.DeserializationContext.handleWeirdStringValue",
+                         "DeserializationContext.java", 1959)))),
+    ErrorKind("sb-send-timeout", "java", ("bus",), "com.azure.messaging.servicebus.ServiceBusException",
+         "The operation did not complete within the allocated time 00:01:00 for object sender-$attr. (ServiceTimeout)",
+         JAVA_SB_SEND, dep_code="", dep_ms=(60000, 60010)),
+    ErrorKind("npe", "java", ("logic",), "java.lang.NullPointerException",
+         "Cannot invoke \"java.math.BigDecimal.compareTo(java.math.BigDecimal)\" because the return value of \"$attr()\" is null"),
+    ErrorKind("no-value", "java", ("logic",), "java.util.NoSuchElementException", "No value present",
+         (Frame("java.base/java.util.Optional.orElseThrow", "Optional.java", 377),)),
+    ErrorKind("non-terminating", "java", ("logic",), "java.lang.ArithmeticException",
+         "Non-terminating decimal expansion; no exact representable decimal result.",
+         (Frame("java.base/java.math.BigDecimal.divide", "BigDecimal.java", 1780),)),
+    ErrorKind("bad-decimal", "java", ("logic",), "java.lang.NumberFormatException",
+         "Character , is neither a decimal digit number, decimal point, nor \"e\" notation exponential mark.", (
+             Frame("java.base/java.math.BigDecimal.<init>", "BigDecimal.java", 608),
+             Frame("java.base/java.math.BigDecimal.<init>", "BigDecimal.java", 497),
+             Frame("java.base/java.math.BigDecimal.<init>", "BigDecimal.java", 903))),
+    ErrorKind("empty-list", "java", ("logic",), "java.lang.IndexOutOfBoundsException", "Index 0 out of bounds for length 0", (
+        Frame("java.base/jdk.internal.util.Preconditions.outOfBounds", "Preconditions.java", 100),
+        Frame("java.base/java.util.Objects.checkIndex", "Objects.java", 385),
+        Frame("java.base/java.util.ArrayList.get", "ArrayList.java", 427))),
+    # Python (inventory-func, shipping-svc)
+    ErrorKind("cosmos-429", "python", ("nosql",), "azure.cosmos.exceptions.CosmosHttpResponseError",
+         "(TooManyRequests) Message: {{\"Errors\":[\"Request rate is large. More Request Units may be needed, so no changes were "
+         "made. Please retry this request later. Learn more: http://aka.ms/cosmosdb-error-429\"]}}\nActivityId: {CorrelationId}, "
+         "Microsoft.Azure.Documents.Common/2.14.0\nCode: TooManyRequests", COSMOS_REQUEST, dep_code="429"),
+    ErrorKind("cosmos-not-found", "python", ("nosql",), "azure.cosmos.exceptions.CosmosResourceNotFoundError",
+         "(NotFound) Entity with the specified id does not exist in the system. More info: https://aka.ms/cosmosdb-tsg-not-found\n"
+         "ActivityId: {CorrelationId}, Microsoft.Azure.Documents.Common/2.14.0\nCode: NotFound", COSMOS_REQUEST, dep_code="404"),
+    ErrorKind("cosmos-precondition", "python", ("nosql",), "azure.cosmos.exceptions.CosmosAccessConditionFailedError",
+         "(PreconditionFailed) Operation cannot be performed because one of the specified precondition is not met.\n"
+         "ActivityId: {CorrelationId}, Microsoft.Azure.Documents.Common/2.14.0\nCode: PreconditionFailed", COSMOS_REQUEST,
+         dep_code="412"),
+    ErrorKind("read-timeout", "python", ("http",), "httpx.ReadTimeout", "The read operation timed out", HTTPX_SEND,
+         HTTPCORE_TIMEOUT, "", (10000, 10010)),
+    ErrorKind("dns", "python", ("http",), "httpx.ConnectError", "[Errno -3] Temporary failure in name resolution", HTTPX_SEND,
+         Fault("httpcore.ConnectError", "[Errno -3] Temporary failure in name resolution", HTTPCORE_TIMEOUT.frames), "", (1, 40)),
+    ErrorKind("status-503", "python", ("http",), "httpx.HTTPStatusError",
+         "Server error '503 Service Unavailable' for url '$url'\n"
+         "For more information check: https://developer.mozilla.org/en-US/docs/Web/HTTP/Status/503",
+         (Frame("raise_for_status", PY_LIB + "site-packages/httpx/_models.py", 829,
+                code="raise HTTPStatusError(message, request=request, response=self)"),), dep_code="503"),
+    ErrorKind("bad-json", "python", ("http",), "json.decoder.JSONDecodeError", "Expecting value: {JsonPos}", (
+        Frame("raw_decode", PY_LIB + "json/decoder.py", 355, code='raise JSONDecodeError("Expecting value", s, err.value) from None'),
+        Frame("decode", PY_LIB + "json/decoder.py", 337, code="obj, end = self.raw_decode(s, idx=_w(s, 0).end())"),
+        Frame("loads", PY_LIB + "json/__init__.py", 346, code="return _default_decoder.decode(s)"),
+        Frame("json", PY_LIB + "site-packages/httpx/_models.py", 832, code="return jsonlib.loads(self.content, **kwargs)"))),
+    ErrorKind("pg-timeout", "python", ("sql", "sqlw"), "sqlalchemy.exc.DBAPIError",
+         "(sqlalchemy.dialects.postgresql.asyncpg.Error) <class 'asyncpg.exceptions.QueryCanceledError'>: canceling statement "
+         "due to statement timeout\n[SQL: $data]\n(Background on this error at: https://sqlalche.me/e/20/dbapi)",
+         SQLALCHEMY_EXECUTE, dep_code="", dep_ms=(30000, 30020)),
+    ErrorKind("pg-unique", "python", ("sqlw",), "sqlalchemy.exc.IntegrityError",
+         "(sqlalchemy.dialects.postgresql.asyncpg.IntegrityError) <class 'asyncpg.exceptions.UniqueViolationError'>: duplicate "
+         "key value violates unique constraint \"${attr}_pkey\"\nDETAIL:  Key (id)=({ShipmentId}) already exists.\n[SQL: $data]\n"
+         "(Background on this error at: https://sqlalche.me/e/20/gkpj)", SQLALCHEMY_EXECUTE),
+    ErrorKind("pg-refused", "python", ("sql", "sqlw"), "ConnectionRefusedError", "[Errno 111] Connect call failed ('10.0.6.4', 5432)", (
+        Frame("sock_connect", PY_LIB + "asyncio/selector_events.py", 651, code="return await fut"),
+        Frame("_create_ssl_connection", PY_LIB + "site-packages/asyncpg/connect_utils.py", 777,
+              code="tr, pr = await loop.create_connection("),
+        *SQLALCHEMY_EXECUTE[1:])),
+    ErrorKind("blob-missing", "python", ("blob",), "azure.core.exceptions.ResourceNotFoundError",
+         "The specified blob does not exist.\nRequestId:{CorrelationId}\nTime:{IsoClock}\nErrorCode:BlobNotFound", BLOB_DOWNLOAD),
+    ErrorKind("blob-auth", "python", ("blob",), "azure.core.exceptions.ClientAuthenticationError",
+         "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including "
+         "the signature.\nRequestId:{CorrelationId}\nTime:{IsoClock}\nErrorCode:AuthenticationFailed", BLOB_DOWNLOAD),
+    ErrorKind("key-error", "python", ("logic",), "KeyError", "'$attr'", code='value = payload["$attr"]'),
+    ErrorKind("none-subscript", "python", ("logic",), "TypeError", "'NoneType' object is not subscriptable", code='return record["$attr"]'),
+    ErrorKind("none-attribute", "python", ("logic",), "AttributeError", "'NoneType' object has no attribute '$attr'",
+         code="return item.$attr"),
+    ErrorKind("decimal-float", "python", ("logic",), "TypeError", "unsupported operand type(s) for *: 'decimal.Decimal' and 'float'",
+         code='return Decimal(row["$attr"]) * factor'),
+    ErrorKind("int-literal", "python", ("logic",), "ValueError", "invalid literal for int() with base 10: '{Quantity}.0'",
+         code='return int(row["$attr"])'),
+    ErrorKind("zero-division", "python", ("logic",), "ZeroDivisionError", "division by zero", code='return reserved / totals["$attr"]'),
+    ErrorKind("isoformat", "python", ("logic",), "ValueError", "Invalid isoformat string: '{Clock}'",
+         code='return datetime.fromisoformat(doc["$attr"])'),
+    # Node.js (checkout-web)
+    ErrorKind("undefined-read", "node", ("logic",), "TypeError", "Cannot read properties of undefined (reading '$attr')"),
+    ErrorKind("null-read", "node", ("logic",), "TypeError", "Cannot read properties of null (reading '$attr')"),
+    ErrorKind("not-a-function", "node", ("logic",), "TypeError", "$attr.map is not a function"),
+    ErrorKind("invalid-time", "node", ("logic",), "RangeError", "Invalid time value", (Frame("Date.toISOString", "<anonymous>"),)),
+    ErrorKind("stack-overflow", "node", ("logic",), "RangeError", "Maximum call stack size exceeded"),
+    ErrorKind("hang-up", "node", ("http",), "FetchError", "request to $url failed, reason: socket hang up", NODE_FETCH,
+         dep_code="", dep_ms=(100, 3000)),
+    ErrorKind("refused", "node", ("http",), "FetchError", "request to $url failed, reason: connect ECONNREFUSED {PodIp}:443", NODE_FETCH,
+         dep_code="", dep_ms=(1, 20)),
+    ErrorKind("fetch-timeout", "node", ("http",), "FetchError", "network timeout at: $url", NODE_FETCH, dep_code="",
+         dep_ms=(8000, 8010)),
+    ErrorKind("upstream-502", "node", ("http",), "UpstreamError", "$host responded 502 Bad Gateway", dep_code="502", status="502"),
+    ErrorKind("html-body", "node", ("http",), "SyntaxError", "Unexpected token '<', \"<!DOCTYPE \"... is not valid JSON", (
+        Frame("JSON.parse", "<anonymous>"),
+        Frame("", "/home/site/wwwroot/node_modules/node-fetch/lib/index.js", 273, 15),
+        Frame("process.processTicksAndRejections", "node:internal/process/task_queues", 95, 5))),
+    ErrorKind("redis-retries", "node", ("cache",), "MaxRetriesPerRequestError",
+         "Reached the max retries per request limit (which is 20). Refer to \"maxRetriesPerRequest\" option for details.",
+         IOREDIS, dep_code="", dep_ms=(2000, 9000)),
+    ErrorKind("redis-closed", "node", ("cache",), "Error", "Connection is closed.", (
+        Frame("close", "/home/site/wwwroot/node_modules/ioredis/built/redis/event_handler.js", 189, 25), *IOREDIS[1:]),
+         dep_code="", dep_ms=(0.2, 3)),
+    # Go (catalog-svc): panics with goroutine dumps, or errors wrapped on their way up and logged
+    ErrorKind("nil-pointer", "go", ("logic", "sql", "cache", "http"), "runtime.Error",
+         "runtime error: invalid memory address or nil pointer dereference",
+         (GO_PANIC, Frame("runtime.panicmem", "/usr/local/go/src/runtime/panic.go", 262),
+          Frame("runtime.sigpanic", "/usr/local/go/src/runtime/signal_unix.go", 917))),
+    ErrorKind("index-range", "go", ("logic",), "runtime.boundsError", "runtime error: index out of range [{Length}] with length {Length}",
+         (GO_PANIC, Frame("runtime.goPanicIndex", "/usr/local/go/src/runtime/panic.go", 115))),
+    ErrorKind("nil-map", "go", ("logic",), "runtime.plainError", "assignment to entry in nil map",
+         (GO_PANIC, Frame("runtime.mapassign_faststr", "/usr/local/go/src/runtime/map_faststr.go", 224))),
+    ErrorKind("interface-nil", "go", ("logic",), "runtime.TypeAssertionError", "interface conversion: interface {{}} is nil, not string",
+         (GO_PANIC, Frame("runtime.panicdottypeE", "/usr/local/go/src/runtime/iface.go", 262))),
+    ErrorKind("no-rows", "go", ("sql",), "", "sql: no rows in result set", panic=False),
+    ErrorKind("statement-timeout", "go", ("sql",), "", "pq: canceling statement due to statement timeout", dep_code="",
+         dep_ms=(5000, 5020), panic=False),
+    ErrorKind("pg-refused", "go", ("sql",), "", "dial tcp 10.0.5.7:5432: connect: connection refused", dep_code="", dep_ms=(0.5, 3),
+         panic=False),
+    ErrorKind("pool-timeout", "go", ("cache",), "", "redis: connection pool timeout", dep_code="", dep_ms=(4000, 4004), panic=False),
+    ErrorKind("io-timeout", "go", ("cache",), "", "dial tcp 10.0.4.12:6380: i/o timeout", dep_code="", dep_ms=(3000, 3006), panic=False),
+    ErrorKind("deadline", "go", ("http",), "", "Get \"$url\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
+         dep_code="", dep_ms=(2000, 2004), status="504", panic=False),
+    ErrorKind("status-503", "go", ("http",), "", "unexpected status 503 Service Unavailable", dep_code="503", status="502",
+         panic=False),
+    ErrorKind("unmarshal", "go", ("http",), "", "json: cannot unmarshal string into Go struct field Stock.available of type int",
+         panic=False),
+    ErrorKind("parse-float", "go", ("logic",), "", "strconv.ParseFloat: parsing \"{CommaAmount}\": invalid syntax", panic=False),
+)
+
+# --- the days' services, their parts and operations ----------------------------------------------
+
+DAYS_SERVICES: dict[str, Service] = {
+    **SERVICES,
+    "orders-api": replace(SERVICES["orders-api"], release_minute=1440 + 485),  # Wed 09:05 Amsterdam
+    "catalog-svc": replace(SERVICES["catalog-svc"], release_minute=2880 + 810),
+    "payments-worker": replace(SERVICES["payments-worker"], release_minute=1440 + 840),
+}
+
+ORDERS_API = "https://orders-api.contoso-shop.com"
+PAYMENTS = "https://payments.contoso-shop.com"
+SHIPPING_API = "http://shipping-svc.shop.svc.cluster.local:8000"
+
+PARTS: dict[str, Part] = {p.key: p for p in (
+    # orders-api
+    Part("cart-load", "sql", cs("Contoso.Orders.Data.CartRepository", "GetAsync"), CART_SQL, "Carts"),
+    Part("order-load", "sql", cs("Contoso.Orders.Data.OrderRepository", "GetAsync"), GET_ORDER_SQL, "Orders"),
+    Part("order-page", "sql", cs("Contoso.Orders.Data.OrderRepository", "ListForCustomerAsync"), LIST_ORDERS_SQL, "Orders"),
+    Part("address-load", "sql", cs("Contoso.Orders.Data.AddressRepository", "GetDefaultAsync"), sql_dep(
+        "SELECT TOP(1) [a].[Id], [a].[Street], [a].[PostalCode], [a].[City], [a].[Country] FROM [Addresses] AS [a] "
+        "WHERE [a].[CustomerId] = @__customerId_0 AND [a].[IsDefault] = CAST(1 AS bit)"), "Addresses"),
+    Part("order-insert", "sqlw", cs("Contoso.Orders.Data.OrderRepository", "InsertAsync"), sql_dep(SQL_INSERT_ORDER), "Orders"),
+    Part("order-status", "sqlw", cs("Contoso.Orders.Data.OrderRepository", "UpdateStatusAsync"), sql_dep(SQL_CANCEL), "Orders"),
+    Part("return-insert", "sqlw", cs("Contoso.Orders.Data.ReturnRepository", "InsertAsync"), sql_dep(
+        "SET IMPLICIT_TRANSACTIONS OFF; SET NOCOUNT ON; INSERT INTO [Returns] ([Id], [OrderId], [Reason], [CreatedAt]) "
+        "VALUES (@p0, @p1, @p2, @p3);"), "Returns"),
+    Part("inventory-reserve", "http", cs("Contoso.Orders.Inventory.InventoryClient", "ReserveAsync"), RESERVE_HTTP, "expiresAt"),
+    Part("inventory-release", "http", cs("Contoso.Orders.Inventory.InventoryClient", "ReleaseAsync"),
+         http_dep("DELETE", "https://inventory-func.azurewebsites.net/api/reservations/{ReservationId}", "204"), "released"),
+    Part("refund-request", "http", cs("Contoso.Orders.Payments.PaymentsClient", "RefundAsync"),
+         http_dep("POST", PAYMENTS + "/v1/payments/{PaymentId}/refunds", "201"), "amount"),
+    Part("rates-fetch", "http", cs("Contoso.Orders.Shipping.ShippingClient", "GetRatesAsync"),
+         http_dep("GET", SHIPPING_API + "/api/rates?country={Country}"), "price"),
+    Part("cart-cache", "cache", cs("Contoso.Orders.Caching.CartCache", "GetAsync"),
+         Dep("Redis", REDIS, "GET", "GET cart:{CartId}", "", True, (0.4, 4)), "cart:{CartId}"),
+    Part("pricing", "logic", cs("Contoso.Orders.Pricing.PriceCalculator", "Calculate", sync=True), attr="{Sku}"),
+    Part("tax", "logic", cs("Contoso.Orders.Pricing.TaxCalculator", "RateFor", sync=True), attr="{Country}"),
+    Part("shipping-fee", "logic", cs("Contoso.Orders.Pricing.ShippingFeeCalculator", "Calculate", sync=True), attr="{Country}"),
+    Part("order-mapper", "logic", cs("Contoso.Orders.Api.Mapping.OrderMapper", "ToDto", sync=True), attr="{OrderId}"),
+    Part("return-policy", "logic", cs("Contoso.Orders.Returns.ReturnPolicy", "Evaluate", sync=True), attr="{Sku}"),
+    Part("outbox", "bus", cs("Contoso.Orders.Messaging.OutboxPublisher", "PublishAsync"),
+         Dep("Azure Service Bus", f"{SB_HOST} | order-events", "Message", "", "", True, (5, 40)), "order-events"),
+    # notifications-func
+    Part("mail-send", "http", cs("Contoso.Notifications.Email.SendGridEmailSender", "SendAsync"),
+         http_dep("POST", "https://api.sendgrid.com/v3/mail/send", "202", (60, 400)), "message_id"),
+    Part("sms-send", "http", cs("Contoso.Notifications.Sms.TwilioSmsSender", "SendAsync"),
+         http_dep("POST", "https://api.twilio.com/2010-04-01/Accounts/AC3f1c2b7e/Messages.json", "201", (80, 500)), "price"),
+    Part("order-fetch", "http", cs("Contoso.Notifications.Orders.OrdersApiClient", "GetOrderAsync"),
+         http_dep("GET", ORDERS_API + "/api/orders/{OrderId}"), "total"),
+    Part("template-render", "logic", cs("Contoso.Notifications.Templates.LiquidRenderer", "Render", sync=True), attr="{Locale}"),
+    Part("recipient", "logic", cs("Contoso.Notifications.Recipients.RecipientResolver", "Resolve", sync=True),
+         attr="{CustomerId}"),
+    Part("abandoned-carts", "sql", cs("Contoso.Notifications.Data.CartQueries", "AbandonedSinceAsync"), sql_dep(
+        "SELECT [c].[Id], [c].[CustomerId], [c].[UpdatedAt] FROM [Carts] AS [c] WHERE [c].[UpdatedAt] < @__since_0 "
+        "AND [c].[ReminderSentAt] IS NULL"), "Carts"),
+    # payments-worker
+    Part("payment-load", "sql", jv("com.contoso.payments.store.PaymentStore", "load"), PG_SELECT, "payments"),
+    Part("payment-save", "sqlw", jv("com.contoso.payments.store.PaymentStore", "save"), PG_UPDATE, "payments"),
+    Part("refund-insert", "sqlw", jv("com.contoso.payments.store.RefundStore", "insert"), pg_dep(
+        PG, "INSERT refunds", "insert into refunds (amount,currency,payment_id,reason,id) values (?,?,?,?,?)"), "refunds"),
+    Part("settlement-query", "sql", jv("com.contoso.payments.settlement.SettlementQueries", "capturedBetween"), pg_dep(
+        PG, "SELECT payments", "select p1_0.id,p1_0.amount,p1_0.fee from payments p1_0 where p1_0.captured_at between ? and ?",
+        (40, 900)), "payments"),
+    Part("psp-capture", "http", jv("com.contoso.payments.psp.PspClient", "capture"), CAPTURE,
+         "com.contoso.payments.psp.CaptureResponse"),
+    Part("psp-refund", "http", jv("com.contoso.payments.psp.PspClient", "refund"),
+         http_dep("POST", "https://api.payhub.example/v1/payments/{PaymentId}/refunds", "201", (120, 900)),
+         "com.contoso.payments.psp.RefundResponse"),
+    Part("fraud-score", "http", jv("com.contoso.payments.fraud.FraudClient", "score"),
+         http_dep("POST", "https://fraud.contoso-shop.com/v2/score", "200", (30, 250)), "com.contoso.payments.fraud.Score"),
+    Part("ledger-post", "http", jv("com.contoso.payments.ledger.LedgerClient", "post"),
+         http_dep("POST", "https://ledger.contoso-shop.com/v1/entries", "201", (20, 180)),
+         "com.contoso.payments.ledger.LedgerEntry"),
+    Part("net-amount", "logic", jv("com.contoso.payments.money.AmountCalculator", "netAmount"),
+         attr="com.contoso.payments.model.Payment.getAmount"),
+    Part("fee", "logic", jv("com.contoso.payments.money.FeeCalculator", "fee"),
+         attr="com.contoso.payments.model.Merchant.getFeeRate"),
+    Part("fx", "logic", jv("com.contoso.payments.fx.CurrencyConverter", "toEur"),
+         attr="com.contoso.payments.fx.RateTable.rateFor"),
+    Part("payment-events", "bus", jv("com.contoso.payments.events.PaymentEventPublisher", "publish"),
+         Dep("Azure Service Bus", f"{SB_HOST} | payment-events", "Message", "", "", True, (5, 40)), "payment-events"),
+    # inventory-func
+    Part("stock-read", "nosql", py("read_level", "/home/site/wwwroot/inventory/store.py",
+                                   "return container.read_item(item=sku, partition_key=warehouse)"),
+         Dep("Azure DocumentDB", COSMOS, "Read Document", "", "200", True, (3, 18)), call="level = store.read_level(sku, warehouse)"),
+    Part("stock-write", "nosql", py("write_level", "/home/site/wwwroot/inventory/store.py",
+                                    "return container.upsert_item(doc, etag=etag, match_condition=MatchConditions.IfNotModified)"),
+         COSMOS_UPSERT, call="store.write_level(level)"),
+    Part("wms-levels", "http", py("fetch_levels", "/home/site/wwwroot/inventory/warehouse.py",
+                                  "resp = await client.get(f\"/stock-levels?warehouse={warehouse}\")"),
+         http_dep("GET", WMS + "/stock-levels?warehouse={Warehouse}", "200", (200, 4000)), call="levels = await wms.fetch_levels(warehouse)"),
+    Part("reservation-parse", "logic", py("parse_reservation", "/home/site/wwwroot/inventory/reservations.py", ""), attr="quantity",
+         call="reservation = parse_reservation(msg.get_json())"),
+    Part("availability", "logic", py("available_after", "/home/site/wwwroot/inventory/stock.py", ""), attr="on_hand",
+         call="available = available_after(level, reservation)"),
+    Part("expiry", "logic", py("is_expired", "/home/site/wwwroot/inventory/reservations.py", ""), attr="expires_at",
+         call="if is_expired(reservation, now):"),
+    # shipping-svc
+    Part("postnl-label", "http", py("create_label", "/app/shipping/carriers/postnl.py",
+                                    "resp = await self._client.post(\"/shipment/v2_2/label\", json=body)"),
+         http_dep("POST", "https://api.postnl.nl/shipment/v2_2/label"), call="label = await carrier.create_label(shipment)"),
+    Part("dhl-rates", "http", py("quote", "/app/shipping/carriers/dhl.py", "resp = await self._client.get(\"/rates\", params=query)"),
+         http_dep("GET", "https://express.api.dhl.com/mydhlapi/rates"), call="quotes = await dhl.quote(parcel)"),
+    Part("tracking-fetch", "http", py("track", "/app/shipping/carriers/tracking.py",
+                                      "resp = await self._client.get(f\"/track/{tracking_no}\")"),
+         http_dep("GET", "https://api.aftership.com/tracking/2024-10/trackings/{TrackingNo}"),
+         call="events = await tracker.track(shipment.tracking_no)"),
+    Part("shipment-load", "sql", py("get", "/app/shipping/store.py", "result = await session.execute(stmt)"),
+         pg_dep(SHIPPING_PG, "SELECT shipments", "SELECT shipments.id, shipments.order_id, shipments.carrier, shipments.status "
+                "FROM shipments WHERE shipments.id = $1::VARCHAR"), "shipments", "shipment = await store.get(shipment_id)"),
+    Part("shipment-insert", "sqlw", py("add", "/app/shipping/store.py", "await session.commit()"),
+         pg_dep(SHIPPING_PG, "INSERT shipments", "INSERT INTO shipments (id, order_id, carrier, weight_kg, status) VALUES "
+                "($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::NUMERIC, $5::VARCHAR)"), "shipments",
+         "await store.add(shipment)"),
+    Part("label-blob", "blob", py("load_label", "/app/shipping/labels/storage.py",
+                                  "stream = await container.download_blob(f\"{shipment_id}.pdf\")"),
+         attr="labels", call="pdf = await storage.load_label(shipment.id)"),
+    Part("parcel-weight", "logic", py("billable_weight", "/app/shipping/parcels.py", ""), attr="weight_kg",
+         call="weight = billable_weight(parcel)"),
+    Part("address-normalize", "logic", py("normalize", "/app/shipping/addresses.py", ""), attr="postal_code",
+         call="address = normalize(payload.address)"),
+    Part("customs", "logic", py("customs_lines", "/app/shipping/customs.py", ""), attr="hs_code",
+         call="lines = customs_lines(order)"),
+    # checkout-web
+    Part("cart-fetch", "http", js("async fetchCart", "clients/orders.js"), CHECKOUT_CART, "items"),
+    Part("order-submit", "http", js("async submitOrder", "clients/orders.js"),
+         http_dep("POST", ORDERS_API + "/api/orders", "201", (80, 600)), "orderId"),
+    Part("payment-session", "http", js("async createPaymentSession", "clients/payments.js"),
+         http_dep("POST", PAYMENTS + "/v1/sessions", "201", (30, 200)), "redirectUrl"),
+    Part("rates-lookup", "http", js("async fetchShippingRates", "clients/shipping.js"),
+         http_dep("GET", ORDERS_API + "/api/shipping/quote?cartId={CartId}"), "options"),
+    Part("session-load", "cache", js("async loadSession", "session/store.js"),
+         Dep("Redis", REDIS, "GET", "GET sess:{SessionId}", "", True, (0.3, 3)), "sess"),
+    Part("totals", "logic", js("computeTotals", "cart/totals.js"), attr="total"),
+    Part("summary", "logic", js("buildSummary", "cart/summary.js"), attr="lines"),
+    Part("address-format", "logic", js("formatAddress", "checkout/address.js"), attr="postalCode"),
+    Part("delivery-estimate", "logic", js("estimateDelivery", "checkout/delivery.js"), attr="cutoff"),
+    Part("promotion", "logic", js("applyPromotion", "cart/promotions.js"), attr="discount"),
+    # catalog-svc
+    Part("price-query", "sql", gof("pricing.(*Store).ForSKU", "pricing/store.go"), pg_dep(
+        CATALOG_PG, "SELECT catalog.prices", "SELECT amount_cents, currency, valid_from FROM prices WHERE sku = $1 "
+        "AND valid_from <= now() ORDER BY valid_from DESC LIMIT 1"), "query price"),
+    Part("product-query", "sql", gof("catalog.(*Store).Product", "catalog/store.go"), PG_PRODUCT, "load product"),
+    Part("search-query", "sql", gof("search.(*Index).Query", "search/index.go"), pg_dep(
+        CATALOG_PG, "SELECT catalog.products", "SELECT sku, name, price_cents FROM products WHERE search @@ "
+        "websearch_to_tsquery('dutch', $1) LIMIT 48", (5, 400)), "search products"),
+    Part("category-query", "sql", gof("catalog.(*Store).Category", "catalog/store.go"), pg_dep(
+        CATALOG_PG, "SELECT catalog.categories", "SELECT id, slug, parent_id, name FROM categories WHERE slug = $1"),
+         "load category"),
+    Part("product-cache", "cache", gof("cache.(*Redis).Get", "cache/redis.go"), REDIS_GET, "read cache"),
+    Part("stock-lookup", "http", gof("inventory.(*Client).Stock", "inventory/client.go"),
+         http_dep("GET", "https://inventory-func.azurewebsites.net/api/stock/{Sku}", "200", (5, 120)), "fetch stock"),
+    Part("price-format", "logic", gof("pricing.Format", "pricing/format.go"), attr="format price"),
+    Part("variant-pick", "logic", gof("catalog.pickVariant", "catalog/variants.go"), attr="pick variant"),
+    Part("category-path", "logic", gof("catalog.(*Tree).Path", "catalog/tree.go"), attr="build category path"),
+    Part("facet-count", "logic", gof("search.countFacets", "search/facets.go"), attr="count facets"),
+)}
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("orders-create", "orders-api", (cs("Contoso.Orders.OrderService", "PlaceAsync"), CREATE_ORDER, MVC_EXECUTE),
+              ("cart-load", "pricing", "tax", "shipping-fee", "inventory-reserve", "order-insert", "outbox"),
+              "Placing order for cart {CartId}", Req("POST Orders/Create", "/api/orders", "201", (5, 40))),
+    Operation("orders-get", "orders-api", (cs("Contoso.Orders.Api.Controllers.OrdersController", "Get"), MVC_EXECUTE),
+              ("order-load", "order-mapper"), "Loading order {OrderId}",
+              Req("GET Orders/Get [id]", "/api/orders/{OrderId}", "200", (3, 30))),
+    Operation("orders-list", "orders-api", (cs("Contoso.Orders.Api.Controllers.OrdersController", "List"), MVC_EXECUTE),
+              ("order-page", "order-mapper"), "Listing orders for customer {CustomerId}",
+              Req("GET Orders/List", "/api/orders?customerId={CustomerId}", "200", (3, 30))),
+    Operation("orders-cancel", "orders-api", (cs("Contoso.Orders.OrderService", "CancelAsync"),
+                                              cs("Contoso.Orders.Api.Controllers.OrdersController", "Cancel"), MVC_EXECUTE),
+              ("order-load", "order-status", "inventory-release", "refund-request", "outbox"), "Cancelling order {OrderId}",
+              Req("POST Orders/Cancel", "/api/orders/{OrderId}/cancel", "200", (3, 30))),
+    Operation("returns-create", "orders-api", (cs("Contoso.Orders.Returns.ReturnService", "OpenAsync"),
+                                               cs("Contoso.Orders.Api.Controllers.ReturnsController", "Create"), MVC_EXECUTE),
+              ("order-load", "return-policy", "return-insert", "refund-request"), "Opening return for order {OrderId}",
+              Req("POST Returns/Create", "/api/orders/{OrderId}/returns", "201", (5, 40))),
+    Operation("shipping-quote", "orders-api", (cs("Contoso.Orders.Shipping.QuoteService", "QuoteAsync"),
+                                               cs("Contoso.Orders.Api.Controllers.ShippingController", "Quote"), MVC_EXECUTE),
+              ("cart-cache", "address-load", "rates-fetch", "shipping-fee", "tax"), "Quoting shipping for cart {CartId}",
+              Req("GET Shipping/Quote", "/api/shipping/quote?cartId={CartId}", "200", (5, 60))),
+    Operation("carts-get", "orders-api", (cs("Contoso.Orders.Api.Controllers.CartsController", "Get"), MVC_EXECUTE),
+              ("cart-cache", "cart-load", "pricing"), "Loading cart {CartId}",
+              Req("GET Carts/Get [id]", "/api/carts/{CartId}", "200", (2, 20))),
+    Operation("notify-confirmation", "notifications-func",
+              (cs("Contoso.Notifications.Functions.SendOrderConfirmation", "Run"),),
+              ("order-fetch", "recipient", "template-render", "mail-send"), "Sending order confirmation for order {OrderId}",
+              function="SendOrderConfirmation"),
+    Operation("notify-shipped", "notifications-func", (cs("Contoso.Notifications.Functions.SendShipmentNotification", "Run"),),
+              ("order-fetch", "template-render", "mail-send", "sms-send"),
+              "Sending shipment notification for order {OrderId}", function="SendShipmentNotification"),
+    Operation("notify-return-label", "notifications-func", (cs("Contoso.Notifications.Functions.SendReturnLabel", "Run"),),
+              ("order-fetch", "recipient", "template-render", "mail-send"), "Sending return label for order {OrderId}",
+              function="SendReturnLabel"),
+    Operation("notify-abandoned", "notifications-func", (cs("Contoso.Notifications.Functions.RemindAbandonedCarts", "Run"),),
+              ("abandoned-carts", "recipient", "template-render", "mail-send"), "Sending abandoned cart reminders",
+              function="RemindAbandonedCarts", reason="Timer fired at {IsoClock}", schedule=(480.0, 1080.0)),
+    Operation("payments-capture", "payments-worker",
+              (jv("com.contoso.payments.capture.CaptureService", "capture"), *JAVA_SB_LISTENER),
+              ("payment-load", "fraud-score", "fx", "fee", "psp-capture", "payment-save", "ledger-post", "payment-events"),
+              "Capturing payment {PaymentId} (order {OrderId})", Req("payment-requests process", "", "0", (3, 30))),
+    Operation("payments-refund", "payments-worker",
+              (jv("com.contoso.payments.refund.RefundService", "refund"),
+               jv("com.contoso.payments.refund.RefundHandler", "handle"), *JAVA_SB_LISTENER[1:]),
+              ("payment-load", "net-amount", "psp-refund", "refund-insert", "ledger-post", "payment-events"),
+              "Refunding payment {PaymentId} (order {OrderId})", Req("refund-requests process", "", "0", (3, 30))),
+    Operation("payments-get", "payments-worker",
+              (jv("com.contoso.payments.api.PaymentController", "get"), *JAVA_WEB),
+              ("payment-load", "fx", "net-amount"), "Loading payment {PaymentId}",
+              Req("GET /api/payments/{id}", "/api/payments/{PaymentId}", "200", (2, 20))),
+    Operation("payments-settlement", "payments-worker",
+              (jv("com.contoso.payments.settlement.SettlementReportJob", "run"), *JAVA_SCHEDULED),
+              ("settlement-query", "fee", "fx", "net-amount", "ledger-post"), "Building settlement report {BatchId}",
+              schedule=(60.0, 780.0)),
+    Operation("inventory-reserve", "inventory-func", (py("reserve_stock", "/home/site/wwwroot/function_app.py", ""),),
+              ("reservation-parse", "stock-read", "availability", "stock-write"),
+              "Reserving stock for message {MessageId}", function="reserve_stock"),
+    Operation("inventory-release", "inventory-func", (py("release_stock", "/home/site/wwwroot/function_app.py", ""),),
+              ("reservation-parse", "stock-read", "stock-write"), "Releasing reservation {ReservationId}",
+              function="release_stock"),
+    Operation("inventory-stock", "inventory-func", (py("get_stock", "/home/site/wwwroot/function_app.py", ""),),
+              ("stock-read", "availability"), "Looking up stock for {Sku}",
+              Req("get_stock", "/api/stock/{Sku}", "200", (5, 40)), function="get_stock",
+              reason="This function was programmatically called via the host APIs."),
+    Operation("inventory-expire", "inventory-func", (py("expire_reservations", "/home/site/wwwroot/function_app.py", ""),),
+              ("stock-read", "expiry", "stock-write"), "Expiring reservations", function="expire_reservations",
+              reason="Timer fired at {IsoClock}", schedule=tuple(float(m) for m in range(7, 1440, 30))),
+    Operation("inventory-wms", "inventory-func", (py("import_levels", "/home/site/wwwroot/function_app.py", ""),),
+              ("wms-levels", "availability", "stock-write"), "Importing warehouse levels", function="import_levels",
+              reason="Timer fired at {IsoClock}", schedule=tuple(float(m) for m in range(50, 1440, 180))),
+    Operation("shipping-label", "shipping-svc", (py("create_label", "/app/shipping/api/labels.py", ""),),
+              ("shipment-load", "parcel-weight", "address-normalize", "postnl-label", "label-blob"), "Creating label",
+              Req("POST /api/labels", "/api/labels", "201")),
+    Operation("shipping-rates", "shipping-svc", (py("get_rates", "/app/shipping/api/rates.py", ""),),
+              ("parcel-weight", "dhl-rates", "address-normalize"), "Quoting rates", Req("GET /api/rates", "/api/rates", "200")),
+    Operation("shipping-create", "shipping-svc", (py("create_shipment", "/app/shipping/api/shipments.py", ""),),
+              ("address-normalize", "customs", "parcel-weight", "shipment-insert"), "Creating shipment",
+              Req("POST /api/shipments", "/api/shipments", "201")),
+    Operation("shipping-track", "shipping-svc", (py("get_tracking", "/app/shipping/api/tracking.py", ""),),
+              ("shipment-load", "tracking-fetch"), "Tracking shipment",
+              Req("GET /api/tracking/{id}", "/api/tracking/{TrackingNo}", "200")),
+    Operation("checkout-page", "checkout-web", (js("async renderCheckout", "routes/checkout.js"),),
+              ("session-load", "cart-fetch", "summary", "delivery-estimate", "address-format"), "",
+              Req("GET /checkout", "/checkout", "200", (8, 60))),
+    Operation("checkout-submit", "checkout-web", (js("async submitCheckout", "routes/checkout.js"),),
+              ("session-load", "cart-fetch", "totals", "promotion", "order-submit", "payment-session"), "",
+              Req("POST /checkout/submit", "/checkout/submit", "303", (10, 80))),
+    Operation("cart-page", "checkout-web", (js("async renderCart", "routes/cart.js"),),
+              ("session-load", "cart-fetch", "totals", "summary", "promotion"), "", Req("GET /cart", "/cart", "200", (5, 50))),
+    Operation("cart-promo", "checkout-web", (js("async applyPromoCode", "routes/cart.js"),),
+              ("cart-fetch", "promotion", "totals"), "", Req("POST /cart/promo", "/cart/promo", "200", (5, 50))),
+    Operation("checkout-shipping", "checkout-web", (js("async shippingOptions", "routes/checkout.js"),),
+              ("session-load", "rates-lookup", "delivery-estimate", "address-format"), "",
+              Req("GET /checkout/shipping", "/checkout/shipping", "200", (10, 90))),
+    Operation("catalog-product", "catalog-svc", (gof("api.(*Server).getProduct", "api/products.go"), *GO_HTTP_SERVE),
+              ("product-cache", "product-query", "price-query", "stock-lookup", "variant-pick", "price-format"), "get product {Sku}",
+              Req("GET /api/products/:sku", "/api/products/{Sku}", "200", (1, 12))),
+    Operation("catalog-list", "catalog-svc", (gof("api.(*Server).listProducts", "api/products.go"), *GO_HTTP_SERVE),
+              ("category-query", "search-query", "price-query", "price-format", "facet-count"), "list products",
+              Req("GET /api/products", "/api/products?category={Country}", "200", (2, 40))),
+    Operation("catalog-search", "catalog-svc", (gof("api.(*Server).search", "api/search.go"), *GO_HTTP_SERVE),
+              ("search-query", "product-cache", "facet-count", "price-format"), "search",
+              Req("GET /api/search", "/api/search?q={Sku}", "200", (3, 80))),
+    Operation("catalog-category", "catalog-svc", (gof("api.(*Server).getCategory", "api/categories.go"), *GO_HTTP_SERVE),
+              ("category-query", "category-path", "product-cache"), "get category",
+              Req("GET /api/categories/:slug", "/api/categories/{Locale}", "200", (1, 15))),
+)
+
+# Generated causes that would repeat one of the night's hand-written ones.
+NIGHT_TWINS = frozenset({
+    "orders-list-order-page-sql-timeout", "orders-create-inventory-reserve-http-503", "checkout-submit-totals-undefined-read",
+    "catalog-product-product-cache-io-timeout", "payments-capture-psp-capture-rest-timeout",
+    "inventory-reserve-reservation-parse-key-error", "checkout-submit-payment-session-upstream-502",
+    "notify-confirmation-mail-send-http-500",
+})
+
+# orders-processor: a stage of order handling and why it gave up, written to OrdersService_CL
+ORDER_STAGES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("payment", "Payment capture for order {OrderId}", (
+        ("authorization-expired", "authorization {PaymentId} expired before capture"),
+        ("amount-mismatch", "captured amount differs from order total {Total} EUR"),
+        ("currency", "merchant account contoso-eu does not accept currency CHF"))),
+    ("reservation", "Stock reservation for order {OrderId}", (
+        ("discontinued", "SKU {Sku} is discontinued"),
+        ("no-location", "warehouse {Warehouse} has no stock location for SKU {Sku}"),
+        ("released", "reservation {ReservationId} was released by another order"))),
+    ("fulfillment", "Fulfillment request for order {OrderId}", (
+        ("unknown-sku", "warehouse {Warehouse} does not know SKU {Sku}"),
+        ("carrier-country", "carrier {Carrier} does not deliver to {Country}"),
+        ("too-many-lines", "pick list has more than 50 lines"))),
+    ("invoice", "Invoice for order {OrderId}", (
+        ("vat", "no VAT rate configured for country {Country}"),
+        ("sequence", "invoice number sequence INV-2026 is exhausted"),
+        ("billing-address", "customer {CustomerId} has no billing address"))),
+    ("shipment", "Shipment booking for order {OrderId}", (
+        ("overweight", "parcel exceeds the 31.5 kg limit of {Carrier}"),
+        ("service-point", "service point for postal code {PostalCode} is closed"))),
+    ("refund", "Refund for order {OrderId}", (
+        ("over-refund", "refund exceeds the captured amount of payment {PaymentId}"),
+        ("too-old", "payment {PaymentId} was captured more than 180 days ago"))),
+    ("loyalty", "Loyalty points for order {OrderId}", (
+        ("not-enrolled", "customer {CustomerId} is not enrolled in the loyalty programme"),)),
+    ("fraud", "Fraud screening for order {OrderId}", (
+        ("blocked-email", "e-mail domain of {CustomerEmail} is on the block list"),
+        ("velocity", "more than 5 orders from {ClientIp} within 10 minutes"))),
+)
+
+# ingress-nginx: what went wrong with the upstream, and the routes it happened on
+NGINX_ERRORS: tuple[tuple[str, str, int], ...] = (
+    ("timeout", "upstream timed out (110: Operation timed out) while reading response header from upstream", 504),
+    ("refused", "connect() failed (111: Connection refused) while connecting to upstream", 502),
+    ("closed", "upstream prematurely closed connection while reading response header from upstream", 502),
+    ("reset", "recv() failed (104: Connection reset by peer) while reading response header from upstream", 502),
+    ("no-live", "no live upstreams while connecting to upstream", 502),
+)
+NGINX_ROUTES: tuple[tuple[str, str, str, str, str], ...] = (
+    ("product", "GET", "/api/products/{Sku}", "shop-catalog-svc-8080", "api.contoso-shop.com"),
+    ("search", "GET", "/api/search?q={Sku}", "shop-catalog-svc-8080", "api.contoso-shop.com"),
+    ("webhook", "POST", "/webhooks/psp", "shop-payments-worker-8080", "payments.contoso-shop.com"),
+    ("label", "POST", "/api/labels", "shop-shipping-svc-8000", "shipping.contoso-shop.com"),
+    ("tracking", "GET", "/api/tracking/{TrackingNo}", "shop-shipping-svc-8000", "shipping.contoso-shop.com"),
+)
+
+# Traffic by hour of day in UTC: quiet nights, business hours, the evening peak (Amsterdam is UTC+1).
+HOURLY = (0.15, 0.1, 0.08, 0.08, 0.12, 0.3, 0.6, 0.9, 1.0, 1.0, 1.0, 1.05, 1.0, 0.95, 0.95, 0.9, 0.85, 0.9, 1.1, 1.2,
+          1.15, 0.8, 0.45, 0.25)
+BUSINESS_HOURS = range(7, 17)
+
+# fmt: on
+
+
+# --- building the days --------------------------------------------------------------------------
+
+
+def _bound(text: str, part: Part) -> str:
+    """A kind's text about one part: `$attr`, `$url`, `$host`, `$data` filled in."""
+    dep = part.dep
+    return Template(text).substitute(
+        attr=part.attr,
+        url=dep.data if dep else "",
+        host=dep.target if dep else "",
+        data=dep.data if dep else "",
+    )
+
+
+def _python_lib(frames: Iterable[Frame], service: str) -> tuple[Frame, ...]:
+    version = PY_VERSIONS.get(service, "3.12")
+    return tuple(f._replace(file=f.file.replace("python3.X", f"python{version}")) for f in frames)
+
+
+def _bound_fault(fault: Fault, part: Part, service: str) -> Fault:
+    cause = _bound_fault(fault.cause, part, service) if fault.cause else None
+    frames = _python_lib(fault.frames, service)
+    return replace(fault, message=_bound(fault.message, part), frames=frames, cause=cause)
+
+
+def _fault(op: Operation, part: Part, kind: ErrorKind) -> Fault:
+    """The exception: the kind's library frames, the part's, then the operation's own ones."""
+    own = part.frame._replace(code=_bound(kind.code, part)) if kind.code else part.frame
+    caller = op.entry[0]._replace(line=_line(op.key + part.key), code=part.call)
+    glue = (RETHROW,) if own.func.endswith("MoveNext") else ()
+    frames = (*kind.frames, own, *glue, caller, *op.entry[1:])
+    message = _bound(kind.message, part)
+    headline = ""
+    if kind.runtime == "go" and op.req is not None:  # net/http recovers it and logs this line
+        frames = (GO_RECOVER, *frames)
+        headline = f"http: panic serving {{PodIp}}:{{Port}}: {message}"
+    cause = _bound_fault(kind.cause, part, op.service) if kind.cause else None
+    return Fault(kind.type, message, _python_lib(frames, op.service), cause, headline)
+
+
+def _class_of(func: str) -> str:
+    return func.split("+<")[0] if "+<" in func else func.rsplit(".", 1)[0]
+
+
+def _failure_signals(op: Operation, part: Part, kind: ErrorKind) -> tuple[Signal, ...]:
+    """What one occurrence writes, in the shape the service's runtime and hosting write it."""
+    fault = _fault(op, part, kind)
+    deps: tuple[Signal, ...] = ()
+    if part.dep is not None:
+        failed = replace(part.dep, code=kind.dep_code or "", ok=False, ms=kind.dep_ms)
+        deps = (part.dep if kind.dep_code is None else failed,)
+    reqs: tuple[Req, ...] = ()
+    if op.req is not None:
+        reqs = (
+            replace(op.req, ok=False) if op.req.code == "0" else replace(op.req, code=kind.status),
+        )
+    logged = f"{op.action} failed: {fault.message.splitlines()[0]}"
+    match op.service:
+        case "orders-api":
+            return (*reqs, *deps, Exc(fault), Trace(logged, 3, _class_of(op.entry[0].func)))
+        case "notifications-func":
+            user = FuncLog("Error", logged, f"Function.{op.function}.User", op.function)
+            return invocation(op.function, op.reason, *deps, user, Exc(fault), fault=fault)
+        case "inventory-func":
+            trigger = (sb_details(op.function),) if op.reason == "(null)" else ()
+            user = FuncLog("Error", logged, f"Function.{op.function}.User", op.function)
+            return (
+                *reqs,
+                *invocation(
+                    op.function,
+                    op.reason,
+                    *trigger,
+                    *deps,
+                    user,
+                    Trace(logged, 3, "function_app"),
+                    Exc(fault),
+                    fault=fault,
+                ),
+            )
+        case "checkout-web":
+            return (*reqs, *deps, Exc(fault), Console("Error", "", fault))
+        case "payments-worker":
+            logger = _class_of(op.entry[0].func)
+            line = f"{op.action} failed"  # SLF4J: the message, the exception goes separately
+            return (
+                *reqs,
+                *deps,
+                Exc(fault),
+                Trace(line, 3, logger),
+                Container(line, "error", fields=logstash(logger), fault=fault),
+            )
+        case "shipping-svc" if op.req is not None:
+            asgi = Container(
+                "ERROR:    Exception in ASGI application", "error", "stderr", fault=fault
+            )
+            return (asgi, uvicorn(op.req.name.split()[0], op.req.path, "500 Internal Server Error"))
+        case "catalog-svc" if kind.panic:
+            return (*reqs, *deps, Exc(fault, 4), Container("", "unknown", "stderr", fault=fault))
+        case "catalog-svc" if op.req is not None:
+            wrapped = f"{op.action}: {part.attr}: {fault.message}"
+            handler = op.entry[0]
+            caller = f"{handler.file.removeprefix('/app/internal/')}:{handler.line + 3}"
+            fields = zap(
+                caller,
+                method=op.req.name.split()[0],
+                path=op.req.path,
+                status=int(kind.status),
+                error=wrapped,
+            )
+            return (
+                *reqs,
+                *deps,
+                Trace(wrapped, 3, "catalog/api"),
+                Container("request failed", "error", fields=fields),
+            )
+    raise ValueError(f"{op.key}: no failure shape for {op.service}")
+
+
+def _healthy_signals(op: Operation) -> tuple[Signal, ...]:
+    deps = tuple(dep for key in op.parts if (dep := PARTS[key].dep) is not None)
+    reqs = (op.req,) if op.req is not None else ()
+    match op.service:
+        case "notifications-func":
+            return invocation(op.function, op.reason, *deps)
+        case "inventory-func":
+            trigger = (sb_details(op.function),) if op.reason == "(null)" else ()
+            return (*reqs, *invocation(op.function, op.reason, *trigger, *deps))
+        case "shipping-svc" if op.req is not None:
+            status = "201 Created" if op.req.code == "201" else "200 OK"
+            return (uvicorn(op.req.name.split()[0], op.req.path, status),)
+    return (*reqs, *deps)
+
+
+def _slots(days: Iterable[int], hours: Iterable[int] = range(24), after: float = 0) -> list[int]:
+    """Hours of the window (counted from its start) on the given days and hours of day."""
+    return [slot for d in days for h in hours if (slot := d * 24 + h) * 60 >= after]
+
+
+def _spread(rng: random.Random, count: int, slots: list[int]) -> tuple[Burst, ...]:
+    """`count` occurrences over the given hours, following the day's traffic."""
+    picks = Counter(rng.choices(slots, [HOURLY[s % 24] for s in slots], k=count))
+    return tuple(Burst(s * 60, n, 60) for s, n in sorted(picks.items()))
+
+
+def _pattern(rng: random.Random, release: float | None) -> tuple[Burst, ...]:
+    """How a root cause recurs: chronic, office hours, an incident, once, a regression, new."""
+    every_hour = _slots(range(DAYS))
+    roll = rng.random()
+    if roll < 0.3:
+        return _spread(rng, rng.randint(4, 30), every_hour)
+    if roll < 0.45:  # back-office flows
+        return _spread(rng, rng.randint(3, 16), _slots(range(DAYS), BUSINESS_HOURS))
+    if roll < 0.65:
+        starts = rng.choices(every_hour, [HOURLY[s % 24] for s in every_hour], k=rng.randint(1, 2))
+        return tuple(
+            Burst(s * 60 + rng.uniform(0, 50), rng.randint(3, 12), rng.uniform(4, 30))
+            for s in sorted(starts)
+        )
+    if roll < 0.8:
+        return _spread(rng, rng.randint(1, 2), every_hour)
+    if roll < 0.92:  # fixed on the second day, back on the third
+        return _spread(rng, rng.randint(4, 18), _slots((0, 2)))
+    start = release if release is not None else rng.uniform(1440, 2 * 1440 + 720)
+    return _spread(rng, rng.randint(4, 18), _slots(range(DAYS), after=start))
+
+
+def _timer_pattern(rng: random.Random, op: Operation) -> tuple[Burst, ...]:
+    """A timer's failing runs: every run or some of them, on some of the days."""
+    days = rng.choice(((0, 1, 2), (0, 1, 2), (0, 2), (1, 2), (2,), (0,)))
+    runs = [d * 1440 + m for d in days for m in op.schedule]
+    share = rng.choice((1.0, 0.5, 0.2, 0.05))
+    chosen = sorted(rng.sample(runs, max(1, round(len(runs) * share))))
+    return tuple(Burst(m + 0.05, 1, 0.02) for m in chosen)
+
+
+def _tile(when: tuple[Burst, ...], blocks: Iterable[int]) -> tuple[Burst, ...]:
+    return tuple(Burst(b.start + k * WINDOW_MINUTES, b.size, b.span) for k in blocks for b in when)
+
+
+def _night(rng: random.Random) -> list[Scenario]:
+    """The night's scenarios over three days: timers and restarts keep their clock, traffic follows
+    the day, and each hand-written failure replays its night in a few of the days' six hours."""
+    blocks = range(DAYS_MINUTES // WINDOW_MINUTES)
+    story: list[Scenario] = []
+    for s in SCENARIOS:
+        if all(b.size == 1 and b.span < 0.05 for b in s.when):
+            when = _tile(s.when, blocks)
+        elif s.kind == "failure":
+            when = _tile(s.when, sorted(rng.sample(blocks, rng.randint(2, 6))))
+        else:
+            count = round(sum(b.size for b in s.when) * HEALTHY_SCALE)
+            when = _spread(rng, count, _slots(range(DAYS)))
+        story.append(replace(s, when=when))
+    return story
+
+
+def _operation_traffic(rng: random.Random) -> list[Scenario]:
+    """Healthy runs of the operations the night does not already serve."""
+    served = {
+        (s.service, sig.name if isinstance(sig, Req) else sig.function)
+        for s in HEALTHY
+        for sig in s.signals
+        if isinstance(sig, Req) or (isinstance(sig, FuncLog) and sig.function)
+    }
+    story: list[Scenario] = []
+    for op in OPERATIONS:
+        if (op.service, op.req.name if op.req else op.function) in served:
+            continue
+        if op.schedule:
+            when = tuple(Burst(d * 1440 + m, 1, 0.02) for d in range(DAYS) for m in op.schedule)
+        elif op.req is not None or op.function:
+            when = _spread(rng, OPERATION_TRAFFIC * DAYS, _slots(range(DAYS)))
+        else:
+            continue
+        story.append(Scenario(f"{op.key}-ok", "healthy", op.service, when, _healthy_signals(op)))
+    return story
+
+
+def _order_failures(rng: random.Random) -> list[Scenario]:
+    """orders-processor gives up on an order: each stage with each of its reasons."""
+    return [
+        Scenario(
+            f"orders-{stage}-{key}",
+            "failure",
+            "orders-processor",
+            _pattern(rng, None),
+            (
+                OrdersLog(
+                    "Error",
+                    f"{subject} failed permanently: {reason}; order moved to manual review",
+                    {"orderId": "{OrderId}", "stage": stage, "retryable": False},
+                ),
+            ),
+        )
+        for stage, subject, reasons in ORDER_STAGES
+        for key, reason in reasons
+    ]
+
+
+def _ingress_failures(rng: random.Random) -> list[Scenario]:
+    """The ingress controller's error log and access line: each upstream error on each route."""
+    story: list[Scenario] = []
+    for error, text, status in NGINX_ERRORS:
+        for route, method, path, upstream, host in NGINX_ROUTES:
+            if (error, route) == ("timeout", "product"):  # the night's ingress-upstream-timeout
+                continue
+            address = f"10.244.{_line(upstream, 0, 4)}.{_line(route, 2, 250)}:{upstream.rsplit('-', 1)[1]}"
+            target = upstream if error == "no-live" else address
+            line = (
+                f"{{Clock}} [error] 38#38: *{{ConnNo}} {text}, client: {{PodIp}}, server: {host}, "
+                f'request: "{method} {path} HTTP/2.0", upstream: "http://{target}{path}", host: "{host}"'
+            )
+            story.append(
+                Scenario(
+                    f"ingress-{route}-{error}",
+                    "failure",
+                    "ingress-nginx-controller",
+                    _pattern(rng, None),
+                    (Container(line, "error", "stderr"), nginx(method, path, status, upstream)),
+                )
+            )
+    return story
+
+
+def _generated_failures(rng: random.Random) -> list[Scenario]:
+    """DAYS_CAUSES root causes drawn from operations x parts x kinds of the service's runtime.
+
+    At most one kind per exception type at one place in the code: a stack-based fingerprint could
+    not tell a SQL timeout from a deadlock thrown by the same repository call, nor could a person.
+    """
+    sites: dict[tuple[str, str, str], list[tuple[str, Operation, Part, ErrorKind]]] = {}
+    for op in OPERATIONS:
+        for key in op.parts:
+            for kind in KINDS:
+                if (
+                    kind.runtime == DAYS_SERVICES[op.service].runtime
+                    and PARTS[key].layer in kind.layers
+                ):
+                    site = sites.setdefault((op.key, key, kind.type or kind.key), [])
+                    site.append((f"{op.key}-{key}-{kind.key}", op, PARTS[key], kind))
+    candidates = [
+        rng.choice(site) for site in sites.values() if not any(c[0] in NIGHT_TWINS for c in site)
+    ]
+    return [
+        Scenario(
+            cause,
+            "failure",
+            op.service,
+            _timer_pattern(rng, op)
+            if op.schedule
+            else _pattern(rng, DAYS_SERVICES[op.service].release_minute),
+            _failure_signals(op, part, kind),
+            operation=op.key,
+        )
+        for cause, op, part, kind in sorted(rng.sample(candidates, DAYS_CAUSES))
+    ]
+
+
+def days_scenarios() -> tuple[Scenario, ...]:
+    """The days profile's story; the same every call (its own seeded Random)."""
+    rng = random.Random(f"story-{DAYS_SEED}")
+    return (
+        *_night(rng),
+        *_operation_traffic(rng),
+        *_order_failures(rng),
+        *_ingress_failures(rng),
+        *_generated_failures(rng),
+    )
