@@ -19,6 +19,10 @@ def _repository_key(repository: str) -> str:
     return repository.replace("/", "~")
 
 
+def _waiting_key(repository: str) -> str:
+    return f"{_repository_key(repository)}|waiting-notice"
+
+
 @dataclass(frozen=True)
 class IssueState:
     """What Faultline knows about one fingerprint's issue in one repository."""
@@ -88,6 +92,19 @@ class IssueStateStore:
         except (ResourceExistsError, ResourceModifiedError):
             return None
         return state.with_changes(etag=metadata["etag"])
+
+    def claim_waiting_notice(self, fingerprint: str, repository: str) -> bool:
+        """True for the first caller while no notice of this failure waits (insert-if-absent)."""
+        try:
+            self._table.create_entity(
+                {"PartitionKey": fingerprint, "RowKey": _waiting_key(repository)}
+            )
+        except ResourceExistsError:
+            return False
+        return True
+
+    def release_waiting_notice(self, fingerprint: str, repository: str) -> None:
+        self._table.delete_entity(fingerprint, _waiting_key(repository))
 
     def delete_all(self) -> None:
         """Forget every fingerprint -> issue mapping (tests of lost state, operators' resets)."""

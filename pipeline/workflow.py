@@ -93,7 +93,6 @@ def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> 
         "assignment": route.assignment.model_dump(mode="json"),
         "recheck_seconds": services.settings.workflow_recheck_seconds,
     }
-    busy_delay = timedelta(seconds=services.settings.workflow_recheck_seconds)
     state = client.get_orchestration_state(identifier, fetch_payloads=False)
     running = {
         OrchestrationStatus.RUNNING,
@@ -101,8 +100,9 @@ def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> 
         OrchestrationStatus.SUSPENDED,
     }
     if state is not None and state.runtime_status in running:
-        services.failure_queue.send(body, delay=busy_delay)
-        return "busy"
+        return _wait_for_running(services, notice, route.repository)
+    if notice.requeued:
+        services.issues.release_waiting_notice(notice.fingerprint, route.repository)
     try:
         client.schedule_new_orchestration(
             ORCHESTRATOR,
@@ -113,9 +113,23 @@ def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> 
     except grpc.RpcError as error:
         if error.code() != grpc.StatusCode.ALREADY_EXISTS:  # type: ignore[attr-defined]
             raise
-        services.failure_queue.send(body, delay=busy_delay)
-        return "busy"
+        return _wait_for_running(services, notice, route.repository)
     return identifier
+
+
+def _wait_for_running(services: Services, notice: FailureNotice, repository: str) -> str:
+    """Keep one notice per failure waiting while its workflow runs; drop the rest.
+
+    The workflow reads the latest counts from the ledger when it syncs, so one waiting notice
+    (re-queued until the running workflow ends) carries every occurrence since: nothing is lost,
+    and a failure that keeps recurring during a long wait does not pile up notices.
+    """
+    delay = timedelta(seconds=services.settings.workflow_recheck_seconds)
+    if notice.requeued or services.issues.claim_waiting_notice(notice.fingerprint, repository):
+        again = notice.model_copy(update={"requeued": True})
+        services.failure_queue.send(again.model_dump_json(), delay=delay)
+        return "waiting"
+    return "covered"
 
 
 def record_poisoned_notice(services: Services, body: str) -> None:

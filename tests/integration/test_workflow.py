@@ -14,6 +14,10 @@ import pytest
 import yaml
 from azure.storage.queue import QueueServiceClient
 
+from detection.detect import Detection
+from detection.fingerprint import Fingerprint
+from detection.records import LogRecord
+from detection.rules import Threshold
 from pipeline.bootstrap import Services, bootstrap, install
 from pipeline.local.durable import DurableRuntime
 from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock
@@ -367,3 +371,40 @@ def test_the_dry_run_sink_takes_the_same_workflow_into_markdown_files(
     assert "6 new occurrence(s) since the last update" in page
     assert f"faultline:fingerprint={notice().fingerprint}" in page
     assert flow.actions(notice().fingerprint) == ["created", "assigned", "updated", "commented"]
+
+
+def _occur(flow: Workflow, total: int) -> None:
+    """Bring the ledger (the source of truth for counts) to `total` occurrences of the notice."""
+    fingerprint = Fingerprint(notice().fingerprint, 1, ())
+    detections = [
+        Detection(
+            "unhandled-exception",
+            fingerprint,
+            LogRecord("AppExceptions", f"r{i}", FRIDAY_MORNING + timedelta(seconds=i), None, "x"),
+        )
+        for i in range(total)
+    ]
+    flow.services.ledger.record(detections, Threshold(count=1))
+
+
+def test_notices_arriving_while_a_workflow_waits_collapse_into_one_and_none_is_lost(
+    make_workflow,
+) -> None:
+    flow = make_workflow()
+    flow.clock.set(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))  # Saturday: assignment waits
+    flow.services.failure_queue.send(notice(count=3).model_dump_json())
+    flow.notices.drain()
+    for count in (5, 8, 13):
+        _occur(flow, count)
+        flow.services.failure_queue.send(notice(count=count).model_dump_json())
+        flow.notices.deliver_waiting()
+    assert flow.notices.pending() == 1
+    flow.clock.set(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # Monday 09:00 in Amsterdam
+    flow.durable.wait_until_idle()
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    while flow.notices.pending() and datetime.now(UTC) < deadline:
+        flow.notices.deliver_waiting()
+        flow.durable.wait_until_idle()
+    [issue] = flow.shop_issues()
+    assert issue["assignees"] == ["Copilot"]
+    assert "**Occurrences** | 13" in issue["body"]
