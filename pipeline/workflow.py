@@ -253,7 +253,7 @@ def record_audit(services: Services, entry: dict[str, Any]) -> None:
 
 def sync_issue(services: Services, request: dict[str, Any]) -> dict[str, Any]:
     """Create, refresh, comment on or reopen the failure's issue; idempotent under retries."""
-    notice = FailureNotice.model_validate(request["notice"])
+    notice = _latest(services, FailureNotice.model_validate(request["notice"]))
     repository = request["repository"]
     now = services.clock.now()
     audit = _Auditor(services, notice.fingerprint, repository, now)
@@ -304,7 +304,7 @@ def _create_or_adopt(
             "a previous attempt created it" if state.intent_at else "found by its marker on GitHub"
         )
         audit("skipped-as-duplicate", found.number, reason)
-        count = _current_count(services, notice)
+        count = notice.count
         adopted = state.with_changes(
             number=found.number,
             url=found.url,
@@ -316,7 +316,7 @@ def _create_or_adopt(
         return _refresh(services, github, request, notice, state, audit, adopted=found)
     if state.intent_at is None:
         state = _save(services, state.with_changes(intent_at=audit.now))
-    count = _current_count(services, notice)
+    count = notice.count
     view = _view(services, notice, count)
     issue = github.create(
         state.repository,
@@ -349,7 +349,7 @@ def _refresh(
 ) -> dict[str, Any]:
     assert state.number is not None
     issue = adopted or github.get(state.repository, state.number)
-    count = _current_count(services, notice)
+    count = notice.count
     if issue.state == "closed":
         regressed = issue.closed_at is not None and notice.last_seen > issue.closed_at
         if not regressed or count <= state.synced_count:
@@ -532,9 +532,19 @@ def _save(services: Services, state: IssueState) -> IssueState:
     return saved
 
 
-def _current_count(services: Services, notice: FailureNotice) -> int:
+def _latest(services: Services, notice: FailureNotice) -> FailureNotice:
+    """The notice brought up to date from the ledger: a workflow that waited (or covered later
+    notices) shows every occurrence counted since, not the ones its first notice knew."""
     summary = services.ledger.summary(notice.fingerprint)
-    return max(notice.count, summary.count if summary else 0)
+    if summary is None or summary.count <= notice.count:
+        return notice
+    return notice.model_copy(
+        update={
+            "count": summary.count,
+            "first_seen": min(notice.first_seen, summary.first_seen),
+            "last_seen": max(notice.last_seen, summary.last_seen),
+        }
+    )
 
 
 def _result(action: str, issue: IssueRef, needs_assignment: bool = False) -> dict[str, Any]:

@@ -408,3 +408,22 @@ def test_notices_arriving_while_a_workflow_waits_collapse_into_one_and_none_is_l
     [issue] = flow.shop_issues()
     assert issue["assignees"] == ["Copilot"]
     assert "**Occurrences** | 13" in issue["body"]
+
+
+def test_the_chart_counts_every_occurrence_the_ledger_holds(make_workflow) -> None:
+    flow = make_workflow()
+    _occur(flow, 6)
+    flow.notify(notice(count=6))
+    body = flow.shop_issues()[0]["body"]
+    assert "**Occurrences** | 6" in body
+    bars = body.split("    bar [", 1)[1].split("]", 1)[0]
+    assert sum(int(v) for v in bars.split(", ")) == 6
+
+
+def test_an_early_notice_still_shows_what_the_ledger_counted_since(make_workflow) -> None:
+    flow = make_workflow()
+    _occur(flow, 9)
+    flow.notify(notice(count=2, last_seen=FRIDAY_MORNING - timedelta(hours=2)))
+    body = flow.shop_issues()[0]["body"]
+    assert "**Occurrences** | 9" in body
+    assert "**Last seen** | 2026-11-20 09:30:08 UTC" in body
