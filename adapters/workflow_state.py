@@ -113,29 +113,42 @@ class IssueStateStore:
 
 
 class IssueRateLimiter:
-    """New issues per hour, overall and per repository: one slot per fingerprint per hour."""
+    """Hourly budgets kept in Table Storage: new issues (overall and per repository), comments.
+
+    A slot is keyed, so a retried activity that asks again for the same key gets the slot it
+    already holds rather than a second one.
+    """
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
 
-    def reserve(
+    def reserve_issue(
         self, fingerprint: str, repository: str, now: datetime, overall: int, per_repository: int
     ) -> tuple[bool, datetime | None]:
-        """Granted (idempotently, for a retried activity), or the time a slot frees up."""
-        partitions = [("all", overall), (f"repo:{_repository_key(repository)}", per_repository)]
+        """Granted, or the time a slot frees up (one slot per fingerprint per hour)."""
+        budgets = [("all", overall), (f"repo:{_repository_key(repository)}", per_repository)]
+        return self._reserve(fingerprint, now, budgets)
+
+    def reserve_comment(self, fingerprint: str, now: datetime, per_hour: int) -> bool:
+        granted, _ = self._reserve(
+            f"{fingerprint}@{now:%Y%m%dT%H%M%S}", now, [("comments", per_hour)]
+        )
+        return granted
+
+    def _reserve(
+        self, key: str, now: datetime, budgets: list[tuple[str, int]]
+    ) -> tuple[bool, datetime | None]:
         since = now - HOUR
-        windows = [(p, limit, self._reserved_since(p, since)) for p, limit in partitions]
-        if all(fingerprint in reserved for _, _, reserved in windows):
+        windows = [(p, limit, self._reserved_since(p, since)) for p, limit in budgets]
+        if all(key in reserved for _, _, reserved in windows):
             return True, None
         for _, limit, reserved in windows:
-            others = {fp: at for fp, at in reserved.items() if fp != fingerprint}
+            others = {k: at for k, at in reserved.items() if k != key}
             if len(others) >= limit:
                 oldest = sorted(others.values())[len(others) - limit]
                 return False, oldest + HOUR
         for partition, _, _ in windows:
-            self._table.upsert_entity(
-                {"PartitionKey": partition, "RowKey": fingerprint, "ReservedAt": now}
-            )
+            self._table.upsert_entity({"PartitionKey": partition, "RowKey": key, "ReservedAt": now})
         return True, None
 
     def _reserved_since(self, partition: str, since: datetime) -> dict[str, datetime]:

@@ -282,7 +282,7 @@ def _create_or_adopt(
     audit: _Auditor,
 ) -> dict[str, Any]:
     limits = services.rules.rate_limits
-    granted, free_at = services.rate_limiter.reserve(
+    granted, free_at = services.rate_limiter.reserve_issue(
         notice.fingerprint,
         state.repository,
         audit.now,
@@ -371,7 +371,13 @@ def _refresh(
         )
     interval = services.rules.dedup.comment_interval
     due = state.last_comment_at is None or audit.now - state.last_comment_at >= interval
-    if count > state.commented_count and due:
+    if (
+        count > state.commented_count
+        and due
+        and services.rate_limiter.reserve_comment(
+            notice.fingerprint, audit.now, services.rules.rate_limits.comments_per_hour
+        )
+    ):
         new = count - state.commented_count
         github.comment(
             state.repository,

@@ -427,3 +427,17 @@ def test_an_early_notice_still_shows_what_the_ledger_counted_since(make_workflow
     body = flow.shop_issues()[0]["body"]
     assert "**Occurrences** | 9" in body
     assert "**Last seen** | 2026-11-20 09:30:08 UTC" in body
+
+
+def test_the_hourly_comment_budget_holds_comments_back_until_it_frees(make_workflow) -> None:
+    flow = make_workflow(**{"rate_limits.comments_per_hour": 1})
+    for name in ("a", "b"):
+        flow.notify(notice(name, count=2))
+    flow.clock.advance(timedelta(hours=7))
+    for name in ("a", "b"):
+        flow.notify(notice(name, count=5))
+    assert sorted(len(i["comments"]) for i in flow.shop_issues()) == [0, 1]
+    flow.clock.advance(timedelta(minutes=61))
+    flow.notify(notice("b", count=6))
+    flow.notify(notice("a", count=6))
+    assert sorted(len(i["comments"]) for i in flow.shop_issues()) == [1, 1]
