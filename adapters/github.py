@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 COPILOT_LOGIN = "copilot-swe-agent[bot]"
 COPILOT_REPORTED_LOGINS = frozenset({"copilot-swe-agent[bot]", "copilot-swe-agent", "Copilot"})
 RECENT_PAGES = 3
+RECENT_WITHOUT_INTENT = 30
 T = TypeVar("T")
 
 
@@ -141,7 +142,10 @@ class GitHubIssues:
 
     def _recent(self, repository: str, label: str, since: datetime | None) -> Iterator[IssueRef]:
         owner, name = _split(repository)
-        for page in range(1, RECENT_PAGES + 1):
+        # After a create attempt (`since`), every issue made since then; otherwise the newest few,
+        # which covers search's indexing lag (seconds), while older issues are found by search.
+        pages, per_page = (RECENT_PAGES, 100) if since else (1, RECENT_WITHOUT_INTENT)
+        for page in range(1, pages + 1):
 
             def list_page(gh: GitHub[Any], page: int = page) -> list[Any]:
                 return gh.rest.issues.list_for_repo(
@@ -151,7 +155,7 @@ class GitHubIssues:
                     state="all",
                     sort="created",
                     direction="desc",
-                    per_page=100,
+                    per_page=per_page,
                     page=page,
                 ).parsed_data
 
@@ -159,7 +163,7 @@ class GitHubIssues:
             for issue in issues:
                 if not issue.pull_request:
                     yield _issue_ref(repository, issue)
-            if len(issues) < 100 or (since and issues and issues[-1].created_at < since):
+            if len(issues) < per_page or (since and issues and issues[-1].created_at < since):
                 return
 
     def create(self, repository: str, title: str, body: str, labels: list[str]) -> IssueRef:
@@ -188,6 +192,15 @@ class GitHubIssues:
             "comment",
             lambda gh: gh.rest.issues.create_comment(owner, name, number, body=body),
         )
+
+    def comment_bodies(self, repository: str, number: int) -> list[str]:
+        """The issue's comments (the first hundred: Faultline comments at most once an interval)."""
+        owner, name = _split(repository)
+
+        def first_page(gh: GitHub[Any]) -> list[Any]:
+            return gh.rest.issues.list_comments(owner, name, number, per_page=100).parsed_data
+
+        return [c.body or "" for c in self._call("list comments", first_page)]
 
     def add_labels(self, repository: str, number: int, labels: list[str]) -> None:
         owner, name = _split(repository)

@@ -72,7 +72,7 @@ class MarkdownIssueSink:
         with self._lock:
             return [issue.ref() for issue in self._issues.values()]
 
-    def comments(self, repository: str, number: int) -> list[str]:
+    def comment_bodies(self, repository: str, number: int) -> list[str]:
         with self._lock:
             return list(self._issues[self._key(repository, number)].comments)
 

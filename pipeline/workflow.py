@@ -308,7 +308,7 @@ def _create_or_adopt(
         adopted = state.with_changes(
             number=found.number,
             url=found.url,
-            synced_count=count if state.intent_at else 0,
+            synced_count=0,
             commented_count=count,
             last_comment_at=audit.now,
         )
@@ -379,12 +379,17 @@ def _refresh(
         )
     ):
         new = count - state.commented_count
-        github.comment(
-            state.repository,
-            issue.number,
-            f"{new} new occurrence(s) since the last update; {count} in total, last seen "
-            f"{notice.last_seen:%Y-%m-%d %H:%M:%S} UTC.",
-        )
+        # keyed by what the last comment covered, so a retry after a lost response finds it
+        marker = f"<!-- faultline:comment={notice.fingerprint}:after={state.commented_count} -->"
+        if not any(
+            marker in body for body in github.comment_bodies(state.repository, issue.number)
+        ):
+            github.comment(
+                state.repository,
+                issue.number,
+                f"{new} new occurrence(s) since the last update; {count} in total, last seen "
+                f"{notice.last_seen:%Y-%m-%d %H:%M:%S} UTC.\n\n{marker}",
+            )
         _save(services, state.with_changes(commented_count=count, last_comment_at=audit.now))
         action = "commented"
         audit("commented", issue.number, f"{new} new occurrence(s)")

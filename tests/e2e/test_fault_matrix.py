@@ -14,12 +14,6 @@ pytestmark = pytest.mark.e2e
 
 SMALL = Size(failures=8, occurrences=200, healthy=600, burst=300)
 SEED = 7
-KNOWN_BAD = {
-    ("POST", "/repos/contoso/shop/issues"),
-    ("POST", "/repos/contoso/shop/issues/*/comments"),
-}
-"""Timeouts after success on a create or a comment leave a stale body or a second comment (bugs
-reported from issue 6; the comment one is the xfail test below). The bench still injects them."""
 
 
 def test_a_clean_run_makes_one_issue_per_failure_with_exact_counts(
@@ -36,17 +30,12 @@ def test_a_clean_run_makes_one_issue_per_failure_with_exact_counts(
 def test_under_faults_nothing_is_duplicated_lost_or_miscounted(
     azurite, functions, tmp_path
 ) -> None:
-    survivable = tuple(
-        f
-        for f in GITHUB_FAULTS
-        if not (isinstance(f[2], TimeoutAfterSuccess) and (f[0], f[1]) in KNOWN_BAD)
-    )
     outcome = run_scenario(
         azurite,
         functions,
         generate(SMALL, SEED),
         tmp_path,
-        Faults(github=8, github_faults=survivable),
+        Faults(github=8, github_faults=GITHUB_FAULTS),
     )
     verdict = judge(outcome)
     assert verdict.problems == []
@@ -56,11 +45,6 @@ def test_under_faults_nothing_is_duplicated_lost_or_miscounted(
     assert outcome.injected["overlapping replay"] >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="workflow._refresh posts the comment, then saves commented_count: when the comment's "
-    "response is lost the retried activity comments again (bug reported from issue 6)",
-)
 def test_a_comment_whose_response_was_lost_is_not_posted_twice(
     azurite, functions, tmp_path
 ) -> None:
