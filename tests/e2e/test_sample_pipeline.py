@@ -159,15 +159,15 @@ def test_every_failing_row_counted_once_and_every_failure_one_issue(
                         clock.now() - timedelta(hours=2), clock.now() - timedelta(minutes=30)
                     )
                 clock.advance(timedelta(minutes=5))
+                github.clock.advance(300)  # GitHub's per-minute limits reset as time passes
             counted_once = _ledger_counts(services)
             replay_window(first - timedelta(hours=1), last + timedelta(minutes=1))
             after_replay = _ledger_counts(services)
 
-            clock.advance(
-                timedelta(hours=3)
-            )  # the hourly issue budget frees up; business hours start
-            _settle(notices, durable, queues, services.settings.failure_queue)
+            github.clock.advance(3600)
+            _settle(notices, durable)
         finally:
+            durable.stop_worker()  # no activity may outlive the services it was given
             install(None)
 
     expected = _expected_failing_rows()
