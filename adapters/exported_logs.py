@@ -9,7 +9,10 @@ reports them like any malformed row from the service.
 
 from __future__ import annotations
 
+import bisect
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,35 +28,39 @@ class ExportedLogsSource:
         self._directory = directory
 
     @cache  # noqa: B019 - one source per process; exports are immutable while it runs
-    def _load(self, table: str) -> tuple[tuple[Column, ...], list[list[Any]]]:
+    def _load(self, table: str) -> _Export:
         path = self._directory / f"{table}.json"
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
             result = document["tables"][0]
             columns = tuple(Column(c["name"], c["type"]) for c in result["columns"])
-            return columns, result["rows"]
+            rows = result["rows"]
         except FileNotFoundError:
             raise QueryRejected(f"no export for table {table} at {path}") from None
         except (json.JSONDecodeError, KeyError, IndexError, TypeError) as error:
             raise QueryRejected(f"{path} is not a Log Analytics query export: {error}") from None
-
-    def run(self, plan: QueryPlan) -> QueryOutcome:
-        columns, rows = self._load(plan.table)
         names = [c.name for c in columns]
         arrival = names.index(
             INGESTION_TIME_COLUMN if INGESTION_TIME_COLUMN in names else "TimeGenerated"
         )
-        window = plan.window
-        selected = []
+        timed = []
         for values in rows:
             try:
-                ingested = parse_datetime(values[arrival], names[arrival])
+                timed.append((parse_datetime(values[arrival], names[arrival]), values))
             except (MalformedRow, IndexError):
                 continue
-            if not window.start <= ingested < window.end:
-                continue
+        timed.sort(key=lambda pair: pair[0])
+        return _Export(columns, [t for t, _ in timed], [v for _, v in timed])
+
+    def run(self, plan: QueryPlan) -> QueryOutcome:
+        export = self._load(plan.table)
+        window = plan.window
+        low = bisect.bisect_left(export.arrivals, window.start)
+        high = bisect.bisect_left(export.arrivals, window.end)
+        selected = []
+        for values in export.rows[low:high]:
             try:
-                row = decode_row(columns, values)
+                row = decode_row(export.columns, values)
                 generated = parse_datetime(row.get("TimeGenerated"), "TimeGenerated")
             except MalformedRow:
                 selected.append(values)
@@ -61,4 +68,13 @@ class ExportedLogsSource:
             in_range = window.time_generated_from <= generated < window.time_generated_to
             if in_range and any(matches(c, row) for c in plan.conditions):
                 selected.append(values)
-        return QueryOutcome(columns, selected)
+        return QueryOutcome(export.columns, selected)
+
+
+@dataclass(frozen=True)
+class _Export:
+    """A table's rows sorted by ingestion time, so a window is two binary searches away."""
+
+    columns: tuple[Column, ...]
+    arrivals: list[datetime]
+    rows: list[list[Any]]

@@ -2,8 +2,8 @@
 
 It behaves like the GitHub adapter (numbers per repository, open/closed, labels, assignees,
 comments, the hidden marker for dedup), so the workflow runs unchanged; a person reads the
-result under `<folder>/<owner>/<repo>/<number>.md`. State lives in `<folder>/issues.json`, so a
-second run continues where the first stopped.
+result under `<folder>/<owner>/<repo>/<number>.md`. Each issue's state sits beside it as
+`<number>.json`, so a second run continues where the first stopped.
 """
 
 from __future__ import annotations
@@ -56,13 +56,11 @@ class MarkdownIssueSink:
         self._directory = directory
         self._now = now
         self._lock = threading.Lock()
-        self._state_file = directory / "issues.json"
         directory.mkdir(parents=True, exist_ok=True)
         self._issues: dict[str, _Issue] = {}
-        if self._state_file.exists():
-            for raw in json.loads(self._state_file.read_text(encoding="utf-8")):
-                issue = _Issue(**raw)
-                self._issues[self._key(issue.repository, issue.number)] = issue
+        for state in directory.glob("*/*/*.json"):
+            issue = _Issue(**json.loads(state.read_text(encoding="utf-8")))
+            self._issues[self._key(issue.repository, issue.number)] = issue
 
     @staticmethod
     def _key(repository: str, number: int) -> str:
@@ -161,8 +159,6 @@ class MarkdownIssueSink:
             f"\n---\n\n**Comment {n}**\n\n{text}" for n, text in enumerate(issue.comments, 1)
         ]
         path.write_text("\n".join(header) + issue.body + "".join(comments) + "\n", encoding="utf-8")
-        temporary = self._state_file.with_suffix(".tmp")
-        temporary.write_text(
-            json.dumps([asdict(i) for i in self._issues.values()], indent=1), encoding="utf-8"
-        )
-        temporary.replace(self._state_file)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(asdict(issue)), encoding="utf-8")
+        temporary.replace(path.with_suffix(".json"))
