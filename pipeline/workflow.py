@@ -324,16 +324,7 @@ def _create_or_adopt(
         render_body(view, services.issue_template),
         list(request["labels"]),
     )
-    _save(
-        services,
-        state.with_changes(
-            number=issue.number,
-            url=issue.url,
-            synced_count=count,
-            commented_count=count,
-            last_comment_at=audit.now,
-        ),
-    )
+    _save(services, _showing(state, issue, count, audit.now))
     audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}")
     return _result("created", issue, needs_assignment=True)
 
@@ -431,16 +422,7 @@ def _regress(
         list(request["labels"]),
     )
     github.comment(state.repository, issue.number, f"{note} Continued in #{linked.number}.")
-    _save(
-        services,
-        state.with_changes(
-            number=linked.number,
-            url=linked.url,
-            synced_count=count,
-            commented_count=count,
-            last_comment_at=audit.now,
-        ),
-    )
+    _save(services, _showing(state, linked, count, audit.now))
     audit("created", linked.number, f"regression of #{issue.number}")
     return _result("created", linked, needs_assignment=True)
 
@@ -534,6 +516,17 @@ class _Auditor:
         self._services.audit.record(
             self._fingerprint, action, self._repository, issue, reason, self.now
         )
+
+
+def _showing(state: IssueState, issue: IssueRef, count: int, now: datetime) -> IssueState:
+    """The state of an issue just created with `count` occurrences in its body."""
+    return state.with_changes(
+        number=issue.number,
+        url=issue.url,
+        synced_count=count,
+        commented_count=count,
+        last_comment_at=now,
+    )
 
 
 def _save(services: Services, state: IssueState) -> IssueState:
