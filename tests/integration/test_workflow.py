@@ -5,6 +5,7 @@ injected at the wire; in every case each fingerprint ends with exactly one issue
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -92,7 +93,12 @@ def _rules(tmp_path: Path, **changes: object) -> str:
 def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> Iterator:
     opened: list = []
 
-    def make(token: str = "user", dry_run: Path | None = None, **rule_changes: object) -> Workflow:
+    def make(
+        token: str = "user",
+        dry_run: Path | None = None,
+        recheck_seconds: int = 1,
+        **rule_changes: object,
+    ) -> Workflow:
         github = GitHubFake()
         github.__enter__()
         github.add_repository("contoso", "shop")
@@ -106,7 +112,7 @@ def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> I
             "FAULTLINE_GITHUB_API_URL": github.base_url,
             "FAULTLINE_GITHUB_TOKEN": github.user_token if token == "user" else github.app_token,
             "FAULTLINE_GITHUB_TIMEOUT_SECONDS": "1",
-            "FAULTLINE_WORKFLOW_RECHECK_SECONDS": "1",
+            "FAULTLINE_WORKFLOW_RECHECK_SECONDS": str(recheck_seconds),
             **({"FAULTLINE_DRY_RUN_DIR": str(dry_run)} if dry_run else {}),
         }
         services = bootstrap(env, clock=clock)
@@ -242,12 +248,18 @@ def test_ten_concurrent_starts_of_one_fingerprint_make_one_issue(make_workflow) 
 
 
 def test_a_worker_stopped_mid_orchestration_resumes_without_duplicates(make_workflow) -> None:
-    flow = make_workflow()
+    # The orchestration is stopped while it sleeps on a durable timer: durabletask's in-memory
+    # backend (unlike a real task hub) never re-leases a work item a stopped worker held.
+    flow = make_workflow(recheck_seconds=4)
     flow.github.fail_next(
-        SecondaryRateLimit(retry_after=1), method="POST", path="/repos/contoso/shop/issues"
+        SecondaryRateLimit(retry_after=4), method="POST", path="/repos/contoso/shop/issues"
     )
     flow.services.failure_queue.send(notice().model_dump_json())
     flow.notices.drain()
+    deadline = time.monotonic() + 20
+    while "rate-limited" not in flow.actions(notice().fingerprint) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the audit activity's completion lets the orchestrator start its timer
     flow.durable.stop_worker()
     assert flow.shop_issues() == []
     flow.durable.start_worker()
