@@ -441,6 +441,12 @@ class Rules(_Model):
                 return source
         raise KeyError(f"no source named {name!r} in the rules file")
 
+    def definition(self, name: str) -> FailureDefinition:
+        for definition in self.failures:
+            if definition.name == name:
+                return definition
+        raise KeyError(f"no failure definition named {name!r} in the rules file")
+
     def definitions_for(self, table: str) -> tuple[FailureDefinition, ...]:
         return tuple(d for d in self.failures if table in d.tables)
 

@@ -167,7 +167,7 @@ def _hand_off(
     services: Services, job: QueryJob, entry: LedgerEntry, group: Sequence[Detection]
 ) -> None:
     """Tell the issue workflow; the ledger's pending flag makes a crash here resend, not lose."""
-    definition = next(d for d in services.rules.failures if d.name == entry.definition)
+    definition = services.rules.definition(entry.definition)
     max_samples = definition.context.max_samples
     latest = max(group, key=lambda d: d.record.time_generated)
     record = latest.record

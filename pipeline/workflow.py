@@ -74,9 +74,7 @@ def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> 
     """Start the failure's orchestration, or queue the notice again if one is running."""
     notice = FailureNotice.model_validate_json(body)
     rules = services.rules
-    definition = next((d for d in rules.failures if d.name == notice.definition), None)
-    if definition is None:
-        raise ValueError(f"notice names unknown failure definition {notice.definition!r}")
+    definition = rules.definition(notice.definition)
     route = route_failure(
         rules,
         definition=notice.definition,
@@ -562,7 +560,7 @@ def _result(action: str, issue: IssueRef, needs_assignment: bool = False) -> dic
 
 def _view(services: Services, notice: FailureNotice, count: int) -> IssueView:
     rules = services.rules
-    definition = next(d for d in rules.failures if d.name == notice.definition)
+    definition = rules.definition(notice.definition)
     source = rules.source(notice.source)
     kql = issue_query(notice.table, definition.when, notice.first_seen, notice.last_seen)
     times = services.ledger.occurrence_times(
