@@ -1,12 +1,19 @@
-"""Business hours across time zones and routing of failures to repositories."""
+"""Business hours across time zones, routing of failures to repositories, budget slots."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detection.rules import BusinessHours, load_rules
-from detection.scheduling import in_business_hours, next_business_start, route_failure
+from detection.scheduling import (
+    earliest_slot,
+    in_business_hours,
+    next_business_start,
+    route_failure,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -67,3 +74,55 @@ def test_routes_pick_the_repository_labels_and_assignment() -> None:
         category="bug",
     )
     assert other.repository == "contoso/shop" and other.assignment.kind == "copilot"
+
+
+HOUR = timedelta(hours=1)
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def _fits_brute_force(taken: list[datetime], moment: datetime, limit: int) -> bool:
+    """Every hour-long window [x, x + 1h) holding `moment`, checked minute by minute."""
+    for offset in range(60):
+        start = moment - timedelta(minutes=offset)
+        if sum(start <= t < start + HOUR for t in taken) + 1 > limit:
+            return False
+    return True
+
+
+def test_an_open_budget_grants_the_slot_now() -> None:
+    taken = [T0 - timedelta(minutes=50), T0 - timedelta(minutes=10)]
+    assert earliest_slot(taken, 3, T0, HOUR) == T0
+
+
+def test_a_full_budget_grants_the_moment_the_oldest_reservation_leaves_the_hour() -> None:
+    taken = [T0 - timedelta(minutes=50), T0 - timedelta(minutes=10)]
+    assert earliest_slot(taken, 2, T0, HOUR) == T0 + timedelta(minutes=10)
+
+
+def test_waiting_failures_queue_up_behind_future_slots() -> None:
+    taken: list[datetime] = [T0 - timedelta(minutes=30)]
+    slots = []
+    for _ in range(4):
+        slot = earliest_slot(taken, 1, T0, HOUR)
+        slots.append(slot)
+        taken.append(slot)
+    assert slots == [T0 + timedelta(minutes=30 + 60 * n) for n in range(4)]
+
+
+@given(
+    offsets=st.lists(st.integers(min_value=-90, max_value=240), max_size=25),
+    limit=st.integers(min_value=1, max_value=6),
+    not_before=st.integers(min_value=0, max_value=120),
+)
+def test_the_slot_keeps_every_hour_within_budget_and_none_earlier_would(
+    offsets: list[int], limit: int, not_before: int
+) -> None:
+    taken = [T0 + timedelta(minutes=m) for m in offsets]
+    start = T0 + timedelta(minutes=not_before)
+    slot = earliest_slot(taken, limit, start, HOUR)
+    assert slot >= start
+    assert _fits_brute_force(taken, slot, limit)
+    earlier = start
+    while earlier < slot:
+        assert not _fits_brute_force(taken, earlier, limit)
+        earlier += timedelta(minutes=1)
