@@ -119,6 +119,11 @@ def sync_issue(request: dict) -> dict:  # type: ignore[type-arg]
 
 
 @app.activity_trigger(input_name="request")
+def finish_or_resync(request: dict) -> bool:  # type: ignore[type-arg]
+    return workflow.finish_or_resync(services(), request)
+
+
+@app.activity_trigger(input_name="request")
 def assignment_decision(request: dict) -> dict:  # type: ignore[type-arg]
     return workflow.assignment_decision(services(), request)
 

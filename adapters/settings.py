@@ -137,11 +137,24 @@ class AppSettings(BaseModel):
         description="Write issues as Markdown files in this folder instead of creating them.",
     )
     workflow_recheck_seconds: int = Field(
-        default=300,
+        default=3_600,
         ge=1,
         le=86_400,
         alias="FAULTLINE_WORKFLOW_RECHECK_SECONDS",
-        description="Longest durable wait before a waiting workflow decides again.",
+        description=(
+            "Longest durable wait before a waiting workflow decides again (waits for a budget "
+            "slot, business hours or GitHub's Retry-After are exact; this picks up changed rules)."
+        ),
+    )
+    notice_requeue_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3_600,
+        alias="FAULTLINE_NOTICE_REQUEUE_SECONDS",
+        description=(
+            "How long a failure notice that arrived while its workflow runs stays queued "
+            "before it is tried again."
+        ),
     )
 
     @model_validator(mode="after")

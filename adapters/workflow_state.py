@@ -12,6 +12,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
+from detection.scheduling import earliest_slot
+
 HOUR = timedelta(hours=1)
 
 
@@ -19,8 +21,8 @@ def _repository_key(repository: str) -> str:
     return repository.replace("/", "~")
 
 
-def _waiting_key(repository: str) -> str:
-    return f"{_repository_key(repository)}|waiting-notice"
+def _follow_up_key(repository: str) -> str:
+    return f"{_repository_key(repository)}|follow-up"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class IssueState:
     url: str | None = None
     intent_at: datetime | None = None
     synced_count: int = 0
+    synced_at: datetime | None = None
     last_comment_at: datetime | None = None
     commented_count: int = 0
     assigned: bool = False
@@ -58,6 +61,7 @@ class IssueStateStore:
             url=entity.get("Url"),
             intent_at=entity.get("IntentAt"),
             synced_count=entity.get("SyncedCount", 0),
+            synced_at=entity.get("SyncedAt"),
             last_comment_at=entity.get("LastCommentAt"),
             commented_count=entity.get("CommentedCount", 0),
             assigned=bool(entity.get("Assigned")),
@@ -74,6 +78,7 @@ class IssueStateStore:
             "Url": state.url,
             "IntentAt": state.intent_at,
             "SyncedCount": state.synced_count,
+            "SyncedAt": state.synced_at,
             "LastCommentAt": state.last_comment_at,
             "CommentedCount": state.commented_count,
             "Assigned": state.assigned,
@@ -93,18 +98,77 @@ class IssueStateStore:
             return None
         return state.with_changes(etag=metadata["etag"])
 
-    def claim_waiting_notice(self, fingerprint: str, repository: str) -> bool:
-        """True for the first caller while no notice of this failure waits (insert-if-absent)."""
+    def note_recurrence(self, fingerprint: str, repository: str) -> bool:
+        """Leave word for the failure's running workflow that it recurred, so it syncs again
+        before it ends. False when the workflow has already made its last check: the caller
+        must wait for it to end and start a new one."""
+        key = _follow_up_key(repository)
+        while True:
+            try:
+                entity = self._table.get_entity(fingerprint, key)
+            except ResourceNotFoundError:
+                try:
+                    self._table.create_entity(
+                        {"PartitionKey": fingerprint, "RowKey": key, "State": "recurred"}
+                    )
+                    return True
+                except ResourceExistsError:
+                    continue
+            if entity["State"] == "recurred":
+                return True
+            if entity["State"] == "finishing":
+                return False
+            # "resyncing": that sync may have read the ledger before this recurrence was counted
+            if self._replace_follow_up(entity, "recurred", generation=None):
+                return True
+
+    def finish_or_resync(self, fingerprint: str, repository: str, generation: int) -> bool:
+        """A workflow's last check, idempotent per generation: True if its failure recurred since
+        it began (it must sync again), else False, and later recurrences wait for it to end."""
+        key = _follow_up_key(repository)
+        while True:
+            try:
+                entity = self._table.get_entity(fingerprint, key)
+            except ResourceNotFoundError:
+                try:
+                    self._table.create_entity(
+                        {"PartitionKey": fingerprint, "RowKey": key, "State": "finishing"}
+                    )
+                    return False
+                except ResourceExistsError:
+                    continue
+            state = entity["State"]
+            if state == "finishing":
+                return False
+            if state == "resyncing" and entity.get("Generation") == generation:
+                return True  # this very check, retried after its answer was lost
+            resync = state == "recurred"
+            next_state = "resyncing" if resync else "finishing"
+            if self._replace_follow_up(entity, next_state, generation if resync else None):
+                return resync
+
+    def forget_follow_up(self, fingerprint: str, repository: str) -> None:
+        """A sync is about to read the ledger's latest counts, which covers every recurrence
+        noted so far (occurrences are counted before they are noted)."""
+        self._table.delete_entity(fingerprint, _follow_up_key(repository))
+
+    def _replace_follow_up(self, entity: Any, state: str, generation: int | None) -> bool:
+        replacement = {
+            "PartitionKey": entity["PartitionKey"],
+            "RowKey": entity["RowKey"],
+            "State": state,
+            **({"Generation": generation} if generation is not None else {}),
+        }
         try:
-            self._table.create_entity(
-                {"PartitionKey": fingerprint, "RowKey": _waiting_key(repository)}
+            self._table.update_entity(
+                replacement,
+                mode=UpdateMode.REPLACE,
+                etag=entity.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
             )
-        except ResourceExistsError:
+        except (ResourceModifiedError, ResourceNotFoundError):
             return False
         return True
-
-    def release_waiting_notice(self, fingerprint: str, repository: str) -> None:
-        self._table.delete_entity(fingerprint, _waiting_key(repository))
 
     def delete_all(self) -> None:
         """Forget every fingerprint -> issue mapping (tests of lost state, operators' resets)."""
@@ -115,8 +179,10 @@ class IssueStateStore:
 class IssueRateLimiter:
     """Hourly budgets kept in Table Storage: new issues (overall and per repository), comments.
 
-    A slot is keyed, so a retried activity that asks again for the same key gets the slot it
-    already holds rather than a second one.
+    New issues get slots in order of asking: when the hour's budget is used, a failure is given
+    the earliest future slot that keeps every hour within budget, and waits once for it, instead
+    of every waiting failure retrying whenever a slot frees (first come, first served, and no
+    stampede). A slot is keyed, so a retried activity that asks again gets the slot it holds.
     """
 
     def __init__(self, table: TableClient) -> None:
@@ -124,36 +190,63 @@ class IssueRateLimiter:
 
     def reserve_issue(
         self, fingerprint: str, repository: str, now: datetime, overall: int, per_repository: int
-    ) -> tuple[bool, datetime | None]:
-        """Granted, or the time a slot frees up (one slot per fingerprint per hour)."""
+    ) -> datetime:
+        """When this failure may open its issue: `now`, or the later slot it now holds."""
         budgets = [("all", overall), (f"repo:{_repository_key(repository)}", per_repository)]
-        return self._reserve(fingerprint, now, budgets)
+        held = self._held(fingerprint, [partition for partition, _ in budgets], now - HOUR)
+        if held is not None:
+            return max(held, now)
+        taken = {partition: self._reserved_since(partition, now - HOUR) for partition, _ in budgets}
+        slot = now
+        while True:
+            later = max(
+                earliest_slot(
+                    [at for key, at in taken[partition].items() if key != fingerprint],
+                    limit,
+                    slot,
+                    HOUR,
+                )
+                for partition, limit in budgets
+            )
+            if later == slot:
+                break
+            slot = later
+        for partition, _ in budgets:
+            self._table.upsert_entity(
+                {"PartitionKey": partition, "RowKey": fingerprint, "ReservedAt": slot}
+            )
+        return slot
 
     def reserve_comment(self, fingerprint: str, now: datetime, per_hour: int) -> bool:
-        granted, _ = self._reserve(
-            f"{fingerprint}@{now:%Y%m%dT%H%M%S}", now, [("comments", per_hour)]
-        )
-        return granted
+        """Whether a comment fits this hour's budget (a comment that does not fit waits for the
+        next sync rather than for a slot: the next one carries its news)."""
+        key = f"{fingerprint}@{now:%Y%m%dT%H%M%S}"
+        reserved = self._reserved_since("comments", now - HOUR)
+        if key not in reserved:
+            if earliest_slot(list(reserved.values()), per_hour, now, HOUR) > now:
+                return False
+            self._table.upsert_entity(
+                {"PartitionKey": "comments", "RowKey": key, "ReservedAt": now}
+            )
+        return True
 
-    def _reserve(
-        self, key: str, now: datetime, budgets: list[tuple[str, int]]
-    ) -> tuple[bool, datetime | None]:
-        since = now - HOUR
-        windows = [(p, limit, self._reserved_since(p, since)) for p, limit in budgets]
-        if all(key in reserved for _, _, reserved in windows):
-            return True, None
-        for _, limit, reserved in windows:
-            others = {k: at for k, at in reserved.items() if k != key}
-            if len(others) >= limit:
-                oldest = sorted(others.values())[len(others) - limit]
-                return False, oldest + HOUR
-        for partition, _, _ in windows:
-            self._table.upsert_entity({"PartitionKey": partition, "RowKey": key, "ReservedAt": now})
-        return True, None
+    def _held(self, key: str, partitions: list[str], since: datetime) -> datetime | None:
+        """The slot `key` already holds in every budget (point reads: a waiting failure asks
+        again each time it wakes, and should not read the whole queue to learn its place)."""
+        slots = []
+        for partition in partitions:
+            try:
+                entity = self._table.get_entity(partition, key, select=["ReservedAt"])
+            except ResourceNotFoundError:
+                return None
+            if entity["ReservedAt"] <= since:
+                return None
+            slots.append(entity["ReservedAt"])
+        return max(slots)
 
     def _reserved_since(self, partition: str, since: datetime) -> dict[str, datetime]:
         entities = self._table.query_entities(
-            "PartitionKey eq @p and ReservedAt ge @since",
+            "PartitionKey eq @p and ReservedAt gt @since",
             parameters={"p": partition, "since": since},
             select=["RowKey", "ReservedAt"],
         )

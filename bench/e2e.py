@@ -420,6 +420,7 @@ def write_rules(directory: Path, **changes: Any) -> Path:
     }
     document["dedup"]["comment_interval"] = f"{int(COMMENT_INTERVAL.total_seconds() // 60)}m"
     document["assignment"]["outside_business_hours"] = "assign"
+    document["dedup"]["update_interval"] = "0s"  # durable timers here run on the wall clock
     for dotted, value in changes.items():
         node = document
         *parents, leaf = dotted.split(".")
@@ -509,6 +510,7 @@ def running_stack(
             "FAULTLINE_GITHUB_TOKEN": github.user_token,
             "FAULTLINE_GITHUB_TIMEOUT_SECONDS": "1",
             "FAULTLINE_WORKFLOW_RECHECK_SECONDS": "1",
+            "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
         }
         clock = SimulatedClock(T0 + STEP)
         services = bootstrap(env, clock=clock, credential=logs.credential)

@@ -362,6 +362,13 @@ class Labels(_Model):
 class Dedup(_Model):
     strategy: Literal["fingerprint", "fingerprint_and_repository"] = "fingerprint"
     comment_interval: Duration = timedelta(hours=6)
+    update_interval: Duration = Field(
+        default=timedelta(hours=1),
+        description=(
+            "How often at most an issue's body (counts, chart, samples) is refreshed; "
+            "recurrences in between are gathered into the next refresh."
+        ),
+    )
     regression: Literal["reopen", "new_linked"] = "reopen"
     close_after_quiet: Duration | None = None
 

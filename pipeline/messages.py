@@ -64,6 +64,3 @@ class FailureNotice(BaseModel):
     context: dict[str, str] = Field(default_factory=dict)
     samples: list[str] = Field(default_factory=list)
     grouped_by: list[str] = Field(default_factory=list)
-    requeued: bool = Field(
-        default=False, description="Set on the one notice kept waiting while a workflow runs."
-    )

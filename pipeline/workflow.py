@@ -1,16 +1,17 @@
 """The issue workflow: a failure notice becomes exactly one GitHub issue, kept up to date, assigned.
 
 One Durable orchestration per fingerprint (and repository, if dedup says so) at a time: its
-instance id is derived from them, and a notice that arrives while it runs is queued again for
-later instead of starting a second one. The orchestrator only sequences; every decision that needs
-the clock, state or GitHub is an activity, so replay is deterministic:
+instance id is derived from them, and a notice that arrives while it runs leaves word for it
+(`finish_or_resync` makes it sync again before it ends) instead of starting a second one. The
+orchestrator only sequences; every decision that needs the clock, state or GitHub is an activity,
+so replay is deterministic:
 
 1. `sync_issue` finds the issue (state table, else the hidden marker on GitHub: the repository's
    strongly consistent issue list first, then search), or creates it if the hourly budget allows;
    an existing issue gets its body refreshed, a comment at most once per interval, and is reopened
    (or a linked issue opened) when a closed failure recurs.
-2. Waits (Faultline's hourly budget, GitHub's rate limits, business hours) are durable timers,
-   capped at the recheck interval, after which the activity decides again.
+2. Waits (a slot in Faultline's hourly budget, GitHub's rate limits, business hours) are durable
+   timers, capped at the recheck interval, after which the activity decides again.
 3. `assign_issue` hands the issue to Copilot, Claude, people or nobody, per route.
 
 Activities are idempotent: a retried create finds the issue its lost response made.
@@ -71,7 +72,7 @@ def instance_id(fingerprint: str, repository: str, strategy: str) -> str:
 
 
 def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> str:
-    """Start the failure's orchestration, or queue the notice again if one is running."""
+    """Start the failure's orchestration, or tell the running one that its failure recurred."""
     notice = FailureNotice.model_validate_json(body)
     rules = services.rules
     definition = rules.definition(notice.definition)
@@ -98,9 +99,7 @@ def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> 
         OrchestrationStatus.SUSPENDED,
     }
     if state is not None and state.runtime_status in running:
-        return _wait_for_running(services, notice, route.repository)
-    if notice.requeued:
-        services.issues.release_waiting_notice(notice.fingerprint, route.repository)
+        return _follow_up(services, notice, route.repository)
     try:
         client.schedule_new_orchestration(
             ORCHESTRATOR,
@@ -111,23 +110,20 @@ def start_workflow(services: Services, body: str, client: TaskHubGrpcClient) -> 
     except grpc.RpcError as error:
         if error.code() != grpc.StatusCode.ALREADY_EXISTS:  # type: ignore[attr-defined]
             raise
-        return _wait_for_running(services, notice, route.repository)
+        return _follow_up(services, notice, route.repository)
     return identifier
 
 
-def _wait_for_running(services: Services, notice: FailureNotice, repository: str) -> str:
-    """Keep one notice per failure waiting while its workflow runs; drop the rest.
-
-    The workflow reads the latest counts from the ledger when it syncs, so one waiting notice
-    (re-queued until the running workflow ends) carries every occurrence since: nothing is lost,
-    and a failure that keeps recurring during a long wait does not pile up notices.
-    """
-    delay = timedelta(seconds=services.settings.workflow_recheck_seconds)
-    if notice.requeued or services.issues.claim_waiting_notice(notice.fingerprint, repository):
-        again = notice.model_copy(update={"requeued": True})
-        services.failure_queue.send(again.model_dump_json(), delay=delay)
-        return "waiting"
-    return "covered"
+def _follow_up(services: Services, notice: FailureNotice, repository: str) -> str:
+    """The failure recurred while its workflow runs: tell the workflow, which syncs again before
+    it ends (the sync reads the latest counts from the ledger, so no notice needs to wait). Only
+    when the workflow has already made its last check does the notice wait, re-queued, for it to
+    end and a new one to start."""
+    if services.issues.note_recurrence(notice.fingerprint, repository):
+        return "noted"
+    delay = timedelta(seconds=services.settings.notice_requeue_seconds)
+    services.failure_queue.send(notice.model_dump_json(), delay=delay)
+    return "waiting"
 
 
 def record_poisoned_notice(services: Services, body: str) -> None:
@@ -149,15 +145,41 @@ def record_poisoned_notice(services: Services, body: str) -> None:
 def issue_workflow(
     ctx: task.OrchestrationContext, request: dict[str, Any]
 ) -> Generator[Any, Any, Any]:
-    """Sync the issue, then assign it; long waits restart the orchestration (continue-as-new)
-    every few rechecks so its history, replayed on every step, stays short."""
+    """Sync the issue, assign it, and sync again if the failure recurred meanwhile. Long waits
+    restart the orchestration (continue-as-new) every few rechecks so its history, replayed on
+    every step, stays short."""
     recheck = timedelta(seconds=request["recheck_seconds"])
     if "assign" not in request:
         outcome = yield from _sync(ctx, request, recheck)
-        if outcome is None or not outcome.get("needs_assignment"):
-            return outcome
-        request = {**request, "assign": outcome, "waits": 0}
-    outcome = request["assign"]
+        if outcome is None:
+            return None
+        if outcome.get("needs_assignment"):
+            request = {**request, "assign": outcome, "waits": 0}
+    if "assign" in request:
+        outcome = yield from _assign(ctx, request, recheck)
+        if outcome is None:
+            return None
+    generation = request.get("generation", 0)
+    recurred = yield ctx.call_activity(
+        "finish_or_resync",
+        input={
+            "fingerprint": request["notice"]["fingerprint"],
+            "repository": request["repository"],
+            "generation": generation,
+        },
+    )
+    if recurred:
+        again = {k: v for k, v in request.items() if k not in ("assign", "waits", "failed_rounds")}
+        ctx.continue_as_new({**again, "generation": generation + 1})
+        return None
+    return outcome
+
+
+def _assign(
+    ctx: task.OrchestrationContext, request: dict[str, Any], recheck: timedelta
+) -> Generator[Any, Any, dict[str, Any] | None]:
+    """Assign once business hours allow; None when the orchestration continued as new."""
+    outcome: dict[str, Any] = request["assign"]
     waits = request.get("waits", 0)
     while True:
         decision = yield ctx.call_activity(
@@ -197,14 +219,14 @@ def _sync(
         except task.TaskFailedError as error:
             failed_rounds += 1
             yield _audit(ctx, request, "retry-later", str(error))
-            yield ctx.create_timer(ctx.current_utc_datetime + recheck)
+            yield ctx.create_timer(ctx.current_utc_datetime + _backoff(failed_rounds, recheck))
             if failed_rounds % WAITS_PER_GENERATION == 0:
                 ctx.continue_as_new({**request, "failed_rounds": failed_rounds})
                 return None
             continue
         if outcome["action"] != "wait":
             return outcome
-        if waits == 0:
+        if waits == 0 and not outcome.get("quiet"):
             yield _audit(ctx, request, "rate-limited", outcome["reason"])
         waits += 1
         yield ctx.create_timer(ctx.current_utc_datetime + _capped(outcome["wait_seconds"], recheck))
@@ -231,6 +253,11 @@ def _audit(
     return ctx.call_activity("record_audit", input=entry)
 
 
+def _backoff(failed_rounds: int, recheck: timedelta) -> timedelta:
+    """After GitHub kept failing: a minute, doubling per failed round, at most the recheck."""
+    return min(timedelta(minutes=2 ** min(failed_rounds - 1, 12)), recheck)
+
+
 def _capped(seconds: float, recheck: timedelta) -> timedelta:
     return min(timedelta(seconds=max(seconds, 1)), recheck)
 
@@ -251,8 +278,9 @@ def record_audit(services: Services, entry: dict[str, Any]) -> None:
 
 def sync_issue(services: Services, request: dict[str, Any]) -> dict[str, Any]:
     """Create, refresh, comment on or reopen the failure's issue; idempotent under retries."""
-    notice = _latest(services, FailureNotice.model_validate(request["notice"]))
     repository = request["repository"]
+    services.issues.forget_follow_up(request["notice"]["fingerprint"], repository)
+    notice = _latest(services, FailureNotice.model_validate(request["notice"]))  # covers it
     now = services.clock.now()
     audit = _Auditor(services, notice.fingerprint, repository, now)
     github = services.issue_tracker()
@@ -280,19 +308,18 @@ def _create_or_adopt(
     audit: _Auditor,
 ) -> dict[str, Any]:
     limits = services.rules.rate_limits
-    granted, free_at = services.rate_limiter.reserve_issue(
+    slot = services.rate_limiter.reserve_issue(
         notice.fingerprint,
         state.repository,
         audit.now,
         limits.issues_per_hour,
         limits.issues_per_hour_per_repository,
     )
-    if not granted:
-        assert free_at is not None
+    if slot > audit.now:
         return {
             "action": "wait",
-            "wait_seconds": (free_at - audit.now).total_seconds(),
-            "reason": f"hourly issue budget used; a slot frees at {free_at:%H:%M} UTC",
+            "wait_seconds": (slot - audit.now).total_seconds(),
+            "reason": f"hourly issue budget used; its slot is at {slot:%Y-%m-%d %H:%M} UTC",
         }
     label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
     since = state.intent_at - timedelta(minutes=5) if state.intent_at else None
@@ -346,12 +373,21 @@ def _refresh(
         return _regress(services, github, request, notice, state, issue, count, audit)
     action = "unchanged"
     if count > state.synced_count:
+        refresh_every = services.rules.dedup.update_interval
+        refresh_at = state.synced_at + refresh_every if state.synced_at else None
+        if refresh_at is not None and refresh_at > audit.now:
+            return {
+                "action": "wait",
+                "wait_seconds": (refresh_at - audit.now).total_seconds(),
+                "reason": f"#{issue.number} is next refreshed at {refresh_at:%H:%M} UTC",
+                "quiet": True,
+            }
         github.edit(
             state.repository,
             issue.number,
             body=render_body(_view(services, notice, count), services.issue_template),
         )
-        state = _save(services, state.with_changes(synced_count=count))
+        state = _save(services, state.with_changes(synced_count=count, synced_at=audit.now))
         action = "updated"
         audit(
             "updated",
@@ -408,7 +444,10 @@ def _regress(
         _save(
             services,
             state.with_changes(
-                synced_count=count, commented_count=count, last_comment_at=audit.now
+                synced_count=count,
+                synced_at=audit.now,
+                commented_count=count,
+                last_comment_at=audit.now,
             ),
         )
         audit("reopened", issue.number, note)
@@ -423,6 +462,13 @@ def _regress(
     _save(services, _showing(state, linked, count, audit.now))
     audit("created", linked.number, f"regression of #{issue.number}")
     return _result("created", linked, needs_assignment=True)
+
+
+def finish_or_resync(services: Services, request: dict[str, Any]) -> bool:
+    """The workflow's last check: whether its failure recurred since its last sync."""
+    return services.issues.finish_or_resync(
+        request["fingerprint"], request["repository"], request["generation"]
+    )
 
 
 def assignment_decision(services: Services, request: dict[str, Any]) -> dict[str, Any]:
@@ -522,6 +568,7 @@ def _showing(state: IssueState, issue: IssueRef, count: int, now: datetime) -> I
         number=issue.number,
         url=issue.url,
         synced_count=count,
+        synced_at=now,
         commented_count=count,
         last_comment_at=now,
     )

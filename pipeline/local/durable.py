@@ -1,22 +1,113 @@
 """The Durable runtime in-process: durabletask's in-memory backend (a real gRPC task hub) and a
-worker running the very orchestrator and activities the app registered, as the host would."""
+worker running the very orchestrator and activities the app registered, as the host would.
+
+Durable timers run on the wall clock by default. Given a simulated clock, they run on that clock
+instead, so a workflow that waits an hour for its issue budget waits an hour of *simulated* time:
+the driver moves the clock, fires the timers that fell due, and waits until every workflow has
+done what it can at that moment.
+"""
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import grpc
 from durabletask.client import OrchestrationStatus, TaskHubGrpcClient
+from durabletask.internal import helpers
+from durabletask.internal import orchestrator_service_pb2 as pb
 from durabletask.testing import InMemoryOrchestrationBackend, create_test_backend
 from durabletask.worker import TaskHubGrpcWorker
 
 from pipeline.local.azurite import free_port
-from pipeline.local.host import FunctionTable
+from pipeline.local.host import FunctionTable, SimulatedClock
 
 ACTIVE = (OrchestrationStatus.RUNNING, OrchestrationStatus.PENDING)
+
+
+@dataclass(order=True)
+class _SimulatedTimer:
+    due: datetime
+    instance_id: str = field(compare=False)
+    timer_id: int = field(compare=False)
+    fire_at: datetime = field(compare=False)
+
+
+class SimulatedTimeBackend(InMemoryOrchestrationBackend):
+    """The in-memory backend with durable timers due on a simulated clock.
+
+    The stock backend sleeps a thread per timer until the wall clock reaches it. Here a timer is
+    due once the simulated clock has moved as far as the orchestrator asked to wait (measured
+    from the orchestrator's own time, the dispatch that created the timer), and fires when the
+    driver calls `fire_due_timers`. The backend also counts activities in flight, so `is_idle`
+    can say when nothing will happen until a timer fires.
+    """
+
+    def __init__(self, clock: SimulatedClock, port: int) -> None:
+        super().__init__(port=port)
+        self._clock = clock
+        self._timers: list[_SimulatedTimer] = []
+        self._activities_in_flight = 0
+
+    def _process_create_timer_action(self, instance: Any, action: pb.OrchestratorAction) -> None:
+        fire_at = action.createTimer.fireAt.ToDatetime(tzinfo=UTC)
+        instance.history.append(helpers.new_timer_created_event(action.id, fire_at))
+        if instance.status == pb.ORCHESTRATION_STATUS_PENDING:
+            instance.status = pb.ORCHESTRATION_STATUS_RUNNING
+        dispatched = [e for e in instance.history if e.HasField("orchestratorStarted")]
+        started = dispatched[-1].timestamp.ToDatetime(tzinfo=UTC)
+        wait = max(fire_at - started, timedelta(0))
+        heapq.heappush(
+            self._timers,
+            _SimulatedTimer(self._clock.now() + wait, instance.instance_id, action.id, fire_at),
+        )
+
+    def _process_schedule_task_action(self, instance: Any, action: pb.OrchestratorAction) -> None:
+        super()._process_schedule_task_action(instance, action)
+        self._activities_in_flight += 1
+
+    def CompleteActivityTask(  # noqa: N802 (the gRPC method's name)
+        self, request: pb.ActivityResponse, context: grpc.ServicerContext
+    ) -> pb.CompleteTaskResponse:
+        response = super().CompleteActivityTask(request, context)
+        with self._lock:
+            self._activities_in_flight -= 1
+        return response
+
+    def fire_due_timers(self) -> int:
+        """Deliver every timer the simulated clock has reached; returns how many fired."""
+        fired = 0
+        with self._lock:
+            while self._timers and self._timers[0].due <= self._clock.now():
+                timer = heapq.heappop(self._timers)
+                instance = self._instances.get(timer.instance_id)
+                if instance is None or self._is_terminal_status(instance.status):
+                    continue
+                event = helpers.new_timer_fired_event(timer.timer_id, timer.fire_at)
+                instance.pending_events.append(event)
+                instance.last_updated_at = datetime.now(UTC)
+                self._enqueue_orchestration(timer.instance_id)
+                fired += 1
+        return fired
+
+    def next_timer_due(self) -> datetime | None:
+        with self._lock:
+            return self._timers[0].due if self._timers else None
+
+    def is_idle(self) -> bool:
+        """Nothing runs and nothing is queued: every workflow is done or waits on a timer."""
+        with self._lock:
+            return (
+                self._activities_in_flight == 0
+                and not self._orchestration_in_flight
+                and not any(i.pending_events for i in self._instances.values())
+            )
 
 
 def _activity(name: str, user_function: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
@@ -39,9 +130,15 @@ def _quiet(name: str) -> logging.Logger:
 class DurableRuntime:
     """Start with `with DurableRuntime(functions) as durable:`; `binding` is the client config."""
 
-    def __init__(self, functions: FunctionTable, task_hub: str = "faultline") -> None:
+    def __init__(
+        self,
+        functions: FunctionTable,
+        task_hub: str = "faultline",
+        clock: SimulatedClock | None = None,
+    ) -> None:
         self._functions = functions
         self._task_hub = task_hub
+        self._clock = clock
         self.port = free_port()
         self.backend: InMemoryOrchestrationBackend | None = None
         self.worker: TaskHubGrpcWorker | None = None
@@ -55,7 +152,11 @@ class DurableRuntime:
         return json.dumps({"taskHubName": self._task_hub, "rpcBaseUrl": f"localhost:{self.port}"})
 
     def __enter__(self) -> DurableRuntime:
-        self.backend = create_test_backend(port=self.port)
+        if self._clock is None:
+            self.backend = create_test_backend(port=self.port)
+        else:
+            self.backend = SimulatedTimeBackend(self._clock, self.port)
+            self.backend.start()
         self.start_worker()
         return self
 
@@ -94,3 +195,29 @@ class DurableRuntime:
                 return
             time.sleep(0.05)
         raise TimeoutError(f"orchestrations still running after {timeout}s")
+
+    def run_due_work(self, timeout: float = 120.0) -> None:
+        """Fire the timers the simulated clock has reached, and block until every workflow has
+        done all it can at this simulated moment (finished, or waiting on a later timer)."""
+        backend = self._simulated_backend()
+        deadline = time.monotonic() + timeout
+        backend.fire_due_timers()
+        _wait_until_idle(backend, deadline, timeout)
+        while backend.fire_due_timers():  # timers set, and already due, by the work just done
+            _wait_until_idle(backend, deadline, timeout)
+
+    def next_timer_due(self) -> datetime | None:
+        """When the earliest waiting workflow's timer falls due, on the simulated clock."""
+        return self._simulated_backend().next_timer_due()
+
+    def _simulated_backend(self) -> SimulatedTimeBackend:
+        if not isinstance(self.backend, SimulatedTimeBackend):
+            raise RuntimeError("simulated-time work needs DurableRuntime(..., clock=...)")
+        return self.backend
+
+
+def _wait_until_idle(backend: SimulatedTimeBackend, deadline: float, timeout: float) -> None:
+    while not backend.is_idle():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"workflows still busy after {timeout}s")
+        time.sleep(0.01)

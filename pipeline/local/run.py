@@ -31,7 +31,8 @@ from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock, time
 
 DEFAULT_DATA = PROJECT_ROOT / "samples" / "telemetry"
 DEFAULT_OUT = PROJECT_ROOT / "out"
-SETTLE_ROUNDS = 48
+SETTLE_LIMIT = timedelta(days=7)
+PROGRESS_EVERY = timedelta(hours=3)
 
 
 def _time_span(data: Path) -> tuple[datetime, datetime]:
@@ -90,25 +91,30 @@ class LocalRun:
         self.notices_sent = 0
 
     def tick(self) -> None:
+        """One timer tick and everything it sets off, as the host would run it at this moment."""
+        self.durable.run_due_work()
         self.tick_function(timer_request())
         self.query_jobs += self.jobs.drain().processed
         self.poisoned_jobs.drain()
         self.notices_sent += self.notices.deliver_waiting().processed
         self.poisoned_notices.drain()
+        self.durable.run_due_work()
 
-    def settle(self, step: timedelta) -> int:
-        """Let waiting workflows finish (hourly budgets, business hours) as simulated time passes;
-        returns the simulated rounds it took."""
-        for round_number in range(1, SETTLE_ROUNDS + 1):
+    def settle(self, limit: timedelta) -> timedelta:
+        """After the last tick, let waiting workflows finish (hourly budgets, business hours),
+        jumping the clock from one due timer to the next; returns the simulated time it took."""
+        started = self.clock.now()
+        while self.clock.now() - started < limit:
             self.notices_sent += self.notices.deliver_waiting().processed
-            self.clock.advance(step)
-            try:
-                self.durable.wait_until_idle(timeout=10)
-            except TimeoutError:
-                continue
-            if self.notices.pending() == 0:
-                return round_number
-        return SETTLE_ROUNDS
+            self.durable.run_due_work()
+            due = self.durable.next_timer_due()
+            if due is not None:
+                self.clock.set(max(due, self.clock.now()))
+            elif self.notices.pending() == 0:
+                break
+            else:
+                time.sleep(0.2)  # a notice waits, re-queued, for a workflow that is just ending
+        return self.clock.now() - started
 
 
 def run(data: Path, rules: Path | None, out: Path) -> int:
@@ -130,7 +136,8 @@ def run(data: Path, rules: Path | None, out: Path) -> int:
             {
                 "AzureWebJobsStorage": azurite.connection_string,
                 "FAULTLINE_LOGS_EXPORT_DIR": str(data),
-                "FAULTLINE_WORKFLOW_RECHECK_SECONDS": "1",
+                "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
+                "FAULTLINE_POLL_INTERVAL": os.environ.get("FAULTLINE_POLL_INTERVAL", "15m"),
                 **({"FAULTLINE_RULES_PATH": str(rules)} if rules else {}),
                 **({} if real_github else {"FAULTLINE_DRY_RUN_DIR": str(out)}),
             }
@@ -145,7 +152,7 @@ def run(data: Path, rules: Path | None, out: Path) -> int:
         install(services)
         functions = FunctionTable.of(function_app.app)
         queues = QueueServiceClient.from_connection_string(azurite.connection_string)
-        with DurableRuntime(functions) as durable:
+        with DurableRuntime(functions, clock=clock) as durable:
             local = LocalRun(services, functions, queues, durable, clock)
             interval = min(s.poll_interval for s in services.rules.sources)
             end = last + max(s.ingestion_delay for s in services.rules.sources) + interval
@@ -153,18 +160,21 @@ def run(data: Path, rules: Path | None, out: Path) -> int:
                 f"  simulating {first:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, "
                 f"a timer tick every {interval}"
             )
+            next_report = clock.now() + PROGRESS_EVERY
             while clock.now() <= end:
                 local.tick()
-                if clock.now().minute == 0:
+                if clock.now() >= next_report:
+                    next_report += PROGRESS_EVERY
                     print(
-                        f"  [{clock.now():%a %H:%M}] {local.query_jobs} query jobs, "
-                        f"{local.notices_sent} failure notices, "
-                        f"{len(services.ledger.summaries())} distinct failures so far"
+                        f"  [{clock.now():%a %H:%M}, {time.monotonic() - started:4.0f} s] "
+                        f"{local.query_jobs} query jobs, {local.notices_sent} failure notices, "
+                        f"{len(services.ledger.summaries())} distinct failures so far",
+                        flush=True,
                     )
                 clock.advance(interval)
             print("  letting waiting workflows finish (hourly issue budget, business hours)...")
-            rounds = local.settle(timedelta(hours=1))
-            print(f"  settled after {rounds} simulated hour(s)")
+            took = local.settle(SETTLE_LIMIT)
+            print(f"  settled after {took} of simulated time")
             _report(local, time.monotonic() - started)
     return 0
 

@@ -104,6 +104,7 @@ def _rules_without_waits(tmp_path: Path) -> Path:
     rules = yaml.safe_load((ROOT / "faultline.yaml").read_text())
     rules["rate_limits"] = {"issues_per_hour": 1000, "issues_per_hour_per_repository": 1000}
     rules["assignment"]["outside_business_hours"] = "assign"
+    rules["dedup"]["update_interval"] = "0s"
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump(rules))
     return path
@@ -124,6 +125,7 @@ def test_every_failing_row_counted_once_and_every_failure_one_issue(
             "FAULTLINE_GITHUB_API_URL": github.base_url,
             "FAULTLINE_GITHUB_TOKEN": github.user_token,
             "FAULTLINE_WORKFLOW_RECHECK_SECONDS": "1",
+            "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
             "FAULTLINE_RULES_PATH": str(_rules_without_waits(tmp_path)),
         }
         services = bootstrap(env, clock=clock, credential=la.credential)

@@ -97,15 +97,18 @@ def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> I
         token: str = "user",
         dry_run: Path | None = None,
         recheck_seconds: int = 1,
+        simulated_timers: bool = False,
         **rule_changes: object,
     ) -> Workflow:
         github = GitHubFake()
         github.__enter__()
         github.add_repository("contoso", "shop")
         github.add_repository("contoso", "orders")
-        durable = DurableRuntime(functions).__enter__()
-        opened.extend([durable, github])
         clock = SimulatedClock(FRIDAY_MORNING)
+        durable = DurableRuntime(functions, clock=clock if simulated_timers else None).__enter__()
+        opened.extend([durable, github])
+        # most tests notify in quick succession; gathering updates has a test of its own
+        rule_changes = {"dedup.update_interval": "0s", **rule_changes}
         env = {
             **storage_env,
             "FAULTLINE_RULES_PATH": _rules(tmp_path, **rule_changes),
@@ -113,6 +116,7 @@ def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> I
             "FAULTLINE_GITHUB_TOKEN": github.user_token if token == "user" else github.app_token,
             "FAULTLINE_GITHUB_TIMEOUT_SECONDS": "1",
             "FAULTLINE_WORKFLOW_RECHECK_SECONDS": str(recheck_seconds),
+            "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
             **({"FAULTLINE_DRY_RUN_DIR": str(dry_run)} if dry_run else {}),
         }
         services = bootstrap(env, clock=clock)
@@ -164,6 +168,29 @@ def test_recurrence_updates_the_body_and_comments_at_most_once_per_interval(make
     )
     edits = flow.github.calls("PATCH", "/repos/contoso/shop/issues/*")
     assert len(edits) == 3
+
+
+def test_recurrences_within_the_update_interval_are_gathered_into_one_refresh(
+    make_workflow,
+) -> None:
+    flow = make_workflow(simulated_timers=True, **{"dedup.update_interval": "30m"})
+    flow.services.failure_queue.send(notice(count=3).model_dump_json())
+    flow.notices.drain()
+    flow.durable.run_due_work()
+    for count in (5, 8, 13):
+        flow.clock.advance(timedelta(minutes=5))
+        _occur(flow, count)
+        flow.services.failure_queue.send(notice(count=count).model_dump_json())
+        flow.notices.drain()
+        flow.durable.run_due_work()
+    assert flow.github.calls("PATCH", "/repos/contoso/shop/issues/*") == []
+    assert flow.notices.pending() == 0
+    flow.clock.advance(timedelta(minutes=16))
+    flow.durable.run_due_work()
+    [issue] = flow.shop_issues()
+    assert "**Occurrences** | 13" in issue["body"]
+    assert len(flow.github.calls("PATCH", "/repos/contoso/shop/issues/*")) == 1
+    assert flow.actions(notice().fingerprint)[-1] == "updated"
 
 
 def test_a_closed_issue_that_recurs_is_reopened_as_a_regression(make_workflow) -> None:
@@ -400,7 +427,7 @@ def _occur(flow: Workflow, total: int) -> None:
     flow.services.ledger.record(detections, Threshold(count=1))
 
 
-def test_notices_arriving_while_a_workflow_waits_collapse_into_one_and_none_is_lost(
+def test_notices_arriving_while_a_workflow_waits_leave_word_and_none_is_lost(
     make_workflow,
 ) -> None:
     flow = make_workflow()
@@ -411,16 +438,26 @@ def test_notices_arriving_while_a_workflow_waits_collapse_into_one_and_none_is_l
         _occur(flow, count)
         flow.services.failure_queue.send(notice(count=count).model_dump_json())
         flow.notices.deliver_waiting()
-    assert flow.notices.pending() == 1
+    assert flow.notices.pending() == 0  # nothing waits on the queue: the workflow has the word
     flow.clock.set(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # Monday 09:00 in Amsterdam
     flow.durable.wait_until_idle()
-    deadline = datetime.now(UTC) + timedelta(seconds=20)
-    while flow.notices.pending() and datetime.now(UTC) < deadline:
-        flow.notices.deliver_waiting()
-        flow.durable.wait_until_idle()
     [issue] = flow.shop_issues()
     assert issue["assignees"] == ["Copilot"]
     assert "**Occurrences** | 13" in issue["body"]
+    assert flow.actions(notice().fingerprint)[-3:] == ["assigned", "updated", "commented"]
+
+
+def test_a_recurrence_after_the_last_check_waits_for_a_new_workflow(make_workflow) -> None:
+    flow = make_workflow()
+    failure = notice(count=3)
+    issues = flow.services.issues
+    assert issues.finish_or_resync(failure.fingerprint, "contoso/shop", 0) is False
+    assert issues.note_recurrence(failure.fingerprint, "contoso/shop") is False
+    issues.forget_follow_up(failure.fingerprint, "contoso/shop")
+    assert issues.note_recurrence(failure.fingerprint, "contoso/shop") is True
+    assert issues.finish_or_resync(failure.fingerprint, "contoso/shop", 1) is True
+    assert issues.finish_or_resync(failure.fingerprint, "contoso/shop", 1) is True  # a retry
+    assert issues.finish_or_resync(failure.fingerprint, "contoso/shop", 2) is False
 
 
 def test_the_chart_counts_every_occurrence_the_ledger_holds(make_workflow) -> None:
