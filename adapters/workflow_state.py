@@ -102,19 +102,9 @@ class IssueStateStore:
         """Leave word for the failure's running workflow that it recurred, so it syncs again
         before it ends. False when the workflow has already made its last check: the caller
         must wait for it to end and start a new one."""
-        key = _follow_up_key(repository)
         while True:
-            try:
-                entity = self._table.get_entity(fingerprint, key)
-            except ResourceNotFoundError:
-                try:
-                    self._table.create_entity(
-                        {"PartitionKey": fingerprint, "RowKey": key, "State": "recurred"}
-                    )
-                    return True
-                except ResourceExistsError:
-                    continue
-            if entity["State"] == "recurred":
+            entity = self._follow_up_or_create(fingerprint, repository, "recurred")
+            if entity is None or entity["State"] == "recurred":
                 return True
             if entity["State"] == "finishing":
                 return False
@@ -125,18 +115,10 @@ class IssueStateStore:
     def finish_or_resync(self, fingerprint: str, repository: str, generation: int) -> bool:
         """A workflow's last check, idempotent per generation: True if its failure recurred since
         it began (it must sync again), else False, and later recurrences wait for it to end."""
-        key = _follow_up_key(repository)
         while True:
-            try:
-                entity = self._table.get_entity(fingerprint, key)
-            except ResourceNotFoundError:
-                try:
-                    self._table.create_entity(
-                        {"PartitionKey": fingerprint, "RowKey": key, "State": "finishing"}
-                    )
-                    return False
-                except ResourceExistsError:
-                    continue
+            entity = self._follow_up_or_create(fingerprint, repository, "finishing")
+            if entity is None:
+                return False
             state = entity["State"]
             if state == "finishing":
                 return False
@@ -151,6 +133,22 @@ class IssueStateStore:
         """A sync is about to read the ledger's latest counts, which covers every recurrence
         noted so far (occurrences are counted before they are noted)."""
         self._table.delete_entity(fingerprint, _follow_up_key(repository))
+
+    def _follow_up_or_create(self, fingerprint: str, repository: str, state: str) -> Any | None:
+        """The follow-up row as it stands, or None once this call has created it in `state`."""
+        key = _follow_up_key(repository)
+        while True:
+            try:
+                return self._table.get_entity(fingerprint, key)
+            except ResourceNotFoundError:
+                pass
+            try:
+                self._table.create_entity(
+                    {"PartitionKey": fingerprint, "RowKey": key, "State": state}
+                )
+                return None
+            except ResourceExistsError:
+                continue
 
     def _replace_follow_up(self, entity: Any, state: str, generation: int | None) -> bool:
         replacement = {
