@@ -13,17 +13,24 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableServiceClient, TableTransactionError, UpdateMode
+from azure.data.tables import (
+    TableClient,
+    TableEntity,
+    TableServiceClient,
+    TableTransactionError,
+    UpdateMode,
+)
 
 from detection.detect import Detection, first_crossing
 from detection.fingerprint import fingerprint_summary
+from detection.issue import tally_hours
 from detection.rules import Threshold
 from pipeline.ports import Checkpoint
 
@@ -115,7 +122,22 @@ class LedgerEntry:
     last_seen: datetime
     threshold_crossed_at: datetime | None
     handoff_pending: bool
+    hourly: Mapping[datetime, int]
     etag: str
+
+
+@dataclass(frozen=True)
+class _Summary:
+    """A summary row's properties and the ETag a conditional write must match."""
+
+    fields: Mapping[str, Any]
+    etag: str
+
+    @classmethod
+    def of(cls, entity: TableEntity) -> _Summary:
+        etag = entity.metadata["etag"]
+        assert etag is not None, "Table Storage returns every entity with its ETag"
+        return cls(entity, etag)
 
 
 class TableOccurrenceLedger:
@@ -125,18 +147,26 @@ class TableOccurrenceLedger:
         self._table = table
 
     def record(self, detections: Sequence[Detection], threshold: Threshold) -> LedgerEntry:
-        """Add the detections (all of one fingerprint) that are not yet counted."""
+        """Add the detections (all of one fingerprint) that are not yet counted.
+
+        Once the threshold has been crossed the new occurrences are inserted without first
+        reading which are known: an insert of a known one fails the whole transaction, and only
+        then are the known ones read (a redelivered job or an overlapping replay costs a round
+        trip; the steady stream of new occurrences does not)."""
         pending = {occurrence_key(d): d for d in detections}
         fingerprint = detections[0].fingerprint.value
         added = conflicts = 0
+        summary = self._summary(fingerprint)
         while True:
-            summary = self._summary(fingerprint)
-            crossed = summary.get("ThresholdCrossedAt") if summary else None
-            times = sorted(d.record.time_generated for d in pending.values())
-            margin = timedelta(0) if crossed else threshold.within
-            known = self._occurrence_keys(fingerprint, times[0] - margin, times[-1] + margin)
-            pending = {k: d for k, d in pending.items() if k not in known}
+            crossed = summary.fields.get("ThresholdCrossedAt") if summary else None
+            known: set[str] = set()
+            if not crossed or conflicts:
+                times = sorted(d.record.time_generated for d in pending.values())
+                margin = timedelta(0) if crossed else threshold.within
+                known = self._occurrence_keys(fingerprint, times[0] - margin, times[-1] + margin)
+                pending = {k: d for k, d in pending.items() if k not in known}
             if not pending:
+                assert summary is not None, "occurrences are only written with their summary"
                 return self._entry(fingerprint, summary, added=added)
             chunk = sorted(pending)[: TRANSACTION_LIMIT - 1]
             updated = self._next_summary(summary, [pending[k] for k in chunk], known, threshold)
@@ -152,13 +182,13 @@ class TableOccurrenceLedger:
                         updated,
                         {
                             "mode": UpdateMode.MERGE,
-                            "etag": summary.metadata["etag"],
+                            "etag": summary.etag,
                             "match_condition": MatchConditions.IfNotModified,
                         },
                     )
                 )
             try:
-                self._table.submit_transaction(operations)
+                results = self._table.submit_transaction(operations)
             except TableTransactionError as conflict:
                 conflicts += 1
                 if conflicts > MAX_CONFLICT_RETRIES:
@@ -166,12 +196,16 @@ class TableOccurrenceLedger:
                         f"fingerprint {fingerprint}: {conflicts} conflicting writers in a row"
                     ) from conflict
                 log.info("ledger conflict on %s (%s); re-reading", fingerprint, conflict.message)
+                summary = self._summary(fingerprint)
                 continue
+            summary = _Summary(
+                {**(summary.fields if summary else {}), **updated}, results[-1]["etag"]
+            )
             added += len(chunk)
             for key in chunk:
                 del pending[key]
             if not pending:
-                return self._entry(fingerprint, self._summary(fingerprint), added=added)
+                return self._entry(fingerprint, summary, added=added)
 
     def mark_handed_off(self, entry: LedgerEntry) -> bool:
         """Clear the pending hand-off unless someone recorded more since (they will hand off)."""
@@ -195,21 +229,17 @@ class TableOccurrenceLedger:
         entity = self._summary(fingerprint)
         return self._entry(fingerprint, entity, added=0) if entity is not None else None
 
-    def occurrence_times(self, fingerprint: str, since: datetime) -> list[datetime]:
-        """When the fingerprint occurred since `since` (for the issue's chart)."""
-        keys = self._occurrence_keys(fingerprint, since, datetime.max.replace(tzinfo=UTC))
-        return sorted(_parse_key_time(key.split("|")[1]) for key in keys)
-
     def summaries(self) -> list[LedgerEntry]:
         """Every fingerprint's totals (a scan: for reports and the local run, not the hot path)."""
         entities = self._table.query_entities("RowKey eq @row", parameters={"row": SUMMARY_ROW})
-        return [self._entry(e["PartitionKey"], e, added=0) for e in entities]
+        return [self._entry(e["PartitionKey"], _Summary.of(e), added=0) for e in entities]
 
-    def _summary(self, fingerprint: str) -> Any:
+    def _summary(self, fingerprint: str) -> _Summary | None:
         try:
-            return self._table.get_entity(partition_key=fingerprint, row_key=SUMMARY_ROW)
+            entity = self._table.get_entity(partition_key=fingerprint, row_key=SUMMARY_ROW)
         except ResourceNotFoundError:
             return None
+        return _Summary.of(entity)
 
     def _occurrence_keys(self, fingerprint: str, since: datetime, until: datetime) -> set[str]:
         entities = self._table.query_entities(
@@ -236,14 +266,18 @@ class TableOccurrenceLedger:
 
     @staticmethod
     def _next_summary(
-        summary: Any, chunk: Sequence[Detection], known: set[str], threshold: Threshold
+        summary: _Summary | None,
+        chunk: Sequence[Detection],
+        known: set[str],
+        threshold: Threshold,
     ) -> dict[str, Any]:
         first = chunk[0]
         times = [d.record.time_generated for d in chunk]
-        count = (summary["Count"] if summary else 0) + len(chunk)
-        first_seen = min([*times, *([summary["FirstSeen"]] if summary else [])])
-        last_seen = max([*times, *([summary["LastSeen"]] if summary else [])])
-        crossed = summary.get("ThresholdCrossedAt") if summary else None
+        previous = summary.fields if summary else {}
+        count = previous.get("Count", 0) + len(chunk)
+        first_seen = min([*times, *([previous["FirstSeen"]] if summary else [])])
+        last_seen = max([*times, *([previous["LastSeen"]] if summary else [])])
+        crossed = previous.get("ThresholdCrossedAt")
         if crossed is None:
             window = sorted([*times, *(_parse_key_time(k.split("|")[1]) for k in known)])
             crossed = first_crossing(window, threshold)
@@ -253,6 +287,7 @@ class TableOccurrenceLedger:
             "Count": count,
             "FirstSeen": first_seen,
             "LastSeen": last_seen,
+            "Hourly": _dump_tally(tally_hours(_load_tally(previous), times, last_seen)),
             "HandoffPending": crossed is not None,
         }
         if crossed is not None:
@@ -277,18 +312,33 @@ class TableOccurrenceLedger:
         return entity
 
     @staticmethod
-    def _entry(fingerprint: str, summary: Any, added: int) -> LedgerEntry:
+    def _entry(fingerprint: str, summary: _Summary, added: int) -> LedgerEntry:
+        fields = summary.fields
         return LedgerEntry(
             fingerprint=fingerprint,
-            definition=summary["Definition"],
-            count=summary["Count"],
+            definition=fields["Definition"],
+            count=fields["Count"],
             added=added,
-            first_seen=summary["FirstSeen"],
-            last_seen=summary["LastSeen"],
-            threshold_crossed_at=summary.get("ThresholdCrossedAt"),
-            handoff_pending=bool(summary.get("HandoffPending")),
-            etag=summary.metadata["etag"],
+            first_seen=fields["FirstSeen"],
+            last_seen=fields["LastSeen"],
+            threshold_crossed_at=fields.get("ThresholdCrossedAt"),
+            handoff_pending=bool(fields.get("HandoffPending")),
+            hourly=_load_tally(fields),
+            etag=summary.etag,
         )
+
+
+def _load_tally(fields: Mapping[str, Any]) -> dict[datetime, int]:
+    stored = json.loads(fields.get("Hourly") or "{}")
+    return {_parse_tally_hour(hour): count for hour, count in stored.items()}
+
+
+def _dump_tally(tally: Mapping[datetime, int]) -> str:
+    return json.dumps({f"{hour:%Y-%m-%dT%H}": count for hour, count in sorted(tally.items())})
+
+
+def _parse_tally_hour(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H").replace(tzinfo=UTC)
 
 
 class PoisonedJobLog:

@@ -49,10 +49,22 @@ class IssueStateStore:
     def __init__(self, table: TableClient) -> None:
         self._table = table
 
-    def get(self, fingerprint: str, repository: str) -> IssueState | None:
-        try:
-            entity = self._table.get_entity(fingerprint, _repository_key(repository))
-        except ResourceNotFoundError:
+    def begin_sync(self, fingerprint: str, repository: str) -> IssueState | None:
+        """The issue's state, read as a sync begins, clearing its follow-up row in passing: the
+        sync reads the ledger's latest counts next, which cover every recurrence noted so far
+        (occurrences are counted before they are noted). One read serves both rows."""
+        state_key, follow_up_key = _repository_key(repository), _follow_up_key(repository)
+        rows = {
+            entity["RowKey"]: entity
+            for entity in self._table.query_entities(  # the SDK finds @names between spaces
+                "PartitionKey eq @fp and ( RowKey eq @state or RowKey eq @follow_up )",
+                parameters={"fp": fingerprint, "state": state_key, "follow_up": follow_up_key},
+            )
+        }
+        if follow_up_key in rows:
+            self._table.delete_entity(fingerprint, follow_up_key)
+        entity = rows.get(state_key)
+        if entity is None:
             return None
         return IssueState(
             fingerprint=fingerprint,
@@ -128,11 +140,6 @@ class IssueStateStore:
             next_state = "resyncing" if resync else "finishing"
             if self._replace_follow_up(entity, next_state, generation if resync else None):
                 return resync
-
-    def forget_follow_up(self, fingerprint: str, repository: str) -> None:
-        """A sync is about to read the ledger's latest counts, which covers every recurrence
-        noted so far (occurrences are counted before they are noted)."""
-        self._table.delete_entity(fingerprint, _follow_up_key(repository))
 
     def _follow_up_or_create(self, fingerprint: str, repository: str, state: str) -> Any | None:
         """The follow-up row as it stands, or None once this call has created it in `state`."""

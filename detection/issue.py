@@ -10,8 +10,9 @@ state-less run finds the issue it already made.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -117,18 +118,37 @@ def title(definition: str, message: str, exception_type: str | None) -> str:
     return text if len(text) <= TITLE_LIMIT else text[: TITLE_LIMIT - 1] + "…"
 
 
+TALLY_HOURS = 48
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def tally_hours(
+    tally: Mapping[datetime, int], times: Iterable[datetime], newest: datetime
+) -> dict[datetime, int]:
+    """Occurrences per hour with `times` added, kept for the `TALLY_HOURS` hours up to `newest`:
+    the chart's day plus a day's margin for late records, so a body is rendered from one summary
+    row instead of a query over every occurrence of the day."""
+    oldest = _hour(newest) - timedelta(hours=TALLY_HOURS - 1)
+    counts = {hour: count for hour, count in tally.items() if hour >= oldest}
+    for moment in times:
+        hour = _hour(moment)
+        if hour >= oldest:
+            counts[hour] = counts.get(hour, 0) + 1
+    return counts
+
+
 def hourly_counts(
-    times: Sequence[datetime], end: datetime, hours: int = 24
+    tally: Mapping[datetime, int], end: datetime, hours: int = 24
 ) -> list[tuple[datetime, int]]:
     """Occurrences per hour over the last `hours` hours ending at `end` (for the chart)."""
-    top = end.replace(minute=0, second=0, microsecond=0)
-    buckets = [top - timedelta(hours=h) for h in reversed(range(hours))]
-    counts = dict.fromkeys(buckets, 0)
-    for moment in times:
-        bucket = moment.replace(minute=0, second=0, microsecond=0)
-        if bucket in counts:
-            counts[bucket] += 1
-    return list(counts.items())
+    top = _hour(end)
+    return [
+        (hour, tally.get(hour, 0))
+        for hour in (top - timedelta(hours=h) for h in reversed(range(hours)))
+    ]
 
 
 def mermaid_chart(series: Sequence[tuple[datetime, int]]) -> str:
@@ -219,20 +239,23 @@ Run this in Log Analytics{% if portal_url %} \
 """
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+@functools.lru_cache(maxsize=8)
+def _compiled(template: str) -> jinja2.Template:
+    """Compiling dominates rendering, and a process renders with one or two templates."""
+    environment = jinja2.Environment(
         autoescape=False,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=False,
     )
+    return environment.from_string(template)
 
 
 def render_body(
     view: IssueView, template: str = DEFAULT_TEMPLATE, *, redact_ips: bool = False
 ) -> str:
     """The issue body; samples are dropped (then the stack trace cut) until it fits GitHub."""
-    compiled = _environment().from_string(template)
+    compiled = _compiled(template)
 
     def clean(text: str) -> str:
         return redact(text, redact_ips=redact_ips)

@@ -11,7 +11,8 @@ so replay is deterministic:
    an existing issue gets its body refreshed, a comment at most once per interval, and is reopened
    (or a linked issue opened) when a closed failure recurs.
 2. Waits (a slot in Faultline's hourly budget, GitHub's rate limits, business hours) are durable
-   timers, capped at the recheck interval, after which the activity decides again.
+   timers, capped at the recheck interval, after which the activity decides again; only a held
+   budget slot is waited for in full, since asking again before it would return the same slot.
 3. `assign_issue` hands the issue to Copilot, Claude, people or nobody, per route.
 
 Activities are idempotent: a retried create finds the issue its lost response made.
@@ -191,7 +192,7 @@ def _assign(
             yield _audit(ctx, request, "assignment-deferred", decision["reason"], outcome["number"])
         waits += 1
         yield ctx.create_timer(
-            ctx.current_utc_datetime + _capped(decision["wait_seconds"], recheck)
+            ctx.current_utc_datetime + _capped(timedelta(seconds=decision["wait_seconds"]), recheck)
         )
         if waits % WAITS_PER_GENERATION == 0:
             ctx.continue_as_new({**request, "waits": waits})
@@ -229,7 +230,11 @@ def _sync(
         if waits == 0 and not outcome.get("quiet"):
             yield _audit(ctx, request, "rate-limited", outcome["reason"])
         waits += 1
-        yield ctx.create_timer(ctx.current_utc_datetime + _capped(outcome["wait_seconds"], recheck))
+        wait = timedelta(seconds=outcome["wait_seconds"])
+        yield ctx.create_timer(
+            ctx.current_utc_datetime
+            + (wait if outcome.get("slot_held") else _capped(wait, recheck))
+        )
         if waits % WAITS_PER_GENERATION == 0:
             ctx.continue_as_new({**request, "waits": waits})
             return None
@@ -258,8 +263,8 @@ def _backoff(failed_rounds: int, recheck: timedelta) -> timedelta:
     return min(timedelta(minutes=2 ** min(failed_rounds - 1, 12)), recheck)
 
 
-def _capped(seconds: float, recheck: timedelta) -> timedelta:
-    return min(timedelta(seconds=max(seconds, 1)), recheck)
+def _capped(wait: timedelta, recheck: timedelta) -> timedelta:
+    return min(max(wait, timedelta(seconds=1)), recheck)
 
 
 # -- activities ----------------------------------------------------------------------------------
@@ -279,14 +284,14 @@ def record_audit(services: Services, entry: dict[str, Any]) -> None:
 def sync_issue(services: Services, request: dict[str, Any]) -> dict[str, Any]:
     """Create, refresh, comment on or reopen the failure's issue; idempotent under retries."""
     repository = request["repository"]
-    services.issues.forget_follow_up(request["notice"]["fingerprint"], repository)
-    notice = _latest(services, FailureNotice.model_validate(request["notice"]))  # covers it
+    fingerprint = request["notice"]["fingerprint"]
+    state = services.issues.begin_sync(fingerprint, repository) or IssueState(
+        fingerprint, repository
+    )
+    notice = _latest(services, FailureNotice.model_validate(request["notice"]))
     now = services.clock.now()
     audit = _Auditor(services, notice.fingerprint, repository, now)
     github = services.issue_tracker()
-    state = services.issues.get(notice.fingerprint, repository) or IssueState(
-        notice.fingerprint, repository
-    )
     try:
         if state.number is None:
             return _create_or_adopt(services, github, request, notice, state, audit)
@@ -320,6 +325,7 @@ def _create_or_adopt(
             "action": "wait",
             "wait_seconds": (slot - audit.now).total_seconds(),
             "reason": f"hourly issue budget used; its slot is at {slot:%Y-%m-%d %H:%M} UTC",
+            "slot_held": True,
         }
     label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
     since = state.intent_at - timedelta(minutes=5) if state.intent_at else None
@@ -610,9 +616,7 @@ def _view(services: Services, notice: FailureNotice, count: int) -> IssueView:
     definition = rules.definition(notice.definition)
     source = rules.source(notice.source)
     kql = issue_query(notice.table, definition.when, notice.first_seen, notice.last_seen)
-    times = services.ledger.occurrence_times(
-        notice.fingerprint, notice.last_seen - timedelta(hours=24)
-    )
+    summary = services.ledger.summary(notice.fingerprint)
     return IssueView(
         fingerprint=notice.fingerprint,
         fingerprint_version=notice.fingerprint_version,
@@ -639,6 +643,6 @@ def _view(services: Services, notice: FailureNotice, count: int) -> IssueView:
         )
         if source.workspace_resource_id
         else None,
-        hourly=hourly_counts(times, notice.last_seen),
+        hourly=hourly_counts(summary.hourly if summary else {}, notice.last_seen),
         grouped_by=notice.grouped_by,
     )

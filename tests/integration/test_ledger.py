@@ -82,3 +82,15 @@ def test_concurrent_overlapping_writers_count_every_record_exactly_once(ledger) 
         list(pool.map(lambda b: ledger.record(b, Threshold(count=1)), batches))
     summary = ledger.summary(batches[0][0].fingerprint.value)
     assert summary is not None and summary.count == 480
+
+
+def test_the_summary_keeps_an_hourly_tally_for_the_chart(ledger) -> None:
+    ledger.record(_detections(range(0, 90)), Threshold(count=1))  # 60 at 00:xx, 30 at 01:xx
+    ledger.record(_detections(range(150, 160)), Threshold(count=1))  # 10 at 02:xx
+    entry = ledger.record(_detections(range(80, 100)), Threshold(count=1))  # 10 new at 01:xx
+    assert entry.hourly == {
+        T0: 60,
+        T0 + timedelta(hours=1): 40,
+        T0 + timedelta(hours=2): 10,
+    }
+    assert ledger.summary(entry.fingerprint).hourly == entry.hourly

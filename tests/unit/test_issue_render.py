@@ -16,6 +16,7 @@ from detection.issue import (
     neutralise,
     redact,
     render_body,
+    tally_hours,
     title,
 )
 
@@ -48,7 +49,9 @@ def view(**changes: object) -> IssueView:
         context={"order_id": "AB-12"},
         kql="AppExceptions\n| where SeverityLevel >= 3",
         portal_url=None,
-        hourly=hourly_counts([T0, T0 + timedelta(minutes=5)], T0 + timedelta(hours=2)),
+        hourly=hourly_counts(
+            tally_hours({}, [T0, T0 + timedelta(minutes=5)], T0), T0 + timedelta(hours=2)
+        ),
         grouped_by=["exception type", "message template"],
     )
     base.update(changes)
@@ -199,3 +202,24 @@ def test_neutralise_leaves_emails_alone_and_breaks_mentions() -> None:
 def test_custom_template_overrides_the_layout() -> None:
     body = render_body(view(), "{{ marker }}\nCount: {{ count }}\n{{ error_block }}")
     assert body.splitlines()[1] == "Count: 12"
+
+
+_moments = st.lists(
+    st.integers(min_value=0, max_value=96 * 60).map(lambda m: T0 + timedelta(minutes=m)),
+    max_size=40,
+)
+
+
+@given(st.lists(_moments, min_size=1, max_size=6))
+def test_an_hourly_tally_kept_batch_by_batch_matches_one_kept_all_at_once(batches) -> None:
+    everything = [moment for batch in batches for moment in batch]
+    newest = T0
+    tally: dict[datetime, int] = {}
+    for batch in batches:
+        newest = max([newest, *batch])
+        tally = tally_hours(tally, batch, newest)
+    assert tally == tally_hours({}, everything, newest)
+    assert hourly_counts(tally, newest) == [
+        (hour, sum(1 for m in everything if m.replace(minute=0) == hour))
+        for hour, _ in hourly_counts({}, newest)
+    ]
