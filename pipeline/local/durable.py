@@ -12,10 +12,13 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
 from typing import Any
 
 import grpc
@@ -29,6 +32,7 @@ from pipeline.local.azurite import free_port
 from pipeline.local.host import FunctionTable, SimulatedClock
 
 ACTIVE = (OrchestrationStatus.RUNNING, OrchestrationStatus.PENDING)
+_SPAWN = multiprocessing.get_context("spawn")  # forking a process that runs gRPC is unsafe
 
 
 @dataclass(order=True)
@@ -128,17 +132,27 @@ def _quiet(name: str) -> logging.Logger:
 
 
 class DurableRuntime:
-    """Start with `with DurableRuntime(functions) as durable:`; `binding` is the client config."""
+    """Start with `with DurableRuntime(functions) as durable:`; `binding` is the client config.
+
+    With `worker_process=True` the worker (orchestrators and activities) runs in a process of its
+    own, as on a second Functions instance: it imports the app afresh, reads the same settings
+    from the environment and the same simulated clock from shared memory, and talks to the
+    backend over gRPC as before. That puts a second core to work beside the driver's queues.
+    """
 
     def __init__(
         self,
         functions: FunctionTable,
         task_hub: str = "faultline",
         clock: SimulatedClock | None = None,
+        worker_process: bool = False,
     ) -> None:
         self._functions = functions
         self._task_hub = task_hub
         self._clock = clock
+        self._worker_process = worker_process
+        self.worker_process: multiprocessing.process.BaseProcess | None = None
+        self._stop_worker_process = _SPAWN.Event()
         self.port = free_port()
         self.backend: InMemoryOrchestrationBackend | None = None
         self.worker: TaskHubGrpcWorker | None = None
@@ -161,24 +175,31 @@ class DurableRuntime:
         return self
 
     def start_worker(self) -> None:
-        worker = TaskHubGrpcWorker(
-            host_address=f"localhost:{self.port}", logger=_quiet("durabletask.worker")
-        )
-        for name, function in self._functions.functions.items():
-            triggers = {b["type"] for b in function.get_bindings_dict()["bindings"]}
-            user_function = function.get_user_function()
-            if "orchestrationTrigger" in triggers:
-                worker.add_orchestrator(user_function.orchestrator_function)
-            elif "activityTrigger" in triggers:
-                worker.add_activity(_activity(name, user_function))
-        worker.start()
-        self.worker = worker
+        if self._worker_process:
+            assert self._clock is not None, "a worker process needs the simulated clock"
+            self._stop_worker_process = _SPAWN.Event()
+            self.worker_process = _SPAWN.Process(
+                target=_serve_worker,
+                args=(self.port, self._clock.shared, self._stop_worker_process),
+                name="durable-worker",
+                daemon=True,
+            )
+            self.worker_process.start()
+            return
+        self.worker = _worker(self.port, self._functions)
+        self.worker.start()
 
     def stop_worker(self) -> None:
         """Stop executing work (a crashed or scaled-in worker); state stays in the backend."""
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        if self.worker_process is not None:
+            self._stop_worker_process.set()
+            self.worker_process.join(timeout=30)
+            if self.worker_process.is_alive():
+                self.worker_process.kill()
+            self.worker_process = None
 
     def __exit__(self, *exc: object) -> None:
         self.stop_worker()
@@ -206,6 +227,11 @@ class DurableRuntime:
         while backend.fire_due_timers():  # timers set, and already due, by the work just done
             _wait_until_idle(backend, deadline, timeout)
 
+    def fire_due_timers(self) -> None:
+        """Let the workflows whose timers the simulated clock has reached run, without waiting
+        for them (they run beside whatever the driver does next)."""
+        self._simulated_backend().fire_due_timers()
+
     def next_timer_due(self) -> datetime | None:
         """When the earliest waiting workflow's timer falls due, on the simulated clock."""
         return self._simulated_backend().next_timer_due()
@@ -214,6 +240,40 @@ class DurableRuntime:
         if not isinstance(self.backend, SimulatedTimeBackend):
             raise RuntimeError("simulated-time work needs DurableRuntime(..., clock=...)")
         return self.backend
+
+
+def _worker(port: int, functions: FunctionTable) -> TaskHubGrpcWorker:
+    """A worker for the app's orchestrator and activities, not yet started."""
+    worker = TaskHubGrpcWorker(
+        host_address=f"localhost:{port}", logger=_quiet("durabletask.worker")
+    )
+    for name, function in functions.functions.items():
+        triggers = {b["type"] for b in function.get_bindings_dict()["bindings"]}
+        user_function = function.get_user_function()
+        if "orchestrationTrigger" in triggers:
+            worker.add_orchestrator(user_function.orchestrator_function)
+        elif "activityTrigger" in triggers:
+            worker.add_activity(_activity(name, user_function))
+    return worker
+
+
+def _serve_worker(port: int, shared_clock: Synchronized[int], stop: Event) -> None:
+    """The worker process: the app's functions, bootstrapped as the parent's were, until told to
+    stop."""
+    logging.basicConfig(level=logging.WARNING, format="  %(levelname)s %(message)s")
+    logging.getLogger("azure").setLevel(logging.ERROR)
+    import function_app
+    from pipeline.bootstrap import bootstrap, install
+
+    install(bootstrap(clock=SimulatedClock.sharing(shared_clock)))
+    worker = _worker(port, FunctionTable.of(function_app.app))
+    worker.start()
+    parent = multiprocessing.parent_process()
+    while not stop.wait(timeout=1):
+        if parent is not None and not parent.is_alive():
+            break  # the driver died without saying so; do not outlive it
+    logging.getLogger("durabletask.worker").setLevel(logging.ERROR)  # stopping cancels its stream
+    worker.stop()
 
 
 def _wait_until_idle(backend: SimulatedTimeBackend, deadline: float, timeout: float) -> None:

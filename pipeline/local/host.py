@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +68,8 @@ class DrainResult:
 
 
 class QueueDriver:
-    """Feeds one queue's messages to one queue-triggered function, host-style."""
+    """Feeds one queue's messages to one queue-triggered function, host-style: as many at once
+    as host.json lets one instance run (`batchSize` + `newBatchThreshold`)."""
 
     def __init__(
         self,
@@ -86,7 +90,12 @@ class QueueDriver:
             self._poison.create_queue()
         self._function = function
         self._retry_delay = retry_delay_seconds
-        self._max_dequeue = int(host_queue_settings()["maxDequeueCount"])
+        settings = host_queue_settings()
+        self._max_dequeue = int(settings["maxDequeueCount"])
+        self._handlers = ThreadPoolExecutor(
+            max_workers=int(settings["batchSize"]) + int(settings["newBatchThreshold"]),
+            thread_name_prefix=queue_name,
+        )
 
     def drain(self, max_rounds: int = 10_000) -> DrainResult:
         """Process visible messages until none are left (delayed ones stay for a later drain)."""
@@ -95,8 +104,7 @@ class QueueDriver:
             batch = list(self._queue.receive_messages(max_messages=32, visibility_timeout=60))
             if not batch:
                 return result
-            for message in batch:
-                self._deliver(message, result)
+            self._deliver_all(batch, result)
         raise RuntimeError(f"queue {self.queue_name} did not drain in {max_rounds} rounds")
 
     def deliver_waiting(self) -> DrainResult:
@@ -113,8 +121,7 @@ class QueueDriver:
             )
             if not batch:
                 break
-            for message in batch:
-                self._deliver(message, result)
+            self._deliver_all(batch, result)
             budget -= len(batch)
         return result
 
@@ -122,7 +129,13 @@ class QueueDriver:
         """Messages on the queue, visible or not (approximate, as the service reports)."""
         return self._queue.get_queue_properties().approximate_message_count or 0
 
-    def _deliver(self, message: Any, result: DrainResult) -> None:
+    def _deliver_all(self, batch: list[Any], result: DrainResult) -> None:
+        for outcome in self._handlers.map(self._deliver, batch):
+            result.processed += outcome == "processed"
+            result.failed += outcome != "processed"
+            result.poisoned += outcome == "poisoned"
+
+    def _deliver(self, message: Any) -> str:
         request = QueueMessage(
             id=message.id,
             body=message.content,
@@ -134,18 +147,16 @@ class QueueDriver:
         try:
             self._function(request)
         except Exception:
-            result.failed += 1
             if message.dequeue_count >= self._max_dequeue:
                 self._poison.send_message(message.content.decode("utf-8", "replace"))
                 self._queue.delete_message(message)
-                result.poisoned += 1
-            else:
-                self._queue.update_message(
-                    message.id, message.pop_receipt, visibility_timeout=self._retry_delay
-                )
-            return
+                return "poisoned"
+            self._queue.update_message(
+                message.id, message.pop_receipt, visibility_timeout=self._retry_delay
+            )
+            return "failed"
         self._queue.delete_message(message)
-        result.processed += 1
+        return "processed"
 
 
 def timer_request(past_due: bool = False) -> TimerRequest:
@@ -165,16 +176,29 @@ def http_request(
 
 
 class SimulatedClock:
-    """A clock the local driver and tests move by hand, so ticks happen on simulated days."""
+    """A clock the local driver and tests move by hand, so ticks happen on simulated days.
+
+    The moment lives in shared memory (microseconds since the epoch), so a worker process started
+    with `SimulatedClock.sharing(clock.shared)` reads the same simulated time."""
 
     def __init__(self, start: datetime) -> None:
-        self._now = start
+        self.shared: Synchronized[int] = multiprocessing.get_context("spawn").Value("q", 0)
+        self.set(start)
+
+    @classmethod
+    def sharing(cls, shared: Synchronized[int]) -> SimulatedClock:
+        clock = cls.__new__(cls)
+        clock.shared = shared
+        return clock
 
     def now(self) -> datetime:
-        return self._now
+        return _EPOCH + timedelta(microseconds=self.shared.value)
 
     def advance(self, by: timedelta) -> None:
-        self._now += by
+        self.set(self.now() + by)
 
     def set(self, moment: datetime) -> None:
-        self._now = moment
+        self.shared.value = (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
