@@ -8,9 +8,11 @@ The labels are computed from the rendered rows with an independent reading of fa
 """
 
 import argparse
+import hashlib
 import json
 import random
 import re
+import shutil
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -925,6 +927,21 @@ def generate(profile: str, out: Path) -> None:
             f"{table:22} rows={len(table_rows):6} failing={failing:5} causes={causes:4} "
             f"late={late:5} malformed={malformed}"
         )
+
+
+def rendered(profile: str, out: Path) -> Path:
+    """`out`, holding the profile as this very generator renders it: rendered on first use and
+    again whenever the catalog or the generator changes (a stamp keeps their hash)."""
+    sources = sorted(Path(__file__).parent.glob("*.py"))
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
+    stamp, expected = out / ".rendered-by", f"{profile} {digest}\n"
+    if stamp.exists() and stamp.read_text() == expected:
+        return out
+    print(f"rendering the {profile} sample into {out} (first run, or the generator changed)...")
+    shutil.rmtree(out, ignore_errors=True)
+    generate(profile, out)
+    stamp.write_text(expected)
+    return out
 
 
 def main() -> None:

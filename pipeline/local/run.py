@@ -1,12 +1,11 @@
 """The local run: the whole product on this machine, no Azure account and no GitHub token needed.
 
-Azurite holds the queues and tables; the log source is a Log Analytics export (the bundled sample
-telemetry by default); the registered functions run in-process in the host's order (timer tick,
-the query queue, the failure notices, the Durable orchestrations on durabletask's in-memory
-backend) over simulated time, so hours of telemetry take a minute. Issues go to the dry-run sink
-(Markdown files under `--out`), or to GitHub when `FAULTLINE_GITHUB_TOKEN` and
-`FAULTLINE_REPOSITORY` are set.
-"""
+Azurite holds the queues and tables; the log source is a Log Analytics export (by default the
+three-day sample, rendered into samples/days/ on first use); the registered functions run in the
+host's order (timer tick, the query queue, the failure notices, the Durable orchestrations on
+durabletask's in-memory backend with the worker in a second process) over simulated time, so
+three days of telemetry take minutes. Issues go to the dry-run sink (Markdown files under
+`--out`), or to GitHub when `FAULTLINE_GITHUB_TOKEN` and `FAULTLINE_REPOSITORY` are set."""
 
 from __future__ import annotations
 
@@ -28,8 +27,10 @@ from pipeline.bootstrap import Services, bootstrap, install
 from pipeline.local.azurite import PROJECT_ROOT, start_azurite
 from pipeline.local.durable import DurableRuntime
 from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
+from samples.generate import rendered
 
-DEFAULT_DATA = PROJECT_ROOT / "samples" / "telemetry"
+DEFAULT_SAMPLE = "days"
+DEFAULT_DATA = PROJECT_ROOT / "samples" / DEFAULT_SAMPLE  # rendered on first run, not committed
 DEFAULT_OUT = PROJECT_ROOT / "out"
 SETTLE_LIMIT = timedelta(days=7)
 PROGRESS_EVERY = timedelta(hours=3)
@@ -91,8 +92,9 @@ class LocalRun:
         self.notices_sent = 0
 
     def tick(self) -> None:
-        """One timer tick and everything it sets off, as the host would run it at this moment."""
-        self.durable.run_due_work()
+        """One timer tick and everything it sets off, as the host would run it at this moment:
+        workflows whose timers fell due run (in the worker process) while the queues drain."""
+        self.durable.fire_due_timers()
         self.tick_function(timer_request())
         self.query_jobs += self.jobs.drain().processed
         self.poisoned_jobs.drain()
@@ -138,6 +140,7 @@ def run(data: Path, rules: Path | None, out: Path) -> int:
                 "FAULTLINE_LOGS_EXPORT_DIR": str(data),
                 "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
                 "FAULTLINE_POLL_INTERVAL": os.environ.get("FAULTLINE_POLL_INTERVAL", "15m"),
+                "GRPC_VERBOSITY": os.environ.get("GRPC_VERBOSITY", "ERROR"),  # not every GOAWAY
                 **({"FAULTLINE_RULES_PATH": str(rules)} if rules else {}),
                 **({} if real_github else {"FAULTLINE_DRY_RUN_DIR": str(out)}),
             }
@@ -152,7 +155,7 @@ def run(data: Path, rules: Path | None, out: Path) -> int:
         install(services)
         functions = FunctionTable.of(function_app.app)
         queues = QueueServiceClient.from_connection_string(azurite.connection_string)
-        with DurableRuntime(functions, clock=clock) as durable:
+        with DurableRuntime(functions, clock=clock, worker_process=True) as durable:
             local = LocalRun(services, functions, queues, durable, clock)
             interval = min(s.poll_interval for s in services.rules.sources)
             end = last + max(s.ingestion_delay for s in services.rules.sources) + interval
@@ -222,8 +225,9 @@ def main() -> int:
     parser.add_argument(
         "--data",
         type=Path,
-        default=DEFAULT_DATA,
-        help="folder of <Table>.json Log Analytics exports",
+        default=None,
+        help="folder of <Table>.json Log Analytics exports (default: the three-day sample, "
+        "rendered into samples/days/ on first run; samples/telemetry/ is a shorter night)",
     )
     parser.add_argument(
         "--rules", type=Path, default=None, help="rules file (default: faultline.yaml)"
@@ -235,7 +239,8 @@ def main() -> int:
         help="where the dry-run sink writes issues (default: out/)",
     )
     args = parser.parse_args()
-    return run(args.data.resolve(), args.rules, args.out.resolve())
+    data = args.data or rendered(DEFAULT_SAMPLE, DEFAULT_DATA)
+    return run(data.resolve(), args.rules, args.out.resolve())
 
 
 if __name__ == "__main__":

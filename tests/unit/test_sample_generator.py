@@ -12,7 +12,7 @@ import pytest
 
 from detection.rules import load_rules
 from samples.catalog import DAYS_SERVICES, days_scenarios
-from samples.generate import COLUMNS, RULES, generate, is_malformed
+from samples.generate import COLUMNS, RULES, generate, is_malformed, rendered
 
 pytestmark = pytest.mark.unit
 
@@ -27,6 +27,19 @@ def days(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("days")
     generate("days", out)
     return out
+
+
+def test_a_rendered_sample_is_reused_until_the_generator_changes(tmp_path: Path) -> None:
+    out = tmp_path / "night"
+    assert rendered("hours", out) == out
+    first = (out / "AppRequests.json").stat().st_mtime_ns
+    rendered("hours", out)
+    assert (out / "AppRequests.json").stat().st_mtime_ns == first
+    stamp = out / ".rendered-by"
+    stamp.write_text(stamp.read_text().replace("hours ", "hours stale"))
+    rendered("hours", out)
+    assert (out / "AppRequests.json").stat().st_mtime_ns != first
+    assert (out / "AppRequests.json").read_bytes() == (COMMITTED / "AppRequests.json").read_bytes()
 
 
 def _table(folder: Path, table: str) -> tuple[list[str], list[list[Any]]]:
