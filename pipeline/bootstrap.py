@@ -6,7 +6,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 
 from azure.core.credentials import TokenCredential
@@ -59,20 +58,14 @@ class Services:
     github_token: CachedSecret
     issue_template: str
 
+    dry_run_sink: MarkdownIssueSink | None = None
+
     def issue_tracker(self) -> IssueTracker:
         """GitHub (a client per activity; the token is cached), or the dry-run sink."""
-        if self.settings.dry_run_dir:
-            return self._dry_run_sink
+        if self.dry_run_sink is not None:
+            return self.dry_run_sink
         return GitHubIssues(
             self.github_token, self.settings.github_api_url, self.settings.github_timeout_seconds
-        )
-
-    @cached_property
-    def _dry_run_sink(self) -> MarkdownIssueSink:
-        assert self.settings.dry_run_dir
-        directory = Path(self.settings.dry_run_dir)
-        return MarkdownIssueSink(
-            directory if directory.is_absolute() else APP_ROOT / directory, self.clock.now
         )
 
 
@@ -150,10 +143,11 @@ def bootstrap(
     settings, rules = load_configuration(os.environ if env is None else env)
     queues, tables = _storage_clients(settings, credential)
     prefix = settings.table_prefix
+    clock = clock or SystemClock()
     return Services(
         settings=settings,
         rules=rules,
-        clock=clock or SystemClock(),
+        clock=clock,
         log_source=_log_source(settings, credential),
         query_queue=StorageQueue.open(queues, settings.query_queue),
         poison_queue=StorageQueue.open(queues, settings.poison_queue),
@@ -166,7 +160,18 @@ def bootstrap(
         audit=AuditLog(ensure_table(tables, f"{prefix}Audit")),
         github_token=_github_token(settings, credential),
         issue_template=_issue_template(settings),
+        dry_run_sink=_dry_run_sink(settings, clock),
     )
+
+
+def _dry_run_sink(settings: AppSettings, clock: Clock) -> MarkdownIssueSink | None:
+    """Built with the services, not on first use: concurrent activities must share one sink, or
+    two would number their issues apart."""
+    if not settings.dry_run_dir:
+        return None
+    directory = Path(settings.dry_run_dir)
+    absolute = directory if directory.is_absolute() else APP_ROOT / directory
+    return MarkdownIssueSink(absolute, clock.now)
 
 
 _installed: Services | None = None
