@@ -140,7 +140,6 @@ def run(data: Path, rules: Path | None, out: Path) -> int:
                 "FAULTLINE_LOGS_EXPORT_DIR": str(data),
                 "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
                 "FAULTLINE_POLL_INTERVAL": os.environ.get("FAULTLINE_POLL_INTERVAL", "15m"),
-                "GRPC_VERBOSITY": os.environ.get("GRPC_VERBOSITY", "ERROR"),  # not every GOAWAY
                 **({"FAULTLINE_RULES_PATH": str(rules)} if rules else {}),
                 **({} if real_github else {"FAULTLINE_DRY_RUN_DIR": str(out)}),
             }
