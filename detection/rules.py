@@ -370,7 +370,6 @@ class Dedup(_Model):
         ),
     )
     regression: Literal["reopen", "new_linked"] = "reopen"
-    close_after_quiet: Duration | None = None
 
 
 class RateLimits(_Model):
