@@ -23,6 +23,7 @@ from pipeline.fanout import fan_out
 from pipeline.health import health
 from pipeline.ingest import record_poisoned, run_query_job
 from pipeline.replay import ReplayRejected, ReplayRequest, replay
+from pipeline.retention import prune_ledger
 
 log = logging.getLogger("faultline")
 
@@ -37,6 +38,12 @@ def fan_out_queries(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("timer is past due; the checkpoint makes up for missed ticks")
     fan_out(services())
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False)
+def prune_occurrence_ledger(timer: func.TimerRequest) -> None:
+    """Daily: forget occurrence rows older than the retention (counts stay)."""
+    prune_ledger(services())
 
 
 @app.queue_trigger(

@@ -229,6 +229,35 @@ class TableOccurrenceLedger:
         entity = self._summary(fingerprint)
         return self._entry(fingerprint, entity, added=0) if entity is not None else None
 
+    def prune(self, before: datetime) -> int:
+        """Delete every occurrence row older than `before` (summaries and their counts stay);
+        returns how many. Fingerprints first seen since then are skipped without a query."""
+        deleted = 0
+        summaries = self._table.query_entities(
+            "RowKey eq @row and FirstSeen lt @before",
+            parameters={"row": SUMMARY_ROW, "before": before},
+            select=["PartitionKey"],
+        )
+        for summary in summaries:
+            fingerprint = summary["PartitionKey"]
+            rows = self._table.query_entities(
+                "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                parameters={
+                    "pk": fingerprint,
+                    "low": OCCURRENCE_PREFIX,
+                    "high": f"{OCCURRENCE_PREFIX}{_key_time(before)}",
+                },
+                select=["RowKey"],
+            )
+            old = [row["RowKey"] for row in rows]
+            for start in range(0, len(old), TRANSACTION_LIMIT):
+                chunk = old[start : start + TRANSACTION_LIMIT]
+                self._table.submit_transaction(
+                    [("delete", {"PartitionKey": fingerprint, "RowKey": key}) for key in chunk]
+                )
+                deleted += len(chunk)
+        return deleted
+
     def summaries(self) -> list[LedgerEntry]:
         """Every fingerprint's totals (a scan: for reports and the local run, not the hot path)."""
         entities = self._table.query_entities("RowKey eq @row", parameters={"row": SUMMARY_ROW})

@@ -370,6 +370,14 @@ class Dedup(_Model):
         ),
     )
     regression: Literal["reopen", "new_linked"] = "reopen"
+    occurrence_retention: Duration = Field(
+        default=timedelta(days=30),
+        description=(
+            "How long each occurrence's ledger row is kept (a daily clean-up deletes older ones; "
+            "counts stay). The rows are what makes a record seen twice count once, so replays "
+            "of older windows are refused."
+        ),
+    )
 
 
 class RateLimits(_Model):
@@ -432,6 +440,14 @@ class Rules(_Model):
                     f"failures[{index}] ({definition.name}) names tables no source watches: "
                     + ", ".join(unwatched)
                 )
+        needed = max(s.lookback for s in self.sources) + max(
+            d.threshold.within for d in self.failures
+        )
+        if self.dedup.occurrence_retention < needed:
+            raise ValueError(
+                f"dedup.occurrence_retention ({self.dedup.occurrence_retention}) must cover the "
+                f"longest source lookback plus the longest threshold window ({needed})"
+            )
         for index, route in enumerate(self.routing.routes):
             unknown = sorted(set(route.when_definitions) - set(definition_names))
             if unknown:

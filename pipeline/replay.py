@@ -2,7 +2,8 @@
 
 A replay queues the same deterministic jobs a timer would for that window (sliced by the
 source's max window); counting by record id makes a repeated or overlapping replay count nothing
-twice. The checkpoints are not touched.
+twice, within the ledger's occurrence retention (older windows are refused). The checkpoints
+are not touched.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from detection.windows import floor_to_second, slice_range
 from pipeline.bootstrap import Services
 from pipeline.messages import QueryJob
+from pipeline.retention import retained_since
 
 MAX_REPLAY_JOBS = 5_000
 
@@ -55,6 +57,13 @@ def replay(services: Services, request: ReplayRequest) -> list[QueryJob]:
     now = services.clock.now()
     if request.start >= now:
         raise ReplayRejected("start is in the future")
+    remembered = retained_since(services) + source.lookback
+    if request.start < remembered:
+        raise ReplayRejected(
+            f"start is before {remembered:%Y-%m-%d %H:%M} UTC: the ledger keeps occurrences for "
+            f"dedup.occurrence_retention ({services.rules.dedup.occurrence_retention}), so "
+            "records from earlier could be counted twice"
+        )
     start = floor_to_second(request.start)
     end = min(_ceil_to_second(request.end), floor_to_second(now))
     per_table = -(-(end - start) // source.max_window)

@@ -303,6 +303,25 @@ def test_replay_over_http_queues_jobs_and_repeating_it_counts_nothing_twice(
     assert services.ledger.summary(notices[0].fingerprint).count == 4
 
 
+def test_the_daily_clean_up_forgets_occurrences_past_the_retention_and_keeps_counts(
+    services, la, jobs_queue, functions, azurite, clock
+) -> None:
+    _seed_requests(la)
+    window = (datetime(2026, 11, 20, 0, 50, tzinfo=UTC), datetime(2026, 11, 20, 1, 20, tzinfo=UTC))
+    _enqueue(services, *window)
+    jobs_queue.drain()
+    [notice] = _notices(azurite, services)
+    prune = functions.user_function("prune_occurrence_ledger")
+    prune(timer_request())
+    _enqueue(services, *window)
+    jobs_queue.drain()
+    assert services.ledger.summary(notice.fingerprint).count == 4, "retained rows still dedupe"
+    clock.advance(timedelta(days=31))
+    prune(timer_request())
+    assert services.ledger.prune(clock.now()) == 0, "the clean-up left nothing that old"
+    assert services.ledger.summary(notice.fingerprint).count == 4
+
+
 @pytest.mark.parametrize(
     ("payload", "problem"),
     [
@@ -372,11 +391,21 @@ def test_replay_over_http_queues_jobs_and_repeating_it_counts_nothing_twice(
             json.dumps(
                 {
                     "source": "production",
-                    "start": "2025-01-01T00:00:00Z",
+                    "start": "2026-10-22T00:00:00Z",
                     "end": "2026-11-20T01:00:00Z",
                 }
             ),
             "replay less at once",
+        ),
+        (
+            json.dumps(
+                {
+                    "source": "production",
+                    "start": "2025-01-01T00:00:00Z",
+                    "end": "2025-01-02T00:00:00Z",
+                }
+            ),
+            "dedup.occurrence_retention (30 days, 0:00:00)",
         ),
     ],
 )

@@ -94,3 +94,17 @@ def test_the_summary_keeps_an_hourly_tally_for_the_chart(ledger) -> None:
         T0 + timedelta(hours=2): 10,
     }
     assert ledger.summary(entry.fingerprint).hourly == entry.hourly
+
+
+def test_pruning_forgets_old_occurrences_but_keeps_the_counts(ledger) -> None:
+    first = ledger.record(_detections(range(0, 150)), Threshold(count=1))  # 00:00 to 02:29
+    other = ledger.record(
+        _detections(range(0, 3), message="disk full on /dev/sda1"), Threshold(count=1)
+    )
+    assert ledger.prune(T0 + timedelta(hours=2)) == 123  # 120 + 3 before 02:00
+    assert ledger.prune(T0 + timedelta(hours=2)) == 0
+    summary = ledger.summary(first.fingerprint)
+    assert summary.count == 150 and summary.hourly == first.hourly
+    again = ledger.record(_detections(range(120, 150)), Threshold(count=1))
+    assert (again.added, again.count) == (0, 150), "what is retained still counts once"
+    assert ledger.summary(other.fingerprint).count == 3

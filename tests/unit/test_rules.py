@@ -199,6 +199,11 @@ BAD_FILES = [
     ),
     ({"business_hours": {"start": "18:00", "end": "09:00"}}, r"start must be before end"),
     ({"version": 2}, r"version: "),
+    (
+        {"dedup": {"occurrence_retention": "1h"}},
+        r"dedup\.occurrence_retention \(1:00:00\) must cover the longest source lookback plus "
+        r"the longest threshold window \(2:00:00\)",
+    ),
 ]
 
 
