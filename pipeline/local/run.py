@@ -88,6 +88,10 @@ class LocalRun:
             functions.user_function("record_poisoned_notice"),
         )
         self.tick_function = functions.user_function("fan_out_queries")
+        self.clean_up = functions.user_function("prune_occurrence_ledger")
+        self.next_clean_up = _next_daily(
+            functions.binding("prune_occurrence_ledger", "timerTrigger")["schedule"], clock.now()
+        )
         self.query_jobs = 0
         self.notices_sent = 0
 
@@ -95,6 +99,9 @@ class LocalRun:
         """One timer tick and everything it sets off, as the host would run it at this moment:
         workflows whose timers fell due run (in the worker process) while the queues drain."""
         self.durable.fire_due_timers()
+        if self.clock.now() >= self.next_clean_up:
+            self.clean_up(timer_request())
+            self.next_clean_up += timedelta(days=1)
         self.tick_function(timer_request())
         self.query_jobs += self.jobs.drain().processed
         self.poisoned_jobs.drain()
@@ -117,6 +124,15 @@ class LocalRun:
             else:
                 time.sleep(0.2)  # a notice waits, re-queued, for a workflow that is just ending
         return self.clock.now() - started
+
+
+def _next_daily(schedule: str, after: datetime) -> datetime:
+    """The next firing of a once-a-day NCRONTAB schedule (`s m h * * *`) after `after`."""
+    second, minute, hour, *rest = schedule.split()
+    if rest != ["*", "*", "*"] or not (second + minute + hour).isdigit():
+        raise ValueError(f"not a once-a-day schedule: {schedule!r}")
+    moment = after.replace(hour=int(hour), minute=int(minute), second=int(second), microsecond=0)
+    return moment if moment > after else moment + timedelta(days=1)
 
 
 def run(data: Path, rules: Path | None, out: Path) -> int:
