@@ -142,8 +142,9 @@ class AppSettings(BaseModel):
         le=86_400,
         alias="FAULTLINE_WORKFLOW_RECHECK_SECONDS",
         description=(
-            "Longest durable wait before a waiting workflow decides again (waits for a budget "
-            "slot, business hours or GitHub's Retry-After are exact; this picks up changed rules)."
+            "Longest durable wait before a waiting workflow decides again (business hours, "
+            "GitHub's Retry-After, the next body refresh; it picks up changed rules). A held "
+            "budget slot is waited for in full."
         ),
     )
     notice_requeue_seconds: int = Field(
