@@ -1,0 +1,1 @@
+"""Fingerprint version 2, frozen (see `detection.fingerprint_v2.fingerprint`)."""
