@@ -28,7 +28,12 @@ WINDOW_MINUTES = 360
 
 @dataclass(frozen=True)
 class Service:
-    """One deployable; a release replaces its instances and shifts its own stack-frame lines."""
+    """One deployable; a release replaces its instances and shifts its own stack-frame lines.
+
+    `version` is what its App Insights rows carry as AppVersion, `released` the version from
+    `release_minute` on (empty where nothing sets it: the Functions host writes none).
+    `end_users`: its requests come from a browser, so they carry the visitor's ids.
+    """
 
     role: str
     runtime: Runtime
@@ -39,6 +44,17 @@ class Service:
     release_minute: float | None = None
     namespace: str = "shop"
     container: str = ""
+    version: str = ""
+    released: str = ""
+    end_users: bool = False
+
+
+class Elapsed:
+    """A structured log field holding the operation's elapsed milliseconds, as a number."""
+
+
+ELAPSED = Elapsed()
+type FieldValue = str | int | float | bool | Elapsed | Mapping[str, FieldValue]
 
 
 class Frame(NamedTuple):
@@ -117,12 +133,16 @@ class FuncLog:
 
 @dataclass(frozen=True)
 class Container:
-    """A ContainerLogV2 row: plain text, or a structured object when `fields` is given."""
+    """A ContainerLogV2 row: plain text, or a structured object when `fields` is given.
+
+    Structured lines are written by the runtime's logger (zap, logback's LogstashEncoder, pino);
+    inside an operation the OpenTelemetry instrumentation adds its trace context to them.
+    """
 
     message: str
     level: str = "info"
     stream: str = "stdout"
-    fields: Mapping[str, str | int | float | bool] | None = None
+    fields: Mapping[str, FieldValue] | None = None
     fault: Fault | None = None
 
 
@@ -199,6 +219,15 @@ def _email(rng: random.Random) -> str:
     return f"{name}@{rng.choice(('example.com', 'example.net', 'example.org'))}"
 
 
+def _base36(number: int) -> str:
+    digits = ""
+    while True:
+        number, digit = divmod(number, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+        if not number:
+            return digits
+
+
 def _json_position(rng: random.Random) -> str:
     column = rng.randint(1, 240)
     return f"line 1 column {column} (char {column - 1})"
@@ -270,6 +299,28 @@ def zap(caller: str, **extra: str | int | float | bool) -> dict[str, str | int |
     return {"caller": caller, **extra}
 
 
+def pino(
+    message: str, level: str = "info", fault: Fault | None = None, **extra: FieldValue
+) -> Container:
+    """A line from a Fastify request's logger (pino): its `reqId` binding, then the line's fields."""
+    return Container(message, level, fields={"reqId": "{ReqId}", **extra}, fault=fault)
+
+
+def fastify(method: str, path: str, status: int, *work: Signal) -> tuple[Signal, ...]:
+    """The lines Fastify logs around every request it serves, and what the handler does between."""
+    request = {
+        "method": method,
+        "url": path,
+        "hostname": "promotions-svc:3000",
+        "remoteAddress": "{PodIp}",
+    }
+    return (
+        pino("incoming request", req=request),
+        *work,
+        pino("request completed", res={"statusCode": status}, responseTime=ELAPSED),
+    )
+
+
 def morgan(method: str, path: str, status: int) -> Console:
     return Console(
         "Informational",
@@ -335,6 +386,7 @@ SLOTS: dict[str, Callable[[random.Random], str]] = {
     "PostalCode": lambda r: r.choice(("1000 AB", "75O01", "10115-", "B-1000", "00000")),
     "Quantity": lambda r: str(r.randint(1, 5)),
     "Region": lambda r: r.choice(("westeurope", "westeurope", "westeurope", "northeurope")),
+    "ReqId": lambda r: f"req-{_base36(r.randint(1, 60000))}",
     "ReservationId": guid,
     "RetryAfterMs": lambda r: str(r.randint(200, 4800)),
     "Sequence": lambda r: str(r.randint(100000, 9999999)),
@@ -359,15 +411,19 @@ SLOTS: dict[str, Callable[[random.Random], str]] = {
 
 # --- services ----------------------------------------------------------------------------------
 
+# AppVersion: ASP.NET Core reports the entry assembly's version, the Node.js SDK the app's
+# package.json, the Java agent and OpenTelemetry `service.version`; the Go SDK what the build sets.
 SERVICES: dict[str, Service] = {s.role: s for s in (
     Service("orders-api", "dotnet", "appservice-windows", "aspnet5c:2.22.0-997",
-            "https://orders-api.contoso-shop.com", release_minute=185),
+            "https://orders-api.contoso-shop.com", release_minute=185, version="4.18.0.0", released="4.19.0.0"),
     Service("orders-processor", "dotnet", "aks"),
-    Service("checkout-web", "node", "appservice-linux", "node:2.9.6", "https://shop.contoso-shop.com"),
+    Service("checkout-web", "node", "appservice-linux", "node:2.9.6", "https://shop.contoso-shop.com",
+            version="3.8.2", end_users=True),
     Service("catalog-svc", "go", "aks", "go:0.4.4", "http://catalog-svc.shop.svc.cluster.local:8080",
-            instances=3, release_minute=150),
-    Service("payments-worker", "java", "aks", "java:3.6.2", "https://payments.contoso-shop.com"),
-    Service("inventory-func", "python", "functions", "ulm_py3.11.9:otel1.27.0:ext1.6.4",
+            instances=3, release_minute=150, version="v1.42.0", released="v1.43.0"),
+    Service("payments-worker", "java", "aks", "java:3.6.2", "https://payments.contoso-shop.com", version="2.32.0"),
+    # Functions: the host writes the rows (worker logs reach it over RPC) and sets no AppVersion.
+    Service("inventory-func", "python", "functions", "azurefunctions: 4.1036.1.23224",
             "https://inventory-func.azurewebsites.net"),
     Service("notifications-func", "dotnet", "functions", "azurefunctions: 4.1036.1.23224"),
     Service("shipping-svc", "python", "aks"),
@@ -1510,11 +1566,19 @@ KINDS: tuple[ErrorKind, ...] = (
 
 # --- the days' services, their parts and operations ----------------------------------------------
 
+PROMOTIONS = "http://promotions-svc.shop.svc.cluster.local:3000"
+
 DAYS_SERVICES: dict[str, Service] = {
     **SERVICES,
-    "orders-api": replace(SERVICES["orders-api"], release_minute=1440 + 485),  # Wed 09:05 Amsterdam
-    "catalog-svc": replace(SERVICES["catalog-svc"], release_minute=2880 + 810),
-    "payments-worker": replace(SERVICES["payments-worker"], release_minute=1440 + 840),
+    # Wed 09:05 Amsterdam; the night's release (4.19) follows this one
+    "orders-api": replace(SERVICES["orders-api"], release_minute=1440 + 485, version="4.17.1.0", released="4.18.0.0"),
+    "catalog-svc": replace(SERVICES["catalog-svc"], release_minute=2880 + 810, version="v1.41.2", released="v1.42.0"),
+    "payments-worker": replace(SERVICES["payments-worker"], release_minute=1440 + 840, version="2.31.4",
+                               released="2.32.0"),
+    # Node.js on AKS: Fastify's pino logger, the Azure Monitor OpenTelemetry distro and the pino
+    # instrumentation (trace context in each line; its log sending to App Insights switched off)
+    "promotions-svc": Service("promotions-svc", "node", "aks", "klm_node20:otel1.30.1:dst1.11.0", PROMOTIONS,
+                              version="1.7.3"),
 }
 
 ORDERS_API = "https://orders-api.contoso-shop.com"
@@ -1836,6 +1900,58 @@ HOURLY = (0.15, 0.1, 0.08, 0.08, 0.12, 0.3, 0.6, 0.9, 1.0, 1.0, 1.0, 1.05, 1.0, 
           1.15, 0.8, 0.45, 0.25)
 BUSINESS_HOURS = range(7, 17)
 
+# promotions-svc (Node.js on AKS): its routes log one line of their own on any failure, so a `msg`
+# stands for several root causes; the `err` pino serializes and its stack tell them apart.
+PROMO_PG = "promotions-pg.postgres.database.azure.com | promotions"
+PROMO_RULES = Dep("Redis", REDIS, "GET", "GET promo:rules:{Country}", "", True, (0.3, 3))
+PROMO_COUPON = pg_dep(PROMO_PG, "SELECT promotions.coupons",
+                      "SELECT code, percent_off, valid_until, conditions FROM coupons WHERE code = $1", (1, 15))
+PROMO_EVALUATE = Req("POST /v1/evaluate", "/v1/evaluate", "200", (2, 25))
+PROMO_LOOKUP = Req("GET /v1/coupons/:code", "/v1/coupons/{CouponCode}", "200", (1, 12))
+EVALUATE_ROUTE = Frame("async Object.evaluateRoute", "/app/src/routes/evaluate.js", 18, 32)
+
+THRESHOLD_UNDEFINED = Fault("TypeError", "Cannot read properties of undefined (reading 'minSpend')", (
+    Frame("thresholdDiscount", "/app/src/rules/threshold.js", 23, 31),
+    Frame("Array.map", "<anonymous>"),
+    Frame("evaluateCart", "/app/src/evaluate.js", 41, 28),
+    EVALUATE_ROUTE,
+))
+STACKING_OVERFLOW = Fault("RangeError", "Maximum call stack size exceeded", (  # V8 keeps 10 frames
+    Frame("resolveStacking", "/app/src/rules/stacking.js", 58, 12),
+    *(Frame("resolveStacking", "/app/src/rules/stacking.js", 64, 14),) * 9,
+))
+RULES_REDIS = Fault(
+    "MaxRetriesPerRequestError",
+    'Reached the max retries per request limit (which is 20). Refer to "maxRetriesPerRequest" option for details.', (
+        Frame("Socket.<anonymous>", "/app/node_modules/ioredis/built/redis/event_handler.js", 182, 37),
+        Frame("Object.onceWrapper", "node:events", 634, 26),
+        Frame("Socket.emit", "node:events", 519, 28),
+        Frame("TCP.<anonymous>", "node:net", 339, 12),
+    ),
+)
+COUPON_TIMEOUT = Fault("Error", "Query read timeout", (
+    Frame("Timeout._onTimeout", "/app/node_modules/pg/lib/client.js", 545, 21),
+    Frame("listOnTimeout", "node:internal/timers", 594, 17),
+    Frame("process.processTimers", "node:internal/timers", 529, 7),
+))
+COUPON_CONDITIONS = Fault("SyntaxError", "Unexpected end of JSON input", (
+    Frame("JSON.parse", "<anonymous>"),
+    Frame("parseConditions", "/app/src/coupons/conditions.js", 12, 15),
+    Frame("validateCoupon", "/app/src/coupons/validate.js", 30, 22),
+    Frame("async Object.couponRoute", "/app/src/routes/coupons.js", 23, 26),
+))
+
+# (cause, route's request, its dependency call as it went, the fault, the route's own log line)
+PROMO_FAILURES: tuple[tuple[str, Req, Dep, Fault, str], ...] = (
+    ("promotions-threshold-undefined", PROMO_EVALUATE, PROMO_RULES, THRESHOLD_UNDEFINED, "promotion evaluation failed"),
+    ("promotions-stacking-overflow", PROMO_EVALUATE, PROMO_RULES, STACKING_OVERFLOW, "promotion evaluation failed"),
+    ("promotions-rules-redis", PROMO_EVALUATE, replace(PROMO_RULES, ok=False, ms=(2000, 9000)), RULES_REDIS,
+     "promotion evaluation failed"),
+    ("promotions-coupon-timeout", PROMO_LOOKUP, replace(PROMO_COUPON, ok=False, ms=(5000, 5010)), COUPON_TIMEOUT,
+     "coupon lookup failed"),
+    ("promotions-coupon-conditions", PROMO_LOOKUP, PROMO_COUPON, COUPON_CONDITIONS, "coupon lookup failed"),
+)
+
 # fmt: on
 
 
@@ -2137,6 +2253,69 @@ def _generated_failures(rng: random.Random) -> list[Scenario]:
     ]
 
 
+def _promotions(rng: random.Random) -> list[Scenario]:
+    """promotions-svc: its traffic, a pod's own lines outside any request, and its failures."""
+    every_hour = _slots(range(DAYS))
+    method, path = PROMO_LOOKUP.name.split()[0], PROMO_LOOKUP.path
+    story = [
+        Scenario(
+            "promotions-evaluate",
+            "healthy",
+            "promotions-svc",
+            _spread(rng, 150 * DAYS, every_hour),
+            (PROMO_EVALUATE, *fastify("POST", PROMO_EVALUATE.path, 200, PROMO_RULES)),
+        ),
+        Scenario(
+            "promotions-coupon",
+            "healthy",
+            "promotions-svc",
+            _spread(rng, 60 * DAYS, every_hour),
+            (PROMO_LOOKUP, *fastify(method, path, 200, PROMO_COUPON)),
+        ),
+        Scenario(
+            "promotions-coupon-expired",
+            "near-miss",
+            "promotions-svc",
+            _spread(rng, 30, every_hour),
+            (
+                replace(PROMO_LOOKUP, code="422"),
+                *fastify(
+                    method,
+                    path,
+                    422,
+                    PROMO_COUPON,
+                    pino("coupon rejected", "warning", coupon="{CouponCode}", reason="expired"),
+                ),
+            ),
+        ),
+        Scenario(
+            "promotions-startup",
+            "healthy",
+            "promotions-svc",
+            at(0.3, 1890.5, 3612.8),
+            (Container("Server listening at http://{PodIp}:3000", fields={}),),
+            operation="startup",
+        ),
+        Scenario(
+            "promotions-rules-refresh",
+            "near-miss",
+            "promotions-svc",
+            tuple(Burst(m, 1, 0.02) for m in range(20, DAYS_MINUTES, 60)),
+            (Container("promotion rules refreshed", fields={"rules": "{Count}", "failed": 0}),),
+            operation="rules-refresh",
+        ),
+    ]
+    for cause, req, dep, fault, line in PROMO_FAILURES:
+        method = req.name.split()[0]
+        subject = {"cart": "{CartId}"} if req is PROMO_EVALUATE else {"coupon": "{CouponCode}"}
+        signals = (
+            replace(req, code="500"),
+            *fastify(method, req.path, 500, dep, Exc(fault), pino(line, "error", fault, **subject)),
+        )
+        story.append(Scenario(cause, "failure", "promotions-svc", _pattern(rng, None), signals))
+    return story
+
+
 def days_scenarios() -> tuple[Scenario, ...]:
     """The days profile's story; the same every call (its own seeded Random)."""
     rng = random.Random(f"story-{DAYS_SEED}")
@@ -2146,4 +2325,5 @@ def days_scenarios() -> tuple[Scenario, ...]:
         *_order_failures(rng),
         *_ingress_failures(rng),
         *_generated_failures(rng),
+        *_promotions(rng),
     )

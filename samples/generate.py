@@ -14,9 +14,11 @@ import random
 import re
 import shutil
 import string
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TypedDict
 
@@ -34,8 +36,10 @@ from .catalog import (
     Container,
     Corruption,
     Dep,
+    Elapsed,
     Exc,
     Fault,
+    FieldValue,
     Frame,
     FuncLog,
     OrdersLog,
@@ -59,8 +63,9 @@ RELEASE_LINE_SHIFT = 4
 SUBSCRIPTION = "6f1c2b7e-3d4a-4e8b-9c0d-1a2b3c4d5e6f"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-Value = str | int | float | bool | None
-Row = dict[str, Value]
+Value = str | int | float | bool | None  # a cell as the query API returns it
+Row = dict[str, Value | dict[str, object]]  # a rendered row: a log line's object is written last
+WireRow = dict[str, Value]
 
 
 @dataclass(frozen=True)
@@ -95,13 +100,15 @@ PROFILES: dict[str, Callable[[], Profile]] = {"hours": hours, "days": days}
 COLUMNS: dict[str, str] = {
     "AppExceptions": "ProblemId ExceptionType OuterType OuterMessage InnermostType "
     "InnermostMessage OuterMethod Assembly Method SeverityLevel:int Details:dynamic "
-    "OperationName OperationId AppRoleName AppRoleInstance ItemCount:int ClientType SDKVersion",
+    "Properties:dynamic OperationName OperationId UserId UserAuthenticatedId AppVersion "
+    "AppRoleName AppRoleInstance ItemCount:int ClientType SDKVersion",
     "AppRequests": "Id Name Url ResultCode Success:bool DurationMs:real OperationName "
-    "OperationId AppRoleName Properties:dynamic ItemCount:int",
-    "AppTraces": "Message SeverityLevel:int OperationName OperationId AppRoleName "
-    "Properties:dynamic",
+    "OperationId UserId UserAuthenticatedId AppVersion AppRoleName AppRoleInstance ClientType "
+    "Properties:dynamic ItemCount:int",
+    "AppTraces": "Message SeverityLevel:int OperationName OperationId AppVersion AppRoleName "
+    "AppRoleInstance ClientType Properties:dynamic",
     "AppDependencies": "Id Name Target DependencyType Data ResultCode Success:bool "
-    "DurationMs:real OperationName OperationId AppRoleName",
+    "DurationMs:real OperationName OperationId AppVersion AppRoleName AppRoleInstance ClientType",
     "FunctionAppLogs": "Category Level Message FunctionName FunctionInvocationId "
     "HostInstanceId ExceptionType ExceptionMessage ExceptionDetails _ResourceId",
     "ContainerLogV2": "Computer ContainerId ContainerName PodName PodNamespace "
@@ -141,6 +148,11 @@ class Instance:
     host: str
     container_id: str
     host_id: str
+
+    @property
+    def process_id(self) -> int:
+        """The Functions host's process id on this instance (stable, and no draw of the rng)."""
+        return 20 + zlib.crc32(self.name.encode()) % 980
 
 
 def make_instances(service: Service, rng: random.Random) -> tuple[Instance, ...]:
@@ -191,7 +203,12 @@ class Slots(dict[str, str]):
 
 @dataclass
 class Occurrence:
-    """One run of a scenario: who ran it, its shared values, and stacks rendered so far."""
+    """One run of a scenario: who ran it, its shared values, and stacks rendered so far.
+
+    `version` is the AppVersion its service had when it started. Values added to the sample after
+    the committed night was first written (`derived`, the visitor) come from the operation id, not
+    from `rng`, so the rows the night already had keep every value they had.
+    """
 
     scenario: Scenario
     service: Service
@@ -202,10 +219,42 @@ class Occurrence:
     operation_name: str
     line_shift: int
     origin: datetime
+    start: int
+    version: str
     stacks: dict[Fault, str] = field(default_factory=dict)
 
     def fill(self, template: str) -> str:
         return template.format_map(self.slots)
+
+    def derived(self, label: str) -> str:
+        """16 hex digits of this occurrence's own, named by `label`."""
+        return hashlib.blake2b(f"{self.operation_id}/{label}".encode(), digest_size=8).hexdigest()
+
+    @cached_property
+    def traced(self) -> bool:
+        """An operation App Insights records: its structured log lines carry its trace context."""
+        return any(isinstance(sig, Req | Dep | Trace | Exc) for sig in self.scenario.signals)
+
+    @cached_property
+    def visitor(self) -> tuple[str, str]:
+        """UserId and UserAuthenticatedId: known only for a browser's request to a web front end."""
+        browser = any(isinstance(sig, Req) for sig in self.scenario.signals)
+        if not (self.service.end_users and browser):
+            return "", ""
+        return visitor(int(self.derived("visitor"), 16) % VISITORS)
+
+
+VISITORS = 900
+BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+@cache
+def visitor(number: int) -> tuple[str, str]:
+    """A returning visitor: the 22-character id of the `ai_user` cookie the JavaScript SDK sets,
+    and, for the three in five who sign in, the customer id the site puts in `ai_authUser`."""
+    rng = random.Random(f"visitor-{number}")
+    anonymous = "".join(rng.choice(BASE64) for _ in range(22))
+    return anonymous, guid(rng) if rng.random() < 0.6 else ""
 
 
 @dataclass
@@ -333,8 +382,11 @@ def stack_text(occ: Occurrence, fault: Fault) -> str:
 # --- rows per signal ---------------------------------------------------------------------------
 
 SEVERITY_NAMES = ("Verbose", "Information", "Warning", "Error", "Critical")
+HOST_LOG_LEVELS = ("Debug", "Information", "Warning", "Error", "Critical")  # ILogger's, by severity
 JAVA_LEVELS = {"info": ("INFO", 20000), "warning": ("WARN", 30000), "error": ("ERROR", 40000)}
 ZAP_LEVELS = {"info": "info", "warning": "warn", "error": "error"}
+PINO_LEVELS = {"info": 30, "warning": 40, "error": 50}
+SERVER_CLIENT = "PC"  # ClientType of telemetry sent by a server-side SDK
 INVOCATION_EXCEPTION = "Microsoft.Azure.WebJobs.Host.FunctionInvocationException"
 RPC_EXCEPTION = "Microsoft.Azure.WebJobs.Script.Workers.Rpc.RpcException"
 HOST_FRAMES = (
@@ -356,10 +408,30 @@ def resource_id(role: str) -> str:
 
 
 def app_insights(occ: Occurrence) -> Row:
+    """The columns every App Insights row of the operation shares."""
     return {
         "OperationName": occ.operation_name,
         "OperationId": occ.operation_id,
+        "AppVersion": occ.version,
         "AppRoleName": occ.service.role,
+        "AppRoleInstance": occ.instance.name,
+        "ClientType": SERVER_CLIENT,
+    }
+
+
+def end_user(occ: Occurrence) -> Row:
+    user, signed_in = occ.visitor
+    return {"UserId": user, "UserAuthenticatedId": signed_in}
+
+
+def host_properties(occ: Occurrence, category: str, severity: int) -> dict[str, str]:
+    """What the Functions host writes into Properties of a row logged inside an invocation."""
+    return {
+        "InvocationId": occ.slots["InvocationId"],
+        "Category": category,
+        "LogLevel": HOST_LOG_LEVELS[severity],
+        "ProcessId": str(occ.instance.process_id),
+        "HostInstanceId": occ.instance.host_id,
     }
 
 
@@ -383,6 +455,7 @@ def request_row(occ: Occurrence, sig: Req, duration_ms: float) -> Row:
         "Success": sig.ok if sig.ok is not None else int(sig.code) < 400,
         "DurationMs": round(duration_ms, 4),
         **app_insights(occ),
+        **end_user(occ),
         "Properties": dyn(properties),
         "ItemCount": 1,
     }
@@ -405,6 +478,9 @@ def dependency_row(occ: Occurrence, sig: Dep, duration_ms: float) -> Row:
 def trace_row(occ: Occurrence, sig: Trace) -> Row:
     properties: dict[str, str]
     match occ.service.runtime:
+        case _ if occ.service.hosting == "functions":  # the worker's log, written by the host
+            category = f"Function.{occ.operation_name}.User"
+            properties = host_properties(occ, category, sig.severity)
         case "dotnet":  # ILogger keeps the message template and its named values
             names = [name for _, name, _, _ in string.Formatter().parse(sig.message) if name]
             properties = {
@@ -482,6 +558,11 @@ def exception_row(occ: Occurrence, sig: Exc) -> Row:
     outer_frame = key_frame(outer)
     method_frame = key_frame(next((f for f in reversed(faults) if f.frames), outer))
     outer_method = outer_frame.func if outer_frame else ""
+    properties = (
+        host_properties(occ, f"Function.{occ.operation_name}", sig.severity)
+        if occ.service.hosting == "functions"
+        else {}
+    )
     return {
         "ProblemId": f"{outer.type} at {outer_method}" if outer_method else outer.type,
         "ExceptionType": outer.type,
@@ -494,10 +575,10 @@ def exception_row(occ: Occurrence, sig: Exc) -> Row:
         "Method": method_frame.func if method_frame else "",
         "SeverityLevel": sig.severity,
         "Details": dyn(details),
+        "Properties": dyn(properties),
         **app_insights(occ),
-        "AppRoleInstance": occ.instance.name,
+        **end_user(occ),
         "ItemCount": 1,
-        "ClientType": "PC",
         "SDKVersion": occ.service.sdk,
     }
 
@@ -543,45 +624,103 @@ def with_stack(text: str, stack: str) -> str:
     return f"{text}\n{stack}" if text and stack else text or stack
 
 
+def fill_fields(occ: Occurrence, fields: Mapping[str, FieldValue], at: int) -> dict[str, object]:
+    """A structured line's fields with their placeholders filled, nested objects included."""
+
+    def value(item: FieldValue) -> object:
+        if isinstance(item, str):
+            return occ.fill(item)
+        if isinstance(item, Elapsed):
+            return round((at - occ.start) / TICKS_PER_MS, 6)
+        if isinstance(item, Mapping):
+            return {k: value(v) for k, v in item.items()}
+        return item
+
+    return {k: value(v) for k, v in fields.items()}
+
+
+def trace_context(occ: Occurrence) -> dict[str, str | None]:
+    """The keys OpenTelemetry's log correlation adds to a line logged inside a span (none outside
+    one): logback's MDC and pino's mixin write all three, this zap setup the two ids. The span id
+    is the request's Id, known only once the request is rendered (see `run`)."""
+    if not occ.traced:
+        return {}
+    context: dict[str, str | None] = {"trace_id": occ.operation_id, "span_id": None}
+    if occ.service.runtime != "go":
+        context["trace_flags"] = "01"
+    return context
+
+
 def container_message(occ: Occurrence, sig: Container, at: int) -> object:
     """Plain text with any stack appended, or the JSON object the service's logger writes."""
     text = occ.fill(sig.message)
     stack = stack_text(occ, sig.fault) if sig.fault else ""
     if sig.fields is None:
         return with_stack(text, stack)
-    fields = {k: occ.fill(v) if isinstance(v, str) else v for k, v in sig.fields.items()}
-    if occ.service.runtime == "java":  # logback's LogstashEncoder
-        level, level_value = JAVA_LEVELS[sig.level]
-        return {
-            "@timestamp": iso(occ.origin, at)[:23] + "Z",
-            "@version": "1",
-            "message": text,
-            **fields,
-            "thread_name": occ.slots["JavaThread"],
-            "level": level,
-            "level_value": level_value,
-            **({"stack_trace": stack} if stack else {}),
-        }
-    caller = fields.pop("caller")  # zap's production JSON encoder
+    fields = fill_fields(occ, sig.fields, at)
+    match occ.service.runtime:
+        case "java":  # logback's LogstashEncoder: MDC entries follow the stack trace
+            level, level_value = JAVA_LEVELS[sig.level]
+            return {
+                "@timestamp": iso(occ.origin, at)[:23] + "Z",
+                "@version": "1",
+                "message": text,
+                **fields,
+                "thread_name": occ.slots["JavaThread"],
+                "level": level,
+                "level_value": level_value,
+                **({"stack_trace": stack} if stack else {}),
+                **trace_context(occ),
+            }
+        case "node":  # pino: bindings, then the mixin's keys, then the line's object, msg last
+            bindings = {"reqId": fields.pop("reqId")} if "reqId" in fields else {}
+            error = (
+                {"type": sig.fault.type, "message": occ.fill(sig.fault.message), "stack": stack}
+                if sig.fault
+                else None
+            )
+            return {
+                "level": PINO_LEVELS[sig.level],
+                "time": round(occ.origin.timestamp() * 1000 + at / TICKS_PER_MS),
+                "pid": 1,
+                "hostname": occ.instance.name,
+                **bindings,
+                **trace_context(occ),
+                **({"err": error} if error else {}),
+                **fields,
+                "msg": text,
+            }
+    caller = fields.pop("caller")  # zap's production JSON encoder; logger.With(...) fields first
     return {
         "level": ZAP_LEVELS[sig.level],
         "ts": round(occ.origin.timestamp() + at / TICKS_PER_SECOND, 6),
         "caller": caller,
         "msg": text,
+        **trace_context(occ),
         **fields,
     }
 
 
+def agent_log_level(message: object, inferred: str) -> str:
+    """ContainerLogV2.LogLevel: a JSON line's own `level` as text (so pino's 50 stays "50"),
+    otherwise the level Container insights infers from the text by keywords."""
+    if isinstance(message, dict) and "level" in message:
+        return str(message["level"]).lower()
+    return inferred
+
+
 def container_row(occ: Occurrence, sig: Container, at: int) -> Row:
+    """LogMessage stays an object until the row is written: `run` may still add the span id."""
+    message = container_message(occ, sig, at)
     return {
         "Computer": occ.instance.host,
         "ContainerId": occ.instance.container_id,
         "ContainerName": occ.service.container or occ.service.role,
         "PodName": occ.instance.name,
         "PodNamespace": occ.service.namespace,
-        "LogMessage": dyn(container_message(occ, sig, at)),
+        "LogMessage": message if isinstance(message, dict) else dyn(message),
         "LogSource": sig.stream,
-        "LogLevel": sig.level,
+        "LogLevel": agent_log_level(message, sig.level),
     }
 
 
@@ -691,15 +830,17 @@ def run(
         service.release_minute is not None and start >= service.release_minute * TICKS_PER_MINUTE
     )
     occ = Occurrence(
-        scenario,
-        service,
-        rng.choice(instances[service.role][released]),
-        Slots(rng, profile.start, start),
-        rng,
-        hex_id(rng, 32),
-        operation_name(scenario),
-        RELEASE_LINE_SHIFT if released else 0,
-        profile.start,
+        scenario=scenario,
+        service=service,
+        instance=rng.choice(instances[service.role][released]),
+        slots=Slots(rng, profile.start, start),
+        rng=rng,
+        operation_id=hex_id(rng, 32),
+        operation_name=operation_name(scenario),
+        line_shift=RELEASE_LINE_SHIFT if released else 0,
+        origin=profile.start,
+        start=start,
+        version=service.released if released else service.version,
     )
     corrupt = scenario.corrupt.get(index)
     corruptible = ("OrdersService_CL", "ContainerLogV2")
@@ -717,12 +858,18 @@ def run(
             Emitted(table, clock, values, scenario, corrupt if table in corruptible else None)
         )
         clock += took + round(rng.uniform(0.05, 3) * TICKS_PER_MS)
-    for sig in scenario.signals:
-        if isinstance(sig, Req):
-            total = (clock - start) / TICKS_PER_MS + skewed(rng, sig.ms)
-            emitted.append(
-                Emitted("AppRequests", start, request_row(occ, sig, total), scenario, None)
-            )
+    requests = [
+        request_row(occ, sig, (clock - start) / TICKS_PER_MS + skewed(rng, sig.ms))
+        for sig in scenario.signals
+        if isinstance(sig, Req)
+    ]
+    # Lines logged while the request was served carry its span: the server span is the request.
+    span_id = str(requests[0]["Id"]) if requests else occ.derived("span")
+    for row in emitted:
+        message = row.values.get("LogMessage") if row.table == "ContainerLogV2" else None
+        if isinstance(message, dict) and "span_id" in message:
+            message["span_id"] = span_id
+    emitted += [Emitted("AppRequests", start, values, scenario, None) for values in requests]
     for row in emitted:
         row.ingest = row.time + ingestion_delay(rng)
     return emitted
@@ -731,9 +878,9 @@ def run(
 def wire_row(row: Emitted, origin: datetime) -> list[Value]:
     """The row in column order, with its corruption (if any) applied."""
     table = row.table
-    values: Row = {
+    values: WireRow = {
         "TimeGenerated": iso(origin, row.time),
-        **row.values,
+        **{name: dyn(v) if isinstance(v, dict) else v for name, v in row.values.items()},
         "IngestionTime": iso(origin, row.ingest),
     }
     names = [name for name, _ in column_types(table)]
@@ -775,23 +922,61 @@ FAILURE_WORDS = re.compile(r"(?i)\b(panic|traceback|unhandled exception)\b")
 WIRE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z")
 
 
-def container_error(row: Row) -> bool:
-    """A regex on a dynamic column sees the decoded string, or the JSON text of an object."""
-    if row["LogLevel"] in ("error", "critical", "fatal"):
-        return True
+def kql_text(value: object) -> str:
+    """KQL's tostring of a value: null is empty, booleans lower-case, objects compact JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str | int | float):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def kql_number(value: object) -> float | None:
+    """KQL's todouble: numbers and numeric text; null for anything else."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def container_error(row: WireRow) -> bool:
+    """The container-error `when`, leaf by leaf: `in` ignores case (the rules file's default),
+    `gte` reads numbers and numeric text, a key of a line that is no object is null, and a regex
+    on a dynamic column sees the decoded string, or the JSON text of an object."""
     decoded = json.loads(str(row["LogMessage"]))
+    line = decoded if isinstance(decoded, dict) else {}
+
+    def one_of(value: object, options: set[str]) -> bool:
+        return kql_text(value).lower() in options
+
+    def at_least(value: object, bound: float) -> bool:
+        number = kql_number(value)
+        return number is not None and number >= bound
+
     return (
-        FAILURE_WORDS.search(decoded if isinstance(decoded, str) else str(row["LogMessage"]))
+        one_of(row["LogLevel"], {"error", "critical", "fatal"})
+        or one_of(line.get("level"), {"error", "fatal", "critical", "panic", "dpanic"})
+        or at_least(line.get("level"), 50)
+        or at_least(line.get("level_value"), 40000)
+        or one_of(line.get("@l"), {"error", "fatal"})
+        or one_of(line.get("severity"), {"error", "critical", "alert", "emergency"})
+        or FAILURE_WORDS.search(decoded if isinstance(decoded, str) else str(row["LogMessage"]))
         is not None
     )
 
 
-def order_failure(row: Row) -> bool:
+def order_failure(row: WireRow) -> bool:
     props = json.loads(str(row["Properties"])) if row["Properties"] is not None else None
     return row["Level"] == "Error" and isinstance(props, dict) and props.get("retryable") is False
 
 
-RULES: dict[str, tuple[str, Callable[[Row], bool]]] = {
+RULES: dict[str, tuple[str, Callable[[WireRow], bool]]] = {
     "AppExceptions": ("unhandled-exception", lambda r: int(r["SeverityLevel"] or 0) >= 3),
     "AppRequests": (
         "failed-request",
@@ -809,7 +994,7 @@ RULES: dict[str, tuple[str, Callable[[Row], bool]]] = {
 }
 
 
-def is_malformed(table: str, row: Row) -> bool:
+def is_malformed(table: str, row: WireRow) -> bool:
     """What a parser must skip: a missing or unparseable TimeGenerated, or dynamic text not JSON."""
     if not isinstance(row["TimeGenerated"], str) or not WIRE_TIME.fullmatch(row["TimeGenerated"]):
         return True
