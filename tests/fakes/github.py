@@ -1,13 +1,29 @@
 """Local, stateful fake of the GitHub REST API for issues, comments, labels and issue search.
 
 It exists so the issue workflow can be tested through the real githubkit client against the
-behaviours that make "exactly one issue per failure" hard: search that lags behind writes and
-matches words rather than exact strings, writes that succeed although the client saw a timeout,
-primary and secondary rate limits, assignees that GitHub drops silently (non-collaborators, and
-the Copilot coding agent when the token is an App installation token), and labels that appear
-on first use. Payloads are schema-complete for githubkit's models (``.parsed_data`` validates).
+behaviours that make "exactly one issue per failure" hard, and it is meant to be at least as
+strict as GitHub: where GitHub's documentation and its observed behaviour differ, the fake takes
+the stricter of the two, and each rule below names the page it follows.
+
+- Search lags behind writes by ``search_lag`` seconds of the fake's clock (30 s by default) and
+  matches words rather than exact strings; the repository's issue list sees a write at once.
+- Writes can succeed although the client saw a timeout or a 5xx, and can become visible only
+  after the client's retry has already looked (``TimeoutAfterSuccess``,
+  ``ServerErrorAfterSuccess``, ``LandsLater``).
+- Primary and secondary rate limits: secondary limits with or without ``retry-after``, and a
+  token told to wait is refused again (and the request recorded in ``violations``) until it has.
+- Validation limits: titles over 256 characters, bodies and comments over 65,536, label names
+  over 50 are refused with GitHub's ``422 Validation Failed`` body.
+- Permissions: each token has a repository role (read, triage, write, maintain, admin) and a
+  fine-grained ``issues`` permission (none, read, write); labels and assignees on a new issue are
+  dropped silently without push access, and endpoints the token may not use answer 403.
+- Assignees that GitHub drops silently (non-collaborators, and the Copilot coding agent when the
+  token is an App installation token), and labels that appear on first use.
+
+Payloads are schema-complete for githubkit's models (``.parsed_data`` validates).
 """
 
+import contextlib
 import fnmatch
 import json
 import math
@@ -30,14 +46,18 @@ from werkzeug.wrappers import Request, Response
 
 __all__ = [
     "COPILOT_ASSIGNEE",
+    "ROLES",
     "Abuse",
     "Fault",
     "FakeClock",
     "GitHubFake",
+    "LandsLater",
     "RecordedRequest",
     "SecondaryRateLimit",
     "ServerError",
+    "ServerErrorAfterSuccess",
     "TimeoutAfterSuccess",
+    "Violation",
 ]
 
 COPILOT_ASSIGNEE = "copilot-swe-agent[bot]"
@@ -48,7 +68,28 @@ _WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 _DOCS = "https://docs.github.com/rest"
 _PRIMARY_DOCS = f"{_DOCS}/overview/rate-limits-for-the-rest-api#about-primary-rate-limits"
 _SECONDARY_DOCS = f"{_DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+_TROUBLESHOOTING = f"{_DOCS}/using-the-rest-api/troubleshooting-the-rest-api"
 _HTML = "https://github.com"
+
+# Validation limits. "title is too long (maximum is 256 characters)" and "body is too long
+# (maximum is 65536 characters)": https://github.com/dead-claudia/github-limits (README, "Issue
+# title", "Issue description"), with the error bodies GitHub sent in
+# https://github.com/DavyJonesLocker/party_foul/pull/122 (title) and
+# https://github.com/oke-py/npm-audit-action/issues/170 (body). GitHub was measured accepting
+# more (1,024-byte titles, 262,144-byte comments: https://github.com/dead-claudia/github-limits/pull/7,
+# https://github.com/objectstack-ai/objectstack/issues/18843) while its message names the
+# character limits; a UTF-8 character is at most 4 bytes, so refusing past the character limits
+# is never more lenient than the byte limits GitHub enforces.
+TITLE_LIMIT = 256
+BODY_LIMIT = 65_536
+# "name is too long (maximum is 50 characters)": https://github.com/github/docs/issues/32156
+LABEL_NAME_LIMIT = 50
+
+# Repository roles, least to most access:
+# https://docs.github.com/organizations/managing-access-to-your-organizations-repositories/repository-roles-for-an-organization
+ROLES = ("read", "triage", "write", "maintain", "admin")
+_TOKEN_LEVELS = ("none", "read", "write")  # a fine-grained permission's levels
+_MUST_HAVE_ADMIN = "Must have admin rights to Repository."
 _DEFAULT_LABELS = (  # what GitHub puts in every new repository
     ("bug", "d73a4a", "Something isn't working"),
     ("documentation", "0075ca", "Improvements or additions to documentation"),
@@ -74,19 +115,27 @@ _SEARCH_TERM = re.compile(r'(-?)(?:([A-Za-z_-]+):)?(?:"([^"]*)"|(\S+))')
 
 
 class FakeClock:
-    """Manual clock (epoch seconds) for timestamps and rate-limit windows: tests advance it."""
+    """The fake's clock (epoch seconds) for timestamps, rate-limit windows and search lag.
 
-    def __init__(self, start: float | None = None) -> None:
-        self._now = float(int(time.time())) if start is None else start
+    It runs with real time by default, because the clients under test wait in real time (a
+    Durable timer, an activity's retry back-off); tests jump it forward with ``advance``. Pass
+    ``running=False`` for a clock that moves only when advanced.
+    """
+
+    def __init__(self, start: float | None = None, *, running: bool = True) -> None:
+        self._start = float(int(time.time())) if start is None else start
+        self._offset = 0.0
+        self._origin = time.monotonic() if running else None
         self._lock = threading.Lock()
 
     def now(self) -> float:
         with self._lock:
-            return self._now
+            elapsed = 0.0 if self._origin is None else time.monotonic() - self._origin
+            return self._start + self._offset + elapsed
 
     def advance(self, seconds: float) -> None:
         with self._lock:
-            self._now += seconds
+            self._offset += seconds
 
 
 @dataclass(frozen=True)
@@ -98,7 +147,12 @@ class ServerError:
 
 @dataclass(frozen=True)
 class SecondaryRateLimit:
-    """Answer 403/429 with the secondary-limit message; ``retry_after=None`` omits the header."""
+    """Answer 403/429 with the secondary-limit message; ``retry_after=None`` omits the header.
+
+    Either way the token must then wait (``retry_after`` seconds, else at least a minute) before
+    any request succeeds: https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api
+    "Exceeding the rate limit".
+    """
 
     retry_after: int | None = 60
     status: int = 403
@@ -113,12 +167,46 @@ class Abuse:
 
 @dataclass(frozen=True)
 class TimeoutAfterSuccess:
-    """Perform the request, then hold the response this long (past the client's timeout)."""
+    """Perform the request, then hold the response this long (past the client's timeout).
+
+    GitHub ends a request that takes more than 10 s with a "Server Error" timeout although the
+    work may complete (https://docs.github.com/rest/using-the-rest-api/troubleshooting-the-rest-api
+    "Timeouts"; duplicates after 5xx: https://github.com/getsentry/junior/pull/687).
+    """
 
     delay_seconds: float = 2.0
 
 
-Fault = ServerError | SecondaryRateLimit | Abuse | TimeoutAfterSuccess
+@dataclass(frozen=True)
+class ServerErrorAfterSuccess:
+    """Perform the request, then answer this 5xx as if it had failed (same sources as above)."""
+
+    status: int = 502
+
+
+@dataclass(frozen=True)
+class LandsLater:
+    """Accept a write but apply it only ``after_seconds`` later on the fake's clock.
+
+    The client sees ``status`` at once, or with ``status=None`` a response held ``hold_seconds``
+    (past its timeout) and then a 504. A retry that looks before then (list, get, search) does
+    not see the write; it appears afterwards anyway. Replica lag on the list endpoint itself:
+    https://github.com/max-sixty/tend/pull/345.
+    """
+
+    after_seconds: float = 30.0
+    status: int | None = 504
+    hold_seconds: float = 2.0
+
+
+Fault = (
+    ServerError
+    | SecondaryRateLimit
+    | Abuse
+    | TimeoutAfterSuccess
+    | ServerErrorAfterSuccess
+    | LandsLater
+)
 
 
 @dataclass(frozen=True)
@@ -177,9 +265,9 @@ class _Comment:
 
 @dataclass
 class _Snapshot:
-    """What the search index holds for an issue, visible from search request ``visible_from``."""
+    """What the search index holds for an issue, searchable from clock time ``visible_from``."""
 
-    visible_from: int
+    visible_from: float
     issue: dict[str, Any]
     comments: list[str]
 
@@ -226,6 +314,39 @@ class _Budget:
     used: int = 0
 
 
+@dataclass
+class _Access:
+    """What a token may do: its user's repository role and its fine-grained ``issues`` level."""
+
+    role: str = "write"
+    issues: str = "write"
+    app: bool = False  # an App installation token ("by integration") rather than a PAT
+
+    def at_least(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+@dataclass(frozen=True)
+class _Penalty:
+    """A token told to wait by a secondary limit: refused until ``until`` on the fake's clock."""
+
+    since: float
+    until: float
+    status: int
+    with_retry_after: bool
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A request a token sent while GitHub had told it to wait."""
+
+    method: str
+    path: str
+    at: float
+    waited_seconds: float
+    told_to_wait_seconds: float
+
+
 @dataclass(frozen=True)
 class _PendingFault:
     fault: Fault
@@ -246,6 +367,7 @@ class _Call:
     token: str
     actor: _User
     api_version: str
+    access: _Access
     body: Any = None
 
 
@@ -284,6 +406,52 @@ def _invalid(resource: str, field_name: str, code: str = "invalid", **extra: Any
         422,
         "Validation Failed",
         errors=[{"resource": resource, "field": field_name, "code": code, **extra}],
+    )
+
+
+def _too_long(resource: str, field_name: str, limit: int, code: str = "custom") -> _ApiError:
+    """GitHub's 422 for an over-long field (sources at ``TITLE_LIMIT``)."""
+    what = "Body" if resource == "IssueComment" else field_name
+    return _invalid(
+        resource, field_name, code, message=f"{what} is too long (maximum is {limit} characters)"
+    )
+
+
+def _check_title(title: str) -> None:
+    if len(title) > TITLE_LIMIT:
+        raise _too_long("Issue", "title", TITLE_LIMIT)
+
+
+def _check_body(body: str | None) -> None:
+    if body is not None and len(body) > BODY_LIMIT:
+        raise _too_long("Issue", "body", BODY_LIMIT)
+
+
+def _check_label_names(names: Iterable[str]) -> None:
+    """A label over 50 characters on an issue: ``{"value", "resource": "Label", "field": "name",
+    "code": "invalid"}`` (https://github.com/gitalk/gitalk/issues/101 on create,
+    https://github.com/semantic-release/github/issues/518 on adding labels)."""
+    for name in names:
+        if len(name) > LABEL_NAME_LIMIT:
+            raise _ApiError(
+                422,
+                "Validation Failed",
+                f"{_DOCS}/issues/issues#create-an-issue",
+                errors=[{"value": name, "resource": "Label", "field": "name", "code": "invalid"}],
+            )
+
+
+def _cannot_create_labels() -> _ApiError:
+    """Applying a label that does not exist yet without the right to create labels.
+
+    https://github.com/Songmu/tagpr/pull/194, https://github.com/wolfi-dev/os/pull/49539; on
+    issue create without push access: https://github.com/orgs/community/discussions/197408.
+    """
+    return _ApiError(
+        403,
+        "You do not have permission to create labels on this repository.",
+        f"{_DOCS}/issues/labels#add-labels-to-an-issue",
+        errors=[{"resource": "Repository", "field": "label", "code": "unauthorized"}],
     )
 
 
@@ -350,8 +518,15 @@ class GitHubFake:
     """Plain-HTTP GitHub REST server on 127.0.0.1 for ``GitHub(TokenAuthStrategy(t), base_url=)``.
 
     ``user_token`` acts as ``user_login`` (a fine-grained PAT: may assign Copilot);
-    ``app_token`` acts as ``app_login`` (an App installation token: may not). Time comes from
-    ``clock``; nothing sleeps except ``TimeoutAfterSuccess``.
+    ``app_token`` acts as ``app_login`` (an App installation token: may not). Both have write
+    access and the ``issues: write`` permission until ``set_access`` says otherwise;
+    ``add_token`` makes more. Time comes from ``clock``; nothing sleeps except responses that a
+    fault holds past the client's timeout.
+
+    Rate limits: ``core_limit``/``search_limit`` per window (``primary_status`` 403 or 429);
+    ``secondary_per_minute``/``secondary_per_hour`` content-creating requests, answered with
+    ``retry-after`` while ``secondary_retry_after`` is true and without it otherwise. Search sees
+    a write ``search_lag`` seconds after it happened.
     """
 
     base_url: str
@@ -366,29 +541,36 @@ class GitHubFake:
         search_limit: int = 30,
         secondary_per_minute: int = 80,
         secondary_per_hour: int = 500,
-        search_delay: int = 0,
+        secondary_retry_after: bool = True,
+        primary_status: int = 403,
+        search_lag: float = 30.0,
     ) -> None:
         self.clock = clock or FakeClock()
         self.core_limit = core_limit
         self.search_limit = search_limit
         self.secondary_per_minute = secondary_per_minute
         self.secondary_per_hour = secondary_per_hour
-        self.search_delay = search_delay
+        self.secondary_retry_after = secondary_retry_after
+        self.primary_status = primary_status
+        self.search_lag = search_lag
         self.user_token = "github_pat_fake_" + uuid.uuid4().hex
         self.app_token = "ghs_fake_" + uuid.uuid4().hex
         self.requests: list[RecordedRequest] = []
+        self.violations: list[Violation] = []
         self._next_id = 1_000_000
         self._user = _User(user_login, self._new_id())
         self._app = _User(
             app_login, self._new_id(), "Bot", f"{_HTML}/apps/{app_login.removesuffix('[bot]')}"
         )
         self._actors = {self.user_token: self._user, self.app_token: self._app}
+        self._access = {self.user_token: _Access(), self.app_token: _Access(app=True)}
         self._users: dict[str, _User] = {user_login.lower(): self._user}
         self._repos: dict[str, _Repository] = {}
         self._faults: list[_PendingFault] = []
         self._budgets: dict[tuple[str, str], _Budget] = {}
         self._writes: dict[str, deque[float]] = {}
-        self._search_serial = 0
+        self._penalties: dict[str, _Penalty] = {}
+        self._late: list[tuple[float, _Call, str, dict[str, Any]]] = []
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._server: BaseWSGIServer | None = None
@@ -436,6 +618,30 @@ class GitHubFake:
         with self._lock:
             self._users.setdefault(login.lower(), _User(login, self._new_id()))
 
+    def set_access(self, token: str, *, role: str | None = None, issues: str | None = None) -> None:
+        """Change what ``token`` may do: its user's repository ``role`` (one of ``ROLES``) and
+        its fine-grained ``issues`` permission (``none``, ``read`` or ``write``)."""
+        if role is not None and role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+        if issues is not None and issues not in _TOKEN_LEVELS:
+            raise ValueError(f"issues must be one of {_TOKEN_LEVELS}, not {issues!r}")
+        with self._lock:
+            access = self._access[token]
+            access.role = role or access.role
+            access.issues = issues or access.issues
+
+    def add_token(
+        self, login: str, *, role: str = "read", issues: str = "write", app: bool = False
+    ) -> str:
+        """A new token acting as ``login`` (a PAT, or an App installation token if ``app``)."""
+        token = ("ghs_fake_" if app else "github_pat_fake_") + uuid.uuid4().hex
+        with self._lock:
+            user = _User(login, self._new_id(), "Bot" if app else "User")
+            self._actors[token] = user
+            self._access[token] = _Access(app=app)
+        self.set_access(token, role=role, issues=issues)
+        return token
+
     def seed_issue(
         self,
         owner: str,
@@ -454,7 +660,7 @@ class GitHubFake:
             if state == "closed":
                 issue.state, issue.state_reason = "closed", "completed"
                 issue.closed_at, issue.closed_by = issue.created_at, self._user
-            self._reindex(repository, issue, visible_from=0)
+            self._reindex(repository, issue, visible_from=float("-inf"))
             return issue.number
 
     def fail_next(self, fault: Fault, *, method: str = "*", path: str = "*") -> None:
@@ -466,8 +672,12 @@ class GitHubFake:
             self._faults.append(_PendingFault(fault, method, path))
 
     def issues(self, owner: str, repo: str) -> list[dict[str, Any]]:
-        """Every issue in the repository, by number, as plain data for assertions."""
+        """Every issue in the repository, by number, as plain data for assertions.
+
+        Writes that ``LandsLater`` delays are not here until their time on the clock has come.
+        """
         with self._lock:
+            self._apply_late_writes()
             repository = self._repository(owner, repo)
             return [
                 {
@@ -510,6 +720,7 @@ class GitHubFake:
         request = Request(environ)
         token = _token(request.headers.get("Authorization", ""))
         with self._lock:
+            self._apply_late_writes()
             response, fault = self._respond(request, token)
             self.requests.append(
                 RecordedRequest(
@@ -524,6 +735,8 @@ class GitHubFake:
             )
         if isinstance(fault, TimeoutAfterSuccess):
             self._stopping.wait(fault.delay_seconds)
+        elif isinstance(fault, LandsLater) and fault.status is None:
+            self._stopping.wait(fault.hold_seconds)
         return response(environ, start_response)
 
     def _respond(self, request: Request, token: str | None) -> tuple[Response, Fault | None]:
@@ -539,9 +752,10 @@ class GitHubFake:
             return self._error(_not_found(), headers), None
         budget = self._budget(token, resource)
         if budget.used >= budget.limit:
-            owner = "installation" if token == self.app_token else "user"
+            # 403 or 429 with x-ratelimit-remaining 0; wait for x-ratelimit-reset (_PRIMARY_DOCS).
+            owner = "installation" if self._access[token].app else "user"
             error = _ApiError(
-                403,
+                self.primary_status,
                 f"API rate limit exceeded for {owner} ID {actor.id}. If you reach out to GitHub"
                 " Support for help, please include the request ID"
                 f" {headers['x-github-request-id']}.",
@@ -550,10 +764,18 @@ class GitHubFake:
             return self._error(error, headers), None
         budget.used += 1
         headers = self._rate_headers(token, resource)
+        told_to_wait = self._penalty(token, request, headers)
+        if told_to_wait is not None:
+            return self._error(told_to_wait, headers), None
         fault = self._take_fault(request.method, request.path)
-        if fault is not None and not isinstance(fault, TimeoutAfterSuccess):
-            return self._error(_fault_error(fault, headers), headers), fault
+        if isinstance(fault, SecondaryRateLimit | Abuse | ServerError):
+            error = _fault_error(fault, headers)
+            if not isinstance(fault, ServerError):
+                self._penalise(token, fault.retry_after, error.status)
+            return self._error(error, headers), fault
+        access = self._access[token]
         try:
+            _check_token_permission(access, endpoint, request.method)
             if request.method in _WRITE_METHODS:
                 self._count_write(token, headers)
             call = _Call(
@@ -561,11 +783,19 @@ class GitHubFake:
                 token,
                 actor,
                 request.headers.get("X-GitHub-Api-Version", "2022-11-28"),
+                access,
                 _parse_body(request),
             )
+            if isinstance(fault, LandsLater):
+                if request.method in _WRITE_METHODS:
+                    due = self.clock.now() + fault.after_seconds
+                    self._late.append((due, call, endpoint, dict(args)))
+                return self._error(_ApiError(fault.status or 504, "Server Error"), headers), fault
             status, payload, extra = self._dispatch(call, endpoint, dict(args))
         except _ApiError as error:
             return self._error(error, headers), fault
+        if isinstance(fault, ServerErrorAfterSuccess):
+            return self._error(_ApiError(fault.status, "Server Error"), headers), fault
         return _json_response(status, payload, {**headers, **extra}), fault
 
     @staticmethod
@@ -578,6 +808,47 @@ class GitHubFake:
                 del self._faults[i]
                 return pending.fault
         return None
+
+    def _apply_late_writes(self) -> None:
+        """Perform the ``LandsLater`` writes whose time has come, oldest first."""
+        now = self.clock.now()
+        due = sorted((w for w in self._late if w[0] <= now), key=lambda w: w[0])
+        self._late = [w for w in self._late if w[0] > now]
+        for _, call, endpoint, args in due:
+            with contextlib.suppress(_ApiError):  # a failing write leaves nothing behind
+                self._dispatch(call, endpoint, dict(args))
+
+    def _penalise(self, token: str, retry_after: int | None, status: int, wait: int = 0) -> None:
+        """After a secondary limit the token must wait ``retry_after`` seconds or, without the
+        header, at least a minute (_SECONDARY_DOCS, "Exceeding the rate limit"); ``wait`` is
+        how long its own window still refuses it, if longer."""
+        now = self.clock.now()
+        seconds = retry_after if retry_after is not None else max(wait, 60)
+        current = self._penalties.get(token)
+        if current is None or now + seconds > current.until:
+            self._penalties[token] = _Penalty(now, now + seconds, status, retry_after is not None)
+
+    def _penalty(self, token: str, request: Request, headers: dict[str, str]) -> _ApiError | None:
+        """A token that did not wait as told is refused again, and the request is recorded."""
+        penalty = self._penalties.get(token)
+        now = self.clock.now()
+        if penalty is None or now >= penalty.until:
+            self._penalties.pop(token, None)
+            return None
+        self.violations.append(
+            Violation(
+                request.method,
+                request.path,
+                now,
+                now - penalty.since,
+                penalty.until - penalty.since,
+            )
+        )
+        remaining = max(math.ceil(penalty.until - now), 1)
+        return _fault_error(
+            SecondaryRateLimit(remaining if penalty.with_retry_after else None, penalty.status),
+            headers,
+        )
 
     def _budget(self, token: str, resource: str) -> _Budget:
         """The token's current window; ``""`` is the anonymous caller (60 an hour)."""
@@ -605,7 +876,9 @@ class GitHubFake:
         }
 
     def _count_write(self, token: str, headers: dict[str, str]) -> None:
-        """Content-creating requests per minute and per hour, as GitHub's secondary limits."""
+        """Content-creating requests per minute and per hour, as GitHub's secondary limits
+        (80 a minute, 500 an hour: _SECONDARY_DOCS); ``retry-after`` only while
+        ``secondary_retry_after``, else the token must wait at least a minute."""
         now = self.clock.now()
         writes = self._writes.setdefault(token, deque())
         while writes and writes[0] <= now - 3600:
@@ -618,7 +891,11 @@ class GitHubFake:
         else:
             writes.append(now)
             return
-        raise _fault_error(SecondaryRateLimit(max(math.ceil(wait), 1)), headers)
+        seconds = max(math.ceil(wait), 1)
+        retry_after = seconds if self.secondary_retry_after else None
+        error = _fault_error(SecondaryRateLimit(retry_after), headers)
+        self._penalise(token, retry_after, error.status, seconds)
+        raise error
 
     def _dispatch(self, call: _Call, endpoint: str, args: dict[str, Any]) -> _Result:
         if endpoint == "search":
@@ -648,7 +925,7 @@ class GitHubFake:
                 return self._issue_labels(call, repository, issue)
             case "issue_label", "DELETE":
                 issue = self._issue(repository, args["number"])
-                return self._remove_label(repository, issue, args["name"])
+                return self._remove_label(call, repository, issue, args["name"])
             case "assignees", _:
                 return self._change_assignees(
                     call, repository, self._issue(repository, args["number"])
@@ -690,28 +967,57 @@ class GitHubFake:
         return issue
 
     def _create_issue(self, call: _Call, repository: _Repository) -> _Result:
+        """Any user with pull access may create an issue; without push access its labels and
+        assignees are "silently dropped" (https://docs.github.com/rest/issues/issues#create-an-issue),
+        except that a label which does not exist yet is refused with 403
+        (https://github.com/orgs/community/discussions/197408)."""
         body = _object_body(call)
         title = body.get("title")
         if isinstance(title, int) and not isinstance(title, bool):
             title = str(title)
         if not isinstance(title, str) or not title.strip():
             raise _invalid("Issue", "title", "missing_field")
+        _check_title(title)
         text = _optional_string(body, "body", "Issue")
-        issue = self._new_issue(repository, title, text, call.actor)
-        issue.labels = self._labels_for(repository, _label_names(body.get("labels", [])))
+        _check_body(text)
+        names = _label_names(body.get("labels", []))
+        _check_label_names(names)
         logins = _logins(body.get("assignees", []))
         if isinstance(body.get("assignee"), str):
             logins.append(body["assignee"])
-        self._assign(call, issue, logins, body.get("agent_assignment"))
+        push = call.access.at_least("write")
+        if not push:
+            if any(name.lower() not in repository.labels for name in names):
+                raise _cannot_create_labels()
+            names, logins = [], []
+        issue = self._new_issue(repository, title, text, call.actor)
+        issue.labels = self._labels_for(repository, names)
+        self._assign(call, issue, logins, body.get("agent_assignment") if push else None)
         self._reindex(repository, issue)
         payload = self._issue_json(call, repository, issue)
         return 201, payload, {"Location": payload["url"]}
 
     def _update_issue(self, call: _Call, repository: _Repository, issue: _Issue) -> _Result:
+        """ "Issue owners and users with push access or Triage role can edit an issue"; others
+        get 403 "Must have admin rights to Repository."
+        (https://github.com/rmetzger/flink-community-tools/issues/12). Label and assignee
+        changes without push access "are silently dropped"
+        (https://docs.github.com/rest/issues/issues#update-an-issue)."""
         body = _object_body(call)
+        if not call.access.at_least("triage") and issue.user != call.actor:
+            raise _ApiError(403, _MUST_HAVE_ADMIN, f"{_DOCS}/issues/issues#update-an-issue")
         if "title" in body:
             if not isinstance(body["title"], str | int) or not str(body["title"]).strip():
                 raise _invalid("Issue", "title")
+            _check_title(str(body["title"]))
+        if "body" in body:
+            _check_body(_optional_string(body, "body", "Issue"))
+        if "labels" in body:
+            _check_label_names(_label_names(body["labels"]))
+        push = call.access.at_least("write")
+        if not push:
+            body = {k: v for k, v in body.items() if k not in ("labels", "assignees", "assignee")}
+        if "title" in body:
             issue.title = str(body["title"])
         if "body" in body:
             issue.body = _optional_string(body, "body", "Issue")
@@ -763,10 +1069,15 @@ class GitHubFake:
     # -- comments, labels, assignees ------------------------------------------------------
 
     def _create_comment(self, call: _Call, repository: _Repository, issue: _Issue) -> _Result:
+        """Over 65,536 characters: ``{"resource": "IssueComment", "code": "unprocessable",
+        "field": "data", "message": "Body is too long (maximum is 65536 characters)"}``, as GitHub
+        answered in https://github.com/objectstack-ai/objectstack/issues/18843."""
         body = _object_body(call)
         text = body.get("body")
         if not isinstance(text, str) or not text:
             raise _invalid("IssueComment", "body", "missing_field")
+        if len(text) > BODY_LIMIT:
+            raise _too_long("IssueComment", "data", BODY_LIMIT, "unprocessable")
         now = self.clock.now()
         comment = _Comment(self._new_id(), text, call.actor, now, now)
         issue.comments.append(comment)
@@ -776,10 +1087,24 @@ class GitHubFake:
         return 201, payload, {"Location": payload["url"]}
 
     def _issue_labels(self, call: _Call, repository: _Repository, issue: _Issue) -> _Result:
+        """Adding or setting labels needs the triage role
+        (https://github.blog/changelog/2020-04-10-expanding-rest-api-support-for-triage-and-maintain-roles/);
+        below it GitHub answers 403 "Must have admin rights to Repository."
+        (https://github.com/amihaiemil/docker-java-api/issues/83). A label that does not exist
+        yet needs the right to create labels, i.e. write (``_cannot_create_labels``)."""
         method = call.request.method
         if method != "GET":
+            if not call.access.at_least("triage"):
+                raise _ApiError(
+                    403, _MUST_HAVE_ADMIN, f"{_DOCS}/issues/labels#add-labels-to-an-issue"
+                )
             body = call.body
             names = _label_names(body.get("labels", []) if isinstance(body, dict) else body)
+            _check_label_names(names)
+            if not call.access.at_least("write") and any(
+                name.lower() not in repository.labels for name in names
+            ):
+                raise _cannot_create_labels()
             added = self._labels_for(repository, names)
             if method == "PUT":
                 issue.labels = added
@@ -789,7 +1114,13 @@ class GitHubFake:
             self._reindex(repository, issue)
         return 200, [self._label_json(repository, x) for x in issue.labels], {}
 
-    def _remove_label(self, repository: _Repository, issue: _Issue, name: str) -> _Result:
+    def _remove_label(
+        self, call: _Call, repository: _Repository, issue: _Issue, name: str
+    ) -> _Result:
+        if not call.access.at_least("triage"):
+            raise _ApiError(
+                403, _MUST_HAVE_ADMIN, f"{_DOCS}/issues/labels#remove-a-label-from-an-issue"
+            )
         remaining = [x for x in issue.labels if x.name.lower() != name.lower()]
         if len(remaining) == len(issue.labels):
             raise _ApiError(404, "Label does not exist")
@@ -799,10 +1130,13 @@ class GitHubFake:
         return 200, [self._label_json(repository, x) for x in issue.labels], {}
 
     def _change_assignees(self, call: _Call, repository: _Repository, issue: _Issue) -> _Result:
+        """ "Only users with push access can add assignees to an issue. Assignees are silently
+        ignored otherwise." (https://docs.github.com/rest/issues/assignees#add-assignees-to-an-issue)"""
         body = _object_body(call)
         logins = _logins(body.get("assignees", []))
         if call.request.method == "POST":
-            self._assign(call, issue, logins, body.get("agent_assignment"))
+            if call.access.at_least("write"):
+                self._assign(call, issue, logins, body.get("agent_assignment"))
             status = 201
         else:
             removed = {login.lower() for login in logins}
@@ -844,10 +1178,17 @@ class GitHubFake:
         return labels
 
     def _create_label(self, call: _Call, repository: _Repository) -> _Result:
+        """Creating a label needs write access; without it GitHub answers 404
+        (https://github.com/yegor256/0pdd/issues/152). Names over 50 characters: 422 with
+        "name is too long (maximum is 50 characters)" (https://github.com/github/docs/issues/32156)."""
+        if not call.access.at_least("write"):
+            raise _ApiError(404, "Not Found", f"{_DOCS}/issues/labels#create-a-label")
         body = _object_body(call)
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _invalid("Label", "name", "missing_field")
+        if len(name) > LABEL_NAME_LIMIT:
+            raise _too_long("Label", "name", LABEL_NAME_LIMIT)
         if name.lower() in repository.labels:
             raise _invalid("Label", "name", "already_exists")
         color = str(body.get("color") or "ededed").removeprefix("#")
@@ -861,23 +1202,30 @@ class GitHubFake:
     # -- search ---------------------------------------------------------------------------
 
     def _reindex(
-        self, repository: _Repository, issue: _Issue, visible_from: int | None = None
+        self, repository: _Repository, issue: _Issue, visible_from: float | None = None
     ) -> None:
-        """Queue the issue's new state for the search index, ``search_delay`` searches late."""
+        """Queue the issue's new state for the search index, ``search_lag`` seconds late.
+
+        GitHub's search index trails writes by seconds to minutes while the repository's issue
+        list does not: https://github.com/Tracer-Cloud/opensre/pull/5269 ("observed
+        multi-second propagation lag"), https://github.com/guettli/agentloop/issues/204
+        (minutes for a fresh label), https://github.com/mvanhorn/cli-printing-press/pull/2235
+        ("tens of seconds (or longer under load)").
+        """
         if visible_from is None:
-            visible_from = self._search_serial + self.search_delay + 1
+            visible_from = self.clock.now() + self.search_lag
         document = self._issue_json(None, repository, issue)
         document["repository_full_name"] = repository.full_name
         issue.index.append(_Snapshot(visible_from, document, [c.body for c in issue.comments]))
 
     def _search(self, call: _Call) -> _Result:
-        self._search_serial += 1
+        now = self.clock.now()
         query = call.request.args.get("q", "")
         matches = _compile_query(query, self._repos)
         documents: list[_Snapshot] = []
         for repository in self._repos.values():
             for issue in repository.issues.values():
-                visible = [s for s in issue.index if s.visible_from <= self._search_serial]
+                visible = [s for s in issue.index if s.visible_from <= now]
                 if visible and matches(visible[-1]):
                     documents.append(visible[-1])
         sort = call.request.args.get("sort", "")
@@ -1120,6 +1468,37 @@ def _document_sort_key(snapshot: _Snapshot, sort: str) -> tuple[Any, int]:
     if sort == "comments":
         return issue["comments"], issue["number"]
     return 0, issue["number"]  # "best match": newest first among equal scores
+
+
+_ENDPOINT_DOCS = {
+    "issues": f"{_DOCS}/issues/issues",
+    "issue": f"{_DOCS}/issues/issues",
+    "comments": f"{_DOCS}/issues/comments",
+    "issue_labels": f"{_DOCS}/issues/labels",
+    "issue_label": f"{_DOCS}/issues/labels",
+    "labels": f"{_DOCS}/issues/labels",
+    "label": f"{_DOCS}/issues/labels",
+    "assignees": f"{_DOCS}/issues/assignees",
+}
+
+
+def _check_token_permission(access: _Access, endpoint: str, method: str) -> None:
+    """A fine-grained PAT or App token without the endpoint's ``issues`` permission gets 403
+    "Resource not accessible by personal access token" / "... by integration", naming what it
+    needs in ``x-accepted-github-permissions`` (_TROUBLESHOOTING, "Resource not accessible").
+    Search is not gated: it only leaves out what the token cannot see."""
+    if endpoint == "search":
+        return
+    needed = "read" if method == "GET" else "write"
+    if _TOKEN_LEVELS.index(access.issues) >= _TOKEN_LEVELS.index(needed):
+        return
+    who = "integration" if access.app else "personal access token"
+    raise _ApiError(
+        403,
+        f"Resource not accessible by {who}",
+        _ENDPOINT_DOCS.get(endpoint, _DOCS),
+        headers={"x-accepted-github-permissions": f"issues={needed}"},
+    )
 
 
 def _fault_error(fault: Fault, headers: dict[str, str]) -> _ApiError:

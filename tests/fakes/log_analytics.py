@@ -4,6 +4,11 @@ It exists so integration tests can drive the real ``azure.monitor.query.LogsQuer
 end and prove which rows would leave the workspace: the fake evaluates the KQL subset Faultline's
 compiler emits instead of returning canned data, and it refuses anything outside that subset with
 the service's own 400 error shape rather than guessing.
+
+It is meant to be at least as strict as the service: a token the fake did not issue gets 403
+``InvalidTokenError``; an identity without Log Analytics Reader on the workspace gets 403
+``InsufficientAccessError`` (``add_credential``, ``grant_reader``, ``revoke_reader``); faults give
+429 with ``Retry-After``, 5xx, and ``PartialError`` results; results are capped at ``max_rows``.
 """
 
 import functools
@@ -47,7 +52,13 @@ _KUSTO_LIMITS = "see https://aka.ms/kustoquerylimits"
 
 
 class FakeCredential:
-    """Token credential for the fake; azure-core prefers ``get_token_info`` when it exists."""
+    """Token credential for the fake; azure-core prefers ``get_token_info`` when it exists.
+
+    Each credential is one identity: its token names it to the fake.
+    """
+
+    def __init__(self) -> None:
+        self.token = f"la-{uuid.uuid4().hex}"
 
     def get_token(
         self,
@@ -57,12 +68,12 @@ class FakeCredential:
         enable_cae: bool = False,
         **kwargs: Any,
     ) -> AccessToken:
-        return AccessToken("fake", _FAR_FUTURE)
+        return AccessToken(self.token, _FAR_FUTURE)
 
     def get_token_info(
         self, *scopes: str, options: TokenRequestOptions | None = None
     ) -> AccessTokenInfo:
-        return AccessTokenInfo("fake", _FAR_FUTURE)
+        return AccessTokenInfo(self.token, _FAR_FUTURE)
 
 
 @dataclass(frozen=True)
@@ -836,6 +847,9 @@ class LogAnalyticsFake:
     def __init__(self, max_rows: int = 500_000) -> None:
         self.max_rows = max_rows
         self.credential = FakeCredential()
+        # Token -> workspaces it has Log Analytics Reader on; "*" is every workspace.
+        self._readers: dict[str, set[str]] = {self.credential.token: {"*"}}
+        self._revoked: set[tuple[str, str]] = set()
         self.requests: list[RecordedRequest] = []
         self._workspaces: dict[str, dict[str, _Table]] = {}
         self._faults: deque[Fault] = deque()
@@ -916,6 +930,33 @@ class LogAnalyticsFake:
             table.append(rows, ingestion_ticks)
             tables[table_name] = table
 
+    def add_credential(self, *, reader_on: Iterable[str] = ()) -> FakeCredential:
+        """Another identity, with Log Analytics Reader only on the workspaces in ``reader_on``."""
+        credential = FakeCredential()
+        with self._lock:
+            self._readers[credential.token] = set(reader_on)
+        return credential
+
+    def grant_reader(self, workspace_id: str, credential: FakeCredential | None = None) -> None:
+        """Assign Log Analytics Reader on the workspace (to ``credential``, default the fake's)."""
+        token = (credential or self.credential).token
+        with self._lock:
+            self._readers.setdefault(token, set()).add(workspace_id)
+            self._revoked.discard((token, workspace_id))
+
+    def revoke_reader(self, workspace_id: str, credential: FakeCredential | None = None) -> None:
+        """Remove the identity's read access to the workspace."""
+        token = (credential or self.credential).token
+        with self._lock:
+            self._readers.get(token, set()).discard(workspace_id)
+            self._revoked.add((token, workspace_id))
+
+    def _may_read(self, token: str, workspace_id: str) -> bool:
+        with self._lock:
+            granted = self._readers.get(token, set())
+            revoked = (token, workspace_id) in self._revoked
+        return not revoked and ("*" in granted or workspace_id in granted)
+
     def fail_next(self, fault: Fault) -> None:
         """Queue a fault; each request consumes the oldest queued one."""
         with self._lock:
@@ -933,6 +974,20 @@ class LogAnalyticsFake:
                     "AuthorizationRequiredError",
                     "Valid authentication was not provided",
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                )
+            )
+        token = request.headers["Authorization"].split(None, 1)[1]
+        with self._lock:
+            known = token in self._readers
+        if not known:
+            # A token not issued for this API (another audience, another tenant):
+            # https://github.com/Azure/azure-sdk-for-js/pull/15399,
+            # https://github.com/microsoft/onefuzz/issues/3287
+            return _error_response(
+                _ServiceError(
+                    403,
+                    "InvalidTokenError",
+                    "The provided authentication is not valid for this resource",
                 )
             )
         try:
@@ -954,6 +1009,23 @@ class LogAnalyticsFake:
                     {"code": "QueryValidationError", "message": f"Invalid request body: {exc}"}
                 )
             )
+        if not self._may_read(token, args["workspace_id"]):
+            # The identity lacks Log Analytics Reader on the workspace. Body as the SDKs'
+            # troubleshooting guides show it ("Insufficient access error for logs query"):
+            # https://github.com/Azure/azure-sdk-for-js/pull/21136,
+            # https://github.com/Azure/azure-sdk-for-net/pull/37173; seen in the wild:
+            # https://github.com/microsoft/foundry-dev-tools/issues/734
+            denied = _error_response(
+                _ServiceError(
+                    403,
+                    "InsufficientAccessError",
+                    "The provided credentials have insufficient access to perform the requested"
+                    " operation",
+                )
+            )
+            with self._lock:
+                self.requests.append(RecordedRequest(args["workspace_id"], query, timespan, 403))
+            return denied
         response = self._answer(args["workspace_id"], query, timespan)
         with self._lock:
             self.requests.append(

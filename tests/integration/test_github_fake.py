@@ -1,8 +1,10 @@
 """The GitHub fake, driven through the real githubkit client.
 
 These prove the fake answers in shapes githubkit's models accept (``.parsed_data`` validates
-lazily) and reproduces the GitHub behaviours the issue workflow must survive, and they pin down
-how githubkit itself reacts: which exception each failure becomes and what ``auto_retry`` does.
+lazily) and reproduces the GitHub behaviours the issue workflow must survive (at least as
+strictly as GitHub), and they pin down how githubkit itself reacts: which exception each failure
+becomes and what ``auto_retry`` does. The fixture's clock stands still unless a test advances
+it, so every wait below is explicit.
 """
 
 from collections.abc import Iterable, Iterator
@@ -23,9 +25,12 @@ from githubkit.exception import (
 from tests.fakes.github import (
     COPILOT_ASSIGNEE,
     Abuse,
+    FakeClock,
     GitHubFake,
+    LandsLater,
     SecondaryRateLimit,
     ServerError,
+    ServerErrorAfterSuccess,
     TimeoutAfterSuccess,
 )
 
@@ -39,7 +44,7 @@ MARKER_QUERY = f'repo:{OWNER}/{REPO} is:issue in:body "{MARKER}"'
 
 @pytest.fixture
 def fake() -> Iterator[GitHubFake]:
-    with GitHubFake() as github:
+    with GitHubFake(clock=FakeClock(running=False)) as github:
         github.add_repository(OWNER, REPO)
         github.add_user("alice")
         yield github
@@ -72,6 +77,18 @@ def items(response: Any) -> list[Any]:
 
 def create(gh: GitHub[Any], title: str = "Checkout fails", body: str = BODY, **kw: Any) -> int:
     return gh.rest.issues.create(OWNER, REPO, title=title, body=body, **kw).parsed_data.number
+
+
+def indexed(fake: GitHubFake) -> None:
+    """Let the search index catch up with every write so far."""
+    fake.clock.advance(fake.search_lag)
+
+
+def refusal(call: Any) -> Any:
+    """The response of a call that GitHub refuses."""
+    with pytest.raises(RequestFailed) as refused:
+        call()
+    return refused.value.response
 
 
 def test_issue_lifecycle(fake: GitHubFake, gh: GitHub[Any]) -> None:
@@ -182,6 +199,7 @@ def test_copilot_is_assigned_with_a_user_token_only(fake: GitHubFake) -> None:
 def test_search_finds_the_hidden_marker(fake: GitHubFake, gh: GitHub[Any]) -> None:
     create(gh, "other", "unrelated <!-- faultline:fingerprint=ffff00 -->")
     number = create(gh, labels=["faultline"])
+    indexed(fake)
     result = gh.rest.search.issues_and_pull_requests(q=MARKER_QUERY).parsed_data
     assert (result.total_count, result.incomplete_results, result.search_type) == (
         1,
@@ -195,6 +213,7 @@ def test_search_finds_the_hidden_marker(fake: GitHubFake, gh: GitHub[Any]) -> No
     query = f"repo:{OWNER}/{REPO} is:issue label:faultline state:open"
     assert [i.number for i in gh.rest.search.issues_and_pull_requests(q=query).parsed_data.items]
     gh.rest.issues.update(OWNER, REPO, number, state="closed")
+    indexed(fake)
     closed = f"{MARKER_QUERY} is:closed"
     assert gh.rest.search.issues_and_pull_requests(q=closed).parsed_data.total_count == 1
     assert (
@@ -208,32 +227,37 @@ def test_search_finds_the_hidden_marker(fake: GitHubFake, gh: GitHub[Any]) -> No
     )
 
 
-def test_search_matches_words_not_characters(gh: GitHub[Any]) -> None:
+def test_search_matches_words_not_characters(fake: GitHubFake, gh: GitHub[Any]) -> None:
     """Like GitHub, punctuation is ignored: the workflow must re-check the exact marker."""
     create(gh, "lookalike", "faultline fingerprint abc123")
     create(gh, "prefix", "<!-- faultline:fingerprint=abc1234 -->")
+    indexed(fake)
     items = gh.rest.search.issues_and_pull_requests(q=MARKER_QUERY).parsed_data.items
     assert [(i.title, MARKER in (i.body or "")) for i in items] == [("lookalike", False)]
 
 
 def test_search_lags_behind_writes(fake: GitHubFake, gh: GitHub[Any]) -> None:
-    fake.search_delay = 2
+    assert fake.search_lag == 30  # on by default: tens of seconds, as observed on GitHub
     number = create(gh)
     search = gh.rest.search.issues_and_pull_requests
     assert search(q=MARKER_QUERY).parsed_data.total_count == 0
+    fake.clock.advance(29)
     assert search(q=MARKER_QUERY).parsed_data.total_count == 0
     # Listing reads the database, not the index: the issue is there at once.
     listed = items(gh.rest.issues.list_for_repo(OWNER, REPO))
     assert [i.number for i in listed] == [number]
+    fake.clock.advance(1)
     assert search(q=MARKER_QUERY).parsed_data.items[0].number == number
 
     gh.rest.issues.update(OWNER, REPO, number, state="closed")
     stale = search(q=MARKER_QUERY).parsed_data.items
     assert [i.state for i in stale] == ["open"]  # the index still holds the old document
+    indexed(fake)
+    assert [i.state for i in search(q=MARKER_QUERY).parsed_data.items] == ["closed"]
 
 
 def test_seeded_issues_exist_before_the_test(fake: GitHubFake, gh: GitHub[Any]) -> None:
-    fake.search_delay = 5  # seeding bypasses the lag: the issue was indexed long ago
+    # seeding bypasses the lag: the issue was indexed long ago
     number = fake.seed_issue(OWNER, REPO, "old", BODY, labels=["faultline"], state="closed")
     found = gh.rest.search.issues_and_pull_requests(q=MARKER_QUERY).parsed_data.items
     assert [(i.number, i.state) for i in found] == [(number, "closed")]
@@ -309,19 +333,74 @@ def test_injected_secondary_limits(fake: GitHubFake, gh: GitHub[Any]) -> None:
         429,
         timedelta(seconds=7),
     )
+    fake.clock.advance(7)
     fake.fail_next(Abuse(retry_after=5))
     with pytest.raises(SecondaryRateLimitExceeded):
         create(gh)
+    fake.clock.advance(5)
     # Without retry-after (and with quota left) githubkit cannot tell: a plain RequestFailed.
     fake.fail_next(SecondaryRateLimit(retry_after=None))
     with pytest.raises(RequestFailed) as bare:
         create(gh)
     assert not isinstance(bare.value, SecondaryRateLimitExceeded)
+    assert "retry-after" not in bare.value.response.headers
     assert "secondary rate limit" in bare.value.response.json()["message"]
     assert fake.issues(OWNER, REPO) == []
+    assert fake.violations == []
 
 
-def test_primary_rate_limit(fake: GitHubFake) -> None:
+def test_a_token_that_does_not_wait_as_told_is_refused_again(
+    fake: GitHubFake, gh: GitHub[Any]
+) -> None:
+    """GitHub: do not retry before retry-after has elapsed; without it, wait at least a minute."""
+    fake.fail_next(SecondaryRateLimit(retry_after=10), method="POST")
+    with pytest.raises(SecondaryRateLimitExceeded):
+        create(gh)
+    fake.clock.advance(4)
+    with pytest.raises(SecondaryRateLimitExceeded) as again:
+        gh.rest.issues.list_for_repo(OWNER, REPO)  # any request, reads too
+    assert again.value.retry_after == timedelta(seconds=6)
+    [violation] = fake.violations
+    assert (violation.method, violation.waited_seconds, violation.told_to_wait_seconds) == (
+        "GET",
+        4,
+        10,
+    )
+    fake.clock.advance(6)
+    assert create(gh) == 1
+
+    fake.fail_next(SecondaryRateLimit(retry_after=None), method="POST")
+    response = refusal(lambda: create(gh))
+    assert (response.status_code, "retry-after" in response.headers) == (403, False)
+    fake.clock.advance(59)
+    assert "retry-after" not in refusal(lambda: create(gh)).headers
+    fake.clock.advance(1)
+    assert create(gh) == 2
+    assert [v.told_to_wait_seconds for v in fake.violations] == [10, 60]
+
+
+def test_counted_secondary_limit_can_come_without_retry_after(fake: GitHubFake) -> None:
+    fake.secondary_per_minute = 2
+    fake.secondary_retry_after = False
+    with client(fake) as gh:
+        create(gh)
+        fake.clock.advance(50)
+        create(gh)
+        fake.clock.advance(5)
+        with pytest.raises(RequestFailed) as limited:
+            create(gh)  # its window frees in 5 s, but without retry-after: wait a minute
+        assert not isinstance(limited.value, SecondaryRateLimitExceeded)
+        assert "secondary rate limit" in limited.value.response.json()["message"]
+        fake.clock.advance(30)
+        assert refusal(lambda: create(gh)).status_code == 403
+        fake.clock.advance(30)
+        assert create(gh) == 3
+    assert len(fake.violations) == 1
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_primary_rate_limit(fake: GitHubFake, status: int) -> None:
+    fake.primary_status = status
     fake.core_limit = 2
     with client(fake) as gh:
         first = gh.rest.issues.list_for_repo(OWNER, REPO)
@@ -334,7 +413,10 @@ def test_primary_rate_limit(fake: GitHubFake) -> None:
         with pytest.raises(PrimaryRateLimitExceeded) as limited:
             gh.rest.issues.list_for_repo(OWNER, REPO)
         headers = limited.value.response.headers
-        assert (headers["x-ratelimit-remaining"], limited.value.response.status_code) == ("0", 403)
+        assert (headers["x-ratelimit-remaining"], limited.value.response.status_code) == (
+            "0",
+            status,
+        )
         assert "API rate limit exceeded for user ID" in limited.value.response.json()["message"]
         # githubkit derives the wait from x-ratelimit-reset against the real clock.
         assert timedelta(minutes=59) < limited.value.retry_after <= timedelta(hours=1)
@@ -361,9 +443,58 @@ def test_timeout_after_success_leaves_the_issue_behind(fake: GitHubFake) -> None
         with pytest.raises(RequestTimeout):
             create(gh)
         assert [i["title"] for i in fake.issues(OWNER, REPO)] == ["Checkout fails"]
+        listed = items(gh.rest.issues.list_for_repo(OWNER, REPO))
+        assert [i.number for i in listed] == [1]
+        indexed(fake)
         found = gh.rest.search.issues_and_pull_requests(q=MARKER_QUERY).parsed_data
         assert [i.number for i in found.items] == [1]
     assert [(r.status, r.fault) for r in fake.calls("POST")] == [(201, TimeoutAfterSuccess(5))]
+
+
+def test_server_error_after_success_leaves_the_write_behind(
+    fake: GitHubFake, gh: GitHub[Any]
+) -> None:
+    fake.fail_next(ServerErrorAfterSuccess(502), method="POST", path="*/issues")
+    assert refusal(lambda: create(gh)).status_code == 502
+    fake.fail_next(ServerErrorAfterSuccess(500), method="POST", path="*/comments")
+    assert refusal(lambda: gh.rest.issues.create_comment(OWNER, REPO, 1, body="x")).status_code
+    fake.fail_next(ServerErrorAfterSuccess(503), method="PATCH")
+    assert refusal(lambda: gh.rest.issues.update(OWNER, REPO, 1, title="edited")).status_code
+    [issue] = fake.issues(OWNER, REPO)
+    assert (issue["title"], issue["comments"]) == ("edited", ["x"])
+
+
+@pytest.mark.parametrize("status", [502, None])
+def test_a_write_can_land_after_the_client_looked_for_it(
+    fake: GitHubFake, status: int | None
+) -> None:
+    fake.fail_next(LandsLater(after_seconds=20, status=status, hold_seconds=1), method="POST")
+    with client(fake, timeout=0.2) as gh:
+        with pytest.raises((RequestFailed, RequestTimeout)):
+            create(gh)
+        # The client's retry looks first: the list, the issue, search all say it is not there.
+        assert items(gh.rest.issues.list_for_repo(OWNER, REPO, state="all")) == []
+        assert refusal(lambda: gh.rest.issues.get(OWNER, REPO, 1)).status_code == 404
+        assert fake.issues(OWNER, REPO) == []
+        fake.clock.advance(20)
+        listed = items(gh.rest.issues.list_for_repo(OWNER, REPO, state="all"))
+        assert [(i.number, i.body) for i in listed] == [(1, BODY)]
+
+
+def test_a_late_comment_or_edit_lands_too(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    number = create(gh)
+    fake.fail_next(LandsLater(after_seconds=10, status=504), method="POST", path="*/comments")
+    fake.fail_next(LandsLater(after_seconds=15, status=502), method="PATCH")
+    refusal(lambda: gh.rest.issues.create_comment(OWNER, REPO, number, body="Seen again"))
+    refusal(lambda: gh.rest.issues.update(OWNER, REPO, number, body="new body"))
+    assert items(gh.rest.issues.list_comments(OWNER, REPO, number)) == []
+    fake.clock.advance(10)
+    assert [c.body for c in items(gh.rest.issues.list_comments(OWNER, REPO, number))] == [
+        "Seen again"
+    ]
+    assert gh.rest.issues.get(OWNER, REPO, number).parsed_data.body == BODY
+    fake.clock.advance(5)
+    assert gh.rest.issues.get(OWNER, REPO, number).parsed_data.body == "new body"
 
 
 def test_default_http_cache_ignores_the_timeout(fake: GitHubFake) -> None:
@@ -380,7 +511,12 @@ def test_default_auto_retry(fake: GitHubFake, monkeypatch: pytest.MonkeyPatch) -
     issue, and a primary-limit retry sleeps until the reset (up to an hour).
     """
     sleeps: list[float] = []
-    monkeypatch.setattr(githubkit.core, "time", SimpleNamespace(sleep=sleeps.append))
+
+    def sleep(seconds: float) -> None:  # time passes, on the fake's clock
+        sleeps.append(seconds)
+        fake.clock.advance(seconds)
+
+    monkeypatch.setattr(githubkit.core, "time", SimpleNamespace(sleep=sleep))
     with client(fake, auto_retry=True) as gh:
         fake.fail_next(SecondaryRateLimit(retry_after=3))
         assert create(gh) == 1
@@ -390,3 +526,168 @@ def test_default_auto_retry(fake: GitHubFake, monkeypatch: pytest.MonkeyPatch) -
             gh.rest.issues.get(OWNER, REPO, 1)
     assert sleeps == [3, 1, 4, 9]
     assert [r.status for r in fake.requests] == [403, 201, 502, 502, 502, 502]
+
+
+def test_the_default_clock_runs_with_real_time() -> None:
+    clock = FakeClock()
+    first = clock.now()
+    clock.advance(30)
+    assert 30 <= clock.now() - first < 31
+    frozen = FakeClock(100.0, running=False)
+    assert frozen.now() == 100.0
+
+
+def _errors(response: Any) -> list[dict[str, Any]]:
+    payload = response.json()
+    assert (response.status_code, payload["message"]) == (422, "Validation Failed")
+    return list(payload["errors"])
+
+
+def test_titles_bodies_and_comments_have_github_limits(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    number = create(gh, "t" * 256, "b" * 65_536)  # exactly at the limits is fine
+    assert _errors(refusal(lambda: create(gh, "t" * 257))) == [
+        {
+            "resource": "Issue",
+            "field": "title",
+            "code": "custom",
+            "message": "title is too long (maximum is 256 characters)",
+        }
+    ]
+    assert _errors(refusal(lambda: create(gh, body="b" * 65_537))) == [
+        {
+            "resource": "Issue",
+            "field": "body",
+            "code": "custom",
+            "message": "body is too long (maximum is 65536 characters)",
+        }
+    ]
+    assert _errors(refusal(lambda: gh.rest.issues.update(OWNER, REPO, number, title="t" * 257)))
+    assert _errors(refusal(lambda: gh.rest.issues.update(OWNER, REPO, number, body="b" * 70_000)))
+    gh.rest.issues.create_comment(OWNER, REPO, number, body="c" * 65_536)
+    too_long = refusal(
+        lambda: gh.rest.issues.create_comment(OWNER, REPO, number, body="é" * 65_537)
+    )
+    assert _errors(too_long) == [
+        {
+            "resource": "IssueComment",
+            "field": "data",
+            "code": "unprocessable",
+            "message": "Body is too long (maximum is 65536 characters)",
+        }
+    ]
+    [issue] = fake.issues(OWNER, REPO)
+    assert (len(issue["title"]), len(issue["body"]), len(issue["comments"])) == (256, 65_536, 1)
+
+
+def test_label_names_have_a_fifty_character_limit(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    long_name = "released on @feature/" + "x" * 30  # 51 characters
+    gh.rest.issues.create_label(OWNER, REPO, name="l" * 50)
+    assert _errors(refusal(lambda: gh.rest.issues.create_label(OWNER, REPO, name=long_name))) == [
+        {
+            "resource": "Label",
+            "field": "name",
+            "code": "custom",
+            "message": "name is too long (maximum is 50 characters)",
+        }
+    ]
+    on_create = refusal(lambda: create(gh, labels=["faultline", long_name]))
+    assert _errors(on_create) == [
+        {"value": long_name, "resource": "Label", "field": "name", "code": "invalid"}
+    ]
+    number = create(gh, labels=["faultline"])
+    assert _errors(
+        refusal(lambda: gh.rest.issues.add_labels(OWNER, REPO, number, labels=[long_name]))
+    )
+    assert _errors(refusal(lambda: gh.rest.issues.update(OWNER, REPO, number, labels=[long_name])))
+    assert long_name not in fake.labels(OWNER, REPO)
+    assert [i["labels"] for i in fake.issues(OWNER, REPO)] == [["faultline"]]
+
+
+@pytest.mark.parametrize("role", ["read", "triage"])
+def test_without_push_access_labels_and_assignees_on_a_new_issue_vanish(
+    fake: GitHubFake, role: str
+) -> None:
+    token = fake.add_token("outsider", role=role)
+    with client(fake, token) as gh:
+        created = gh.rest.issues.create(
+            OWNER, REPO, title="t", body=BODY, labels=["bug"], assignees=["alice"]
+        )
+        assert created.status_code == 201
+        assert (created.parsed_data.labels, created.parsed_data.assignees) == ([], [])
+        # A label that does not exist yet is not dropped but refused, and nothing is created.
+        refused = refusal(lambda: create(gh, labels=["faultline"]))
+        assert refused.status_code == 403
+        assert refused.json()["errors"] == [
+            {"resource": "Repository", "field": "label", "code": "unauthorized"}
+        ]
+    assert [(i["labels"], i["assignees"], i["author"]) for i in fake.issues(OWNER, REPO)] == [
+        ([], [], "outsider")
+    ]
+    assert "faultline" not in fake.labels(OWNER, REPO)
+
+
+def test_what_each_role_may_do_to_an_existing_issue(fake: GitHubFake, gh: GitHub[Any]) -> None:
+    number = create(gh, labels=["bug"])
+    reader = fake.add_token("reader", role="read")
+    triager = fake.add_token("triager", role="triage")
+    with client(fake, reader) as read:
+        assert read.rest.issues.create_comment(OWNER, REPO, number, body="me too").status_code
+        for call in (
+            lambda: read.rest.issues.add_labels(OWNER, REPO, number, labels=["bug"]),
+            lambda: read.rest.issues.remove_label(OWNER, REPO, number, "bug"),
+            lambda: read.rest.issues.update(OWNER, REPO, number, state="closed"),
+        ):
+            denied = refusal(call)
+            assert (denied.status_code, denied.json()["message"]) == (
+                403,
+                "Must have admin rights to Repository.",
+            )
+        assert refusal(lambda: read.rest.issues.create_label(OWNER, REPO, name="x")).status_code
+        own = create(read, "mine")  # an issue's author may edit it, but not its labels
+        read.rest.issues.update(OWNER, REPO, own, title="mine, edited", labels=["bug"])
+    with client(fake, triager) as triage:
+        triage.rest.issues.add_labels(OWNER, REPO, number, labels=["duplicate"])
+        assert (
+            refusal(
+                lambda: triage.rest.issues.add_labels(OWNER, REPO, number, labels=["brand-new"])
+            )
+            .json()["message"]
+            .startswith("You do not have permission to create labels")
+        )
+        added = triage.rest.issues.add_assignees(OWNER, REPO, number, assignees=["alice"])
+        assert (added.status_code, added.parsed_data.assignees) == (201, [])
+        closed = triage.rest.issues.update(OWNER, REPO, number, state="closed", labels=[])
+        assert (closed.parsed_data.state, [x.name for x in closed.parsed_data.labels]) == (  # type: ignore[union-attr]
+            "closed",
+            ["bug", "duplicate"],
+        )
+    mine = fake.issues(OWNER, REPO)[own - 1]
+    assert (mine["title"], mine["labels"]) == ("mine, edited", [])
+
+
+@pytest.mark.parametrize(
+    ("app", "message"),
+    [
+        (False, "Resource not accessible by personal access token"),
+        (True, "Resource not accessible by integration"),
+    ],
+)
+def test_a_token_without_the_issues_permission_gets_403(
+    fake: GitHubFake, app: bool, message: str
+) -> None:
+    token = fake.app_token if app else fake.user_token
+    fake.set_access(token, issues="read")
+    with client(fake, token) as gh:
+        assert items(gh.rest.issues.list_for_repo(OWNER, REPO)) == []
+        for call in (
+            lambda: create(gh),
+            lambda: gh.rest.issues.create_label(OWNER, REPO, name="x"),
+        ):
+            denied = refusal(call)
+            assert (denied.status_code, denied.json()["message"]) == (403, message)
+            assert denied.headers["x-accepted-github-permissions"] == "issues=write"
+        fake.set_access(token, issues="none")
+        denied = refusal(lambda: gh.rest.issues.list_for_repo(OWNER, REPO))
+        assert denied.headers["x-accepted-github-permissions"] == "issues=read"
+    with pytest.raises(ValueError, match="role must be one of"):
+        fake.set_access(token, role="owner")

@@ -393,3 +393,48 @@ def test_requests_without_bearer_token_get_401(
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "AuthorizationRequiredError"
     assert la.requests == []
+
+
+def test_an_identity_without_log_analytics_reader_gets_403(la: LogAnalyticsFake) -> None:
+    other = la.add_credential()
+    with LogsQueryClient(
+        other, endpoint=la.endpoint, connection_verify=la.ca_path, retry_total=0
+    ) as logs:
+        with pytest.raises(HttpResponseError) as caught:
+            logs.query_workspace(WS, "AppRequests", timespan=None)
+        assert caught.value.status_code == 403
+        assert caught.value.error is not None
+        assert caught.value.error.code == "InsufficientAccessError"
+        assert caught.value.error.message == (
+            "The provided credentials have insufficient access to perform the requested operation"
+        )
+        assert la.requests[-1].status == 403
+        la.grant_reader(WS, other)
+        assert isinstance(logs.query_workspace(WS, "AppRequests", timespan=None), LogsQueryResult)
+        la.revoke_reader(WS, other)
+        with pytest.raises(HttpResponseError):
+            logs.query_workspace(WS, "AppRequests", timespan=None)
+
+
+def test_a_revoked_reader_role_takes_effect_on_the_next_query(
+    la: LogAnalyticsFake, client: LogsQueryClient
+) -> None:
+    assert _run(client, "AppRequests").tables[0].rows
+    la.revoke_reader(WS)
+    with pytest.raises(HttpResponseError) as caught:
+        client.query_workspace(WS, "AppRequests", timespan=None)
+    assert caught.value.status_code == 403
+    la.grant_reader(WS)
+    assert _run(client, "AppRequests").tables[0].rows
+
+
+def test_a_token_the_fake_did_not_issue_is_refused(la: LogAnalyticsFake) -> None:
+    response = httpx.post(
+        f"{la.endpoint}/workspaces/{WS}/query",
+        json={"query": "AppRequests", "timespan": None, "workspaces": None},
+        headers={"Authorization": "Bearer not-a-token-for-this-api"},
+        verify=ssl.create_default_context(cafile=la.ca_path),
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "InvalidTokenError"
+    assert la.requests == []
