@@ -78,6 +78,18 @@ param instanceMemoryMB int = 2048
 @description('Most instances per function group; 1 keeps Log Analytics queries within 5 concurrent per identity (see the comment above).')
 param maximumInstanceCount int = 1
 
+@description('Optional Microsoft Entra ID authentication for the HTTP endpoints (/api/replay, /api/health and any later one), azd variable FAULTLINE_HTTP_AUTH_CLIENT_ID: the application (client) id of an app registration in this tenant that stands for the Faultline API (set its manifest\'s requestedAccessTokenVersion to 2). Empty (default): function keys only, as before. Set: App Service Authentication answers 401 to any request without a valid access token issued by this tenant for that API; the function key is still required.')
+param httpAuthClientId string = ''
+
+@description('With httpAuthClientId: token audiences to accept, comma-separated (azd variable FAULTLINE_HTTP_AUTH_AUDIENCES). Empty (default): the client id and api://<client id>.')
+param httpAuthAllowedAudiences string = ''
+
+@description('With httpAuthClientId: client application ids allowed to call (the token\'s appid/azp claim), comma-separated (azd variable FAULTLINE_HTTP_AUTH_ALLOWED_CLIENT_IDS). Empty (default): any application that can obtain a token for the API; then require assignment on its enterprise application to limit who can.')
+param httpAuthAllowedClientIds string = ''
+
+@description('Key Vault purge protection (azd variable FAULTLINE_KEY_VAULT_PURGE_PROTECTION, default true). Irreversible once on: a deleted vault cannot be purged and its name cannot be reused for the 7-day soft-delete retention, so `azd down` then `azd up` of the same environment fails until then (or until `az keyvault recover`); `azd down --purge` leaves such a vault alone. Set false only for throwaway environments, before their first `azd up`.')
+param keyVaultPurgeProtection bool = true
+
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -86,6 +98,8 @@ var tags = {
 var functionAppName = '${abbrs.webSitesFunctions}faultline-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var workspaceIds = split(replace(monitoredWorkspaceResourceIds, ' ', ''), ',')
+var httpAuthAudiences = filter(split(replace(httpAuthAllowedAudiences, ' ', ''), ','), audience => !empty(audience))
+var httpAuthClientIds = filter(split(replace(httpAuthAllowedClientIds, ' ', ''), ','), clientId => !empty(clientId))
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -135,6 +149,7 @@ module keyVault 'app/keyvault.bicep' = {
     githubTokenSecretName: githubTokenSecretName
     githubToken: githubToken
     githubTokenExpiry: githubTokenExpiry
+    enablePurgeProtection: keyVaultPurgeProtection
   }
 }
 
@@ -187,6 +202,9 @@ module api 'app/api.bicep' = {
     timerSchedule: timerSchedule
     logsEndpoint: logsEndpoint
     queryTimeoutSeconds: queryTimeoutSeconds
+    httpAuthClientId: httpAuthClientId
+    httpAuthAllowedAudiences: httpAuthAudiences
+    httpAuthAllowedClientIds: httpAuthClientIds
   }
   // The app starts (and polls) as soon as it exists: let every role be in place first.
   dependsOn: [

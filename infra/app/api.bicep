@@ -76,6 +76,15 @@ param logsEndpoint string
 @maxValue(600)
 param queryTimeoutSeconds int
 
+@description('Application (client) id of the Entra app registration that stands for the HTTP API; empty: App Service Authentication stays off and function keys alone guard the endpoints. See main.bicep.')
+param httpAuthClientId string = ''
+
+@description('Token audiences App Service Authentication accepts; empty: the client id and api://<client id>.')
+param httpAuthAllowedAudiences array = []
+
+@description('Client application ids allowed to call (the token\'s appid/azp claim); empty: any application in the tenant.')
+param httpAuthAllowedClientIds array = []
+
 var appSettings = {
   // Identity-based host storage: queues and tables for Faultline, all three for Durable and the host.
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -112,6 +121,14 @@ var appSettings = {
   FAULTLINE_REPOSITORY: repository
 }
 
+// App Service Authentication (Microsoft Entra ID) in front of every HTTP endpoint, when a client id
+// is given. Tokens must come from this tenant: issuer <login endpoint>/<tenant id>/v2.0.
+var httpAuthEnabled = !empty(httpAuthClientId)
+var httpAuthAudiences = !empty(httpAuthAllowedAudiences) ? httpAuthAllowedAudiences : [
+  httpAuthClientId
+  'api://${httpAuthClientId}'
+]
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   // checkov:skip=CKV_AZURE_225:Zone redundancy on Flex Consumption is offered in some regions only; a poller that catches up from checkpoints after an outage does not need it.
   name: planName
@@ -128,8 +145,9 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222:No virtual network in this template, so public network access stays on; the only HTTP endpoints (replay, health) require a function key.
-  // checkov:skip=CKV_AZURE_17:Callers of the replay and health endpoints authenticate with function keys; requiring client certificates would shut operators out.
+  // checkov:skip=CKV_AZURE_222:No virtual network in this template, so public network access stays on; the only HTTP endpoints (replay, health) require a function key, and an Entra ID token too when httpAuthClientId is set.
+  // checkov:skip=CKV_AZURE_17:Callers of the replay and health endpoints authenticate with function keys (and Entra ID tokens when httpAuthClientId is set); requiring client certificates would shut operators out.
+  // checkov:skip=CKV_AZURE_78:FTP is off through basicPublishingCredentialsPolicies/ftp (allow: false) below; siteConfig.ftpsState is not set because Flex Consumption refuses it in regions that enforce it (ARM error 51021).
   // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero per function group; a minimum instance count would bill an always-ready instance around the clock.
   // checkov:skip=CKV_AZURE_213:The platform health check would call /api/health, which requires a function key, and would keep scale-to-zero instances awake; the endpoint is for operators and probes with a key.
   name: name
@@ -149,7 +167,6 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     siteConfig: {
       appSettings: [for setting in items(appSettings): { name: setting.key, value: setting.value }]
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
     }
     functionAppConfig: {
@@ -170,6 +187,83 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       runtime: {
         name: 'python'
         version: '3.13'
+      }
+    }
+  }
+}
+
+// No publishing with user name and password. `azd deploy` publishes to Flex Consumption with an
+// Entra ID token (POST https://<scm host>/api/publish), and the platform writes the package to the
+// deployment container with the app's identity (functionAppConfig.deployment.storage above).
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+// Always declared, so clearing httpAuthClientId turns authentication off again instead of leaving
+// the last configuration in place. On, it answers 401 to any request without a valid token for
+// this API: /api/replay, /api/health and any later HTTP function (the function key is still
+// checked after it). No excluded paths: the host's /admin API is not gated by App Service
+// Authentication (its keys guard it), and Faultline serves nothing under /runtime/webhooks
+// (Durable's client talks to the host over local gRPC; no Event Grid triggers). No token store
+// and no client secret: the app only validates bearer tokens, it signs nobody in.
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov applies its checks of the site's 'web' config to every Microsoft.Web/sites/config; the
+  // properties they read do not exist on authsettingsV2, hence these skips.
+  // checkov:skip=CKV_AZURE_13:Reads the retired authsettings (v1) shape (properties.enabled); authsettingsV2 switches on with properties.platform.enabled.
+  // checkov:skip=CKV_AZURE_63:Reads httpLoggingEnabled of the 'web' config; not a property of authsettingsV2.
+  // checkov:skip=CKV_AZURE_65:Reads detailedErrorLoggingEnabled of the 'web' config; not a property of authsettingsV2.
+  // checkov:skip=CKV_AZURE_66:Reads requestTracingEnabled of the 'web' config; not a property of authsettingsV2.
+  // checkov:skip=CKV_AZURE_80:Reads netFrameworkVersion of the 'web' config; not a property of authsettingsV2 (and the app is Python).
+  // checkov:skip=CKV_AZURE_88:Reads azureStorageAccounts (Azure Files mounts); not a property of authsettingsV2, and Flex Consumption runs from its deployment package.
+  // checkov:skip=CKV_AZURE_222:Reads publicNetworkAccess; not a property of authsettingsV2 (the site's own skip gives the reason it stays on).
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: httpAuthEnabled
+      runtimeVersion: '~1'
+    }
+    globalValidation: {
+      requireAuthentication: httpAuthEnabled
+      unauthenticatedClientAction: httpAuthEnabled ? 'Return401' : 'AllowAnonymous'
+    }
+    httpSettings: {
+      requireHttps: true
+      routes: {
+        apiPrefix: '/.auth'
+      }
+    }
+    identityProviders: httpAuthEnabled ? {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: httpAuthClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: httpAuthAudiences
+          // Only the listed client applications (appid/azp claim); no policy: any of the tenant's.
+          defaultAuthorizationPolicy: empty(httpAuthAllowedClientIds) ? null : {
+            allowedApplications: httpAuthAllowedClientIds
+          }
+        }
+      }
+    } : {}
+    login: {
+      tokenStore: {
+        enabled: false
       }
     }
   }

@@ -1,5 +1,7 @@
-// The app's own telemetry: a Log Analytics workspace behind Application Insights, with local
-// (instrumentation-key) authentication off, so only the app's identity can send telemetry.
+// The app's own telemetry: a Log Analytics workspace behind Application Insights, both with local
+// (key-based) authentication off, so only Entra ID identities can send or read telemetry. The app
+// sends with its identity: Monitoring Metrics Publisher on Application Insights (rbac.bicep) and
+// APPLICATIONINSIGHTS_AUTHENTICATION_STRING (api.bicep).
 
 @description('Name of the Log Analytics workspace for the app\'s own telemetry.')
 param logAnalyticsName string
@@ -26,6 +28,10 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
     retentionInDays: retentionInDays
     sku: {
       name: 'PerGB2018'
+    }
+    features: {
+      // No workspace keys: no Log Analytics agent or Data Collector API ingestion, only Entra ID.
+      disableLocalAuth: true
     }
   }
 }

@@ -31,7 +31,7 @@ def test_example_settings_validate() -> None:
 def test_host_json_dequeue_count_matches_what_the_code_announces() -> None:
     host = json.loads((ROOT / "host.json").read_text())
     assert host["extensions"]["queues"]["maxDequeueCount"] == HOST_MAX_DEQUEUE_COUNT
-    assert host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle.Preview"
+    assert host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle"
 
 
 @pytest.mark.parametrize(
