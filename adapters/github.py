@@ -1,22 +1,49 @@
 """GitHub issues through githubkit: create, find by marker, update, comment, reopen, assign.
 
-Errors are mapped to what the workflow decides on: `GitHubRateLimited` carries the wait GitHub
-asked for (primary or secondary limit; the orchestration sleeps on a durable timer rather than in
-the activity), `GitHubUnavailable` is worth retrying (5xx, timeouts: the activity's retry policy
-does that), anything else is a bug or a configuration error. githubkit's own retries are off so
-no activity sleeps. A 401 refreshes the token once (rotated secret) before giving up.
+Errors are mapped to what the workflow decides on:
+
+- `GitHubRateLimited` carries the wait GitHub asked for; the orchestration sleeps on a durable
+  timer rather than in the activity. A primary limit (`x-ratelimit-remaining: 0`) waits until
+  `x-ratelimit-reset`; a secondary limit honours `retry-after`, else `x-ratelimit-reset` when the
+  quota is spent, else waits at least a minute, doubling while the limit repeats (capped).
+  githubkit recognises a secondary limit only by `retry-after` or a spent quota, so a 403/429
+  whose message names a secondary limit (or the older "abuse detection") is recognised here.
+- `GitHubUnavailable` is worth retrying (5xx, timeouts, connection errors: the activity's retry
+  policy does that); the request may or may not have taken effect.
+- `GitHubRefused` is GitHub saying no for a reason a retry does not change (404, 410, 422, a 403
+  for a missing permission, a 401 after the one token refresh): the workflow stops and shows why.
+
+githubkit's own retries are off so no activity sleeps. A 401 refreshes the token once (rotated
+secret) before giving up.
+
+Issues carry their author (`GitHubIssueRef.author`) and `find_by_marker` adopts only issues that
+the token's own login wrote (`login()`), so a marker copied into someone else's issue is not
+mistaken for Faultline's. `create` reports labels GitHub dropped silently (a token without push
+access): `GitHubIssueRef.dropped_labels`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
+import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from githubkit import GitHub, TokenAuthStrategy
-from githubkit.exception import RateLimitExceeded, RequestError, RequestFailed, RequestTimeout
+from githubkit import GitHub, Response, TokenAuthStrategy
+from githubkit.exception import (
+    GraphQLFailed,
+    PrimaryRateLimitExceeded,
+    RateLimitExceeded,
+    RequestError,
+    RequestFailed,
+    RequestTimeout,
+)
 from githubkit_schemas.latest.models import Issue
 
 from detection.issue import MARKER_PREFIX, find_marker
@@ -28,22 +55,134 @@ COPILOT_LOGIN = "copilot-swe-agent[bot]"
 COPILOT_REPORTED_LOGINS = frozenset({"copilot-swe-agent[bot]", "copilot-swe-agent", "Copilot"})
 RECENT_PAGES = 3
 RECENT_WITHOUT_INTENT = 30
+SEARCH_RESULTS = 20
+SECONDARY_MIN_WAIT = timedelta(minutes=1)
+SECONDARY_MAX_WAIT = timedelta(minutes=15)
+SECONDARY_FORGET_AFTER = timedelta(hours=1)
+RESET_MARGIN = timedelta(seconds=1)  # x-ratelimit-reset is whole seconds; clocks drift a little
+REASON_LIMIT = 300
 T = TypeVar("T")
+
+# Token shapes GitHub issues (classic, fine-grained, OAuth, user-to-server, server-to-server,
+# refresh), scrubbed from any text that leaves the adapter.
+_TOKEN_SHAPES = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9_]{6,}|github_pat_[A-Za-z0-9_]{6,})")
+_SECONDARY_MESSAGES = ("secondary rate limit", "abuse detection")
 
 
 class GitHubRateLimited(Exception):
-    def __init__(self, retry_after: timedelta, detail: str) -> None:
-        super().__init__(f"GitHub rate limit: retry after {retry_after}: {detail}")
+    """GitHub asked to wait: `retry_after` is how long, `secondary` whether it was a secondary
+    limit and `repeat` how many secondary limits in a row this process has met (1 for the first)."""
+
+    def __init__(
+        self, retry_after: timedelta, detail: str, *, secondary: bool = False, repeat: int = 0
+    ) -> None:
+        kind = f"secondary rate limit (#{repeat} in a row)" if secondary else "rate limit"
+        super().__init__(f"GitHub {kind}: retry after {retry_after}: {detail}")
         self.retry_after = retry_after
+        self.secondary = secondary
+        self.repeat = repeat
+        self.detail = detail
 
 
 class GitHubUnavailable(Exception):
-    """A 5xx or a timeout: the request may or may not have taken effect."""
+    """A 5xx, a timeout or a broken connection: the request may or may not have taken effect."""
 
 
-def _issue_ref(repository: str, issue: Any) -> IssueRef:
+class GitHubRefused(Exception):
+    """GitHub refused the request; `permanent` unless a retry could plausibly succeed (409).
+
+    `reason` is GitHub's own message (with validation details and the permission a token lacks),
+    truncated and scrubbed of anything shaped like a token; `kind` names the class of refusal
+    (`credentials`, `forbidden`, `not-found`, `gone`, `invalid`, `conflict`, `refused`) and
+    `what` the operation and its target, e.g. ``create issue in acme/shop``.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        permanent: bool = True,
+        *,
+        what: str = "",
+        kind: str = "refused",
+    ) -> None:
+        prefix = f"{what}: " if what else ""
+        super().__init__(f"{prefix}GitHub refused with {status} ({kind}): {reason}")
+        self.status = status
+        self.reason = reason
+        self.permanent = permanent
+        self.what = what
+        self.kind = kind
+
+
+_REFUSAL_KINDS = {
+    400: "invalid",
+    401: "credentials",
+    403: "forbidden",
+    404: "not-found",
+    409: "conflict",
+    410: "gone",
+    422: "invalid",
+}
+
+
+@dataclass(frozen=True)
+class GitHubIssueRef(IssueRef):
+    """An `IssueRef` with what only GitHub knows: who wrote the issue, and (from `create`) which
+    of the requested labels GitHub left off without saying so."""
+
+    author: str = ""
+    dropped_labels: tuple[str, ...] = ()
+
+
+class SecondaryBackoff:
+    """Secondary rate limits met in a row, per GitHub API, shared by the clients of a process.
+
+    GitHub: without `retry-after` (and with quota left) wait at least a minute, and "if your
+    request continues to fail due to a secondary rate limit, wait for an exponentially increasing
+    amount of time between retries". A successful write ends the run; so does an hour without
+    a limit (reads can succeed while content creation is still limited).
+    """
+
+    def __init__(
+        self,
+        minimum: timedelta = SECONDARY_MIN_WAIT,
+        maximum: timedelta = SECONDARY_MAX_WAIT,
+        forget_after: timedelta = SECONDARY_FORGET_AFTER,
+    ) -> None:
+        self._minimum = minimum
+        self._maximum = maximum
+        self._forget_after = forget_after.total_seconds()
+        self._runs: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, api: str) -> int:
+        """Count one more secondary limit; returns how many in a row, this one included."""
+        now = time.monotonic()
+        with self._lock:
+            repeat, at = self._runs.get(api, (0, now))
+            repeat = 1 if now - at > self._forget_after else repeat + 1
+            self._runs[api] = (repeat, now)
+            return repeat
+
+    def wait(self, repeat: int) -> timedelta:
+        return min(self._minimum * 2 ** max(min(repeat, 20) - 1, 0), self._maximum)
+
+    def clear(self, api: str) -> None:
+        with self._lock:
+            self._runs.pop(api, None)
+
+
+SECONDARY_BACKOFF = SecondaryBackoff()
+
+# The login behind each token, per API: `GET /user` costs a request, and clients are per activity.
+_LOGINS: dict[tuple[str, str], str | None] = {}
+_LOGINS_LOCK = threading.Lock()
+
+
+def _issue_ref(repository: str, issue: Any, dropped: tuple[str, ...] = ()) -> GitHubIssueRef:
     """From any of githubkit's issue shapes (get, create and update differ in type only)."""
-    return IssueRef(
+    return GitHubIssueRef(
         repository=repository,
         number=issue.number,
         url=issue.html_url,
@@ -51,16 +190,85 @@ def _issue_ref(repository: str, issue: Any) -> IssueRef:
         created_at=issue.created_at,
         closed_at=issue.closed_at,
         assignees=tuple(a.login for a in (issue.assignees or [])),
-        labels=tuple(
-            label if isinstance(label, str) else (label.name or "") for label in issue.labels
-        ),
+        labels=_label_names(issue.labels),
         body=issue.body or "",
+        id=issue.id,
+        author=issue.user.login if issue.user else "",
+        dropped_labels=dropped,
     )
+
+
+def _label_names(labels: Any) -> tuple[str, ...]:
+    return tuple(label if isinstance(label, str) else (label.name or "") for label in labels)
 
 
 def _split(repository: str) -> tuple[str, str]:
     owner, name = repository.split("/", 1)
     return owner, name
+
+
+def _same_login(a: str, b: str) -> bool:
+    """GitHub logins are case-insensitive."""
+    return a.casefold() == b.casefold()
+
+
+def _payload(response: Response[Any]) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _message(response: Response[Any]) -> str:
+    message = _payload(response).get("message")
+    return message if isinstance(message, str) else ""
+
+
+def _is_secondary_limit(response: Response[Any]) -> bool:
+    """A 403/429 GitHub sends for a secondary limit; every 429 is a rate limit of some kind."""
+    if response.status_code == 429:
+        return True
+    message = _message(response).lower()
+    return response.status_code == 403 and any(m in message for m in _SECONDARY_MESSAGES)
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _TOKEN_SHAPES.sub("***", text)
+
+
+def _truncate(text: str, limit: int = REASON_LIMIT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _reason(response: Response[Any], secrets: tuple[str, ...]) -> str:
+    """GitHub's message, its validation errors and the permission a token lacks, in one line."""
+    payload = _payload(response)
+    message = payload.get("message")
+    parts = [message if isinstance(message, str) and message else ""]
+    if not parts[0]:
+        parts[0] = response.text[:200] if response.text else response.reason_phrase
+    details = []
+    for error in payload.get("errors") or []:
+        if isinstance(error, str):
+            details.append(error)
+        elif isinstance(error, dict):
+            text = error.get("message") or " ".join(
+                str(error[k]) for k in ("resource", "field", "code") if error.get(k)
+            )
+            if error.get("value") is not None and not error.get("message"):
+                text += f" ({error['value']})"
+            details.append(str(text))
+    if details:
+        parts.append("; ".join(details))
+    needs = response.headers.get("x-accepted-github-permissions")
+    if needs:
+        parts.append(f"the token needs {needs}")
+    return _truncate(_scrub(": ".join(p for p in parts if p), secrets))
 
 
 class GitHubIssues:
@@ -71,126 +279,258 @@ class GitHubIssues:
         token: Callable[[bool], str],
         base_url: str = "https://api.github.com/",
         timeout: float = 20.0,
+        *,
+        backoff: SecondaryBackoff | None = None,
     ) -> None:
         self._token = token
         self._base_url = base_url
         self._timeout = timeout
+        self._backoff = backoff or SECONDARY_BACKOFF
+        self._token_value = ""
         self._client = self._connect(refresh=False)
 
     def _connect(self, refresh: bool) -> GitHub[Any]:
+        self._token_value = self._token(refresh)
         return GitHub(
-            TokenAuthStrategy(self._token(refresh)),
+            TokenAuthStrategy(self._token_value),
             base_url=self._base_url,
             auto_retry=False,
             timeout=self._timeout,
             http_cache=False,
         )
 
-    def _call(self, what: str, request: Callable[[GitHub[Any]], T]) -> T:
+    def _call(self, what: str, request: Callable[[GitHub[Any]], T], *, write: bool = False) -> T:
         for attempt in range(2):
             try:
-                return request(self._client)
-            except RateLimitExceeded as error:
-                raise GitHubRateLimited(error.retry_after, what) from error
+                result = request(self._client)
             except RequestFailed as error:
-                status = error.response.status_code
+                response = error.response
+                status = response.status_code
+                if isinstance(error, RateLimitExceeded) or _is_secondary_limit(response):
+                    raise self._rate_limited(what, error) from error
                 if status == 401 and attempt == 0:
                     log.warning("GitHub refused the token during %s; refreshing it once", what)
                     self._client = self._connect(refresh=True)
                     continue
                 if status >= 500:
                     raise GitHubUnavailable(f"{what}: GitHub answered {status}") from error
-                raise
+                raise GitHubRefused(
+                    status,
+                    _reason(response, (self._token_value,)),
+                    permanent=status != 409,
+                    what=what,
+                    kind=_REFUSAL_KINDS.get(status, "refused"),
+                ) from error
             except RequestTimeout as error:
                 raise GitHubUnavailable(f"{what}: timed out") from error
             except RequestError as error:
                 if isinstance(error.exc, httpx.TransportError):
                     raise GitHubUnavailable(f"{what}: {error.exc}") from error
                 raise
+            if write:
+                self._backoff.clear(self._base_url)
+            return result
         raise AssertionError("unreachable")
 
-    def get(self, repository: str, number: int) -> IssueRef:
+    def _rate_limited(self, what: str, error: RequestFailed) -> GitHubRateLimited:
+        response = error.response
+        detail = f"{what}: " + _truncate(_scrub(_message(response), (self._token_value,)), 200)
+        if isinstance(error, PrimaryRateLimitExceeded):
+            # githubkit measured x-ratelimit-reset against this machine's clock.
+            return GitHubRateLimited(error.retry_after + RESET_MARGIN, detail)
+        repeat = self._backoff.hit(self._base_url)
+        if "retry-after" in response.headers and isinstance(error, RateLimitExceeded):
+            wait = max(error.retry_after, timedelta(seconds=1))
+        elif response.headers.get("x-ratelimit-remaining") == "0" and isinstance(
+            error, RateLimitExceeded
+        ):
+            wait = error.retry_after + RESET_MARGIN  # until x-ratelimit-reset, as GitHub says
+        else:
+            wait = self._backoff.wait(repeat)
+        log.warning(
+            "GitHub secondary rate limit #%d in a row during %s: wait %s", repeat, what, wait
+        )
+        return GitHubRateLimited(wait, detail, secondary=True, repeat=repeat)
+
+    def login(self) -> str | None:
+        """The login the token acts as (a user, or ``<app>[bot]``), asked once per token.
+
+        `GET /user` answers for personal access tokens; an App installation token is refused it
+        ("Resource not accessible by integration"), so GraphQL's `viewer` answers then. None when
+        neither endpoint exists (a server that is not GitHub): callers then cannot tell authors.
+        """
+        with _LOGINS_LOCK:
+            if self._login_key() in _LOGINS:
+                return _LOGINS[self._login_key()]
+        login: str | None
+        try:
+            login = str(
+                self._call("who am I", lambda gh: gh.rest.users.get_authenticated().json()["login"])
+            )
+        except GitHubRefused as refused:
+            if refused.status not in (403, 404):
+                raise
+            login = self._viewer_login()
+        with _LOGINS_LOCK:  # under the token that answered: a 401 on the way refreshes it
+            _LOGINS[self._login_key()] = login
+        return login
+
+    def _login_key(self) -> tuple[str, str]:
+        return self._base_url, hashlib.sha256(self._token_value.encode()).hexdigest()
+
+    def _viewer_login(self) -> str | None:
+        def viewer(gh: GitHub[Any]) -> str | None:
+            try:
+                data = gh.graphql.request("query { viewer { login } }")
+            except GraphQLFailed:
+                return None
+            login = (data.get("viewer") or {}).get("login")
+            return login if isinstance(login, str) and login else None
+
+        try:
+            login = self._call("who am I (GraphQL)", viewer)
+        except GitHubRefused as refused:
+            if refused.status not in (403, 404):
+                raise
+            login = None
+        if login is None:
+            log.warning(
+                "GitHub at %s does not say which login this token acts as; issues cannot be told "
+                "apart by author",
+                self._base_url,
+            )
+        return login
+
+    def get(self, repository: str, number: int) -> GitHubIssueRef:
         owner, name = _split(repository)
         issue = self._call(
-            "get issue", lambda gh: gh.rest.issues.get(owner, name, number).parsed_data
+            f"get issue {repository}#{number}",
+            lambda gh: gh.rest.issues.get(owner, name, number).parsed_data,
         )
         return _issue_ref(repository, issue)
 
     def find_by_marker(
         self, repository: str, fingerprint: str, label: str, since: datetime | None
-    ) -> IssueRef | None:
-        """The issue carrying this fingerprint's marker, looked up two ways.
+    ) -> GitHubIssueRef | None:
+        """The issue this token's login wrote that carries this fingerprint's marker.
 
-        The repository's issue list (newest first, filtered by the Faultline label) is strongly
-        consistent, so an issue created seconds ago by a request that timed out is found there;
-        search covers older issues, but lags behind new ones.
+        The repository's issue list (newest first, filtered by creator) is strongly consistent,
+        so an issue created seconds ago by a request that timed out is found there; search
+        covers older issues, but lags behind new ones. Issues by anyone else are passed over
+        even when they quote the marker. Should the login be unknown (see `login`), the list is
+        filtered by the Faultline label instead, and authors are not checked.
         """
-        for issue in self._recent(repository, label, since):
+        author = self.login()
+        for issue in self._recent(repository, label, since, author):
             if find_marker(issue.body) == fingerprint:
                 return issue
         owner, name = _split(repository)
         query = f'repo:{owner}/{name} is:issue in:body "{MARKER_PREFIX}{fingerprint}"'
         results = self._call(
-            "search issues",
-            lambda gh: gh.rest.search.issues_and_pull_requests(q=query, per_page=10).parsed_data,
+            f"search issues in {repository}",
+            lambda gh: (
+                gh.rest.search.issues_and_pull_requests(
+                    q=query, per_page=SEARCH_RESULTS
+                ).parsed_data
+            ),
         )
         for item in results.items:
             body = item.body if isinstance(item.body, str) else None
-            if find_marker(body) == fingerprint and not item.pull_request:
-                return self.get(repository, item.number)
+            if find_marker(body) != fingerprint or item.pull_request:
+                continue
+            writer = item.user.login if item.user else ""
+            if author is not None and not _same_login(writer, author):
+                log.info(
+                    "%s#%d carries the marker of %s but %s wrote it, not %s: not adopted",
+                    repository,
+                    item.number,
+                    fingerprint,
+                    writer or "a deleted user",
+                    author,
+                )
+                continue
+            return self.get(repository, item.number)
         return None
 
-    def _recent(self, repository: str, label: str, since: datetime | None) -> Iterator[IssueRef]:
+    def _recent(
+        self, repository: str, label: str, since: datetime | None, author: str | None
+    ) -> Iterator[GitHubIssueRef]:
         owner, name = _split(repository)
         # After a create attempt (`since`), every issue made since then; otherwise the newest few,
         # which covers search's indexing lag (seconds), while older issues are found by search.
         pages, per_page = (RECENT_PAGES, 100) if since else (1, RECENT_WITHOUT_INTENT)
+        # By creator rather than label: a token without push access cannot set labels.
+        scope: dict[str, str] = {"creator": author} if author else {"labels": label}
         for page in range(1, pages + 1):
 
             def list_page(gh: GitHub[Any], page: int = page) -> list[Any]:
                 return gh.rest.issues.list_for_repo(
                     owner,
                     name,
-                    labels=label,
                     state="all",
                     sort="created",
                     direction="desc",
                     per_page=per_page,
                     page=page,
+                    **scope,  # type: ignore[arg-type]
                 ).parsed_data
 
-            issues = self._call("list issues", list_page)
+            issues = self._call(f"list issues in {repository}", list_page)
             for issue in issues:
-                if not issue.pull_request:
-                    yield _issue_ref(repository, issue)
+                if issue.pull_request:
+                    continue
+                ref = _issue_ref(repository, issue)
+                if author is None or _same_login(ref.author, author):
+                    yield ref
             if len(issues) < per_page or (since and issues and issues[-1].created_at < since):
                 return
 
-    def create(self, repository: str, title: str, body: str, labels: list[str]) -> IssueRef:
-        owner, name = _split(repository)
-        issue = self._call(
-            "create issue",
-            lambda gh: (
-                gh.rest.issues.create(
-                    owner, name, title=title, body=body, labels=labels
-                ).parsed_data
-            ),
-        )
-        return _issue_ref(repository, issue)
+    def create(self, repository: str, title: str, body: str, labels: list[str]) -> GitHubIssueRef:
+        """Create the issue; `dropped_labels` on the result names requested labels it lacks.
 
-    def edit(self, repository: str, number: int, **changes: Any) -> IssueRef:
+        GitHub drops labels silently when the token has no push access, and refuses the issue
+        outright (403) when one of those labels does not exist yet, since it may not create
+        labels either; the issue is then created without labels, as it would have been anyway.
+        """
+        owner, name = _split(repository)
+        what = f"create issue in {repository}"
+
+        def create(gh: GitHub[Any], labels: list[str] = labels) -> Any:
+            return gh.rest.issues.create(owner, name, title=title, body=body, labels=labels)
+
+        try:
+            issue = self._call(what, create, write=True).parsed_data
+        except GitHubRefused as refused:
+            if not (labels and refused.status == 403 and "create labels" in refused.reason):
+                raise
+            log.warning("%s: the token may not create labels; creating it without them", what)
+            issue = self._call(what, lambda gh: create(gh, []), write=True).parsed_data
+        present = {label.casefold() for label in _label_names(issue.labels)}
+        dropped = tuple(label for label in labels if label.casefold() not in present)
+        if dropped:
+            log.warning(
+                "GitHub created %s#%d without the labels %s (the token lacks push access?)",
+                repository,
+                issue.number,
+                ", ".join(dropped),
+            )
+        return _issue_ref(repository, issue, dropped)
+
+    def edit(self, repository: str, number: int, **changes: Any) -> GitHubIssueRef:
         owner, name = _split(repository)
         issue = self._call(
-            "update issue",
+            f"update issue {repository}#{number}",
             lambda gh: gh.rest.issues.update(owner, name, number, **changes).parsed_data,
+            write=True,
         )
         return _issue_ref(repository, issue)
 
     def comment(self, repository: str, number: int, body: str) -> None:
         owner, name = _split(repository)
         self._call(
-            "comment",
+            f"comment on {repository}#{number}",
             lambda gh: gh.rest.issues.create_comment(owner, name, number, body=body),
+            write=True,
         )
 
     def comment_bodies(self, repository: str, number: int) -> list[str]:
@@ -200,13 +540,16 @@ class GitHubIssues:
         def first_page(gh: GitHub[Any]) -> list[Any]:
             return gh.rest.issues.list_comments(owner, name, number, per_page=100).parsed_data
 
-        return [c.body or "" for c in self._call("list comments", first_page)]
+        return [
+            c.body or "" for c in self._call(f"list comments of {repository}#{number}", first_page)
+        ]
 
     def add_labels(self, repository: str, number: int, labels: list[str]) -> None:
         owner, name = _split(repository)
         self._call(
-            "add labels",
+            f"add labels to {repository}#{number}",
             lambda gh: gh.rest.issues.add_labels(owner, name, number, labels=labels),
+            write=True,
         )
 
     def assign(
@@ -219,7 +562,8 @@ class GitHubIssues:
             payload["agent_assignment"] = agent
         url = f"/repos/{owner}/{name}/issues/{number}/assignees"
         issue = self._call(
-            "assign",
+            f"assign {repository}#{number}",
             lambda gh: gh.request("POST", url, json=payload, response_model=Issue).parsed_data,
+            write=True,
         )
         return tuple(a.login for a in (issue.assignees or []))

@@ -1,8 +1,10 @@
 """Azure Log Analytics through the real `LogsQueryClient`, with the service's limits mapped.
 
 Throttling (429, or 503 with Retry-After) becomes `Throttled`, a query the service refuses (400)
-or a workspace it does not know (404) becomes `QueryRejected`, partial results and the row cap
-become an incomplete outcome the caller splits. The SDK's own retries are off: a throttled job
+or a workspace it does not know (404) becomes `QueryRejected`, and so does an identity the
+service will not let read the workspace (403: `QueryForbidden`, with the role to grant), since
+no retry fixes that before someone grants it. Partial results and the row cap become an
+incomplete outcome the caller splits. The SDK's own retries are off: a throttled job
 goes back on the queue with a delay instead of sleeping inside the function.
 """
 
@@ -34,6 +36,36 @@ def retry_after(headers: Any, now: datetime) -> timedelta:
     except (TypeError, ValueError):
         return DEFAULT_RETRY_AFTER
     return max(moment.astimezone(UTC) - now, timedelta(seconds=1))
+
+
+class QueryForbidden(QueryRejected):
+    """The service refused the identity (403): `code` is the service's error code
+    (`InsufficientAccessError`: no Log Analytics Reader; `InvalidTokenError`: a token not for
+    this API or tenant) and `hint` what to change."""
+
+    def __init__(self, workspace_id: str, code: str, message: str, hint: str) -> None:
+        super().__init__(
+            f"Log Analytics refused access to workspace {workspace_id} ({code}: {message}); {hint}"
+        )
+        self.workspace_id = workspace_id
+        self.code = code
+        self.hint = hint
+
+
+def _forbidden(workspace_id: str, error: HttpResponseError) -> QueryForbidden:
+    code = (error.error.code if error.error else None) or "Forbidden"
+    message = (error.error.message if error.error else None) or str(error.reason or "")
+    if code == "InvalidTokenError":
+        hint = (
+            "the identity's token is not valid for Log Analytics: check that the credential is "
+            "of the workspace's tenant and asks for https://api.loganalytics.io/.default"
+        )
+    else:
+        hint = (
+            f"grant the identity the Log Analytics Reader role on workspace {workspace_id} "
+            "(or on its resource group)"
+        )
+    return QueryForbidden(workspace_id, code, message, hint)
 
 
 def _columns(table: LogsTable) -> tuple[Column, ...]:
@@ -73,6 +105,8 @@ class LogAnalyticsSource:
                 ) from error
             if status == 400:
                 raise QueryRejected(f"Log Analytics refused the query: {error.message}") from error
+            if status == 403:
+                raise _forbidden(plan.workspace_id, error) from error
             if status == 404:
                 raise QueryRejected(
                     f"workspace {plan.workspace_id} was not found: {error.message}"

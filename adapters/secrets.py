@@ -1,43 +1,93 @@
 """The GitHub credential: from Key Vault (managed identity) in Azure, from the environment locally.
 
 Read through a small cache so an activity burst does not hammer the vault; `refresh=True` (after a
-401) re-reads it, so a rotated secret takes effect without a restart.
+401) re-reads it, so a rotated secret takes effect without a restart. A value is never served
+past the secret's own expiry (`expires_on`), and a read that fails leaves nothing cached, so the
+next call asks the vault again and picks up a secret rotated in the meantime.
+
+The vault serves expired and not-yet-valid secrets ("a secret's get operation will work for
+not-yet-valid and expired secrets": Key Vault's "About secrets", date-time controlled
+operations); checking `expires_on`/`not_before` is the caller's job, done here.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 
 CACHE_SECONDS = 15 * 60
+SECRETS_USER_ROLE = "Key Vault Secrets User"
 
 
 class SecretUnavailable(RuntimeError):
-    """No GitHub credential is configured, or the vault does not hold it."""
+    """No usable GitHub credential: not configured, or the vault will not or may not serve it.
+
+    `reason` is one of `not-configured`, `missing`, `empty`, `expired`, `not-yet-valid`,
+    `disabled` and `forbidden` (no RBAC role, or another 403 such as the vault's firewall). None
+    of them goes away by retrying at once: someone has to set the secret, rotate it or grant a
+    role. Transient failures (throttling, 5xx, a credential that cannot get a token yet) stay
+    azure-core's exceptions, for the caller's retries.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str = "missing", vault_url: str = "", name: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.vault_url = vault_url
+        self.name = name
+
+
+@dataclass(frozen=True)
+class SecretValue:
+    """A secret's value and the moment it stops being valid, if it has one."""
+
+    value: str
+    expires_on: datetime | None = None
 
 
 class CachedSecret:
-    """A secret read through `fetch`, kept for `ttl` seconds, re-read on demand."""
+    """A secret read through `fetch`, kept for `ttl` seconds (never past its expiry), re-read on
+    demand and after any failed read."""
 
-    def __init__(self, fetch: Callable[[], str], ttl: float = CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[], str | SecretValue],
+        ttl: float = CACHE_SECONDS,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._fetch = fetch
         self._ttl = ttl
-        self._value: str | None = None
+        self._now = now
+        self._value: SecretValue | None = None
         self._read_at = 0.0
         self._lock = threading.Lock()
 
     def __call__(self, refresh: bool = False) -> str:
         with self._lock:
+            cached = self._value
             stale = time.monotonic() - self._read_at > self._ttl
-            if self._value is None or refresh or stale:
-                self._value = self._fetch()
+            expired = (
+                cached is not None
+                and cached.expires_on is not None
+                and (cached.expires_on <= self._now())
+            )
+            if cached is None or refresh or stale or expired:
+                self._value = None  # a failed read must not leave the old value to be served
+                fetched = self._fetch()
+                cached = fetched if isinstance(fetched, SecretValue) else SecretValue(fetched)
+                self._value = cached
                 self._read_at = time.monotonic()
-            return self._value
+            return cached.value
 
 
 def key_vault_secret(
@@ -47,6 +97,7 @@ def key_vault_secret(
     *,
     connection_verify: str | bool = True,
     verify_challenge_resource: bool = True,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> CachedSecret:
     """`verify_challenge_resource=False` only for a vault not under *.vault.azure.net (tests)."""
     client = SecretClient(
@@ -56,16 +107,71 @@ def key_vault_secret(
         verify_challenge_resource=verify_challenge_resource,
     )
 
-    def fetch() -> str:
-        try:
-            value = client.get_secret(name).value
-        except ResourceNotFoundError:
-            raise SecretUnavailable(f"secret {name} does not exist in {vault_url}") from None
-        if not value:
-            raise SecretUnavailable(f"secret {name} in {vault_url} is empty")
-        return value
+    def unavailable(why: str, reason: str) -> SecretUnavailable:
+        return SecretUnavailable(
+            f"secret {name} in {vault_url} {why}", reason=reason, vault_url=vault_url, name=name
+        )
 
-    return CachedSecret(fetch)
+    def fetch() -> SecretValue:
+        try:
+            secret = client.get_secret(name)
+        except ResourceNotFoundError:
+            raise SecretUnavailable(
+                f"secret {name} does not exist in {vault_url}",
+                reason="missing",
+                vault_url=vault_url,
+                name=name,
+            ) from None
+        except HttpResponseError as error:
+            if error.status_code == 403:
+                raise _forbidden(error, unavailable) from error
+            raise
+        properties = secret.properties
+        moment = now()
+        if properties.enabled is False:
+            raise unavailable("is disabled", "disabled")
+        if properties.not_before is not None and properties.not_before > moment:
+            raise unavailable(
+                f"is not valid until {properties.not_before.isoformat()} (not_before); "
+                "the version was set to start later",
+                "not-yet-valid",
+            )
+        if properties.expires_on is not None and properties.expires_on <= moment:
+            raise unavailable(
+                f"expired at {properties.expires_on.isoformat()}: rotate it "
+                "(set a new version with a later expiry)",
+                "expired",
+            )
+        if not secret.value:
+            raise unavailable("is empty", "empty")
+        return SecretValue(secret.value, properties.expires_on)
+
+    return CachedSecret(fetch, now=now)
+
+
+def _forbidden(
+    error: HttpResponseError, unavailable: Callable[[str, str], SecretUnavailable]
+) -> SecretUnavailable:
+    """Key Vault's 403s: `SecretDisabled`, `ForbiddenByRbac`, or another (firewall, policies)."""
+    code = error.error.code if error.error else None
+    inner = (error.error.innererror or {}).get("code") if error.error else None
+    message = (error.error.message if error.error else None) or str(error.message or "")
+    first_line = message.strip().splitlines()[0] if message.strip() else ""
+    if inner == "SecretDisabled" or "disabled secret" in message:
+        return unavailable("is disabled: enable it or set a new version", "disabled")
+    if inner == "ForbiddenByRbac":
+        principal = re.search(r"oid=([0-9a-fA-F-]+)", message)
+        action = re.search(r"Action: '([^']+)'", message)
+        who = f"principal {principal.group(1)}" if principal else "this identity"
+        return unavailable(
+            f"may not be read by {who} (ForbiddenByRbac"
+            + (f", action {action.group(1)}" if action else "")
+            + f"): assign it the '{SECRETS_USER_ROLE}' role on the vault or the secret",
+            "forbidden",
+        )
+    return unavailable(
+        f"may not be read ({code or 'Forbidden'}/{inner or '-'}): {first_line[:200]}", "forbidden"
+    )
 
 
 def environment_secret(value: str | None, setting: str) -> CachedSecret:
@@ -73,7 +179,9 @@ def environment_secret(value: str | None, setting: str) -> CachedSecret:
         if not value:
             raise SecretUnavailable(
                 f"no GitHub credential: set {setting}, or FAULTLINE_KEY_VAULT_URL and "
-                "FAULTLINE_GITHUB_TOKEN_SECRET"
+                "FAULTLINE_GITHUB_TOKEN_SECRET",
+                reason="not-configured",
+                name=setting,
             )
         return value
 

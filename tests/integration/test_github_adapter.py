@@ -1,0 +1,398 @@
+"""`GitHubIssues` through the real githubkit client against the GitHub fake.
+
+Each test drives a behaviour GitHub really shows (the fake's docstring names the pages) and pins
+what the adapter turns it into: how long `GitHubRateLimited` says to wait, which refusals are
+`GitHubRefused` (permanent, with GitHub's reason) rather than retried, which labels `create` lost,
+and that `find_by_marker` adopts only issues the token's own login wrote. The fake's clock stands
+still unless a test advances it, so every wait is explicit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from werkzeug.wrappers import Request, Response
+
+from adapters.github import (
+    SECONDARY_MAX_WAIT,
+    GitHubIssueRef,
+    GitHubIssues,
+    GitHubRateLimited,
+    GitHubRefused,
+    GitHubUnavailable,
+    SecondaryBackoff,
+)
+from tests.fakes.github import (
+    Abuse,
+    FakeClock,
+    GitHubFake,
+    SecondaryRateLimit,
+    ServerError,
+)
+
+pytestmark = pytest.mark.integration
+
+OWNER, REPO = "acme", "shop"
+REPOSITORY = f"{OWNER}/{REPO}"
+FINGERPRINT = "abc123def4567890"
+BODY = f"Checkout fails with HTTP 500.\n\n<!-- faultline:fingerprint={FINGERPRINT} -->\n"
+USER_LOGIN, APP_LOGIN = "faultline-maintainer", "faultline[bot]"
+
+
+class IdentityGitHubFake(GitHubFake):
+    """The fake plus the two ways a token learns its login, answered as GitHub answers them.
+
+    `GET /user` serves personal access tokens; an App installation token gets 403 "Resource not
+    accessible by integration" (https://github.com/actions/create-github-app-token/issues/258).
+    GraphQL `{ viewer { login } }` serves both kinds
+    (https://github.com/joshjohanning/bulk-github-repo-settings-sync-action/pull/194).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(user_login=USER_LOGIN, app_login=APP_LOGIN, **options)
+        self.logins = {self.user_token: USER_LOGIN, self.app_token: APP_LOGIN}
+        self.identity_calls: list[tuple[str, str, int]] = []
+
+    def add_token(
+        self, login: str, *, role: str = "read", issues: str = "write", app: bool = False
+    ) -> str:
+        token = super().add_token(login, role=role, issues=issues, app=app)
+        self.logins[token] = login
+        return token
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        if request.path not in ("/user", "/graphql"):
+            return super()._wsgi(environ, start_response)
+        token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+        login = self.logins.get(token)
+        payload: dict[str, Any]
+        if login is None:
+            status, payload = 401, {"message": "Bad credentials", "status": "401"}
+        elif request.path == "/graphql":
+            status, payload = 200, {"data": {"viewer": {"login": login}}}
+        elif token.startswith("ghs_"):
+            status = 403
+            payload = {
+                "message": "Resource not accessible by integration",
+                "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+                "status": "403",
+            }
+        else:
+            status, payload = 200, {"login": login, "id": 1, "type": "User"}
+        self.identity_calls.append((request.method, request.path, status))
+        response = Response(json.dumps(payload), status=status, content_type="application/json")
+        return response(environ, start_response)
+
+
+@pytest.fixture
+def fake() -> Iterator[IdentityGitHubFake]:
+    with IdentityGitHubFake(clock=FakeClock(running=False)) as github:
+        github.add_repository(OWNER, REPO)
+        yield github
+
+
+def adapter(fake: GitHubFake, token: str | None = None, **options: Any) -> GitHubIssues:
+    """A fresh secondary-limit memory per adapter, so tests do not share a run of limits."""
+    chosen = token or fake.user_token
+    options.setdefault("backoff", SecondaryBackoff())
+    return GitHubIssues(lambda refresh: chosen, fake.base_url, timeout=5, **options)
+
+
+# -- rate limits ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        SecondaryRateLimit(retry_after=None, status=403),
+        SecondaryRateLimit(retry_after=None, status=429),
+        Abuse(retry_after=None),
+    ],
+    ids=["403", "429", "abuse"],
+)
+def test_a_secondary_limit_without_retry_after_waits_a_minute_then_doubles(
+    fake: GitHubFake, fault: SecondaryRateLimit | Abuse
+) -> None:
+    """githubkit raises a plain RequestFailed here (quota left, no header); GitHub says: wait at
+    least a minute, then exponentially longer while the limit repeats."""
+    issues = adapter(fake)
+    waits = []
+    for _ in range(3):
+        fake.fail_next(fault, method="POST")
+        with pytest.raises(GitHubRateLimited) as limited:
+            issues.create(REPOSITORY, "Checkout fails", BODY, [])
+        assert limited.value.secondary
+        waits.append((limited.value.repeat, limited.value.retry_after))
+        fake.clock.advance(limited.value.retry_after.total_seconds())
+    assert waits == [
+        (1, timedelta(minutes=1)),
+        (2, timedelta(minutes=2)),
+        (3, timedelta(minutes=4)),
+    ]
+    assert issues.create(REPOSITORY, "Checkout fails", BODY, []).number == 1
+    fake.fail_next(fault, method="POST")  # a write got through: the run of limits is over
+    with pytest.raises(GitHubRateLimited) as again:
+        issues.comment(REPOSITORY, 1, "seen again")
+    assert (again.value.repeat, again.value.retry_after) == (1, timedelta(minutes=1))
+    assert fake.violations == []  # every wait was long enough for GitHub
+
+
+def test_refused_again_for_not_waiting_counts_as_a_repeat(fake: GitHubFake) -> None:
+    issues = adapter(fake)
+    fake.fail_next(SecondaryRateLimit(retry_after=None), method="POST")
+    with pytest.raises(GitHubRateLimited):
+        issues.create(REPOSITORY, "Checkout fails", BODY, [])
+    fake.clock.advance(30)  # too soon: GitHub refuses again, still without retry-after
+    with pytest.raises(GitHubRateLimited) as again:
+        issues.get(REPOSITORY, 1)
+    assert (again.value.repeat, again.value.retry_after) == (2, timedelta(minutes=2))
+    assert len(fake.violations) == 1
+
+
+@pytest.mark.parametrize(("repeat", "minutes"), [(1, 1), (2, 2), (4, 8), (5, 15), (40, 15)])
+def test_secondary_waits_are_capped(repeat: int, minutes: int) -> None:
+    assert SecondaryBackoff().wait(repeat) == timedelta(minutes=minutes)
+    assert SecondaryBackoff().wait(repeat) <= SECONDARY_MAX_WAIT
+
+
+def test_a_counted_secondary_limit_without_retry_after_waits_at_least_a_minute(
+    fake: GitHubFake,
+) -> None:
+    fake.secondary_per_minute = 1
+    fake.secondary_retry_after = False
+    issues = adapter(fake)
+    issues.create(REPOSITORY, "first", BODY, [])
+    fake.clock.advance(55)  # GitHub's window frees in 5 s, but it does not say so
+    with pytest.raises(GitHubRateLimited) as limited:
+        issues.create(REPOSITORY, "second", BODY, [])
+    assert limited.value.retry_after == timedelta(minutes=1)
+    fake.clock.advance(60)
+    assert issues.create(REPOSITORY, "second", BODY, []).number == 2
+    assert fake.violations == []
+
+
+def test_retry_after_is_honoured_as_given(fake: GitHubFake) -> None:
+    fake.fail_next(SecondaryRateLimit(retry_after=7, status=429), method="POST")
+    with pytest.raises(GitHubRateLimited) as limited:
+        adapter(fake).create(REPOSITORY, "Checkout fails", BODY, [])
+    assert (limited.value.secondary, limited.value.retry_after) == (True, timedelta(seconds=7))
+    assert "secondary rate limit" in limited.value.detail
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_primary_limit_waits_until_the_reset(fake: GitHubFake, status: int) -> None:
+    fake.primary_status = status
+    fake.core_limit = 1
+    number = fake.seed_issue(OWNER, REPO, "seeded", BODY)
+    issues = adapter(fake)
+    issues.get(REPOSITORY, number)
+    with pytest.raises(GitHubRateLimited) as limited:
+        issues.get(REPOSITORY, number)
+    assert not limited.value.secondary
+    # The window resets an hour after its first request (x-ratelimit-reset, in whole seconds).
+    assert timedelta(minutes=59) < limited.value.retry_after <= timedelta(hours=1, seconds=2)
+    assert "API rate limit exceeded" in limited.value.detail
+
+
+# -- refusals ------------------------------------------------------------------------------------
+
+
+def test_a_missing_issue_or_repository_is_a_permanent_refusal(fake: GitHubFake) -> None:
+    issues = adapter(fake)
+    with pytest.raises(GitHubRefused) as missing:
+        issues.get(REPOSITORY, 42)
+    assert (missing.value.status, missing.value.kind, missing.value.permanent) == (
+        404,
+        "not-found",
+        True,
+    )
+    assert missing.value.reason == "Not Found"
+    assert missing.value.what == f"get issue {REPOSITORY}#42"
+    with pytest.raises(GitHubRefused) as gone:
+        issues.create("acme/deleted", "Checkout fails", BODY, ["faultline"])
+    assert (gone.value.status, gone.value.what) == (404, "create issue in acme/deleted")
+    # One request each: nothing was retried.
+    assert [r.status for r in fake.requests] == [404, 404]
+
+
+def test_validation_failures_carry_githubs_message(fake: GitHubFake) -> None:
+    with pytest.raises(GitHubRefused) as invalid:
+        adapter(fake).create(REPOSITORY, "x" * 300, BODY, [])
+    assert (invalid.value.status, invalid.value.kind, invalid.value.permanent) == (
+        422,
+        "invalid",
+        True,
+    )
+    assert invalid.value.reason == (
+        "Validation Failed: title is too long (maximum is 256 characters)"
+    )
+
+
+def test_a_refusal_never_repeats_anything_shaped_like_a_token(fake: GitHubFake) -> None:
+    """GitHub echoes an invalid label's name; one shaped like a token is scrubbed."""
+    label = "ghp_" + "A1b2" * 14
+    with pytest.raises(GitHubRefused) as invalid:
+        adapter(fake).create(REPOSITORY, "Checkout fails", BODY, [label])
+    assert invalid.value.reason == "Validation Failed: Label name invalid (***)"
+    assert label not in str(invalid.value)
+
+
+@pytest.mark.parametrize(("app", "who"), [(False, "personal access token"), (True, "integration")])
+def test_a_missing_token_permission_is_a_permanent_refusal(
+    fake: GitHubFake, app: bool, who: str
+) -> None:
+    token = fake.add_token("reader", role="write", issues="read", app=app)
+    issues = adapter(fake, token)
+    with pytest.raises(GitHubRefused) as refused:
+        issues.create(REPOSITORY, "Checkout fails", BODY, [])
+    assert (refused.value.status, refused.value.kind, refused.value.permanent) == (
+        403,
+        "forbidden",
+        True,
+    )
+    assert refused.value.reason == f"Resource not accessible by {who}: the token needs issues=write"
+    assert token not in str(refused.value)
+
+
+def test_a_role_too_low_to_label_is_a_permanent_refusal(fake: GitHubFake) -> None:
+    number = fake.seed_issue(OWNER, REPO, "seeded", BODY)
+    issues = adapter(fake, fake.add_token("reader", role="read"))
+    with pytest.raises(GitHubRefused) as refused:
+        issues.add_labels(REPOSITORY, number, ["bug"])
+    assert (refused.value.status, refused.value.reason) == (
+        403,
+        "Must have admin rights to Repository.",
+    )
+    with pytest.raises(GitHubRefused) as edit:
+        issues.edit(REPOSITORY, number, state="closed")  # someone else's issue
+    assert (edit.value.status, edit.value.what) == (403, f"update issue {REPOSITORY}#{number}")
+
+
+def test_a_401_after_the_token_refresh_is_a_permanent_refusal(fake: GitHubFake) -> None:
+    asked: list[bool] = []
+
+    def token(refresh: bool) -> str:
+        asked.append(refresh)
+        return "ghp_revokedrevokedrevoked"
+
+    issues = GitHubIssues(token, fake.base_url, timeout=5, backoff=SecondaryBackoff())
+    with pytest.raises(GitHubRefused) as refused:
+        issues.create(REPOSITORY, "Checkout fails", BODY, [])
+    assert (refused.value.status, refused.value.kind, refused.value.reason) == (
+        401,
+        "credentials",
+        "Bad credentials",
+    )
+    assert asked == [False, True]  # refreshed once, then gave up
+    assert [r.status for r in fake.calls("POST")] == [401, 401]
+    assert "revoked" not in str(refused.value)
+
+
+def test_server_errors_stay_retryable(fake: GitHubFake) -> None:
+    fake.fail_next(ServerError(502), method="POST")
+    with pytest.raises(GitHubUnavailable, match="502"):
+        adapter(fake).create(REPOSITORY, "Checkout fails", BODY, [])
+
+
+# -- labels and authors --------------------------------------------------------------------------
+
+
+def test_labels_dropped_without_push_access_are_reported(fake: GitHubFake) -> None:
+    """GitHub creates the issue but drops its labels silently for a token without push access."""
+    issues = adapter(fake, fake.add_token("reporter", role="read"))
+    created = issues.create(REPOSITORY, "Checkout fails", BODY, ["bug", "Documentation"])
+    assert isinstance(created, GitHubIssueRef)
+    assert (created.labels, created.dropped_labels) == ((), ("bug", "Documentation"))
+    assert created.author == "reporter"
+    assert fake.issues(OWNER, REPO)[0]["labels"] == []
+
+
+def test_labels_that_do_not_exist_yet_cannot_be_created_without_push_access(
+    fake: GitHubFake,
+) -> None:
+    """GitHub refuses the whole issue (403) when it would have to create a label; the adapter
+    creates it without labels, which is what GitHub would have done with existing ones."""
+    issues = adapter(fake, fake.add_token("reporter", role="read"))
+    created = issues.create(REPOSITORY, "Checkout fails", BODY, ["faultline", "bug"])
+    assert (created.number, created.dropped_labels) == (1, ("faultline", "bug"))
+    assert [r.status for r in fake.calls("POST", "/repos/acme/shop/issues")] == [403, 201]
+    assert len(fake.issues(OWNER, REPO)) == 1
+
+
+def test_nothing_is_dropped_with_push_access_whatever_the_case(fake: GitHubFake) -> None:
+    created = adapter(fake).create(REPOSITORY, "Checkout fails", BODY, ["BUG", "faultline"])
+    assert created.labels == ("bug", "faultline")  # GitHub keeps the existing label's spelling
+    assert (created.dropped_labels, created.author, created.id > 0) == ((), USER_LOGIN, True)
+
+
+def test_the_login_is_asked_once_per_token(fake: IdentityGitHubFake) -> None:
+    assert adapter(fake).login() == USER_LOGIN
+    assert adapter(fake).login() == USER_LOGIN  # a new client per activity: still cached
+    assert fake.identity_calls == [("GET", "/user", 200)]
+
+
+def test_an_app_token_learns_its_login_from_graphql(fake: IdentityGitHubFake) -> None:
+    assert adapter(fake, fake.app_token).login() == APP_LOGIN
+    assert fake.identity_calls == [("GET", "/user", 403), ("POST", "/graphql", 200)]
+
+
+def test_only_issues_by_the_tokens_own_login_are_adopted(fake: IdentityGitHubFake) -> None:
+    """Someone who quotes the marker in their own issue does not get it adopted, on the list
+    (asked by creator) nor in search."""
+    mallory = adapter(fake, fake.add_token("mallory", role="write"))
+    mallory.create(REPOSITORY, "Copied", BODY, ["faultline"])
+    fake.clock.advance(fake.search_lag)
+    issues = adapter(fake)
+    assert issues.find_by_marker(REPOSITORY, FINGERPRINT, "faultline", None) is None
+    listed = fake.calls("GET", "/repos/acme/shop/issues")
+    assert listed and all(r.query.get("creator") == USER_LOGIN for r in listed)
+    assert all("labels" not in r.query for r in listed)
+
+    own = issues.create(REPOSITORY, "Checkout fails", BODY, ["faultline"])
+    mallory.create(REPOSITORY, "Copied again", BODY, ["faultline"])  # newer than ours
+    found = issues.find_by_marker(REPOSITORY, FINGERPRINT, "faultline", None)
+    assert found is not None and (found.number, found.author) == (own.number, USER_LOGIN)
+
+
+def test_an_older_own_issue_is_found_by_search_past_someone_elses(
+    fake: IdentityGitHubFake,
+) -> None:
+    own = fake.seed_issue(OWNER, REPO, "Checkout fails", BODY, labels=["faultline"])
+    for n in range(30):  # push it out of the recent list
+        fake.seed_issue(OWNER, REPO, f"other {n}", "no marker")
+    adapter(fake, fake.add_token("mallory", role="write")).create(REPOSITORY, "Copy", BODY, [])
+    fake.clock.advance(fake.search_lag)
+    found = adapter(fake).find_by_marker(REPOSITORY, FINGERPRINT, "faultline", None)
+    assert found is not None and found.number == own
+    assert len(fake.calls("GET", "/search/issues")) == 1
+
+
+def test_an_issue_without_labels_is_found_by_its_creator_at_once(
+    fake: IdentityGitHubFake,
+) -> None:
+    """A token without push access cannot set the label; a list by label would miss the issue
+    and search lags behind it, so a retried create would make a duplicate."""
+    issues = adapter(fake, fake.add_token("reporter", role="read"))
+    created = issues.create(REPOSITORY, "Checkout fails", BODY, ["faultline"])
+    assert created.dropped_labels == ("faultline",)
+    found = issues.find_by_marker(REPOSITORY, FINGERPRINT, "faultline", created.created_at)
+    assert found is not None and (found.number, found.author) == (created.number, "reporter")
+    assert fake.calls("GET", "/search/issues") == []  # the list sufficed, before search indexed
+
+
+def test_without_a_login_endpoint_the_label_list_is_used() -> None:
+    """A server that answers neither `/user` nor GraphQL (not GitHub): no author check."""
+    with GitHubFake(clock=FakeClock(running=False)) as plain:
+        plain.add_repository(OWNER, REPO)
+        issues = adapter(plain)
+        created = issues.create(REPOSITORY, "Checkout fails", BODY, ["faultline"])
+        assert issues.login() is None
+        found = issues.find_by_marker(REPOSITORY, FINGERPRINT, "faultline", None)
+        assert found is not None and found.number == created.number
+        listed = plain.calls("GET", "/repos/acme/shop/issues")
+        assert [r.query.get("labels") for r in listed] == ["faultline"]
