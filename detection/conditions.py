@@ -2,19 +2,20 @@
 
 The KQL compiler (kql.py) wraps every field in a conversion (`tostring`, `todouble`, `tobool`);
 the functions here are those conversions, so a row that Log Analytics returned as a candidate is
-judged by exactly the same rule when it arrives.
+judged by exactly the same rule when it arrives. Regular expressions run on RE2 here too, as in
+KQL (`detection.rules.compile_regex`): the same syntax and meaning (`\\d` is ASCII, `$` is the end
+of the text), and time linear in the text whatever the pattern.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from detection.rules import Condition, FieldPath
+from detection.rules import Condition, FieldPath, Regex, RegexMatch, compile_regex
 
 
 def resolve(fields: Mapping[str, Any], path: FieldPath) -> Any:
@@ -70,9 +71,20 @@ def to_bool(value: Any) -> bool | None:
     return None
 
 
-@lru_cache(maxsize=512)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+@lru_cache(maxsize=256)
+def compiled_regex(pattern: str) -> Regex:
+    """The RE2 pattern, compiled once (the rules file validated it at load time)."""
+    return compile_regex(pattern)
+
+
+def regex_search(pattern: str, text: str) -> RegexMatch | None:
+    """`re.search` on RE2: the first match of a rule's pattern (a condition's `regex`, an
+    extractor's) in the text, with `.group(...)` as in `re`."""
+    regex = compiled_regex(pattern)
+    try:
+        return regex.search(text)
+    except UnicodeEncodeError:  # a lone surrogate (from a JSON escape) cannot be UTF-8 for RE2
+        return regex.search(text.encode("utf-8", "replace").decode("utf-8"))
 
 
 def _equal(value: Any, expected: bool | int | float | str, case_sensitive: bool) -> bool:
@@ -119,7 +131,7 @@ def matches(condition: Condition, fields: Mapping[str, Any]) -> bool:
         text = to_string(value)
         return operand in text if exact else operand.lower() in text.lower()
     if operator == "regex":
-        return _compiled(operand).search(to_string(value)) is not None
+        return regex_search(operand, to_string(value)) is not None
     if operator == "exists":
         return bool(to_string(value)) is operand
     return _ordered(value, operator, operand)

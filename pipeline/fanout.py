@@ -1,16 +1,42 @@
-"""The timer's work: queue one query job per table slice that is due, then move the checkpoint."""
+"""The timer's work: queue one query job per table slice that is due, then move the checkpoint.
+
+Each source is polled at its own `poll_interval`: on a tick, a table is polled only when the
+range since its checkpoint (the ingestion time its last poll queued through) has grown to the
+interval, less a little grace for the timer's jitter (`poll_grace`). The timer
+(`FAULTLINE_TIMER_SCHEDULE`) must fire at least as often as the shortest `poll_interval`: a
+source is polled on the first tick after its interval has passed, so its interval is in effect
+rounded up to a whole number of timer periods (5m ticks: a 15m source is polled every third
+tick, a 7m source every second). A table behind by more than the interval (a first backfill, a
+catch-up after an outage) is polled on every tick until it has caught up.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from detection.windows import due_range, slice_range
 from pipeline.bootstrap import Services
 from pipeline.messages import QueryJob
 
 log = logging.getLogger(__name__)
+
+MAX_POLL_GRACE = timedelta(minutes=1)
+
+
+def poll_grace(poll_interval: timedelta) -> timedelta:
+    """How early a poll may come: a tenth of the interval, at most a minute, so a tick that
+    fires a moment early (or a checkpoint floored to the second) does not skip a whole period."""
+    return min(poll_interval / 10, MAX_POLL_GRACE)
+
+
+def poll_is_due(checkpoint: datetime | None, due_end: datetime, poll_interval: timedelta) -> bool:
+    """Whether a table whose jobs are queued through `checkpoint` is polled when the due range
+    ends at `due_end`: always the first time, then once `poll_interval` has accumulated."""
+    if checkpoint is None:
+        return True
+    return due_end - checkpoint >= poll_interval - poll_grace(poll_interval)
 
 
 class FanOutError(RuntimeError):
@@ -24,7 +50,8 @@ class FanOutReport:
 
 
 def fan_out(services: Services) -> FanOutReport:
-    """Enqueue due windows for every source and table; the checkpoint moves only after enqueue.
+    """Enqueue due windows for every table whose source's poll interval has passed; the
+    checkpoint moves only after enqueue.
 
     A crash between the two re-enqueues the same jobs (same ids) on the next tick; a duplicate job
     is harmless because occurrences are counted by record id.
@@ -56,7 +83,9 @@ def _fan_out_table(
         source.ingestion_delay,
         source.initial_backfill,
     )
-    if due is None:
+    if due is None or not poll_is_due(
+        checkpoint.ingested_through if checkpoint else None, due[1], source.poll_interval
+    ):
         return []
     windows = slice_range(*due, source.max_window, source.lookback, source.max_slices_per_tick)
     jobs = [QueryJob.for_window(source_name, table, window) for window in windows]

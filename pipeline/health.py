@@ -1,13 +1,61 @@
-"""What `GET /api/health` reports: configuration, storage reachability and each table's lag."""
+"""What `GET /api/health` reports: configuration, storage reachability and each table's lag.
+
+Each check reports a fixed category when it fails (`invalid`, `unreachable`, `denied`,
+`failed`), never the exception's text, which can carry connection strings, account names and
+hostnames; the detail goes to the log. Unhealthy (503) when the configuration did not load or
+storage cannot be reached, whether that happens while the services are first built or later.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+from adapters.settings import SettingsError
+from detection.rules import RulesError
 from pipeline.bootstrap import Services
 
+log = logging.getLogger(__name__)
 
-def health(services: Services) -> tuple[bool, dict[str, Any]]:
+CONFIGURATION_ERRORS = (RulesError, SettingsError, OSError)
+"""What building the services raises for a bad rules file, setting or template file (the
+storage SDK wraps its connection failures in its own exceptions, none of them an OSError)."""
+
+
+def storage_error_category(error: BaseException) -> str:
+    """A storage failure as a fixed word an operator can act on, with nothing from its text."""
+    if isinstance(error, ClientAuthenticationError):
+        return "denied"
+    if isinstance(error, HttpResponseError) and error.status_code in (401, 403):
+        return "denied"
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
+        return "unreachable"
+    return "failed"
+
+
+def health(services: Services | Callable[[], Services]) -> tuple[bool, dict[str, Any]]:
+    """(healthy, report). Pass the services, or the function that builds them on first use
+    (`pipeline.bootstrap.services`), so a failure to build them is reported, not raised."""
+    if callable(services):
+        try:
+            services = services()
+        except CONFIGURATION_ERRORS:
+            log.exception("health: the configuration did not load")
+            return False, {"config": {"loaded": False, "error": "invalid"}}
+        except Exception as error:  # building the services creates the storage tables
+            log.exception("health: the services could not be built")
+            return False, {
+                "config": {"loaded": True},
+                "storage": {"reachable": False, "error": storage_error_category(error)},
+            }
     now = services.clock.now()
     rules = services.rules
     report: dict[str, Any] = {
@@ -22,7 +70,8 @@ def health(services: Services) -> tuple[bool, dict[str, Any]]:
         poisoned = services.poisoned_jobs.count()
         poisoned_notices = services.poisoned_jobs.count("failure-notices")
     except Exception as error:  # any storage failure is what this endpoint exists to report
-        report["storage"] = {"reachable": False, "error": f"{type(error).__name__}: {error}"}
+        log.exception("health: storage check failed")
+        report["storage"] = {"reachable": False, "error": storage_error_category(error)}
         return False, report
     report["storage"] = {
         "reachable": True,

@@ -4,13 +4,26 @@ A replay queues the same deterministic jobs a timer would for that window (slice
 source's max window); counting by record id makes a repeated or overlapping replay count nothing
 twice, within the ledger's occurrence retention (older windows are refused). The checkpoints
 are not touched.
+
+A request is bounded before anything is queued: tables named twice count once, at most
+`MAX_REPLAY_TABLES` distinct tables, a window of at most `MAX_REPLAY_WINDOW`, and at most
+`MAX_REPLAY_JOBS` jobs in all; each refusal is a 400 that names the field.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from detection.windows import floor_to_second, slice_range
 from pipeline.bootstrap import Services
@@ -18,21 +31,46 @@ from pipeline.messages import QueryJob
 from pipeline.retention import retained_since
 
 MAX_REPLAY_JOBS = 5_000
+MAX_REPLAY_TABLES = 32
+MAX_REPLAY_WINDOW = timedelta(days=7)
+
+
+def _distinct(value: object) -> object:
+    """Tables named more than once are replayed once (the jobs would be the same jobs)."""
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(dict.fromkeys(value))
+    return value
 
 
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str = Field(min_length=1)
-    tables: tuple[str, ...] | None = Field(default=None, min_length=1)
+    source: str = Field(min_length=1, max_length=100)
+    tables: (
+        Annotated[
+            tuple[Annotated[str, Field(min_length=1, max_length=200)], ...],
+            BeforeValidator(_distinct),
+            Field(min_length=1, max_length=MAX_REPLAY_TABLES),
+        ]
+        | None
+    ) = None
     start: AwareDatetime
     end: AwareDatetime
 
-    @model_validator(mode="after")
-    def _ordered(self) -> ReplayRequest:
-        if self.end <= self.start:
+    @field_validator("end")
+    @classmethod
+    def _after_start_and_bounded(cls, end: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if start is None:
+            return end
+        if end <= start:
             raise ValueError("end must be after start")
-        return self
+        if end - start > MAX_REPLAY_WINDOW:
+            raise ValueError(
+                f"start to end spans {end - start}; a replay covers at most "
+                f"{MAX_REPLAY_WINDOW.days} days: replay less at once"
+            )
+        return end
 
 
 class ReplayRejected(ValueError):
@@ -50,7 +88,7 @@ def replay(services: Services, request: ReplayRequest) -> list[QueryJob]:
     except KeyError as error:
         raise ReplayRejected(str(error).strip("'\"")) from None
     watched = [t.name for t in source.tables]
-    tables = list(request.tables or watched)
+    tables = list(dict.fromkeys(request.tables or watched))
     unknown = sorted(set(tables) - set(watched))
     if unknown:
         raise ReplayRejected(f"source {source.name} does not watch: {', '.join(unknown)}")

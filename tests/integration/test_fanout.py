@@ -97,3 +97,31 @@ def test_timer_binding_reads_its_schedule_from_an_app_setting(functions) -> None
         functions.binding("fan_out_queries", "timerTrigger")["schedule"]
         == "%FAULTLINE_TIMER_SCHEDULE%"
     )
+
+
+@pytest.fixture
+def quarter_hourly(storage_env: dict[str, str], clock: SimulatedClock):
+    """The shipped rules with `poll_interval: 15m` (through its documented variable)."""
+    built = bootstrap({**storage_env, "FAULTLINE_POLL_INTERVAL": "15m"}, clock=clock)
+    install(built)
+    yield built
+    install(None)
+
+
+def test_a_source_is_polled_only_when_its_poll_interval_has_passed(
+    quarter_hourly, functions, azurite, clock
+) -> None:
+    queue = quarter_hourly.settings.query_queue
+    _tick(functions)
+    assert len(queued_bodies(azurite, queue)) == TABLES * 4, "the first tick backfills"
+    polled = []
+    for _ in range(6):  # the timer fires every 5 minutes
+        clock.advance(timedelta(minutes=5, seconds=-1))  # and a moment early
+        _tick(functions)
+        clock.advance(timedelta(seconds=1))
+        jobs = [QueryJob.model_validate_json(b) for b in queued_bodies(azurite, queue)]
+        polled.append(sorted({(j.start, j.end) for j in jobs}))
+    assert [len(windows) for windows in polled] == [0, 0, 1, 0, 0, 1]
+    end = datetime(2026, 11, 20, 1, 58, tzinfo=UTC)
+    assert polled[2] == [(end, end + timedelta(minutes=15) - timedelta(seconds=1))]
+    assert polled[5] == [(polled[2][0][1], polled[2][0][1] + timedelta(minutes=15))]

@@ -1,8 +1,10 @@
 """Conditions in Python follow KQL's semantics (the compiled query must agree with them)."""
 
+import time
+
 import pytest
 
-from detection.conditions import matches, to_bool, to_double, to_string
+from detection.conditions import matches, regex_search, to_bool, to_double, to_string
 from detection.rules import Condition
 
 pytestmark = pytest.mark.unit
@@ -90,3 +92,48 @@ def test_conversions_mirror_kql(
     assert to_string(value) == text
     assert to_double(value) == number
     assert to_bool(value) is boolean
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        # RE2, as KQL's `matches regex`: `$` is the end of the text, not before a final newline
+        (r"^5\d\d$", "503\n", False),
+        (r"^5\d\d$", "503", True),
+        # \d, \w and \b are ASCII in RE2 (Python's `re` reads them as Unicode)
+        (r"^\d+$", "٥٠٣", False),
+        (r"^\w+$", "café", False),
+        (r"^\pL+$", "café", True),
+        (r"(?i)\btimeout\b", "Gateway TIMEOUT after 30s", True),
+        (r"x", "lone \ud800 surrogate x", True),
+    ],
+)
+def test_regex_has_re2_semantics(pattern: str, text: str, expected: bool) -> None:
+    assert matches(c(field="Message", regex=pattern), {"Message": text}) is expected
+
+
+CATASTROPHIC = [
+    (r"(\w+\s?)+$", "a" * 24 + "!"),
+    (r"(a+)+$", "a" * 25 + "!"),
+    (r"(a|aa)+$", "a" * 35 + "!"),
+    (r"^(\d+)*x", "1" * 26),
+]
+
+
+@pytest.mark.parametrize(("pattern", "attack"), CATASTROPHIC)
+def test_catastrophic_patterns_finish_fast_on_attacker_text(pattern: str, attack: str) -> None:
+    """Each takes seconds on Python's backtracking `re`; RE2 is linear in the text."""
+    condition = c(field="Message", regex=pattern)
+    started = time.perf_counter()
+    assert not matches(condition, {"Message": attack})
+    assert time.perf_counter() - started < 0.1
+    assert not matches(condition, {"Message": attack * 2_000}), "linear: 50 KB stays fast"
+    assert time.perf_counter() - started < 0.5
+
+
+def test_extractor_patterns_run_on_re2_and_keep_their_value_group() -> None:
+    started = time.perf_counter()
+    match = regex_search(r"order (?P<value>[A-Z]{2}-\d+)", "payment failed for order AB-1234")
+    assert match is not None and match.group("value") == "AB-1234"
+    assert regex_search(r"(?P<value>(\w+\s?)+)$", "a" * 24 + "!" * 2) is None
+    assert time.perf_counter() - started < 0.5

@@ -1,5 +1,6 @@
 """The rules file: the shipped one loads, and every kind of mistake names its path."""
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -60,16 +61,60 @@ def test_environment_substitution_with_defaults() -> None:
 
 
 def test_missing_environment_variable_names_path_and_variable() -> None:
-    document = _minimal(routing={"default_repository": "${REPO}"})
-    with pytest.raises(RulesError, match=r"routing\.default_repository: environment variable REPO"):
+    document = _minimal(routing={"default_repository": "${FAULTLINE_REPO}"})
+    with pytest.raises(
+        RulesError, match=r"routing\.default_repository: environment variable FAULTLINE_REPO"
+    ):
         _load(document)
 
 
 def test_substitution_cannot_inject_structure() -> None:
-    rules = _load(_minimal(routing={"default_repository": "${REPO}"}), {"REPO": "a/b"})
+    document = _minimal(routing={"default_repository": "${FAULTLINE_REPO}"})
+    rules = _load(document, {"FAULTLINE_REPO": "a/b"})
     assert rules.routing.default_repository == "a/b"
     with pytest.raises(RulesError, match="default_repository"):
-        _load(_minimal(routing={"default_repository": "${REPO}"}), {"REPO": "a/b\nx: 1"})
+        _load(document, {"FAULTLINE_REPO": "a/b\nx: 1"})
+
+
+SECRET = "DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=c2VjcmV0c2VjcmV0;"
+APP_SETTINGS = {
+    "AzureWebJobsStorage": SECRET,
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000;",
+    "FAULTLINE_GITHUB_TOKEN": "ghp_notarealtoken",
+    "FAULTLINE_STORAGE_CONNECTION": SECRET,
+    "REPO": "a/b",
+    "FAULTLINE_TEAM": "payments",
+}
+
+
+@pytest.mark.parametrize(
+    ("reference", "variable"),
+    [
+        ("${AzureWebJobsStorage}", "AzureWebJobsStorage"),
+        ("see ${APPLICATIONINSIGHTS_CONNECTION_STRING:-nothing}", "APPLICATIONINSIGHTS_"),
+        ("${FAULTLINE_GITHUB_TOKEN}", "FAULTLINE_GITHUB_TOKEN"),
+        ("${FAULTLINE_STORAGE_CONNECTION}", "FAULTLINE_STORAGE_CONNECTION"),
+        ("${REPO}", "REPO"),
+    ],
+)
+def test_only_faultline_variables_that_name_no_credential_are_substituted(
+    reference: str, variable: str
+) -> None:
+    document = _minimal(
+        labels={"always": ["faultline", reference]},
+        assignment={"default": {"kind": "copilot", "custom_instructions": reference}},
+    )
+    with pytest.raises(RulesError) as raised:
+        _load(document, APP_SETTINGS)
+    message = str(raised.value)
+    assert f"labels.always[1]: ${{{variable}" in message
+    assert "FAULTLINE_*" in message
+    assert SECRET not in message and "ghp_" not in message
+
+
+def test_documented_variables_are_substituted() -> None:
+    document = _minimal(labels={"always": ["faultline", "team:${FAULTLINE_TEAM}"]})
+    assert _load(document, APP_SETTINGS).labels.always == ("faultline", "team:payments")
 
 
 BAD_FILES = [
@@ -104,6 +149,61 @@ BAD_FILES = [
             ]
         },
         r"failures\[0\]\.when\.regex: .*RE2",
+    ),
+    *(
+        (
+            {"failures": [{"name": "x", "tables": ["AppRequests"], "when": when}]},
+            r"failures\[0\]\.when\.(any\[1\]\.)?regex: .*RE2, the syntax KQL's `matches regex`",
+        )
+        for when in (
+            {"field": "Url", "regex": r"(\w)\1"},
+            {"field": "Url", "regex": r"timeout\Z"},
+            {"field": "Url", "regex": r"a++"},
+            {"field": "Url", "regex": r"(?<!x)y"},
+            {"field": "Url", "regex": r"x{1001}"},
+            {"any": [{"field": "Url", "exists": True}, {"field": "Url", "regex": "(?=x)"}]},
+        )
+    ),
+    (
+        {
+            "failures": [
+                {
+                    "name": "x",
+                    "tables": ["AppRequests"],
+                    "when": {"field": "A", "equals": 1},
+                    "context": {
+                        "extractors": [
+                            {"name": "order", "field": "Url", "regex": r"(?P<value>\d+)(?=/)"}
+                        ]
+                    },
+                }
+            ]
+        },
+        r"failures\[0\]\.context\.extractors\[0\]\.regex: .*RE2",
+    ),
+    (
+        {
+            "routing": {
+                "default_repository": "contoso/shop",
+                "routes": [
+                    {"when": {"field": "Url", "regex": r"(a)\1"}, "repository": "contoso/web"}
+                ],
+            }
+        },
+        r"routing\.routes\[0\]\.when\.regex: .*RE2",
+    ),
+    (
+        {
+            "failures": [
+                {
+                    "name": "x",
+                    "tables": ["AppRequests"],
+                    "when": {"field": "A", "equals": 1},
+                    "context": {"sample_fields": ["Url"]},
+                }
+            ]
+        },
+        r"failures\[0\]\.context\.sample_fields: Extra inputs are not permitted",
     ),
     (
         {
@@ -238,3 +338,202 @@ def test_durations(text: str, expected: timedelta) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+INJECTED = "X) | take 1 | union (SecurityEvent"
+
+
+def _definition(**fields: object) -> dict:
+    return {"name": "x", "tables": ["AppRequests"], "when": {"field": "A", "equals": 1}, **fields}
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            {"failures": [_definition(when={"field": {"column": INJECTED}, "equals": 1})]},
+            r"failures\[0\]\.when\.field\.column: String should match pattern",
+        ),
+        (
+            {
+                "failures": [
+                    _definition(
+                        when={"not": {"field": {"column": INJECTED, "keys": ["a"]}, "exists": True}}
+                    )
+                ]
+            },
+            r"failures\[0\]\.when\.not\.field\.column: String should match pattern",
+        ),
+        (
+            {"failures": [_definition(fingerprint={"fields": [{"column": INJECTED}]})]},
+            r"failures\[0\]\.fingerprint\.fields\[0\]\.column: String should match pattern",
+        ),
+        (
+            {
+                "failures": [
+                    _definition(
+                        context={
+                            "extractors": [
+                                {
+                                    "name": "order",
+                                    "field": {"column": INJECTED},
+                                    "regex": "(?P<value>x)",
+                                }
+                            ]
+                        }
+                    )
+                ]
+            },
+            r"failures\[0\]\.context\.extractors\[0\]\.field\.column: String should match",
+        ),
+        (
+            {"failures": [_definition(when={"field": {"column": "A", "keys": [""]}, "exists": 1})]},
+            r"failures\[0\]\.when\.field\.keys\[0\]: .*empty key",
+        ),
+        (
+            {"failures": [_definition(when={"field": "Properties.a\x00b", "exists": True})]},
+            r"failures\[0\]\.when\.field\.keys\[0\]: .*control character",
+        ),
+        (
+            {
+                "sources": [
+                    {
+                        "name": "prod",
+                        "workspace_id": "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10",
+                        "tables": [
+                            "AppRequests",
+                            {"name": "Orders_CL", "columns": {"message": INJECTED}},
+                        ],
+                    }
+                ]
+            },
+            r"sources\[0\]\.tables\[1\]\.columns\.message: String should match pattern",
+        ),
+        (
+            {
+                "sources": [
+                    {
+                        "name": "prod",
+                        "workspace_id": "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10",
+                        "tables": [
+                            {"name": "AppRequests", "columns": {"operation_id": "Id\n| take 1"}},
+                        ],
+                    }
+                ]
+            },
+            r"sources\[0\]\.tables\[0\]\.columns\.operation_id: String should match pattern",
+        ),
+        (
+            {
+                "sources": [
+                    {
+                        "name": "prod",
+                        "workspace_id": "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10",
+                        "tables": [{"name": "AppRequests", "record_id_column": INJECTED}],
+                    }
+                ]
+            },
+            r"sources\[0\]\.tables\[0\]\.record_id_column: String should match pattern",
+        ),
+        (
+            {
+                "sources": [
+                    {
+                        "name": "prod",
+                        "workspace_id": "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10",
+                        "tables": ["AppRequests", {"name": "X_CL | take 1 | Y_CL"}],
+                    }
+                ]
+            },
+            r"sources\[0\]\.tables\[1\]: .*unknown table 'X_CL \| take 1 \| Y_CL'",
+        ),
+        (
+            {"failures": [_definition(tables=["AppRequests", f"{INJECTED}_CL"])]},
+            r"failures\[0\]\.tables\[1\]: String should match pattern",
+        ),
+    ],
+)
+def test_every_column_and_table_name_is_an_identifier_however_it_is_written(
+    override: dict, expected: str
+) -> None:
+    with pytest.raises(RulesError, match=expected):
+        _load(_minimal(**override))
+
+
+def test_keys_of_a_dynamic_path_reach_kql_only_as_escaped_string_literals() -> None:
+    from detection.kql import compile_condition
+    from detection.rules import Condition
+
+    key = 'a"] | take 1 | union (SecurityEvent) | where ["'
+    condition = Condition.model_validate(
+        {"field": {"column": "Properties", "keys": [key, "b\\"]}, "equals": "v"}
+    )
+    kql = compile_condition(condition)
+    assert kql == (
+        'tostring(Properties["a\\"] | take 1 | union (SecurityEvent) | where [\\""]["b\\\\"]) '
+        '=~ "v"'
+    )
+
+
+def _document_with(extra: str) -> str:
+    return yaml.safe_dump(_minimal()) + extra
+
+
+BILLION_LAUGHS = """
+lol:
+  a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+  g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+  h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+  i: [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (_document_with(BILLION_LAUGHS), r"aliases expand to more than 100000 nodes \(line \d+\)"),
+        (
+            _document_with("lol:\n  a: &a [x]\n  b: [" + ", ".join(["*a"] * 101) + "]\n"),
+            r"more than 100 YAML aliases \(line \d+\)",
+        ),
+        (
+            _document_with("lol: &a [x, *a]\n"),
+            r"a YAML alias refers to a node that contains it \(line 15\)",
+        ),
+        (_document_with("lol: " + "[" * 200 + "]" * 200 + "\n"), r"nested more than 64 levels"),
+        (_document_with("# " + "x" * 600_000 + "\n"), r"\d+ bytes, more than 524288"),
+    ],
+    ids=["billion-laughs", "too-many-aliases", "recursive-alias", "too-deep", "too-large"],
+)
+def test_hostile_yaml_is_refused_fast_and_clearly(text: str, expected: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(RulesError, match=r"^rules\.yaml: refused: .*" + expected):
+        load_rules(text, {}, origin="rules.yaml")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_anchors_and_aliases_within_bounds_still_load() -> None:
+    text = """
+sources:
+  - name: prod
+    workspace_id: 5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10
+    tables: [AppRequests, AppDependencies]
+failures:
+  - name: failed-request
+    tables: [AppRequests]
+    when: &failed {field: Success, equals: false}
+    threshold: &often {count: 3, within: 10m}
+  - name: failed-dependency
+    tables: [AppDependencies]
+    when: *failed
+    threshold: *often
+routing: {default_repository: contoso/shop}
+"""
+    rules = load_rules(text, {})
+    assert rules.failures[0].when == rules.failures[1].when
+    assert rules.failures[1].threshold.count == 3
