@@ -1,7 +1,8 @@
 """Faultline's Azure Functions: a table of contents. Each trigger parses, calls one thing, returns.
 
-timer (fan-out) -> query-jobs queue -> query + detect -> failures queue -> issue workflow
-(one Durable orchestration per fingerprint: sync issue -> wait if needed -> assign)
+timer (fan-out) -> query-jobs queue -> query + detect + group + count -> failures queue ->
+issue workflow (one Durable orchestration per group: sync issue -> wait if needed -> assign);
+timer (settle) -> operations whose wait for a cause is over are counted
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ import azure.functions as func
 from durabletask import task
 from pydantic import ValidationError
 
+from adapters.settings import SettingsError
+from detection.rules import RulesError
 from pipeline import workflow
 from pipeline.bootstrap import load_configuration, services
+from pipeline.counting import settle_due
 from pipeline.fanout import fan_out
 from pipeline.health import health
 from pipeline.ingest import record_poisoned, run_query_job
@@ -27,7 +31,13 @@ from pipeline.retention import prune_ledger
 
 log = logging.getLogger("faultline")
 
-load_configuration(os.environ)  # a bad rules file or setting stops the app at start-up, by name
+try:
+    load_configuration(os.environ)  # a bad rules file or setting is reported at start-up, by name
+except (RulesError, SettingsError, OSError):
+    log.exception(
+        "the configuration is invalid: every function fails until it is fixed, and "
+        "GET /api/health answers 503 with config.loaded false"
+    )
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -38,6 +48,12 @@ def fan_out_queries(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.warning("timer is past due; the checkpoint makes up for missed ticks")
     fan_out(services())
+
+
+@app.timer_trigger(arg_name="timer", schedule="%FAULTLINE_TIMER_SCHEDULE%", run_on_startup=False)
+def settle_operations(timer: func.TimerRequest) -> None:
+    """Settle failing operations whose wait for a cause is over, and count their rows."""
+    settle_due(services())
 
 
 @app.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False)
@@ -89,7 +105,7 @@ def replay_window(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="health", methods=["GET"])
 def health_check(req: func.HttpRequest) -> func.HttpResponse:
     """Configuration loaded, storage reachable, and how far behind each table is."""
-    healthy, report = health(services())
+    healthy, report = health(services)
     return _json(200 if healthy else 503, report)
 
 

@@ -39,6 +39,8 @@ class IssueState:
     last_comment_at: datetime | None = None
     commented_count: int = 0
     assigned: bool = False
+    adopted: bool = False
+    folded_into: int | None = None
     etag: str | None = None
 
     def with_changes(self, **changes: Any) -> IssueState:
@@ -64,8 +66,18 @@ class IssueStateStore:
         if follow_up_key in rows:
             self._table.delete_entity(fingerprint, follow_up_key)
         entity = rows.get(state_key)
-        if entity is None:
+        return self._state(fingerprint, repository, entity) if entity is not None else None
+
+    def peek(self, fingerprint: str, repository: str) -> IssueState | None:
+        """A group's issue state, read without starting a sync (another group's fold reads it)."""
+        try:
+            entity = self._table.get_entity(fingerprint, _repository_key(repository))
+        except ResourceNotFoundError:
             return None
+        return self._state(fingerprint, repository, entity)
+
+    @staticmethod
+    def _state(fingerprint: str, repository: str, entity: Any) -> IssueState:
         return IssueState(
             fingerprint=fingerprint,
             repository=repository,
@@ -77,6 +89,8 @@ class IssueStateStore:
             last_comment_at=entity.get("LastCommentAt"),
             commented_count=entity.get("CommentedCount", 0),
             assigned=bool(entity.get("Assigned")),
+            adopted=bool(entity.get("Adopted")),
+            folded_into=entity.get("FoldedInto"),
             etag=entity.metadata["etag"],
         )
 
@@ -94,6 +108,8 @@ class IssueStateStore:
             "LastCommentAt": state.last_comment_at,
             "CommentedCount": state.commented_count,
             "Assigned": state.assigned,
+            "Adopted": state.adopted,
+            "FoldedInto": state.folded_into,
         }
         entity = {k: v for k, v in entity.items() if v is not None}
         try:
@@ -109,6 +125,19 @@ class IssueStateStore:
         except (ResourceExistsError, ResourceModifiedError):
             return None
         return state.with_changes(etag=metadata["etag"])
+
+    def issues_of(self, fingerprint: str) -> list[tuple[str, int]]:
+        """The (repository, number) of every issue a group has, one per repository."""
+        rows = self._table.query_entities(
+            "PartitionKey eq @fp",
+            parameters={"fp": fingerprint},
+            select=["RowKey", "Repository", "Number"],
+        )
+        return sorted(
+            (row["Repository"], row["Number"])
+            for row in rows
+            if row.get("Number") is not None and not row["RowKey"].endswith("|follow-up")
+        )
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         """Leave word for the failure's running workflow that it recurred, so it syncs again
@@ -285,17 +314,25 @@ class AuditLog:
         issue: int | None,
         reason: str,
         at: datetime,
+        key: str | None = None,
     ) -> None:
+        """Append an entry; with `key`, at most one entry under that key (a retried step)."""
         entity = {
             "PartitionKey": fingerprint,
-            "RowKey": f"{at:%Y-%m-%dT%H:%M:%S.%fZ}|{time.time_ns():020d}|{uuid.uuid4().hex[:8]}",
+            "RowKey": f"once|{key}"
+            if key
+            else f"{at:%Y-%m-%dT%H:%M:%S.%fZ}|{time.time_ns():020d}|{uuid.uuid4().hex[:8]}",
             "Action": action,
             "Repository": repository,
             "Issue": issue,
             "Reason": reason[:4000],
             "At": at,
         }
-        self._table.create_entity({k: v for k, v in entity.items() if v is not None})
+        try:
+            self._table.create_entity({k: v for k, v in entity.items() if v is not None})
+        except ResourceExistsError:
+            if key is None:
+                raise
 
     def entries(self, fingerprint: str | None = None) -> list[AuditEntry]:
         found = (

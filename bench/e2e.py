@@ -39,6 +39,7 @@ import yaml
 from azure.storage.queue import QueueServiceClient
 
 from detection.detect import detect
+from detection.fingerprint import Fingerprint
 from detection.issue import find_marker
 from detection.records import Column, normalize_rows
 from detection.rules import Rules, load_rules
@@ -216,9 +217,7 @@ def _failing_row(failure: Failure, at: datetime, rng: random.Random) -> Row:
                 3, json.dumps(details), f"POST /api/{noun}/{verb}", op, role,
             ]  # fmt: skip
         case "AppRequests":
-            role, method = failure.identity
-            noun = rng.choice(NOUNS)
-            code = rng.choice(("500", "502", "503"))
+            role, method, noun, code = failure.identity
             return [
                 _wire(at), _hex(rng, 16), f"{method} /api/{noun}/{rng.randint(1, 99_999)}",
                 f"https://{role}.contoso.com/api/{noun}", code, False,
@@ -288,7 +287,12 @@ def _identities(table: str, rng: random.Random, count: int) -> list[tuple[str, .
         "AppExceptions": lambda: (
             rng.choice(ROLES), rng.choice(DOTNET_ERRORS), rng.choice(VERBS), rng.choice(NOUNS)
         ),
-        "AppRequests": lambda: (rng.choice(ROLES), rng.choice(("GET", "POST", "PUT", "DELETE"))),
+        "AppRequests": lambda: (
+            rng.choice(ROLES),
+            rng.choice(("GET", "POST", "PUT", "DELETE")),
+            rng.choice(NOUNS),
+            rng.choice(("500", "502", "503")),
+        ),
         "AppTraces": lambda: (
             rng.choice(ROLES), rng.choice(VERBS), rng.choice(NOUNS), rng.choice(REASONS)
         ),
@@ -314,9 +318,7 @@ def generate(size: Size, seed: int) -> Workload:
     rng = random.Random(seed)
     shares = {"AppExceptions": 0.35, "AppTraces": 0.3, "FunctionAppLogs": 0.25}
     per_table = {t: max(1, round((size.failures - 1) * s)) for t, s in shares.items()}
-    per_table["AppRequests"] = min(
-        len(ROLES) * 4, max(1, size.failures - 1 - sum(per_table.values()))
-    )
+    per_table["AppRequests"] = max(1, size.failures - 1 - sum(per_table.values()))
     per_table["AppExceptions"] = (
         size.failures - 1 - sum(n for t, n in per_table.items() if t != "AppExceptions")
     )
@@ -453,6 +455,10 @@ class Stack:
 
     def tick(self) -> None:
         self.functions.user_function("fan_out_queries")(timer())
+
+    def settle_operations(self) -> None:
+        """The sweep that counts operations whose wait for a cause is over."""
+        self.functions.user_function("settle_operations")(timer())
 
     def replay(self, start: datetime, end: datetime) -> None:
         body = {"source": "production", "start": start.isoformat(), "end": end.isoformat()}
@@ -648,7 +654,7 @@ class Outcome:
 
     name: str
     workload: Workload
-    fingerprints: dict[str, set[str]]
+    fingerprints: dict[str, set[Fingerprint]]
     wall_seconds: float
     ingest_seconds: float
     logs_seconds: float
@@ -656,12 +662,13 @@ class Outcome:
     issues: list[dict[str, Any]]
     calls: list[gh.RecordedRequest]
     ledger: dict[str, int]
+    groups: dict[str, set[str]]
     audit: dict[str, list[Any]]
     injected: Counter[str]
     poisoned: int
 
 
-def detect_alone(workload: Workload, rules: Rules) -> tuple[float, dict[str, set[str]]]:
+def detect_alone(workload: Workload, rules: Rules) -> tuple[float, dict[str, set[Fingerprint]]]:
     """Normalize + detect in-process on the candidate rows, as the query returns them.
 
     Returns the seconds it took and each planted failure's fingerprints (one, when grouping
@@ -690,9 +697,12 @@ def detect_alone(workload: Workload, rules: Rules) -> tuple[float, dict[str, set
         for table in COLUMNS
         for row, key in zip(workload.failing[table], workload.failing_keys[table], strict=True)
     }
-    found: dict[str, set[str]] = {f.key: set() for f in workload.failures}
+    found: dict[str, set[Fingerprint]] = {f.key: set() for f in workload.failures}
     for detection in detections:
-        found[failure_of[detection.record.operation_id or ""]].add(detection.fingerprint.value)
+        record = detection.record
+        found[failure_of[record.operation_id or record.invocation_id or ""]].add(
+            detection.fingerprint
+        )
     return seconds, found
 
 
@@ -738,6 +748,7 @@ def run_scenario(
             begun = time.perf_counter()
             stack.tick()
             stack.jobs.drain()
+            stack.settle_operations()
             ingest += time.perf_counter() - begun
             stack.notices.deliver_waiting()
             if chaos:
@@ -747,8 +758,12 @@ def run_scenario(
             stack.clock.advance(STEP)
         if chaos:
             chaos.finish()
+        stack.jobs.drain()
+        stack.clock.advance(rules.correlation.wait + STEP)
+        stack.settle_operations()
         settle(stack)
         services = stack.services
+        grouping = services.grouping.snapshot()
         audit: dict[str, list[Any]] = {}
         for entry in services.audit.entries():
             audit.setdefault(entry.fingerprint, []).append(entry)
@@ -762,7 +777,13 @@ def run_scenario(
             detect_seconds=detect_seconds,
             issues=stack.github.issues(*REPOSITORY),
             calls=stack.github.calls(),
-            ledger={e.fingerprint: e.count for e in services.ledger.summaries()},
+            ledger={
+                e.fingerprint: e.count for e in services.ledger.summaries() if not e.folded_into
+            },
+            groups={
+                key: {grouping.group_of(p) or p.value for p in prints}
+                for key, prints in fingerprints.items()
+            },
             audit=audit,
             injected=chaos.injected if chaos else Counter(),
             poisoned=stack.poisoned(),
@@ -799,13 +820,13 @@ def judge(outcome: Outcome) -> Verdict:
     workload = outcome.workload
     expected = {f.key: len(f.times) for f in workload.failures}
     fingerprint_of: dict[str, str] = {}
-    for key, found in outcome.fingerprints.items():
+    for key, found in outcome.groups.items():
         if len(found) != 1:
-            problems.append(f"planted failure {key} has {len(found)} fingerprints")
+            problems.append(f"planted failure {key} has {len(found)} groups")
         if found:
             fingerprint_of[key] = min(found)
     if len(set(fingerprint_of.values())) != len(fingerprint_of):
-        problems.append("distinct planted failures share a fingerprint")
+        problems.append("distinct planted failures share a group")
     issues_of: dict[str, list[dict[str, Any]]] = {}
     for issue in outcome.issues:
         issues_of.setdefault(find_marker(issue["body"]) or "(no marker)", []).append(issue)

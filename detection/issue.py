@@ -1,11 +1,14 @@
-"""The issue a person reads: an overridable Jinja2 template, safe whatever the logs say.
+"""The issue a person (and a coding agent) reads: an overridable Jinja2 template, safe whatever
+the logs say.
 
-Log text is hostile input here. Secrets and personal data are redacted before anything leaves;
-`@mentions` and `#123` references outside code are neutralised so nobody is pinged and nothing
-is cross-linked by accident; code blocks use a fence longer than any backtick run inside them, so
-no log line can close its fence; the body stays under GitHub's 65,536-character limit by trimming
-samples first, then the stack trace. A hidden marker names the fingerprint, so a retried or
-state-less run finds the issue it already made.
+Log text is hostile input here. Secrets and personal data are redacted (`detection.redaction`)
+before any text is cut, stored or shown; every place the body puts text from a log makes it inert
+there (`detection.markdown`: no mentions, references, links, HTML or hidden characters, table
+cells that cannot be split, fences that cannot be closed); error, stack trace, the sample
+operation and sample lines sit in blocks marked as untrusted data, which the agent's instructions
+say not to obey; the title is the failure's masked name. The body stays under GitHub's 65,536
+characters by trimming samples first, then the stack trace. A hidden marker names the group, so
+a retried or state-less run finds the issue it already made.
 """
 
 from __future__ import annotations
@@ -18,88 +21,12 @@ from datetime import datetime, timedelta
 
 import jinja2
 
+from detection import markdown
+from detection.redaction import redact
+
 GITHUB_BODY_LIMIT = 65_536
 TITLE_LIMIT = 256
 MARKER_PREFIX = "faultline:fingerprint="
-_ZERO_WIDTH_JOINER = "\u200d"
-
-REDACTIONS: Sequence[tuple[str, re.Pattern[str], str]] = tuple(
-    (name, re.compile(pattern), replacement)
-    for name, pattern, replacement in (
-        (
-            "private-key",
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
-            "[REDACTED private key]",
-        ),
-        ("jwt", r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}\b", "[REDACTED jwt]"),
-        (
-            "bearer",
-            r"(?i)\b(authorization\s*[:=]\s*)?(bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}",
-            "[REDACTED credential]",
-        ),
-        (
-            "github-token",
-            r"\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})\b",
-            "[REDACTED github token]",
-        ),
-        ("aws-key", r"\b(AKIA|ASIA)[0-9A-Z]{16}\b", "[REDACTED aws key]"),
-        (
-            "connection-secret",
-            r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd|sig)"
-            r"\s*=\s*[^;&\s\"']+",
-            r"\1=[REDACTED]",
-        ),
-        (
-            "key-value-secret",
-            r"(?i)\b([\w.-]*(?:password|passwd|secret|token|api[_-]?key|apikey|client[_-]?secret)"
-            r"[\w.-]*)(\"?\s*[:=]\s*\"?)([^\s\"',;&]{4,})",
-            r"\1\2[REDACTED]",
-        ),
-        ("url-credentials", r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@", r"\1[REDACTED]@"),
-        ("email", r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b", "[REDACTED email]"),
-    )
-)
-_CARD_CANDIDATE = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
-IP_REDACTION = re.compile(
-    r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b"
-)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_MENTION = re.compile(r"(?<![\w`])@(?=[A-Za-z0-9])")
-_REFERENCE = re.compile(r"(?<![\w&`])#(?=\d)")
-_HTML = re.compile(r"[<>]")
-
-
-def redact(text: str, *, redact_ips: bool = False) -> str:
-    """Remove secrets and personal data; control characters go too."""
-    cleaned = _CONTROL.sub("", text)
-    for _, pattern, replacement in REDACTIONS:
-        cleaned = pattern.sub(replacement, cleaned)
-    cleaned = _CARD_CANDIDATE.sub(_redact_card, cleaned)
-    if redact_ips:
-        cleaned = IP_REDACTION.sub("[REDACTED ip]", cleaned)
-    return cleaned
-
-
-def _redact_card(match: re.Match[str]) -> str:
-    """Payment card numbers pass the Luhn check; other long numbers (ids, times) stay."""
-    digits = [int(d) for d in re.sub(r"\D", "", match.group())]
-    checksum = sum(digits[-1::-2]) + sum(sum(divmod(2 * d, 10)) for d in digits[-2::-2])
-    return "[REDACTED card number]" if checksum % 10 == 0 else match.group()
-
-
-def neutralise(text: str) -> str:
-    """Prose from logs: no mentions, no issue links, no HTML, on one line."""
-    one_line = " ".join(text.split())
-    one_line = _MENTION.sub("@" + _ZERO_WIDTH_JOINER, one_line)
-    one_line = _REFERENCE.sub("#" + _ZERO_WIDTH_JOINER, one_line)
-    return _HTML.sub(lambda m: "&lt;" if m.group() == "<" else "&gt;", one_line)
-
-
-def fence(text: str, language: str = "") -> str:
-    """A code block no content can break out of: the fence outgrows any backtick run inside."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{language}\n{text}\n{ticks}"
 
 
 def marker(fingerprint: str) -> str:
@@ -111,10 +38,10 @@ def find_marker(body: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def title(definition: str, message: str, exception_type: str | None) -> str:
-    """`[definition] ExceptionType: message`, neutralised and short enough for GitHub."""
-    head = f"{exception_type}: " if exception_type and exception_type not in message else ""
-    text = neutralise(redact(f"[{definition}] {head}{message}"))
+def title(name: str) -> str:
+    """The failure's name (`detection.fingerprint`: type, culprit, masked message template),
+    redacted, inert (`detection.markdown.title`) and short enough for GitHub."""
+    text = markdown.title(redact(name))
     return text if len(text) <= TITLE_LIMIT else text[: TITLE_LIMIT - 1] + "…"
 
 
@@ -170,6 +97,17 @@ def mermaid_chart(series: Sequence[tuple[datetime, int]]) -> str:
 
 
 @dataclass(frozen=True)
+class EvidenceRow:
+    """One row of the sample operation, as the breadcrumbs show it."""
+
+    time: datetime
+    table: str
+    kind: str
+    summary: str
+    root: bool = False
+
+
+@dataclass(frozen=True)
 class IssueView:
     """Everything the template may show, already measured; rendering redacts and fences it."""
 
@@ -196,6 +134,18 @@ class IssueView:
     portal_url: str | None
     hourly: Sequence[tuple[datetime, int]] = field(default_factory=tuple)
     grouped_by: Sequence[str] = ()
+    name: str = ""
+    culprit: str | None = None
+    incidents: int | None = None
+    operation_id: str | None = None
+    request: str | None = None
+    dependency: str | None = None
+    evidence: Sequence[EvidenceRow] = ()
+    first_version: str | None = None
+    last_version: str | None = None
+    spread: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    users: int | None = None
+    tables: Mapping[str, int] = field(default_factory=dict)
 
 
 DEFAULT_TEMPLATE = """\
@@ -205,29 +155,40 @@ DEFAULT_TEMPLATE = """\
 
 | | |
 |---|---|
-| **Occurrences** | {{ count }} |
-| **First seen** | {{ first_seen }} |
-| **Last seen** | {{ last_seen }} |
-| **Where** | `{{ table }}` in source `{{ source }}`{% if role %}, role `{{ role }}`{% endif %}\
-{% if operation %}, operation `{{ operation }}`{% endif %} |
-| **Rule** | `{{ definition }}`: {{ threshold }}{% if description %}. {{ description }}{% endif %} |
-{% for name, value in context %}| **{{ name }}** | `{{ value }}` |
+{% if culprit %}| **Culprit** | {{ culprit }} |
+{% endif %}| **Occurrences** | {{ count }} |
+{% if incidents is not none %}| **Failing operations** | {{ incidents }} |
+{% endif %}| **First seen** | {{ first_seen }}\
+{% if first_version %} (version {{ first_version }}){% endif %} |
+| **Last seen** | {{ last_seen }}{% if last_version %} (version {{ last_version }}){% endif %} |
+| **Where** | `{{ table }}` in source `{{ source }}`{% if role %}, role {{ role }}{% endif %}\
+{% if operation %}, operation {{ operation }}{% endif %} |
+{% for name, values in spread %}| **{{ name }}** | {{ values }} |
+{% endfor %}{% if users %}| **Users affected** | {{ users }} |
+{% endif %}{% if tables %}| **Seen in** | {{ tables }} |
+{% endif %}| **Rule** | `{{ definition }}`: {{ threshold }}\
+{% if description %}. {{ description }}{% endif %} |
+{% for name, value in context %}| **{{ name }}** | {{ value }} |
 {% endfor %}
 {{ chart }}
 
 ## Error
 
 {{ error_block }}
-{% if stack_block %}
-## Stack trace
+{% if operation_block %}
+## One failing operation
 
-{{ stack_block }}
-{% endif %}{% if sample_blocks %}
-## Sample log lines ({{ sample_blocks | length }}{% if samples_trimmed %} of {{ sample_total }}\
+{% if operation_id %}Operation id {{ operation_id }}.{% endif %}\
+{% if request %} Request: {{ request }}.{% endif %}\
+{% if dependency %} Dependency: {{ dependency }}.{% endif %}
+
+{{ operation_block }}
+{% endif %}{% if samples_block %}
+## Sample log lines ({{ sample_count }}{% if samples_trimmed %} of {{ sample_total }}\
 , trimmed to fit{% endif %})
 
-{% for block in sample_blocks %}{{ block }}
-{% endfor %}{% endif %}
+{{ samples_block }}
+{% endif %}
 ## Investigate
 
 Run this in Log Analytics{% if portal_url %} \
@@ -251,6 +212,27 @@ def _compiled(template: str) -> jinja2.Template:
     return environment.from_string(template)
 
 
+def _cell(text: str) -> str:
+    """Log text for a table cell: redacted, in a code span that nothing can split or escape."""
+    return markdown.table_cell(redact(text), code=True)
+
+
+def _spread(values: Mapping[str, int], shown: int = 5) -> str:
+    """`a` (5), `b` (2) and 3 more: the commonest values of a facet."""
+    ordered = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+    parts = [f"{_cell(value)} ({count})" for value, count in ordered[:shown]]
+    rest = len(ordered) - shown
+    return ", ".join(parts) + (f" and {rest} more" if rest > 0 else "")
+
+
+def _breadcrumbs(rows: Sequence[EvidenceRow]) -> str:
+    return "\n".join(
+        f"{'*' if row.root else ' '} {row.time:%H:%M:%S}.{row.time.microsecond // 1000:03d}  "
+        f"{row.table:<22} {row.kind:<10} {row.summary}"
+        for row in rows
+    )
+
+
 def render_body(
     view: IssueView, template: str = DEFAULT_TEMPLATE, *, redact_ips: bool = False
 ) -> str:
@@ -260,42 +242,61 @@ def render_body(
     def clean(text: str) -> str:
         return redact(text, redact_ips=redact_ips)
 
-    samples = [fence(clean(s)) for s in view.samples]
+    samples = [clean(s) for s in view.samples]
     stack = clean(view.stack_trace) if view.stack_trace else None
     error = clean("\n".join(p for p in (view.exception_type or "", view.message) if p))
+    operation_block = (
+        markdown.untrusted_block(
+            clean(_breadcrumbs(view.evidence)),
+            "the rows one failing operation wrote, in time order (the root cause marked *)",
+        )
+        if view.evidence
+        else None
+    )
 
     def attempt(kept: int, stack_text: str | None, error_text: str) -> str:
+        trace = f"{error_text}\n\n{stack_text}" if stack_text else error_text
         return compiled.render(
             marker=marker(view.fingerprint),
             severity=view.severity,
-            category=neutralise(view.category),
+            category=markdown.prose(view.category),
             definition=view.definition,
-            description=neutralise(clean(view.description)),
+            description=markdown.prose(clean(view.description)),
             count=view.count,
             first_seen=f"{view.first_seen:%Y-%m-%d %H:%M:%S} UTC",
             last_seen=f"{view.last_seen:%Y-%m-%d %H:%M:%S} UTC",
             table=view.table,
             source=view.source,
-            role=neutralise(clean(view.role)).replace("`", "'") if view.role else None,
-            operation=neutralise(clean(view.operation_name)).replace("`", "'")
-            if view.operation_name
-            else None,
+            role=_cell(view.role) if view.role else None,
+            operation=_cell(view.operation_name) if view.operation_name else None,
             threshold=view.threshold,
-            context=[
-                (neutralise(k), neutralise(clean(v)).replace("`", "'"))
-                for k, v in sorted(view.context.items())
-            ],
+            context=[(markdown.table_cell(k), _cell(v)) for k, v in sorted(view.context.items())],
             chart=mermaid_chart(view.hourly) if view.hourly else "",
-            error_block=fence(error_text),
-            stack_block=fence(stack_text) if stack_text else None,
-            sample_blocks=samples[:kept],
+            error_block=markdown.untrusted_block(
+                trace, "the error and stack trace" if stack_text else "the error"
+            ),
+            samples_block=markdown.untrusted_block("\n".join(samples[-kept:]), "sample log lines")
+            if kept
+            else None,
+            sample_count=kept,
             samples_trimmed=kept < len(samples),
             sample_total=len(samples),
-            kql_block=fence(view.kql, "kusto"),
+            kql_block=markdown.fence(view.kql, "kusto"),
             portal_url=view.portal_url,
-            grouped_by=", ".join(view.grouped_by) or "message template",
+            grouped_by=markdown.prose(", ".join(view.grouped_by) or "message template"),
             fingerprint=view.fingerprint,
             version=view.fingerprint_version,
+            culprit=_cell(view.culprit) if view.culprit else None,
+            incidents=view.incidents,
+            users=view.users,
+            first_version=_cell(view.first_version) if view.first_version else None,
+            last_version=_cell(view.last_version) if view.last_version else None,
+            spread=[(name, _spread(values)) for name, values in sorted(view.spread.items())],
+            tables=", ".join(f"`{t}` ({n})" for t, n in sorted(view.tables.items())),
+            operation_block=operation_block,
+            operation_id=_cell(view.operation_id) if view.operation_id else None,
+            request=markdown.prose(clean(view.request)) if view.request else None,
+            dependency=markdown.prose(clean(view.dependency)) if view.dependency else None,
         )
 
     for kept in range(len(samples), -1, -1):

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import base64
 import gzip
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from detection.rules import Condition, FieldPath
 from detection.windows import QueryWindow
+
+if TYPE_CHECKING:
+    from detection.occurrence import Occurrence
 
 INGESTION_TIME_COLUMN = "IngestionTime"
 
@@ -124,6 +129,81 @@ def issue_query(table: str, condition: Condition, first_seen: datetime, last_see
             f" .. {datetime_literal(last_seen + timedelta(hours=1))})",
             f"| where {compile_condition(condition)}",
             "| order by TimeGenerated desc",
+        ]
+    )
+
+
+_TEXT_COLUMNS = {
+    "AppExceptions": "Details",
+    "AppTraces": "Message",
+    "FunctionAppLogs": "strcat(Message, ExceptionDetails)",
+    "ContainerLogV2": "LogMessage",
+    "AppServiceConsoleLogs": "ResultDescription",
+}
+_LITERAL_RUN = re.compile(r"(?:(?<=\s)|^)[^\s<>*]+(?: [^\s<>*]+)*")
+OPERATION_TABLES = ("AppRequests", "AppDependencies", "AppExceptions", "AppTraces")
+
+
+def _identifier_tail(function: str) -> str:
+    """The last name of a qualified function (`PriceFor` of `pkg.(*Service).PriceFor`)."""
+    return re.split(r"[./]", function.rstrip(")"))[-1].strip("()*")
+
+
+def failure_query(
+    founder: Occurrence, condition: Condition, first_seen: datetime, last_seen: datetime
+) -> str:
+    """The KQL a person runs to see this failure's rows, not every row of its rule: the rule's
+    condition narrowed by what identifies the failure (its culprit and exception type, the
+    dependency's target and result code, the request's name and result code, or the longest
+    literal part of its message)."""
+    narrowed: list[str] = []
+    text_column = _TEXT_COLUMNS.get(founder.table)
+    call = founder.call
+    if founder.basis == "stack" and founder.culprit and text_column:
+        terms = [_identifier_tail(founder.culprit)]
+        if founder.exception_type:
+            terms.append(founder.exception_type.rsplit(".", 1)[-1])
+        narrowed += [f"tostring({text_column}) contains {string_literal(t)}" for t in terms if t]
+    elif founder.basis == "dependency":
+        narrowed += [
+            f"{column} == {string_literal(call[column])}"
+            for column in ("Target", "DependencyType", "ResultCode")
+            if call.get(column)
+        ]
+    elif founder.basis == "request":
+        narrowed += [
+            f"{column} == {string_literal(call[column])}"
+            for column in ("Name", "ResultCode")
+            if call.get(column)
+        ]
+    elif text_column:
+        runs = _LITERAL_RUN.findall(" ".join(founder.message.split()[:40]))
+        longest = max(runs, key=len, default="")
+        if len(longest) >= 8:
+            narrowed.append(f"tostring({text_column}) contains {string_literal(longest[:200])}")
+    if founder.role and founder.table.startswith("App"):
+        narrowed.append(f"AppRoleName =~ {string_literal(founder.role)}")
+    where = [f"| where {compile_condition(condition)}", *(f"| where {n}" for n in narrowed)]
+    return "\n".join(
+        [
+            founder.table,
+            f"| where TimeGenerated between ({datetime_literal(first_seen - timedelta(hours=1))}"
+            f" .. {datetime_literal(last_seen + timedelta(hours=1))})",
+            *where,
+            "| order by TimeGenerated desc",
+        ]
+    )
+
+
+def operation_query(operation_id: str, around: datetime) -> str:
+    """Every App Insights row of one operation, in time order (the breadcrumbs, complete)."""
+    return "\n".join(
+        [
+            f"union {', '.join(OPERATION_TABLES)}",
+            f"| where TimeGenerated between ({datetime_literal(around - timedelta(hours=1))}"
+            f" .. {datetime_literal(around + timedelta(hours=1))})",
+            f"| where OperationId == {string_literal(operation_id)}",
+            "| order by TimeGenerated asc",
         ]
     )
 

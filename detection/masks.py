@@ -43,7 +43,8 @@ MASKS: Sequence[tuple[str, str]] = (
     ("ip", r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])"),
     (
         "ip",
-        _DIGIT + r"(?<![\w:])(?:[0-9a-fA-F]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F]{0,4})"
+        r"(?:" + _DIGIT + r"|(?=(?:[0-9a-fA-F]{1,4}:){3}))"
+        r"(?<![\w:])(?:[0-9a-fA-F]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F]{0,4})"
         r"(?![\w:])",
     ),
     ("ip", r"(?<![\w:])::(?![\w:])"),
@@ -96,8 +97,10 @@ _ONE_VALUE = (
     r"|[\\/][\w.~%@+$-]+(?:[\\/][\w.~%@+$-]*)+[,;:]?"
 )
 _VALUE_TOKEN = re.compile(_ONE_VALUE)
-_PLAIN_WORD = re.compile(r"[(\[\"']?([A-Za-z_-]+)[,.:;!?)\]\"']*")
+_PLAIN_WORD = re.compile(r"[(\[]?([A-Za-z_-]+)[,.:;!?)\]]*")
 _KEY_VALUE = re.compile(r"([A-Za-z_][A-Za-z_.-]*)=[^\s,;&)\]}>=<\"']+")
+_QUOTED_PHRASE = re.compile(r"(?<![\w'])'[^'\n]{0,63}\s[^'\n]{0,63}'(?![\w'])")
+"""A single-quoted value with spaces in it (`'1011 AB'`): one value, not several tokens."""
 _USER_TOKENS = frozenset(
     variant for word in _USER_WORDS for variant in (word, word.capitalize(), word.upper())
 )
@@ -169,9 +172,9 @@ def template_key(message: str) -> str:
     """The message's template as grouping compares it: kinds erased, one `<*>` per value.
 
     Tokens are separated by one space. A token that is only values and punctuation
-    (`<ip>,<ip>`, `(<id>)`) is one value, a unit after a value belongs to it (`12 KB`), a user
-    name is a value, and a run of values is one value (a date written as five tokens, a list of
-    block ids of any length).
+    (`<ip>,<ip>`, `(<id>)`) is one value, a quoted word or single-quoted phrase is a value (a key,
+    a name), a unit after a value belongs to it (`12 KB`), a user name is a value, and a run of
+    values is one value (a date written as five tokens, a list of block ids of any length).
     """
     message = (
         message.encode("utf-8", "surrogatepass").translate(_ZEROS).decode("utf-8", "surrogatepass")
@@ -180,6 +183,8 @@ def template_key(message: str) -> str:
     if known is not None:
         return known
     get = _tokens.get
+    if "'" in message:
+        message = _QUOTED_PHRASE.sub(WILDCARD, message)
     tokens = message.split()
     words = [get(t) or _token_key(t) for t in tokens]
     if not _USER_TOKENS.isdisjoint(tokens):

@@ -27,6 +27,10 @@ Rules, in order, for a template of `n` tokens (kind-erased, see `detection.masks
    punctuation only.
 4. **new**: otherwise, a group of its own.
 
+Where every word seen at the position is a machine code (`fraud_suspected`, `NOT_FOUND`, `DE`),
+`CODE_MIN_DISTINCT` (two) words are enough: codes are values (a reason, a country), never the
+wording of a different event.
+
 Templates longer than `MAX_MERGE_TOKENS` are only ever known, joined or new (merging costs
 time quadratic in length). Requiring several distinct words (not just two or three) keeps an
 enumeration apart (`VM Started`, `VM Paused`, `VM Stopped`: different events) while
@@ -36,6 +40,7 @@ enumeration apart (`VM Started`, `VM Paused`, `VM Stopped`: different events) wh
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -46,7 +51,10 @@ Template = tuple[str, ...]
 Action = Literal["known", "join", "new", "merge"]
 
 MIN_DISTINCT = 5
+CODE_MIN_DISTINCT = 2
 MAX_MERGE_TOKENS = 64
+_CODE = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)+|[A-Z0-9]+(?:_[A-Z0-9]+)+|[A-Z]{2,3}")
+_PUNCTUATION = "()[]{}<>;:,.'\"!?"
 
 
 def template_id(template: Sequence[str]) -> str:
@@ -65,6 +73,13 @@ class MergeDecision:
     absorbed: tuple[str, ...] = ()
     pattern: Template | None = None
     reason: str = ""
+
+
+def _code_like(token: str) -> bool:
+    """A machine code, not a word: `snake_case` or `UPPER_SNAKE` identifiers and two- or
+    three-letter capitals (country, currency, language codes). Prose holds neither, so two
+    such values at one position already show the position is a value."""
+    return _CODE.fullmatch(token.strip(_PUNCTUATION)) is not None
 
 
 def _variable_candidate(token: str) -> bool:
@@ -144,9 +159,12 @@ class MergeState:
                     del self.families[key]
 
 
-def decide(template: Template, state: MergeState) -> MergeDecision:
-    """The group for a template given the state; pure (the state is only read)."""
-    tid = template_id(template)
+def decide(template: Template, state: MergeState, identity: str | None = None) -> MergeDecision:
+    """The group for a template given the state; pure (the state is only read).
+
+    `identity` names the template in decisions and group ids (the production path passes the
+    fingerprint, unique per scope and template); by default it is the template's own id."""
+    tid = identity or template_id(template)
     known = state.group_of(tid)
     if known is not None:
         return MergeDecision(tid, template, "known", known, reason="template seen before")
@@ -165,7 +183,8 @@ def decide(template: Template, state: MergeState) -> MergeDecision:
             continue
         family = state.families.get(_family_key(template, position), {})
         distinct = len(family) + (word not in family)
-        if distinct < state.min_distinct:
+        codes = all(_code_like(w) for w in (word, *family))
+        if distinct < (CODE_MIN_DISTINCT if codes else state.min_distinct):
             continue
         members = {g for groups in family.values() for g in groups}
         widened = _family_key(template, position)

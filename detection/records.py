@@ -12,15 +12,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from detection.conditions import to_string
 from detection.kql import INGESTION_TIME_COLUMN
 from detection.rules import ColumnMap, TableSpec
+from detection.stacktrace import exception_text_from_details
+from detection.structured import StructuredLog, parse_structured
 
 Row = Mapping[str, Any]
+RecordKind = Literal["exception", "dependency", "log", "request", "host"]
+"""What a row describes: an exception, a failed outgoing call, a log line, a failed incoming
+request, or the host's own line about a failed execution (the last two are symptoms)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,14 @@ class LogRecord:
     operation_id: str | None = None
     role: str | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
+    kind: RecordKind = "log"
+    invocation_id: str | None = None
+    trace_id: str | None = None
+    template: str | None = None
+    call: Mapping[str, str] = field(default_factory=dict)
+    app_version: str | None = None
+    instance: str | None = None
+    user: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,31 +116,6 @@ def _first(row: Row, *columns: str) -> str | None:
     return None
 
 
-def _exception_stack(details: Any) -> str | None:
-    """Flatten App Insights' `Details` (outer and inner exceptions) into readable stack text."""
-    if not isinstance(details, list):
-        return _text(details)
-    blocks = []
-    for item in details:
-        if not isinstance(item, Mapping):
-            continue
-        header = ": ".join(p for p in (_text(item.get("type")), _text(item.get("message"))) if p)
-        raw = _text(item.get("rawStack"))
-        if raw:
-            blocks.append(
-                raw if header and raw.startswith(header) else "\n".join(filter(None, (header, raw)))
-            )
-            continue
-        frames = [
-            f"   at {frame.get('method')}"
-            + (f" in {frame['fileName']}:line {frame['line']}" if frame.get("fileName") else "")
-            for frame in item.get("parsedStack") or []
-            if isinstance(frame, Mapping)
-        ]
-        blocks.append("\n".join([header, *frames]))
-    return "\n ---> ".join(b for b in blocks if b) or None
-
-
 def _details_message(details: Any) -> str | None:
     if isinstance(details, list) and details and isinstance(details[0], Mapping):
         return _text(details[0].get("message"))
@@ -141,9 +129,41 @@ def _log_message(value: Any) -> str | None:
     return _text(value)
 
 
+def _line_message(line: StructuredLog) -> str | None:
+    """A structured line's message with its error's text (zap's `msg` says what failed, its
+    `error` why; either alone is half the story)."""
+    if line.message and line.error_message and line.error_message not in line.message:
+        return f"{line.message}: {line.error_message}"
+    return line.message or line.error_message
+
+
 def _resource_name(resource_id: Any) -> str | None:
     text = _text(resource_id)
     return text.rstrip("/").rsplit("/", 1)[-1] if text else None
+
+
+def _property(row: Row, *keys: str) -> str | None:
+    """A value from App Insights' `Properties` (customDimensions), by any of its usual names."""
+    properties = row.get("Properties")
+    if not isinstance(properties, Mapping):
+        return None
+    return _first(properties, *keys)
+
+
+def _call(row: Row, *columns: str) -> dict[str, str]:
+    """The request's or dependency's own columns, by their names, where present."""
+    return {column: text for column in columns if (text := _text(row.get(column)))}
+
+
+def _functions_kind(row: Row) -> RecordKind:
+    """The Functions host writes `Executed '...' (Failed ...)` under `Function.<name>`; the app's
+    own logger writes under `Function.<name>.User`."""
+    category = _first(row, "Category") or ""
+    return "log" if category.endswith(".User") or not category.startswith("Function.") else "host"
+
+
+def _constant(kind: RecordKind) -> Callable[[Row], RecordKind]:
+    return lambda r: kind
 
 
 @dataclass(frozen=True)
@@ -151,12 +171,26 @@ class _Shape:
     """Where a table keeps each part of a failure (functions of the decoded row)."""
 
     message: Callable[[Row], str | None]
+    kind: Callable[[Row], RecordKind] = _constant("log")
     level: Callable[[Row], str | None] = lambda r: None
     exception_type: Callable[[Row], str | None] = lambda r: None
     stack_trace: Callable[[Row], str | None] = lambda r: None
     operation_name: Callable[[Row], str | None] = lambda r: _first(r, "OperationName")
     operation_id: Callable[[Row], str | None] = lambda r: _first(r, "OperationId")
+    invocation_id: Callable[[Row], str | None] = lambda r: _property(r, "InvocationId")
     role: Callable[[Row], str | None] = lambda r: _first(r, "AppRoleName")
+    template: Callable[[Row], str | None] = lambda r: _property(
+        r, "OriginalFormat", "{OriginalFormat}", "MessageTemplate"
+    )
+    call: Callable[[Row], dict[str, str]] = lambda r: {}
+    app_version: Callable[[Row], str | None] = lambda r: (
+        _first(r, "AppVersion", "Application_Version")
+        or _property(r, "AppVersion", "Application_Version", "service.version")
+    )
+    instance: Callable[[Row], str | None] = lambda r: _first(r, "AppRoleInstance")
+    user: Callable[[Row], str | None] = lambda r: _first(r, "UserAuthenticatedId", "UserId")
+    structured: Callable[[Row], Any] = lambda r: None
+    """The column that may hold a structured (JSON or logfmt) log line."""
 
 
 def _request_message(r: Row) -> str | None:
@@ -178,37 +212,66 @@ TABLE_SHAPES: Mapping[str, _Shape] = {
             _first(r, "OuterMessage", "InnermostMessage", "Message")
             or _details_message(r.get("Details"))
         ),
+        kind=_constant("exception"),
         level=lambda r: _first(r, "SeverityLevel"),
         exception_type=lambda r: _first(r, "OuterType", "ExceptionType", "InnermostType"),
-        stack_trace=lambda r: _exception_stack(r.get("Details")),
+        stack_trace=lambda r: exception_text_from_details(r.get("Details")),
     ),
-    "AppRequests": _Shape(message=_request_message),
-    "AppDependencies": _Shape(message=_dependency_message),
+    "AppRequests": _Shape(
+        message=_request_message,
+        kind=_constant("request"),
+        call=lambda r: _call(r, "Name", "Url", "ResultCode", "DurationMs"),
+    ),
+    "AppDependencies": _Shape(
+        message=_dependency_message,
+        kind=_constant("dependency"),
+        call=lambda r: _call(
+            r, "DependencyType", "Target", "Name", "Data", "ResultCode", "DurationMs"
+        ),
+    ),
     "AppTraces": _Shape(
         message=lambda r: _first(r, "Message"), level=lambda r: _first(r, "SeverityLevel")
     ),
     "FunctionAppLogs": _Shape(
         message=lambda r: _first(r, "ExceptionMessage", "Message"),
+        kind=_functions_kind,
         level=lambda r: _first(r, "Level"),
         exception_type=lambda r: _first(r, "ExceptionType"),
         stack_trace=lambda r: _first(r, "ExceptionDetails"),
         operation_name=lambda r: _first(r, "FunctionName"),
-        operation_id=lambda r: _first(r, "FunctionInvocationId"),
+        operation_id=lambda r: None,
+        invocation_id=lambda r: _first(r, "FunctionInvocationId"),
         role=lambda r: _resource_name(r.get("_ResourceId")),
+        template=lambda r: None,
+        app_version=lambda r: None,
+        instance=lambda r: _first(r, "HostInstanceId", "RoleInstance"),
+        user=lambda r: None,
     ),
     "ContainerLogV2": _Shape(
         message=lambda r: _log_message(r.get("LogMessage")),
+        structured=lambda r: r.get("LogMessage"),
         level=lambda r: _first(r, "LogLevel"),
         operation_name=lambda r: _first(r, "PodName"),
         operation_id=lambda r: None,
+        invocation_id=lambda r: None,
         role=lambda r: _first(r, "ContainerName"),
+        template=lambda r: None,
+        app_version=lambda r: None,
+        instance=lambda r: _first(r, "PodName"),
+        user=lambda r: None,
     ),
     "AppServiceConsoleLogs": _Shape(
         message=lambda r: _first(r, "ResultDescription"),
+        structured=lambda r: r.get("ResultDescription"),
         level=lambda r: _first(r, "Level"),
         operation_name=lambda r: None,
         operation_id=lambda r: None,
+        invocation_id=lambda r: None,
         role=lambda r: _resource_name(r.get("_ResourceId")) or _first(r, "Host"),
+        template=lambda r: None,
+        app_version=lambda r: None,
+        instance=lambda r: _first(r, "Host"),
+        user=lambda r: None,
     ),
 }
 
@@ -223,13 +286,27 @@ def _mapped(columns: ColumnMap, shape: _Shape | None) -> _Shape:
             return default
         return lambda r: _text(r.get(column))
 
+    def nothing(r: Row) -> None:
+        return None
+
     base = shape or _Shape(
-        message=lambda r: None,
-        operation_name=lambda r: None,
-        operation_id=lambda r: None,
-        role=lambda r: None,
+        message=nothing,
+        operation_name=nothing,
+        operation_id=nothing,
+        invocation_id=nothing,
+        role=nothing,
+        template=nothing,
+        app_version=nothing,
+        instance=nothing,
+        user=nothing,
     )
-    return _Shape(
+    structured = base.structured
+    if shape is None and columns.message is not None:
+        column = columns.message
+        structured = lambda r: r.get(column)  # noqa: E731 - a custom table's line may be JSON
+    return replace(
+        base,
+        structured=structured,
         message=pick(columns.message, base.message),
         level=pick(columns.level, base.level),
         exception_type=pick(columns.exception_type, base.exception_type),
@@ -237,6 +314,9 @@ def _mapped(columns: ColumnMap, shape: _Shape | None) -> _Shape:
         operation_name=pick(columns.operation_name, base.operation_name),
         operation_id=pick(columns.operation_id, base.operation_id),
         role=pick(columns.role, base.role),
+        app_version=pick(columns.app_version, base.app_version),
+        instance=pick(columns.instance, base.instance),
+        user=pick(columns.user, base.user),
     )
 
 
@@ -289,17 +369,36 @@ def _normalize(
             raise MalformedRow(f"record id column {spec.record_id_column} is empty")
     else:
         identity = record_id(spec.name, row)
+    line = parse_structured(shape.structured(row))
+    message, level = shape.message(row), shape.level(row)
+    exception_type, stack_trace = shape.exception_type(row), shape.stack_trace(row)
+    template, trace_id = shape.template(row), None
+    if line is not None:
+        message = _line_message(line) or message
+        level = line.level or level
+        exception_type = line.error_type or exception_type
+        stack_trace = line.stack or stack_trace
+        template = line.template or template
+        trace_id = line.trace_id
     return LogRecord(
         table=spec.name,
         record_id=identity,
         time_generated=time_generated,
         ingested_at=ingested if isinstance(ingested, datetime) else None,
-        message=shape.message(row) or "(no message)",
-        level=shape.level(row),
-        exception_type=shape.exception_type(row),
-        stack_trace=shape.stack_trace(row),
+        message=message or "(no message)",
+        level=level,
+        exception_type=exception_type,
+        stack_trace=stack_trace,
         operation_name=shape.operation_name(row),
         operation_id=shape.operation_id(row),
         role=shape.role(row),
         fields=row,
+        kind=shape.kind(row),
+        invocation_id=shape.invocation_id(row),
+        trace_id=trace_id,
+        template=template,
+        call=shape.call(row),
+        app_version=shape.app_version(row),
+        instance=shape.instance(row),
+        user=shape.user(row),
     )

@@ -3,18 +3,36 @@
 The whole product's schema lives here, even where a later stage implements the behaviour, so a
 user's file is validated once, at start-up, with errors that name the bad field's path.
 Loading is pure: the caller passes the text and the environment used for `${NAME}` substitution.
+
+`${NAME}` and `${NAME:-default}` are replaced inside string values only, and only for variables
+whose names start with `FAULTLINE_` and name no credential (no `TOKEN`, `SECRET`, `PASSWORD`,
+`KEY`, `CONNECTION` ... word): the environment is every app setting, connection strings
+included, and a value substituted into a label or an agent's instructions would be published.
+Any other `${NAME}` is an error naming the field and the variable.
+
+The text is untrusted input too: it is refused beyond `MAX_RULES_BYTES`, beyond `MAX_ALIASES`
+YAML aliases, beyond `MAX_DEPTH` levels of nesting, or when its aliases would expand to more than
+`MAX_NODES` nodes (a "billion laughs" document), before anything walks the expansion.
+
+Regular expressions (conditions' `regex`, extractors) are RE2, the engine and syntax of KQL's
+`matches regex`: `compile_regex` is the one place they are compiled, here to reject at load time
+what RE2 does not accept, and in `detection.conditions` to evaluate them, so the compiled query
+and the Python evaluator mean the same thing, in time linear in the text.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Mapping
 from datetime import time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
+import re2  # google-re2
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,6 +42,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 KNOWN_TABLES = frozenset(
     {
@@ -40,11 +59,80 @@ CUSTOM_TABLE_SUFFIX = "_CL"
 IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _DURATION_PART = re.compile(r"(\d+)\s*(d|h|m|s)")
 _ENV_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-_RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\\[1-9]")
+
+ENV_PREFIX = "FAULTLINE_"
+"""Only variables named `FAULTLINE_*` are substituted into the rules file."""
+CREDENTIAL_WORDS = frozenset(
+    {
+        "TOKEN",
+        "SECRET",
+        "SECRETS",
+        "PASSWORD",
+        "PASSWD",
+        "KEY",
+        "CONNECTION",
+        "CONNECTIONSTRING",
+        "CREDENTIAL",
+        "CREDENTIALS",
+        "SAS",
+    }
+)
+"""`FAULTLINE_*` variables with one of these words in their name are not substituted either."""
+
+MAX_RULES_BYTES = 512 * 1024
+MAX_ALIASES = 100
+MAX_DEPTH = 64
+MAX_NODES = 100_000
+"""Nodes the document may expand to, aliases followed (the shipped file has a few hundred)."""
 
 
 class RulesError(ValueError):
     """The rules file is unusable; the message lists every bad field by its path."""
+
+
+class RegexMatch(Protocol):
+    def group(self, *groups: int | str) -> Any: ...
+
+
+class Regex(Protocol):
+    """A compiled RE2 pattern (google-re2's `re`-like API)."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    @property
+    def groupindex(self) -> Mapping[str, int]: ...
+
+    def search(self, text: str) -> RegexMatch | None: ...
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.log_errors = False  # the error is raised with the pattern instead of logged by C++
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+def compile_regex(pattern: str) -> Regex:
+    """Compile with RE2, the engine of KQL's `matches regex`, so the service and Python agree on
+    what a pattern means and matching takes time linear in the text (no backtracking).
+
+    Raises ValueError naming the pattern when RE2 does not accept it: lookaround,
+    backreferences, `\\Z`, possessive quantifiers, repetitions over 1000, too large a program.
+    """
+    try:
+        compiled: Regex = re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as error:
+        reason = error.args[0] if error.args else ""
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(
+            f"invalid regular expression {pattern!r}: RE2, the syntax KQL's `matches regex` "
+            f"uses, does not accept it ({reason})"
+        ) from None
+    return compiled
 
 
 def parse_duration(value: object) -> timedelta:
@@ -65,6 +153,20 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Repository = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")]
 Scalar = bool | int | float | str
+ColumnName = Annotated[str, StringConstraints(pattern=rf"^{IDENTIFIER}$")]
+"""A column or table name as KQL reads it bare: letters, digits and `_`."""
+
+
+def _dynamic_key(key: str) -> str:
+    """A key into a dynamic column; it reaches KQL only as an escaped string literal."""
+    if not key:
+        raise ValueError("empty key in a dynamic path")
+    if any(unicodedata.category(ch) == "Cc" for ch in key):
+        raise ValueError(f"key {key!r} contains a control character")
+    return key
+
+
+DynamicKey = Annotated[str, AfterValidator(_dynamic_key)]
 
 
 class _Model(BaseModel):
@@ -74,8 +176,8 @@ class _Model(BaseModel):
 class FieldPath(_Model):
     """A column, optionally followed by keys into its dynamic (JSON) value: `Properties.tenant`."""
 
-    column: str
-    keys: tuple[str, ...] = ()
+    column: ColumnName
+    keys: tuple[DynamicKey, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> FieldPath:
@@ -123,7 +225,14 @@ class Condition(_Model):
     in_: tuple[Scalar, ...] | None = Field(default=None, alias="in", min_length=1)
     not_in: tuple[Scalar, ...] | None = Field(default=None, min_length=1)
     contains: str | None = None
-    regex: str | None = None
+    regex: str | None = Field(
+        default=None,
+        description=(
+            "An RE2 regular expression (the syntax of KQL's `matches regex`) found anywhere in "
+            "the field's text; RE2 has no lookaround or backreferences, `\\d` and `\\w` are "
+            "ASCII, `$` is the end of the text."
+        ),
+    )
     gt: float | None = None
     gte: float | None = None
     lt: float | None = None
@@ -133,18 +242,10 @@ class Condition(_Model):
 
     @field_validator("regex")
     @classmethod
-    def _regex_compiles_everywhere(cls, pattern: str | None) -> str | None:
-        """The pattern runs in KQL (RE2) and in Python, so it must mean the same in both."""
-        if pattern is None:
-            return None
-        try:
-            re.compile(pattern)
-        except re.error as error:
-            raise ValueError(f"invalid regular expression {pattern!r}: {error}") from error
-        if _RE2_UNSUPPORTED.search(pattern):
-            raise ValueError(
-                f"{pattern!r} uses lookaround or backreferences, which KQL's RE2 does not support"
-            )
+    def _regex_is_re2(cls, pattern: str | None) -> str | None:
+        """The pattern runs in KQL and in Python, both on RE2, so it must compile there."""
+        if pattern is not None:
+            compile_regex(pattern)
         return pattern
 
     @model_validator(mode="after")
@@ -181,19 +282,22 @@ class Condition(_Model):
 class ColumnMap(_Model):
     """Which columns of a table carry the parts of a failure (custom tables must say)."""
 
-    message: str | None = None
-    level: str | None = None
-    exception_type: str | None = None
-    stack_trace: str | None = None
-    operation_name: str | None = None
-    operation_id: str | None = None
-    role: str | None = None
+    message: ColumnName | None = None
+    level: ColumnName | None = None
+    exception_type: ColumnName | None = None
+    stack_trace: ColumnName | None = None
+    operation_name: ColumnName | None = None
+    operation_id: ColumnName | None = None
+    role: ColumnName | None = None
+    app_version: ColumnName | None = None
+    instance: ColumnName | None = None
+    user: ColumnName | None = None
 
 
 class TableSpec(_Model):
     name: str
     columns: ColumnMap = ColumnMap()
-    record_id_column: str | None = Field(
+    record_id_column: ColumnName | None = Field(
         default=None,
         description="A column that uniquely identifies a record; default: a hash of the row.",
     )
@@ -230,7 +334,13 @@ class LogSource(_Model):
         | None
     ) = Field(default=None, description="Enables 'open in the Azure portal' links in issues.")
     tables: tuple[Annotated[TableSpec, BeforeValidator(_table_spec)], ...] = Field(min_length=1)
-    poll_interval: Duration = timedelta(minutes=5)
+    poll_interval: Duration = Field(
+        default=timedelta(minutes=5),
+        description=(
+            "How often the source is queried. The timer (`FAULTLINE_TIMER_SCHEDULE`) must fire "
+            "at least this often; the interval is rounded up to whole timer periods."
+        ),
+    )
     lookback: Duration = Field(
         default=timedelta(hours=1),
         description="How far TimeGenerated may trail ingestion; older late records are missed.",
@@ -273,23 +383,20 @@ class Extractor(_Model):
 
     name: Annotated[str, StringConstraints(pattern=rf"^{IDENTIFIER}$")]
     field: FieldRef
-    regex: str
+    regex: str = Field(
+        description="An RE2 regular expression with a named group `(?P<value>...)`.",
+    )
 
     @field_validator("regex")
     @classmethod
     def _has_value_group(cls, pattern: str) -> str:
-        try:
-            compiled = re.compile(pattern)
-        except re.error as error:
-            raise ValueError(f"invalid regular expression {pattern!r}: {error}") from error
-        if "value" not in compiled.groupindex:
+        if "value" not in compile_regex(pattern).groupindex:
             raise ValueError(f"{pattern!r} needs a named group (?P<value>...)")
         return pattern
 
 
 class ContextSpec(_Model):
     extractors: tuple[Extractor, ...] = ()
-    sample_fields: tuple[FieldRef, ...] = ()
     max_samples: int = Field(default=5, ge=0, le=50)
 
 
@@ -301,7 +408,7 @@ class FingerprintOverride(_Model):
 
 class FailureDefinition(_Model):
     name: Name
-    tables: tuple[str, ...] = Field(min_length=1)
+    tables: tuple[ColumnName, ...] = Field(min_length=1)
     when: Condition
     description: str = ""
     severity: Literal["critical", "high", "medium", "low"] = "medium"
@@ -340,7 +447,7 @@ class Route(_Model):
     """Send matching failures to a repository; every `when_*` given must match."""
 
     when_definitions: tuple[str, ...] = ()
-    when_tables: tuple[str, ...] = ()
+    when_tables: tuple[ColumnName, ...] = ()
     when_roles: tuple[str, ...] = ()
     when: Condition | None = None
     repository: Repository
@@ -370,6 +477,14 @@ class Dedup(_Model):
         ),
     )
     regression: Literal["reopen", "new_linked"] = "reopen"
+    upgrade_transition: Duration = Field(
+        default=timedelta(days=30),
+        description=(
+            "After an upgrade of the fingerprint algorithm, how long the previous version's "
+            "fingerprint is computed too, so failures that have issues made under it find them "
+            "(their counts and issues fold into the new groups)."
+        ),
+    )
     occurrence_retention: Duration = Field(
         default=timedelta(days=30),
         description=(
@@ -377,6 +492,34 @@ class Dedup(_Model):
             "counts stay). The rows are what makes a record seen twice count once, so replays "
             "of older windows are refused."
         ),
+    )
+
+
+class Correlation(_Model):
+    """Rows of one failing operation (same operation, invocation or trace id, any table) are one
+    incident: its most specific row is the root cause and decides the group; the others are
+    evidence on that group's issue."""
+
+    enabled: bool = True
+    wait: Duration = Field(
+        default=timedelta(minutes=30),
+        description=(
+            "How long rows that are only symptoms (a failed request or dependency call, an error "
+            "line) wait for their operation's cause (an exception with in-app frames) to be "
+            "ingested; a cause settles its operation at once. A cause ingested later than this "
+            "counts as a failure of its own. Longer waits join later causes but delay issues "
+            "whose operations have no cause row."
+        ),
+    )
+
+
+class Redaction(_Model):
+    """What is removed from log text before it is stored or shown (secrets, keys, tokens,
+    passwords, connection strings, JWTs, card numbers and e-mail addresses always go)."""
+
+    ip_addresses: bool = Field(
+        default=False,
+        description="Also redact IPv4 and IPv6 addresses (personal data in some jurisdictions).",
     )
 
 
@@ -423,6 +566,8 @@ class Rules(_Model):
     assignment: AssignmentPolicy = AssignmentPolicy()
     rate_limits: RateLimits = RateLimits()
     business_hours: BusinessHours = BusinessHours()
+    correlation: Correlation = Correlation()
+    redaction: Redaction = Redaction()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Rules:
@@ -472,28 +617,153 @@ class Rules(_Model):
     def definitions_for(self, table: str) -> tuple[FailureDefinition, ...]:
         return tuple(d for d in self.failures if table in d.tables)
 
+    def route_fields(self) -> tuple[FieldPath, ...]:
+        """Every field a route's `when` reads: what a failure must carry to its routing."""
+        found: dict[str, FieldPath] = {}
+
+        def visit(condition: Condition | None) -> None:
+            if condition is None:
+                return
+            for child in (*(condition.all_ or ()), *(condition.any_ or ()), condition.not_):
+                visit(child)
+            if condition.field is not None:
+                found[str(condition.field)] = condition.field
+
+        for route in self.routing.routes:
+            visit(route.when)
+        return tuple(found.values())
+
+    def thresholds(self) -> dict[str, Threshold]:
+        """Every definition's threshold by name (a group holds rows of several definitions)."""
+        return {d.name: d.threshold for d in self.failures}
+
+
+def substitutable(name: str) -> bool:
+    """Whether `${name}` may be replaced: a `FAULTLINE_*` variable that names no credential."""
+    return name.startswith(ENV_PREFIX) and not CREDENTIAL_WORDS.intersection(name.split("_"))
+
 
 def substitute_environment(node: Any, env: Mapping[str, str], path: str = "") -> Any:
-    """Replace `${NAME}` / `${NAME:-default}` inside string values (never inside YAML structure)."""
+    """Replace `${NAME}` / `${NAME:-default}` inside string values (never inside YAML structure),
+    for `FAULTLINE_*` variables only (see the module docstring); raise RulesError listing every
+    reference that is refused or unset, by path and variable."""
+    problems: list[str] = []
+    substituted = _substitute(node, env, path, problems)
+    if problems:
+        raise RulesError("\n".join(problems))
+    return substituted
+
+
+def _substitute(node: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
     if isinstance(node, dict):
         return {
-            k: substitute_environment(v, env, f"{path}.{k}" if path else str(k))
+            k: _substitute(v, env, f"{path}.{k}" if path else str(k), problems)
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [substitute_environment(v, env, f"{path}[{i}]") for i, v in enumerate(node)]
+        return [_substitute(v, env, f"{path}[{i}]", problems) for i, v in enumerate(node)]
     if not isinstance(node, str):
         return node
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group("name"), match.group("default")
-        if name in env:
+        if not substitutable(name):
+            problems.append(
+                f"{path}: ${{{name}}} is not substituted: the rules file may use only variables "
+                f"named {ENV_PREFIX}*, and none naming a credential "
+                f"({', '.join(sorted(CREDENTIAL_WORDS))})"
+            )
+        elif name in env:
             return env[name]
-        if default is not None:
+        elif default is not None:
             return default
-        raise RulesError(f"{path}: environment variable {name} is not set and has no default")
+        else:
+            problems.append(f"{path}: environment variable {name} is not set and has no default")
+        return match.group(0)
 
     return _ENV_REFERENCE.sub(replace, node)
+
+
+class _Refused(yaml.YAMLError):
+    """The document is too big, too deep or expands too far to be read at all."""
+
+
+def _line(mark: object) -> str:
+    line = getattr(mark, "line", None)
+    return f" (line {line + 1})" if isinstance(line, int) else ""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, counting aliases and depth while it composes the node graph.
+
+    Composing is cheap even for a bomb (an alias is the anchor's node again, not a copy); what
+    explodes is whatever walks the graph as a tree afterwards, so the graph is measured before
+    anything is constructed from it.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.aliases = 0
+        self.depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                where = _line(self.current_event.start_mark)
+                raise _Refused(f"more than {MAX_ALIASES} YAML aliases{where}")
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                where = _line(self.current_event.start_mark)
+                raise _Refused(f"nested more than {MAX_DEPTH} levels deep{where}")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expansion(root: Node) -> None:
+    """Refuse a graph that, aliases followed, has more than MAX_NODES nodes or a cycle; each
+    distinct node is visited once (sizes are memoized), so a bomb is measured in a moment."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > MAX_NODES:
+                where = _line(node.start_mark)
+                raise _Refused(f"its YAML aliases expand to more than {MAX_NODES} nodes{where}")
+        elif key in open_nodes:
+            where = _line(node.start_mark)
+            raise _Refused(f"a YAML alias refers to a node that contains it{where}")
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+
+
+def _parse(text: str) -> Any:
+    loader = _BoundedLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        _check_expansion(root)
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
 
 
 def _error_path(location: tuple[int | str, ...]) -> str:
@@ -515,14 +785,22 @@ def _error_path(location: tuple[int | str, ...]) -> str:
 
 def load_rules(text: str, env: Mapping[str, str], origin: str = "rules file") -> Rules:
     """Parse, substitute and validate; raise RulesError listing every bad field by its path."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_RULES_BYTES:
+        raise RulesError(f"{origin}: refused: {size} bytes, more than {MAX_RULES_BYTES}")
     try:
-        document = yaml.safe_load(text)
+        document = _parse(text)
+    except _Refused as error:
+        raise RulesError(f"{origin}: refused: {error}") from None
     except yaml.YAMLError as error:
         raise RulesError(f"{origin}: not valid YAML: {error}") from error
     if not isinstance(document, dict):
         raise RulesError(f"{origin}: expected a mapping at the top level")
     try:
         return Rules.model_validate(substitute_environment(document, env))
+    except RulesError as error:
+        lines = [f"  {line}" for line in str(error).splitlines()]
+        raise RulesError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
     except ValidationError as error:
         lines = sorted({f"  {_error_path(e['loc'])}: {e['msg']}" for e in error.errors()})
         raise RulesError(f"{origin} is invalid:\n" + "\n".join(lines)) from None

@@ -14,17 +14,15 @@ from azure.storage.queue import QueueServiceClient
 
 from adapters.exported_logs import ExportedLogsSource
 from adapters.github import GitHubIssues
+from adapters.grouping_log import TableGroupingLog
+from adapters.ledger import TableOccurrenceLedger
 from adapters.log_analytics import LogAnalyticsSource
 from adapters.markdown_issues import MarkdownIssueSink
+from adapters.operations import TableOperations
 from adapters.queues import StorageQueue
 from adapters.secrets import CachedSecret, environment_secret, key_vault_secret
 from adapters.settings import AppSettings
-from adapters.tables import (
-    PoisonedJobLog,
-    TableCheckpointStore,
-    TableOccurrenceLedger,
-    ensure_table,
-)
+from adapters.tables import PoisonedJobLog, TableCheckpointStore, ensure_table
 from adapters.workflow_state import AuditLog, IssueRateLimiter, IssueStateStore
 from detection.issue import DEFAULT_TEMPLATE
 from detection.rules import Rules, load_rules
@@ -51,6 +49,8 @@ class Services:
     failure_queue: StorageQueue
     checkpoints: TableCheckpointStore
     ledger: TableOccurrenceLedger
+    grouping: TableGroupingLog
+    operations: TableOperations
     poisoned_jobs: PoisonedJobLog
     issues: IssueStateStore
     rate_limiter: IssueRateLimiter
@@ -154,6 +154,8 @@ def bootstrap(
         failure_queue=StorageQueue.open(queues, settings.failure_queue),
         checkpoints=TableCheckpointStore(ensure_table(tables, f"{prefix}Checkpoints")),
         ledger=TableOccurrenceLedger(ensure_table(tables, f"{prefix}Occurrences")),
+        grouping=TableGroupingLog(ensure_table(tables, f"{prefix}Grouping")),
+        operations=TableOperations(ensure_table(tables, f"{prefix}Operations")),
         poisoned_jobs=PoisonedJobLog(ensure_table(tables, f"{prefix}PoisonedJobs")),
         issues=IssueStateStore(ensure_table(tables, f"{prefix}Issues")),
         rate_limiter=IssueRateLimiter(ensure_table(tables, f"{prefix}RateLimits")),

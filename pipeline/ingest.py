@@ -12,19 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from adapters.tables import LedgerEntry
-from detection.detect import Detection, detect
+from detection.detect import detect
 from detection.kql import build_query
 from detection.records import normalize_rows
 from detection.windows import QueryWindow
 from pipeline.bootstrap import Services
-from pipeline.messages import FailureNotice, QueryJob
+from pipeline.counting import count_detections, in_transition
+from pipeline.messages import QueryJob
 from pipeline.ports import QueryPlan, QueryRejected, Throttled
 
 log = logging.getLogger(__name__)
@@ -43,6 +41,7 @@ class JobReport:
     rejected_rows: int = 0
     detections: int = 0
     new_occurrences: int = 0
+    held: int = 0
     notices: int = 0
     follow_up_jobs: list[QueryJob] = field(default_factory=list)
 
@@ -129,74 +128,23 @@ def _run(services: Services, job: QueryJob) -> JobReport:
             rejected.reason,
         )
     report.rejected_rows = len(normalized.rejected)
-    detections = detect(normalized.records, definitions)
+    detections = detect(normalized.records, definitions, with_previous=in_transition(services))
     report.detections = len(detections)
-    thresholds = {d.name: d.threshold for d in definitions}
-    for group in _by_fingerprint(detections):
-        entry = services.ledger.record(group, thresholds[group[0].definition])
-        report.new_occurrences += entry.added
-        if entry.handoff_pending:
-            _hand_off(services, job, entry, group)
-            report.notices += 1
+    counted = count_detections(services, job.source, detections)
+    report.new_occurrences, report.notices = counted.new_occurrences, counted.notices
+    report.held = counted.held
     log.info(
-        "job %s (%s): %d rows, %d failures, %d new occurrences, %d notices",
+        "job %s (%s): %d rows, %d failures, %d new occurrences, %d held for their cause, "
+        "%d notices",
         job.job_id,
         job.describe(),
         report.rows,
         report.detections,
         report.new_occurrences,
+        report.held,
         report.notices,
     )
     return report
-
-
-def _by_fingerprint(detections: Sequence[Detection]) -> list[list[Detection]]:
-    groups: dict[str, list[Detection]] = defaultdict(list)
-    for detection in detections:
-        groups[detection.fingerprint.value].append(detection)
-    return list(groups.values())
-
-
-def _sample_line(detection: Detection) -> str:
-    record = detection.record
-    where = " ".join(p for p in (record.role, record.operation_name) if p)
-    return f"{record.time_generated:%Y-%m-%dT%H:%M:%S.%fZ} {where} {record.message}"[:4000]
-
-
-def _hand_off(
-    services: Services, job: QueryJob, entry: LedgerEntry, group: Sequence[Detection]
-) -> None:
-    """Tell the issue workflow; the ledger's pending flag makes a crash here resend, not lose."""
-    definition = services.rules.definition(entry.definition)
-    max_samples = definition.context.max_samples
-    latest = max(group, key=lambda d: d.record.time_generated)
-    record = latest.record
-    assert entry.threshold_crossed_at is not None
-    notice = FailureNotice(
-        fingerprint=entry.fingerprint,
-        fingerprint_version=latest.fingerprint.version,
-        definition=entry.definition,
-        table=record.table,
-        source=job.source,
-        count=entry.count,
-        first_seen=entry.first_seen,
-        last_seen=entry.last_seen,
-        threshold_crossed_at=entry.threshold_crossed_at,
-        message=record.message[:4000],
-        exception_type=record.exception_type,
-        stack_trace=(record.stack_trace or "")[:16000] or None,
-        role=record.role,
-        operation_name=record.operation_name,
-        context=dict(latest.context),
-        samples=[_sample_line(d) for d in sorted(group, key=lambda d: d.record.time_generated)][
-            -max_samples:
-        ]
-        if max_samples
-        else [],
-        grouped_by=[c.hint for c in latest.fingerprint.components if c.contributes],
-    )
-    services.failure_queue.send(notice.model_dump_json())
-    services.ledger.mark_handed_off(entry)
 
 
 def _requeue_throttled(services: Services, job: QueryJob, throttled: Throttled) -> JobReport:

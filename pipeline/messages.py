@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from detection.windows import QueryWindow, job_id
 
@@ -43,24 +44,29 @@ class QueryJob(BaseModel):
 
 
 class FailureNotice(BaseModel):
-    """A failure that crossed its threshold (or recurred after): the issue workflow's input."""
+    """A group that crossed its threshold (or recurred after): the issue workflow's input.
+
+    It names the group and its totals at hand-off; everything the issue shows is read from the
+    ledger when the workflow runs, so a notice stays small whatever the logs hold."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    fingerprint: str
-    fingerprint_version: int
-    definition: str
-    table: str
-    source: str
-    count: int
+    fingerprint: str = Field(pattern=r"^[0-9a-f]{32}$")
+    fingerprint_version: int = Field(ge=1)
+    definition: str = Field(max_length=63)
+    table: str = Field(max_length=200)
+    source: str = Field(max_length=63)
+    count: int = Field(ge=1)
     first_seen: datetime
     last_seen: datetime
     threshold_crossed_at: datetime
-    message: str
-    exception_type: str | None = None
-    stack_trace: str | None = None
-    role: str | None = None
-    operation_name: str | None = None
-    context: dict[str, str] = Field(default_factory=dict)
-    samples: list[str] = Field(default_factory=list)
-    grouped_by: list[str] = Field(default_factory=list)
+    role: str | None = Field(default=None, max_length=500)
+    fields: dict[str, Any] = Field(default_factory=dict, max_length=32)
+    """The founding record's values of the fields routing conditions read."""
+
+    @field_validator("fields")
+    @classmethod
+    def _small(cls, fields: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(fields, default=str)) > 16_000:
+            raise ValueError("routing fields are limited to 16,000 characters")
+        return fields

@@ -87,6 +87,7 @@ class IssueRef:
     assignees: tuple[str, ...]
     labels: tuple[str, ...]
     body: str
+    id: int = 0
 
 
 class IssueTracker(Protocol):

@@ -88,6 +88,7 @@ class LocalRun:
             functions.user_function("record_poisoned_notice"),
         )
         self.tick_function = functions.user_function("fan_out_queries")
+        self.settle_function = functions.user_function("settle_operations")
         self.clean_up = functions.user_function("prune_occurrence_ledger")
         self.next_clean_up = _next_daily(
             functions.binding("prune_occurrence_ledger", "timerTrigger")["schedule"], clock.now()
@@ -105,6 +106,7 @@ class LocalRun:
         self.tick_function(timer_request())
         self.query_jobs += self.jobs.drain().processed
         self.poisoned_jobs.drain()
+        self.settle_function(timer_request())
         self.notices_sent += self.notices.deliver_waiting().processed
         self.poisoned_notices.drain()
         self.durable.run_due_work()
@@ -135,7 +137,7 @@ def _next_daily(schedule: str, after: datetime) -> datetime:
     return moment if moment > after else moment + timedelta(days=1)
 
 
-def run(data: Path, rules: Path | None, out: Path) -> int:
+def run(data: Path, rules: Path | None, out: Path, occurrences: Path | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="  %(levelname)s %(message)s", stream=sys.stdout
     )
@@ -172,8 +174,10 @@ def run(data: Path, rules: Path | None, out: Path) -> int:
         queues = QueueServiceClient.from_connection_string(azurite.connection_string)
         with DurableRuntime(functions, clock=clock, worker_process=True) as durable:
             local = LocalRun(services, functions, queues, durable, clock)
-            interval = min(s.poll_interval for s in services.rules.sources)
-            end = last + max(s.ingestion_delay for s in services.rules.sources) + interval
+            loaded = services.rules
+            interval = min(s.poll_interval for s in loaded.sources)
+            held = loaded.correlation.wait if loaded.correlation.enabled else timedelta(0)
+            end = last + max(s.ingestion_delay for s in loaded.sources) + interval + held
             print(
                 f"  simulating {first:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, "
                 f"a timer tick every {interval}"
@@ -194,7 +198,42 @@ def run(data: Path, rules: Path | None, out: Path) -> int:
             took = local.settle(SETTLE_LIMIT)
             print(f"  settled after {took} of simulated time")
             _report(local, time.monotonic() - started)
+            if occurrences is not None:
+                written = export_occurrences(services, occurrences)
+                print(f"\n{written} occurrences written to {occurrences}")
     return 0
+
+
+def export_occurrences(services: Services, path: Path) -> int:
+    """One JSON line per occurrence the ledger counted, read back from Table Storage: where each
+    failing row went (its group after every fold, and that group's issue)."""
+    written = 0
+    with path.open("w", encoding="utf-8") as out:
+        for entry in sorted(services.ledger.summaries(), key=lambda e: e.fingerprint):
+            if entry.folded_into:
+                continue
+            group = services.grouping.resolve(entry.fingerprint)
+            issues = services.issues.issues_of(group)
+            issue = f"{issues[0][0]}#{issues[0][1]}" if issues else None
+            for row in services.ledger.occurrences(entry.fingerprint):
+                out.write(
+                    json.dumps(
+                        {
+                            "table": row["Table"],
+                            "record_id": row["RecordId"],
+                            "time": row["TimeGenerated"].isoformat(),
+                            "operation_id": row.get("Operation"),
+                            "role": row.get("Role"),
+                            "definition": row.get("Definition"),
+                            "fingerprint": row.get("Fingerprint"),
+                            "group": group,
+                            "issue": issue,
+                        }
+                    )
+                    + "\n"
+                )
+                written += 1
+    return written
 
 
 def _report(local: LocalRun, seconds: float) -> None:
@@ -202,6 +241,8 @@ def _report(local: LocalRun, seconds: float) -> None:
     summaries = services.ledger.summaries()
     crossed = [e for e in summaries if e.threshold_crossed_at is not None]
     actions = Counter(e.action for e in services.audit.entries())
+    summaries = [e for e in summaries if not e.folded_into]
+    crossed = [e for e in crossed if not e.folded_into]
     occurrences = sum(e.count for e in summaries)
     by_definition = Counter(e.definition for e in summaries)
     over = Counter(e.definition for e in crossed)
@@ -209,7 +250,7 @@ def _report(local: LocalRun, seconds: float) -> None:
         f"\nDetected in {seconds:.0f} s ({local.query_jobs} query jobs, "
         f"{services.poisoned_jobs.count()} poisoned):"
     )
-    print(f"  {'definition':28} {'failures':>8} {'over threshold':>14} {'occurrences':>11}")
+    print(f"  {'root definition':28} {'groups':>8} {'over threshold':>14} {'occurrences':>11}")
     for definition in sorted(by_definition):
         count = sum(e.count for e in summaries if e.definition == definition)
         print(
@@ -217,9 +258,10 @@ def _report(local: LocalRun, seconds: float) -> None:
         )
     print("\nIssue workflow:")
     rows = [
-        ("failures seen", len(summaries)),
+        ("groups seen", len(summaries)),
         ("occurrences counted", occurrences),
-        ("failures over their threshold", len(crossed)),
+        ("failing operations", sum(e.incidents for e in summaries)),
+        ("groups over their threshold", len(crossed)),
         ("failure notices handled", local.notices_sent),
         ("issues created", actions["created"]),
         ("issues updated", actions["updated"]),
@@ -248,6 +290,13 @@ def main() -> int:
         "--rules", type=Path, default=None, help="rules file (default: faultline.yaml)"
     )
     parser.add_argument(
+        "--occurrences",
+        type=Path,
+        default=None,
+        help="write one JSON line per counted occurrence (table, record_id, time, operation_id, "
+        "role, definition, fingerprint, group, issue), read back from Table Storage",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=DEFAULT_OUT,
@@ -255,7 +304,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     data = args.data or rendered(DEFAULT_SAMPLE, DEFAULT_DATA)
-    return run(data.resolve(), args.rules, args.out.resolve())
+    occurrences = args.occurrences.resolve() if args.occurrences else None
+    return run(data.resolve(), args.rules, args.out.resolve(), occurrences)
 
 
 if __name__ == "__main__":

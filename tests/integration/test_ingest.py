@@ -112,7 +112,8 @@ def test_a_job_counts_candidates_once_and_hands_off_the_crossed_failure(
     assert len(notices) == 1
     notice = notices[0]
     assert (notice.definition, notice.count, notice.table) == ("failed-request", 4, "AppRequests")
-    assert notice.message == "GET /api/cart failed with 503"
+    founder = services.ledger.summary(notice.fingerprint).founder
+    assert founder.title == "GET /api/cart failed with 503"
     assert notice.threshold_crossed_at == T0 + timedelta(minutes=2)
 
     _enqueue(services, T0, T0 + timedelta(minutes=15))

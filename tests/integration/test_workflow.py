@@ -15,10 +15,8 @@ import pytest
 import yaml
 from azure.storage.queue import QueueServiceClient
 
-from detection.detect import Detection
-from detection.fingerprint import Fingerprint
-from detection.records import LogRecord
-from detection.rules import Threshold
+from adapters.ledger import Counted
+from detection.occurrence import Occurrence
 from pipeline.bootstrap import Services, bootstrap, install
 from pipeline.local.durable import DurableRuntime
 from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock
@@ -39,9 +37,15 @@ class Workflow:
     notices: QueueDriver
     clock: SimulatedClock
 
+    def send(self, notice: FailureNotice) -> None:
+        """Count the notice's occurrences in the ledger (what the workflow shows comes from it),
+        then queue the notice as ingestion would."""
+        occur(self, notice.count, notice.fingerprint)
+        self.services.failure_queue.send(notice.model_dump_json())
+
     def notify(self, notice: FailureNotice, times: int = 1) -> None:
         for _ in range(times):
-            self.services.failure_queue.send(notice.model_dump_json())
+            self.send(notice)
         self.notices.drain()
         self.durable.wait_until_idle()
 
@@ -52,14 +56,17 @@ class Workflow:
         return [e.action for e in self.services.audit.entries(fingerprint)]
 
 
+def _fingerprint(name: str) -> str:
+    return hashlib.blake2b(name.encode(), digest_size=16).hexdigest()
+
+
 def notice(
     name: str = "checkout-null", count: int = 3, last_seen: datetime | None = None
 ) -> FailureNotice:
-    fingerprint = hashlib.blake2b(name.encode(), digest_size=16).hexdigest()
     last = last_seen or FRIDAY_MORNING - timedelta(minutes=5)
     return FailureNotice(
-        fingerprint=fingerprint,
-        fingerprint_version=1,
+        fingerprint=_fingerprint(name),
+        fingerprint_version=3,
         definition="unhandled-exception",
         table="AppExceptions",
         source="production",
@@ -67,13 +74,38 @@ def notice(
         first_seen=FRIDAY_MORNING - timedelta(hours=1),
         last_seen=last,
         threshold_crossed_at=FRIDAY_MORNING - timedelta(hours=1),
-        message=f"Cannot read properties of undefined (reading 'total') [{name}]",
-        exception_type="TypeError",
-        stack_trace="TypeError: Cannot read properties of undefined\n"
-        "    at submit (/app/src/checkout.js:42:7)",
         role="checkout-web",
-        samples=["2026-11-20T09:25:00Z checkout-web Cannot read properties of undefined"],
     )
+
+
+def occur(flow: Workflow, total: int, fingerprint: str | None = None) -> None:
+    """Bring the ledger (the source of truth for counts and content) to `total` occurrences."""
+    group = fingerprint or _fingerprint("checkout-null")
+    occurrences = [
+        Occurrence(
+            definition="unhandled-exception",
+            fingerprint=group,
+            group=group,
+            version=3,
+            table="AppExceptions",
+            record_id=f"{group}-{i}",
+            time=FRIDAY_MORNING + timedelta(seconds=i),
+            kind="exception",
+            rank=4,
+            message=f"Cannot read properties of undefined (reading 'total') [{group[:6]}]",
+            exception_type="TypeError",
+            stack_trace="TypeError: Cannot read properties of undefined\n"
+            "    at submit (/app/src/checkout.js:42:7)",
+            title="TypeError in checkout.submit: Cannot read properties of undefined",
+            basis="stack",
+            culprit="checkout.submit",
+            role="checkout-web",
+            source="production",
+        )
+        for i in range(total)
+    ]
+    thresholds = flow.services.rules.thresholds()
+    flow.services.ledger.record(group, [Counted(o, True) for o in occurrences], thresholds)
 
 
 def _rules(tmp_path: Path, **changes: object) -> str:
@@ -141,7 +173,7 @@ def test_a_new_failure_becomes_one_labelled_issue_assigned_to_copilot(make_workf
     failure = notice()
     flow.notify(failure)
     [issue] = flow.shop_issues()
-    assert issue["title"].startswith("[unhandled-exception] TypeError: Cannot read properties")
+    assert issue["title"].startswith("TypeError in checkout.submit: Cannot read properties")
     assert set(issue["labels"]) >= {"faultline", "severity:high", "category:bug"}
     assert f"faultline:fingerprint={failure.fingerprint}" in issue["body"]
     assert issue["assignees"] == ["Copilot"]
@@ -174,13 +206,13 @@ def test_recurrences_within_the_update_interval_are_gathered_into_one_refresh(
     make_workflow,
 ) -> None:
     flow = make_workflow(simulated_timers=True, **{"dedup.update_interval": "30m"})
-    flow.services.failure_queue.send(notice(count=3).model_dump_json())
+    flow.send(notice(count=3))
     flow.notices.drain()
     flow.durable.run_due_work()
     for count in (5, 8, 13):
         flow.clock.advance(timedelta(minutes=5))
-        _occur(flow, count)
-        flow.services.failure_queue.send(notice(count=count).model_dump_json())
+        occur(flow, count)
+        flow.send(notice(count=count))
         flow.notices.drain()
         flow.durable.run_due_work()
     assert flow.github.calls("PATCH", "/repos/contoso/shop/issues/*") == []
@@ -281,7 +313,7 @@ def test_a_worker_stopped_mid_orchestration_resumes_without_duplicates(make_work
     flow.github.fail_next(
         SecondaryRateLimit(retry_after=4), method="POST", path="/repos/contoso/shop/issues"
     )
-    flow.services.failure_queue.send(notice().model_dump_json())
+    flow.send(notice())
     flow.notices.drain()
     deadline = time.monotonic() + 20
     while "rate-limited" not in flow.actions(notice().fingerprint) and time.monotonic() < deadline:
@@ -299,7 +331,7 @@ def test_over_the_hourly_budget_a_failure_waits_for_its_slot_and_is_not_dropped(
 ) -> None:
     flow = make_workflow(simulated_timers=True, **{"rate_limits.issues_per_hour": 2})
     for name in ("a", "b", "c"):
-        flow.services.failure_queue.send(notice(name).model_dump_json())
+        flow.send(notice(name))
         flow.notices.drain()
         flow.durable.run_due_work()
     assert len(flow.shop_issues()) == 2
@@ -342,7 +374,7 @@ def test_claude_is_summoned_by_mention_with_instructions(make_workflow) -> None:
 def test_outside_business_hours_assignment_is_deferred_until_they_start(make_workflow) -> None:
     flow = make_workflow()
     flow.clock.set(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))  # Saturday
-    flow.services.failure_queue.send(notice().model_dump_json())
+    flow.send(notice())
     flow.notices.drain()
     deadline = datetime.now(UTC) + timedelta(seconds=20)
     while (
@@ -383,7 +415,7 @@ def test_a_notice_that_cannot_start_a_workflow_ends_in_the_poison_queue_loudly(
 ) -> None:
     flow = make_workflow()
     bad = notice().model_copy(update={"definition": "no-such-definition"})
-    flow.services.failure_queue.send(bad.model_dump_json())
+    flow.send(bad)
     result = flow.notices.drain()
     assert (result.failed, result.poisoned) == (5, 1)
     queues = QueueServiceClient.from_connection_string(azurite.connection_string)
@@ -408,25 +440,11 @@ def test_the_dry_run_sink_takes_the_same_workflow_into_markdown_files(
     flow.notify(notice(count=9))
     assert flow.shop_issues() == [] and flow.github.requests == []
     page = (out / "contoso" / "shop" / "1.md").read_text()
-    assert page.startswith("# [unhandled-exception] TypeError: Cannot read properties")
+    assert page.startswith("# TypeError in checkout.submit: Cannot read properties")
     assert "- assignees: Copilot" in page and "**Occurrences** | 9" in page
     assert "6 new occurrence(s) since the last update" in page
     assert f"faultline:fingerprint={notice().fingerprint}" in page
     assert flow.actions(notice().fingerprint) == ["created", "assigned", "updated", "commented"]
-
-
-def _occur(flow: Workflow, total: int) -> None:
-    """Bring the ledger (the source of truth for counts) to `total` occurrences of the notice."""
-    fingerprint = Fingerprint(notice().fingerprint, 1, ())
-    detections = [
-        Detection(
-            "unhandled-exception",
-            fingerprint,
-            LogRecord("AppExceptions", f"r{i}", FRIDAY_MORNING + timedelta(seconds=i), None, "x"),
-        )
-        for i in range(total)
-    ]
-    flow.services.ledger.record(detections, Threshold(count=1))
 
 
 def test_notices_arriving_while_a_workflow_waits_leave_word_and_none_is_lost(
@@ -434,11 +452,11 @@ def test_notices_arriving_while_a_workflow_waits_leave_word_and_none_is_lost(
 ) -> None:
     flow = make_workflow()
     flow.clock.set(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))  # Saturday: assignment waits
-    flow.services.failure_queue.send(notice(count=3).model_dump_json())
+    flow.send(notice(count=3))
     flow.notices.drain()
     for count in (5, 8, 13):
-        _occur(flow, count)
-        flow.services.failure_queue.send(notice(count=count).model_dump_json())
+        occur(flow, count)
+        flow.send(notice(count=count))
         flow.notices.deliver_waiting()
     assert flow.notices.pending() == 0  # nothing waits on the queue: the workflow has the word
     flow.clock.set(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # Monday 09:00 in Amsterdam
@@ -464,7 +482,7 @@ def test_a_recurrence_after_the_last_check_waits_for_a_new_workflow(make_workflo
 
 def test_the_chart_counts_every_occurrence_the_ledger_holds(make_workflow) -> None:
     flow = make_workflow()
-    _occur(flow, 6)
+    occur(flow, 6)
     flow.notify(notice(count=6))
     body = flow.shop_issues()[0]["body"]
     assert "**Occurrences** | 6" in body
@@ -474,7 +492,7 @@ def test_the_chart_counts_every_occurrence_the_ledger_holds(make_workflow) -> No
 
 def test_an_early_notice_still_shows_what_the_ledger_counted_since(make_workflow) -> None:
     flow = make_workflow()
-    _occur(flow, 9)
+    occur(flow, 9)
     flow.notify(notice(count=2, last_seen=FRIDAY_MORNING - timedelta(hours=2)))
     body = flow.shop_issues()[0]["body"]
     assert "**Occurrences** | 9" in body

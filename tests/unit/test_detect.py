@@ -1,5 +1,6 @@
 """Detection, thresholds and the first fingerprint's stability."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -98,10 +99,10 @@ def test_variable_values_do_not_change_the_fingerprint(first: str, second: str) 
     assert fingerprint("d", _record(first)).value == fingerprint("d", _record(second)).value
 
 
-def test_different_failures_and_definitions_get_different_fingerprints() -> None:
+def test_different_failures_get_different_fingerprints_whatever_definition_saw_them() -> None:
     base = fingerprint("d", _record("Order 1 not found"))
     assert base.value != fingerprint("d", _record("Order 1 was cancelled")).value
-    assert base.value != fingerprint("e", _record("Order 1 not found")).value
+    assert base.value == fingerprint("e", _record("Order 1 not found")).value, "one failure"
     assert base.version == FINGERPRINT_VERSION
 
 
@@ -128,3 +129,21 @@ def test_message_template_names_the_masks() -> None:
         message_template("user ann@example.com paid 12.50 at 10.1.2.3")
         == "user <email> paid <float> at <ip>"
     )
+
+
+def test_an_extractor_cannot_backtrack_catastrophically_on_log_text() -> None:
+    definition = FailureDefinition.model_validate(
+        {
+            "name": "d",
+            "tables": ["AppTraces"],
+            "when": {"field": "Message", "exists": True},
+            "context": {
+                "extractors": [
+                    {"name": "words", "field": "Message", "regex": r"(?P<value>(\w+\s?)+)$"}
+                ]
+            },
+        }
+    )
+    started = time.perf_counter()
+    detect([_record("a" * 24 + "!")], [definition])
+    assert time.perf_counter() - started < 0.5, "RE2 runs in linear time"

@@ -13,6 +13,7 @@ import pytest
 
 from detection.__main__ import read_lines
 from detection.detect import detect
+from detection.grouping import Grouping
 from detection.masks import mask, template_key
 from detection.merge import (
     MergeState,
@@ -142,64 +143,57 @@ def test_cli_rejects_unknown_commands() -> None:
 
 
 def _sample_groups() -> dict[str, dict[str, set[str]]]:
-    """Per definition: root cause -> the groups its failing rows got (fingerprint + merge)."""
+    """Per fingerprint basis: root cause -> the groups its failing rows got, through the grouping
+    the production path uses (fingerprints, then the merge step), before any correlation."""
     rules = load_rules((ROOT / "faultline.yaml").read_text(), {})
     labels = json.loads((SAMPLES / "labels.json").read_text())
-    states: dict[str, MergeState] = defaultdict(MergeState)
+    grouping = Grouping()
     groups: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for spec in rules.sources[0].tables:
         table = json.loads((SAMPLES / f"{spec.name}.json").read_text())["tables"][0]
         columns = [Column(c["name"], c["type"]) for c in table["columns"]]
         causes = {
-            (definition, index): cause
-            for definition, by_cause in labels[spec.name]["root_causes"].items()
+            index: cause
+            for by_cause in labels[spec.name]["root_causes"].values()
             for cause, indexes in by_cause.items()
             for index in indexes
         }
         for index, row in enumerate(table["rows"]):
             records = normalize_rows(spec, columns, [row]).records
             for found in detect(records, rules.definitions_for(spec.name)):
-                print_ = found.fingerprint
-                group = print_.value
-                if print_.mergeable:
-                    state = states[print_.scope]
-                    decision = decide(split_template(print_.template), state)
-                    if decision.action != "known":
-                        state.apply(decision)
-                    group = f"{print_.scope}/{state.group_of(decision.template_id)}"
-                groups[found.definition][causes[(found.definition, index)]].add(group)
+                assigned, _ = grouping.assign([found.fingerprint])
+                group = assigned[found.fingerprint.value]
+                groups[found.fingerprint.basis][causes[index]].add(group)
     return groups
 
 
-# Where the sample's root causes and Faultline's groups differ, and why.
-SPLIT = {
-    # One root cause logs two different rows (the host's exception and the app's own log line),
-    # related only by the invocation id: correlating them is the workflow's job, not the
-    # fingerprint's.
-    ("function-error", "inventory-keyerror-sku"): 2,
-    ("function-error", "inventory-sync-timeout"): 2,
-    ("function-error", "notifications-sendgrid-401"): 2,
-    # An unmasked word (refusal reason, country) with fewer distinct values than the merge needs.
-    ("order-processing-failure", "orders-payment-declined"): 3,
-    ("order-processing-failure", "orders-invalid-address"): 2,
-}
-SHARED = {
-    # Identical rows from two root causes: the request/dependency/log row carries nothing that
-    # tells them apart (the exception in the same operation does, and groups correctly).
-    ("failed-request", frozenset({"checkout-totals-typeerror", "checkout-payments-502"})),
-    ("failed-request", frozenset({"orders-coupon-nullref", "orders-inventory-503"})),
-    ("failed-dependency", frozenset({"orders-sql-timeout", "orders-sql-healthcheck"})),
-    ("error-trace", frozenset({"payments-psp-timeout", "payments-db-pool-exhausted"})),
-    ("container-error", frozenset({"payments-psp-timeout", "payments-db-pool-exhausted"})),
+def test_every_root_cause_with_a_stack_is_one_group_across_tables() -> None:
+    """The same exception seen as an App Insights exception, the Functions host's wrapped error,
+    a console traceback and a JSON log line's stack is one group, and no other cause's."""
+    by_cause = _sample_groups()["stack"]
+    owners: dict[str, set[str]] = defaultdict(set)
+    for cause, groups in by_cause.items():
+        assert len(groups) == 1, cause
+        owners[next(iter(groups))].add(cause)
+    assert all(len(causes) == 1 for causes in owners.values()), owners
+
+
+# Rows that carry no stack and cannot tell their causes apart: a failed request knows its route
+# and status code, a dependency call its target and result. One failing operation's rows are
+# joined at ingest (`detection.correlation`), so these become evidence on their cause's issue.
+SHARED_SYMPTOMS = {
+    frozenset({"checkout-totals-typeerror", "checkout-payments-502"}),
+    frozenset({"orders-coupon-nullref", "orders-inventory-503"}),
+    frozenset({"orders-sql-timeout", "orders-sql-healthcheck"}),
+    frozenset({"payments-psp-timeout", "payments-db-pool-exhausted"}),
 }
 
 
-def test_sample_root_causes_map_to_groups_one_to_one_with_explained_exceptions() -> None:
-    for definition, by_cause in _sample_groups().items():
-        owners: dict[str, set[str]] = defaultdict(set)
-        for cause, groups in by_cause.items():
-            assert len(groups) == SPLIT.get((definition, cause), 1), (definition, cause)
+def test_rows_without_a_stack_share_groups_only_where_the_rows_are_alike() -> None:
+    owners: dict[str, set[str]] = defaultdict(set)
+    for basis in ("dependency", "request", "message"):
+        for cause, groups in _sample_groups()[basis].items():
             for group in groups:
                 owners[group].add(cause)
-        shared = {(definition, frozenset(c)) for c in owners.values() if len(c) > 1}
-        assert shared == {s for s in SHARED if s[0] == definition}, definition
+    shared = {frozenset(causes) for causes in owners.values() if len(causes) > 1}
+    assert shared <= SHARED_SYMPTOMS, shared - SHARED_SYMPTOMS

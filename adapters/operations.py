@@ -1,0 +1,422 @@
+"""Failing operations in Table Storage: which rows one operation wrote, and which is its root cause.
+
+Rows of one operation arrive in different query jobs, and a cause can be ingested later than its
+symptoms. Each operation is one partition, keyed by its primary correlation key
+(`detection.correlation.correlation_keys`), holding:
+
+- a `head` row: `pending` (symptoms held until `Due`, waiting for a cause) or `settled` (the root
+  is chosen: `RootFingerprint`, `RootRank`, `RootRecord`; `Placed` once every held row is counted);
+- a row per held occurrence;
+- while pending, an index row under `due|<minute>`, so the sweep finds what is due without a scan.
+
+A held row is added in one transaction with a conditional touch of the head, so no row slips into
+an operation after it was settled: the writer that loses re-reads and follows the new state. A
+cause (a row with in-app frames) settles its operation at once; symptoms wait for
+`correlation.wait` and are then settled by the sweep with the best root among them. Counting
+happens after settling and the head says `Placed` only after it, so a crash in between counts the
+rows again on the retry (the ledger counts each row once).
+
+A Functions invocation has two ids: the host's own rows (`FunctionAppLogs`) carry only the
+invocation id, the App Insights rows both. A row with both writes a `link` row under the
+invocation id naming the operation; rows that carry only the invocation id follow it. Rows held
+under the invocation id before the link existed are moved into the operation (the move is redone
+until the invocation's head is closed under its ETag, and the sweep finishes a move that a crash
+interrupted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from detection.correlation import RANK_CAUSE, Candidate, choose_root, joins_settled
+from detection.occurrence import Occurrence
+
+log = logging.getLogger(__name__)
+
+HEAD = "head"
+LINK = "link"
+MEMBER_PREFIX = "m|"
+DUE_PREFIX = "due|"
+TRANSACTION_LIMIT = 100
+MAX_ATTEMPTS = 30
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9:_.-]{1,200}$")
+
+
+def _partition(key: str) -> str:
+    """Partition keys forbid / \\ # ? and control characters; hash a key not plainly safe."""
+    if _SAFE_KEY.match(key):
+        return key
+    return "h:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+
+def _member_key(occurrence: Occurrence) -> str:
+    identity = hashlib.blake2b(
+        f"{occurrence.table}\x1f{occurrence.record_id}".encode(), digest_size=12
+    ).hexdigest()
+    return f"{MEMBER_PREFIX}{occurrence.time.astimezone(UTC):%Y%m%dT%H%M%S.%f}|{identity}"
+
+
+def _due_partition(due: datetime) -> str:
+    return f"{DUE_PREFIX}{due.astimezone(UTC):%Y%m%d%H%M}"
+
+
+def _same_row(a: Occurrence, b: Occurrence) -> bool:
+    return a.table == b.table and a.record_id == b.record_id
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an occurrence is counted: in `group` (as decided when its root was detected; folds
+    since are resolved by the caller), as its incident's root or as evidence of it."""
+
+    occurrence: Occurrence
+    group: str
+    root: bool
+
+
+@dataclass(frozen=True)
+class _Root:
+    group: str
+    rank: int
+    table: str
+    record_id: str
+
+    def route(self, occurrence: Occurrence) -> Placement:
+        """Where a row of this settled operation is counted. A row more specific than the root
+        (a cause ingested later than the wait allowed) is a failure of its own."""
+        if occurrence.table == self.table and occurrence.record_id == self.record_id:
+            return Placement(occurrence, self.group, True)
+        if joins_settled(occurrence.rank, self.rank):
+            return Placement(occurrence, self.group, False)
+        return Placement(occurrence, occurrence.group, True)
+
+    @classmethod
+    def of_head(cls, head: Any) -> _Root:
+        return cls(head["RootGroup"], head["RootRank"], head["RootTable"], head["RootRecord"])
+
+    @classmethod
+    def among(cls, members: Iterable[Occurrence]) -> _Root:
+        """The most specific row (`detection.correlation.choose_root`)."""
+        by_candidate = {
+            Candidate(o.rank, o.time, o.fingerprint, f"{o.table}\x1f{o.record_id}"): o
+            for o in members
+        }
+        root = by_candidate[choose_root(list(by_candidate))]
+        return cls(root.group, root.rank, root.table, root.record_id)
+
+
+def _unique(occurrences: Iterable[Occurrence]) -> list[Occurrence]:
+    return list({_member_key(o): o for o in occurrences}.values())
+
+
+class TableOperations:
+    """Holds symptoms until their cause arrives or the wait is over; settles operations."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def place(
+        self, occurrences: Sequence[Occurrence], now: datetime, wait: timedelta
+    ) -> tuple[list[Placement], str | None]:
+        """Place occurrences that share their primary key: the placements decided now (held rows
+        come later, from `settle`), and the operation this call settled or found settled but not
+        yet placed, which the caller marks `placed` once it has counted the placements."""
+        key = self._followed(occurrences[0].keys[0])
+        invocations = sorted(
+            {k for o in occurrences for k in o.keys if k.startswith("inv:") and k != key}
+        )
+        moved: list[Occurrence] = []
+        adopted: _Root | None = None
+        for invocation in invocations:
+            rows, root = self._link(invocation, key)
+            moved.extend(rows)
+            adopted = adopted or root
+        placements, settled = self._decide(key, _unique([*occurrences, *moved]), now, wait, adopted)
+        for invocation in invocations:
+            more, also_settled = self._finish_move(invocation, key, moved, now, wait)
+            placements.extend(more)
+            settled = settled or also_settled
+        return placements, settled
+
+    def due(self, now: datetime) -> list[str]:
+        """Keys of operations whose wait is over (or whose move a crash interrupted)."""
+        rows = self._table.query_entities(
+            "PartitionKey ge @low and PartitionKey le @high",
+            parameters={"low": DUE_PREFIX, "high": _due_partition(now)},
+            select=["Key"],
+        )
+        return sorted({row["Key"] for row in rows})
+
+    def settle(
+        self, key: str, now: datetime, wait: timedelta
+    ) -> tuple[list[Placement], str | None]:
+        """Settle a due operation with the best root among its rows: the placements of every
+        held row, and the operation the caller must mark `placed` after counting them."""
+        for _ in range(MAX_ATTEMPTS):
+            partition = _partition(key)
+            head, link = self._head_and_link(partition)
+            if link is not None:
+                return self._finish_move(key, str(link["Target"]), [], now, wait)
+            if head is None:
+                return [], None
+            if head["Status"] == "settled":
+                if head.get("Placed"):
+                    self._forget_due(head, partition)
+                    return [], None
+                root = _Root.of_head(head)
+                return [root.route(m) for m in self._members(key)], key
+            members = self._members(key)
+            if not members:
+                self._forget_due(head, partition)
+                return [], None
+            root = _Root.among(members)
+            if self._write_head(head, self._settled(key, root)):
+                return [root.route(m) for m in members], key
+        raise RuntimeError(f"operation {key}: {MAX_ATTEMPTS} conflicting writers in a row")
+
+    def _decide(
+        self,
+        key: str,
+        batch: Sequence[Occurrence],
+        now: datetime,
+        wait: timedelta,
+        adopted: _Root | None = None,
+    ) -> tuple[list[Placement], str | None]:
+        """Route rows into a settled operation, settle it (a cause is among the rows, or a linked
+        invocation was settled on its own), or hold the rows until the operation is due."""
+        for _ in range(MAX_ATTEMPTS):
+            head = self._head(_partition(key))
+            if head is not None and head["Status"] == "settled":
+                root = _Root.of_head(head)
+                if head.get("Placed"):
+                    return [root.route(o) for o in batch], None
+                held = self._members(key)
+                return [root.route(o) for o in _unique([*held, *batch])], key
+            if adopted is not None or any(o.rank >= RANK_CAUSE for o in batch):
+                members = _unique([*(self._members(key) if head else []), *batch])
+                root = adopted or _Root.among(members)
+                if self._write_head(head, self._settled(key, root)):
+                    return [root.route(o) for o in members], key
+                continue
+            if self._hold(key, head, batch, now + wait):
+                return [], None
+        raise RuntimeError(f"operation {key}: {MAX_ATTEMPTS} conflicting writers in a row")
+
+    def placed(self, key: str) -> None:
+        """Every row of the settled operation is counted: drop its held rows and due entry."""
+        partition = _partition(key)
+        head = self._head(partition)
+        if head is None or head["Status"] != "settled":
+            return
+        if not head.get("Placed"):
+            self._table.update_entity(
+                {"PartitionKey": partition, "RowKey": HEAD, "Placed": True}, mode=UpdateMode.MERGE
+            )
+        self._delete_members(partition)
+        self._forget_due(head, partition)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _head(self, partition: str) -> Any | None:
+        try:
+            return self._table.get_entity(partition, HEAD)
+        except ResourceNotFoundError:
+            return None
+
+    def _head_and_link(self, partition: str) -> tuple[Any | None, Any | None]:
+        rows = {
+            row["RowKey"]: row
+            for row in self._table.query_entities(  # the SDK finds @names between spaces
+                "PartitionKey eq @pk and ( RowKey eq @head or RowKey eq @link )",
+                parameters={"pk": partition, "head": HEAD, "link": LINK},
+            )
+        }
+        return rows.get(HEAD), rows.get(LINK)
+
+    def _followed(self, key: str) -> str:
+        """The operation an invocation id is linked to, else the key itself."""
+        if not key.startswith("inv:"):
+            return key
+        _, link = self._head_and_link(_partition(key))
+        return str(link["Target"]) if link is not None else key
+
+    def _member_rows(self, partition: str, select: list[str] | None = None) -> list[Any]:
+        return list(
+            self._table.query_entities(
+                "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+                parameters={"pk": partition, "low": MEMBER_PREFIX, "high": "m}"},
+                select=select,
+            )
+        )
+
+    def _members(self, key: str) -> list[Occurrence]:
+        rows = self._member_rows(_partition(key))
+        return [Occurrence.from_json(row["Occurrence"]) for row in rows]
+
+    def _delete_members(self, partition: str) -> None:
+        """Delete the held rows (a concurrent caller deleting the same ones is fine: the rows
+        left are listed again)."""
+        for _ in range(MAX_ATTEMPTS):
+            members = [m["RowKey"] for m in self._member_rows(partition, select=["RowKey"])]
+            try:
+                for start in range(0, len(members), TRANSACTION_LIMIT):
+                    self._table.submit_transaction(
+                        [
+                            ("delete", {"PartitionKey": partition, "RowKey": row})
+                            for row in members[start : start + TRANSACTION_LIMIT]
+                        ]
+                    )
+            except TableTransactionError:
+                continue
+            return
+
+    def _forget_due(self, head: Any | None, partition: str) -> None:
+        if head is not None and head.get("Due") is not None:
+            with contextlib.suppress(ResourceNotFoundError):
+                self._table.delete_entity(_due_partition(head["Due"]), partition)
+
+    @staticmethod
+    def _settled(key: str, root: _Root) -> dict[str, Any]:
+        return {
+            "PartitionKey": _partition(key),
+            "RowKey": HEAD,
+            "Key": key,
+            "Status": "settled",
+            "RootGroup": root.group,
+            "RootRank": root.rank,
+            "RootTable": root.table,
+            "RootRecord": root.record_id,
+            "Placed": False,
+        }
+
+    def _write_head(self, head: Any | None, entity: dict[str, Any]) -> bool:
+        """Create or replace the head if nobody changed it since `head` was read."""
+        try:
+            if head is None:
+                self._table.create_entity(entity)
+            else:
+                due = {"Due": head["Due"]} if head.get("Due") is not None else {}
+                self._table.update_entity(
+                    {**entity, **due},
+                    mode=UpdateMode.REPLACE,
+                    etag=head.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceExistsError, ResourceModifiedError):
+            return False
+        return True
+
+    def _hold(self, key: str, head: Any | None, batch: Sequence[Occurrence], due: datetime) -> bool:
+        """Add rows to a pending operation (creating it, with its due entry); False on a race."""
+        partition = _partition(key)
+        touch: tuple[Any, ...]
+        if head is None:
+            self._table.upsert_entity(
+                {"PartitionKey": _due_partition(due), "RowKey": partition, "Key": key}
+            )
+            touch = (
+                "create",
+                {
+                    "PartitionKey": partition,
+                    "RowKey": HEAD,
+                    "Key": key,
+                    "Status": "pending",
+                    "Due": due,
+                },
+            )
+        else:
+            touch = self._touch(partition, head.metadata["etag"])
+        rows = [
+            {"PartitionKey": partition, "RowKey": _member_key(o), "Occurrence": o.to_json()}
+            for o in batch
+        ]
+        for start in range(0, len(rows), TRANSACTION_LIMIT - 1):
+            chunk = rows[start : start + TRANSACTION_LIMIT - 1]
+            operations: list[Any] = [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in chunk]
+            try:
+                results = self._table.submit_transaction([*operations, touch])
+            except TableTransactionError:
+                return False
+            touch = self._touch(partition, results[-1]["etag"])
+        return True
+
+    @staticmethod
+    def _touch(partition: str, etag: str) -> tuple[Any, ...]:
+        """A no-op merge of the head that fails if the head changed: the transaction's guard."""
+        return (
+            "update",
+            {"PartitionKey": partition, "RowKey": HEAD},
+            {
+                "mode": UpdateMode.MERGE,
+                "etag": etag,
+                "match_condition": MatchConditions.IfNotModified,
+            },
+        )
+
+    def _link(self, invocation: str, key: str) -> tuple[list[Occurrence], _Root | None]:
+        """Point an invocation id at its operation. Returns the rows it held (to move there) and,
+        when the invocation was settled on its own first, its root (the operation adopts it, so
+        one invocation stays one incident)."""
+        partition = _partition(invocation)
+        head, link = self._head_and_link(partition)
+        if link is None:
+            self._table.upsert_entity(
+                {"PartitionKey": partition, "RowKey": LINK, "Key": invocation, "Target": key}
+            )
+        elif link["Target"] != key:
+            return [], None
+        if head is None:
+            return [], None
+        if head["Status"] == "settled":
+            return [], None if head.get("MovedTo") else _Root.of_head(head)
+        return self._members(invocation), None
+
+    def _finish_move(
+        self,
+        invocation: str,
+        key: str,
+        moved: Sequence[Occurrence],
+        now: datetime,
+        wait: timedelta,
+    ) -> tuple[list[Placement], str | None]:
+        """Close the invocation's own head once all its rows are in `key`, moving any that
+        arrived in between (rows are deleted only after the close succeeded)."""
+        partition = _partition(invocation)
+        placements: list[Placement] = []
+        settled: str | None = None
+        done = {_member_key(o) for o in moved}
+        for _ in range(MAX_ATTEMPTS):
+            head = self._head(partition)
+            if head is None or head["Status"] == "settled":
+                return placements, settled
+            late = [o for o in self._members(invocation) if _member_key(o) not in done]
+            if late:
+                more, also = self._decide(key, late, now, wait)
+                placements.extend(more)
+                settled = settled or also
+                done.update(_member_key(o) for o in late)
+                continue
+            closed = {
+                "PartitionKey": partition,
+                "RowKey": HEAD,
+                "Key": invocation,
+                "Status": "settled",
+                "Placed": True,
+                "MovedTo": key,
+            }
+            if self._write_head(head, closed):
+                self._delete_members(partition)
+                self._forget_due(head, partition)
+                return placements, settled
+        raise RuntimeError(f"invocation {invocation}: {MAX_ATTEMPTS} conflicting writers in a row")

@@ -1,0 +1,150 @@
+"""Counting detections: group them, join each failing operation into one incident, count once.
+
+Shared by the query job (rows just detected) and the settle sweep (operations whose wait for a
+cause is over). In order:
+
+1. each fingerprint gets its group from the grouping log (`adapters.grouping_log`), which may
+   decide a merge; during an upgrade's transition the previous version's fingerprints are folded
+   into the new groups too;
+2. rows that name an operation go through the operations store (`adapters.operations`): a cause
+   settles its operation at once, symptoms wait for one; rows without an operation are their own
+   incident;
+3. every placed row is counted in its root's group by the ledger, which folds any group absorbed
+   since, and a group that crossed its threshold is handed to the issue workflow.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from adapters.ledger import Counted, LedgerEntry
+from adapters.operations import Placement
+from detection.detect import Detection
+from detection.fingerprint import FINGERPRINT_VERSION
+from detection.occurrence import Occurrence
+from pipeline.bootstrap import Services
+from pipeline.messages import FailureNotice
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CountReport:
+    """What counting did, for logs and tests."""
+
+    new_occurrences: int = 0
+    held: int = 0
+    notices: int = 0
+    groups: set[str] = field(default_factory=set)
+
+
+def in_transition(services: Services) -> bool:
+    """Whether the previous fingerprint version is computed too (`dedup.upgrade_transition`):
+    for a while after an upgrade from a deployment that grouped with it."""
+    now = services.clock.now()
+    since, previous = services.grouping.transition(
+        now, lambda: services.ledger.has_version(FINGERPRINT_VERSION - 1)
+    )
+    return previous and now < since + services.rules.dedup.upgrade_transition
+
+
+def count_detections(
+    services: Services, source: str, detections: Sequence[Detection]
+) -> CountReport:
+    """Group, correlate and count the detections of one job."""
+    report = CountReport()
+    if not detections:
+        return report
+    groups = services.grouping.assign([d.fingerprint for d in detections])
+    redact_ips = services.rules.redaction.ip_addresses
+    occurrences = [
+        replace(Occurrence.of(d, groups[d.fingerprint.value], redact_ips=redact_ips), source=source)
+        for d in detections
+    ]
+    _fold_previous_versions(services, occurrences)
+    correlation = services.rules.correlation
+    placements: list[Placement] = []
+    by_operation: dict[str, list[Occurrence]] = defaultdict(list)
+    for occurrence in occurrences:
+        if correlation.enabled and occurrence.keys:
+            by_operation[occurrence.keys[0]].append(occurrence)
+        else:
+            placements.append(Placement(occurrence, occurrence.group, True))
+    settled: list[str] = []
+    now = services.clock.now()
+    for operation in by_operation.values():
+        placed, settled_key = services.operations.place(operation, now, correlation.wait)
+        placements.extend(placed)
+        if settled_key is not None:
+            settled.append(settled_key)
+    placed_now = {(p.occurrence.table, p.occurrence.record_id) for p in placements}
+    report.held = sum(1 for o in occurrences if (o.table, o.record_id) not in placed_now)
+    _record(services, placements, report)
+    for key in settled:
+        services.operations.placed(key)
+    return report
+
+
+def settle_due(services: Services) -> CountReport:
+    """The sweep: settle every operation whose wait for a cause is over, and count its rows."""
+    report = CountReport()
+    now = services.clock.now()
+    wait = services.rules.correlation.wait
+    for key in services.operations.due(now):
+        placements, settled = services.operations.settle(key, now, wait)
+        _record(services, placements, report)
+        if settled is not None:
+            services.operations.placed(settled)
+    return report
+
+
+def _fold_previous_versions(services: Services, occurrences: Sequence[Occurrence]) -> None:
+    """During an upgrade, fold each previous-version fingerprint into its new group once, so the
+    issue it had is found and its counts carry over (Sentry's secondary hashes)."""
+    pairs = {
+        (o.previous, o.group, "the same failure under the previous fingerprint version")
+        for o in occurrences
+        if o.previous
+    }
+    if pairs:
+        services.grouping.alias(sorted(pairs), first_claim=True)
+
+
+def _record(services: Services, placements: Sequence[Placement], report: CountReport) -> None:
+    by_group: dict[str, list[Counted]] = defaultdict(list)
+    for placement in placements:
+        group = services.grouping.resolve(placement.group)
+        by_group[group].append(Counted(placement.occurrence, placement.root))
+    thresholds = services.rules.thresholds()
+    for group, counted in by_group.items():
+        absorbed = services.grouping.absorbed_by(group)
+        entry = services.ledger.record(group, counted, thresholds, absorbed=absorbed)
+        report.new_occurrences += entry.added
+        report.groups.add(group)
+        if entry.handoff_pending:
+            _hand_off(services, entry)
+            report.notices += 1
+
+
+def _hand_off(services: Services, entry: LedgerEntry) -> None:
+    """Tell the issue workflow; the ledger's pending flag makes a crash here resend, not lose."""
+    assert entry.threshold_crossed_at is not None and entry.founder is not None
+    founder = entry.founder
+    notice = FailureNotice(
+        fingerprint=entry.fingerprint,
+        fingerprint_version=founder.version,
+        definition=entry.definition,
+        table=founder.table,
+        source=founder.source,
+        count=entry.count,
+        first_seen=entry.first_seen,
+        last_seen=entry.last_seen,
+        threshold_crossed_at=entry.threshold_crossed_at,
+        role=founder.role,
+        fields=founder.routing_fields(),
+    )
+    services.failure_queue.send(notice.model_dump_json())
+    services.ledger.mark_handed_off(entry)

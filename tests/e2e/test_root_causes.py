@@ -1,0 +1,126 @@
+"""One root cause, one issue, measured through the production path on the bundled samples.
+
+`python -m pipeline.local.run --occurrences FILE` replays a sample through the registered
+functions (Azurite, the Durable runtime, the dry-run issue sink) and writes every occurrence the
+ledger counted, read back from Table Storage. Joined with the sample's labels:
+
+- every failing row is counted exactly once;
+- issues = root causes over their threshold, where a root cause is over its threshold when its
+  rows of any one definition cross that definition's N-in-M (across tables: a root cause's
+  exception, request, dependency and log rows are one cause);
+- no issue holds the rows of two root causes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from detection.detect import first_crossing
+from detection.records import Column, decode_row, parse_datetime, record_id
+from detection.rules import load_rules
+from samples.generate import rendered
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).parents[2]
+
+
+def _rows(data: Path) -> dict[tuple[str, str], tuple[str, int]]:
+    """(table, record id) -> (table, row index), as the product identifies rows."""
+    found = {}
+    for path in sorted(data.glob("*.json")):
+        if path.name == "labels.json":
+            continue
+        table = json.loads(path.read_text())["tables"][0]
+        columns = [Column(c["name"], c["type"]) for c in table["columns"]]
+        for index, values in enumerate(table["rows"]):
+            try:
+                row = decode_row(columns, values)
+            except ValueError:
+                continue
+            found[(table["name"], record_id(table["name"], row))] = (table["name"], index)
+    return found
+
+
+def _expected(data: Path) -> tuple[dict[tuple[str, int], str], set[str]]:
+    """Which root cause each failing row belongs to, and the causes over their threshold."""
+    rules = load_rules((ROOT / "faultline.yaml").read_text(), {})
+    labels = json.loads((data / "labels.json").read_text())
+    cause_of: dict[tuple[str, int], str] = {}
+    times: dict[tuple[str, str], list] = defaultdict(list)
+    for table, label in labels.items():
+        content = json.loads((data / f"{table}.json").read_text())["tables"][0]
+        index_of = [c["name"] for c in content["columns"]].index("TimeGenerated")
+        for definition, causes in label["root_causes"].items():
+            for cause, indexes in causes.items():
+                for index in indexes:
+                    cause_of[(table, index)] = cause
+                    moment = parse_datetime(content["rows"][index][index_of], "TimeGenerated")
+                    times[(cause, definition)].append(moment)
+    over = {
+        cause
+        for (cause, definition), moments in times.items()
+        if first_crossing(sorted(moments), rules.definition(definition).threshold) is not None
+    }
+    return cause_of, over
+
+
+def _replay(data: Path, tmp_path: Path) -> list[dict]:
+    occurrences = tmp_path / "occurrences.jsonl"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.local.run",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "out"),
+            "--occurrences",
+            str(occurrences),
+        ],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("FAULTLINE_")},
+            "PYTHONPATH": str(ROOT),
+        },
+        check=True,
+        timeout=3600,
+    )
+    return [json.loads(line) for line in occurrences.read_text().splitlines()]
+
+
+def _check(data: Path, tmp_path: Path) -> None:
+    rows = _rows(data)
+    cause_of, over = _expected(data)
+    counted = _replay(data, tmp_path)
+    places = [rows[(o["table"], o["record_id"])] for o in counted]
+    assert len(places) == len(set(places)), "no row counted twice"
+    assert set(places) == set(cause_of), "every failing row counted"
+    causes_by_issue: dict[str, set[str]] = defaultdict(set)
+    for occurrence, place in zip(counted, places, strict=True):
+        if occurrence["issue"]:
+            causes_by_issue[occurrence["issue"]].add(cause_of[place])
+    mixed = {issue: causes for issue, causes in causes_by_issue.items() if len(causes) > 1}
+    assert not mixed, f"issues holding several root causes: {mixed}"
+    issued = {cause for causes in causes_by_issue.values() for cause in causes}
+    assert issued == over, (
+        f"root causes over threshold without an issue: {sorted(over - issued)}; "
+        f"with an issue but not over: {sorted(issued - over)}"
+    )
+    assert len(causes_by_issue) == len(over), "one issue per root cause"
+
+
+def test_the_night_makes_one_issue_per_root_cause_over_its_threshold(tmp_path) -> None:
+    _check(ROOT / "samples" / "telemetry", tmp_path)
+
+
+def test_three_days_make_one_issue_per_root_cause_over_its_threshold(tmp_path) -> None:
+    _check(rendered("days", ROOT / "samples" / "days"), tmp_path)
