@@ -152,7 +152,7 @@ def assignment_decision(request: dict) -> dict:  # type: ignore[type-arg]
 
 
 @app.activity_trigger(input_name="request")
-def assign_issue(request: dict) -> list:  # type: ignore[type-arg]
+def assign_issue(request: dict) -> dict:  # type: ignore[type-arg]
     return workflow.assign_issue(services(), request)
 
 

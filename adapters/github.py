@@ -16,10 +16,10 @@ Errors are mapped to what the workflow decides on:
 githubkit's own retries are off so no activity sleeps. A 401 refreshes the token once (rotated
 secret) before giving up.
 
-Issues carry their author (`GitHubIssueRef.author`) and `find_by_marker` adopts only issues that
+Issues carry their author (`IssueRef.author`) and `find_by_marker` adopts only issues that
 the token's own login wrote (`login()`), so a marker copied into someone else's issue is not
 mistaken for Faultline's. `create` reports labels GitHub dropped silently (a token without push
-access): `GitHubIssueRef.dropped_labels`.
+access): `IssueRef.dropped_labels`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -126,15 +125,6 @@ _REFUSAL_KINDS = {
 }
 
 
-@dataclass(frozen=True)
-class GitHubIssueRef(IssueRef):
-    """An `IssueRef` with what only GitHub knows: who wrote the issue, and (from `create`) which
-    of the requested labels GitHub left off without saying so."""
-
-    author: str = ""
-    dropped_labels: tuple[str, ...] = ()
-
-
 class SecondaryBackoff:
     """Secondary rate limits met in a row, per GitHub API, shared by the clients of a process.
 
@@ -180,9 +170,9 @@ _LOGINS: dict[tuple[str, str], str | None] = {}
 _LOGINS_LOCK = threading.Lock()
 
 
-def _issue_ref(repository: str, issue: Any, dropped: tuple[str, ...] = ()) -> GitHubIssueRef:
+def _issue_ref(repository: str, issue: Any, dropped: tuple[str, ...] = ()) -> IssueRef:
     """From any of githubkit's issue shapes (get, create and update differ in type only)."""
-    return GitHubIssueRef(
+    return IssueRef(
         repository=repository,
         number=issue.number,
         url=issue.html_url,
@@ -401,7 +391,7 @@ class GitHubIssues:
             )
         return login
 
-    def get(self, repository: str, number: int) -> GitHubIssueRef:
+    def get(self, repository: str, number: int) -> IssueRef:
         owner, name = _split(repository)
         issue = self._call(
             f"get issue {repository}#{number}",
@@ -411,7 +401,7 @@ class GitHubIssues:
 
     def find_by_marker(
         self, repository: str, fingerprint: str, label: str, since: datetime | None
-    ) -> GitHubIssueRef | None:
+    ) -> IssueRef | None:
         """The issue this token's login wrote that carries this fingerprint's marker.
 
         The repository's issue list (newest first, filtered by creator) is strongly consistent,
@@ -454,7 +444,7 @@ class GitHubIssues:
 
     def _recent(
         self, repository: str, label: str, since: datetime | None, author: str | None
-    ) -> Iterator[GitHubIssueRef]:
+    ) -> Iterator[IssueRef]:
         owner, name = _split(repository)
         # After a create attempt (`since`), every issue made since then; otherwise the newest few,
         # which covers search's indexing lag (seconds), while older issues are found by search.
@@ -485,7 +475,7 @@ class GitHubIssues:
             if len(issues) < per_page or (since and issues and issues[-1].created_at < since):
                 return
 
-    def create(self, repository: str, title: str, body: str, labels: list[str]) -> GitHubIssueRef:
+    def create(self, repository: str, title: str, body: str, labels: list[str]) -> IssueRef:
         """Create the issue; `dropped_labels` on the result names requested labels it lacks.
 
         GitHub drops labels silently when the token has no push access, and refuses the issue
@@ -516,7 +506,7 @@ class GitHubIssues:
             )
         return _issue_ref(repository, issue, dropped)
 
-    def edit(self, repository: str, number: int, **changes: Any) -> GitHubIssueRef:
+    def edit(self, repository: str, number: int, **changes: Any) -> IssueRef:
         owner, name = _split(repository)
         issue = self._call(
             f"update issue {repository}#{number}",

@@ -405,7 +405,8 @@ class TableOccurrenceLedger:
     def _occurrence_definitions(
         self, group: str, since: datetime, until: datetime
     ) -> dict[str, str]:
-        """Occurrence key -> definition for the group's rows in a time range."""
+        """Occurrence key -> definition for the group's rows in a time range ("" for a row that
+        cannot count toward a threshold: a recovered call)."""
         entities = self._table.query_entities(
             "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
             parameters={
@@ -413,9 +414,11 @@ class TableOccurrenceLedger:
                 "low": f"{OCCURRENCE_PREFIX}{_key_time(since)}",
                 "high": f"{OCCURRENCE_PREFIX}{_key_time(until)}|~",
             },
-            select=["RowKey", "Definition"],
+            select=["RowKey", "Definition", "Recovered"],
         )
-        return {e["RowKey"]: e.get("Definition") or "" for e in entities}
+        return {
+            e["RowKey"]: "" if e.get("Recovered") else e.get("Definition") or "" for e in entities
+        }
 
     @staticmethod
     def _occurrence_entity(group: str, key: str, counted: Counted) -> dict[str, Any]:
@@ -431,6 +434,7 @@ class TableOccurrenceLedger:
             "Operation": occurrence.operation_id,
             "Role": occurrence.role,
             "Root": counted.root,
+            "Recovered": occurrence.recovered or None,
         }
         return {k: v for k, v in entity.items() if v is not None}
 
@@ -508,15 +512,16 @@ def _next_summary(
             entity["FirstVersion"] = versions[0]
     if crossed is not None:
         entity["ThresholdCrossedAt"] = crossed
-    if summary is None:
+    if not previous.get("Founder"):  # a new group, or one made by folding in an older version's
         founder = min(roots or occurrences, key=lambda o: (o.time, o.record_id))
         entity |= {
             "Definition": founder.definition,
             "Table": founder.table,
             "FingerprintVersion": founder.version,
             "Founder": founder.to_json(),
-            "HandedOffCount": 0,
         }
+    if summary is None:
+        entity["HandedOffCount"] = 0
     return entity
 
 
@@ -527,7 +532,8 @@ def _crossing(
     definition's threshold."""
     by_definition: dict[str, list[datetime]] = {}
     for occurrence in occurrences:
-        by_definition.setdefault(occurrence.definition, []).append(occurrence.time)
+        if not occurrence.recovered:
+            by_definition.setdefault(occurrence.definition, []).append(occurrence.time)
     for key, definition in known.items():
         by_definition.setdefault(definition, []).append(_parse_key_time(key.split("|")[1]))
     crossings = [

@@ -41,7 +41,10 @@ class AppSettings(BaseModel):
     timer_schedule: str = Field(
         default="0 */5 * * * *",
         alias="FAULTLINE_TIMER_SCHEDULE",
-        description="NCRONTAB schedule of the fan-out timer.",
+        description=(
+            "NCRONTAB schedule of the fan-out and settle timers; it must fire at least as often "
+            "as the shortest `poll_interval` in the rules file."
+        ),
     )
     query_queue: str = Field(
         default="faultline-query-jobs",

@@ -3,6 +3,7 @@ and the operations have modules of their own)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -85,6 +86,11 @@ class PoisonedJobLog:
                 "PoisonedAt": datetime.now(UTC),
             }
         )
+
+    def remove(self, job_id: str, kind: str = "query-jobs") -> None:
+        """Forget an entry that no longer holds (a refusal that a later attempt got past)."""
+        with contextlib.suppress(ResourceNotFoundError):
+            self._table.delete_entity(kind, job_id)
 
     def count(self, kind: str = "query-jobs") -> int:
         entities = self._table.query_entities(

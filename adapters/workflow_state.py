@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -10,7 +11,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from detection.scheduling import earliest_slot
 
@@ -217,7 +218,16 @@ class IssueRateLimiter:
     the earliest future slot that keeps every hour within budget, and waits once for it, instead
     of every waiting failure retrying whenever a slot frees (first come, first served, and no
     stampede). A slot is keyed, so a retried activity that asks again gets the slot it holds.
+
+    Every budget lives in one partition whose `head` row's ETag guards each reservation: a
+    reservation reads the head, then what is reserved, and writes its rows and the head in one
+    transaction, so two workers that both saw a free slot cannot both take it (the second one's
+    transaction fails, and it reads again).
     """
+
+    PARTITION = "budgets"
+    HEAD = "head"
+    MAX_CONFLICTS = 50
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
@@ -227,50 +237,91 @@ class IssueRateLimiter:
     ) -> datetime:
         """When this failure may open its issue: `now`, or the later slot it now holds."""
         budgets = [("all", overall), (f"repo:{_repository_key(repository)}", per_repository)]
-        held = self._held(fingerprint, [partition for partition, _ in budgets], now - HOUR)
+        held = self._held(fingerprint, [budget for budget, _ in budgets], now - HOUR)
         if held is not None:
             return max(held, now)
-        taken = {partition: self._reserved_since(partition, now - HOUR) for partition, _ in budgets}
-        slot = now
-        while True:
-            later = max(
-                earliest_slot(
-                    [at for key, at in taken[partition].items() if key != fingerprint],
-                    limit,
-                    slot,
-                    HOUR,
+        for _ in range(self.MAX_CONFLICTS):
+            head = self._head()
+            taken = {budget: self._reserved_since(budget, now - HOUR) for budget, _ in budgets}
+            slot = now
+            while True:
+                later = max(
+                    earliest_slot(
+                        [at for key, at in taken[budget].items() if key != fingerprint],
+                        limit,
+                        slot,
+                        HOUR,
+                    )
+                    for budget, limit in budgets
                 )
-                for partition, limit in budgets
-            )
-            if later == slot:
-                break
-            slot = later
-        for partition, _ in budgets:
-            self._table.upsert_entity(
-                {"PartitionKey": partition, "RowKey": fingerprint, "ReservedAt": slot}
-            )
-        return slot
+                if later == slot:
+                    break
+                slot = later
+            if self._write(head, [(budget, fingerprint, slot) for budget, _ in budgets]):
+                return slot
+        raise RuntimeError(f"issue budget: {self.MAX_CONFLICTS} conflicting reservations in a row")
 
     def reserve_comment(self, fingerprint: str, now: datetime, per_hour: int) -> bool:
         """Whether a comment fits this hour's budget (a comment that does not fit waits for the
         next sync rather than for a slot: the next one carries its news)."""
         key = f"{fingerprint}@{now:%Y%m%dT%H%M%S}"
-        reserved = self._reserved_since("comments", now - HOUR)
-        if key not in reserved:
+        for _ in range(self.MAX_CONFLICTS):
+            head = self._head()
+            reserved = self._reserved_since("comments", now - HOUR)
+            if key in reserved:
+                return True
             if earliest_slot(list(reserved.values()), per_hour, now, HOUR) > now:
                 return False
-            self._table.upsert_entity(
-                {"PartitionKey": "comments", "RowKey": key, "ReservedAt": now}
+            if self._write(head, [("comments", key, now)]):
+                return True
+        raise RuntimeError(f"comment budget: {self.MAX_CONFLICTS} conflicting reservations")
+
+    def _head(self) -> Any | None:
+        try:
+            return self._table.get_entity(self.PARTITION, self.HEAD)
+        except ResourceNotFoundError:
+            return None
+
+    def _write(self, head: Any | None, rows: list[tuple[str, str, datetime]]) -> bool:
+        """Reservation rows and the head in one transaction; False when the head moved."""
+        operations: list[Any] = [
+            (
+                "upsert",
+                {"PartitionKey": self.PARTITION, "RowKey": f"{budget}|{key}", "ReservedAt": at},
+                {"mode": UpdateMode.REPLACE},
             )
+            for budget, key, at in rows
+        ]
+        marker = {"PartitionKey": self.PARTITION, "RowKey": self.HEAD, "Touched": uuid.uuid4().hex}
+        if head is None:
+            operations.append(("create", marker))
+        else:
+            operations.append(
+                (
+                    "update",
+                    marker,
+                    {
+                        "mode": UpdateMode.REPLACE,
+                        "etag": head.metadata["etag"],
+                        "match_condition": MatchConditions.IfNotModified,
+                    },
+                )
+            )
+        try:
+            self._table.submit_transaction(operations)
+        except TableTransactionError:
+            return False
         return True
 
-    def _held(self, key: str, partitions: list[str], since: datetime) -> datetime | None:
+    def _held(self, key: str, budgets: list[str], since: datetime) -> datetime | None:
         """The slot `key` already holds in every budget (point reads: a waiting failure asks
         again each time it wakes, and should not read the whole queue to learn its place)."""
         slots = []
-        for partition in partitions:
+        for budget in budgets:
             try:
-                entity = self._table.get_entity(partition, key, select=["ReservedAt"])
+                entity = self._table.get_entity(
+                    self.PARTITION, f"{budget}|{key}", select=["ReservedAt"]
+                )
             except ResourceNotFoundError:
                 return None
             if entity["ReservedAt"] <= since:
@@ -278,13 +329,18 @@ class IssueRateLimiter:
             slots.append(entity["ReservedAt"])
         return max(slots)
 
-    def _reserved_since(self, partition: str, since: datetime) -> dict[str, datetime]:
+    def _reserved_since(self, budget: str, since: datetime) -> dict[str, datetime]:
         entities = self._table.query_entities(
-            "PartitionKey eq @p and ReservedAt gt @since",
-            parameters={"p": partition, "since": since},
+            "PartitionKey eq @p and RowKey gt @low and RowKey lt @high and ReservedAt gt @since",
+            parameters={
+                "p": self.PARTITION,
+                "low": f"{budget}|",
+                "high": f"{budget}|~",
+                "since": since,
+            },
             select=["RowKey", "ReservedAt"],
         )
-        return {e["RowKey"]: e["ReservedAt"] for e in entities}
+        return {e["RowKey"].split("|", 1)[1]: e["ReservedAt"] for e in entities}
 
 
 @dataclass(frozen=True)
@@ -319,7 +375,7 @@ class AuditLog:
         """Append an entry; with `key`, at most one entry under that key (a retried step)."""
         entity = {
             "PartitionKey": fingerprint,
-            "RowKey": f"once|{key}"
+            "RowKey": f"once|{hashlib.blake2b(key.encode(), digest_size=16).hexdigest()}"
             if key
             else f"{at:%Y-%m-%dT%H:%M:%S.%fZ}|{time.time_ns():020d}|{uuid.uuid4().hex[:8]}",
             "Action": action,

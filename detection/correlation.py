@@ -9,8 +9,10 @@ the operation id first: the App Insights rows of a Functions invocation carry bo
 them, so the host's own rows, which carry only the invocation id, find the operation.
 
 Within an operation the most specific row is the root cause (`rank`): an exception with in-app
-frames, then a failed dependency call, then an error log line (or an exception without in-app
-frames), then a failed request or the host's line. The root decides the incident's group; the
+frames, then a failed dependency call that says how it failed (its result code), then an error
+log line (or an exception without in-app frames), then a call that failed without a result code
+(a timeout, a refused connection: the log line that reports it usually says more), then a
+failed request or the host's line. The root decides the incident's group; the
 other rows are evidence on it. `choose_root` breaks ties by time, then fingerprint, so every
 worker chooses alike.
 """
@@ -24,9 +26,10 @@ from datetime import datetime
 
 from detection.records import LogRecord, RecordKind
 
-RANK_CAUSE = 4
-RANK_DEPENDENCY = 3
-RANK_LOG = 2
+RANK_CAUSE = 5
+RANK_DEPENDENCY = 4
+RANK_LOG = 3
+RANK_CALL = 2
 RANK_SYMPTOM = 1
 _RANK_BY_KIND: dict[RecordKind, int] = {
     "exception": RANK_LOG,
@@ -70,6 +73,8 @@ def rank(record: LogRecord, has_in_app_frames: bool) -> int:
     """How specific a row is about its operation's failure (higher is closer to the cause)."""
     if has_in_app_frames:
         return RANK_CAUSE
+    if record.kind == "dependency" and not record.call.get("ResultCode", "").strip():
+        return RANK_CALL
     return _RANK_BY_KIND[record.kind]
 
 

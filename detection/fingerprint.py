@@ -17,8 +17,9 @@ the row is (its `basis`):
   wrong only in its message). Neither the table nor the failure definition counts, so the same
   exception seen in three tables is one failure.
 - `dependency`: a failed outgoing call: the service, the dependency's type and target, the call's
-  name as a route template, and its result code verbatim (`-2`, a SQL timeout, is not `2601`, a
-  duplicate key).
+  name as a route template, its command's template (which SQL query, which cache operation; an
+  HTTP call is named by its route), and its result code verbatim (`-2`, a SQL timeout, is not
+  `2601`, a duplicate key).
 - `request`: a failed incoming request or the host's line: the service, the route template and
   the result code.
 - `message`: anything else (log lines, exceptions without in-app frames): the service, the kind
@@ -83,6 +84,7 @@ MAX_TITLE_TEMPLATE = 160
 Basis = Literal["stack", "dependency", "request", "message", "pinned"]
 _STRUCTURED_PLACEHOLDER = re.compile(r"\{[^{}\s]{1,80}\}")
 _ROUTE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.~-]{0,31}|:[A-Za-z_]\w{0,31}|\{[A-Za-z_]\w{0,31}\}")
+_HTTP = re.compile(r"(?i)\bhttps?\b")
 _IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|\[[0-9a-fA-F:]+\]")
 
 
@@ -273,10 +275,19 @@ def _by_call(record: LogRecord) -> _Parts:
     if record.kind == "dependency":
         kind = call.get("DependencyType", "dependency")
         target = _target_key(call.get("Target", ""))
+        command = "" if _HTTP.search(kind) else template_key(headline(call.get("Data", "")))
         components: tuple[Component, ...] = (
             _role(record),
             Component("dependency", f"{kind} {target}".strip(), True, "dependency type and target"),
             Component("call", name, bool(name), "the call's name as a route template"),
+            Component(
+                "command",
+                command[:MAX_COMPONENT],
+                bool(command),
+                "the command's template (which query or operation)"
+                if command
+                else "no command text (an HTTP call is named by its route)",
+            ),
             Component("result_code", code, True, "result code, verbatim"),
         )
         outcome = "no result code" if code == "none" else code

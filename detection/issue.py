@@ -146,11 +146,15 @@ class IssueView:
     spread: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     users: int | None = None
     tables: Mapping[str, int] = field(default_factory=dict)
+    preface: str = ""
+    """Faultline's own opening line (`Regression of #12.`), shown before everything else."""
 
 
 DEFAULT_TEMPLATE = """\
 {{ marker }}
-> [!{{ "CAUTION" if severity in ("critical", "high") else "WARNING" }}]
+{% if preface %}{{ preface }}
+
+{% endif %}> [!{{ "CAUTION" if severity in ("critical", "high") else "WARNING" }}]
 > **{{ severity | upper }}** {{ category }} failure detected by Faultline rule `{{ definition }}`.
 
 | | |
@@ -258,6 +262,7 @@ def render_body(
         trace = f"{error_text}\n\n{stack_text}" if stack_text else error_text
         return compiled.render(
             marker=marker(view.fingerprint),
+            preface=view.preface,
             severity=view.severity,
             category=markdown.prose(view.category),
             definition=view.definition,

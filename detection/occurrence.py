@@ -69,6 +69,8 @@ class Occurrence:
     app_version: str | None = None
     instance: str | None = None
     user: str | None = None
+    recovered: bool = False
+    """Its operation showed no failure of its own (`only_when_operation_fails`)."""
     route_fields: Mapping[str, Any] = field(default_factory=dict)
     """The record's values of the fields routing conditions read (`Rules.route_fields`)."""
 

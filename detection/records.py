@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -349,12 +350,29 @@ def decode_row(columns: Sequence[Column], values: Sequence[Any]) -> dict[str, An
         raise MalformedRow(f"row has {count} values for {len(columns)} columns")
     row: dict[str, Any] = {}
     for column, value in zip(columns, values, strict=True):
+        if isinstance(value, str) and _SURROGATE.search(value):
+            value = _SURROGATE.sub("\ufffd", value)
         if column.type == "dynamic":
-            value = _decode_dynamic(value, column.name)
+            value = _without_surrogates(_decode_dynamic(value, column.name))
         elif column.type == "datetime" and value is not None:
             value = parse_datetime(value, column.name)
         row[column.name] = value
     return row
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    """Lone surrogates (a JSON `\\ud800` escape decodes to one) cannot be written as UTF-8, so no
+    store would take the row; each becomes U+FFFD, whatever depth of a dynamic value holds it."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
+    return value
 
 
 def _normalize(

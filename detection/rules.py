@@ -353,6 +353,12 @@ class LogSource(_Model):
     initial_backfill: Duration = timedelta(hours=1)
     max_slices_per_tick: int = Field(default=48, ge=1, le=1000)
 
+    @field_validator("workspace_resource_id", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        """`${FAULTLINE_WORKSPACE_RESOURCE_ID:-}` substitutes to empty where it is not set."""
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _consistent_windows(self) -> LogSource:
         if self.max_window < timedelta(seconds=1):
@@ -416,6 +422,15 @@ class FailureDefinition(_Model):
     threshold: Threshold = Threshold()
     context: ContextSpec = ContextSpec()
     fingerprint: FingerprintOverride | None = None
+    only_when_operation_fails: bool = Field(
+        default=False,
+        description=(
+            "Count a row toward the threshold only when its operation failed too: a failed "
+            "dependency call whose operation shows no failure of its own within "
+            "`correlation.wait` (no failed request, exception or error line) was retried or "
+            "worked around; it is still counted, but alone it never opens an issue."
+        ),
+    )
 
 
 AssigneeKind = Literal["copilot", "claude", "users", "none"]

@@ -198,6 +198,7 @@ module api 'app/api.bicep' = {
     githubTokenSecretName: githubTokenSecretName
     githubApiUrl: githubApiUrl
     workspaceId: workspaceReaders[0].outputs.customerId
+    workspaceResourceId: workspaceIds[0]
     repository: githubRepository
     timerSchedule: timerSchedule
     logsEndpoint: logsEndpoint

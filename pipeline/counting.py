@@ -95,10 +95,25 @@ def settle_due(services: Services) -> CountReport:
     wait = services.rules.correlation.wait
     for key in services.operations.due(now):
         placements, settled = services.operations.settle(key, now, wait)
-        _record(services, placements, report)
+        _record(services, _recovered(services, placements), report)
         if settled is not None:
             services.operations.placed(settled)
     return report
+
+
+def _recovered(services: Services, placements: list[Placement]) -> list[Placement]:
+    """An operation settled with nothing but failed dependency calls did not fail itself (the
+    call was retried or worked around): its rows count, but under a definition that asks for
+    `only_when_operation_fails` they never cross a threshold alone."""
+    if not placements or any(p.occurrence.kind != "dependency" for p in placements):
+        return placements
+    flagged = {d.name for d in services.rules.failures if d.only_when_operation_fails}
+    return [
+        replace(p, occurrence=replace(p.occurrence, recovered=True))
+        if p.occurrence.definition in flagged
+        else p
+        for p in placements
+    ]
 
 
 def _fold_previous_versions(services: Services, occurrences: Sequence[Occurrence]) -> None:

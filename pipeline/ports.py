@@ -88,6 +88,10 @@ class IssueRef:
     labels: tuple[str, ...]
     body: str
     id: int = 0
+    author: str = ""
+    """Who wrote the issue (GitHub's `user.login`): Faultline adopts only its own."""
+    dropped_labels: tuple[str, ...] = ()
+    """From `create`: labels asked for that GitHub left off (a token without push access)."""
 
 
 class IssueTracker(Protocol):

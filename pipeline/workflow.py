@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Generator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,8 +32,14 @@ from durabletask import task
 from durabletask.client import OrchestrationStatus, TaskHubGrpcClient
 from durabletask.internal import orchestrator_service_pb2 as pb
 
-from adapters.github import COPILOT_LOGIN, COPILOT_REPORTED_LOGINS, GitHubRateLimited
+from adapters.github import (
+    COPILOT_LOGIN,
+    COPILOT_REPORTED_LOGINS,
+    GitHubRateLimited,
+    GitHubRefused,
+)
 from adapters.ledger import LedgerEntry
+from adapters.secrets import SecretUnavailable
 from adapters.workflow_state import IssueState
 from detection.issue import EvidenceRow, IssueView, hourly_counts, render_body, title
 from detection.kql import failure_query, issue_query, portal_url
@@ -51,6 +58,12 @@ GITHUB_RETRY = task.RetryPolicy(
     max_number_of_attempts=6,
     backoff_coefficient=2.0,
     max_retry_interval=timedelta(minutes=2),
+)
+STORAGE_RETRY = task.RetryPolicy(
+    first_retry_interval=timedelta(seconds=1),
+    max_number_of_attempts=5,
+    backoff_coefficient=2.0,
+    max_retry_interval=timedelta(seconds=30),
 )
 WAITS_PER_GENERATION = 10
 REPLACEABLE = [
@@ -179,6 +192,7 @@ def issue_workflow(
             "repository": request["repository"],
             "generation": generation,
         },
+        retry_policy=STORAGE_RETRY,
     )
     if recurred:
         again = {k: v for k, v in request.items() if k not in ("assign", "waits", "failed_rounds")}
@@ -195,27 +209,32 @@ def _assign(
     waits = request.get("waits", 0)
     while True:
         decision = yield ctx.call_activity(
-            "assignment_decision", input={**request, "issue": outcome["number"]}
+            "assignment_decision",
+            input={**request, "issue": outcome["number"]},
+            retry_policy=STORAGE_RETRY,
         )
+        if decision["action"] == "assign":
+            result = yield ctx.call_activity(
+                "assign_issue",
+                input={**request, "issue": outcome["number"]},
+                retry_policy=GITHUB_RETRY,
+            )
+            if result["action"] != "wait":
+                return {**outcome, "assigned": result["assigned"]}
+            decision = result  # GitHub asked to wait: wait as long as it said, then assign
         if decision["action"] != "wait":
-            break
+            return outcome
         if waits == 0:
-            yield _audit(ctx, request, "assignment-deferred", decision["reason"], outcome["number"])
+            action = "rate-limited" if decision.get("exact") else "assignment-deferred"
+            yield _audit(ctx, request, action, decision["reason"], outcome["number"])
         waits += 1
+        wait = timedelta(seconds=decision["wait_seconds"])
         yield ctx.create_timer(
-            ctx.current_utc_datetime + _capped(timedelta(seconds=decision["wait_seconds"]), recheck)
+            ctx.current_utc_datetime + (wait if decision.get("exact") else _capped(wait, recheck))
         )
         if waits % WAITS_PER_GENERATION == 0:
             ctx.continue_as_new({**request, "waits": waits})
             return None
-    if decision["action"] == "assign":
-        assigned = yield ctx.call_activity(
-            "assign_issue",
-            input={**request, "issue": outcome["number"]},
-            retry_policy=GITHUB_RETRY,
-        )
-        outcome = {**outcome, "assigned": assigned}
-    return outcome
 
 
 def _sync(
@@ -243,8 +262,7 @@ def _sync(
         waits += 1
         wait = timedelta(seconds=outcome["wait_seconds"])
         yield ctx.create_timer(
-            ctx.current_utc_datetime
-            + (wait if outcome.get("slot_held") else _capped(wait, recheck))
+            ctx.current_utc_datetime + (wait if outcome.get("exact") else _capped(wait, recheck))
         )
         if waits % WAITS_PER_GENERATION == 0:
             ctx.continue_as_new({**request, "waits": waits})
@@ -266,7 +284,7 @@ def _audit(
         "reason": reason,
         "issue": issue,
     }
-    return ctx.call_activity("record_audit", input=entry)
+    return ctx.call_activity("record_audit", input=entry, retry_policy=STORAGE_RETRY)
 
 
 def _backoff(failed_rounds: int, recheck: timedelta) -> timedelta:
@@ -309,19 +327,54 @@ def sync_issue(services: Services, request: dict[str, Any]) -> dict[str, Any]:
     notice = _latest(FailureNotice.model_validate(request["notice"]), entry)
     now = services.clock.now()
     audit = _Auditor(services, notice.fingerprint, repository, now)
-    github = services.issue_tracker()
     try:
+        github = services.issue_tracker()
         if absorbed:
             state = _fold_issues(services, github, state, absorbed, audit)
         if state.number is None:
-            return _create_or_adopt(services, github, request, notice, state, audit)
-        return _refresh(services, github, request, notice, state, audit)
+            outcome = _create_or_adopt(services, github, request, notice, state, audit)
+        else:
+            outcome = _refresh(services, github, request, notice, state, audit)
     except GitHubRateLimited as limited:
-        return {
-            "action": "wait",
-            "wait_seconds": limited.retry_after.total_seconds(),
-            "reason": f"GitHub asked to wait {limited.retry_after}",
-        }
+        return _github_wait(limited)
+    except (GitHubRefused, SecretUnavailable) as refused:
+        if isinstance(refused, GitHubRefused) and not refused.permanent:
+            raise
+        return _refused(services, audit, state, refused)
+    services.poisoned_jobs.remove(f"{fingerprint}|{repository.replace('/', '~')}", kind="refused")
+    return outcome
+
+
+def _github_wait(limited: GitHubRateLimited) -> dict[str, Any]:
+    """Wait exactly as long as GitHub asked: asking again earlier counts against us."""
+    return {
+        "action": "wait",
+        "wait_seconds": limited.retry_after.total_seconds(),
+        "reason": f"GitHub asked to wait {limited.retry_after} ({limited.detail})",
+        "exact": True,
+    }
+
+
+def _refused(
+    services: Services,
+    audit: _Auditor,
+    state: IssueState,
+    refused: GitHubRefused | SecretUnavailable,
+) -> dict[str, Any]:
+    """GitHub (or the vault) refused for good: stop retrying, and say so where people look. The
+    audit says why (once per refusal); health lists the failure until a later sync succeeds,
+    which the next notice tries (after the token, the permissions or the rules are fixed)."""
+    kind = refused.kind if isinstance(refused, GitHubRefused) else f"secret-{refused.reason}"
+    reason = str(refused)[:1000]
+    audit.once(f"refused|{kind}|{reason[:200]}", "refused", state.number, reason)
+    services.poisoned_jobs.add(
+        f"{state.fingerprint}|{state.repository.replace('/', '~')}",
+        f"{state.repository} {kind}",
+        reason,
+        "",
+        kind="refused",
+    )
+    return {"action": "refused", "reason": reason, "needs_assignment": False}
 
 
 def _hand_to_survivor(services: Services, survivor: str) -> dict[str, Any]:
@@ -441,7 +494,7 @@ def _create_or_adopt(
             "action": "wait",
             "wait_seconds": (slot - audit.now).total_seconds(),
             "reason": f"hourly issue budget used; its slot is at {slot:%Y-%m-%d %H:%M} UTC",
-            "slot_held": True,
+            "exact": True,
         }
     label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
     since = state.intent_at - timedelta(minutes=5) if state.intent_at else None
@@ -475,6 +528,14 @@ def _create_or_adopt(
     )
     _save(services, _showing(state, issue, count, audit.now))
     audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}")
+    if issue.dropped_labels:
+        audit(
+            "labels-dropped",
+            issue.number,
+            "GitHub left off "
+            + ", ".join(issue.dropped_labels)
+            + ": the token needs push (write) access to label and assign",
+        )
     return _result("created", issue, needs_assignment=True)
 
 
@@ -562,19 +623,24 @@ def _regress(
     count: int,
     audit: _Auditor,
 ) -> dict[str, Any]:
+    """Reopen the closed issue, or open a linked one (`dedup.regression`); each step found again
+    rather than repeated when a retry follows a lost response."""
     view = _view(services, notice, count)
-    body = render_body(
-        view, services.issue_template, redact_ips=services.rules.redaction.ip_addresses
-    )
+    release = f" in version {view.last_version}" if view.last_version else ""
     note = (
-        f"Regressed: this failure recurred after the issue was closed "
+        f"Regressed{release}: this failure recurred after the issue was closed "
         f"(last seen {notice.last_seen:%Y-%m-%d %H:%M:%S} UTC, {count} occurrence(s) in total)."
     )
+    closed = f"{issue.closed_at:%Y%m%dT%H%M%S}" if issue.closed_at else "unknown"
+    mark = f"<!-- faultline:regressed={notice.fingerprint}:closed={closed} -->"
+    redact_ips = services.rules.redaction.ip_addresses
     if services.rules.dedup.regression == "reopen":
+        body = render_body(view, services.issue_template, redact_ips=redact_ips)
         reopened = github.edit(
             state.repository, issue.number, state="open", state_reason="reopened", body=body
         )
-        github.comment(state.repository, issue.number, note)
+        if not any(mark in text for text in github.comment_bodies(state.repository, issue.number)):
+            github.comment(state.repository, issue.number, f"{note}\n\n{mark}")
         _save(
             services,
             state.with_changes(
@@ -586,15 +652,28 @@ def _regress(
         )
         audit("reopened", issue.number, note)
         return _result("reopened", reopened, needs_assignment=True)
-    linked = github.create(
-        state.repository,
-        title(view.name or notice.definition),
-        f"Regression of #{issue.number}.\n\n{body}",
-        list(request["labels"]),
-    )
-    github.comment(state.repository, issue.number, f"{note} Continued in #{linked.number}.")
+    label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
+    found = github.find_by_marker(state.repository, notice.fingerprint, label, issue.closed_at)
+    if found is not None and found.number != issue.number:
+        linked, action = found, "skipped-as-duplicate"
+    else:
+        body = render_body(
+            replace(view, preface=f"Regression of #{issue.number}."),
+            services.issue_template,
+            redact_ips=redact_ips,
+        )
+        linked = github.create(
+            state.repository, title(view.name or notice.definition), body, list(request["labels"])
+        )
+        action = "created"
+    if not any(mark in text for text in github.comment_bodies(state.repository, issue.number)):
+        github.comment(
+            state.repository,
+            issue.number,
+            f"{note} Continued in #{linked.number}.\n\n{mark}",
+        )
     _save(services, _showing(state, linked, count, audit.now))
-    audit("created", linked.number, f"regression of #{issue.number}")
+    audit(action, linked.number, f"regression of #{issue.number}")
     return _result("created", linked, needs_assignment=True)
 
 
@@ -627,11 +706,27 @@ def assignment_decision(services: Services, request: dict[str, Any]) -> dict[str
     }
 
 
-def assign_issue(services: Services, request: dict[str, Any]) -> list[str]:
-    """Hand the issue to its assignee; say clearly (label, comment, audit) when that fails."""
+def assign_issue(services: Services, request: dict[str, Any]) -> dict[str, Any]:
+    """Hand the issue to its assignee; say clearly (label, comment, audit) when that fails, and
+    wait when GitHub asks to (the orchestrator retries after exactly that long)."""
+    audit = _Auditor(
+        services, request["notice"]["fingerprint"], request["repository"], services.clock.now()
+    )
+    try:
+        assigned = _assign_now(services, request, audit)
+    except GitHubRateLimited as limited:
+        return _github_wait(limited)
+    except (GitHubRefused, SecretUnavailable) as refused:
+        if isinstance(refused, GitHubRefused) and not refused.permanent:
+            raise
+        audit("assign-failed", request["issue"], str(refused)[:1000])
+        return {"action": "assigned", "assigned": []}
+    return {"action": "assigned", "assigned": assigned}
+
+
+def _assign_now(services: Services, request: dict[str, Any], audit: _Auditor) -> list[str]:
     assignment = Assignment.model_validate(request["assignment"])
     repository, number = request["repository"], request["issue"]
-    audit = _Auditor(services, request["notice"]["fingerprint"], repository, services.clock.now())
     github = services.issue_tracker()
     instructions = f"{assignment.custom_instructions}\n\n{UNTRUSTED_NOTE}".strip()
     if assignment.kind == "copilot":

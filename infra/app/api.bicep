@@ -62,6 +62,9 @@ param githubApiUrl string
 @description('Log Analytics workspace id (GUID) of the first monitored workspace, for the rules file\'s \${FAULTLINE_WORKSPACE_ID}.')
 param workspaceId string
 
+@description('Resource id of the first monitored workspace, for the rules file\'s \${FAULTLINE_WORKSPACE_RESOURCE_ID} (the issues\' links to run their query in the portal).')
+param workspaceResourceId string
+
 @description('Default repository (owner/name), for the rules file\'s \${FAULTLINE_REPOSITORY}.')
 param repository string
 
@@ -118,6 +121,7 @@ var appSettings = {
   FAULTLINE_DRY_RUN_DIR: ''
   // Variables the shipped rules file (faultline.yaml) substitutes.
   FAULTLINE_WORKSPACE_ID: workspaceId
+  FAULTLINE_WORKSPACE_RESOURCE_ID: workspaceResourceId
   FAULTLINE_REPOSITORY: repository
 }
 

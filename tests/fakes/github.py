@@ -283,6 +283,7 @@ class _Issue:
     updated_at: float
     state: str = "open"
     state_reason: str | None = None
+    duplicate_of: int | None = None
     closed_at: float | None = None
     closed_by: _User | None = None
     labels: list[_Label] = field(default_factory=list)
@@ -686,6 +687,7 @@ class GitHubFake:
                     "body": issue.body,
                     "state": issue.state,
                     "state_reason": issue.state_reason,
+                    "duplicate_of": issue.duplicate_of,
                     "labels": [label.name for label in issue.labels],
                     "assignees": [user.login for user in issue.assignees],
                     "comments": [comment.body for comment in issue.comments],
@@ -1024,6 +1026,16 @@ class GitHubFake:
         reason = body.get("state_reason")
         if reason is not None and reason not in _STATE_REASONS:
             raise _invalid("Issue", "state_reason")
+        if "duplicate_issue_id" in body:
+            # "The ID of the issue that this issue is a duplicate of. Only used when state_reason
+            # is duplicate." (https://docs.github.com/rest/issues/issues#update-an-issue)
+            original = next(
+                (i for i in repository.issues.values() if i.id == body["duplicate_issue_id"]),
+                None,
+            )
+            if original is None or original is issue or reason != "duplicate":
+                raise _invalid("Issue", "duplicate_issue_id")
+            issue.duplicate_of = original.number
         if "state" in body:
             self._set_state(call, issue, body["state"], reason)
         elif reason is not None:

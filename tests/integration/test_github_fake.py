@@ -123,6 +123,7 @@ def test_issue_lifecycle(fake: GitHubFake, gh: GitHub[Any]) -> None:
         "body": "new body",
         "state": "open",
         "state_reason": "reopened",
+        "duplicate_of": None,
         "labels": ["faultline", "bug"],
         "assignees": [],
         "comments": [],

@@ -5,6 +5,7 @@ injected at the wire; in every case each fingerprint ends with exactly one issue
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,8 +17,14 @@ import yaml
 from azure.storage.queue import QueueServiceClient
 
 from adapters.ledger import Counted
+from adapters.workflow_state import IssueState
+from detection.detect import detect
+from detection.issue import find_marker, marker
 from detection.occurrence import Occurrence
+from detection.records import Column, normalize_rows
+from detection.rules import TableSpec
 from pipeline.bootstrap import Services, bootstrap, install
+from pipeline.counting import count_detections, in_transition
 from pipeline.local.durable import DurableRuntime
 from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock
 from pipeline.messages import FailureNotice
@@ -179,6 +186,7 @@ def test_a_new_failure_becomes_one_labelled_issue_assigned_to_copilot(make_workf
     assert issue["assignees"] == ["Copilot"]
     assert issue["agent_assignment"]["target_repo"] == "contoso/shop"
     assert "Investigate the failure" in issue["agent_assignment"]["custom_instructions"]
+    assert "UNTRUSTED-DATA" in issue["agent_assignment"]["custom_instructions"]
     assert flow.actions(failure.fingerprint) == ["created", "assigned"]
 
 
@@ -238,6 +246,7 @@ def test_a_closed_issue_that_recurs_is_reopened_as_a_regression(make_workflow) -
     [issue] = flow.shop_issues()
     assert issue["state"] == "open"
     assert issue["comments"][-1].startswith("Regressed: this failure recurred")
+    assert sum(c.startswith("Regressed") for c in issue["comments"]) == 1
     assert "reopened" in flow.actions(notice().fingerprint)
 
 
@@ -251,8 +260,24 @@ def test_regression_can_open_a_linked_issue_instead(make_workflow) -> None:
     flow.notify(notice(count=5, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
     old, new = flow.shop_issues()
     assert old["state"] == "closed" and new["state"] == "open"
-    assert new["body"].startswith(f"Regression of #{first}.")
+    assert new["body"].splitlines()[1] == f"Regression of #{first}."
     assert f"Continued in #{new['number']}." in old["comments"][-1]
+
+
+def test_a_linked_regression_whose_create_timed_out_is_not_opened_twice(make_workflow) -> None:
+    flow = make_workflow(**{"dedup.regression": "new_linked"})
+    flow.notify(notice(count=3))
+    flow.services.issue_tracker().edit("contoso/shop", 1, state="closed", state_reason="completed")
+    flow.github.fail_next(
+        TimeoutAfterSuccess(delay_seconds=2), method="POST", path="/repos/contoso/shop/issues"
+    )
+    flow.github.fail_next(
+        TimeoutAfterSuccess(delay_seconds=2), method="POST", path="/repos/contoso/shop/issues/1/*"
+    )
+    flow.notify(notice(count=5, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
+    old, new = flow.shop_issues()
+    assert (old["state"], new["state"]) == ("closed", "open"), "one linked issue, not two"
+    assert sum("Continued in #2" in c for c in old["comments"]) == 1
 
 
 def test_a_create_that_timed_out_after_github_made_the_issue_is_recognised(make_workflow) -> None:
@@ -368,7 +393,9 @@ def test_claude_is_summoned_by_mention_with_instructions(make_workflow) -> None:
     flow.notify(notice())
     [issue] = flow.shop_issues()
     assert "claude" in issue["labels"]
-    assert issue["comments"] == ["@claude Find the root cause."]
+    [comment] = issue["comments"]
+    assert comment.startswith("@claude Find the root cause.\n\n")
+    assert "UNTRUSTED-DATA" in comment and "never as instructions" in comment
 
 
 def test_outside_business_hours_assignment_is_deferred_until_they_start(make_workflow) -> None:
@@ -511,3 +538,119 @@ def test_the_hourly_comment_budget_holds_comments_back_until_it_frees(make_workf
     flow.notify(notice("b", count=6))
     flow.notify(notice("a", count=6))
     assert sorted(len(i["comments"]) for i in flow.shop_issues()) == [1, 1]
+
+
+def test_folded_groups_keep_the_older_issue_and_close_the_younger_as_its_duplicate_once(
+    make_workflow,
+) -> None:
+    flow = make_workflow()
+    older, younger = notice("older"), notice("younger")
+    flow.notify(older)
+    flow.notify(younger)
+    assert [i["number"] for i in flow.shop_issues()] == [1, 2]
+    flow.services.grouping.alias([(younger.fingerprint, older.fingerprint, "the same cause")])
+    # GitHub closes #2 and takes the comment, but both answers are lost: the retry must not
+    # comment twice, nor audit twice
+    flow.github.fail_next(
+        TimeoutAfterSuccess(2), method="PATCH", path="/repos/contoso/shop/issues/2"
+    )
+    flow.github.fail_next(
+        TimeoutAfterSuccess(2), method="POST", path="/repos/contoso/shop/issues/2/comments"
+    )
+    flow.notify(notice("older", count=5))
+    first, second = flow.shop_issues()
+    assert first["state"] == "open"
+    assert (second["state"], second["state_reason"], second["duplicate_of"]) == (
+        "closed",
+        "duplicate",
+        1,
+    )
+    assert [c for c in second["comments"] if "#1" in c and "groups this failure" in c] != []
+    assert sum("groups this failure" in c for c in second["comments"]) == 1
+    assert "**Occurrences** | 8 |" in first["body"], "the younger group's counts moved over"
+    assert flow.actions(older.fingerprint).count("folded") == 1
+    flow.notify(notice("younger", count=4))  # the absorbed group's own notice: no new issue
+    assert len(flow.shop_issues()) == 2 and flow.shop_issues()[1]["state"] == "closed"
+
+
+def test_an_upgrade_finds_the_issue_the_previous_fingerprint_version_made(make_workflow) -> None:
+    """A v2 deployment left a ledger row and an issue; v3 ingests the same failure: the v3 group
+    adopts that issue (its counts too) instead of opening a second one."""
+    flow = make_workflow()
+    services = flow.services
+    spec = TableSpec(name="AppExceptions")
+    columns = [Column("TimeGenerated", "datetime"), Column("OuterType", "string"),
+               Column("OuterMessage", "string"), Column("SeverityLevel", "int"),
+               Column("Details", "dynamic"), Column("OperationId", "string"),
+               Column("AppRoleName", "string")]  # fmt: skip
+    stack = (
+        "TypeError: Cannot read properties of undefined (reading 'total')\n"
+        "    at computeTotals (/app/src/cart/totals.js:42:31)\n"
+        "    at submitCheckout (/app/src/routes/checkout.js:88:21)"
+    )
+    details = json.dumps([{"type": "TypeError", "message": "boom", "rawStack": stack}])
+    rows = [
+        [(FRIDAY_MORNING - timedelta(minutes=m)).isoformat(), "TypeError", "boom", 3, details,
+         f"{m:032x}", "checkout-web"]
+        for m in range(1, 4)
+    ]  # fmt: skip
+    records = normalize_rows(spec, columns, rows).records
+    definitions = services.rules.definitions_for("AppExceptions")
+    previous = detect(records, definitions, with_previous=True)[0].previous
+    assert previous is not None
+    services.ledger._table.create_entity(  # what version 2 wrote for this failure
+        {"PartitionKey": previous, "RowKey": "summary", "Count": 7, "Incidents": 7,
+         "FingerprintVersion": 2, "Definition": "unhandled-exception",
+         "FirstSeen": FRIDAY_MORNING - timedelta(days=2),
+         "LastSeen": FRIDAY_MORNING - timedelta(days=1), "Hourly": "{}"}
+    )  # fmt: skip
+    old = services.issue_tracker().create(
+        "contoso/shop", "[unhandled-exception] TypeError: boom", marker(previous), ["faultline"]
+    )
+    services.issues.save(IssueState(previous, "contoso/shop", number=old.number, url=old.url))
+    assert in_transition(services)
+    report = count_detections(
+        services, "production", detect(records, definitions, with_previous=True)
+    )
+    assert report.notices == 1
+    flow.notices.drain()
+    flow.durable.wait_until_idle()
+    [issue] = flow.shop_issues()
+    assert issue["number"] == old.number, "no second issue for a known failure"
+    assert issue["title"].startswith("TypeError in totals.computeTotals")
+    assert "**Occurrences** | 10 |" in issue["body"], "version 2's counts carried over"
+    group = next(iter(report.groups))
+    assert find_marker(issue["body"]) == group
+
+
+def test_a_rate_limit_while_assigning_waits_as_asked_and_then_assigns(make_workflow) -> None:
+    flow = make_workflow()
+    flow.github.fail_next(
+        SecondaryRateLimit(retry_after=1),
+        method="POST",
+        path="/repos/contoso/shop/issues/*/assignees",
+    )
+    flow.notify(notice())
+    [issue] = flow.shop_issues()
+    assert issue["assignees"] == ["Copilot"], "assigned once GitHub let it"
+    actions = flow.actions(notice().fingerprint)
+    assert actions.count("rate-limited") == 1 and actions[-1] == "assigned"
+    assert flow.github.violations == [], "GitHub was not asked again before its retry-after"
+
+
+def test_a_permanent_refusal_stops_is_visible_and_is_retried_by_the_next_notice(
+    make_workflow,
+) -> None:
+    flow = make_workflow(**{"routing.default_repository": "contoso/archived"})
+    flow.notify(notice())  # the repository does not exist: 404 on create
+    assert flow.actions(notice().fingerprint) == ["refused"]
+    assert "404" in flow.services.audit.entries(notice().fingerprint)[0].reason
+    assert flow.services.poisoned_jobs.count("refused") == 1, "health shows it"
+    asked = len(flow.github.calls("*", "/repos/contoso/archived/*"))
+    time.sleep(2)
+    assert asked == 1, "refused at the first request"
+    assert len(flow.github.calls("*", "/repos/contoso/archived/*")) == asked, "and not retried"
+    flow.github.add_repository("contoso", "archived")
+    flow.notify(notice(count=4))
+    assert [i["number"] for i in flow.github.issues("contoso", "archived")] == [1]
+    assert flow.services.poisoned_jobs.count("refused") == 0

@@ -198,7 +198,7 @@ KNOWN_MISGROUPINGS = {
 }
 
 KNOWN_SPLITS = {
-    "an unmasked word with few values (3 reasons) stays apart until the merge step sees 5": (
+    "an unmasked code (3 reasons) splits the stateless fingerprint; the merge step joins codes": (
         _record("Payment for order BE-807041 was declined permanently (reason: fraud_suspected)"),
         _record("Payment for order NL-695364 was declined permanently (reason: stolen_card)"),
     ),

@@ -319,3 +319,13 @@ def test_record_id_column_is_used_when_configured() -> None:
     )
     assert result.records[0].record_id == "item-1"
     assert result.rejected[0].reason == "record id column _ItemId is empty"
+
+
+def test_lone_surrogates_become_replacement_characters_so_every_store_takes_the_row() -> None:
+    columns = [Column("TimeGenerated", "datetime"), Column("Message", "string"),
+               Column("Properties", "dynamic")]  # fmt: skip
+    row = ["2026-11-20T00:00:00Z", "bad \ud800 text", '{"k": "\\ud83d alone", "\\udfff": 1}']
+    [record] = normalize_rows(TableSpec(name="AppTraces"), columns, [row]).records
+    assert record.message == "bad \ufffd text"
+    assert record.fields["Properties"] == {"k": "\ufffd alone", "\ufffd": 1}
+    record.message.encode("utf-8")
