@@ -48,6 +48,7 @@ HEAD = "head"
 LINK = "link"
 MEMBER_PREFIX = "m|"
 DUE_PREFIX = "due|"
+CREATED_PREFIX = "created|"
 TRANSACTION_LIMIT = 100
 MAX_ATTEMPTS = 30
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9:_.-]{1,200}$")
@@ -139,7 +140,7 @@ class TableOperations:
         moved: list[Occurrence] = []
         adopted: _Root | None = None
         for invocation in invocations:
-            rows, root = self._link(invocation, key)
+            rows, root = self._link(invocation, key, now)
             moved.extend(rows)
             adopted = adopted or root
         placements, settled = self._decide(key, _unique([*occurrences, *moved]), now, wait, adopted)
@@ -181,7 +182,7 @@ class TableOperations:
                 self._forget_due(head, partition)
                 return [], None
             root = _Root.among(members)
-            if self._write_head(head, self._settled(key, root)):
+            if self._write_head(head, self._settled(key, root), now):
                 return [root.route(m) for m in members], key
         raise RuntimeError(f"operation {key}: {MAX_ATTEMPTS} conflicting writers in a row")
 
@@ -206,7 +207,7 @@ class TableOperations:
             if adopted is not None or any(o.rank >= RANK_CAUSE for o in batch):
                 members = _unique([*(self._members(key) if head else []), *batch])
                 root = adopted or _Root.among(members)
-                if self._write_head(head, self._settled(key, root)):
+                if self._write_head(head, self._settled(key, root), now):
                     return [root.route(o) for o in members], key
                 continue
             if self._hold(key, head, batch, now + wait):
@@ -219,6 +220,23 @@ class TableOperations:
         head = self._head(partition)
         if head is None or head["Status"] != "settled":
             return
+        members = [m["RowKey"] for m in self._member_rows(partition, select=["RowKey"])]
+        if not head.get("Placed") and len(members) < TRANSACTION_LIMIT:
+            try:  # the usual case: one transaction marks the head and drops the held rows
+                self._table.submit_transaction(
+                    [("delete", {"PartitionKey": partition, "RowKey": row}) for row in members]
+                    + [
+                        (
+                            "update",
+                            {"PartitionKey": partition, "RowKey": HEAD, "Placed": True},
+                            {"mode": UpdateMode.MERGE},
+                        )
+                    ]
+                )
+                self._forget_due(head, partition)
+                return
+            except TableTransactionError:
+                pass  # a concurrent caller deleted some of them: fall back to the steps below
         if not head.get("Placed"):
             self._table.update_entity(
                 {"PartitionKey": partition, "RowKey": HEAD, "Placed": True}, mode=UpdateMode.MERGE
@@ -226,7 +244,42 @@ class TableOperations:
         self._delete_members(partition)
         self._forget_due(head, partition)
 
+    def prune(self, before: datetime) -> int:
+        """Forget every operation first seen before `before` (the ledger's retention): its head,
+        link and any rows, found through the day index written when it was created; returns how
+        many operations went. A row of such an operation arriving later would be older than any
+        window a replay may cover."""
+        forgotten = 0
+        days = self._table.query_entities(
+            "PartitionKey ge @low and PartitionKey lt @high",
+            parameters={"low": CREATED_PREFIX, "high": f"{CREATED_PREFIX}{before:%Y%m%d}"},
+            select=["PartitionKey", "RowKey"],
+        )
+        for entry in days:
+            rows = [
+                row["RowKey"]
+                for row in self._table.query_entities(
+                    "PartitionKey eq @pk", parameters={"pk": entry["RowKey"]}, select=["RowKey"]
+                )
+            ]
+            for start in range(0, len(rows), TRANSACTION_LIMIT):
+                self._table.submit_transaction(
+                    [
+                        ("delete", {"PartitionKey": entry["RowKey"], "RowKey": row})
+                        for row in rows[start : start + TRANSACTION_LIMIT]
+                    ]
+                )
+            self._table.delete_entity(entry["PartitionKey"], entry["RowKey"])
+            forgotten += 1
+        return forgotten
+
     # -- internals -------------------------------------------------------------------------------
+
+    def _index(self, partition: str, key: str, at: datetime) -> None:
+        """Remember on which day an operation's partition was created, for `prune`."""
+        self._table.upsert_entity(
+            {"PartitionKey": f"{CREATED_PREFIX}{at:%Y%m%d}", "RowKey": partition, "Key": key}
+        )
 
     def _head(self, partition: str) -> Any | None:
         try:
@@ -300,10 +353,11 @@ class TableOperations:
             "Placed": False,
         }
 
-    def _write_head(self, head: Any | None, entity: dict[str, Any]) -> bool:
+    def _write_head(self, head: Any | None, entity: dict[str, Any], now: datetime) -> bool:
         """Create or replace the head if nobody changed it since `head` was read."""
         try:
             if head is None:
+                self._index(entity["PartitionKey"], entity["Key"], now)
                 self._table.create_entity(entity)
             else:
                 due = {"Due": head["Due"]} if head.get("Due") is not None else {}
@@ -322,6 +376,7 @@ class TableOperations:
         partition = _partition(key)
         touch: tuple[Any, ...]
         if head is None:
+            self._index(partition, key, due)
             self._table.upsert_entity(
                 {"PartitionKey": _due_partition(due), "RowKey": partition, "Key": key}
             )
@@ -364,13 +419,16 @@ class TableOperations:
             },
         )
 
-    def _link(self, invocation: str, key: str) -> tuple[list[Occurrence], _Root | None]:
+    def _link(
+        self, invocation: str, key: str, now: datetime
+    ) -> tuple[list[Occurrence], _Root | None]:
         """Point an invocation id at its operation. Returns the rows it held (to move there) and,
         when the invocation was settled on its own first, its root (the operation adopts it, so
         one invocation stays one incident)."""
         partition = _partition(invocation)
         head, link = self._head_and_link(partition)
         if link is None:
+            self._index(partition, invocation, now)
             self._table.upsert_entity(
                 {"PartitionKey": partition, "RowKey": LINK, "Key": invocation, "Target": key}
             )
@@ -415,7 +473,7 @@ class TableOperations:
                 "Placed": True,
                 "MovedTo": key,
             }
-            if self._write_head(head, closed):
+            if self._write_head(head, closed, now):
                 self._delete_members(partition)
                 self._forget_due(head, partition)
                 return placements, settled

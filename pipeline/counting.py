@@ -30,6 +30,10 @@ from pipeline.messages import FailureNotice
 
 log = logging.getLogger(__name__)
 
+SETTLE_BATCH = 500
+"""Operations settled before their rows are counted together (bounded, so a crash or a timeout
+loses at most one batch's work, which the next sweep repeats)."""
+
 
 @dataclass
 class CountReport:
@@ -59,9 +63,15 @@ def count_detections(
     if not detections:
         return report
     groups = services.grouping.assign([d.fingerprint for d in detections])
-    redact_ips = services.rules.redaction.ip_addresses
+    rules = services.rules
+    redact_ips, route_fields = rules.redaction.ip_addresses, rules.route_fields()
     occurrences = [
-        replace(Occurrence.of(d, groups[d.fingerprint.value], redact_ips=redact_ips), source=source)
+        replace(
+            Occurrence.of(
+                d, groups[d.fingerprint.value], redact_ips=redact_ips, route_fields=route_fields
+            ),
+            source=source,
+        )
         for d in detections
     ]
     _fold_previous_versions(services, occurrences)
@@ -93,11 +103,18 @@ def settle_due(services: Services) -> CountReport:
     report = CountReport()
     now = services.clock.now()
     wait = services.rules.correlation.wait
-    for key in services.operations.due(now):
-        placements, settled = services.operations.settle(key, now, wait)
-        _record(services, _recovered(services, placements), report)
-        if settled is not None:
-            services.operations.placed(settled)
+    due = services.operations.due(now)
+    for start in range(0, len(due), SETTLE_BATCH):
+        placements: list[Placement] = []
+        settled: list[str] = []
+        for key in due[start : start + SETTLE_BATCH]:
+            placed, settled_key = services.operations.settle(key, now, wait)
+            placements.extend(_recovered(services, placed))
+            if settled_key is not None:
+                settled.append(settled_key)
+        _record(services, placements, report)  # one ledger transaction per group, not per operation
+        for key in settled:
+            services.operations.placed(key)
     return report
 
 

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from detection.windows import QueryWindow, job_id
 
@@ -16,13 +16,19 @@ class QueryJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    job_id: str
-    source: str
-    table: str
+    job_id: str = Field(pattern=r"^[0-9a-f]{8,64}$")
+    source: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
     start: AwareDatetime
     end: AwareDatetime
     origin: Literal["timer", "replay", "split", "throttled"] = "timer"
-    throttled_attempts: int = Field(default=0, ge=0)
+    throttled_attempts: int = Field(default=0, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> QueryJob:
+        if self.end <= self.start:
+            raise ValueError("a job's window ends after it starts")
+        return self
 
     @classmethod
     def for_window(

@@ -21,8 +21,15 @@ def retained_since(services: Services) -> datetime:
 
 
 def prune_ledger(services: Services) -> int:
-    """Delete the occurrence rows older than the retention; returns how many went."""
+    """Delete the occurrence rows older than the retention, and the failing operations first
+    seen before it; returns how many occurrence rows went."""
     before = retained_since(services)
     deleted = services.ledger.prune(before)
-    log.info("ledger clean-up: %d occurrence rows before %s deleted", deleted, before.isoformat())
+    operations = services.operations.prune(before)
+    log.info(
+        "clean-up: %d occurrence rows and %d operations before %s deleted",
+        deleted,
+        operations,
+        before.isoformat(),
+    )
     return deleted

@@ -135,3 +135,13 @@ def test_concurrent_writers_place_every_row_with_one_root(operations) -> None:
     assert set(where) == {r.record_id for r in rows}, "every row placed"
     assert {group for group, _ in where.values()} == {"group-of-cause"}
     assert [name for name, (_, root) in where.items() if root] == ["cause"]
+
+
+def test_operations_older_than_the_retention_are_forgotten(operations) -> None:
+    placed, settled = operations.place([_row("exception", RANK_CAUSE, 0)], T0, WAIT)
+    operations.placed(settled)
+    operations.place([_row("held", RANK_SYMPTOM, 0, keys=(INV,))], T0, WAIT)
+    assert operations.prune(T0) == 0, "nothing older than the retention yet"
+    assert operations.prune(T0 + timedelta(days=2)) == 2
+    again, _ = operations.place([_row("late", RANK_LOG, 1)], T0 + timedelta(days=2), WAIT)
+    assert again == [], "a forgotten operation starts afresh (held, waiting for a cause)"
