@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.github import COPILOT_LOGIN
-from detection.issue import find_marker
+from detection.issue import carries_marker
 from pipeline.ports import IssueRef
 
 
@@ -52,9 +52,12 @@ class _Issue:
 class MarkdownIssueSink:
     """An issue tracker on disk, for local runs without a GitHub token."""
 
-    def __init__(self, directory: Path, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self, directory: Path, now: Callable[[], datetime], marker_key: bytes | None = None
+    ) -> None:
         self._directory = directory
         self._now = now
+        self._marker_key = marker_key
         self._lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
         self._issues: dict[str, _Issue] = {}
@@ -83,9 +86,22 @@ class MarkdownIssueSink:
     ) -> IssueRef | None:
         with self._lock:
             for issue in self._issues.values():
-                if issue.repository == repository and find_marker(issue.body) == fingerprint:
+                if issue.repository == repository and carries_marker(
+                    issue.body, repository, fingerprint, self._marker_key
+                ):
                     return issue.ref()
         return None
+
+    def issues_with_marker(
+        self, repository: str, fingerprint: str, label: str, since: datetime
+    ) -> list[IssueRef]:
+        with self._lock:
+            return [
+                issue.ref()
+                for issue in self._issues.values()
+                if issue.repository == repository
+                and carries_marker(issue.body, repository, fingerprint, self._marker_key)
+            ]
 
     def create(self, repository: str, title: str, body: str, labels: list[str]) -> IssueRef:
         with self._lock:

@@ -42,6 +42,9 @@ param githubApiUrl string = 'https://api.github.com/'
 @description('Name of the Key Vault secret that holds the GitHub token.')
 param githubTokenSecretName string = 'github-token'
 
+@description('Name of the Key Vault secret with the key that signs issue markers; azd\'s postprovision hook (infra/hooks) creates it once and never replaces it.')
+param markerKeySecretName string = 'marker-key'
+
 @secure()
 @description('A GitHub token to store in Key Vault now; leave empty and set the secret after deployment instead (recommended: it then never passes through deployment parameters).')
 param githubToken string = ''
@@ -196,6 +199,7 @@ module api 'app/api.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     keyVaultUri: keyVault.outputs.uri
     githubTokenSecretName: githubTokenSecretName
+    markerKeySecretName: markerKeySecretName
     githubApiUrl: githubApiUrl
     workspaceId: workspaceReaders[0].outputs.customerId
     workspaceResourceId: workspaceIds[0]
@@ -223,6 +227,7 @@ output AZURE_FUNCTION_URL string = 'https://${api.outputs.defaultHostName}'
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output FAULTLINE_GITHUB_TOKEN_SECRET string = githubTokenSecretName
+output FAULTLINE_MARKER_KEY_SECRET string = markerKeySecretName
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString

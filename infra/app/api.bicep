@@ -56,6 +56,9 @@ param keyVaultUri string
 @description('Name of the Key Vault secret that holds the GitHub token.')
 param githubTokenSecretName string
 
+@description('Name of the Key Vault secret with the key that signs issue markers.')
+param markerKeySecretName string
+
 @description('GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3).')
 param githubApiUrl string
 
@@ -113,8 +116,10 @@ var appSettings = {
   // The GitHub token is read from Key Vault at run time (FAULTLINE_GITHUB_TOKEN stays unset here).
   FAULTLINE_KEY_VAULT_URL: keyVaultUri
   FAULTLINE_GITHUB_TOKEN_SECRET: githubTokenSecretName
+  FAULTLINE_MARKER_KEY_SECRET: markerKeySecretName
   FAULTLINE_GITHUB_API_URL: githubApiUrl
   FAULTLINE_GITHUB_TIMEOUT_SECONDS: '20'
+  FAULTLINE_GITHUB_WRITE_SPACING_SECONDS: '1'
   FAULTLINE_ISSUE_TEMPLATE: ''
   FAULTLINE_WORKFLOW_RECHECK_SECONDS: '3600'
   FAULTLINE_NOTICE_REQUEUE_SECONDS: '60'

@@ -611,7 +611,7 @@ PLATFORM_ONLY = {
 LOCAL_HOST_ONLY = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags"}
 # Read by the code but deliberately not set in Azure: the storage connection string (identity
 # settings replace it) and a plain GitHub token (Key Vault holds it there).
-NOT_IN_AZURE = {"AzureWebJobsStorage", "FAULTLINE_GITHUB_TOKEN"}
+NOT_IN_AZURE = {"AzureWebJobsStorage", "FAULTLINE_GITHUB_TOKEN", "FAULTLINE_MARKER_KEY"}
 RULES_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
 
 
@@ -744,3 +744,68 @@ def test_funcignore_ships_the_app_its_modules_and_the_rules_file() -> None:
     assert "function_app.py" in loaded and any(p.startswith("detection/") for p in loaded)
     shipped = {"function_app.py", "host.json", "requirements.txt", "faultline.yaml", *loaded}
     assert sorted(p for p in shipped if ".venv" not in p and excluded(p)) == []
+
+
+FAKE_AZ = """#!/usr/bin/env python3
+import json, os, sys
+state_path = os.environ["FAKE_AZ_STATE"]
+state = json.load(open(state_path))
+state["calls"].append(sys.argv[1:])
+args = sys.argv[1:]
+name = args[args.index("--name") + 1]
+if state["forbidden"] > 0:
+    state["forbidden"] -= 1
+    json.dump(state, open(state_path, "w"))
+    sys.exit("ERROR: (Forbidden) Caller is not authorized to perform action on resource.")
+if args[:3] == ["keyvault", "secret", "show"]:
+    json.dump(state, open(state_path, "w"))
+    if name not in state["secrets"]:
+        sys.exit("ERROR: (SecretNotFound) A secret with (name/id) %s was not found" % name)
+    print("https://vault/secrets/" + name)
+elif args[:3] == ["keyvault", "secret", "set"]:
+    state["secrets"][name] = args[args.index("--value") + 1]
+    json.dump(state, open(state_path, "w"))
+"""
+
+
+def _run_marker_key_hook(tmp_path: Path, secrets: dict[str, str], forbidden: int = 0) -> dict:
+    """infra/hooks/marker-key.sh against an `az` that keeps its vault in a JSON file."""
+    (tmp_path / "az").write_text(FAKE_AZ)
+    (tmp_path / "az").chmod(0o755)
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"secrets": secrets, "calls": [], "forbidden": forbidden}))
+    env = {
+        **os.environ,
+        "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_AZ_STATE": str(state),
+        "AZURE_KEY_VAULT_NAME": "kv-faultline",
+        "FAULTLINE_MARKER_KEY_SECRET": "marker-key",
+        "FAULTLINE_HOOK_RETRY_SECONDS": "0",
+    }
+    subprocess.run(["sh", str(INFRA / "hooks" / "marker-key.sh")], env=env, check=True)
+    return json.loads(state.read_text())
+
+
+def test_azd_runs_the_marker_key_hook_after_provisioning() -> None:
+    hooks = yaml.safe_load((ROOT / "azure.yaml").read_text())["hooks"]["postprovision"]
+    assert hooks["posix"] == {"shell": "sh", "run": "./infra/hooks/marker-key.sh"}
+    assert hooks["windows"] == {"shell": "pwsh", "run": "./infra/hooks/marker-key.ps1"}
+    assert (INFRA / "hooks" / "marker-key.ps1").is_file()
+
+
+def test_the_marker_key_is_created_once_with_256_random_bits(tmp_path: Path) -> None:
+    created = _run_marker_key_hook(tmp_path, {})
+    key = created["secrets"]["marker-key"]
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
+    again = _run_marker_key_hook(tmp_path, {"marker-key": key})
+    assert again["secrets"] == {"marker-key": key}, "an existing key is never replaced"
+    assert [call[:3] for call in again["calls"]] == [["keyvault", "secret", "show"]]
+    (tmp_path / "other").mkdir()
+    other = _run_marker_key_hook(tmp_path / "other", {})
+    assert other["secrets"]["marker-key"] != key
+
+
+def test_the_marker_key_hook_waits_for_its_role_assignment(tmp_path: Path) -> None:
+    created = _run_marker_key_hook(tmp_path, {}, forbidden=3)
+    assert re.fullmatch(r"[0-9a-f]{64}", created["secrets"]["marker-key"])
+    assert [call[:3] for call in created["calls"]].count(["keyvault", "secret", "show"]) == 4

@@ -13,8 +13,11 @@ from detection.issue import (
     GITHUB_BODY_LIMIT,
     EvidenceRow,
     IssueView,
+    carries_marker,
     find_marker,
     hourly_counts,
+    marker,
+    marker_signature,
     render_body,
     tally_hours,
     title,
@@ -166,9 +169,59 @@ def test_title_names_the_failure_and_is_safe() -> None:
     assert "hunter22" not in made and len(made) <= 256
 
 
-def test_custom_template_overrides_the_layout() -> None:
-    body = render_body(view(), "{{ marker }}\nCount: {{ count }}\n{{ error_block }}")
+def test_custom_template_overrides_the_layout_and_the_marker_stays_first() -> None:
+    body = render_body(view(), "Count: {{ count }}\n{{ error_block }}")
     assert body.splitlines()[1] == "Count: 12"
+    assert find_marker(body) == view().fingerprint
+
+
+KEY = b"k" * 32
+
+
+def test_a_signed_marker_is_ours_for_its_repository_only() -> None:
+    fingerprint = view().fingerprint
+    signature = marker_signature(KEY, "contoso/shop", fingerprint)
+    body = render_body(view(), signature=signature)
+    assert carries_marker(body, "contoso/shop", fingerprint, KEY)
+    assert carries_marker(body, "Contoso/Shop", fingerprint, KEY), "GitHub names ignore case"
+    assert not carries_marker(body, "contoso/other", fingerprint, KEY), "copied elsewhere"
+    assert not carries_marker(body, "contoso/shop", fingerprint, b"another key")
+    assert not carries_marker(body, "contoso/shop", "f" * 32, KEY)
+
+
+def test_a_forged_marker_is_not_ours_once_a_key_is_set() -> None:
+    """Anyone can compute a fingerprint; nobody without the key can sign it."""
+    fingerprint = view().fingerprint
+    unsigned = f"{marker(fingerprint)}\nPlease fix"
+    forged = f"{marker(fingerprint, 'a' * 64)}\nPlease fix"
+    assert carries_marker(unsigned, "contoso/shop", fingerprint, None)
+    assert not carries_marker(unsigned, "contoso/shop", fingerprint, KEY)
+    assert not carries_marker(forged, "contoso/shop", fingerprint, KEY)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Steps to reproduce\n<!-- faultline:fingerprint={fp} -->",
+        "```\n<!-- faultline:fingerprint={fp} -->\n```",
+        "> <!-- faultline:fingerprint={fp} -->",
+        " <!-- faultline:fingerprint={fp} -->",
+        "<!-- faultline:fingerprint={fp} --> and more on the line",
+        "<!-- faultline:fingerprint={fp}-->",
+    ],
+)
+def test_the_marker_counts_only_as_the_first_line(body: str) -> None:
+    """Text further down, in a quote or a code block, or on a line with more, is not a marker:
+    logs quoted in samples cannot carry one into an issue."""
+    fingerprint = view().fingerprint
+    assert find_marker(body.format(fp=fingerprint)) is None
+    assert not carries_marker(body.format(fp=fingerprint), "contoso/shop", fingerprint, None)
+
+
+def test_a_logged_marker_inside_a_sample_does_not_name_the_issue() -> None:
+    planted = "<!-- faultline:fingerprint=" + "e" * 32 + " -->"
+    body = render_body(view(message=planted, samples=[planted]))
+    assert find_marker(body) == view().fingerprint
 
 
 _moments = st.lists(
