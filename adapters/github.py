@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -45,7 +48,7 @@ from githubkit.exception import (
 )
 from githubkit_schemas.latest.models import Issue
 
-from detection.issue import MARKER_PREFIX, find_marker
+from detection.issue import MARKER_PREFIX, carries_marker
 from pipeline.ports import IssueRef
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ SEARCH_RESULTS = 20
 SECONDARY_MIN_WAIT = timedelta(minutes=1)
 SECONDARY_MAX_WAIT = timedelta(minutes=15)
 SECONDARY_FORGET_AFTER = timedelta(hours=1)
+WRITE_SPACING = timedelta(seconds=1)  # "wait at least one second between each" mutative request
 RESET_MARGIN = timedelta(seconds=1)  # x-ratelimit-reset is whole seconds; clocks drift a little
 REASON_LIMIT = 300
 T = TypeVar("T")
@@ -125,13 +129,28 @@ _REFUSAL_KINDS = {
 }
 
 
-class SecondaryBackoff:
-    """Secondary rate limits met in a row, per GitHub API, shared by the clients of a process.
+@dataclass(frozen=True)
+class _SecondaryRun:
+    repeat: int
+    escalated_at: float
+    until: float
 
-    GitHub: without `retry-after` (and with quota left) wait at least a minute, and "if your
-    request continues to fail due to a secondary rate limit, wait for an exponentially increasing
-    amount of time between retries". A successful write ends the run; so does an hour without
-    a limit (reads can succeed while content creation is still limited).
+
+class GitHubPacer:
+    """How the clients of a process share one GitHub API, as GitHub's best practices ask
+    (https://docs.github.com/rest/guides/best-practices-for-using-the-rest-api):
+
+    - one request at a time ("make requests serially instead of concurrently");
+    - writes (POST, PATCH, PUT, DELETE) at least `write_spacing` apart, sleeping the rest;
+    - no request while a secondary limit is being waited out. Without `retry-after` (and with
+      quota left) the wait is at least a minute, "and if your request continues to fail due to
+      a secondary rate limit, wait for an exponentially increasing amount of time between
+      retries". A refusal of a request sent before the wait ended belongs to the same run
+      rather than lengthening it; a successful write ends the run, and so does an hour without
+      a limit (reads can succeed while content creation is still limited).
+
+    `clock` gives the seconds the waits are measured in (monotonic in production, simulated in
+    local runs); the write spacing sleeps in real time.
     """
 
     def __init__(
@@ -139,21 +158,64 @@ class SecondaryBackoff:
         minimum: timedelta = SECONDARY_MIN_WAIT,
         maximum: timedelta = SECONDARY_MAX_WAIT,
         forget_after: timedelta = SECONDARY_FORGET_AFTER,
+        clock: Callable[[], float] = time.monotonic,
+        write_spacing: timedelta = WRITE_SPACING,
     ) -> None:
         self._minimum = minimum
         self._maximum = maximum
         self._forget_after = forget_after.total_seconds()
-        self._runs: dict[str, tuple[int, float]] = {}
+        self._clock = clock
+        self._write_spacing = write_spacing.total_seconds()
+        self._runs: dict[str, _SecondaryRun] = {}
+        self._last_write: dict[str, float] = {}
+        self._turns: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def hit(self, api: str) -> int:
-        """Count one more secondary limit; returns how many in a row, this one included."""
-        now = time.monotonic()
+    @contextmanager
+    def turn(self, api: str, *, write: bool) -> Iterator[None]:
+        """This process's one request in flight to `api`; a write first waits out the spacing."""
         with self._lock:
-            repeat, at = self._runs.get(api, (0, now))
-            repeat = 1 if now - at > self._forget_after else repeat + 1
-            self._runs[api] = (repeat, now)
-            return repeat
+            turn = self._turns.setdefault(api, threading.Lock())
+        with turn:
+            if write:
+                since = time.monotonic() - self._last_write.get(api, -math.inf)
+                if since < self._write_spacing:
+                    time.sleep(self._write_spacing - since)
+            try:
+                yield
+            finally:
+                if write:
+                    self._last_write[api] = time.monotonic()
+
+    def now(self) -> float:
+        return self._clock()
+
+    def hit(self, api: str, sent_at: float, told: timedelta | None) -> tuple[int, timedelta]:
+        """Count a secondary limit met by a request sent at `sent_at`; `told` is GitHub's own
+        wait when it gave one. Returns how many in a row (this one included) and how long to
+        wait from now."""
+        now = self._clock()
+        with self._lock:
+            run = self._runs.get(api)
+            if run is not None and sent_at < run.until:
+                until = run.until if told is None else max(run.until, now + told.total_seconds())
+                run = _SecondaryRun(run.repeat, run.escalated_at, until)
+            else:
+                fresh = run is None or now - run.escalated_at > self._forget_after
+                repeat = 1 if run is None or fresh else run.repeat + 1
+                wait = told if told is not None else self.wait(repeat)
+                run = _SecondaryRun(repeat, now, now + wait.total_seconds())
+            self._runs[api] = run
+            return run.repeat, max(timedelta(seconds=run.until - now), timedelta(seconds=1))
+
+    def pending(self, api: str) -> tuple[int, timedelta] | None:
+        """The run in force and what is left of its wait, while a wait is still running."""
+        now = self._clock()
+        with self._lock:
+            run = self._runs.get(api)
+        if run is None or now >= run.until:
+            return None
+        return run.repeat, max(timedelta(seconds=run.until - now), timedelta(seconds=1))
 
     def wait(self, repeat: int) -> timedelta:
         return min(self._minimum * 2 ** max(min(repeat, 20) - 1, 0), self._maximum)
@@ -163,7 +225,7 @@ class SecondaryBackoff:
             self._runs.pop(api, None)
 
 
-SECONDARY_BACKOFF = SecondaryBackoff()
+DEFAULT_PACER = GitHubPacer()
 
 # The login behind each token, per API: `GET /user` costs a request, and clients are per activity.
 _LOGINS: dict[tuple[str, str], str | None] = {}
@@ -270,12 +332,14 @@ class GitHubIssues:
         base_url: str = "https://api.github.com/",
         timeout: float = 20.0,
         *,
-        backoff: SecondaryBackoff | None = None,
+        pacer: GitHubPacer | None = None,
+        marker_key: bytes | None = None,
     ) -> None:
         self._token = token
         self._base_url = base_url
         self._timeout = timeout
-        self._backoff = backoff or SECONDARY_BACKOFF
+        self._pacer = pacer or DEFAULT_PACER
+        self._marker_key = marker_key
         self._token_value = ""
         self._client = self._connect(refresh=False)
 
@@ -290,14 +354,24 @@ class GitHubIssues:
         )
 
     def _call(self, what: str, request: Callable[[GitHub[Any]], T], *, write: bool = False) -> T:
+        with self._pacer.turn(self._base_url, write=write):
+            return self._send(what, request, write)
+
+    def _send(self, what: str, request: Callable[[GitHub[Any]], T], write: bool) -> T:
+        waiting = self._pacer.pending(self._base_url)
+        if waiting is not None:
+            repeat, wait = waiting
+            detail = f"{what}: not sent, a secondary rate limit is still being waited out"
+            raise GitHubRateLimited(wait, detail, secondary=True, repeat=repeat)
         for attempt in range(2):
+            sent_at = self._pacer.now()
             try:
                 result = request(self._client)
             except RequestFailed as error:
                 response = error.response
                 status = response.status_code
                 if isinstance(error, RateLimitExceeded) or _is_secondary_limit(response):
-                    raise self._rate_limited(what, error) from error
+                    raise self._rate_limited(what, error, sent_at) from error
                 if status == 401 and attempt == 0:
                     log.warning("GitHub refused the token during %s; refreshing it once", what)
                     self._client = self._connect(refresh=True)
@@ -318,25 +392,24 @@ class GitHubIssues:
                     raise GitHubUnavailable(f"{what}: {error.exc}") from error
                 raise
             if write:
-                self._backoff.clear(self._base_url)
+                self._pacer.clear(self._base_url)
             return result
         raise AssertionError("unreachable")
 
-    def _rate_limited(self, what: str, error: RequestFailed) -> GitHubRateLimited:
+    def _rate_limited(self, what: str, error: RequestFailed, sent_at: float) -> GitHubRateLimited:
         response = error.response
         detail = f"{what}: " + _truncate(_scrub(_message(response), (self._token_value,)), 200)
         if isinstance(error, PrimaryRateLimitExceeded):
             # githubkit measured x-ratelimit-reset against this machine's clock.
             return GitHubRateLimited(error.retry_after + RESET_MARGIN, detail)
-        repeat = self._backoff.hit(self._base_url)
+        told: timedelta | None = None
         if "retry-after" in response.headers and isinstance(error, RateLimitExceeded):
-            wait = max(error.retry_after, timedelta(seconds=1))
+            told = max(error.retry_after, timedelta(seconds=1))
         elif response.headers.get("x-ratelimit-remaining") == "0" and isinstance(
             error, RateLimitExceeded
         ):
-            wait = error.retry_after + RESET_MARGIN  # until x-ratelimit-reset, as GitHub says
-        else:
-            wait = self._backoff.wait(repeat)
+            told = error.retry_after + RESET_MARGIN  # until x-ratelimit-reset, as GitHub says
+        repeat, wait = self._pacer.hit(self._base_url, sent_at, told)
         log.warning(
             "GitHub secondary rate limit #%d in a row during %s: wait %s", repeat, what, wait
         )
@@ -407,12 +480,14 @@ class GitHubIssues:
         The repository's issue list (newest first, filtered by creator) is strongly consistent,
         so an issue created seconds ago by a request that timed out is found there; search
         covers older issues, but lags behind new ones. Issues by anyone else are passed over
-        even when they quote the marker. Should the login be unknown (see `login`), the list is
-        filtered by the Faultline label instead, and authors are not checked.
+        even when they quote the marker, and with a marker key (`marker_key`) so are markers
+        without its signature (`detection.issue.carries_marker`). Should the login be unknown
+        (see `login`), the list is filtered by the Faultline label instead, and authors are
+        not checked.
         """
         author = self.login()
         for issue in self._recent(repository, label, since, author):
-            if find_marker(issue.body) == fingerprint:
+            if carries_marker(issue.body, repository, fingerprint, self._marker_key):
                 return issue
         owner, name = _split(repository)
         query = f'repo:{owner}/{name} is:issue in:body "{MARKER_PREFIX}{fingerprint}"'
@@ -426,7 +501,9 @@ class GitHubIssues:
         )
         for item in results.items:
             body = item.body if isinstance(item.body, str) else None
-            if find_marker(body) != fingerprint or item.pull_request:
+            if item.pull_request or not carries_marker(
+                body, repository, fingerprint, self._marker_key
+            ):
                 continue
             writer = item.user.login if item.user else ""
             if author is not None and not _same_login(writer, author):
@@ -441,6 +518,20 @@ class GitHubIssues:
                 continue
             return self.get(repository, item.number)
         return None
+
+    def issues_with_marker(
+        self, repository: str, fingerprint: str, label: str, since: datetime
+    ) -> list[IssueRef]:
+        """Every issue this token's login wrote since `since` that carries the fingerprint's
+        marker (the strongly consistent list only): a create whose write landed after its
+        retry had looked leaves a second one, which this finds."""
+        author = self.login()
+        return [
+            issue
+            for issue in self._recent(repository, label, since, author)
+            if carries_marker(issue.body, repository, fingerprint, self._marker_key)
+            and issue.created_at >= since
+        ]
 
     def _recent(
         self, repository: str, label: str, since: datetime | None, author: str | None
@@ -524,14 +615,19 @@ class GitHubIssues:
         )
 
     def comment_bodies(self, repository: str, number: int) -> list[str]:
-        """The issue's comments (the first hundred: Faultline comments at most once an interval)."""
+        """The bodies of the comments this token's login wrote on the issue (the first hundred:
+        Faultline comments at most once an interval). Anyone can comment, so a comment that
+        quotes one of Faultline's comment markers cannot stand in for Faultline's own."""
         owner, name = _split(repository)
+        author = self.login()
 
         def first_page(gh: GitHub[Any]) -> list[Any]:
             return gh.rest.issues.list_comments(owner, name, number, per_page=100).parsed_data
 
         return [
-            c.body or "" for c in self._call(f"list comments of {repository}#{number}", first_page)
+            c.body or ""
+            for c in self._call(f"list comments of {repository}#{number}", first_page)
+            if author is None or (c.user is not None and _same_login(c.user.login, author))
         ]
 
     def add_labels(self, repository: str, number: int, labels: list[str]) -> None:

@@ -117,6 +117,23 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_KEY_VAULT_URL",
         description="Key Vault holding the GitHub token (read with the managed identity).",
     )
+    marker_key: str | None = Field(
+        default=None,
+        min_length=32,
+        alias="FAULTLINE_MARKER_KEY",
+        description=(
+            "Key that signs the marker in each issue body, for local runs; in Azure it comes "
+            "from Key Vault. Without one, markers are unsigned and only their author is checked."
+        ),
+    )
+    marker_key_secret: str = Field(
+        default="marker-key",
+        alias="FAULTLINE_MARKER_KEY_SECRET",
+        description=(
+            "Name of the Key Vault secret with the marker key (azd's postprovision hook makes "
+            "it once); empty for unsigned markers."
+        ),
+    )
     github_token_secret: str = Field(
         default="github-token",
         alias="FAULTLINE_GITHUB_TOKEN_SECRET",
@@ -128,6 +145,16 @@ class AppSettings(BaseModel):
         le=120,
         alias="FAULTLINE_GITHUB_TIMEOUT_SECONDS",
         description="Timeout of one GitHub request.",
+    )
+    github_write_spacing_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        alias="FAULTLINE_GITHUB_WRITE_SPACING_SECONDS",
+        description=(
+            "Least time between two writes to GitHub from one instance (GitHub asks for a "
+            "second); 0 only where GitHub is a local fake."
+        ),
     )
     issue_template_path: str | None = Field(
         default=None,

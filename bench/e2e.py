@@ -422,7 +422,6 @@ def write_rules(directory: Path, **changes: Any) -> Path:
     }
     document["dedup"]["comment_interval"] = f"{int(COMMENT_INTERVAL.total_seconds() // 60)}m"
     document["assignment"]["outside_business_hours"] = "assign"
-    document["dedup"]["update_interval"] = "0s"  # durable timers here run on the wall clock
     for dotted, value in changes.items():
         node = document
         *parents, leaf = dotted.split(".")
@@ -489,15 +488,17 @@ def running_stack(
 ) -> Iterator[Stack]:
     """Start the fakes and the Durable runtime, load the workload, install the services."""
     suffix = uuid.uuid4().hex[:10]
+    clock = SimulatedClock(T0 + STEP)
     with (
         TimedLogAnalytics() as logs,
         gh.GitHubFake(
+            clock=gh.SimulatedSeconds(clock),
             core_limit=UNLIMITED,
             search_limit=UNLIMITED,
             secondary_per_minute=UNLIMITED,
             secondary_per_hour=UNLIMITED,
         ) as github,
-        DurableRuntime(functions, task_hub=f"bench{suffix}") as durable,
+        DurableRuntime(functions, task_hub=f"bench{suffix}", clock=clock) as durable,
     ):
         github.add_repository(*REPOSITORY)
         for table, columns in COLUMNS.items():
@@ -513,13 +514,15 @@ def running_stack(
             "FAULTLINE_LOGS_ENDPOINT": logs.endpoint,
             "FAULTLINE_LOGS_CA_BUNDLE": logs.ca_path,
             "FAULTLINE_GITHUB_API_URL": github.base_url,
+            "FAULTLINE_GITHUB_WRITE_SPACING_SECONDS": "0",  # a local fake
             "FAULTLINE_GITHUB_TOKEN": github.user_token,
             "FAULTLINE_GITHUB_TIMEOUT_SECONDS": "1",
             "FAULTLINE_WORKFLOW_RECHECK_SECONDS": "1",
             "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
         }
-        clock = SimulatedClock(T0 + STEP)
-        services = bootstrap(env, clock=clock, credential=logs.credential)
+        services = bootstrap(
+            env, clock=clock, credential=logs.credential, timer_seconds=clock.seconds
+        )
         install(services)
         job_bodies: list[str] = []
         notice_bodies: list[str] = []
@@ -567,6 +570,11 @@ GITHUB_FAULTS: tuple[tuple[str, str, gh.Fault], ...] = (
     ("POST", ISSUES_PATH + "/*/comments", gh.SecondaryRateLimit(retry_after=1)),
     ("POST", ISSUES_PATH + "/*/comments", gh.TimeoutAfterSuccess(delay_seconds=2)),
     ("POST", ISSUES_PATH + "/*/assignees", gh.ServerError(502)),
+    ("POST", ISSUES_PATH + "/*/assignees", gh.SecondaryRateLimit(retry_after=1)),
+    ("POST", ISSUES_PATH, gh.SecondaryRateLimit(retry_after=None)),
+    ("POST", ISSUES_PATH, gh.ServerErrorAfterSuccess(502)),
+    ("POST", ISSUES_PATH, gh.LandsLater(after_seconds=20, status=502)),
+    ("POST", ISSUES_PATH + "/*/comments", gh.ServerErrorAfterSuccess(503)),
 )
 LOG_ANALYTICS_FAULTS: tuple[la.Fault, ...] = (
     la.Throttle(retry_after=1),
@@ -614,11 +622,11 @@ class Chaos:
         stack, rng = self._stack, self._rng
         if stack.durable.worker is None:
             stack.durable.start_worker()
+        stack.durable.run_due_work()
         if self._tick in self._kills:
             # Between work items: durabletask's in-memory backend never re-dispatches an item a
             # stopped worker held (a real task hub does, after its lease), so a stop inside one
             # would strand it here. The next tick's jobs and notices arrive with no worker.
-            stack.durable.wait_until_idle()
             stack.durable.stop_worker()
             self.injected["worker killed"] += 1
         if stack.job_bodies and rng.random() < self._faults.redelivery:
@@ -666,6 +674,8 @@ class Outcome:
     audit: dict[str, list[Any]]
     injected: Counter[str]
     poisoned: int
+    violations: int = 0
+    """Requests GitHub would have refused for not waiting as long as it asked."""
 
 
 def detect_alone(workload: Workload, rules: Rules) -> tuple[float, dict[str, set[Fingerprint]]]:
@@ -706,21 +716,28 @@ def detect_alone(workload: Workload, rules: Rules) -> tuple[float, dict[str, set
     return seconds, found
 
 
-def settle(stack: Stack, timeout: float = 300.0) -> None:
-    """Run every waiting job and notice until queues are empty and every workflow has ended.
+def settle(stack: Stack, limit: timedelta = timedelta(days=2), timeout: float = 300.0) -> None:
+    """Run every waiting job and notice, and every workflow's timers, until queues are empty
+    and no workflow waits: the clock jumps from one due timer to the next (hourly budgets,
+    GitHub's waits, body refreshes) for at most `limit` of simulated time.
 
     Throttled jobs and busy notices come back after a second of real time, so this polls
-    (with a deadline) rather than waiting on one event.
+    (with a deadline) when nothing but a queue is waiting.
     """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    until = stack.clock.now() + limit
+    while time.monotonic() < deadline and stack.clock.now() <= until:
         stack.jobs.drain()
         stack.notices.deliver_waiting()
-        stack.durable.wait_until_idle(timeout=max(1.0, deadline - time.monotonic()))
-        if stack.jobs.pending() == 0 and stack.notices.pending() == 0:
+        stack.durable.run_due_work(timeout=max(1.0, deadline - time.monotonic()))
+        due = stack.durable.next_timer_due()
+        if due is not None:
+            stack.clock.set(max(due, stack.clock.now()))
+        elif stack.jobs.pending() == 0 and stack.notices.pending() == 0:
             return
-        time.sleep(0.2)
-    raise TimeoutError(f"the pipeline did not settle within {timeout:.0f}s")
+        else:
+            time.sleep(0.2)
+    raise TimeoutError(f"the pipeline did not settle within {timeout:.0f}s or {limit} simulated")
 
 
 def run_scenario(
@@ -754,7 +771,7 @@ def run_scenario(
             if chaos:
                 chaos.after_tick()
             else:
-                stack.durable.wait_until_idle()
+                stack.durable.run_due_work()
             stack.clock.advance(STEP)
         if chaos:
             chaos.finish()
@@ -787,6 +804,7 @@ def run_scenario(
             audit=audit,
             injected=chaos.injected if chaos else Counter(),
             poisoned=stack.poisoned(),
+            violations=len(stack.github.violations),
         )
 
 
@@ -863,6 +881,8 @@ def judge(outcome: Outcome) -> Verdict:
         problems.append("the burst spanned several comment intervals but got no comment")
     if outcome.poisoned:
         problems.append(f"{outcome.poisoned} poisoned message(s)")
+    if outcome.violations:
+        problems.append(f"{outcome.violations} request(s) before GitHub's retry-after")
     return verdict
 
 

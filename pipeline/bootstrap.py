@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from azure.core.credentials import TokenCredential
@@ -13,7 +14,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from adapters.exported_logs import ExportedLogsSource
-from adapters.github import GitHubIssues
+from adapters.github import GitHubIssues, GitHubPacer
 from adapters.grouping_log import TableGroupingLog
 from adapters.ledger import TableOccurrenceLedger
 from adapters.log_analytics import LogAnalyticsSource
@@ -56,6 +57,8 @@ class Services:
     rate_limiter: IssueRateLimiter
     audit: AuditLog
     github_token: CachedSecret
+    marker_key: Callable[[], bytes | None]
+    github_pacer: GitHubPacer
     issue_template: str
 
     dry_run_sink: MarkdownIssueSink | None = None
@@ -65,7 +68,11 @@ class Services:
         if self.dry_run_sink is not None:
             return self.dry_run_sink
         return GitHubIssues(
-            self.github_token, self.settings.github_api_url, self.settings.github_timeout_seconds
+            self.github_token,
+            self.settings.github_api_url,
+            self.settings.github_timeout_seconds,
+            pacer=self.github_pacer,
+            marker_key=self.marker_key(),
         )
 
 
@@ -126,6 +133,22 @@ def _github_token(settings: AppSettings, credential: TokenCredential | None) -> 
     return environment_secret(settings.github_token, "FAULTLINE_GITHUB_TOKEN")
 
 
+def _marker_key(
+    settings: AppSettings, credential: TokenCredential | None
+) -> Callable[[], bytes | None]:
+    """The key that signs issue markers: from Key Vault in Azure (a missing secret then refuses
+    the workflow visibly rather than writing unsigned markers), else from the environment."""
+    if settings.key_vault_url and settings.marker_key_secret:
+        secret = key_vault_secret(
+            settings.key_vault_url,
+            settings.marker_key_secret,
+            credential or _default_credential(settings),
+        )
+        return lambda: secret().encode()
+    key = settings.marker_key.encode() if settings.marker_key else None
+    return lambda: key
+
+
 def _issue_template(settings: AppSettings) -> str:
     if not settings.issue_template_path:
         return DEFAULT_TEMPLATE
@@ -138,8 +161,11 @@ def bootstrap(
     *,
     clock: Clock | None = None,
     credential: TokenCredential | None = None,
+    timer_seconds: Callable[[], float] = time.monotonic,
 ) -> Services:
-    """Build the services from app settings; `credential` overrides managed identity."""
+    """Build the services from app settings; `credential` overrides managed identity.
+    `timer_seconds` is the clock the workflow's Durable timers run on, which GitHub's waits are
+    measured in: the machine's, unless a local run simulates time."""
     settings, rules = load_configuration(os.environ if env is None else env)
     queues, tables = _storage_clients(settings, credential)
     prefix = settings.table_prefix
@@ -161,6 +187,11 @@ def bootstrap(
         rate_limiter=IssueRateLimiter(ensure_table(tables, f"{prefix}RateLimits")),
         audit=AuditLog(ensure_table(tables, f"{prefix}Audit")),
         github_token=_github_token(settings, credential),
+        marker_key=_marker_key(settings, credential),
+        github_pacer=GitHubPacer(
+            clock=timer_seconds,
+            write_spacing=timedelta(seconds=settings.github_write_spacing_seconds),
+        ),
         issue_template=_issue_template(settings),
         dry_run_sink=_dry_run_sink(settings, clock),
     )
@@ -173,7 +204,8 @@ def _dry_run_sink(settings: AppSettings, clock: Clock) -> MarkdownIssueSink | No
         return None
     directory = Path(settings.dry_run_dir)
     absolute = directory if directory.is_absolute() else APP_ROOT / directory
-    return MarkdownIssueSink(absolute, clock.now)
+    key = settings.marker_key.encode() if settings.marker_key else None
+    return MarkdownIssueSink(absolute, clock.now, marker_key=key)
 
 
 _installed: Services | None = None

@@ -41,7 +41,14 @@ from adapters.github import (
 from adapters.ledger import LedgerEntry
 from adapters.secrets import SecretUnavailable
 from adapters.workflow_state import IssueState
-from detection.issue import EvidenceRow, IssueView, hourly_counts, render_body, title
+from detection.issue import (
+    EvidenceRow,
+    IssueView,
+    hourly_counts,
+    marker_signature,
+    render_body,
+    title,
+)
 from detection.kql import failure_query, issue_query, portal_url
 from detection.occurrence import Occurrence
 from detection.rules import Assignment
@@ -66,6 +73,9 @@ STORAGE_RETRY = task.RetryPolicy(
     max_retry_interval=timedelta(seconds=30),
 )
 WAITS_PER_GENERATION = 10
+LATE_WRITE_WINDOW = timedelta(hours=1)
+LATE_WRITE_RECHECK = timedelta(minutes=2)
+"""How long after a create a write it lost could still surface as a second issue."""
 REPLACEABLE = [
     pb.ORCHESTRATION_STATUS_COMPLETED,
     pb.ORCHESTRATION_STATUS_FAILED,
@@ -183,6 +193,15 @@ def issue_workflow(
     if "assign" in request:
         outcome = yield from _assign(ctx, request, recheck)
         if outcome is None:
+            return None
+    assert outcome is not None, "a sync or an assignment ran"
+    if outcome.get("action") == "created" and not request.get("rechecked"):
+        # a create whose write GitHub performed late surfaces a little later: look once more,
+        # as a full sync (it clears the noted recurrences, so it must also see their refresh)
+        yield ctx.create_timer(ctx.current_utc_datetime + min(LATE_WRITE_RECHECK, recheck))
+        request = {k: v for k, v in request.items() if k not in ("assign", "waits")}
+        request = {**request, "rechecked": True}
+        if (yield from _sync(ctx, request, recheck)) is None:
             return None
     generation = request.get("generation", 0)
     recurred = yield ctx.call_activity(
@@ -377,6 +396,25 @@ def _refused(
     return {"action": "refused", "reason": reason, "needs_assignment": False}
 
 
+def _close_late_duplicates(
+    services: Services, github: IssueTracker, state: IssueState, issue: IssueRef, audit: _Auditor
+) -> None:
+    """A create that GitHub performed after the client gave up (and after the retry had looked
+    for it) surfaces as a second issue with the same marker: close it as a duplicate of the one
+    the workflow keeps. Looked for while writes could still be landing after the create."""
+    assert state.intent_at is not None
+    label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
+    since = state.intent_at - timedelta(minutes=5)
+    for late in github.issues_with_marker(state.repository, state.fingerprint, label, since):
+        if late.number != issue.number and late.state == "open":
+            _close_as_duplicate(
+                github, state.repository, late.number, issue, state.fingerprint, state.fingerprint
+            )
+            audit.once(
+                f"late|{late.number}", "folded", late.number, f"duplicate of #{issue.number}"
+            )
+
+
 def _hand_to_survivor(services: Services, survivor: str) -> dict[str, Any]:
     """This group was folded into another: the survivor's workflow owns the issue now (it closes
     this group's issue as a duplicate), so wake it."""
@@ -521,9 +559,7 @@ def _create_or_adopt(
     issue = github.create(
         state.repository,
         title(view.name or notice.definition),
-        render_body(
-            view, services.issue_template, redact_ips=services.rules.redaction.ip_addresses
-        ),
+        _body(services, view, state.repository),
         list(request["labels"]),
     )
     _save(services, _showing(state, issue, count, audit.now))
@@ -550,6 +586,9 @@ def _refresh(
 ) -> dict[str, Any]:
     assert state.number is not None
     issue = adopted or github.get(state.repository, state.number)
+    recent = state.intent_at is not None and audit.now - state.intent_at < LATE_WRITE_WINDOW
+    if recent and issue.state == "open":  # a closed one's newer twin is its linked regression
+        _close_late_duplicates(services, github, state, issue, audit)
     count = notice.count
     if issue.state == "closed":
         regressed = issue.closed_at is not None and notice.last_seen > issue.closed_at
@@ -572,9 +611,7 @@ def _refresh(
         github.edit(
             state.repository,
             issue.number,
-            body=render_body(
-                view, services.issue_template, redact_ips=services.rules.redaction.ip_addresses
-            ),
+            body=_body(services, view, state.repository),
             **renamed,
         )
         state = _save(
@@ -610,7 +647,8 @@ def _refresh(
         _save(services, state.with_changes(commented_count=count, last_comment_at=audit.now))
         action = "commented"
         audit("commented", issue.number, f"{new} new occurrence(s)")
-    return _result(action, issue, needs_assignment=adopted is not None and not issue.assignees)
+    # an assignment owed since creation survives an interrupted workflow (a wait, a crash)
+    return _result(action, issue, needs_assignment=not state.assigned and not issue.assignees)
 
 
 def _regress(
@@ -633,9 +671,8 @@ def _regress(
     )
     closed = f"{issue.closed_at:%Y%m%dT%H%M%S}" if issue.closed_at else "unknown"
     mark = f"<!-- faultline:regressed={notice.fingerprint}:closed={closed} -->"
-    redact_ips = services.rules.redaction.ip_addresses
     if services.rules.dedup.regression == "reopen":
-        body = render_body(view, services.issue_template, redact_ips=redact_ips)
+        body = _body(services, view, state.repository)
         reopened = github.edit(
             state.repository, issue.number, state="open", state_reason="reopened", body=body
         )
@@ -648,6 +685,7 @@ def _regress(
                 synced_at=audit.now,
                 commented_count=count,
                 last_comment_at=audit.now,
+                assigned=False,
             ),
         )
         audit("reopened", issue.number, note)
@@ -657,10 +695,8 @@ def _regress(
     if found is not None and found.number != issue.number:
         linked, action = found, "skipped-as-duplicate"
     else:
-        body = render_body(
-            replace(view, preface=f"Regression of #{issue.number}."),
-            services.issue_template,
-            redact_ips=redact_ips,
+        body = _body(
+            services, replace(view, preface=f"Regression of #{issue.number}."), state.repository
         )
         linked = github.create(
             state.repository, title(view.name or notice.definition), body, list(request["labels"])
@@ -688,6 +724,7 @@ def assignment_decision(services: Services, request: dict[str, Any]) -> dict[str
     """Assign now, wait for business hours, or leave unassigned, per the rules file."""
     assignment = Assignment.model_validate(request["assignment"])
     if assignment.kind == "none":
+        _assignment_settled(services, request)
         return {"action": "skip"}
     policy = services.rules.assignment.outside_business_hours
     hours = services.rules.business_hours
@@ -697,6 +734,7 @@ def assignment_decision(services: Services, request: dict[str, Any]) -> dict[str
     audit = _Auditor(services, request["notice"]["fingerprint"], request["repository"], now)
     if policy == "unassigned":
         audit("assignment-skipped", request["issue"], "outside business hours")
+        _assignment_settled(services, request)
         return {"action": "skip"}
     opens = next_business_start(now, hours)
     return {
@@ -720,8 +758,22 @@ def assign_issue(services: Services, request: dict[str, Any]) -> dict[str, Any]:
         if isinstance(refused, GitHubRefused) and not refused.permanent:
             raise
         audit("assign-failed", request["issue"], str(refused)[:1000])
-        return {"action": "assigned", "assigned": []}
+        assigned = []
+    _assignment_settled(services, request)
     return {"action": "assigned", "assigned": assigned}
+
+
+def _assignment_settled(services: Services, request: dict[str, Any]) -> None:
+    """The issue's assignment step is over (done, failed visibly, or skipped by policy): later
+    syncs no longer owe it. Until this is written, every sync that finds the issue unassigned
+    hands it to the assignment step again."""
+    fingerprint, repository = request["notice"]["fingerprint"], request["repository"]
+    while True:
+        state = services.issues.peek(fingerprint, repository)
+        if state is None or state.assigned or state.number != request["issue"]:
+            return
+        if services.issues.save(state.with_changes(assigned=True)) is not None:
+            return
 
 
 def _assign_now(services: Services, request: dict[str, Any], audit: _Auditor) -> list[str]:
@@ -798,8 +850,20 @@ class _Auditor:
         )
 
 
+def _body(services: Services, view: IssueView, repository: str) -> str:
+    """The issue body, its marker signed for this repository once a marker key is set."""
+    key = services.marker_key()
+    return render_body(
+        view,
+        services.issue_template,
+        redact_ips=services.rules.redaction.ip_addresses,
+        signature=marker_signature(key, repository, view.fingerprint) if key else None,
+    )
+
+
 def _showing(state: IssueState, issue: IssueRef, count: int, now: datetime) -> IssueState:
-    """The state of an issue just created with `count` occurrences in its body."""
+    """The state of an issue just created with `count` occurrences in its body, which is owed
+    its assignment."""
     return state.with_changes(
         number=issue.number,
         url=issue.url,
@@ -807,6 +871,7 @@ def _showing(state: IssueState, issue: IssueRef, count: int, now: datetime) -> I
         synced_at=now,
         commented_count=count,
         last_comment_at=now,
+        assigned=False,
     )
 
 

@@ -13,8 +13,9 @@ import heapq
 import json
 import logging
 import multiprocessing
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.sharedctypes import Synchronized
@@ -51,6 +52,11 @@ class SimulatedTimeBackend(InMemoryOrchestrationBackend):
     from the orchestrator's own time, the dispatch that created the timer), and fires when the
     driver calls `fire_due_timers`. The backend also counts activities in flight, so `is_idle`
     can say when nothing will happen until a timer fires.
+
+    It also keeps what a real task hub keeps and the stock backend does not: which activities
+    were handed out and not completed. When a worker dies, `release_leases` dispatches its
+    activities and orchestration steps again, as a task hub does once the leases lapse, and a
+    completion for a lease already given back is ignored.
     """
 
     def __init__(self, clock: SimulatedClock, port: int) -> None:
@@ -58,6 +64,29 @@ class SimulatedTimeBackend(InMemoryOrchestrationBackend):
         self._clock = clock
         self._timers: list[_SimulatedTimer] = []
         self._activities_in_flight = 0
+        self._leased: dict[tuple[str, int], Any] = {}
+        self._streams = 0
+        self._streams_changed = threading.Condition()
+
+    def GetWorkItems(  # noqa: N802 (the gRPC method's name)
+        self, request: pb.GetWorkItemsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.WorkItem]:
+        """The stock stream, counted: a dead worker's stream still polls the queues until gRPC
+        sees its connection drop, and whatever it takes then is lost with it."""
+        with self._streams_changed:
+            self._streams += 1
+        try:
+            yield from super().GetWorkItems(request, context)
+        finally:
+            with self._streams_changed:
+                self._streams -= 1
+                self._streams_changed.notify_all()
+
+    def wait_for_no_streams(self, timeout: float) -> None:
+        """Block until no worker is connected (a killed one's stream has ended)."""
+        with self._streams_changed:
+            if not self._streams_changed.wait_for(lambda: self._streams == 0, timeout):
+                raise TimeoutError(f"a worker's stream still open after {timeout:.0f}s")
 
     def _process_create_timer_action(self, instance: Any, action: pb.OrchestratorAction) -> None:
         fire_at = action.createTimer.fireAt.ToDatetime(tzinfo=UTC)
@@ -74,15 +103,41 @@ class SimulatedTimeBackend(InMemoryOrchestrationBackend):
 
     def _process_schedule_task_action(self, instance: Any, action: pb.OrchestratorAction) -> None:
         super()._process_schedule_task_action(instance, action)
+        item = self._activity_queue[-1]
+        self._leased[(item.instance_id, item.task_id)] = item
         self._activities_in_flight += 1
 
     def CompleteActivityTask(  # noqa: N802 (the gRPC method's name)
         self, request: pb.ActivityResponse, context: grpc.ServicerContext
     ) -> pb.CompleteTaskResponse:
-        response = super().CompleteActivityTask(request, context)
         with self._lock:
+            if self._leased.pop((request.instanceId, request.taskId), None) is None:
+                return pb.CompleteTaskResponse()  # its lease was given back: another run counts
             self._activities_in_flight -= 1
-        return response
+        return super().CompleteActivityTask(request, context)
+
+    def release_leases(self) -> int:
+        """Dispatch again what a dead worker held: the activities it had taken and not completed
+        (they run again: at least once) and the orchestration steps it was replaying (a late
+        completion from the dead worker is then stale). Returns how many activities."""
+        with self._lock:
+            queued = {(item.instance_id, item.task_id) for item in self._activity_queue}
+            taken = [item for key, item in self._leased.items() if key not in queued]
+            self._activity_queue.extend(taken)
+            for instance_id in list(self._orchestration_in_flight):
+                instance = self._instances.get(instance_id)
+                if instance is not None:
+                    instance.pending_events = [
+                        *instance.dispatched_events,
+                        *instance.pending_events,
+                    ]
+                    instance.dispatched_events.clear()
+                    instance.completion_token = self._next_completion_token
+                    self._next_completion_token += 1
+                self._orchestration_in_flight.discard(instance_id)
+                self._enqueue_orchestration(instance_id)
+            self._work_available.set()
+            return len(taken)
 
     def fire_due_timers(self) -> int:
         """Deliver every timer the simulated clock has reached; returns how many fired."""
@@ -201,6 +256,18 @@ class DurableRuntime:
                 self.worker_process.kill()
             self.worker_process = None
 
+    def kill_worker(self) -> int:
+        """Kill the worker process where it stands, mid-activity too (SIGKILL: no clean-up), and
+        give back what it held, as a task hub does once its leases lapse. Returns how many
+        activities run again."""
+        assert self.worker_process is not None, "only a worker process can be killed"
+        self.worker_process.kill()
+        self.worker_process.join(timeout=30)
+        self.worker_process = None
+        backend = self._simulated_backend()
+        backend.wait_for_no_streams(timeout=30)
+        return backend.release_leases()
+
     def __exit__(self, *exc: object) -> None:
         self.stop_worker()
         self.client.close()
@@ -265,7 +332,8 @@ def _serve_worker(port: int, shared_clock: Synchronized[int], stop: Event) -> No
     import function_app
     from pipeline.bootstrap import bootstrap, install
 
-    install(bootstrap(clock=SimulatedClock.sharing(shared_clock)))
+    clock = SimulatedClock.sharing(shared_clock)
+    install(bootstrap(clock=clock, timer_seconds=clock.seconds))
     worker = _worker(port, FunctionTable.of(function_app.app))
     worker.start()
     parent = multiprocessing.parent_process()

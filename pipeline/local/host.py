@@ -194,6 +194,10 @@ class SimulatedClock:
     def now(self) -> datetime:
         return _EPOCH + timedelta(microseconds=self.shared.value)
 
+    def seconds(self) -> float:
+        """The simulated moment in epoch seconds (what Durable timers run on here)."""
+        return self.now().timestamp()
+
     def advance(self, by: timedelta) -> None:
         self.set(self.now() + by)
 

@@ -168,7 +168,7 @@ def run(data: Path, rules: Path | None, out: Path, occurrences: Path | None = No
         clock = SimulatedClock(
             first.replace(minute=0, second=0, microsecond=0) + timedelta(minutes=5)
         )
-        services = bootstrap(clock=clock)
+        services = bootstrap(clock=clock, timer_seconds=clock.seconds)
         install(services)
         functions = FunctionTable.of(function_app.app)
         queues = QueueServiceClient.from_connection_string(azurite.connection_string)
@@ -264,6 +264,7 @@ def _report(local: LocalRun, seconds: float) -> None:
         ("groups over their threshold", len(crossed)),
         ("failure notices handled", local.notices_sent),
         ("issues created", actions["created"]),
+        ("issues folded into an older one (merged groups)", actions["folded"]),
         ("issues updated", actions["updated"]),
         ("comments added", actions["commented"]),
         ("issues reopened", actions["reopened"]),
@@ -272,6 +273,7 @@ def _report(local: LocalRun, seconds: float) -> None:
         ("assignments deferred to business hours", actions["assignment-deferred"]),
         ("assigned", actions["assigned"]),
         ("assignment failed", actions["assign-failed"]),
+        ("refused by GitHub (see health)", actions["refused"]),
     ]
     for label, value in rows:
         print(f"  {label:46} {value:>6}")

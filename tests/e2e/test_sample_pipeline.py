@@ -124,6 +124,7 @@ def test_every_failing_row_counted_once_and_every_failure_one_issue(
             "FAULTLINE_LOGS_ENDPOINT": la.endpoint,
             "FAULTLINE_LOGS_CA_BUNDLE": la.ca_path,
             "FAULTLINE_GITHUB_API_URL": github.base_url,
+            "FAULTLINE_GITHUB_WRITE_SPACING_SECONDS": "0",  # a local fake
             "FAULTLINE_GITHUB_TOKEN": github.user_token,
             "FAULTLINE_WORKFLOW_RECHECK_SECONDS": "1",
             "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",

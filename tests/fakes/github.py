@@ -34,7 +34,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote, urlencode
@@ -43,6 +43,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
+
+from pipeline.local.host import SimulatedClock
 
 __all__ = [
     "COPILOT_ASSIGNEE",
@@ -136,6 +138,21 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += seconds
+
+
+class SimulatedSeconds(FakeClock):
+    """The fake on a local run's simulated clock: GitHub's waits pass as the workflows' Durable
+    timers do, when the driver moves the clock."""
+
+    def __init__(self, clock: SimulatedClock) -> None:
+        super().__init__(running=False)
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock.now().timestamp()
+
+    def advance(self, seconds: float) -> None:
+        self._clock.advance(timedelta(seconds=seconds))
 
 
 @dataclass(frozen=True)
@@ -329,12 +346,14 @@ class _Access:
 
 @dataclass(frozen=True)
 class _Penalty:
-    """A token told to wait by a secondary limit: refused until ``until`` on the fake's clock."""
+    """A token told to wait by a secondary limit: refused until ``until`` on the fake's clock.
+    ``told_at`` is when (on the machine's monotonic clock) the answer that told it left."""
 
     since: float
     until: float
     status: int
     with_retry_after: bool
+    told_at: float
 
 
 @dataclass(frozen=True)
@@ -510,6 +529,8 @@ _ROUTES = Map(
         Rule("/repos/<owner>/<repo>/labels", endpoint="labels", methods=["GET", "POST"]),
         Rule("/repos/<owner>/<repo>/labels/<path:name>", endpoint="label", methods=["GET"]),
         Rule("/search/issues", endpoint="search", methods=["GET"]),
+        Rule("/user", endpoint="user", methods=["GET"]),
+        Rule("/graphql", endpoint="graphql", methods=["POST"]),
     ],
     strict_slashes=False,
 )
@@ -719,11 +740,12 @@ class GitHubFake:
         return self._next_id
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        arrived = time.monotonic()
         request = Request(environ)
         token = _token(request.headers.get("Authorization", ""))
         with self._lock:
             self._apply_late_writes()
-            response, fault = self._respond(request, token)
+            response, fault = self._respond(request, token, arrived)
             self.requests.append(
                 RecordedRequest(
                     request.method,
@@ -741,12 +763,20 @@ class GitHubFake:
             self._stopping.wait(fault.hold_seconds)
         return response(environ, start_response)
 
-    def _respond(self, request: Request, token: str | None) -> tuple[Response, Fault | None]:
+    def _respond(
+        self, request: Request, token: str | None, arrived: float
+    ) -> tuple[Response, Fault | None]:
         actor = self._actors.get(token or "")
         if actor is None or token is None:
             message = "Bad credentials" if token else "Requires authentication"
             return self._error(_ApiError(401, message), self._rate_headers("", "core")), None
-        resource = "search" if request.path.startswith("/search/") else "core"
+        resource = (
+            "search"
+            if request.path.startswith("/search/")
+            else "graphql"
+            if request.path == "/graphql"
+            else "core"
+        )
         headers = self._rate_headers(token, resource)
         try:
             endpoint, args = _ROUTES.bind_to_environ(request.environ).match()
@@ -766,7 +796,7 @@ class GitHubFake:
             return self._error(error, headers), None
         budget.used += 1
         headers = self._rate_headers(token, resource)
-        told_to_wait = self._penalty(token, request, headers)
+        told_to_wait = self._penalty(token, request, headers, arrived)
         if told_to_wait is not None:
             return self._error(told_to_wait, headers), None
         fault = self._take_fault(request.method, request.path)
@@ -778,7 +808,7 @@ class GitHubFake:
         access = self._access[token]
         try:
             _check_token_permission(access, endpoint, request.method)
-            if request.method in _WRITE_METHODS:
+            if request.method in _WRITE_METHODS and endpoint != "graphql":
                 self._count_write(token, headers)
             call = _Call(
                 request,
@@ -828,24 +858,31 @@ class GitHubFake:
         seconds = retry_after if retry_after is not None else max(wait, 60)
         current = self._penalties.get(token)
         if current is None or now + seconds > current.until:
-            self._penalties[token] = _Penalty(now, now + seconds, status, retry_after is not None)
+            self._penalties[token] = _Penalty(
+                now, now + seconds, status, retry_after is not None, time.monotonic()
+            )
 
-    def _penalty(self, token: str, request: Request, headers: dict[str, str]) -> _ApiError | None:
-        """A token that did not wait as told is refused again, and the request is recorded."""
+    def _penalty(
+        self, token: str, request: Request, headers: dict[str, str], arrived: float
+    ) -> _ApiError | None:
+        """A token still told to wait is refused again. The request is recorded as a violation
+        unless it arrived before the answer that told the token to wait had left (concurrent
+        requests already on their way could not have known)."""
         penalty = self._penalties.get(token)
         now = self.clock.now()
         if penalty is None or now >= penalty.until:
             self._penalties.pop(token, None)
             return None
-        self.violations.append(
-            Violation(
-                request.method,
-                request.path,
-                now,
-                now - penalty.since,
-                penalty.until - penalty.since,
+        if arrived > penalty.told_at:
+            self.violations.append(
+                Violation(
+                    request.method,
+                    request.path,
+                    now,
+                    now - penalty.since,
+                    penalty.until - penalty.since,
+                )
             )
-        )
         remaining = max(math.ceil(penalty.until - now), 1)
         return _fault_error(
             SecondaryRateLimit(remaining if penalty.with_retry_after else None, penalty.status),
@@ -902,6 +939,10 @@ class GitHubFake:
     def _dispatch(self, call: _Call, endpoint: str, args: dict[str, Any]) -> _Result:
         if endpoint == "search":
             return self._search(call)
+        if endpoint == "user":
+            return self._authenticated_user(call)
+        if endpoint == "graphql":
+            return self._graphql_viewer(call)
         repository = self._repository(args.pop("owner"), args.pop("repo"))
         method = call.request.method
         match endpoint, method:
@@ -1230,6 +1271,29 @@ class GitHubFake:
         document["repository_full_name"] = repository.full_name
         issue.index.append(_Snapshot(visible_from, document, [c.body for c in issue.comments]))
 
+    def _authenticated_user(self, call: _Call) -> _Result:
+        """`GET /user` answers a personal access token; an App installation token is refused
+        it (https://github.com/actions/create-github-app-token/issues/258)."""
+        if call.access.app:
+            raise _ApiError(
+                403,
+                "Resource not accessible by integration",
+                "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+            )
+        return 200, self._user_json(call.actor), {}
+
+    def _graphql_viewer(self, call: _Call) -> _Result:
+        """GraphQL answers `{ viewer { login } }` for every kind of token; nothing else is
+        served, and GraphQL reports that as an error in a 200 answer."""
+        query = call.body.get("query") if isinstance(call.body, dict) else None
+        if not isinstance(query, str) or re.sub(r"\s+", "", query) not in (
+            "{viewer{login}}",
+            "query{viewer{login}}",
+        ):
+            message = "This fake serves only `{ viewer { login } }`"
+            return 200, {"errors": [{"type": "UNSUPPORTED", "message": message}]}, {}
+        return 200, {"data": {"viewer": {"login": call.actor.login}}}, {}
+
     def _search(self, call: _Call) -> _Result:
         now = self.clock.now()
         query = call.request.args.get("q", "")
@@ -1498,8 +1562,9 @@ def _check_token_permission(access: _Access, endpoint: str, method: str) -> None
     """A fine-grained PAT or App token without the endpoint's ``issues`` permission gets 403
     "Resource not accessible by personal access token" / "... by integration", naming what it
     needs in ``x-accepted-github-permissions`` (_TROUBLESHOOTING, "Resource not accessible").
-    Search is not gated: it only leaves out what the token cannot see."""
-    if endpoint == "search":
+    Search is not gated: it only leaves out what the token cannot see; nor is asking who the
+    token is."""
+    if endpoint in ("search", "user", "graphql"):
         return
     needed = "read" if method == "GET" else "write"
     if _TOKEN_LEVELS.index(access.issues) >= _TOKEN_LEVELS.index(needed):

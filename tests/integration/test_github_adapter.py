@@ -10,6 +10,8 @@ still unless a test advances it, so every wait is explicit.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,11 +22,12 @@ from werkzeug.wrappers import Request, Response
 from adapters.github import (
     SECONDARY_MAX_WAIT,
     GitHubIssues,
+    GitHubPacer,
     GitHubRateLimited,
     GitHubRefused,
     GitHubUnavailable,
-    SecondaryBackoff,
 )
+from detection.issue import marker, marker_signature
 from tests.fakes.github import (
     Abuse,
     FakeClock,
@@ -38,67 +41,42 @@ pytestmark = pytest.mark.integration
 OWNER, REPO = "acme", "shop"
 REPOSITORY = f"{OWNER}/{REPO}"
 FINGERPRINT = "abc123def4567890"
-BODY = f"Checkout fails with HTTP 500.\n\n<!-- faultline:fingerprint={FINGERPRINT} -->\n"
+BODY = f"<!-- faultline:fingerprint={FINGERPRINT} -->\nCheckout fails with HTTP 500.\n"
 USER_LOGIN, APP_LOGIN = "faultline-maintainer", "faultline[bot]"
 
 
-class IdentityGitHubFake(GitHubFake):
-    """The fake plus the two ways a token learns its login, answered as GitHub answers them.
-
-    `GET /user` serves personal access tokens; an App installation token gets 403 "Resource not
-    accessible by integration" (https://github.com/actions/create-github-app-token/issues/258).
-    GraphQL `{ viewer { login } }` serves both kinds
-    (https://github.com/joshjohanning/bulk-github-repo-settings-sync-action/pull/194).
-    """
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(user_login=USER_LOGIN, app_login=APP_LOGIN, **options)
-        self.logins = {self.user_token: USER_LOGIN, self.app_token: APP_LOGIN}
-        self.identity_calls: list[tuple[str, str, int]] = []
-
-    def add_token(
-        self, login: str, *, role: str = "read", issues: str = "write", app: bool = False
-    ) -> str:
-        token = super().add_token(login, role=role, issues=issues, app=app)
-        self.logins[token] = login
-        return token
+class NotGitHubFake(GitHubFake):
+    """A server speaking GitHub's issue API that answers neither `/user` nor GraphQL (a proxy
+    or another forge): 404, as an unknown route."""
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
-        if request.path not in ("/user", "/graphql"):
-            return super()._wsgi(environ, start_response)
-        token = request.headers.get("Authorization", "").partition(" ")[2].strip()
-        login = self.logins.get(token)
-        payload: dict[str, Any]
-        if login is None:
-            status, payload = 401, {"message": "Bad credentials", "status": "401"}
-        elif request.path == "/graphql":
-            status, payload = 200, {"data": {"viewer": {"login": login}}}
-        elif token.startswith("ghs_"):
-            status = 403
-            payload = {
-                "message": "Resource not accessible by integration",
-                "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
-                "status": "403",
-            }
-        else:
-            status, payload = 200, {"login": login, "id": 1, "type": "User"}
-        self.identity_calls.append((request.method, request.path, status))
-        response = Response(json.dumps(payload), status=status, content_type="application/json")
-        return response(environ, start_response)
+        if Request(environ).path in ("/user", "/graphql"):
+            payload = {"message": "Not Found", "status": "404"}
+            response = Response(json.dumps(payload), status=404, content_type="application/json")
+            return response(environ, start_response)
+        return super()._wsgi(environ, start_response)
+
+
+def identity_calls(fake: GitHubFake) -> list[tuple[str, str, int]]:
+    """The requests a token made to learn its login, with GitHub's answers."""
+    asked = fake.calls(path="/user") + fake.calls(path="/graphql")
+    return [(r.method, r.path, r.status) for r in asked]
 
 
 @pytest.fixture
-def fake() -> Iterator[IdentityGitHubFake]:
-    with IdentityGitHubFake(clock=FakeClock(running=False)) as github:
+def fake() -> Iterator[GitHubFake]:
+    with GitHubFake(
+        user_login=USER_LOGIN, app_login=APP_LOGIN, clock=FakeClock(running=False)
+    ) as github:
         github.add_repository(OWNER, REPO)
         yield github
 
 
 def adapter(fake: GitHubFake, token: str | None = None, **options: Any) -> GitHubIssues:
-    """A fresh secondary-limit memory per adapter, so tests do not share a run of limits."""
+    """A fresh secondary-limit memory per adapter, so tests do not share a run of limits, on
+    the fake's clock, so a test that advances it has waited."""
     chosen = token or fake.user_token
-    options.setdefault("backoff", SecondaryBackoff())
+    options.setdefault("pacer", GitHubPacer(clock=fake.clock.now, write_spacing=timedelta(0)))
     return GitHubIssues(lambda refresh: chosen, fake.base_url, timeout=5, **options)
 
 
@@ -141,22 +119,86 @@ def test_a_secondary_limit_without_retry_after_waits_a_minute_then_doubles(
     assert fake.violations == []  # every wait was long enough for GitHub
 
 
-def test_refused_again_for_not_waiting_counts_as_a_repeat(fake: GitHubFake) -> None:
+def test_nothing_is_sent_while_a_secondary_wait_runs(fake: GitHubFake) -> None:
+    """GitHub may ban an integration that keeps asking while limited: the process waits."""
     issues = adapter(fake)
     fake.fail_next(SecondaryRateLimit(retry_after=None), method="POST")
     with pytest.raises(GitHubRateLimited):
         issues.create(REPOSITORY, "Checkout fails", BODY, [])
-    fake.clock.advance(30)  # too soon: GitHub refuses again, still without retry-after
+    sent = len(fake.requests)
+    fake.clock.advance(30)
     with pytest.raises(GitHubRateLimited) as again:
         issues.get(REPOSITORY, 1)
-    assert (again.value.repeat, again.value.retry_after) == (2, timedelta(minutes=2))
-    assert len(fake.violations) == 1
+    assert (again.value.repeat, again.value.retry_after) == (1, timedelta(seconds=30))
+    assert (len(fake.requests), fake.violations) == (sent, [])
+    fake.clock.advance(30)
+    assert issues.create(REPOSITORY, "Checkout fails", BODY, []).number == 1
+
+
+def test_refusals_of_requests_already_in_flight_do_not_lengthen_the_wait() -> None:
+    """Concurrent activities meet the same limit: one run, one wait, not a doubling each."""
+    now = [0.0]
+    pacer = GitHubPacer(clock=lambda: now[0])
+    assert pacer.hit("api", sent_at=0.0, told=None) == (1, timedelta(minutes=1))
+    now[0] = 10.0
+    assert pacer.hit("api", sent_at=0.5, told=None) == (1, timedelta(seconds=50))
+    assert pacer.hit("api", sent_at=1.0, told=timedelta(seconds=90)) == (
+        1,
+        timedelta(seconds=90),
+    )
+    now[0] = 100.0
+    assert pacer.pending("api") is None
+    assert pacer.hit("api", sent_at=100.0, told=None) == (2, timedelta(minutes=2))
+
+
+class WatchedGitHubFake(GitHubFake):
+    """The fake, noting when each request arrives and how many it was handling at once."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.arrivals: list[float] = []
+        self.most_at_once = 0
+        self._handling = 0
+        self._watch = threading.Lock()
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with self._watch:
+            self._handling += 1
+            self.most_at_once = max(self.most_at_once, self._handling)
+            self.arrivals.append(time.monotonic())
+        try:
+            return super()._wsgi(environ, start_response)
+        finally:
+            with self._watch:
+                self._handling -= 1
+
+
+def test_a_process_sends_one_request_at_a_time_and_spaces_its_writes() -> None:
+    """GitHub: requests serially, not concurrently, and a second between mutative ones. Four
+    threads create at once; the fake sees them one after another, a spacing apart."""
+    spacing = timedelta(milliseconds=200)
+    with WatchedGitHubFake(clock=FakeClock(running=False)) as watched:
+        watched.add_repository(OWNER, REPO)
+        pacer = GitHubPacer(clock=watched.clock.now, write_spacing=spacing)
+
+        def create(n: int) -> None:
+            adapter(watched, pacer=pacer).create(REPOSITORY, f"failure {n}", BODY, [])
+
+        threads = [threading.Thread(target=create, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(watched.issues(OWNER, REPO)) == 4
+        assert watched.most_at_once == 1
+        gaps = [b - a for a, b in zip(watched.arrivals, watched.arrivals[1:], strict=False)]
+        assert len(gaps) == 3 and min(gaps) >= spacing.total_seconds()
 
 
 @pytest.mark.parametrize(("repeat", "minutes"), [(1, 1), (2, 2), (4, 8), (5, 15), (40, 15)])
 def test_secondary_waits_are_capped(repeat: int, minutes: int) -> None:
-    assert SecondaryBackoff().wait(repeat) == timedelta(minutes=minutes)
-    assert SecondaryBackoff().wait(repeat) <= SECONDARY_MAX_WAIT
+    assert GitHubPacer().wait(repeat) == timedelta(minutes=minutes)
+    assert GitHubPacer().wait(repeat) <= SECONDARY_MAX_WAIT
 
 
 def test_a_counted_secondary_limit_without_retry_after_waits_at_least_a_minute(
@@ -279,7 +321,12 @@ def test_a_401_after_the_token_refresh_is_a_permanent_refusal(fake: GitHubFake) 
         asked.append(refresh)
         return "ghp_revokedrevokedrevoked"
 
-    issues = GitHubIssues(token, fake.base_url, timeout=5, backoff=SecondaryBackoff())
+    issues = GitHubIssues(
+        token,
+        fake.base_url,
+        timeout=5,
+        pacer=GitHubPacer(clock=fake.clock.now, write_spacing=timedelta(0)),
+    )
     with pytest.raises(GitHubRefused) as refused:
         issues.create(REPOSITORY, "Checkout fails", BODY, [])
     assert (refused.value.status, refused.value.kind, refused.value.reason) == (
@@ -328,18 +375,18 @@ def test_nothing_is_dropped_with_push_access_whatever_the_case(fake: GitHubFake)
     assert (created.dropped_labels, created.author, created.id > 0) == ((), USER_LOGIN, True)
 
 
-def test_the_login_is_asked_once_per_token(fake: IdentityGitHubFake) -> None:
+def test_the_login_is_asked_once_per_token(fake: GitHubFake) -> None:
     assert adapter(fake).login() == USER_LOGIN
     assert adapter(fake).login() == USER_LOGIN  # a new client per activity: still cached
-    assert fake.identity_calls == [("GET", "/user", 200)]
+    assert identity_calls(fake) == [("GET", "/user", 200)]
 
 
-def test_an_app_token_learns_its_login_from_graphql(fake: IdentityGitHubFake) -> None:
+def test_an_app_token_learns_its_login_from_graphql(fake: GitHubFake) -> None:
     assert adapter(fake, fake.app_token).login() == APP_LOGIN
-    assert fake.identity_calls == [("GET", "/user", 403), ("POST", "/graphql", 200)]
+    assert identity_calls(fake) == [("GET", "/user", 403), ("POST", "/graphql", 200)]
 
 
-def test_only_issues_by_the_tokens_own_login_are_adopted(fake: IdentityGitHubFake) -> None:
+def test_only_issues_by_the_tokens_own_login_are_adopted(fake: GitHubFake) -> None:
     """Someone who quotes the marker in their own issue does not get it adopted, on the list
     (asked by creator) nor in search."""
     mallory = adapter(fake, fake.add_token("mallory", role="write"))
@@ -357,8 +404,43 @@ def test_only_issues_by_the_tokens_own_login_are_adopted(fake: IdentityGitHubFak
     assert found is not None and (found.number, found.author) == (own.number, USER_LOGIN)
 
 
+def test_with_a_marker_key_only_signed_markers_are_adopted(fake: GitHubFake) -> None:
+    """The token's own login can write a marker by hand (a maintainer's PAT, a pasted body):
+    with a key, only a marker signed for this repository counts, on the list and in search."""
+    key = b"s" * 32
+    signed = f"{marker(FINGERPRINT, marker_signature(key, REPOSITORY, FINGERPRINT))}\nours\n"
+    issues = adapter(fake, marker_key=key)
+    pasted = issues.create(REPOSITORY, "Pasted", BODY, ["faultline"])
+    assert issues.find_by_marker(REPOSITORY, FINGERPRINT, "faultline", None) is None
+    own = issues.create(REPOSITORY, "Checkout fails", signed, ["faultline"])
+    issues.create(REPOSITORY, "Pasted again", BODY, ["faultline"])  # newer, unsigned
+    found = issues.find_by_marker(REPOSITORY, FINGERPRINT, "faultline", None)
+    assert found is not None and found.number == own.number
+    since = pasted.created_at
+    assert [i.number for i in issues.issues_with_marker(REPOSITORY, FINGERPRINT, "x", since)] == [
+        own.number
+    ]
+    for n in range(30):  # push both out of the recent list: search must tell them apart too
+        fake.seed_issue(OWNER, REPO, f"other {n}", "no marker")
+    fake.clock.advance(fake.search_lag)
+    found = adapter(fake, marker_key=key).find_by_marker(REPOSITORY, FINGERPRINT, "faultline", None)
+    assert found is not None and found.number == own.number
+
+
+def test_only_the_tokens_own_comments_are_read_back(fake: GitHubFake) -> None:
+    """A comment marker quoted by someone else must not make Faultline skip its own comment."""
+    issues = adapter(fake)
+    number = issues.create(REPOSITORY, "Checkout fails", BODY, []).number
+    mallory = adapter(fake, fake.add_token("mallory", role="read"))
+    mallory.comment(REPOSITORY, number, "<!-- faultline:comment=abc:after=3 -->")
+    issues.comment(REPOSITORY, number, "5 new occurrences <!-- faultline:comment=abc:after=0 -->")
+    assert issues.comment_bodies(REPOSITORY, number) == [
+        "5 new occurrences <!-- faultline:comment=abc:after=0 -->"
+    ]
+
+
 def test_an_older_own_issue_is_found_by_search_past_someone_elses(
-    fake: IdentityGitHubFake,
+    fake: GitHubFake,
 ) -> None:
     own = fake.seed_issue(OWNER, REPO, "Checkout fails", BODY, labels=["faultline"])
     for n in range(30):  # push it out of the recent list
@@ -371,7 +453,7 @@ def test_an_older_own_issue_is_found_by_search_past_someone_elses(
 
 
 def test_an_issue_without_labels_is_found_by_its_creator_at_once(
-    fake: IdentityGitHubFake,
+    fake: GitHubFake,
 ) -> None:
     """A token without push access cannot set the label; a list by label would miss the issue
     and search lags behind it, so a retried create would make a duplicate."""
@@ -385,7 +467,7 @@ def test_an_issue_without_labels_is_found_by_its_creator_at_once(
 
 def test_without_a_login_endpoint_the_label_list_is_used() -> None:
     """A server that answers neither `/user` nor GraphQL (not GitHub): no author check."""
-    with GitHubFake(clock=FakeClock(running=False)) as plain:
+    with NotGitHubFake(clock=FakeClock(running=False)) as plain:
         plain.add_repository(OWNER, REPO)
         issues = adapter(plain)
         created = issues.create(REPOSITORY, "Checkout fails", BODY, ["faultline"])

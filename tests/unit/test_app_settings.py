@@ -76,3 +76,29 @@ def test_retry_after_reads_seconds_and_http_dates(
     headers: dict | None, expected: timedelta
 ) -> None:
     assert retry_after(headers, NOW) == expected
+
+
+def test_the_largest_failure_notice_fits_a_storage_queue_message() -> None:
+    """A notice names its group and carries only bounded fields, so no log line can push it over
+    the queue's 64 KiB (base64-encoded, as the host expects)."""
+    import base64
+    from datetime import UTC, datetime
+
+    from pipeline.messages import FailureNotice
+
+    moment = datetime(2026, 11, 20, tzinfo=UTC)
+    notice = FailureNotice(
+        fingerprint="f" * 32,
+        fingerprint_version=3,
+        definition="d" * 63,
+        table="T" * 200,
+        source="s" * 63,
+        count=10**12,
+        first_seen=moment,
+        last_seen=moment,
+        threshold_crossed_at=moment,
+        role="r" * 500,
+        fields={f"Properties.k{i}": "v" * 400 for i in range(32)},
+    )
+    encoded = base64.b64encode(notice.model_dump_json().encode())
+    assert len(encoded) <= 64 * 1024
