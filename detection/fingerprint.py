@@ -50,7 +50,8 @@ CHANGELOG
   five frames; the exception's message template counts (merged online);
   dependencies and requests are identified by target, route template and verbatim result code;
   a log line's own message template is used when it carries one; JSON log lines contribute their
-  error's stack, type and message.
+  error's stack, type and message; an error line that quotes the HTTP request it failed on
+  (a proxy's error log) counts that request's route template.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ from detection.stacktrace import (
     parse_chain,
     root_cause,
 )
+from detection.structured import CRITICAL, ERROR, normalize_level
 
 FINGERPRINT_VERSION = 3
 MAX_COMPONENT = 500
@@ -86,6 +88,11 @@ _STRUCTURED_PLACEHOLDER = re.compile(r"\{[^{}\s]{1,80}\}")
 _ROUTE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.~-]{0,31}|:[A-Za-z_]\w{0,31}|\{[A-Za-z_]\w{0,31}\}")
 _HTTP = re.compile(r"(?i)\bhttps?\b")
 _IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|\[[0-9a-fA-F:]+\]")
+# A quoted HTTP request line inside a log line, as nginx, Envoy and HAProxy error lines name the
+# request they failed on: `request: "GET /api/tracking/3SC123 HTTP/2.0"`.
+_REQUEST_LINE = re.compile(
+    r'"((?:GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|CONNECT|TRACE) [^\s"]{1,2048}) HTTP/\d(?:\.\d)?"'
+)
 
 
 @dataclass(frozen=True)
@@ -301,6 +308,23 @@ def _by_call(record: LogRecord) -> _Parts:
     return _Parts("request", components, title=f"{name or 'request'} failed with {code}")
 
 
+def _failed_route(record: LogRecord) -> Component | None:
+    """The route of the request an error line says it failed on, which names the failure.
+
+    A proxy's error line (`upstream timed out ... request: "GET /api/search?q=x HTTP/1.1"`) is a
+    failed request told as text: as for the `request` basis, each route is its own failure (one
+    upstream per route, as a rule). Only error lines count: an access line at info level is one
+    template whatever its path (Loghub's OpenStack API lines), and only the first request line,
+    so a line quoting a referrer's request stays one failure."""
+    if normalize_level(record.level) not in (ERROR, CRITICAL):
+        return None
+    found = _REQUEST_LINE.search(headline(record.message))
+    if not found:
+        return None
+    route = route_template(found.group(1))
+    return Component("route", route, True, "the route of the request the error line names")
+
+
 def _by_message(record: LogRecord, chain: Sequence[ChainedException]) -> _Parts:
     cause = root_cause(chain)
     type_name = (cause.type if cause else "") or record.exception_type or ""
@@ -311,7 +335,7 @@ def _by_message(record: LogRecord, chain: Sequence[ChainedException]) -> _Parts:
     else:
         template = template_key(headline(text))
         hint = "message template (values masked)"
-    components = (
+    components: tuple[Component, ...] = (
         _role(record),
         Component("kind", record.kind, True, f"a {record.kind} row"),
         Component(
@@ -322,6 +346,9 @@ def _by_message(record: LogRecord, chain: Sequence[ChainedException]) -> _Parts:
         ),
         Component("message", template[:MAX_COMPONENT], True, hint),
     )
+    route = _failed_route(record)
+    if route:
+        components = (*components, route)
     head = f"{_short_type(type_name)}: " if type_name and type_name not in text else ""
     return _Parts(
         "message",

@@ -14,7 +14,7 @@ change, so it cannot name a failure for good. Faultline splits the two concerns:
   so it never changes once given; a merge only ever folds younger groups into the oldest one
   (the absorbed ids are recorded as aliases and keep resolving).
 
-Rules, in order, for a template of `n` tokens (kind-erased, see `detection.masks.erase_kinds`):
+Rules, in order, for a template of `n` tokens (kinds erased, see `detection.masks.template_key`):
 
 1. **known**: its template id was decided before.
 2. **join**: a group's pattern (same length, same first token, `<*>` where the group has seen a
@@ -29,7 +29,8 @@ Rules, in order, for a template of `n` tokens (kind-erased, see `detection.masks
 
 Where every word seen at the position is a machine code (`fraud_suspected`, `NOT_FOUND`, `DE`),
 `CODE_MIN_DISTINCT` (two) words are enough: codes are values (a reason, a country), never the
-wording of a different event.
+wording of a different event. Once two codes vary at a position, capitalised single words beside
+them are values too (carriers `DHL`, `UPS` and `PostNL`); prose words still need five.
 
 Templates longer than `MAX_MERGE_TOKENS` are only ever known, joined or new (merging costs
 time quadratic in length). Requiring several distinct words (not just two or three) keeps an
@@ -54,6 +55,7 @@ MIN_DISTINCT = 5
 CODE_MIN_DISTINCT = 2
 MAX_MERGE_TOKENS = 64
 _CODE = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)+|[A-Z0-9]+(?:_[A-Z0-9]+)+|[A-Z]{2,3}")
+_NAME = re.compile(r"[A-Z][A-Za-z0-9]{1,31}")
 _PUNCTUATION = "()[]{}<>;:,.'\"!?"
 
 
@@ -80,6 +82,18 @@ def _code_like(token: str) -> bool:
     three-letter capitals (country, currency, language codes). Prose holds neither, so two
     such values at one position already show the position is a value."""
     return _CODE.fullmatch(token.strip(_PUNCTUATION)) is not None
+
+
+def _name_like(token: str) -> bool:
+    """A capitalised single word (`PostNL`, `Redis`): a proper name where codes already vary."""
+    return _NAME.fullmatch(token.strip(_PUNCTUATION)) is not None
+
+
+def _code_position(words: Sequence[str]) -> bool:
+    """Whether the words seen at a position show it holds codes: at least `CODE_MIN_DISTINCT`
+    machine codes, and names beside them (a carrier list of `DHL`, `UPS` and `PostNL`)."""
+    codes = sum(1 for w in words if _code_like(w))
+    return codes >= CODE_MIN_DISTINCT and all(_code_like(w) or _name_like(w) for w in words)
 
 
 def _variable_candidate(token: str) -> bool:
@@ -177,21 +191,51 @@ def decide(template: Template, state: MergeState, identity: str | None = None) -
     generalized = [g for g in same_shape if _covers(template, state.patterns[g])]
     if generalized:
         return _merge(tid, template, template, set(generalized), state, "generalizes the groups")
+    others = _differing_in_one_place(template, same_shape, state)
     for position in range(1, min(len(template), MAX_MERGE_TOKENS)):
         word = template[position]
         if not _variable_candidate(word):
             continue
         family = state.families.get(_family_key(template, position), {})
-        distinct = len(family) + (word not in family)
-        codes = all(_code_like(w) for w in (word, *family))
-        if distinct < (CODE_MIN_DISTINCT if codes else state.min_distinct):
+        words = {word, *family, *(state.patterns[g][position] for g in others.get(position, ()))}
+        if len(words) < (CODE_MIN_DISTINCT if _code_position(tuple(words)) else state.min_distinct):
             continue
-        members = {g for groups in family.values() for g in groups}
-        widened = _family_key(template, position)
+        members = {g for groups in family.values() for g in groups} | set(others.get(position, ()))
+        widened = _union(_family_key(template, position), (state.patterns[g] for g in members))
         members.update(g for g in same_shape if _covers(widened, state.patterns[g]))
-        reason = f"{distinct} distinct words at position {position}"
+        reason = f"{len(words)} distinct words at position {position}"
         return _merge(tid, template, widened, members, state, reason)
     return MergeDecision(tid, template, "new", tid, reason="no group matches")
+
+
+def _differing_in_one_place(
+    template: Template, same_shape: Sequence[str], state: MergeState
+) -> dict[int, list[str]]:
+    """Groups whose pattern matches the template everywhere but at one position, by position.
+
+    A group's `<*>` matches any word, so when values vary at two positions (a carrier and a
+    country) the groups one position already generalised still count at the other."""
+    found: dict[int, list[str]] = {}
+    for group in same_shape:
+        pattern = state.patterns[group]
+        differing = [
+            i
+            for i, (p, t) in enumerate(zip(pattern, template, strict=True))
+            if p not in (WILDCARD, t)
+        ]
+        if len(differing) == 1 and _variable_candidate(pattern[differing[0]]):
+            found.setdefault(differing[0], []).append(group)
+    return found
+
+
+def _union(pattern: Template, others: Iterable[Template]) -> Template:
+    """The narrowest pattern covering them all: `<*>` wherever one of them has it or they differ."""
+    merged = list(pattern)
+    for other in others:
+        for i, word in enumerate(other):
+            if word != merged[i]:
+                merged[i] = WILDCARD
+    return tuple(merged)
 
 
 def _merge(

@@ -27,6 +27,7 @@ def _record(
     exception_type: str | None = None,
     stack: str | None = None,
     role: str | None = "orders-api",
+    level: str | None = None,
 ) -> LogRecord:
     return LogRecord(
         table="AppExceptions",
@@ -37,8 +38,25 @@ def _record(
         exception_type=exception_type,
         stack_trace=stack,
         role=role,
+        level=level,
         fields={"Message": message},
     )
+
+
+def _nginx(error: str, request: str, client: str = "10.244.2.126") -> LogRecord:
+    """An ingress controller's error line, as ContainerLogV2 keeps it (level from LogLevel)."""
+    line = (
+        f"2026/11/17 00:59:19 [error] 38#38: *263852 {error} while reading response header from "
+        f'upstream, client: {client}, server: api.contoso-shop.com, request: "{request}", '
+        f'upstream: "http://10.244.1.23:8080{request.split()[1]}", host: "api.contoso-shop.com"'
+    )
+    return _record(line, role="ingress-nginx", level="error")
+
+
+def _access(request: str, status: int) -> LogRecord:
+    """An API server's access line at info level (OpenStack's nova-api writes these)."""
+    line = f'10.11.10.1 "{request}" status: {status} len: 1893 time: 0.2477829'
+    return _record(line, role="nova-api", level="INFO")
 
 
 DOTNET_COUPON = """System.NullReferenceException: Object reference not set to an instance of an object.
@@ -148,6 +166,20 @@ SAME_FAILURE = {
         _record("GET https://api.contoso.com/v1/items?id=9 failed at 2026-11-20T00:01:02Z"),
         _record("GET https://api.contoso.com/v2/x?q=1 failed at 2026-11-21 10:00:00"),
     ),
+    "proxy error line: one route, other ids and clients": (
+        _nginx(
+            "upstream timed out (110: Operation timed out)", "GET /api/tracking/3SC503 HTTP/2.0"
+        ),
+        _nginx(
+            "upstream timed out (110: Operation timed out)",
+            "GET /api/tracking/3SC999 HTTP/1.1",
+            client="10.244.0.7",
+        ),
+    ),
+    "access lines at info level: a route is a value of one template": (
+        _access("GET /v2/54fadb41/servers/detail HTTP/1.1", 200),
+        _access("GET /v2/e9746973/os-server-external-events HTTP/1.1", 200),
+    ),
     "message only: lock owner and host": (
         _record("lock 3f2a9c1e-0000-4d8e-9f1e-2a7c1d9e8b10 held by 10.0.0.4:5432 (db-1.internal)"),
         _record("lock 9e2a9c1e-1111-4d8e-9f1e-2a7c1d9e8b10 held by 10.0.0.17:6432 (db-7.internal)"),
@@ -179,6 +211,14 @@ DIFFERENT_FAILURES = {
     "message only: refused vs timed out": (
         _record("Connection to db-primary refused"),
         _record("Connection to db-primary timed out"),
+    ),
+    "proxy error line: one upstream error, other routes (one upstream per route)": (
+        _nginx("upstream timed out (110: Operation timed out)", "GET /api/search?q=boots HTTP/2.0"),
+        _nginx("upstream timed out (110: Operation timed out)", "GET /api/products/7 HTTP/2.0"),
+    ),
+    "proxy error line: one route, other upstream errors": (
+        _nginx("connect() failed (111: Connection refused)", "POST /api/labels HTTP/2.0"),
+        _nginx("upstream timed out (110: Operation timed out)", "POST /api/labels HTTP/2.0"),
     ),
     "message only: same text, other service": (
         _record("Payment provider returned 502", role="checkout-web"),
@@ -317,14 +357,14 @@ from detection.fingerprint import fingerprint
 from detection.records import LogRecord
 cases = json.loads(sys.stdin.read())
 out = [fingerprint("d", LogRecord("T", "r", datetime(2026, 1, 1, tzinfo=UTC), None, m,
-       exception_type=t, stack_trace=s, role=r)).value for m, t, s, r in cases]
+       exception_type=t, stack_trace=s, role=r, level=l)).value for m, t, s, r, l in cases]
 print(json.dumps(out))
 """
 
 
 def test_fingerprints_are_the_same_in_other_processes_and_hash_seeds() -> None:
     records = [r for pair in SAME_FAILURE.values() for r in pair]
-    cases = [[r.message, r.exception_type, r.stack_trace, r.role] for r in records]
+    cases = [[r.message, r.exception_type, r.stack_trace, r.role, r.level] for r in records]
     here = [fingerprint("d", r).value for r in records]
     for seed in ("0", "4242"):
         result = subprocess.run(

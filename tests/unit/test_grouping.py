@@ -10,6 +10,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detection.__main__ import read_lines
 from detection.detect import detect
@@ -75,6 +77,43 @@ def test_an_enumeration_of_few_words_stays_apart() -> None:
     events = ["Started", "Paused", "Resumed", "Stopped"]
     messages = [f"[instance: {i}] VM {e} (Lifecycle Event)" for i, e in enumerate(events)]
     assert len(set(group_messages(messages))) == 4
+
+
+# One root cause (a carrier that does not deliver to a country) whose values vary at two
+# positions; one carrier's name is neither a word nor a code.
+CARRIER_REJECTIONS = [
+    f"Fulfillment request for order {order} failed permanently: carrier {carrier} does not "
+    f"deliver to {country}; order moved to manual review"
+    for order, (carrier, country) in enumerate(
+        [
+            ("DHL", "BE"),
+            ("PostNL", "DE"),
+            ("UPS", "BE"),
+            ("UPS", "DE"),
+            ("PostNL", "FR"),
+            ("DHL", "NL"),
+            ("PostNL", "AT"),
+        ],
+        start=797795,
+    )
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(CARRIER_REJECTIONS))
+def test_values_varying_at_two_positions_are_one_group_in_any_order(messages: list[str]) -> None:
+    assert len(set(group_messages(messages))) == 1
+
+
+def test_names_beside_codes_are_values_and_names_alone_are_words() -> None:
+    assert (
+        len(set(group_messages(["Carrier DHL down", "Carrier PostNL down", "Carrier UPS down"])))
+        == 1
+    )
+    assert (
+        len(set(group_messages(["Cache Redis down", "Cache Memcached down", "Cache ERP down"])))
+        == 3
+    )
 
 
 def test_a_template_with_a_value_where_groups_have_words_generalizes_them() -> None:
