@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -68,10 +69,13 @@ class TableCheckpointStore:
 
 
 class PoisonedJobLog:
-    """Messages that could not be processed (query jobs, failure notices), kept for operators."""
+    """Messages that could not be processed (query jobs, failure notices), kept for operators.
 
-    def __init__(self, table: TableClient) -> None:
+    `now` is the app's clock, so a replay on simulated time stamps entries with that time."""
+
+    def __init__(self, table: TableClient, now: Callable[[], datetime]) -> None:
         self._table = table
+        self._now = now
 
     def add(
         self, job_id: str, description: str, reason: str, body: str, kind: str = "query-jobs"
@@ -83,7 +87,7 @@ class PoisonedJobLog:
                 "Description": description[:MAX_TEXT],
                 "Reason": reason[:MAX_TEXT],
                 "Body": body[:MAX_TEXT],
-                "PoisonedAt": datetime.now(UTC),
+                "PoisonedAt": self._now(),
             }
         )
 

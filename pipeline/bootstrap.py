@@ -182,7 +182,7 @@ def bootstrap(
         ledger=TableOccurrenceLedger(ensure_table(tables, f"{prefix}Occurrences")),
         grouping=TableGroupingLog(ensure_table(tables, f"{prefix}Grouping")),
         operations=TableOperations(ensure_table(tables, f"{prefix}Operations")),
-        poisoned_jobs=PoisonedJobLog(ensure_table(tables, f"{prefix}PoisonedJobs")),
+        poisoned_jobs=PoisonedJobLog(ensure_table(tables, f"{prefix}PoisonedJobs"), clock.now),
         issues=IssueStateStore(ensure_table(tables, f"{prefix}Issues")),
         rate_limiter=IssueRateLimiter(ensure_table(tables, f"{prefix}RateLimits")),
         audit=AuditLog(ensure_table(tables, f"{prefix}Audit")),

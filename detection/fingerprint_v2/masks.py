@@ -8,7 +8,7 @@ Masking works token by token (a token is a run of non-whitespace): log values ra
 spaces, a token's masked form can be cached (repeated words cost one dictionary lookup), and the
 work per line stays linear whatever its length. Whitespace runs collapse to one space.
 
-Every placeholder is `<name>`; `erase_kinds` turns them all into `<*>`, because the same position
+Every placeholder is `<name>`; `template_key` turns them all into `<*>`, because the same position
 can hold an `<int>` one time and a `<hex>` the next (both are just values).
 """
 
