@@ -117,7 +117,8 @@ class _Summary:
     @classmethod
     def of(cls, entity: TableEntity) -> _Summary:
         etag = entity.metadata["etag"]
-        assert etag is not None, "Table Storage returns every entity with its ETag"
+        if etag is None:
+            raise ValueError("Table Storage returned an entity without its ETag")
         return cls(entity, etag)
 
 
@@ -201,7 +202,8 @@ class TableOccurrenceLedger:
                 known = self._occurrence_definitions(group, times[0] - window, times[-1] + window)
                 pending = {k: c for k, c in pending.items() if k not in known}
             if not pending:
-                assert summary is not None, "occurrences are only written with their summary"
+                if summary is None:
+                    raise ValueError(f"group {group} has occurrences without a summary")
                 return self._entry(group, summary, added=added)
             chunk = sorted(pending)[: TRANSACTION_LIMIT - 1]
             updated = _next_summary(group, summary, [pending[k] for k in chunk], known, thresholds)

@@ -116,7 +116,8 @@ def matches(condition: Condition, fields: Mapping[str, Any]) -> bool:
         return any(matches(c, fields) for c in condition.any_)
     if condition.not_ is not None:
         return not matches(condition.not_, fields)
-    assert condition.field is not None
+    if condition.field is None:
+        raise ValueError("a condition names a field or combines others")
     value = resolve(fields, condition.field)
     operator, operand, exact = condition.operator, condition.operand, condition.case_sensitive
     if operator == "equals":

@@ -145,7 +145,8 @@ class Grouping:
                 self.apply(entry)
                 entries.append(entry)
                 known = self.group_of(print_)
-                assert known is not None, "a decided template has a group"
+                if known is None:
+                    raise RuntimeError(f"template {print_.value} was decided without a group")
             groups[print_.value] = known
         for print_ in prints:
             groups[print_.value] = self.resolve(groups[print_.value])

@@ -85,7 +85,8 @@ def compile_condition(condition: Condition) -> str:
         return "(" + " or ".join(compile_condition(c) for c in condition.any_) + ")"
     if condition.not_ is not None:
         return f"not({compile_condition(condition.not_)})"
-    assert condition.field is not None
+    if condition.field is None:
+        raise ValueError("a condition names a field or combines others")
     ref = field_reference(condition.field)
     operator, operand, exact = condition.operator, condition.operand, condition.case_sensitive
     if operator == "equals":

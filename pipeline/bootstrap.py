@@ -102,7 +102,8 @@ def _storage_clients(
             QueueServiceClient.from_connection_string(settings.storage_connection_string),
             TableServiceClient.from_connection_string(settings.storage_connection_string),
         )
-    assert settings.storage_queue_uri and settings.storage_table_uri
+    if not (settings.storage_queue_uri and settings.storage_table_uri):
+        raise ValueError("storage needs a connection string or both the queue and table URIs")
     identity = credential or _default_credential(settings)
     return (
         QueueServiceClient(settings.storage_queue_uri, credential=identity),

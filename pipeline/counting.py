@@ -163,8 +163,9 @@ def _record(services: Services, placements: Sequence[Placement], report: CountRe
 
 def _hand_off(services: Services, entry: LedgerEntry) -> None:
     """Tell the issue workflow; the ledger's pending flag makes a crash here resend, not lose."""
-    assert entry.threshold_crossed_at is not None and entry.founder is not None
     founder = entry.founder
+    if entry.threshold_crossed_at is None or founder is None:
+        raise ValueError(f"group {entry.fingerprint} is handed off before it crossed")
     notice = FailureNotice(
         fingerprint=entry.fingerprint,
         fingerprint_version=founder.version,

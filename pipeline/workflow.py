@@ -194,7 +194,8 @@ def issue_workflow(
         outcome = yield from _assign(ctx, request, recheck)
         if outcome is None:
             return None
-    assert outcome is not None, "a sync or an assignment ran"
+    if outcome is None:
+        raise RuntimeError("a workflow ran neither a sync nor an assignment")
     if outcome.get("action") == "created" and not request.get("rechecked"):
         # a create whose write GitHub performed late surfaces a little later: look once more,
         # as a full sync (it clears the noted recurrences, so it must also see their refresh)
@@ -402,7 +403,8 @@ def _close_late_duplicates(
     """A create that GitHub performed after the client gave up (and after the retry had looked
     for it) surfaces as a second issue with the same marker: close it as a duplicate of the one
     the workflow keeps. Looked for while writes could still be landing after the create."""
-    assert state.intent_at is not None
+    if state.intent_at is None:
+        raise ValueError(f"#{issue.number} has no create intent to look for late twins after")
     label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
     since = state.intent_at - timedelta(minutes=5)
     for late in github.issues_with_marker(state.repository, state.fingerprint, label, since):
@@ -426,7 +428,8 @@ def _hand_to_survivor(services: Services, survivor: str) -> dict[str, Any]:
 
 def _notify(services: Services, entry: LedgerEntry) -> None:
     founder = entry.founder
-    assert founder is not None
+    if founder is None:
+        raise ValueError(f"group {entry.fingerprint} has no founding occurrence to notify about")
     notice = FailureNotice(
         fingerprint=entry.fingerprint,
         fingerprint_version=founder.version,
@@ -469,8 +472,7 @@ def _fold_issues(
         return state
     keep = github.get(repository, min(numbers))
     for group, found in others.items():
-        assert found.number is not None
-        if found.number != keep.number:
+        if found.number is not None and found.number != keep.number:
             _close_as_duplicate(github, repository, found.number, keep, group, state.fingerprint)
             audit.once(f"fold|{group}", "folded", found.number, f"duplicate of #{keep.number}")
         services.issues.save(found.with_changes(folded_into=keep.number))
@@ -584,7 +586,8 @@ def _refresh(
     audit: _Auditor,
     adopted: IssueRef | None = None,
 ) -> dict[str, Any]:
-    assert state.number is not None
+    if state.number is None:
+        raise ValueError(f"{state.fingerprint} has no issue to sync")
     issue = adopted or github.get(state.repository, state.number)
     recent = state.intent_at is not None and audit.now - state.intent_at < LATE_WRITE_WINDOW
     if recent and issue.state == "open":  # a closed one's newer twin is its linked regression
