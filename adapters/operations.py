@@ -143,7 +143,9 @@ class TableOperations:
             rows, root = self._link(invocation, key, now)
             moved.extend(rows)
             adopted = adopted or root
-        placements, settled = self._decide(key, _unique([*occurrences, *moved]), now, wait, adopted)
+        placements, settled = self._decide(
+            key, _unique([*occurrences, *moved]), now, wait, adopted, moves=bool(moved)
+        )
         for invocation in invocations:
             more, also_settled = self._finish_move(invocation, key, moved, now, wait)
             placements.extend(more)
@@ -193,9 +195,15 @@ class TableOperations:
         now: datetime,
         wait: timedelta,
         adopted: _Root | None = None,
+        moves: bool = False,
     ) -> tuple[list[Placement], str | None]:
         """Route rows into a settled operation, settle it (a cause is among the rows, or a linked
-        invocation was settled on its own), or hold the rows until the operation is due."""
+        invocation was settled on its own), or hold the rows until the operation is due.
+
+        An operation first seen with its cause holds nothing, so its head is written placed and
+        the caller has nothing to mark: a crash before counting is repaired by the job's retry,
+        whose rows are routed by the head. Rows moved in from an invocation are held elsewhere
+        and still need the mark."""
         for _ in range(MAX_ATTEMPTS):
             head = self._head(_partition(key))
             if head is not None and head["Status"] == "settled":
@@ -207,8 +215,9 @@ class TableOperations:
             if adopted is not None or any(o.rank >= RANK_CAUSE for o in batch):
                 members = _unique([*(self._members(key) if head else []), *batch])
                 root = adopted or _Root.among(members)
-                if self._write_head(head, self._settled(key, root), now):
-                    return [root.route(o) for o in members], key
+                nothing_held = head is None and not moves
+                if self._write_head(head, self._settled(key, root, placed=nothing_held), now):
+                    return [root.route(o) for o in members], None if nothing_held else key
                 continue
             if self._hold(key, head, batch, now + wait):
                 return [], None
@@ -340,7 +349,7 @@ class TableOperations:
                 self._table.delete_entity(_due_partition(head["Due"]), partition)
 
     @staticmethod
-    def _settled(key: str, root: _Root) -> dict[str, Any]:
+    def _settled(key: str, root: _Root, placed: bool = False) -> dict[str, Any]:
         return {
             "PartitionKey": _partition(key),
             "RowKey": HEAD,
@@ -350,7 +359,7 @@ class TableOperations:
             "RootRank": root.rank,
             "RootTable": root.table,
             "RootRecord": root.record_id,
-            "Placed": False,
+            "Placed": placed,
         }
 
     def _write_head(self, head: Any | None, entity: dict[str, Any], now: datetime) -> bool:

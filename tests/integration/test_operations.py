@@ -106,7 +106,7 @@ def test_an_invocation_held_first_moves_into_its_operation(operations) -> None:
 def test_an_invocation_settled_on_its_own_is_adopted_by_its_operation(operations) -> None:
     wrapped = _row("hostcause", RANK_CAUSE, 0, keys=(INV,))
     placed, settled = operations.place([wrapped], T0, WAIT)
-    operations.placed(settled)
+    assert settled is None, "first seen with its cause, nothing is held: placed as written"
     assert _where(placed) == {"hostcause": ("group-of-hostcause", True)}
     same = _row("exception", RANK_CAUSE, 1, keys=(OP, INV))
     request = _row("request", RANK_SYMPTOM, 2, keys=(OP, INV))
@@ -115,6 +115,22 @@ def test_an_invocation_settled_on_its_own_is_adopted_by_its_operation(operations
         "exception": ("group-of-hostcause", False),
         "request": ("group-of-hostcause", False),
     }, "one invocation stays one incident"
+
+
+def test_a_crash_before_counting_an_operation_first_seen_with_its_cause_loses_nothing(
+    operations,
+) -> None:
+    cause, symptom = _row("exception", RANK_CAUSE, 0), _row("request", RANK_SYMPTOM, 1)
+    first, settled = operations.place([cause, symptom], T0, WAIT)
+    assert settled is None
+    # the job crashed before counting `first`; its retry places the same rows the same way
+    retried, settled = operations.place([cause, symptom], T0, WAIT)
+    assert (_where(retried), settled) == (_where(first), None)
+    assert _where(first) == {
+        "exception": ("group-of-exception", True),
+        "request": ("group-of-exception", False),
+    }
+    assert operations.due(T0 + WAIT + timedelta(minutes=1)) == [], "nothing held"
 
 
 def test_concurrent_writers_place_every_row_with_one_root(operations) -> None:
@@ -138,8 +154,7 @@ def test_concurrent_writers_place_every_row_with_one_root(operations) -> None:
 
 
 def test_operations_older_than_the_retention_are_forgotten(operations) -> None:
-    placed, settled = operations.place([_row("exception", RANK_CAUSE, 0)], T0, WAIT)
-    operations.placed(settled)
+    operations.place([_row("exception", RANK_CAUSE, 0)], T0, WAIT)
     operations.place([_row("held", RANK_SYMPTOM, 0, keys=(INV,))], T0, WAIT)
     assert operations.prune(T0) == 0, "nothing older than the retention yet"
     assert operations.prune(T0 + timedelta(days=2)) == 2
