@@ -50,6 +50,7 @@ MEMBER_PREFIX = "m|"
 DUE_PREFIX = "due|"
 CREATED_PREFIX = "created|"
 TRANSACTION_LIMIT = 100
+INDEX_SHARDS = 16
 MAX_ATTEMPTS = 30
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9:_.-]{1,200}$")
 
@@ -285,9 +286,17 @@ class TableOperations:
     # -- internals -------------------------------------------------------------------------------
 
     def _index(self, partition: str, key: str, at: datetime) -> None:
-        """Remember on which day an operation's partition was created, for `prune`."""
+        """Remember on which day an operation's partition was created, for `prune`. The day is
+        spread over `INDEX_SHARDS` partitions: every new operation writes here, and one
+        partition per day would be a hot spot (Table Storage serves about 2,000 operations a
+        second per partition)."""
+        shard = hashlib.blake2b(partition.encode(), digest_size=1).digest()[0] % INDEX_SHARDS
         self._table.upsert_entity(
-            {"PartitionKey": f"{CREATED_PREFIX}{at:%Y%m%d}", "RowKey": partition, "Key": key}
+            {
+                "PartitionKey": f"{CREATED_PREFIX}{at:%Y%m%d}|{shard:02d}",
+                "RowKey": partition,
+                "Key": key,
+            }
         )
 
     def _head(self, partition: str) -> Any | None:
