@@ -3,7 +3,7 @@
 
 run:
 	@bash .ci/setup
-	@.venv/bin/python -m pipeline.local.run
+	@.venv/bin/python -m local_host.run
 
 test:
 	@bash .ci/setup

@@ -1,7 +1,8 @@
 """Faultline's Azure Functions: a table of contents. Each trigger parses, calls one thing, returns.
 
 timer (fan-out) -> query-jobs queue -> query + detect + group + count -> failures queue ->
-issue workflow (one Durable orchestration per group: sync issue -> wait if needed -> assign);
+issue workflow (one Durable orchestration per group: sync issue -> wait if needed -> assign; its
+functions are on the Blueprint in `workflow_functions.py`);
 timer (settle) -> operations whose wait for a cause is over are counted
 """
 
@@ -10,24 +11,22 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Generator
-from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
-from durabletask import task
 from pydantic import ValidationError
 
-from adapters.settings import SettingsError
+from adapters.tables import storage_error_category
+from bootstrap import load_configuration, services
 from detection.rules import RulesError
-from pipeline import workflow
-from pipeline.bootstrap import load_configuration, services
 from pipeline.counting import settle_due
 from pipeline.fanout import fan_out
 from pipeline.health import health
 from pipeline.ingest import record_poisoned, run_query_job
 from pipeline.replay import ReplayRejected, ReplayRequest, replay
 from pipeline.retention import prune_ledger
+from pipeline.settings import SettingsError
+from workflow_functions import blueprint as workflow_blueprint
 
 log = logging.getLogger("faultline")
 
@@ -40,6 +39,7 @@ except (RulesError, SettingsError, OSError):
     )
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(workflow_blueprint)
 
 
 @app.timer_trigger(arg_name="timer", schedule="%FAULTLINE_TIMER_SCHEDULE%", run_on_startup=False)
@@ -105,57 +105,5 @@ def replay_window(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="health", methods=["GET"])
 def health_check(req: func.HttpRequest) -> func.HttpResponse:
     """Configuration loaded, storage reachable, and how far behind each table is."""
-    healthy, report = health(services)
+    healthy, report = health(services, storage_error_category)
     return _json(200 if healthy else 503, report)
-
-
-@app.queue_trigger(
-    arg_name="message", queue_name="%FAULTLINE_FAILURE_QUEUE%", connection="AzureWebJobsStorage"
-)
-@app.durable_client_input(client_name="client")
-def start_issue_workflow(message: func.QueueMessage, client: df.SyncDurableFunctionsClient) -> None:
-    """Start the failure's singleton orchestration (or queue the notice until it is free)."""
-    workflow.start_workflow(services(), message.get_body().decode("utf-8", "replace"), client)
-
-
-@app.queue_trigger(
-    arg_name="message",
-    queue_name="%FAULTLINE_FAILURE_QUEUE%-poison",
-    connection="AzureWebJobsStorage",
-)
-def record_poisoned_notice(message: func.QueueMessage) -> None:
-    """Keep and loudly log every failure notice the workflow could not take."""
-    workflow.record_poisoned_notice(services(), message.get_body().decode("utf-8", "replace"))
-
-
-@app.orchestration_trigger(context_name="ctx")
-def issue_workflow(
-    ctx: task.OrchestrationContext, request: dict[str, Any]
-) -> Generator[Any, Any, Any]:
-    """Dedup -> create or update -> assign, with durable waits; decisions live in activities."""
-    return (yield from workflow.issue_workflow(ctx, request))
-
-
-@app.activity_trigger(input_name="request")
-def sync_issue(request: dict) -> dict:  # type: ignore[type-arg]
-    return workflow.sync_issue(services(), request)
-
-
-@app.activity_trigger(input_name="request")
-def finish_or_resync(request: dict) -> bool:  # type: ignore[type-arg]
-    return workflow.finish_or_resync(services(), request)
-
-
-@app.activity_trigger(input_name="request")
-def assignment_decision(request: dict) -> dict:  # type: ignore[type-arg]
-    return workflow.assignment_decision(services(), request)
-
-
-@app.activity_trigger(input_name="request")
-def assign_issue(request: dict) -> dict:  # type: ignore[type-arg]
-    return workflow.assign_issue(services(), request)
-
-
-@app.activity_trigger(input_name="entry")
-def record_audit(entry: dict) -> None:  # type: ignore[type-arg]
-    workflow.record_audit(services(), entry)

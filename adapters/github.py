@@ -2,7 +2,7 @@
 
 Errors are mapped to what the workflow decides on:
 
-- `GitHubRateLimited` carries the wait GitHub asked for; the orchestration sleeps on a durable
+- `TrackerRateLimited` carries the wait GitHub asked for; the orchestration sleeps on a durable
   timer rather than in the activity. A primary limit (`x-ratelimit-remaining: 0`) waits until
   `x-ratelimit-reset`; a secondary limit honours `retry-after`, else `x-ratelimit-reset` when the
   quota is spent, else waits at least a minute, doubling while the limit repeats (capped).
@@ -10,7 +10,7 @@ Errors are mapped to what the workflow decides on:
   whose message names a secondary limit (or the older "abuse detection") is recognised here.
 - `GitHubUnavailable` is worth retrying (5xx, timeouts, connection errors: the activity's retry
   policy does that); the request may or may not have taken effect.
-- `GitHubRefused` is GitHub saying no for a reason a retry does not change (404, 410, 422, a 403
+- `TrackerRefused` is GitHub saying no for a reason a retry does not change (404, 410, 422, a 403
   for a missing permission, a 401 after the one token refresh): the workflow stops and shows why.
 
 githubkit's own retries are off so no activity sleeps. A 401 refreshes the token once (rotated
@@ -49,12 +49,14 @@ from githubkit.exception import (
 from githubkit_schemas.latest.models import Issue
 
 from detection.issue import MARKER_PREFIX, carries_marker
-from pipeline.ports import IssueRef
+from pipeline.ports import (
+    IssueRef,
+    TrackerRateLimited,
+    TrackerRefused,
+)
 
 log = logging.getLogger(__name__)
 
-COPILOT_LOGIN = "copilot-swe-agent[bot]"
-COPILOT_REPORTED_LOGINS = frozenset({"copilot-swe-agent[bot]", "copilot-swe-agent", "Copilot"})
 RECENT_PAGES = 3
 RECENT_WITHOUT_INTENT = 30
 SEARCH_RESULTS = 20
@@ -72,50 +74,8 @@ _TOKEN_SHAPES = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9_]{6,}|github_pat_[A-Za-z0
 _SECONDARY_MESSAGES = ("secondary rate limit", "abuse detection")
 
 
-class GitHubRateLimited(Exception):
-    """GitHub asked to wait: `retry_after` is how long, `secondary` whether it was a secondary
-    limit and `repeat` how many secondary limits in a row this process has met (1 for the first)."""
-
-    def __init__(
-        self, retry_after: timedelta, detail: str, *, secondary: bool = False, repeat: int = 0
-    ) -> None:
-        kind = f"secondary rate limit (#{repeat} in a row)" if secondary else "rate limit"
-        super().__init__(f"GitHub {kind}: retry after {retry_after}: {detail}")
-        self.retry_after = retry_after
-        self.secondary = secondary
-        self.repeat = repeat
-        self.detail = detail
-
-
 class GitHubUnavailable(Exception):
     """A 5xx, a timeout or a broken connection: the request may or may not have taken effect."""
-
-
-class GitHubRefused(Exception):
-    """GitHub refused the request; `permanent` unless a retry could plausibly succeed (409).
-
-    `reason` is GitHub's own message (with validation details and the permission a token lacks),
-    truncated and scrubbed of anything shaped like a token; `kind` names the class of refusal
-    (`credentials`, `forbidden`, `not-found`, `gone`, `invalid`, `conflict`, `refused`) and
-    `what` the operation and its target, e.g. ``create issue in acme/shop``.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        reason: str,
-        permanent: bool = True,
-        *,
-        what: str = "",
-        kind: str = "refused",
-    ) -> None:
-        prefix = f"{what}: " if what else ""
-        super().__init__(f"{prefix}GitHub refused with {status} ({kind}): {reason}")
-        self.status = status
-        self.reason = reason
-        self.permanent = permanent
-        self.what = what
-        self.kind = kind
 
 
 _REFUSAL_KINDS = {
@@ -362,7 +322,7 @@ class GitHubIssues:
         if waiting is not None:
             repeat, wait = waiting
             detail = f"{what}: not sent, a secondary rate limit is still being waited out"
-            raise GitHubRateLimited(wait, detail, secondary=True, repeat=repeat)
+            raise TrackerRateLimited(wait, detail, secondary=True, repeat=repeat)
         for attempt in range(2):
             sent_at = self._pacer.now()
             try:
@@ -378,7 +338,7 @@ class GitHubIssues:
                     continue
                 if status >= 500:
                     raise GitHubUnavailable(f"{what}: GitHub answered {status}") from error
-                raise GitHubRefused(
+                raise TrackerRefused(
                     status,
                     _reason(response, (self._token_value,)),
                     permanent=status != 409,
@@ -396,12 +356,12 @@ class GitHubIssues:
             return result
         raise AssertionError("unreachable")
 
-    def _rate_limited(self, what: str, error: RequestFailed, sent_at: float) -> GitHubRateLimited:
+    def _rate_limited(self, what: str, error: RequestFailed, sent_at: float) -> TrackerRateLimited:
         response = error.response
         detail = f"{what}: " + _truncate(_scrub(_message(response), (self._token_value,)), 200)
         if isinstance(error, PrimaryRateLimitExceeded):
             # githubkit measured x-ratelimit-reset against this machine's clock.
-            return GitHubRateLimited(error.retry_after + RESET_MARGIN, detail)
+            return TrackerRateLimited(error.retry_after + RESET_MARGIN, detail)
         told: timedelta | None = None
         if "retry-after" in response.headers and isinstance(error, RateLimitExceeded):
             told = max(error.retry_after, timedelta(seconds=1))
@@ -413,7 +373,7 @@ class GitHubIssues:
         log.warning(
             "GitHub secondary rate limit #%d in a row during %s: wait %s", repeat, what, wait
         )
-        return GitHubRateLimited(wait, detail, secondary=True, repeat=repeat)
+        return TrackerRateLimited(wait, detail, secondary=True, repeat=repeat)
 
     def login(self) -> str | None:
         """The login the token acts as (a user, or ``<app>[bot]``), asked once per token.
@@ -430,7 +390,7 @@ class GitHubIssues:
             login = str(
                 self._call("who am I", lambda gh: gh.rest.users.get_authenticated().json()["login"])
             )
-        except GitHubRefused as refused:
+        except TrackerRefused as refused:
             if refused.status not in (403, 404):
                 raise
             login = self._viewer_login()
@@ -452,7 +412,7 @@ class GitHubIssues:
 
         try:
             login = self._call("who am I (GraphQL)", viewer)
-        except GitHubRefused as refused:
+        except TrackerRefused as refused:
             if refused.status not in (403, 404):
                 raise
             login = None
@@ -581,7 +541,7 @@ class GitHubIssues:
 
         try:
             issue = self._call(what, create, write=True).parsed_data
-        except GitHubRefused as refused:
+        except TrackerRefused as refused:
             if not (labels and refused.status == 403 and "create labels" in refused.reason):
                 raise
             log.warning("%s: the token may not create labels; creating it without them", what)

@@ -25,7 +25,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from detection.detect import first_crossing
 from detection.issue import tally_hours
 from detection.occurrence import Occurrence
 from detection.rules import Threshold
+from pipeline.ports import Counted, LedgerEntry
 
 log = logging.getLogger(__name__)
 
@@ -71,40 +72,6 @@ def occurrence_key(occurrence: Occurrence) -> str:
     return (
         f"{OCCURRENCE_PREFIX}{_key_time(occurrence.time)}|{_safe_record_key(occurrence.record_id)}"
     )
-
-
-@dataclass(frozen=True)
-class Counted:
-    """An occurrence to count in a group: its incident's root, or evidence of it."""
-
-    occurrence: Occurrence
-    root: bool
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    """A group's running totals (after recording a batch) and what its issue shows."""
-
-    fingerprint: str
-    definition: str
-    count: int
-    added: int
-    first_seen: datetime
-    last_seen: datetime
-    threshold_crossed_at: datetime | None
-    handoff_pending: bool
-    hourly: Mapping[datetime, int]
-    etag: str
-    incidents: int = 0
-    founder: Occurrence | None = None
-    samples: tuple[str, ...] = ()
-    evidence: tuple[Occurrence, ...] = ()
-    definitions: Mapping[str, int] = field(default_factory=dict)
-    tables: Mapping[str, int] = field(default_factory=dict)
-    facets: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
-    first_version: str | None = None
-    last_version: str | None = None
-    folded_into: str | None = None
 
 
 @dataclass(frozen=True)

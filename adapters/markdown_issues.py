@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.github import COPILOT_LOGIN
 from detection.issue import carries_marker
-from pipeline.ports import IssueRef
+from pipeline.ports import COPILOT_LOGIN, IssueRef
 
 
 @dataclass

@@ -41,6 +41,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from detection.correlation import RANK_CAUSE, Candidate, choose_root, joins_settled
 from detection.occurrence import Occurrence
+from pipeline.ports import Placement
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +76,6 @@ def _due_partition(due: datetime) -> str:
 
 def _same_row(a: Occurrence, b: Occurrence) -> bool:
     return a.table == b.table and a.record_id == b.record_id
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where an occurrence is counted: in `group` (as decided when its root was detected; folds
-    since are resolved by the caller), as its incident's root or as evidence of it."""
-
-    occurrence: Occurrence
-    group: str
-    root: bool
 
 
 @dataclass(frozen=True)

@@ -23,27 +23,10 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.keyvault.secrets import SecretClient
 
+from pipeline.ports import SecretUnavailable
+
 CACHE_SECONDS = 15 * 60
 SECRETS_USER_ROLE = "Key Vault Secrets User"
-
-
-class SecretUnavailable(RuntimeError):
-    """No usable GitHub credential: not configured, or the vault will not or may not serve it.
-
-    `reason` is one of `not-configured`, `missing`, `empty`, `expired`, `not-yet-valid`,
-    `disabled` and `forbidden` (no RBAC role, or another 403 such as the vault's firewall). None
-    of them goes away by retrying at once: someone has to set the secret, rotate it or grant a
-    role. Transient failures (throttling, 5xx, a credential that cannot get a token yet) stay
-    azure-core's exceptions, for the caller's retries.
-    """
-
-    def __init__(
-        self, message: str, *, reason: str = "missing", vault_url: str = "", name: str = ""
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.vault_url = vault_url
-        self.name = name
 
 
 @dataclass(frozen=True)

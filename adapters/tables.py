@@ -9,7 +9,15 @@ from collections.abc import Callable
 from datetime import datetime
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.data.tables import (
     TableClient,
     TableServiceClient,
@@ -26,6 +34,17 @@ MAX_TEXT = 16_000
 def ensure_table(service: TableServiceClient, name: str) -> TableClient:
     service.create_table_if_not_exists(name)
     return service.get_table_client(name)
+
+
+def storage_error_category(error: BaseException) -> str:
+    """A storage failure as a fixed word an operator can act on, with nothing from its text."""
+    if isinstance(error, ClientAuthenticationError):
+        return "denied"
+    if isinstance(error, HttpResponseError) and error.status_code in (401, 403):
+        return "denied"
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
+        return "unreachable"
+    return "failed"
 
 
 class TableCheckpointStore:
@@ -68,7 +87,7 @@ class TableCheckpointStore:
         ]
 
 
-class PoisonedJobLog:
+class TablePoisonLog:
     """Messages that could not be processed (query jobs, failure notices), kept for operators.
 
     `now` is the app's clock, so a replay on simulated time stamps entries with that time."""

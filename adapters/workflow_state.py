@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +13,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from detection.scheduling import earliest_slot
+from pipeline.ports import AuditEntry, IssueState
 
 HOUR = timedelta(hours=1)
 
@@ -26,29 +26,7 @@ def _follow_up_key(repository: str) -> str:
     return f"{_repository_key(repository)}|follow-up"
 
 
-@dataclass(frozen=True)
-class IssueState:
-    """What Faultline knows about one fingerprint's issue in one repository."""
-
-    fingerprint: str
-    repository: str
-    number: int | None = None
-    url: str | None = None
-    intent_at: datetime | None = None
-    synced_count: int = 0
-    synced_at: datetime | None = None
-    last_comment_at: datetime | None = None
-    commented_count: int = 0
-    assigned: bool = False
-    adopted: bool = False
-    folded_into: int | None = None
-    etag: str | None = None
-
-    def with_changes(self, **changes: Any) -> IssueState:
-        return replace(self, **changes)
-
-
-class IssueStateStore:
+class TableIssueStates:
     def __init__(self, table: TableClient) -> None:
         self._table = table
 
@@ -211,7 +189,7 @@ class IssueStateStore:
             self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
 
 
-class IssueRateLimiter:
+class TableRateLimiter:
     """Hourly budgets kept in Table Storage: new issues (overall and per repository), comments.
 
     New issues get slots in order of asking: when the hour's budget is used, a failure is given
@@ -343,17 +321,7 @@ class IssueRateLimiter:
         return {e["RowKey"].split("|", 1)[1]: e["ReservedAt"] for e in entities}
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    fingerprint: str
-    action: str
-    repository: str
-    issue: int | None
-    reason: str
-    at: datetime
-
-
-class AuditLog:
+class TableAuditLog:
     """Every action the workflow takes, with fingerprint, issue, time and reason.
 
     Row keys sort by the action's (possibly simulated) time, then by when it was written.

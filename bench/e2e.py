@@ -38,16 +38,17 @@ import azure.functions as func
 import yaml
 from azure.storage.queue import QueueServiceClient
 
+from bootstrap import bootstrap, install
 from detection.detect import detect
 from detection.fingerprint import Fingerprint
 from detection.issue import find_marker
 from detection.records import Column, normalize_rows
 from detection.rules import Rules, load_rules
-from pipeline.bootstrap import Services, bootstrap, install
-from pipeline.local.azurite import Azurite, start_azurite
-from pipeline.local.durable import DurableRuntime
-from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock, http_request
-from pipeline.local.host import timer_request as timer
+from local_host.azurite import Azurite, start_azurite
+from local_host.durable import DurableRuntime
+from local_host.host import FunctionTable, QueueDriver, SimulatedClock, http_request
+from local_host.host import timer_request as timer
+from pipeline.services import Services
 from tests.fakes import github as gh
 from tests.fakes import log_analytics as la
 

@@ -34,11 +34,11 @@ from pathlib import Path
 
 from azure.storage.queue import QueueServiceClient
 
+from bootstrap import bootstrap, install
 from detection import masks
 from detection.merge import group_messages
-from pipeline.bootstrap import bootstrap, install
-from pipeline.local.azurite import Azurite, start_azurite
-from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
+from local_host.azurite import Azurite, start_azurite
+from local_host.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
 
 DEFAULT_DATA = Path("../shared/data/loghub2k")
 REPEATS = 5

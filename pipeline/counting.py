@@ -20,13 +20,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from adapters.ledger import Counted, LedgerEntry
-from adapters.operations import Placement
 from detection.detect import Detection
 from detection.fingerprint import FINGERPRINT_VERSION
 from detection.occurrence import Occurrence
-from pipeline.bootstrap import Services
 from pipeline.messages import FailureNotice
+from pipeline.ports import Counted, LedgerEntry, Placement
+from pipeline.services import Services
 
 log = logging.getLogger(__name__)
 

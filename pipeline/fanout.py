@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from detection.windows import due_range, slice_range
-from pipeline.bootstrap import Services
 from pipeline.messages import QueryJob
+from pipeline.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
-
-from adapters.settings import SettingsError
 from detection.rules import RulesError
-from pipeline.bootstrap import Services
+from pipeline.services import Services
+from pipeline.settings import SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +23,13 @@ CONFIGURATION_ERRORS = (RulesError, SettingsError, OSError)
 storage SDK wraps its connection failures in its own exceptions, none of them an OSError)."""
 
 
-def storage_error_category(error: BaseException) -> str:
-    """A storage failure as a fixed word an operator can act on, with nothing from its text."""
-    if isinstance(error, ClientAuthenticationError):
-        return "denied"
-    if isinstance(error, HttpResponseError) and error.status_code in (401, 403):
-        return "denied"
-    if isinstance(error, ServiceRequestError | ServiceResponseError):
-        return "unreachable"
-    return "failed"
-
-
-def health(services: Services | Callable[[], Services]) -> tuple[bool, dict[str, Any]]:
+def health(
+    services: Services | Callable[[], Services],
+    storage_error_category: Callable[[BaseException], str],
+) -> tuple[bool, dict[str, Any]]:
     """(healthy, report). Pass the services, or the function that builds them on first use
-    (`pipeline.bootstrap.services`), so a failure to build them is reported, not raised."""
+    (`bootstrap.services`), so a failure to build them is reported, not raised; and the storage
+    adapter's way of naming its failures (`denied`, `unreachable`, `failed`)."""
     if callable(services):
         try:
             services = services()

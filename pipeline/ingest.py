@@ -20,10 +20,10 @@ from detection.detect import detect
 from detection.kql import build_query
 from detection.records import normalize_rows
 from detection.windows import QueryWindow
-from pipeline.bootstrap import Services
 from pipeline.counting import count_detections, in_transition
 from pipeline.messages import QueryJob
 from pipeline.ports import QueryPlan, QueryRejected, Throttled
+from pipeline.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,26 @@
-"""The small interfaces the service layer needs from the outside world."""
+"""What the use cases need from the outside world: small protocols, their values and errors.
+
+The use cases in `pipeline/` see only these; `bootstrap.py` wires the Azure, GitHub and
+Durable adapters in `adapters/` (or in-memory ones, in tests) behind them. Each port's value
+types and errors live here, beside it, so an adapter imports them inward and a use case never
+imports an adapter.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from detection.fingerprint import Fingerprint
+from detection.grouping import Grouping, LogEntry
+from detection.occurrence import Occurrence
 from detection.records import Column
-from detection.rules import Condition
+from detection.rules import Condition, Threshold
 from detection.windows import QueryWindow
+
+# -- the log source ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -45,11 +56,9 @@ class QueryRejected(Exception):
 
 
 class LogSource(Protocol):
+    """Where rows come from: Log Analytics, or a folder of exports."""
+
     def run(self, plan: QueryPlan) -> QueryOutcome: ...
-
-
-class MessageQueue(Protocol):
-    def send(self, body: str, delay: timedelta | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ class Checkpoint:
 
 
 class CheckpointStore(Protocol):
+    """How far each table has been read, by ingestion time."""
+
     def get(self, source: str, table: str) -> Checkpoint | None: ...
 
     def advance(self, previous: Checkpoint | None, source: str, table: str, to: datetime) -> bool:
@@ -70,8 +81,310 @@ class CheckpointStore(Protocol):
     def all(self) -> list[Checkpoint]: ...
 
 
+# -- queues, the clock, the poison log -----------------------------------------------------------
+
+
+class MessageQueue(Protocol):
+    def send(self, body: str, delay: timedelta | None = None) -> None: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class PoisonLog(Protocol):
+    """Messages that could not be processed (query jobs, failure notices, refused failures),
+    kept by kind and key for operators."""
+
+    def add(
+        self, job_id: str, description: str, reason: str, body: str, kind: str = "query-jobs"
+    ) -> None: ...
+
+    def remove(self, job_id: str, kind: str = "query-jobs") -> None: ...
+
+    def count(self, kind: str = "query-jobs") -> int: ...
+
+
+# -- counting: the grouping log, operations and the occurrence ledger ----------------------------
+
+
+class GroupingLog(Protocol):
+    """Which group each fingerprint belongs to, shared by every worker (the pure `Grouping`
+    replayed from an append-only log)."""
+
+    def assign(self, prints: Sequence[Fingerprint]) -> dict[str, str]: ...
+
+    def alias(
+        self, pairs: Iterable[tuple[str, str, str]], *, first_claim: bool = False
+    ) -> list[LogEntry]: ...
+
+    def resolve(self, group: str) -> str: ...
+
+    def absorbed_by(self, group: str) -> list[str]: ...
+
+    def snapshot(self) -> Grouping: ...
+
+    def transition(
+        self, now: datetime, previous_in_use: Callable[[], bool]
+    ) -> tuple[datetime, bool]: ...
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an occurrence is counted: in `group` (as decided when its root was detected; folds
+    since are resolved by the caller), as its incident's root or as evidence of it."""
+
+    occurrence: Occurrence
+    group: str
+    root: bool
+
+
+class Operations(Protocol):
+    """Failing operations (rows sharing an operation id) waiting for their cause, so that one
+    incident is counted once, in its root's group."""
+
+    def place(
+        self, occurrences: Sequence[Occurrence], now: datetime, wait: timedelta
+    ) -> tuple[list[Placement], str | None]: ...
+
+    def due(self, now: datetime) -> list[str]: ...
+
+    def settle(
+        self, key: str, now: datetime, wait: timedelta
+    ) -> tuple[list[Placement], str | None]: ...
+
+    def placed(self, key: str) -> None: ...
+
+    def prune(self, before: datetime) -> int: ...
+
+
+@dataclass(frozen=True)
+class Counted:
+    """An occurrence to count in a group: its incident's root, or evidence of it."""
+
+    occurrence: Occurrence
+    root: bool
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """A group's running totals (after recording a batch) and what its issue shows."""
+
+    fingerprint: str
+    definition: str
+    count: int
+    added: int
+    first_seen: datetime
+    last_seen: datetime
+    threshold_crossed_at: datetime | None
+    handoff_pending: bool
+    hourly: Mapping[datetime, int]
+    etag: str
+    incidents: int = 0
+    founder: Occurrence | None = None
+    samples: tuple[str, ...] = ()
+    evidence: tuple[Occurrence, ...] = ()
+    definitions: Mapping[str, int] = field(default_factory=dict)
+    tables: Mapping[str, int] = field(default_factory=dict)
+    facets: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    first_version: str | None = None
+    last_version: str | None = None
+    folded_into: str | None = None
+
+
+class OccurrenceLedger(Protocol):
+    """Every counted occurrence, once, and each group's running summary."""
+
+    def record(
+        self,
+        group: str,
+        counted: Sequence[Counted],
+        thresholds: Mapping[str, Threshold],
+        absorbed: Sequence[str] = (),
+    ) -> LedgerEntry: ...
+
+    def mark_handed_off(self, entry: LedgerEntry) -> bool: ...
+
+    def summary(self, group: str) -> LedgerEntry | None: ...
+
+    def summaries(self) -> list[LedgerEntry]: ...
+
+    def occurrences(self, group: str) -> list[Mapping[str, Any]]:
+        """The group's rows: `RecordId`, `Table`, `TimeGenerated`, `Definition`, `Fingerprint`,
+        `Operation`, `Role` and `Root` (exports and tests)."""
+        ...
+
+    def has_version(self, version: int) -> bool: ...
+
+    def fold(self, survivor: str, absorbed: str) -> bool: ...
+
+    def prune(self, before: datetime) -> int: ...
+
+
+# -- the issue workflow's state ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssueState:
+    """What Faultline knows about one fingerprint's issue in one repository."""
+
+    fingerprint: str
+    repository: str
+    number: int | None = None
+    url: str | None = None
+    intent_at: datetime | None = None
+    synced_count: int = 0
+    synced_at: datetime | None = None
+    last_comment_at: datetime | None = None
+    commented_count: int = 0
+    assigned: bool = False
+    adopted: bool = False
+    folded_into: int | None = None
+    etag: str | None = None
+
+    def with_changes(self, **changes: Any) -> IssueState:
+        return replace(self, **changes)
+
+
+class IssueStates(Protocol):
+    """Fingerprint and repository -> issue, written only if unchanged since it was read."""
+
+    def begin_sync(self, fingerprint: str, repository: str) -> IssueState | None: ...
+
+    def peek(self, fingerprint: str, repository: str) -> IssueState | None: ...
+
+    def save(self, state: IssueState) -> IssueState | None:
+        """The saved state, or None when someone else saved in between."""
+        ...
+
+    def issues_of(self, fingerprint: str) -> list[tuple[str, int]]: ...
+
+    def note_recurrence(self, fingerprint: str, repository: str) -> bool:
+        """Leave word for the running workflow; False when it has already made its last check."""
+        ...
+
+    def finish_or_resync(self, fingerprint: str, repository: str, generation: int) -> bool: ...
+
+
+class RateLimiter(Protocol):
+    """Faultline's own hourly budgets for new issues and comments, shared by every worker."""
+
+    def reserve_issue(
+        self, fingerprint: str, repository: str, now: datetime, overall: int, per_repository: int
+    ) -> datetime:
+        """When this failure may open its issue: `now`, or the later slot it now holds."""
+        ...
+
+    def reserve_comment(self, fingerprint: str, now: datetime, per_hour: int) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    fingerprint: str
+    action: str
+    repository: str
+    issue: int | None
+    reason: str
+    at: datetime
+
+
+class AuditLog(Protocol):
+    """Every action the workflow takes, with fingerprint, issue, time and reason."""
+
+    def record(
+        self,
+        fingerprint: str,
+        action: str,
+        repository: str,
+        issue: int | None,
+        reason: str,
+        at: datetime,
+        key: str | None = None,
+    ) -> None:
+        """Append an entry; with `key`, at most one entry under that key (a retried step)."""
+        ...
+
+    def entries(self, fingerprint: str | None = None) -> list[AuditEntry]: ...
+
+
+class WorkflowStarter(Protocol):
+    """Starts an issue workflow under its singleton instance id (the Durable client)."""
+
+    def is_running(self, instance_id: str) -> bool: ...
+
+    def start(self, orchestrator: str, instance_id: str, request: Any) -> bool:
+        """Start it; False when an instance with that id already runs (a concurrent start)."""
+        ...
+
+
+# -- the issue tracker ---------------------------------------------------------------------------
+
+COPILOT_LOGIN = "copilot-swe-agent[bot]"
+"""The login GitHub assigns Copilot's coding agent under."""
+COPILOT_REPORTED_LOGINS = frozenset({"copilot-swe-agent[bot]", "copilot-swe-agent", "Copilot"})
+"""The logins GitHub reports back once Copilot's coding agent is assigned."""
+
+
+class TrackerRateLimited(Exception):
+    """The tracker asked to wait: `retry_after` is how long, `secondary` whether it was a
+    secondary limit and `repeat` how many secondary limits in a row this process has met (1 for
+    the first)."""
+
+    def __init__(
+        self, retry_after: timedelta, detail: str, *, secondary: bool = False, repeat: int = 0
+    ) -> None:
+        kind = f"secondary rate limit (#{repeat} in a row)" if secondary else "rate limit"
+        super().__init__(f"GitHub {kind}: retry after {retry_after}: {detail}")
+        self.retry_after = retry_after
+        self.secondary = secondary
+        self.repeat = repeat
+        self.detail = detail
+
+
+class TrackerRefused(Exception):
+    """The tracker refused the request; `permanent` unless a retry could plausibly succeed (409).
+
+    `reason` is the tracker's own message (with validation details and the permission a token
+    lacks), truncated and scrubbed of anything shaped like a token; `kind` names the class of
+    refusal (`credentials`, `forbidden`, `not-found`, `gone`, `invalid`, `conflict`, `refused`)
+    and `what` the operation and its target, e.g. ``create issue in acme/shop``.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        permanent: bool = True,
+        *,
+        what: str = "",
+        kind: str = "refused",
+    ) -> None:
+        prefix = f"{what}: " if what else ""
+        super().__init__(f"{prefix}GitHub refused with {status} ({kind}): {reason}")
+        self.status = status
+        self.reason = reason
+        self.permanent = permanent
+        self.what = what
+        self.kind = kind
+
+
+class SecretUnavailable(RuntimeError):
+    """No usable tracker credential: not configured, or the vault will not or may not serve it.
+
+    `reason` is one of `not-configured`, `missing`, `empty`, `expired`, `not-yet-valid`,
+    `disabled` and `forbidden` (no RBAC role, or another 403 such as the vault's firewall). None
+    of them goes away by retrying at once: someone has to set the secret, rotate it or grant a
+    role. Transient failures (throttling, 5xx, a credential that cannot get a token yet) stay
+    the vault client's own exceptions, for the caller's retries.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str = "missing", vault_url: str = "", name: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.vault_url = vault_url
+        self.name = name
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from pydantic import (
 )
 
 from detection.windows import floor_to_second, slice_range
-from pipeline.bootstrap import Services
 from pipeline.messages import QueryJob
 from pipeline.retention import retained_since
+from pipeline.services import Services
 
 MAX_REPLAY_JOBS = 5_000
 MAX_REPLAY_TABLES = 32

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from pipeline.bootstrap import Services
+from pipeline.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.local.azurite import Azurite, start_azurite
-from pipeline.local.host import FunctionTable, SimulatedClock
+from local_host.azurite import Azurite, start_azurite
+from local_host.host import FunctionTable, SimulatedClock
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
 // The Function App on the Flex Consumption plan, running as the user-assigned identity, with
-// every app setting the code reads (adapters/settings.py; a test keeps the names in step).
+// every app setting the code reads (pipeline/settings.py; a test keeps the names in step).
 
 @description('Name of the Function App.')
 param name string
@@ -101,7 +101,7 @@ var appSettings = {
   // Telemetry sent with the identity (Application Insights has local auth disabled).
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-  // Faultline (adapters/settings.py).
+  // Faultline (pipeline/settings.py).
   FAULTLINE_TIMER_SCHEDULE: timerSchedule
   FAULTLINE_QUERY_QUEUE: 'faultline-query-jobs'
   FAULTLINE_FAILURE_QUEUE: 'faultline-failures'

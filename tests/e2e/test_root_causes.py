@@ -1,6 +1,6 @@
 """One root cause, one issue, measured through the production path on the bundled samples.
 
-`python -m pipeline.local.run --occurrences FILE` replays a sample through the registered
+`python -m local_host.run --occurrences FILE` replays a sample through the registered
 functions (Azurite, the Durable runtime, the dry-run issue sink) and writes every occurrence the
 ledger counted, read back from Table Storage. Joined with the sample's labels:
 
@@ -78,7 +78,7 @@ def _replay(data: Path, tmp_path: Path) -> list[dict]:
         [
             sys.executable,
             "-m",
-            "pipeline.local.run",
+            "local_host.run",
             "--data",
             str(data),
             "--out",

@@ -14,11 +14,11 @@ import pytest
 import yaml
 from azure.storage.queue import QueueServiceClient
 
+from bootstrap import bootstrap, install
 from detection.issue import find_marker
 from detection.records import parse_datetime
-from pipeline.bootstrap import bootstrap, install
-from pipeline.local.durable import DurableRuntime
-from pipeline.local.host import QueueDriver, SimulatedClock, http_request, timer_request
+from local_host.durable import DurableRuntime
+from local_host.host import QueueDriver, SimulatedClock, http_request, timer_request
 from tests.fakes.github import GitHubFake
 from tests.fakes.log_analytics import LogAnalyticsFake
 

@@ -44,7 +44,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from pipeline.local.host import SimulatedClock
+from local_host.host import SimulatedClock
 
 __all__ = [
     "COPILOT_ASSIGNEE",

@@ -9,7 +9,7 @@ import pytest
 from azure.data.tables import TableServiceClient
 
 from adapters.tables import ensure_table
-from adapters.workflow_state import IssueRateLimiter
+from adapters.workflow_state import TableRateLimiter
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ def test_concurrent_reservations_never_exceed_the_hourly_budget(azurite, storage
     slots: dict[str, datetime] = {}
 
     def reserve(index: int) -> None:
-        limiter = IssueRateLimiter(table)
+        limiter = TableRateLimiter(table)
         start.wait()
         slots[f"f{index}"] = limiter.reserve_issue(f"f{index}", "contoso/shop", NOW, 3, 10)
 
@@ -37,5 +37,5 @@ def test_concurrent_reservations_never_exceed_the_hourly_budget(azurite, storage
     for index, slot in enumerate(ordered):
         within = [s for s in ordered if slot - timedelta(hours=1) < s <= slot]
         assert len(within) <= 3, f"slot {index} breaks the hourly budget"
-    again = IssueRateLimiter(table).reserve_issue("f0", "contoso/shop", NOW, 3, 10)
+    again = TableRateLimiter(table).reserve_issue("f0", "contoso/shop", NOW, 3, 10)
     assert again == slots["f0"], "a retried reservation gets the slot it holds"

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bootstrap import bootstrap
 from detection.detect import detect
 from detection.records import Column, normalize_rows
 from detection.rules import TableSpec
-from pipeline.bootstrap import bootstrap
+from local_host.host import SimulatedClock
 from pipeline.counting import count_detections, settle_due
-from pipeline.local.host import SimulatedClock
 
 pytestmark = pytest.mark.integration
 

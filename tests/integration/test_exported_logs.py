@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.storage.queue import QueueServiceClient
 
+from bootstrap import bootstrap, install
 from detection.windows import QueryWindow
-from pipeline.bootstrap import bootstrap, install
-from pipeline.local.host import QueueDriver
+from local_host.host import QueueDriver
 from pipeline.messages import FailureNotice, QueryJob
 from tests.conftest import queued_bodies, wire_time
 

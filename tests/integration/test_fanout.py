@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.bootstrap import bootstrap, install
-from pipeline.local.host import FunctionTable, SimulatedClock, timer_request
+from bootstrap import bootstrap, install
+from local_host.host import FunctionTable, SimulatedClock, timer_request
 from pipeline.messages import QueryJob
 from tests.conftest import queued_bodies
 

@@ -1,8 +1,8 @@
 """`GitHubIssues` through the real githubkit client against the GitHub fake.
 
 Each test drives a behaviour GitHub really shows (the fake's docstring names the pages) and pins
-what the adapter turns it into: how long `GitHubRateLimited` says to wait, which refusals are
-`GitHubRefused` (permanent, with GitHub's reason) rather than retried, which labels `create` lost,
+what the adapter turns it into: how long `TrackerRateLimited` says to wait, which refusals are
+`TrackerRefused` (permanent, with GitHub's reason) rather than retried, which labels `create` lost,
 and that `find_by_marker` adopts only issues the token's own login wrote. The fake's clock stands
 still unless a test advances it, so every wait is explicit.
 """
@@ -23,11 +23,10 @@ from adapters.github import (
     SECONDARY_MAX_WAIT,
     GitHubIssues,
     GitHubPacer,
-    GitHubRateLimited,
-    GitHubRefused,
     GitHubUnavailable,
 )
 from detection.issue import marker, marker_signature
+from pipeline.ports import TrackerRateLimited, TrackerRefused
 from tests.fakes.github import (
     Abuse,
     FakeClock,
@@ -101,7 +100,7 @@ def test_a_secondary_limit_without_retry_after_waits_a_minute_then_doubles(
     waits = []
     for _ in range(3):
         fake.fail_next(fault, method="POST")
-        with pytest.raises(GitHubRateLimited) as limited:
+        with pytest.raises(TrackerRateLimited) as limited:
             issues.create(REPOSITORY, "Checkout fails", BODY, [])
         assert limited.value.secondary
         waits.append((limited.value.repeat, limited.value.retry_after))
@@ -113,7 +112,7 @@ def test_a_secondary_limit_without_retry_after_waits_a_minute_then_doubles(
     ]
     assert issues.create(REPOSITORY, "Checkout fails", BODY, []).number == 1
     fake.fail_next(fault, method="POST")  # a write got through: the run of limits is over
-    with pytest.raises(GitHubRateLimited) as again:
+    with pytest.raises(TrackerRateLimited) as again:
         issues.comment(REPOSITORY, 1, "seen again")
     assert (again.value.repeat, again.value.retry_after) == (1, timedelta(minutes=1))
     assert fake.violations == []  # every wait was long enough for GitHub
@@ -123,11 +122,11 @@ def test_nothing_is_sent_while_a_secondary_wait_runs(fake: GitHubFake) -> None:
     """GitHub may ban an integration that keeps asking while limited: the process waits."""
     issues = adapter(fake)
     fake.fail_next(SecondaryRateLimit(retry_after=None), method="POST")
-    with pytest.raises(GitHubRateLimited):
+    with pytest.raises(TrackerRateLimited):
         issues.create(REPOSITORY, "Checkout fails", BODY, [])
     sent = len(fake.requests)
     fake.clock.advance(30)
-    with pytest.raises(GitHubRateLimited) as again:
+    with pytest.raises(TrackerRateLimited) as again:
         issues.get(REPOSITORY, 1)
     assert (again.value.repeat, again.value.retry_after) == (1, timedelta(seconds=30))
     assert (len(fake.requests), fake.violations) == (sent, [])
@@ -209,7 +208,7 @@ def test_a_counted_secondary_limit_without_retry_after_waits_at_least_a_minute(
     issues = adapter(fake)
     issues.create(REPOSITORY, "first", BODY, [])
     fake.clock.advance(55)  # GitHub's window frees in 5 s, but it does not say so
-    with pytest.raises(GitHubRateLimited) as limited:
+    with pytest.raises(TrackerRateLimited) as limited:
         issues.create(REPOSITORY, "second", BODY, [])
     assert limited.value.retry_after == timedelta(minutes=1)
     fake.clock.advance(60)
@@ -219,7 +218,7 @@ def test_a_counted_secondary_limit_without_retry_after_waits_at_least_a_minute(
 
 def test_retry_after_is_honoured_as_given(fake: GitHubFake) -> None:
     fake.fail_next(SecondaryRateLimit(retry_after=7, status=429), method="POST")
-    with pytest.raises(GitHubRateLimited) as limited:
+    with pytest.raises(TrackerRateLimited) as limited:
         adapter(fake).create(REPOSITORY, "Checkout fails", BODY, [])
     assert (limited.value.secondary, limited.value.retry_after) == (True, timedelta(seconds=7))
     assert "secondary rate limit" in limited.value.detail
@@ -232,7 +231,7 @@ def test_a_primary_limit_waits_until_the_reset(fake: GitHubFake, status: int) ->
     number = fake.seed_issue(OWNER, REPO, "seeded", BODY)
     issues = adapter(fake)
     issues.get(REPOSITORY, number)
-    with pytest.raises(GitHubRateLimited) as limited:
+    with pytest.raises(TrackerRateLimited) as limited:
         issues.get(REPOSITORY, number)
     assert not limited.value.secondary
     # The window resets an hour after its first request (x-ratelimit-reset, in whole seconds).
@@ -245,7 +244,7 @@ def test_a_primary_limit_waits_until_the_reset(fake: GitHubFake, status: int) ->
 
 def test_a_missing_issue_or_repository_is_a_permanent_refusal(fake: GitHubFake) -> None:
     issues = adapter(fake)
-    with pytest.raises(GitHubRefused) as missing:
+    with pytest.raises(TrackerRefused) as missing:
         issues.get(REPOSITORY, 42)
     assert (missing.value.status, missing.value.kind, missing.value.permanent) == (
         404,
@@ -254,7 +253,7 @@ def test_a_missing_issue_or_repository_is_a_permanent_refusal(fake: GitHubFake) 
     )
     assert missing.value.reason == "Not Found"
     assert missing.value.what == f"get issue {REPOSITORY}#42"
-    with pytest.raises(GitHubRefused) as gone:
+    with pytest.raises(TrackerRefused) as gone:
         issues.create("acme/deleted", "Checkout fails", BODY, ["faultline"])
     assert (gone.value.status, gone.value.what) == (404, "create issue in acme/deleted")
     # One request each: nothing was retried.
@@ -262,7 +261,7 @@ def test_a_missing_issue_or_repository_is_a_permanent_refusal(fake: GitHubFake) 
 
 
 def test_validation_failures_carry_githubs_message(fake: GitHubFake) -> None:
-    with pytest.raises(GitHubRefused) as invalid:
+    with pytest.raises(TrackerRefused) as invalid:
         adapter(fake).create(REPOSITORY, "x" * 300, BODY, [])
     assert (invalid.value.status, invalid.value.kind, invalid.value.permanent) == (
         422,
@@ -277,7 +276,7 @@ def test_validation_failures_carry_githubs_message(fake: GitHubFake) -> None:
 def test_a_refusal_never_repeats_anything_shaped_like_a_token(fake: GitHubFake) -> None:
     """GitHub echoes an invalid label's name; one shaped like a token is scrubbed."""
     label = "ghp_" + "A1b2" * 14
-    with pytest.raises(GitHubRefused) as invalid:
+    with pytest.raises(TrackerRefused) as invalid:
         adapter(fake).create(REPOSITORY, "Checkout fails", BODY, [label])
     assert invalid.value.reason == "Validation Failed: Label name invalid (***)"
     assert label not in str(invalid.value)
@@ -289,7 +288,7 @@ def test_a_missing_token_permission_is_a_permanent_refusal(
 ) -> None:
     token = fake.add_token("reader", role="write", issues="read", app=app)
     issues = adapter(fake, token)
-    with pytest.raises(GitHubRefused) as refused:
+    with pytest.raises(TrackerRefused) as refused:
         issues.create(REPOSITORY, "Checkout fails", BODY, [])
     assert (refused.value.status, refused.value.kind, refused.value.permanent) == (
         403,
@@ -303,13 +302,13 @@ def test_a_missing_token_permission_is_a_permanent_refusal(
 def test_a_role_too_low_to_label_is_a_permanent_refusal(fake: GitHubFake) -> None:
     number = fake.seed_issue(OWNER, REPO, "seeded", BODY)
     issues = adapter(fake, fake.add_token("reader", role="read"))
-    with pytest.raises(GitHubRefused) as refused:
+    with pytest.raises(TrackerRefused) as refused:
         issues.add_labels(REPOSITORY, number, ["bug"])
     assert (refused.value.status, refused.value.reason) == (
         403,
         "Must have admin rights to Repository.",
     )
-    with pytest.raises(GitHubRefused) as edit:
+    with pytest.raises(TrackerRefused) as edit:
         issues.edit(REPOSITORY, number, state="closed")  # someone else's issue
     assert (edit.value.status, edit.value.what) == (403, f"update issue {REPOSITORY}#{number}")
 
@@ -327,7 +326,7 @@ def test_a_401_after_the_token_refresh_is_a_permanent_refusal(fake: GitHubFake) 
         timeout=5,
         pacer=GitHubPacer(clock=fake.clock.now, write_spacing=timedelta(0)),
     )
-    with pytest.raises(GitHubRefused) as refused:
+    with pytest.raises(TrackerRefused) as refused:
         issues.create(REPOSITORY, "Checkout fails", BODY, [])
     assert (refused.value.status, refused.value.kind, refused.value.reason) == (
         401,

@@ -11,9 +11,9 @@ import pytest
 from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueClient, QueueServiceClient
 
+from bootstrap import bootstrap, install
 from detection.windows import QueryWindow
-from pipeline.bootstrap import bootstrap, install
-from pipeline.local.host import FunctionTable, QueueDriver, http_request, timer_request
+from local_host.host import FunctionTable, QueueDriver, http_request, timer_request
 from pipeline.messages import FailureNotice, QueryJob
 from tests.conftest import queued_bodies, wire_time
 from tests.fakes.log_analytics import LogAnalyticsFake, Partial, ServerError, Throttle

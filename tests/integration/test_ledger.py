@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.data.tables import TableServiceClient
 
-from adapters.ledger import Counted, TableOccurrenceLedger
+from adapters.ledger import TableOccurrenceLedger
 from adapters.tables import ensure_table
 from detection.occurrence import Occurrence
 from detection.rules import Threshold
+from pipeline.ports import Counted
 
 pytestmark = pytest.mark.integration
 

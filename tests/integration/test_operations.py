@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.data.tables import TableServiceClient
 
-from adapters.operations import Placement, TableOperations
+from adapters.operations import TableOperations
 from adapters.tables import ensure_table
 from detection.correlation import RANK_CAUSE, RANK_DEPENDENCY, RANK_LOG, RANK_SYMPTOM
 from detection.occurrence import Occurrence
+from pipeline.ports import Placement
 
 pytestmark = pytest.mark.integration
 

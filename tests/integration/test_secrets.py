@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from adapters.github import GitHubIssues
-from adapters.secrets import SecretUnavailable, environment_secret, key_vault_secret
+from adapters.secrets import environment_secret, key_vault_secret
+from pipeline.ports import SecretUnavailable
 from tests.fakes.github import GitHubFake
 from tests.fakes.key_vault import KeyVaultFake
 

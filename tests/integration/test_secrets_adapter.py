@@ -16,7 +16,8 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 
 from adapters.github import GitHubIssues
-from adapters.secrets import CachedSecret, SecretUnavailable, key_vault_secret
+from adapters.secrets import CachedSecret, key_vault_secret
+from pipeline.ports import SecretUnavailable
 from tests.fakes.key_vault import READER, KeyVaultCredential, KeyVaultFake
 
 pytestmark = pytest.mark.integration

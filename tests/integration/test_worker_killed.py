@@ -13,10 +13,10 @@ from types import SimpleNamespace
 import pytest
 from azure.storage.queue import QueueServiceClient
 
-from pipeline.bootstrap import bootstrap, install
-from pipeline.local.durable import DurableRuntime
-from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock
-from pipeline.workflow import LATE_WRITE_RECHECK
+from bootstrap import bootstrap, install
+from local_host.durable import DurableRuntime
+from local_host.host import FunctionTable, QueueDriver, SimulatedClock
+from pipeline.workflow.orchestrator import LATE_WRITE_RECHECK
 from tests.fakes.github import GitHubFake, TimeoutAfterSuccess
 from tests.integration.test_workflow import FRIDAY_MORNING, _rules, notice, occur
 

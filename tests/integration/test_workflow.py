@@ -17,18 +17,18 @@ import yaml
 from azure.storage.queue import QueueServiceClient
 from durabletask.client import OrchestrationStatus
 
-from adapters.ledger import Counted
-from adapters.workflow_state import IssueState
+from bootstrap import bootstrap, install
 from detection.detect import detect
 from detection.issue import carries_marker, find_marker, marker
 from detection.occurrence import Occurrence
 from detection.records import Column, normalize_rows
 from detection.rules import TableSpec
-from pipeline.bootstrap import Services, bootstrap, install
+from local_host.durable import DurableRuntime
+from local_host.host import FunctionTable, QueueDriver, SimulatedClock
 from pipeline.counting import count_detections, in_transition
-from pipeline.local.durable import DurableRuntime
-from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock
 from pipeline.messages import FailureNotice
+from pipeline.ports import Counted, IssueState
+from pipeline.services import Services
 from tests.fakes.github import (
     GitHubFake,
     LandsLater,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from adapters.log_analytics import DEFAULT_RETRY_AFTER, retry_after
-from adapters.settings import AppSettings, SettingsError, setting_names
 from pipeline.ingest import HOST_MAX_DEQUEUE_COUNT
+from pipeline.settings import AppSettings, SettingsError, setting_names
 
 pytestmark = pytest.mark.unit
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from adapters.settings import setting_names
 from detection.rules import Condition, LogSource, Rules
 from pipeline.config_reference import COMMAND, OUTPUT, render
+from pipeline.settings import setting_names
 
 pytestmark = pytest.mark.unit
 

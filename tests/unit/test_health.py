@@ -13,11 +13,12 @@ from types import SimpleNamespace
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 
-from adapters.settings import SettingsError
+from adapters.tables import storage_error_category
+from bootstrap import install
 from detection.rules import RulesError, load_rules
-from pipeline.bootstrap import install
+from local_host.host import FunctionTable, http_request
 from pipeline.health import health
-from pipeline.local.host import FunctionTable, http_request
+from pipeline.settings import SettingsError
 
 pytestmark = pytest.mark.unit
 
@@ -86,7 +87,7 @@ def test_storage_down_after_start_up_is_a_503_with_a_category_not_the_exception_
 def test_a_failure_while_the_services_are_first_built_is_reported_not_raised(
     error: Exception, report: dict
 ) -> None:
-    healthy, answer = health(_raise(error))
+    healthy, answer = health(_raise(error), storage_error_category)
     assert not healthy, "unhealthy is a 503"
     assert answer == report
     assert SECRET not in json.dumps(answer)
@@ -94,7 +95,7 @@ def test_a_failure_while_the_services_are_first_built_is_reported_not_raised(
 
 def test_healthy_services_still_report_config_storage_and_lag() -> None:
     checkpoints = SimpleNamespace(all=lambda: [])
-    healthy, answer = health(lambda: _services(checkpoints))
+    healthy, answer = health(lambda: _services(checkpoints), storage_error_category)
     assert healthy and answer["config"]["loaded"] is True
     assert answer["storage"] == {"reachable": True, "poisoned_jobs": 0, "poisoned_notices": 0}
     assert len(answer["checkpoints"]) == 8

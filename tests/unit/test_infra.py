@@ -27,8 +27,8 @@ import tree_sitter_bicep
 import yaml
 from tree_sitter import Language, Node, Parser
 
-from adapters.settings import setting_names
-from pipeline.local.host import FunctionTable
+from local_host.host import FunctionTable
+from pipeline.settings import setting_names
 
 pytestmark = pytest.mark.unit
 
@@ -491,14 +491,14 @@ def test_own_workspace_has_no_local_auth_and_telemetry_is_sent_by_identity() -> 
 def test_durable_singleton_starts_behave_on_azure_as_in_the_tests() -> None:
     """The workflow starts one orchestration per failure with a fixed instance id and expects a
     start to replace only a Completed, Failed or Terminated instance, and to fail with "already
-    exists" while one is Pending, Running or Suspended (`REPLACEABLE` in pipeline/workflow.py,
+    exists" while one is Pending, Running or Suspended (`REPLACEABLE` in adapters/durable.py,
     which the in-memory test backend honours). On Azure the Durable extension's gRPC endpoint
     decides with host.json's `overridableExistingInstanceStates` (older extension versions use only
     it, newer ones combine it with the request's policy): NonRunningStates dedupes exactly
     Running, ContinuedAsNew, Pending and Suspended. AnyState would replace a running instance."""
     from durabletask.internal import orchestrator_service_pb2 as pb
 
-    from pipeline.workflow import REPLACEABLE
+    from adapters.durable import REPLACEABLE
 
     host = json.loads((ROOT / "host.json").read_text())
     assert host["extensions"]["durableTask"]["overridableExistingInstanceStates"] == (
@@ -597,7 +597,7 @@ def test_checkov_can_parse_every_bicep_file() -> None:
     assert result.stdout.splitlines() == []
 
 
-# --- app settings: Bicep, local.settings.json.example and adapters/settings.py agree -------------
+# --- app settings: Bicep, local.settings.json.example and pipeline/settings.py agree -------------
 
 # Set only in Azure, for the platform: identity-based host storage and telemetry.
 PLATFORM_ONLY = {
@@ -719,7 +719,7 @@ def excluded(path: str) -> bool:
         "__azurite_db_queue__.json",
         "bench/run.py",
         ".ci/run",
-        "pipeline/local/run.py",
+        "local_host/run.py",
         "adapters/__pycache__/settings.cpython-313.pyc",
         "requirements-dev.txt",
     ],

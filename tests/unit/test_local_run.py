@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.local.run import _next_daily
+from local_host.run import _next_daily
 
 pytestmark = pytest.mark.unit
 

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from bootstrap import install
 from detection.rules import load_rules
-from pipeline.bootstrap import install
-from pipeline.local.host import FunctionTable, http_request
+from local_host.host import FunctionTable, http_request
 from pipeline.messages import QueryJob
 from pipeline.replay import MAX_REPLAY_TABLES
 

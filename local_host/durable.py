@@ -29,8 +29,8 @@ from durabletask.internal import orchestrator_service_pb2 as pb
 from durabletask.testing import InMemoryOrchestrationBackend, create_test_backend
 from durabletask.worker import TaskHubGrpcWorker
 
-from pipeline.local.azurite import free_port
-from pipeline.local.host import FunctionTable, SimulatedClock
+from local_host.azurite import free_port
+from local_host.host import FunctionTable, SimulatedClock
 
 ACTIVE = (OrchestrationStatus.RUNNING, OrchestrationStatus.PENDING)
 _SPAWN = multiprocessing.get_context("spawn")  # forking a process that runs gRPC is unsafe
@@ -231,7 +231,8 @@ class DurableRuntime:
 
     def start_worker(self) -> None:
         if self._worker_process:
-            assert self._clock is not None, "a worker process needs the simulated clock"
+            if self._clock is None:
+                raise ValueError("a worker process needs the simulated clock")
             self._stop_worker_process = _SPAWN.Event()
             self.worker_process = _SPAWN.Process(
                 target=_serve_worker,
@@ -260,7 +261,8 @@ class DurableRuntime:
         """Kill the worker process where it stands, mid-activity too (SIGKILL: no clean-up), and
         give back what it held, as a task hub does once its leases lapse. Returns how many
         activities run again."""
-        assert self.worker_process is not None, "only a worker process can be killed"
+        if self.worker_process is None:
+            raise RuntimeError("only a worker process can be killed")
         self.worker_process.kill()
         self.worker_process.join(timeout=30)
         self.worker_process = None
@@ -330,7 +332,7 @@ def _serve_worker(port: int, shared_clock: Synchronized[int], stop: Event) -> No
     logging.basicConfig(level=logging.WARNING, format="  %(levelname)s %(message)s")
     logging.getLogger("azure").setLevel(logging.ERROR)
     import function_app
-    from pipeline.bootstrap import bootstrap, install
+    from bootstrap import bootstrap, install
 
     clock = SimulatedClock.sharing(shared_clock)
     install(bootstrap(clock=clock, timer_seconds=clock.seconds))

@@ -1,11 +1,11 @@
-"""Wire the real adapters to the service layer, once per process (Cosmic Python's bootstrap)."""
+"""Wire the Azure and GitHub adapters to the use cases' ports, once per process (Cosmic Python's
+bootstrap); `install` lets a local run or a test put its own services in their place."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,58 +22,20 @@ from adapters.markdown_issues import MarkdownIssueSink
 from adapters.operations import TableOperations
 from adapters.queues import StorageQueue
 from adapters.secrets import CachedSecret, environment_secret, key_vault_secret
-from adapters.settings import AppSettings
-from adapters.tables import PoisonedJobLog, TableCheckpointStore, ensure_table
-from adapters.workflow_state import AuditLog, IssueRateLimiter, IssueStateStore
+from adapters.tables import TableCheckpointStore, TablePoisonLog, ensure_table
+from adapters.workflow_state import TableAuditLog, TableIssueStates, TableRateLimiter
 from detection.issue import DEFAULT_TEMPLATE
 from detection.rules import Rules, load_rules
 from pipeline.ports import Clock, IssueTracker, LogSource
+from pipeline.services import Services
+from pipeline.settings import AppSettings
 
-APP_ROOT = Path(__file__).resolve().parent.parent
+APP_ROOT = Path(__file__).resolve().parent
 
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
-
-
-@dataclass
-class Services:
-    """Everything a use case needs, built once."""
-
-    settings: AppSettings
-    rules: Rules
-    clock: Clock
-    log_source: LogSource
-    query_queue: StorageQueue
-    poison_queue: StorageQueue
-    failure_queue: StorageQueue
-    checkpoints: TableCheckpointStore
-    ledger: TableOccurrenceLedger
-    grouping: TableGroupingLog
-    operations: TableOperations
-    poisoned_jobs: PoisonedJobLog
-    issues: IssueStateStore
-    rate_limiter: IssueRateLimiter
-    audit: AuditLog
-    github_token: CachedSecret
-    marker_key: Callable[[], bytes | None]
-    github_pacer: GitHubPacer
-    issue_template: str
-
-    dry_run_sink: MarkdownIssueSink | None = None
-
-    def issue_tracker(self) -> IssueTracker:
-        """GitHub (a client per activity; the token is cached), or the dry-run sink."""
-        if self.dry_run_sink is not None:
-            return self.dry_run_sink
-        return GitHubIssues(
-            self.github_token,
-            self.settings.github_api_url,
-            self.settings.github_timeout_seconds,
-            pacer=self.github_pacer,
-            marker_key=self.marker_key(),
-        )
 
 
 def load_configuration(env: Mapping[str, str]) -> tuple[AppSettings, Rules]:
@@ -171,6 +133,7 @@ def bootstrap(
     queues, tables = _storage_clients(settings, credential)
     prefix = settings.table_prefix
     clock = clock or SystemClock()
+    marker_key = _marker_key(settings, credential)
     return Services(
         settings=settings,
         rules=rules,
@@ -183,30 +146,44 @@ def bootstrap(
         ledger=TableOccurrenceLedger(ensure_table(tables, f"{prefix}Occurrences")),
         grouping=TableGroupingLog(ensure_table(tables, f"{prefix}Grouping")),
         operations=TableOperations(ensure_table(tables, f"{prefix}Operations")),
-        poisoned_jobs=PoisonedJobLog(ensure_table(tables, f"{prefix}PoisonedJobs"), clock.now),
-        issues=IssueStateStore(ensure_table(tables, f"{prefix}Issues")),
-        rate_limiter=IssueRateLimiter(ensure_table(tables, f"{prefix}RateLimits")),
-        audit=AuditLog(ensure_table(tables, f"{prefix}Audit")),
-        github_token=_github_token(settings, credential),
-        marker_key=_marker_key(settings, credential),
-        github_pacer=GitHubPacer(
-            clock=timer_seconds,
-            write_spacing=timedelta(seconds=settings.github_write_spacing_seconds),
-        ),
+        poisoned_jobs=TablePoisonLog(ensure_table(tables, f"{prefix}PoisonedJobs"), clock.now),
+        issues=TableIssueStates(ensure_table(tables, f"{prefix}Issues")),
+        rate_limiter=TableRateLimiter(ensure_table(tables, f"{prefix}RateLimits")),
+        audit=TableAuditLog(ensure_table(tables, f"{prefix}Audit")),
+        issue_tracker=_issue_tracker(settings, credential, clock, timer_seconds, marker_key),
+        marker_key=marker_key,
         issue_template=_issue_template(settings),
-        dry_run_sink=_dry_run_sink(settings, clock),
     )
 
 
-def _dry_run_sink(settings: AppSettings, clock: Clock) -> MarkdownIssueSink | None:
-    """Built with the services, not on first use: concurrent activities must share one sink, or
-    two would number their issues apart."""
-    if not settings.dry_run_dir:
-        return None
-    directory = Path(settings.dry_run_dir)
-    absolute = directory if directory.is_absolute() else APP_ROOT / directory
-    key = settings.marker_key.encode() if settings.marker_key else None
-    return MarkdownIssueSink(absolute, clock.now, marker_key=key)
+def _issue_tracker(
+    settings: AppSettings,
+    credential: TokenCredential | None,
+    clock: Clock,
+    timer_seconds: Callable[[], float],
+    marker_key: Callable[[], bytes | None],
+) -> Callable[[], IssueTracker]:
+    """GitHub, a client per activity (the token is cached, the pacer shared by the process); or
+    the dry-run sink, built now rather than on first use: concurrent activities must share one
+    sink, or two would number their issues apart."""
+    if settings.dry_run_dir:
+        directory = Path(settings.dry_run_dir)
+        absolute = directory if directory.is_absolute() else APP_ROOT / directory
+        key = settings.marker_key.encode() if settings.marker_key else None
+        sink = MarkdownIssueSink(absolute, clock.now, marker_key=key)
+        return lambda: sink
+    token = _github_token(settings, credential)
+    pacer = GitHubPacer(
+        clock=timer_seconds,
+        write_spacing=timedelta(seconds=settings.github_write_spacing_seconds),
+    )
+    return lambda: GitHubIssues(
+        token,
+        settings.github_api_url,
+        settings.github_timeout_seconds,
+        pacer=pacer,
+        marker_key=marker_key(),
+    )
 
 
 _installed: Services | None = None

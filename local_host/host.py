@@ -30,7 +30,7 @@ from azure.storage.queue import (
     TextBase64EncodePolicy,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def host_queue_settings() -> dict[str, Any]:

@@ -22,11 +22,12 @@ from pathlib import Path
 
 from azure.storage.queue import QueueServiceClient
 
+from bootstrap import bootstrap, install
 from detection.records import parse_datetime
-from pipeline.bootstrap import Services, bootstrap, install
-from pipeline.local.azurite import PROJECT_ROOT, start_azurite
-from pipeline.local.durable import DurableRuntime
-from pipeline.local.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
+from local_host.azurite import PROJECT_ROOT, start_azurite
+from local_host.durable import DurableRuntime
+from local_host.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
+from pipeline.services import Services
 from samples.generate import rendered
 
 DEFAULT_SAMPLE = "days"

@@ -1,0 +1,50 @@
+"""What every use case is handed: the settings, the rules and the ports, built once per process
+by `bootstrap.py` (with the Azure and GitHub adapters) or by a test (with in-memory ones)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from detection.rules import Rules
+from pipeline.ports import (
+    AuditLog,
+    CheckpointStore,
+    Clock,
+    GroupingLog,
+    IssueStates,
+    IssueTracker,
+    LogSource,
+    MessageQueue,
+    OccurrenceLedger,
+    Operations,
+    PoisonLog,
+    RateLimiter,
+)
+from pipeline.settings import AppSettings
+
+
+@dataclass
+class Services:
+    """Everything a use case needs, built once."""
+
+    settings: AppSettings
+    rules: Rules
+    clock: Clock
+    log_source: LogSource
+    query_queue: MessageQueue
+    poison_queue: MessageQueue
+    failure_queue: MessageQueue
+    checkpoints: CheckpointStore
+    ledger: OccurrenceLedger
+    grouping: GroupingLog
+    operations: Operations
+    poisoned_jobs: PoisonLog
+    issues: IssueStates
+    rate_limiter: RateLimiter
+    audit: AuditLog
+    issue_tracker: Callable[[], IssueTracker]
+    """The tracker for one activity: GitHub (a client per activity, its token cached), or the
+    dry-run sink that every activity shares."""
+    marker_key: Callable[[], bytes | None]
+    issue_template: str

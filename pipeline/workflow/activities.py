@@ -1,0 +1,510 @@
+"""The issue workflow's sync activity: find or create the failure's issue and keep it current.
+
+`sync_issue` finds the issue (state table, else the hidden marker on GitHub: the repository's
+strongly consistent issue list first, then search), or creates it if the hourly budget allows; an
+existing issue gets its body refreshed, a comment at most once per interval, and is reopened (or
+a linked issue opened) when a closed failure recurs. Folded groups end on one issue.
+
+Every step is idempotent: a retried create finds the issue its lost response made, a comment is
+found again by its marker, an audit row by its key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from detection.issue import title
+from pipeline.messages import FailureNotice
+from pipeline.ports import (
+    IssueRef,
+    IssueState,
+    IssueTracker,
+    LedgerEntry,
+    SecretUnavailable,
+    TrackerRateLimited,
+    TrackerRefused,
+)
+from pipeline.services import Services
+from pipeline.workflow.messages import AuditNote, FinishCheck, Synced, Wait, WorkflowRequest
+from pipeline.workflow.view import issue_body, issue_view
+
+LATE_WRITE_WINDOW = timedelta(hours=1)
+"""How long after a create a write it lost could still surface as a second issue."""
+
+
+class ConcurrentUpdate(RuntimeError):
+    """Someone changed the issue state between our read and write; the activity retries."""
+
+
+def record_audit(services: Services, note: AuditNote) -> None:
+    services.audit.record(
+        note.fingerprint,
+        note.action,
+        note.repository,
+        note.issue,
+        note.reason,
+        services.clock.now(),
+    )
+
+
+def sync_issue(services: Services, request: WorkflowRequest) -> Synced | Wait:
+    """Create, refresh, comment on or reopen the failure's issue; idempotent under retries."""
+    repository = request.repository
+    fingerprint = request.fingerprint
+    survivor = services.grouping.resolve(fingerprint)
+    if survivor != fingerprint:
+        return _hand_to_survivor(services, survivor)
+    absorbed = services.grouping.absorbed_by(fingerprint)
+    for group in absorbed:
+        services.ledger.fold(fingerprint, group)
+    state = services.issues.begin_sync(fingerprint, repository) or IssueState(
+        fingerprint, repository
+    )
+    entry = services.ledger.summary(fingerprint)
+    notice = _latest(request.notice, entry)
+    now = services.clock.now()
+    audit = Auditor(services, notice.fingerprint, repository, now)
+    try:
+        github = services.issue_tracker()
+        if absorbed:
+            state = _fold_issues(services, github, state, absorbed, audit)
+        if state.number is None:
+            outcome = _create_or_adopt(services, github, request, notice, state, audit)
+        else:
+            outcome = _refresh(services, github, request, notice, state, audit)
+    except TrackerRateLimited as limited:
+        return tracker_wait(limited)
+    except (TrackerRefused, SecretUnavailable) as refused:
+        if isinstance(refused, TrackerRefused) and not refused.permanent:
+            raise
+        return _refused(services, audit, state, refused)
+    services.poisoned_jobs.remove(f"{fingerprint}|{repository.replace('/', '~')}", kind="refused")
+    return outcome
+
+
+def tracker_wait(limited: TrackerRateLimited) -> Wait:
+    """Wait exactly as long as GitHub asked: asking again earlier counts against us."""
+    return Wait(
+        wait_seconds=limited.retry_after.total_seconds(),
+        reason=f"GitHub asked to wait {limited.retry_after} ({limited.detail})",
+        exact=True,
+    )
+
+
+def _refused(
+    services: Services,
+    audit: Auditor,
+    state: IssueState,
+    refused: TrackerRefused | SecretUnavailable,
+) -> Synced:
+    """GitHub (or the vault) refused for good: stop retrying, and say so where people look. The
+    audit says why (once per refusal); health lists the failure until a later sync succeeds,
+    which the next notice tries (after the token, the permissions or the rules are fixed)."""
+    kind = refused.kind if isinstance(refused, TrackerRefused) else f"secret-{refused.reason}"
+    reason = str(refused)[:1000]
+    audit.once(f"refused|{kind}|{reason[:200]}", "refused", state.number, reason)
+    services.poisoned_jobs.add(
+        f"{state.fingerprint}|{state.repository.replace('/', '~')}",
+        f"{state.repository} {kind}",
+        reason,
+        "",
+        kind="refused",
+    )
+    return Synced(action="refused", reason=reason)
+
+
+def _close_late_duplicates(
+    services: Services, github: IssueTracker, state: IssueState, issue: IssueRef, audit: Auditor
+) -> None:
+    """A create that GitHub performed after the client gave up (and after the retry had looked
+    for it) surfaces as a second issue with the same marker: close it as a duplicate of the one
+    the workflow keeps. Looked for while writes could still be landing after the create."""
+    if state.intent_at is None:
+        raise ValueError(f"#{issue.number} has no create intent to look for late twins after")
+    label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
+    since = state.intent_at - timedelta(minutes=5)
+    for late in github.issues_with_marker(state.repository, state.fingerprint, label, since):
+        if late.number != issue.number and late.state == "open":
+            _close_as_duplicate(
+                github, state.repository, late.number, issue, state.fingerprint, state.fingerprint
+            )
+            audit.once(
+                f"late|{late.number}", "folded", late.number, f"duplicate of #{issue.number}"
+            )
+
+
+def _hand_to_survivor(services: Services, survivor: str) -> Synced:
+    """This group was folded into another: the survivor's workflow owns the issue now (it closes
+    this group's issue as a duplicate), so wake it."""
+    entry = services.ledger.summary(survivor)
+    if entry is not None and entry.founder is not None:
+        _notify(services, entry)
+    return Synced(action="folded", into=survivor)
+
+
+def _notify(services: Services, entry: LedgerEntry) -> None:
+    founder = entry.founder
+    if founder is None:
+        raise ValueError(f"group {entry.fingerprint} has no founding occurrence to notify about")
+    notice = FailureNotice(
+        fingerprint=entry.fingerprint,
+        fingerprint_version=founder.version,
+        definition=entry.definition,
+        table=founder.table,
+        source=founder.source,
+        count=entry.count,
+        first_seen=entry.first_seen,
+        last_seen=entry.last_seen,
+        threshold_crossed_at=entry.threshold_crossed_at or entry.last_seen,
+        role=founder.role,
+        fields=founder.routing_fields(),
+    )
+    services.failure_queue.send(notice.model_dump_json())
+
+
+def _fold_issues(
+    services: Services,
+    github: IssueTracker,
+    state: IssueState,
+    absorbed: list[str],
+    audit: Auditor,
+) -> IssueState:
+    """One issue for the folded groups: the oldest issue among theirs and this group's survives
+    (this group adopts it); every other is closed as its duplicate, with a comment that links it.
+    Each step is idempotent: a retry finds the issue closed, the comment present (by its marker),
+    the absorbed state marked, the audit row written (by its key)."""
+    repository = state.repository
+    others = {
+        group: found
+        for group in absorbed
+        if (found := services.issues.peek(group, repository)) is not None
+        and found.number is not None
+        and found.folded_into is None
+    }
+    numbers = {found.number for found in others.values() if found.number is not None}
+    if state.number is not None:
+        numbers.add(state.number)
+    if not others:
+        return state
+    keep = github.get(repository, min(numbers))
+    for group, found in others.items():
+        if found.number is not None and found.number != keep.number:
+            _close_as_duplicate(github, repository, found.number, keep, group, state.fingerprint)
+            audit.once(f"fold|{group}", "folded", found.number, f"duplicate of #{keep.number}")
+        services.issues.save(found.with_changes(folded_into=keep.number))
+    if state.number is not None and state.number != keep.number:
+        _close_as_duplicate(
+            github, repository, state.number, keep, state.fingerprint, state.fingerprint
+        )
+        audit.once(f"fold|{state.number}", "folded", state.number, f"duplicate of #{keep.number}")
+    if state.number != keep.number:
+        audit("adopted", keep.number, "the surviving issue of the folded groups")
+        state = _save(
+            services,
+            state.with_changes(
+                number=keep.number, url=keep.url, synced_count=0, synced_at=None, adopted=True
+            ),
+        )
+    return state
+
+
+def _close_as_duplicate(
+    github: IssueTracker, repository: str, number: int, keep: IssueRef, group: str, survivor: str
+) -> None:
+    marker = f"<!-- faultline:fold={group}:into={survivor} -->"
+    if not any(marker in body for body in github.comment_bodies(repository, number)):
+        github.comment(
+            repository,
+            number,
+            f"Faultline now groups this failure with #{keep.number} (same root cause), so it "
+            f"continues there: every later occurrence is counted on #{keep.number}, and the "
+            f"counts of this issue have moved to it.\n\n{marker}",
+        )
+    github.edit(
+        repository,
+        number,
+        state="closed",
+        state_reason="duplicate",
+        duplicate_issue_id=keep.id,
+    )
+
+
+def _create_or_adopt(
+    services: Services,
+    github: IssueTracker,
+    request: WorkflowRequest,
+    notice: FailureNotice,
+    state: IssueState,
+    audit: Auditor,
+) -> Synced | Wait:
+    limits = services.rules.rate_limits
+    slot = services.rate_limiter.reserve_issue(
+        notice.fingerprint,
+        state.repository,
+        audit.now,
+        limits.issues_per_hour,
+        limits.issues_per_hour_per_repository,
+    )
+    if slot > audit.now:
+        return Wait(
+            wait_seconds=(slot - audit.now).total_seconds(),
+            reason=f"hourly issue budget used; its slot is at {slot:%Y-%m-%d %H:%M} UTC",
+            exact=True,
+        )
+    label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
+    since = state.intent_at - timedelta(minutes=5) if state.intent_at else None
+    found = github.find_by_marker(state.repository, notice.fingerprint, label, since)
+    if found is not None:
+        reason = (
+            "a previous attempt created it" if state.intent_at else "found by its marker on GitHub"
+        )
+        audit("skipped-as-duplicate", found.number, reason)
+        count = notice.count
+        adopted = state.with_changes(
+            number=found.number,
+            url=found.url,
+            synced_count=0,
+            commented_count=count,
+            last_comment_at=audit.now,
+        )
+        state = _save(services, adopted)
+        return _refresh(services, github, request, notice, state, audit, adopted=found)
+    if state.intent_at is None:
+        state = _save(services, state.with_changes(intent_at=audit.now))
+    count = notice.count
+    view = issue_view(services, notice, count)
+    issue = github.create(
+        state.repository,
+        title(view.name or notice.definition),
+        issue_body(services, view, state.repository),
+        list(request.labels),
+    )
+    _save(services, _showing(state, issue, count, audit.now))
+    audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}")
+    if issue.dropped_labels:
+        audit(
+            "labels-dropped",
+            issue.number,
+            "GitHub left off "
+            + ", ".join(issue.dropped_labels)
+            + ": the token needs push (write) access to label and assign",
+        )
+    return _result("created", issue, needs_assignment=True)
+
+
+def _refresh(
+    services: Services,
+    github: IssueTracker,
+    request: WorkflowRequest,
+    notice: FailureNotice,
+    state: IssueState,
+    audit: Auditor,
+    adopted: IssueRef | None = None,
+) -> Synced | Wait:
+    if state.number is None:
+        raise ValueError(f"{state.fingerprint} has no issue to sync")
+    issue = adopted or github.get(state.repository, state.number)
+    recent = state.intent_at is not None and audit.now - state.intent_at < LATE_WRITE_WINDOW
+    if recent and issue.state == "open":  # a closed one's newer twin is its linked regression
+        _close_late_duplicates(services, github, state, issue, audit)
+    count = notice.count
+    if issue.state == "closed":
+        regressed = issue.closed_at is not None and notice.last_seen > issue.closed_at
+        if not regressed or count <= state.synced_count:
+            return _result("unchanged", issue)
+        return _regress(services, github, request, notice, state, issue, count, audit)
+    action = "unchanged"
+    if count > state.synced_count:
+        refresh_every = services.rules.dedup.update_interval
+        refresh_at = state.synced_at + refresh_every if state.synced_at else None
+        if refresh_at is not None and refresh_at > audit.now:
+            return Wait(
+                wait_seconds=(refresh_at - audit.now).total_seconds(),
+                reason=f"#{issue.number} is next refreshed at {refresh_at:%H:%M} UTC",
+                quiet=True,
+            )
+        view = issue_view(services, notice, count)
+        renamed = {"title": title(view.name or notice.definition)} if state.adopted else {}
+        github.edit(
+            state.repository,
+            issue.number,
+            body=issue_body(services, view, state.repository),
+            **renamed,
+        )
+        state = _save(
+            services, state.with_changes(synced_count=count, synced_at=audit.now, adopted=False)
+        )
+        action = "updated"
+        audit(
+            "updated",
+            issue.number,
+            f"{count} occurrence(s), last seen {notice.last_seen:%Y-%m-%d %H:%M} UTC",
+        )
+    interval = services.rules.dedup.comment_interval
+    due = state.last_comment_at is None or audit.now - state.last_comment_at >= interval
+    if (
+        count > state.commented_count
+        and due
+        and services.rate_limiter.reserve_comment(
+            notice.fingerprint, audit.now, services.rules.rate_limits.comments_per_hour
+        )
+    ):
+        new = count - state.commented_count
+        # keyed by what the last comment covered, so a retry after a lost response finds it
+        marker = f"<!-- faultline:comment={notice.fingerprint}:after={state.commented_count} -->"
+        if not any(
+            marker in body for body in github.comment_bodies(state.repository, issue.number)
+        ):
+            github.comment(
+                state.repository,
+                issue.number,
+                f"{new} new occurrence(s) since the last update; {count} in total, last seen "
+                f"{notice.last_seen:%Y-%m-%d %H:%M:%S} UTC.\n\n{marker}",
+            )
+        _save(services, state.with_changes(commented_count=count, last_comment_at=audit.now))
+        action = "commented"
+        audit("commented", issue.number, f"{new} new occurrence(s)")
+    # an assignment owed since creation survives an interrupted workflow (a wait, a crash)
+    return _result(action, issue, needs_assignment=not state.assigned and not issue.assignees)
+
+
+def _regress(
+    services: Services,
+    github: IssueTracker,
+    request: WorkflowRequest,
+    notice: FailureNotice,
+    state: IssueState,
+    issue: IssueRef,
+    count: int,
+    audit: Auditor,
+) -> Synced:
+    """Reopen the closed issue, or open a linked one (`dedup.regression`); each step found again
+    rather than repeated when a retry follows a lost response."""
+    view = issue_view(services, notice, count)
+    release = f" in version {view.last_version}" if view.last_version else ""
+    note = (
+        f"Regressed{release}: this failure recurred after the issue was closed "
+        f"(last seen {notice.last_seen:%Y-%m-%d %H:%M:%S} UTC, {count} occurrence(s) in total)."
+    )
+    closed = f"{issue.closed_at:%Y%m%dT%H%M%S}" if issue.closed_at else "unknown"
+    mark = f"<!-- faultline:regressed={notice.fingerprint}:closed={closed} -->"
+    if services.rules.dedup.regression == "reopen":
+        body = issue_body(services, view, state.repository)
+        reopened = github.edit(
+            state.repository, issue.number, state="open", state_reason="reopened", body=body
+        )
+        if not any(mark in text for text in github.comment_bodies(state.repository, issue.number)):
+            github.comment(state.repository, issue.number, f"{note}\n\n{mark}")
+        _save(
+            services,
+            state.with_changes(
+                synced_count=count,
+                synced_at=audit.now,
+                commented_count=count,
+                last_comment_at=audit.now,
+                assigned=False,
+            ),
+        )
+        audit("reopened", issue.number, note)
+        return _result("reopened", reopened, needs_assignment=True)
+    label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
+    found = github.find_by_marker(state.repository, notice.fingerprint, label, issue.closed_at)
+    if found is not None and found.number != issue.number:
+        linked, action = found, "skipped-as-duplicate"
+    else:
+        body = issue_body(
+            services, replace(view, preface=f"Regression of #{issue.number}."), state.repository
+        )
+        linked = github.create(
+            state.repository, title(view.name or notice.definition), body, list(request.labels)
+        )
+        action = "created"
+    if not any(mark in text for text in github.comment_bodies(state.repository, issue.number)):
+        github.comment(
+            state.repository,
+            issue.number,
+            f"{note} Continued in #{linked.number}.\n\n{mark}",
+        )
+    _save(services, _showing(state, linked, count, audit.now))
+    audit(action, linked.number, f"regression of #{issue.number}")
+    return _result("created", linked, needs_assignment=True)
+
+
+def finish_or_resync(services: Services, check: FinishCheck) -> bool:
+    """The workflow's last check: whether its failure recurred since its last sync."""
+    return services.issues.finish_or_resync(check.fingerprint, check.repository, check.generation)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+class Auditor:
+    """Audit rows for one failure's issue, stamped with the time its activity started."""
+
+    def __init__(
+        self, services: Services, fingerprint: str, repository: str, now: datetime
+    ) -> None:
+        self._services, self._fingerprint, self._repository, self.now = (
+            services,
+            fingerprint,
+            repository,
+            now,
+        )
+
+    def __call__(self, action: str, issue: int | None, reason: str) -> None:
+        self._services.audit.record(
+            self._fingerprint, action, self._repository, issue, reason, self.now
+        )
+
+    def once(self, key: str, action: str, issue: int | None, reason: str) -> None:
+        """Record an action that a retry may repeat, once (keyed)."""
+        self._services.audit.record(
+            self._fingerprint, action, self._repository, issue, reason, self.now, key=key
+        )
+
+
+def _showing(state: IssueState, issue: IssueRef, count: int, now: datetime) -> IssueState:
+    """The state of an issue just created with `count` occurrences in its body, which is owed
+    its assignment."""
+    return state.with_changes(
+        number=issue.number,
+        url=issue.url,
+        synced_count=count,
+        synced_at=now,
+        commented_count=count,
+        last_comment_at=now,
+        assigned=False,
+    )
+
+
+def _save(services: Services, state: IssueState) -> IssueState:
+    saved = services.issues.save(state)
+    if saved is None:
+        raise ConcurrentUpdate(f"issue state of {state.fingerprint} changed concurrently")
+    return saved
+
+
+def _latest(notice: FailureNotice, summary: LedgerEntry | None) -> FailureNotice:
+    """The notice brought up to date from the ledger: a workflow that waited (or covered later
+    notices) shows every occurrence counted since, not the ones its first notice knew."""
+    if summary is None or summary.count <= notice.count:
+        return notice
+    return notice.model_copy(
+        update={
+            "count": summary.count,
+            "first_seen": min(notice.first_seen, summary.first_seen),
+            "last_seen": max(notice.last_seen, summary.last_seen),
+        }
+    )
+
+
+def _result(action: str, issue: IssueRef, needs_assignment: bool = False) -> Synced:
+    return Synced.model_validate(
+        {
+            "action": action,
+            "number": issue.number,
+            "url": issue.url,
+            "needs_assignment": needs_assignment,
+        }
+    )
