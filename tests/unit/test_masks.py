@@ -43,6 +43,11 @@ CASES = {
         "took <*> to finish",
     ),
     "mac address": ("nic 00:1A:2B:3C:4D:5E is down", "nic <mac> is down", "nic <*> is down"),
+    "mac address as Windows writes it": (
+        "nic 00-1A-2B-3C-4D-5E is down",
+        "nic <mac> is down",
+        "nic <*> is down",
+    ),
     "IPv4 with port": ("peer 10.0.0.4:5432 refused", "peer <ip> refused", "peer <*> refused"),
     "IPv6 link-local": (
         "peer fe80::1ff:fe23:4567:890a refused",
@@ -58,6 +63,11 @@ CASES = {
     ),
     "POSIX path": ("cannot open /var/lib/app/data.db", "cannot open <path>", "cannot open <*>"),
     "relative path": ("cannot open ./conf/app.yaml", "cannot open <path>", "cannot open <*>"),
+    "relative path without a leading dot": (
+        "cannot open src/app/main.py",
+        "cannot open <path>",
+        "cannot open <*>",
+    ),
     "internal host name": (
         "resolve db-7.internal failed",
         "resolve <host> failed",
@@ -118,6 +128,11 @@ CASES = {
         "price 12.50 EUR",
         "price <float> EUR",
         "price <*> EUR",
+    ),
+    "a token too long to mask is one value": (
+        "blob " + "QUJD+/x1" * 80 + " rejected",
+        "blob <long> rejected",
+        "blob <*> rejected",
     ),
 }
 
