@@ -34,7 +34,7 @@ from pathlib import Path
 
 from azure.storage.queue import QueueServiceClient
 
-from detection import masks
+from detection.masks import MASKER
 from detection.merge import group_messages
 from pipeline.bootstrap import bootstrap, install
 from pipeline.local.azurite import Azurite, start_azurite
@@ -60,7 +60,7 @@ def grouping_accuracy(truth: Sequence[Hashable], predicted: Sequence[Hashable]) 
 
 
 def faultline(lines: Sequence[str]) -> list[str]:
-    masks.clear_caches()
+    MASKER.clear_caches()
     return group_messages(lines)
 
 

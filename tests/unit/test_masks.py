@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from detection.masks import mask, template_key
+from detection.masks import MASKER
 
 pytestmark = pytest.mark.unit
 
@@ -153,8 +153,8 @@ KNOWN_WRONG = {
 
 @pytest.mark.parametrize(("message", "shown", "compared"), CASES.values(), ids=CASES.keys())
 def test_each_kind_of_value_is_masked(message: str, shown: str, compared: str) -> None:
-    assert mask(message) == shown
-    assert template_key(message) == compared
+    assert MASKER.mask(message) == shown
+    assert MASKER.template_key(message) == compared
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_each_kind_of_value_is_masked(message: str, shown: str, compared: str) -
     ],
 )
 def test_known_wrong_masks(message: str, desired: str, actual: str) -> None:
-    assert mask(message) == desired
+    assert MASKER.mask(message) == desired
 
 
 @pytest.mark.parametrize(
@@ -174,4 +174,4 @@ def test_known_wrong_masks(message: str, desired: str, actual: str) -> None:
     ids=KNOWN_WRONG.keys(),
 )
 def test_known_wrong_masks_do_what_they_are_known_to_do(message: str, actual: str) -> None:
-    assert mask(message) == actual
+    assert MASKER.mask(message) == actual
