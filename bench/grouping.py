@@ -35,7 +35,7 @@ from pathlib import Path
 from azure.storage.queue import QueueServiceClient
 
 from bootstrap import bootstrap, install
-from detection import masks
+from detection.masks import MASKER
 from detection.merge import group_messages
 from local_host.azurite import Azurite, start_azurite
 from local_host.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
@@ -60,7 +60,7 @@ def grouping_accuracy(truth: Sequence[Hashable], predicted: Sequence[Hashable]) 
 
 
 def faultline(lines: Sequence[str]) -> list[str]:
-    masks.clear_caches()
+    MASKER.clear_caches()
     return group_messages(lines)
 
 

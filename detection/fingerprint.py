@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from detection.conditions import resolve, to_string
-from detection.masks import WILDCARD, mask, template_key
+from detection.masks import MASKER, WILDCARD
 from detection.records import LogRecord
 from detection.rules import FieldPath
 from detection.stacktrace import (
@@ -138,7 +138,7 @@ def headline(message: str) -> str:
 
 def message_template(message: str) -> str:
     """The message's headline with every masked value replaced by `<name>` (for people)."""
-    return mask(headline(message))[:MAX_COMPONENT]
+    return MASKER.mask(headline(message))[:MAX_COMPONENT]
 
 
 def _digest(parts: Sequence[str]) -> str:
@@ -179,7 +179,7 @@ def _target_key(target: str) -> str:
 
 def _structured_template(template: str) -> str:
     """A source's own message template (`Pricing failed for cart {CartId}`) in masked form."""
-    return template_key(_STRUCTURED_PLACEHOLDER.sub(WILDCARD, headline(template)))
+    return MASKER.template_key(_STRUCTURED_PLACEHOLDER.sub(WILDCARD, headline(template)))
 
 
 def _short(function: str) -> str:
@@ -193,7 +193,7 @@ def _short_type(type_name: str) -> str:
 
 
 def _people_template(message: str) -> str:
-    text = mask(headline(message))
+    text = MASKER.mask(headline(message))
     return text if len(text) <= MAX_TITLE_TEMPLATE else text[: MAX_TITLE_TEMPLATE - 1] + "…"
 
 
@@ -201,7 +201,7 @@ def _pinned(record: LogRecord, override: Sequence[FieldPath]) -> tuple[Component
     return tuple(
         Component(
             str(path),
-            template_key(to_string(resolve(record.fields, path)))[:MAX_COMPONENT],
+            MASKER.template_key(to_string(resolve(record.fields, path)))[:MAX_COMPONENT],
             True,
             "pinned by the definition's fingerprint fields",
         )
@@ -240,7 +240,7 @@ def _by_stack(record: LogRecord, cause: ChainedException) -> _Parts:
     ignored = sum(1 for f in cause.frames if not f.in_app)
     type_name = cause.type or record.exception_type or ""
     message = headline(cause.message or record.message)
-    template = template_key(message)
+    template = MASKER.template_key(message)
     title = (
         f"{_short_type(type_name) or 'Error'} in {_short(frames[0])}: {_people_template(message)}"
     )
@@ -282,7 +282,7 @@ def _by_call(record: LogRecord) -> _Parts:
     if record.kind == "dependency":
         kind = call.get("DependencyType", "dependency")
         target = _target_key(call.get("Target", ""))
-        command = "" if _HTTP.search(kind) else template_key(headline(call.get("Data", "")))
+        command = "" if _HTTP.search(kind) else MASKER.template_key(headline(call.get("Data", "")))
         components: tuple[Component, ...] = (
             _role(record),
             Component("dependency", f"{kind} {target}".strip(), True, "dependency type and target"),
@@ -333,7 +333,7 @@ def _by_message(record: LogRecord, chain: Sequence[ChainedException]) -> _Parts:
         template = _structured_template(record.template)
         hint = "the message template the source logged"
     else:
-        template = template_key(headline(text))
+        template = MASKER.template_key(headline(text))
         hint = "message template (values masked)"
     components: tuple[Component, ...] = (
         _role(record),

@@ -14,7 +14,8 @@ change, so it cannot name a failure for good. Faultline splits the two concerns:
   so it never changes once given; a merge only ever folds younger groups into the oldest one
   (the absorbed ids are recorded as aliases and keep resolving).
 
-Rules, in order, for a template of `n` tokens (kinds erased, see `detection.masks.template_key`):
+Rules, in order, for a template of `n` tokens (kinds erased, see `Masker.template_key` in
+`detection.masks`):
 
 1. **known**: its template id was decided before.
 2. **join**: a group's pattern (same length, same first token, `<*>` where the group has seen a
@@ -46,7 +47,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from detection.masks import WILDCARD, template_key
+from detection.masks import MASKER, WILDCARD
 
 Template = tuple[str, ...]
 Action = Literal["known", "join", "new", "merge"]
@@ -271,7 +272,7 @@ def group_messages(messages: Sequence[str], state: MergeState | None = None) -> 
     template was later folded into an older group reports that group, as the workflow would.
     """
     state = state if state is not None else MergeState()
-    keys = [template_key(message) for message in messages]
+    keys = [MASKER.template_key(message) for message in messages]
     distinct = {key: split_template(key) for key in dict.fromkeys(keys)}
     group_all(distinct.values(), state)
     groups = {key: state.group_of(template_id(t)) or "" for key, t in distinct.items()}
