@@ -3,7 +3,8 @@
 It exists so the issue workflow can be tested through the real githubkit client against the
 behaviours that make "exactly one issue per failure" hard, and it is meant to be at least as
 strict as GitHub: where GitHub's documentation and its observed behaviour differ, the fake takes
-the stricter of the two, and each rule below names the page it follows.
+the stricter of the two, and each rule, in the module that enforces it, names the page it
+follows.
 
 - Search lags behind writes by ``search_lag`` seconds of the fake's clock (30 s by default) and
   matches words rather than exact strings; the repository's issue list sees a write at once.
@@ -11,7 +12,8 @@ the stricter of the two, and each rule below names the page it follows.
   after the client's retry has already looked (``TimeoutAfterSuccess``,
   ``ServerErrorAfterSuccess``, ``LandsLater``).
 - Primary and secondary rate limits: secondary limits with or without ``retry-after``, and a
-  token told to wait is refused again (and the request recorded in ``violations``) until it has.
+  token told to wait is refused again (and the request recorded in ``limits.violations``) until
+  it has.
 - Validation limits: titles over 256 characters, bodies and comments over 65,536, label names
   over 50 are refused with GitHub's ``422 Validation Failed`` body.
 - Permissions: each token has a repository role (read, triage, write, maintain, admin) and a
@@ -21,24 +23,27 @@ the stricter of the two, and each rule below names the page it follows.
   token is an App installation token), and labels that appear on first use.
 
 Payloads are schema-complete for githubkit's models (``.parsed_data`` validates).
+
+The modules, each one concern: ``server`` (``GitHubFake``: the HTTP side and the order in which
+a request meets the rest), ``state`` (what the fake holds), ``handlers`` (what each endpoint
+does to it), ``payloads`` (the JSON it answers), ``search`` (the lagging, word-matching index),
+``limits`` (primary and secondary rate limits), ``faults`` (what a test injects) and ``clock``.
+This module exports the names tests and benchmarks use.
 """
 
-from tests.fakes.github.server import (
-    COPILOT_ASSIGNEE,
-    ROLES,
+from tests.fakes.github.clock import FakeClock, SimulatedSeconds
+from tests.fakes.github.faults import (
     Abuse,
-    FakeClock,
     Fault,
-    GitHubFake,
     LandsLater,
-    RecordedRequest,
     SecondaryRateLimit,
     ServerError,
     ServerErrorAfterSuccess,
-    SimulatedSeconds,
     TimeoutAfterSuccess,
-    Violation,
 )
+from tests.fakes.github.limits import Violation
+from tests.fakes.github.server import GitHubFake, RecordedRequest
+from tests.fakes.github.state import COPILOT_ASSIGNEE, ROLES
 
 __all__ = [
     "COPILOT_ASSIGNEE",
