@@ -805,7 +805,7 @@ def run_scenario(
             audit=audit,
             injected=chaos.injected if chaos else Counter(),
             poisoned=stack.poisoned(),
-            violations=len(stack.github.violations),
+            violations=len(stack.github.limits.violations),
         )
 
 

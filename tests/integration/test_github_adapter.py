@@ -115,7 +115,7 @@ def test_a_secondary_limit_without_retry_after_waits_a_minute_then_doubles(
     with pytest.raises(TrackerRateLimited) as again:
         issues.comment(REPOSITORY, 1, "seen again")
     assert (again.value.repeat, again.value.retry_after) == (1, timedelta(minutes=1))
-    assert fake.violations == []  # every wait was long enough for GitHub
+    assert fake.limits.violations == []  # every wait was long enough for GitHub
 
 
 def test_nothing_is_sent_while_a_secondary_wait_runs(fake: GitHubFake) -> None:
@@ -129,7 +129,7 @@ def test_nothing_is_sent_while_a_secondary_wait_runs(fake: GitHubFake) -> None:
     with pytest.raises(TrackerRateLimited) as again:
         issues.get(REPOSITORY, 1)
     assert (again.value.repeat, again.value.retry_after) == (1, timedelta(seconds=30))
-    assert (len(fake.requests), fake.violations) == (sent, [])
+    assert (len(fake.requests), fake.limits.violations) == (sent, [])
     fake.clock.advance(30)
     assert issues.create(REPOSITORY, "Checkout fails", BODY, []).number == 1
 
@@ -203,8 +203,8 @@ def test_secondary_waits_are_capped(repeat: int, minutes: int) -> None:
 def test_a_counted_secondary_limit_without_retry_after_waits_at_least_a_minute(
     fake: GitHubFake,
 ) -> None:
-    fake.secondary_per_minute = 1
-    fake.secondary_retry_after = False
+    fake.limits.secondary_per_minute = 1
+    fake.limits.secondary_retry_after = False
     issues = adapter(fake)
     issues.create(REPOSITORY, "first", BODY, [])
     fake.clock.advance(55)  # GitHub's window frees in 5 s, but it does not say so
@@ -213,7 +213,7 @@ def test_a_counted_secondary_limit_without_retry_after_waits_at_least_a_minute(
     assert limited.value.retry_after == timedelta(minutes=1)
     fake.clock.advance(60)
     assert issues.create(REPOSITORY, "second", BODY, []).number == 2
-    assert fake.violations == []
+    assert fake.limits.violations == []
 
 
 def test_retry_after_is_honoured_as_given(fake: GitHubFake) -> None:
@@ -226,8 +226,8 @@ def test_retry_after_is_honoured_as_given(fake: GitHubFake) -> None:
 
 @pytest.mark.parametrize("status", [403, 429])
 def test_a_primary_limit_waits_until_the_reset(fake: GitHubFake, status: int) -> None:
-    fake.primary_status = status
-    fake.core_limit = 1
+    fake.limits.primary_status = status
+    fake.limits.core_limit = 1
     number = fake.seed_issue(OWNER, REPO, "seeded", BODY)
     issues = adapter(fake)
     issues.get(REPOSITORY, number)
@@ -390,7 +390,7 @@ def test_only_issues_by_the_tokens_own_login_are_adopted(fake: GitHubFake) -> No
     (asked by creator) nor in search."""
     mallory = adapter(fake, fake.add_token("mallory", role="write"))
     mallory.create(REPOSITORY, "Copied", BODY, ["faultline"])
-    fake.clock.advance(fake.search_lag)
+    fake.clock.advance(fake.search.lag)
     issues = adapter(fake)
     assert issues.find_by_marker(REPOSITORY, FINGERPRINT, "faultline", None) is None
     listed = fake.calls("GET", "/repos/acme/shop/issues")
@@ -421,7 +421,7 @@ def test_with_a_marker_key_only_signed_markers_are_adopted(fake: GitHubFake) -> 
     ]
     for n in range(30):  # push both out of the recent list: search must tell them apart too
         fake.seed_issue(OWNER, REPO, f"other {n}", "no marker")
-    fake.clock.advance(fake.search_lag)
+    fake.clock.advance(fake.search.lag)
     found = adapter(fake, marker_key=key).find_by_marker(REPOSITORY, FINGERPRINT, "faultline", None)
     assert found is not None and found.number == own.number
 
@@ -445,7 +445,7 @@ def test_an_older_own_issue_is_found_by_search_past_someone_elses(
     for n in range(30):  # push it out of the recent list
         fake.seed_issue(OWNER, REPO, f"other {n}", "no marker")
     adapter(fake, fake.add_token("mallory", role="write")).create(REPOSITORY, "Copy", BODY, [])
-    fake.clock.advance(fake.search_lag)
+    fake.clock.advance(fake.search.lag)
     found = adapter(fake).find_by_marker(REPOSITORY, FINGERPRINT, "faultline", None)
     assert found is not None and found.number == own
     assert len(fake.calls("GET", "/search/issues")) == 1

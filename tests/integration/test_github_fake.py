@@ -81,7 +81,7 @@ def create(gh: GitHub[Any], title: str = "Checkout fails", body: str = BODY, **k
 
 def indexed(fake: GitHubFake) -> None:
     """Let the search index catch up with every write so far."""
-    fake.clock.advance(fake.search_lag)
+    fake.clock.advance(fake.search.lag)
 
 
 def refusal(call: Any) -> Any:
@@ -238,7 +238,7 @@ def test_search_matches_words_not_characters(fake: GitHubFake, gh: GitHub[Any]) 
 
 
 def test_search_lags_behind_writes(fake: GitHubFake, gh: GitHub[Any]) -> None:
-    assert fake.search_lag == 30  # on by default: tens of seconds, as observed on GitHub
+    assert fake.search.lag == 30  # on by default: tens of seconds, as observed on GitHub
     number = create(gh)
     search = gh.rest.search.issues_and_pull_requests
     assert search(q=MARKER_QUERY).parsed_data.total_count == 0
@@ -307,7 +307,7 @@ def test_auth_and_not_found(fake: GitHubFake) -> None:
 
 
 def test_secondary_rate_limit_counts_writes(fake: GitHubFake) -> None:
-    fake.secondary_per_minute = 3
+    fake.limits.secondary_per_minute = 3
     with client(fake) as gh:
         number = create(gh)
         gh.rest.issues.create_comment(OWNER, REPO, number, body="1")
@@ -347,7 +347,7 @@ def test_injected_secondary_limits(fake: GitHubFake, gh: GitHub[Any]) -> None:
     assert "retry-after" not in bare.value.response.headers
     assert "secondary rate limit" in bare.value.response.json()["message"]
     assert fake.issues(OWNER, REPO) == []
-    assert fake.violations == []
+    assert fake.limits.violations == []
 
 
 def test_a_token_that_does_not_wait_as_told_is_refused_again(
@@ -361,7 +361,7 @@ def test_a_token_that_does_not_wait_as_told_is_refused_again(
     with pytest.raises(SecondaryRateLimitExceeded) as again:
         gh.rest.issues.list_for_repo(OWNER, REPO)  # any request, reads too
     assert again.value.retry_after == timedelta(seconds=6)
-    [violation] = fake.violations
+    [violation] = fake.limits.violations
     assert (violation.method, violation.waited_seconds, violation.told_to_wait_seconds) == (
         "GET",
         4,
@@ -377,12 +377,12 @@ def test_a_token_that_does_not_wait_as_told_is_refused_again(
     assert "retry-after" not in refusal(lambda: create(gh)).headers
     fake.clock.advance(1)
     assert create(gh) == 2
-    assert [v.told_to_wait_seconds for v in fake.violations] == [10, 60]
+    assert [v.told_to_wait_seconds for v in fake.limits.violations] == [10, 60]
 
 
 def test_counted_secondary_limit_can_come_without_retry_after(fake: GitHubFake) -> None:
-    fake.secondary_per_minute = 2
-    fake.secondary_retry_after = False
+    fake.limits.secondary_per_minute = 2
+    fake.limits.secondary_retry_after = False
     with client(fake) as gh:
         create(gh)
         fake.clock.advance(50)
@@ -396,13 +396,13 @@ def test_counted_secondary_limit_can_come_without_retry_after(fake: GitHubFake) 
         assert refusal(lambda: create(gh)).status_code == 403
         fake.clock.advance(30)
         assert create(gh) == 3
-    assert len(fake.violations) == 1
+    assert len(fake.limits.violations) == 1
 
 
 @pytest.mark.parametrize("status", [403, 429])
 def test_primary_rate_limit(fake: GitHubFake, status: int) -> None:
-    fake.primary_status = status
-    fake.core_limit = 2
+    fake.limits.primary_status = status
+    fake.limits.core_limit = 2
     with client(fake) as gh:
         first = gh.rest.issues.list_for_repo(OWNER, REPO)
         assert (first.headers["x-ratelimit-limit"], first.headers["x-ratelimit-remaining"]) == (

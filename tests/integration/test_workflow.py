@@ -670,7 +670,7 @@ def test_a_rate_limit_while_assigning_waits_as_asked_and_then_assigns(make_workf
     assert issue["assignees"] == ["Copilot"], "assigned once GitHub let it"
     actions = flow.actions(notice().fingerprint)
     assert actions.count("rate-limited") == 1 and actions[-1] == "assigned"
-    assert flow.github.violations == [], "GitHub was not asked again before its retry-after"
+    assert flow.github.limits.violations == [], "GitHub was not asked again before its retry-after"
 
 
 def test_a_permanent_refusal_stops_is_visible_and_is_retried_by_the_next_notice(

@@ -1,0 +1,493 @@
+"""The HTTP side of the fake: a werkzeug server that authenticates each request, passes it
+through the rate limits and any injected fault, routes it to its handler and records it. Its
+``GitHubFake`` is what tests start, set up and inspect."""
+
+import contextlib
+import fnmatch
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from tests.fakes.github.clock import FakeClock
+from tests.fakes.github.faults import (
+    Abuse,
+    Fault,
+    Faults,
+    LandsLater,
+    SecondaryRateLimit,
+    ServerError,
+    ServerErrorAfterSuccess,
+    TimeoutAfterSuccess,
+    fault_error,
+)
+from tests.fakes.github.handlers import Call, Handlers, find_issue, find_repository
+from tests.fakes.github.limits import RateLimits
+from tests.fakes.github.payloads import (
+    DOCS,
+    HTML,
+    ApiError,
+    Payloads,
+    Result,
+    error_response,
+    json_response,
+    not_found,
+)
+from tests.fakes.github.search import SearchIndex
+from tests.fakes.github.state import ROLES, TOKEN_LEVELS, Access, State, User
+
+_WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
+_TROUBLESHOOTING = f"{DOCS}/using-the-rest-api/troubleshooting-the-rest-api"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the fake received it, with the status it answered (or would have)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    status: int
+    token: str | None
+    fault: Fault | None = None
+
+    @property
+    def is_write(self) -> bool:
+        return self.method in _WRITE_METHODS
+
+
+_ROUTES = Map(
+    [
+        Rule("/repos/<owner>/<repo>/issues", endpoint="issues", methods=["GET", "POST"]),
+        Rule(
+            "/repos/<owner>/<repo>/issues/<int:number>", endpoint="issue", methods=["GET", "PATCH"]
+        ),
+        Rule(
+            "/repos/<owner>/<repo>/issues/<int:number>/comments",
+            endpoint="comments",
+            methods=["GET", "POST"],
+        ),
+        Rule(
+            "/repos/<owner>/<repo>/issues/<int:number>/labels",
+            endpoint="issue_labels",
+            methods=["GET", "POST", "PUT"],
+        ),
+        Rule(
+            "/repos/<owner>/<repo>/issues/<int:number>/labels/<path:name>",
+            endpoint="issue_label",
+            methods=["DELETE"],
+        ),
+        Rule(
+            "/repos/<owner>/<repo>/issues/<int:number>/assignees",
+            endpoint="assignees",
+            methods=["POST", "DELETE"],
+        ),
+        Rule("/repos/<owner>/<repo>/labels", endpoint="labels", methods=["GET", "POST"]),
+        Rule("/repos/<owner>/<repo>/labels/<path:name>", endpoint="label", methods=["GET"]),
+        Rule("/search/issues", endpoint="search", methods=["GET"]),
+        Rule("/user", endpoint="user", methods=["GET"]),
+        Rule("/graphql", endpoint="graphql", methods=["POST"]),
+    ],
+    strict_slashes=False,
+)
+
+
+_ENDPOINT_DOCS = {
+    "issues": f"{DOCS}/issues/issues",
+    "issue": f"{DOCS}/issues/issues",
+    "comments": f"{DOCS}/issues/comments",
+    "issue_labels": f"{DOCS}/issues/labels",
+    "issue_label": f"{DOCS}/issues/labels",
+    "labels": f"{DOCS}/issues/labels",
+    "label": f"{DOCS}/issues/labels",
+    "assignees": f"{DOCS}/issues/assignees",
+}
+
+
+def _check_token_permission(access: Access, endpoint: str, method: str) -> None:
+    """A fine-grained PAT or App token without the endpoint's ``issues`` permission gets 403
+    "Resource not accessible by personal access token" / "... by integration", naming what it
+    needs in ``x-accepted-github-permissions`` (_TROUBLESHOOTING, "Resource not accessible").
+    Search is not gated: it only leaves out what the token cannot see; nor is asking who the
+    token is."""
+    if endpoint in ("search", "user", "graphql"):
+        return
+    needed = "read" if method == "GET" else "write"
+    if TOKEN_LEVELS.index(access.issues) >= TOKEN_LEVELS.index(needed):
+        return
+    who = "integration" if access.app else "personal access token"
+    raise ApiError(
+        403,
+        f"Resource not accessible by {who}",
+        _ENDPOINT_DOCS.get(endpoint, DOCS),
+        headers={"x-accepted-github-permissions": f"issues={needed}"},
+    )
+
+
+class GitHubFake:
+    """Plain-HTTP GitHub REST server on 127.0.0.1 for ``GitHub(TokenAuthStrategy(t), base_url=)``.
+
+    ``user_token`` acts as ``user_login`` (a fine-grained PAT: may assign Copilot);
+    ``app_token`` acts as ``app_login`` (an App installation token: may not). Both have write
+    access and the ``issues: write`` permission until ``set_access`` says otherwise;
+    ``add_token`` makes more. Time comes from ``clock``; nothing sleeps except responses that a
+    fault holds past the client's timeout.
+
+    Rate limits (``limits``): ``core_limit``/``search_limit`` per window (``primary_status`` 403
+    or 429); ``secondary_per_minute``/``secondary_per_hour`` content-creating requests, answered
+    with ``retry-after`` while ``secondary_retry_after`` is true and without it otherwise.
+    Search (``search``) sees a write ``search_lag`` seconds after it happened.
+    """
+
+    base_url: str
+
+    def __init__(
+        self,
+        *,
+        user_login: str = "faultline-maintainer",
+        app_login: str = "faultline[bot]",
+        clock: FakeClock | None = None,
+        core_limit: int = 5000,
+        search_limit: int = 30,
+        secondary_per_minute: int = 80,
+        secondary_per_hour: int = 500,
+        secondary_retry_after: bool = True,
+        primary_status: int = 403,
+        search_lag: float = 30.0,
+    ) -> None:
+        self.clock = clock or FakeClock()
+        self.limits = RateLimits(
+            self.clock,
+            core_limit=core_limit,
+            search_limit=search_limit,
+            secondary_per_minute=secondary_per_minute,
+            secondary_per_hour=secondary_per_hour,
+            secondary_retry_after=secondary_retry_after,
+            primary_status=primary_status,
+        )
+        self.user_token = "github_pat_fake_" + uuid.uuid4().hex
+        self.app_token = "ghs_fake_" + uuid.uuid4().hex
+        self.requests: list[RecordedRequest] = []
+        self._state = State()
+        self._user = User(user_login, self._state.new_id())
+        app = User(
+            app_login, self._state.new_id(), "Bot", f"{HTML}/apps/{app_login.removesuffix('[bot]')}"
+        )
+        self._state.actors.update({self.user_token: self._user, self.app_token: app})
+        self._state.access.update({self.user_token: Access(), self.app_token: Access(app=True)})
+        self._state.users[user_login.lower()] = self._user
+        payloads = Payloads(lambda: self.base_url, self._state.users)
+        self.search = SearchIndex(self.clock, payloads, search_lag)
+        self._handlers = Handlers(self._state, self.search, payloads, self.clock, self.user_token)
+        self._faults = Faults(self.clock)
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self.base_url = f"http://127.0.0.1:{self._server.server_port}/"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="github-fake",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stopping.set()  # releases responses held by TimeoutAfterSuccess
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    # -- set-up and inspection ------------------------------------------------------------
+
+    def add_repository(self, owner: str, name: str) -> None:
+        """Create a repository with GitHub's default labels; ``user_login`` may push to it."""
+        with self._lock:
+            self._state.add_repository(owner, name)
+
+    def add_user(self, login: str) -> None:
+        """Make ``login`` a collaborator, so it may be assigned (others are dropped silently)."""
+        with self._lock:
+            self._state.users.setdefault(login.lower(), User(login, self._state.new_id()))
+
+    def set_access(self, token: str, *, role: str | None = None, issues: str | None = None) -> None:
+        """Change what ``token`` may do: its user's repository ``role`` (one of ``ROLES``) and
+        its fine-grained ``issues`` permission (``none``, ``read`` or ``write``)."""
+        if role is not None and role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+        if issues is not None and issues not in TOKEN_LEVELS:
+            raise ValueError(f"issues must be one of {TOKEN_LEVELS}, not {issues!r}")
+        with self._lock:
+            access = self._state.access[token]
+            access.role = role or access.role
+            access.issues = issues or access.issues
+
+    def add_token(
+        self, login: str, *, role: str = "read", issues: str = "write", app: bool = False
+    ) -> str:
+        """A new token acting as ``login`` (a PAT, or an App installation token if ``app``)."""
+        token = ("ghs_fake_" if app else "github_pat_fake_") + uuid.uuid4().hex
+        with self._lock:
+            user = User(login, self._state.new_id(), "Bot" if app else "User")
+            self._state.actors[token] = user
+            self._state.access[token] = Access(app=app)
+        self.set_access(token, role=role, issues=issues)
+        return token
+
+    def seed_issue(
+        self,
+        owner: str,
+        repo: str,
+        title: str,
+        body: str | None = None,
+        *,
+        labels: Sequence[str] = (),
+        state: str = "open",
+    ) -> int:
+        """Create an issue as it would exist before the test (already indexed for search)."""
+        with self._lock:
+            repository = find_repository(self._state, owner, repo)
+            issue = self._state.new_issue(repository, title, body, self._user, self.clock.now())
+            issue.labels = self._state.labels_for(repository, labels)
+            if state == "closed":
+                issue.state, issue.state_reason = "closed", "completed"
+                issue.closed_at, issue.closed_by = issue.created_at, self._user
+            self.search.reindex(repository, issue, visible_from=float("-inf"))
+            return issue.number
+
+    def fail_next(self, fault: Fault, *, method: str = "*", path: str = "*") -> None:
+        """Queue a fault for the next request whose method and path match these globs.
+
+        Each request consumes the oldest matching fault; non-matching ones stay queued.
+        """
+        with self._lock:
+            self._faults.queue(fault, method, path)
+
+    def issues(self, owner: str, repo: str) -> list[dict[str, Any]]:
+        """Every issue in the repository, by number, as plain data for assertions.
+
+        Writes that ``LandsLater`` delays are not here until their time on the clock has come.
+        """
+        with self._lock:
+            self._apply_late_writes()
+            repository = find_repository(self._state, owner, repo)
+            return [
+                {
+                    "number": issue.number,
+                    "title": issue.title,
+                    "body": issue.body,
+                    "state": issue.state,
+                    "state_reason": issue.state_reason,
+                    "duplicate_of": issue.duplicate_of,
+                    "labels": [label.name for label in issue.labels],
+                    "assignees": [user.login for user in issue.assignees],
+                    "comments": [comment.body for comment in issue.comments],
+                    "author": issue.user.login,
+                    "agent_assignment": issue.agent_assignment,
+                }
+                for issue in sorted(repository.issues.values(), key=lambda i: i.number)
+            ]
+
+    def labels(self, owner: str, repo: str) -> list[str]:
+        """Names of the repository's labels, including ones auto-created on first use."""
+        with self._lock:
+            repository = find_repository(self._state, owner, repo)
+            return sorted(label.name for label in repository.labels.values())
+
+    def calls(self, method: str = "*", path: str = "*") -> list[RecordedRequest]:
+        """Recorded requests whose method and path match these globs."""
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if fnmatch.fnmatchcase(r.method, method.upper())
+                and fnmatch.fnmatchcase(r.path, path)
+            ]
+
+    # -- HTTP plumbing --------------------------------------------------------------------
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        arrived = time.monotonic()
+        request = Request(environ)
+        token = _token(request.headers.get("Authorization", ""))
+        with self._lock:
+            self._apply_late_writes()
+            response, fault = self._respond(request, token, arrived)
+            self.requests.append(
+                RecordedRequest(
+                    request.method,
+                    request.path,
+                    dict(request.args.items()),
+                    _json_or_none(request),
+                    response.status_code,
+                    token,
+                    fault,
+                )
+            )
+        if isinstance(fault, TimeoutAfterSuccess):
+            self._stopping.wait(fault.delay_seconds)
+        elif isinstance(fault, LandsLater) and fault.status is None:
+            self._stopping.wait(fault.hold_seconds)
+        return response(environ, start_response)
+
+    def _respond(
+        self, request: Request, token: str | None, arrived: float
+    ) -> tuple[Response, Fault | None]:
+        """Authenticate, spend the primary budget, refuse a token told to wait, take a queued
+        fault, check the token's permission and secondary limits, then dispatch."""
+        actor = self._state.actors.get(token or "")
+        if actor is None or token is None:
+            message = "Bad credentials" if token else "Requires authentication"
+            return error_response(ApiError(401, message), self.limits.headers("", "core")), None
+        resource = (
+            "search"
+            if request.path.startswith("/search/")
+            else "graphql"
+            if request.path == "/graphql"
+            else "core"
+        )
+        headers = self.limits.headers(token, resource)
+        try:
+            endpoint, args = _ROUTES.bind_to_environ(request.environ).match()
+        except HTTPException:
+            return error_response(not_found(), headers), None
+        access = self._state.access[token]
+        caller = f"{'installation' if access.app else 'user'} ID {actor.id}"
+        spent = self.limits.spend(token, resource, caller, headers["x-github-request-id"])
+        if spent is not None:
+            return error_response(spent, headers), None
+        headers = self.limits.headers(token, resource)
+        told_to_wait = self.limits.told_to_wait(
+            token, request.method, request.path, headers, arrived
+        )
+        if told_to_wait is not None:
+            return error_response(told_to_wait, headers), None
+        fault = self._faults.take(request.method, request.path)
+        if isinstance(fault, SecondaryRateLimit | Abuse | ServerError):
+            error = fault_error(fault, headers)
+            if not isinstance(fault, ServerError):
+                self.limits.penalise(token, fault.retry_after, error.status)
+            return error_response(error, headers), fault
+        try:
+            _check_token_permission(access, endpoint, request.method)
+            if request.method in _WRITE_METHODS and endpoint != "graphql":
+                self.limits.count_write(token, headers)
+            call = Call(
+                request,
+                token,
+                actor,
+                request.headers.get("X-GitHub-Api-Version", "2022-11-28"),
+                access,
+                _parse_body(request),
+            )
+            if isinstance(fault, LandsLater):
+                if request.method in _WRITE_METHODS:
+                    self._faults.land_later(
+                        fault, lambda: self._dispatch(call, endpoint, dict(args))
+                    )
+                error = ApiError(fault.status or 504, "Server Error")
+                return error_response(error, headers), fault
+            status, payload, extra = self._dispatch(call, endpoint, dict(args))
+        except ApiError as error:
+            return error_response(error, headers), fault
+        if isinstance(fault, ServerErrorAfterSuccess):
+            return error_response(ApiError(fault.status, "Server Error"), headers), fault
+        return json_response(status, payload, {**headers, **extra}), fault
+
+    def _apply_late_writes(self) -> None:
+        """Perform the ``LandsLater`` writes whose time has come, oldest first."""
+        for write in self._faults.due_writes():
+            with contextlib.suppress(ApiError):  # a failing write leaves nothing behind
+                write()
+
+    def _dispatch(self, call: Call, endpoint: str, args: dict[str, Any]) -> Result:
+        if endpoint == "search":
+            return self.search.search(call.request, self._state.repositories)
+        if endpoint == "user":
+            return self._handlers.authenticated_user(call)
+        if endpoint == "graphql":
+            return self._handlers.graphql_viewer(call)
+        repository = find_repository(self._state, args.pop("owner"), args.pop("repo"))
+        handlers = self._handlers
+        match endpoint, call.request.method:
+            case "issues", "GET":
+                return handlers.list_issues(call, repository)
+            case "issues", "POST":
+                return handlers.create_issue(call, repository)
+            case "issue", "GET":
+                return handlers.get_issue(call, repository, args["number"])
+            case "issue", "PATCH":
+                return handlers.update_issue(
+                    call, repository, find_issue(repository, args["number"])
+                )
+            case "comments", "GET":
+                return handlers.list_comments(
+                    call, repository, find_issue(repository, args["number"])
+                )
+            case "comments", "POST":
+                return handlers.create_comment(
+                    call, repository, find_issue(repository, args["number"])
+                )
+            case "issue_labels", _:
+                issue = find_issue(repository, args["number"])
+                return handlers.issue_labels(call, repository, issue)
+            case "issue_label", "DELETE":
+                issue = find_issue(repository, args["number"])
+                return handlers.remove_label(call, repository, issue, args["name"])
+            case "assignees", _:
+                return handlers.change_assignees(
+                    call, repository, find_issue(repository, args["number"])
+                )
+            case "labels", "GET":
+                return handlers.list_labels(call, repository)
+            case "labels", "POST":
+                return handlers.create_label(call, repository)
+            case "label", "GET":
+                return handlers.get_label(repository, args["name"])
+        raise not_found()
+
+
+def _token(authorization: str) -> str | None:
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        return value.strip()
+    return None
+
+
+def _json_or_none(request: Request) -> Any:
+    try:
+        return json.loads(request.get_data()) if request.get_data() else None
+    except ValueError:
+        return None
+
+
+def _parse_body(request: Request) -> Any:
+    data = request.get_data()
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ApiError(400, "Problems parsing JSON") from None
