@@ -48,7 +48,7 @@ from githubkit.exception import (
 )
 from githubkit_schemas.latest.models import Issue
 
-from detection.issue import MARKER_PREFIX, carries_marker
+from detection.markers import MARKER_PREFIX, carries_marker
 from pipeline.ports import (
     IssueRef,
     TrackerRateLimited,
@@ -441,7 +441,7 @@ class GitHubIssues:
         so an issue created seconds ago by a request that timed out is found there; search
         covers older issues, but lags behind new ones. Issues by anyone else are passed over
         even when they quote the marker, and with a marker key (`marker_key`) so are markers
-        without its signature (`detection.issue.carries_marker`). Should the login be unknown
+        without its signature (`detection.markers.carries_marker`). Should the login be unknown
         (see `login`), the list is filtered by the Faultline label instead, and authors are
         not checked.
         """

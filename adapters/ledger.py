@@ -34,9 +34,9 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
 
 from detection.detect import first_crossing
-from detection.issue import tally_hours
 from detection.occurrence import Occurrence
 from detection.rules import Threshold
+from detection.tally import tally_hours
 from pipeline.ports import Counted, LedgerEntry
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from detection.issue import carries_marker
+from detection.markers import carries_marker
 from pipeline.ports import COPILOT_LOGIN, IssueRef
 
 

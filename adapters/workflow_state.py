@@ -12,7 +12,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from detection.scheduling import earliest_slot
+from detection.budget import earliest_slot
 from pipeline.ports import AuditEntry, IssueState
 
 HOUR = timedelta(hours=1)

@@ -41,7 +41,7 @@ from azure.storage.queue import QueueServiceClient
 from bootstrap import bootstrap, install
 from detection.detect import detect
 from detection.fingerprint import Fingerprint
-from detection.issue import find_marker
+from detection.markers import find_marker
 from detection.records import Column, normalize_rows
 from detection.rules import Rules, load_rules
 from local_host.azurite import Azurite, start_azurite

@@ -7,74 +7,25 @@ there (`detection.markdown`: no mentions, references, links, HTML or hidden char
 cells that cannot be split, fences that cannot be closed); error, stack trace, the sample
 operation and sample lines sit in blocks marked as untrusted data, which the agent's instructions
 say not to obey; the title is the failure's masked name. The body stays under GitHub's 65,536
-characters by trimming samples first, then the stack trace. A hidden marker names the group, so
-a retried or state-less run finds the issue it already made.
+characters by trimming samples first, then the stack trace. The hidden marker (`detection.markers`)
+names the group, so a retried or state-less run finds the issue it already made.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import jinja2
 
 from detection import markdown
+from detection.markers import marker
 from detection.redaction import redact
 
 GITHUB_BODY_LIMIT = 65_536
 TITLE_LIMIT = 256
-MARKER_PREFIX = "faultline:fingerprint="
-
-
-_MARKER_LINE = re.compile(
-    r"<!-- " + re.escape(MARKER_PREFIX) + r"([0-9a-f]{8,64})(?: signature=([0-9a-f]{64}))? -->"
-)
-
-
-def marker(fingerprint: str, signature: str | None = None) -> str:
-    """The hidden first line of every body Faultline writes: the group, and its signature."""
-    signed = f" signature={signature}" if signature else ""
-    return f"<!-- {MARKER_PREFIX}{fingerprint}{signed} -->"
-
-
-def marker_signature(key: bytes, repository: str, fingerprint: str) -> str:
-    """HMAC-SHA256 of the repository and the group: a fingerprint is an unkeyed hash anyone can
-    compute from public log text, so only the signature, made with a key in Key Vault, shows
-    that Faultline wrote the marker (and for this repository, so a body copied elsewhere does
-    not carry over)."""
-    message = f"{repository.casefold()}\n{fingerprint}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def _marker_line(body: str | None) -> re.Match[str] | None:
-    """Only the body's first line is the marker: the same text inside a quoted log sample, a
-    code block or a person's edit further down is not."""
-    first = (body or "").partition("\n")[0].rstrip("\r")
-    return _MARKER_LINE.fullmatch(first)
-
-
-def find_marker(body: str | None) -> str | None:
-    """The group a body's marker names, signed or not."""
-    match = _marker_line(body)
-    return match.group(1) if match else None
-
-
-def carries_marker(body: str | None, repository: str, fingerprint: str, key: bytes | None) -> bool:
-    """Whether the body is Faultline's for this group here: its marker names the group and,
-    once a key is configured, carries the signature only that key makes."""
-    match = _marker_line(body)
-    if match is None or match.group(1) != fingerprint:
-        return False
-    if key is None:
-        return True
-    signature = match.group(2)
-    expected = marker_signature(key, repository, fingerprint)
-    return signature is not None and hmac.compare_digest(signature, expected)
 
 
 def title(name: str) -> str:
@@ -82,39 +33,6 @@ def title(name: str) -> str:
     redacted, inert (`detection.markdown.title`) and short enough for GitHub."""
     text = markdown.title(redact(name))
     return text if len(text) <= TITLE_LIMIT else text[: TITLE_LIMIT - 1] + "…"
-
-
-TALLY_HOURS = 48
-
-
-def _hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def tally_hours(
-    tally: Mapping[datetime, int], times: Iterable[datetime], newest: datetime
-) -> dict[datetime, int]:
-    """Occurrences per hour with `times` added, kept for the `TALLY_HOURS` hours up to `newest`:
-    the chart's day plus a day's margin for late records, so a body is rendered from one summary
-    row instead of a query over every occurrence of the day."""
-    oldest = _hour(newest) - timedelta(hours=TALLY_HOURS - 1)
-    counts = {hour: count for hour, count in tally.items() if hour >= oldest}
-    for moment in times:
-        hour = _hour(moment)
-        if hour >= oldest:
-            counts[hour] = counts.get(hour, 0) + 1
-    return counts
-
-
-def hourly_counts(
-    tally: Mapping[datetime, int], end: datetime, hours: int = 24
-) -> list[tuple[datetime, int]]:
-    """Occurrences per hour over the last `hours` hours ending at `end` (for the chart)."""
-    top = _hour(end)
-    return [
-        (hour, tally.get(hour, 0))
-        for hour in (top - timedelta(hours=h) for h in reversed(range(hours)))
-    ]
 
 
 def mermaid_chart(series: Sequence[tuple[datetime, int]]) -> str:

@@ -8,7 +8,7 @@ import hashlib
 import logging
 from datetime import timedelta
 
-from detection.scheduling import route_failure
+from detection.routing import route_failure
 from pipeline.messages import FailureNotice
 from pipeline.ports import WorkflowStarter
 from pipeline.services import Services

@@ -3,9 +3,11 @@ rules), rendered through the issue template with its marker signed."""
 
 from __future__ import annotations
 
-from detection.issue import EvidenceRow, IssueView, hourly_counts, marker_signature, render_body
+from detection.issue import EvidenceRow, IssueView, render_body
 from detection.kql import failure_query, issue_query, portal_url
+from detection.markers import marker_signature
 from detection.occurrence import Occurrence
+from detection.tally import hourly_counts
 from pipeline.messages import FailureNotice
 from pipeline.services import Services
 

@@ -15,7 +15,7 @@ import yaml
 from azure.storage.queue import QueueServiceClient
 
 from bootstrap import bootstrap, install
-from detection.issue import find_marker
+from detection.markers import find_marker
 from detection.records import parse_datetime
 from local_host.durable import DurableRuntime
 from local_host.host import QueueDriver, SimulatedClock, http_request, timer_request

@@ -25,7 +25,7 @@ from adapters.github import (
     GitHubPacer,
     GitHubUnavailable,
 )
-from detection.issue import marker, marker_signature
+from detection.markers import marker, marker_signature
 from pipeline.ports import TrackerRateLimited, TrackerRefused
 from tests.fakes.github import (
     Abuse,

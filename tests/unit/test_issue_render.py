@@ -9,19 +9,9 @@ from cmarkgfm.cmark import Options
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detection.issue import (
-    GITHUB_BODY_LIMIT,
-    EvidenceRow,
-    IssueView,
-    carries_marker,
-    find_marker,
-    hourly_counts,
-    marker,
-    marker_signature,
-    render_body,
-    tally_hours,
-    title,
-)
+from detection.issue import GITHUB_BODY_LIMIT, EvidenceRow, IssueView, render_body, title
+from detection.markers import carries_marker, find_marker, marker, marker_signature
+from detection.tally import hourly_counts, tally_hours
 from tests.unit.test_markdown import EXTENSIONS
 
 pytestmark = pytest.mark.unit

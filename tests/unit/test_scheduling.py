@@ -7,13 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from detection.budget import earliest_slot
+from detection.routing import route_failure
 from detection.rules import BusinessHours, load_rules
-from detection.scheduling import (
-    earliest_slot,
-    in_business_hours,
-    next_business_start,
-    route_failure,
-)
+from detection.scheduling import in_business_hours, next_business_start
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,53 @@
+"""Where a failure's issue goes: the first route whose conditions match names the repository,
+the labels and the assignee; otherwise the defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from detection.conditions import matches
+from detection.rules import Assignment, Rules
+
+
+@dataclass(frozen=True)
+class IssueRoute:
+    """Where a failure's issue goes and who gets it."""
+
+    repository: str
+    labels: tuple[str, ...]
+    assignment: Assignment
+
+
+def route_failure(
+    rules: Rules,
+    *,
+    definition: str,
+    table: str,
+    role: str | None,
+    severity: str,
+    category: str,
+    fields: dict[str, object] | None = None,
+) -> IssueRoute:
+    """The first route whose every `when_*` matches, else the default repository."""
+    labels = [
+        *rules.labels.always,
+        f"{rules.labels.severity_prefix}{severity}",
+        f"{rules.labels.category_prefix}{category}",
+    ]
+    for route in rules.routing.routes:
+        if route.when_definitions and definition not in route.when_definitions:
+            continue
+        if route.when_tables and table not in route.when_tables:
+            continue
+        if route.when_roles and role not in route.when_roles:
+            continue
+        if route.when is not None and not matches(route.when, fields or {}):
+            continue
+        return IssueRoute(
+            route.repository,
+            tuple(dict.fromkeys([*labels, *route.labels])),
+            route.assignment or rules.assignment.default,
+        )
+    return IssueRoute(
+        rules.routing.default_repository, tuple(dict.fromkeys(labels)), rules.assignment.default
+    )
