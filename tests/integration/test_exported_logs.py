@@ -13,7 +13,7 @@ from bootstrap import bootstrap, install
 from detection.windows import QueryWindow
 from local_host.host import QueueDriver
 from pipeline.messages import FailureNotice, QueryJob
-from tests.conftest import queued_bodies, wire_time
+from tests.support.storage import queued_bodies, wire_time
 
 pytestmark = pytest.mark.integration
 

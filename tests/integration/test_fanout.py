@@ -9,7 +9,7 @@ import pytest
 from bootstrap import bootstrap, install
 from local_host.host import FunctionTable, SimulatedClock, timer_request
 from pipeline.messages import QueryJob
-from tests.conftest import queued_bodies
+from tests.support.storage import queued_bodies
 
 pytestmark = pytest.mark.integration
 

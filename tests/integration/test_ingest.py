@@ -15,8 +15,8 @@ from bootstrap import bootstrap, install
 from detection.windows import QueryWindow
 from local_host.host import FunctionTable, QueueDriver, http_request, timer_request
 from pipeline.messages import FailureNotice, QueryJob
-from tests.conftest import queued_bodies, wire_time
 from tests.fakes.log_analytics import LogAnalyticsFake, Partial, ServerError, Throttle
+from tests.support.storage import queued_bodies, wire_time
 
 pytestmark = pytest.mark.integration
 

@@ -1,2 +1,2 @@
-"""What tests share: in-memory fakes of the ports (`memory`), and helpers for Azurite and the
-local host (`storage`)."""
+"""What tests share: in-memory fakes of the ports (`memory`), and helpers for tests on Azurite and
+the Log Analytics fake (`storage`)."""
