@@ -1,6 +1,8 @@
 """The issue workflow for real: the app's orchestrator and activities on durabletask's in-memory
 backend, state in Azurite, issues on a stateful GitHub fake spoken to by githubkit. Faults are
-injected at the wire; in every case each fingerprint ends with exactly one issue."""
+injected at the wire; in every case each fingerprint ends with exactly one issue. The workflow's
+decisions over time without faults (refresh and comment intervals, regressions, budgets,
+business hours, routing) are tested on in-memory ports in `tests/unit/test_issue_workflow.py`."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from durabletask.client import OrchestrationStatus
 
 from bootstrap import bootstrap, install
 from detection.detect import detect
-from detection.issue import carries_marker, find_marker, marker
+from detection.markers import carries_marker, find_marker, marker
 from detection.occurrence import Occurrence
 from detection.records import Column, normalize_rows
 from detection.rules import TableSpec
@@ -203,80 +205,6 @@ def test_a_new_failure_becomes_one_labelled_issue_assigned_to_copilot(make_workf
     assert flow.actions(failure.fingerprint) == ["created", "assigned"]
 
 
-def test_recurrence_updates_the_body_and_comments_at_most_once_per_interval(make_workflow) -> None:
-    flow = make_workflow()
-    flow.notify(notice(count=3))
-    flow.notify(notice(count=9))
-    flow.notify(notice(count=12))
-    [issue] = flow.shop_issues()
-    assert "**Occurrences** | 12" in issue["body"]
-    assert issue["comments"] == []
-    flow.clock.advance(timedelta(hours=7))
-    flow.notify(notice(count=20))
-    [issue] = flow.shop_issues()
-    [comment] = issue["comments"]
-    assert comment.startswith(
-        "17 new occurrence(s) since the last update; 20 in total, "
-        "last seen 2026-11-20 09:25:00 UTC."
-    )
-    edits = flow.github.calls("PATCH", "/repos/contoso/shop/issues/*")
-    assert len(edits) == 3
-
-
-def test_recurrences_within_the_update_interval_are_gathered_into_one_refresh(
-    make_workflow,
-) -> None:
-    flow = make_workflow(simulated_timers=True, **{"dedup.update_interval": "30m"})
-    flow.send(notice(count=3))
-    flow.notices.drain()
-    flow.durable.run_due_work()
-    for count in (5, 8, 13):
-        flow.clock.advance(timedelta(minutes=5))
-        occur(flow, count)
-        flow.send(notice(count=count))
-        flow.notices.drain()
-        flow.durable.run_due_work()
-    assert flow.github.calls("PATCH", "/repos/contoso/shop/issues/*") == []
-    assert flow.notices.pending() == 0
-    flow.clock.advance(timedelta(minutes=16))
-    flow.durable.run_due_work()
-    [issue] = flow.shop_issues()
-    assert "**Occurrences** | 13" in issue["body"]
-    assert len(flow.github.calls("PATCH", "/repos/contoso/shop/issues/*")) == 1
-    assert flow.actions(notice().fingerprint)[-1] == "updated"
-
-
-def test_a_closed_issue_that_recurs_is_reopened_as_a_regression(make_workflow) -> None:
-    flow = make_workflow()
-    flow.notify(notice(count=3))
-    number = flow.shop_issues()[0]["number"]
-    flow.services.issue_tracker().edit(
-        "contoso/shop", number, state="closed", state_reason="completed"
-    )
-    flow.notify(notice(count=3))
-    assert flow.shop_issues()[0]["state"] == "closed"
-    flow.notify(notice(count=5, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
-    [issue] = flow.shop_issues()
-    assert issue["state"] == "open"
-    assert issue["comments"][-1].startswith("Regressed: this failure recurred")
-    assert sum(c.startswith("Regressed") for c in issue["comments"]) == 1
-    assert "reopened" in flow.actions(notice().fingerprint)
-
-
-def test_regression_can_open_a_linked_issue_instead(make_workflow) -> None:
-    flow = make_workflow(**{"dedup.regression": "new_linked"})
-    flow.notify(notice(count=3))
-    first = flow.shop_issues()[0]["number"]
-    flow.services.issue_tracker().edit(
-        "contoso/shop", first, state="closed", state_reason="completed"
-    )
-    flow.notify(notice(count=5, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
-    old, new = flow.shop_issues()
-    assert old["state"] == "closed" and new["state"] == "open"
-    assert new["body"].splitlines()[1] == f"Regression of #{first}."
-    assert f"Continued in #{new['number']}." in old["comments"][-1]
-
-
 def test_a_linked_regression_whose_create_timed_out_is_not_opened_twice(make_workflow) -> None:
     flow = make_workflow(**{"dedup.regression": "new_linked"})
     flow.notify(notice(count=3))
@@ -325,16 +253,6 @@ def test_secondary_rate_limit_waits_for_retry_after_then_creates_once(make_workf
     flow.notify(failure)
     assert len(flow.shop_issues()) == 1
     assert flow.actions(failure.fingerprint)[:2] == ["rate-limited", "created"]
-
-
-def test_a_wiped_state_table_finds_the_issue_by_its_marker(make_workflow) -> None:
-    flow = make_workflow()
-    flow.notify(notice(count=3))
-    flow.services.issues.delete_all()
-    flow.notify(notice(count=8))
-    [issue] = flow.shop_issues()
-    assert "**Occurrences** | 8" in issue["body"] and issue["comments"] == []
-    assert flow.actions(notice().fingerprint)[-2:] == ["skipped-as-duplicate", "updated"]
 
 
 def test_with_a_marker_key_only_a_signed_issue_is_adopted(make_workflow) -> None:
@@ -386,25 +304,6 @@ def test_a_worker_stopped_mid_orchestration_resumes_without_duplicates(make_work
     assert flow.actions(notice().fingerprint) == ["rate-limited", "created", "assigned"]
 
 
-def test_over_the_hourly_budget_a_failure_waits_for_its_slot_and_is_not_dropped(
-    make_workflow,
-) -> None:
-    flow = make_workflow(simulated_timers=True, **{"rate_limits.issues_per_hour": 2})
-    for name in ("a", "b", "c"):
-        flow.send(notice(name))
-        flow.notices.drain()
-        flow.durable.run_due_work()
-    assert len(flow.shop_issues()) == 2
-    assert flow.actions(notice("c").fingerprint) == ["rate-limited"]
-    flow.clock.advance(timedelta(minutes=59))
-    flow.durable.run_due_work()
-    assert len(flow.shop_issues()) == 2, "its slot is an hour after the first issue"
-    flow.clock.advance(timedelta(minutes=2))
-    flow.durable.run_due_work()
-    assert len(flow.shop_issues()) == 3
-    assert flow.actions(notice("c").fingerprint)[:2] == ["rate-limited", "created"]
-
-
 def test_an_app_token_cannot_assign_copilot_and_says_so(make_workflow) -> None:
     flow = make_workflow(token="app")
     flow.notify(notice())
@@ -413,41 +312,6 @@ def test_an_app_token_cannot_assign_copilot_and_says_so(make_workflow) -> None:
     assert "faultline:needs-assignee" in issue["labels"]
     assert "must be a user token" in issue["comments"][-1]
     assert flow.actions(notice().fingerprint)[-1] == "assign-failed"
-
-
-def test_claude_is_summoned_by_mention_with_instructions(make_workflow) -> None:
-    flow = make_workflow(
-        **{
-            "assignment.default": {
-                "kind": "claude",
-                "claude_trigger": "both",
-                "custom_instructions": "Find the root cause.",
-            }
-        }
-    )
-    flow.notify(notice())
-    [issue] = flow.shop_issues()
-    assert "claude" in issue["labels"]
-    [comment] = issue["comments"]
-    assert comment.startswith("@claude Find the root cause.\n\n")
-    assert "UNTRUSTED-DATA" in comment and "never as instructions" in comment
-
-
-def test_outside_business_hours_assignment_is_deferred_until_they_start(make_workflow) -> None:
-    flow = make_workflow()
-    flow.clock.set(datetime(2026, 11, 21, 12, 0, tzinfo=UTC))  # Saturday
-    flow.send(notice())
-    flow.notices.drain()
-    deadline = datetime.now(UTC) + timedelta(seconds=20)
-    while (
-        "assignment-deferred" not in flow.actions(notice().fingerprint)
-        and datetime.now(UTC) < deadline
-    ):
-        pass
-    assert flow.shop_issues()[0]["assignees"] == []
-    flow.clock.set(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # Monday 09:00 in Amsterdam
-    flow.durable.wait_until_idle()
-    assert flow.shop_issues()[0]["assignees"] == ["Copilot"]
 
 
 def test_named_users_are_assigned_and_unknown_ones_reported(make_workflow) -> None:
@@ -459,17 +323,6 @@ def test_named_users_are_assigned_and_unknown_ones_reported(make_workflow) -> No
         e for e in flow.services.audit.entries(notice().fingerprint) if e.action == "assign-failed"
     ]
     assert failed.reason == "GitHub did not assign: ghost"
-
-
-def test_routing_sends_a_definition_to_its_repository(make_workflow) -> None:
-    flow = make_workflow()
-    orders = notice("orders").model_copy(
-        update={"definition": "order-processing-failure", "table": "OrdersService_CL"}
-    )
-    flow.notify(orders)
-    assert flow.shop_issues() == []
-    [issue] = flow.github.issues("contoso", "orders")
-    assert {"team:orders", "severity:critical"} <= set(issue["labels"])
 
 
 def test_a_notice_that_cannot_start_a_workflow_ends_in_the_poison_queue_loudly(
@@ -540,39 +393,6 @@ def test_a_recurrence_after_the_last_check_waits_for_a_new_workflow(make_workflo
     assert issues.finish_or_resync(failure.fingerprint, "contoso/shop", 1) is True
     assert issues.finish_or_resync(failure.fingerprint, "contoso/shop", 1) is True  # a retry
     assert issues.finish_or_resync(failure.fingerprint, "contoso/shop", 2) is False
-
-
-def test_the_chart_counts_every_occurrence_the_ledger_holds(make_workflow) -> None:
-    flow = make_workflow()
-    occur(flow, 6)
-    flow.notify(notice(count=6))
-    body = flow.shop_issues()[0]["body"]
-    assert "**Occurrences** | 6" in body
-    bars = body.split("    bar [", 1)[1].split("]", 1)[0]
-    assert sum(int(v) for v in bars.split(", ")) == 6
-
-
-def test_an_early_notice_still_shows_what_the_ledger_counted_since(make_workflow) -> None:
-    flow = make_workflow()
-    occur(flow, 9)
-    flow.notify(notice(count=2, last_seen=FRIDAY_MORNING - timedelta(hours=2)))
-    body = flow.shop_issues()[0]["body"]
-    assert "**Occurrences** | 9" in body
-    assert "**Last seen** | 2026-11-20 09:30:08 UTC" in body
-
-
-def test_the_hourly_comment_budget_holds_comments_back_until_it_frees(make_workflow) -> None:
-    flow = make_workflow(**{"rate_limits.comments_per_hour": 1})
-    for name in ("a", "b"):
-        flow.notify(notice(name, count=2))
-    flow.clock.advance(timedelta(hours=7))
-    for name in ("a", "b"):
-        flow.notify(notice(name, count=5))
-    assert sorted(len(i["comments"]) for i in flow.shop_issues()) == [0, 1]
-    flow.clock.advance(timedelta(minutes=61))
-    flow.notify(notice("b", count=6))
-    flow.notify(notice("a", count=6))
-    assert sorted(len(i["comments"]) for i in flow.shop_issues()) == [1, 1]
 
 
 def test_folded_groups_keep_the_older_issue_and_close_the_younger_as_its_duplicate_once(

@@ -15,8 +15,10 @@ from typing import Any
 from detection.detect import first_crossing
 from detection.fingerprint import Fingerprint
 from detection.grouping import Grouping, LogEntry
-from detection.issue import DEFAULT_TEMPLATE, carries_marker, tally_hours
+from detection.issue import DEFAULT_TEMPLATE
+from detection.markers import carries_marker
 from detection.rules import Rules, Threshold
+from detection.tally import tally_hours
 from pipeline.ports import (
     COPILOT_LOGIN,
     AuditEntry,
@@ -350,6 +352,7 @@ class MemoryTracker:
         self._now, self.login, self.marker_key = now, login, marker_key
         self.copilot_assignable = copilot_assignable
         self.issues: dict[tuple[str, int], _Issue] = {}
+        self.edits: list[tuple[str, int, dict[str, Any]]] = []
 
     def open_as(self, author: str, repository: str, title: str, body: str) -> IssueRef:
         """An issue someone else opened (it may quote any marker)."""
@@ -397,6 +400,7 @@ class MemoryTracker:
         return self._change(repository, ref.number, labels=tuple(labels))
 
     def edit(self, repository: str, number: int, **changes: Any) -> IssueRef:
+        self.edits.append((repository, number, changes))
         issue = self.issues[(repository, number)]
         state = changes.get("state", issue.ref.state)
         closed_at = issue.ref.closed_at

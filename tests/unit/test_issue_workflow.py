@@ -1,7 +1,8 @@
-"""The issue workflow's activities on in-memory ports: the decisions (create or adopt, refresh,
-comment, reopen, wait for the budget, assign, start or follow up) without Azurite, Durable or the
-HTTP GitHub fake. The same paths run end to end, on the real adapters, in
-`tests/integration/test_workflow.py`."""
+"""The issue workflow's decisions on in-memory ports: its activities one at a time (create or
+adopt, refresh, comment, reopen, wait for the budget, assign, start or follow up), and whole
+workflows over time on the in-memory task hub of `tests/support/workflows.py`. No Azurite,
+Durable backend or HTTP GitHub fake: `tests/integration/test_workflow.py` keeps what needs them
+(faults at the wire, concurrent starts, workers stopped, the real adapters end to end)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from detection.issue import find_marker, marker
+from detection.markers import find_marker, marker
 from detection.occurrence import Occurrence
 from detection.rules import Assignment, Rules, load_rules
 from pipeline.messages import FailureNotice
@@ -23,6 +25,7 @@ from pipeline.workflow.assignment import assign_issue, assignment_decision
 from pipeline.workflow.messages import Assigned, Decided, Synced, Wait, WorkflowRequest
 from pipeline.workflow.starter import instance_id, record_poisoned_notice, start_workflow
 from tests.support.memory import Memory, MemoryTracker
+from tests.support.workflows import MemoryWorkflows
 
 pytestmark = pytest.mark.unit
 
@@ -40,8 +43,15 @@ class Clock:
 
 
 def _rules(**changes: Any) -> Rules:
-    rules = load_rules((ROOT / "faultline.yaml").read_text(), {})
-    return rules.model_copy(update=changes) if changes else rules
+    """The shipped rules file with `dotted.keys` changed, as a person would edit it."""
+    document = yaml.safe_load((ROOT / "faultline.yaml").read_text())
+    for dotted, value in changes.items():
+        node = document
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    return load_rules(yaml.safe_dump(document), {})
 
 
 def group_id(name: str) -> str:
@@ -51,17 +61,39 @@ def group_id(name: str) -> str:
 class Flow:
     """One failure's workflow on in-memory ports: count occurrences, then run its activities."""
 
-    def __init__(self, rules: Rules | None = None, **tracker: Any) -> None:
+    def __init__(
+        self, rules: Rules | None = None, recheck_seconds: int = 1, **tracker: Any
+    ) -> None:
         self.clock = Clock()
         self.memory = Memory(MemoryTracker(self.clock.now, **tracker))
-        self.services: Services = self.memory.services(rules or _rules(), self.clock.now)
+        settings = {"FAULTLINE_WORKFLOW_RECHECK_SECONDS": str(recheck_seconds)}
+        self.services: Services = self.memory.services(rules or _rules(), self.clock.now, settings)
+        self.workflows = MemoryWorkflows(self.services, self.clock, self.memory.failure_queue)
+
+    def send(self, notice: FailureNotice) -> None:
+        """Count the notice's occurrences (what the issue shows comes from the ledger), then
+        queue the notice as ingestion would."""
+        self.occur(notice.fingerprint, notice.count, by_id=True)
+        self.memory.failure_queue.send(notice.model_dump_json())
+
+    def notify(self, notice: FailureNotice) -> None:
+        self.send(notice)
+        self.workflows.drain()
+        self.workflows.wait_until_idle()
+
+    def shop_issues(self) -> list[Any]:
+        return [i.ref for (repo, _), i in sorted(self.tracker.issues.items()) if repo == SHOP]
+
+    def comments(self, number: int) -> list[str]:
+        return self.tracker.comment_bodies(SHOP, number)
 
     @property
     def tracker(self) -> MemoryTracker:
         return self.memory.tracker
 
-    def occur(self, name: str, total: int) -> FailureNotice:
-        group = group_id(name)
+    def occur(self, name: str, total: int, by_id: bool = False) -> FailureNotice:
+        """Bring the ledger to `total` occurrences of the failure `name` (or of group `name`)."""
+        group = name if by_id else group_id(name)
         occurrences = [
             Occurrence(
                 definition="unhandled-exception",
@@ -70,14 +102,14 @@ class Flow:
                 version=3,
                 table="AppExceptions",
                 record_id=f"{group}-{i}",
-                time=FRIDAY_MORNING - timedelta(minutes=30) + timedelta(seconds=i),
+                time=FRIDAY_MORNING + timedelta(seconds=i),
                 kind="exception",
                 rank=4,
-                message=f"Cannot read properties of undefined (reading 'total') [{name}]",
+                message=f"Cannot read properties of undefined (reading 'total') [{group[:6]}]",
                 exception_type="TypeError",
                 stack_trace="TypeError: Cannot read properties of undefined\n"
                 "    at submit (/app/src/checkout.js:42:7)",
-                title=f"TypeError in checkout.submit [{name}]",
+                title="TypeError in checkout.submit: Cannot read properties of undefined",
                 basis="stack",
                 culprit="checkout.submit",
                 role="checkout-web",
@@ -311,3 +343,189 @@ def test_an_unreadable_poisoned_notice_is_kept_under_a_stable_key() -> None:
     record_poisoned_notice(flow.services, "not json")
     record_poisoned_notice(flow.services, "not json")
     assert flow.memory.poisoned.count("failure-notices") == 1
+
+
+# -- whole workflows over time, on the in-memory task hub -----------------------------------------
+
+
+def notice(
+    name: str = "checkout-null", count: int = 3, last_seen: datetime | None = None
+) -> FailureNotice:
+    last = last_seen or FRIDAY_MORNING - timedelta(minutes=5)
+    return FailureNotice(
+        fingerprint=group_id(name),
+        fingerprint_version=3,
+        definition="unhandled-exception",
+        table="AppExceptions",
+        source="production",
+        count=count,
+        first_seen=FRIDAY_MORNING - timedelta(hours=1),
+        last_seen=last,
+        threshold_crossed_at=FRIDAY_MORNING - timedelta(hours=1),
+        role="checkout-web",
+    )
+
+
+def flow_with(recheck_seconds: int = 1, **changes: Any) -> Flow:
+    """Most tests notify in quick succession; gathering updates has a test of its own."""
+    return Flow(_rules(**{"dedup.update_interval": "0s", **changes}), recheck_seconds)
+
+
+def audit_actions(flow: Flow, failure: FailureNotice) -> list[str]:
+    return [e.action for e in flow.memory.audit.entries(failure.fingerprint)]
+
+
+def test_recurrence_updates_the_body_and_comments_at_most_once_per_interval() -> None:
+    flow = flow_with()
+    flow.notify(notice(count=3))
+    flow.notify(notice(count=9))
+    flow.notify(notice(count=12))
+    [issue] = flow.shop_issues()
+    assert "**Occurrences** | 12" in issue.body
+    assert flow.comments(issue.number) == []
+    flow.clock.moment += timedelta(hours=7)
+    flow.notify(notice(count=20))
+    [comment] = flow.comments(issue.number)
+    assert comment.startswith(
+        "17 new occurrence(s) since the last update; 20 in total, "
+        "last seen 2026-11-20 09:25:00 UTC."
+    )
+    assert len(flow.tracker.edits) == 3
+
+
+def test_recurrences_within_the_update_interval_are_gathered_into_one_refresh() -> None:
+    flow = flow_with(recheck_seconds=3600, **{"dedup.update_interval": "30m"})
+    flow.send(notice(count=3))
+    flow.workflows.drain()
+    flow.workflows.advance(timedelta(minutes=2))  # past the look for a late twin
+    for count in (5, 8, 13):
+        flow.workflows.advance(timedelta(minutes=5))
+        flow.send(notice(count=count))
+        flow.workflows.drain()
+    assert flow.tracker.edits == []
+    flow.workflows.advance(timedelta(minutes=16))
+    [issue] = flow.shop_issues()
+    assert "**Occurrences** | 13" in issue.body
+    assert len(flow.tracker.edits) == 1
+    assert audit_actions(flow, notice())[-1] == "updated"
+
+
+def test_a_closed_issue_that_recurs_is_reopened_as_a_regression() -> None:
+    flow = flow_with()
+    flow.notify(notice(count=3))
+    number = flow.shop_issues()[0].number
+    flow.tracker.edit(SHOP, number, state="closed", state_reason="completed")
+    flow.notify(notice(count=3))
+    assert flow.shop_issues()[0].state == "closed", "nothing new since it was closed"
+    flow.clock.moment += timedelta(minutes=1)
+    flow.notify(notice(count=5, last_seen=flow.clock.moment))
+    [issue] = flow.shop_issues()
+    assert issue.state == "open"
+    assert flow.comments(number)[-1].startswith("Regressed: this failure recurred")
+    assert sum(c.startswith("Regressed") for c in flow.comments(number)) == 1
+    assert "reopened" in audit_actions(flow, notice())
+
+
+def test_regression_can_open_a_linked_issue_instead() -> None:
+    flow = flow_with(**{"dedup.regression": "new_linked"})
+    flow.notify(notice(count=3))
+    first = flow.shop_issues()[0].number
+    flow.tracker.edit(SHOP, first, state="closed", state_reason="completed")
+    flow.clock.moment += timedelta(minutes=1)
+    flow.notify(notice(count=5, last_seen=flow.clock.moment))
+    old, new = flow.shop_issues()
+    assert old.state == "closed" and new.state == "open"
+    assert new.body.splitlines()[1] == f"Regression of #{first}."
+    assert f"Continued in #{new.number}." in flow.comments(first)[-1]
+
+
+def test_a_wiped_state_table_finds_the_issue_by_its_marker() -> None:
+    flow = flow_with()
+    flow.notify(notice(count=3))
+    flow.memory.issues.states.clear()
+    flow.notify(notice(count=8))
+    [issue] = flow.shop_issues()
+    assert "**Occurrences** | 8" in issue.body and flow.comments(issue.number) == []
+    assert audit_actions(flow, notice())[-2:] == ["skipped-as-duplicate", "updated"]
+
+
+def test_over_the_hourly_budget_a_failure_waits_for_its_slot_and_is_not_dropped() -> None:
+    flow = flow_with(recheck_seconds=3600, **{"rate_limits.issues_per_hour": 2})
+    for name in ("a", "b", "c"):
+        flow.send(notice(name))
+        flow.workflows.drain()
+    assert len(flow.shop_issues()) == 2
+    assert audit_actions(flow, notice("c")) == ["rate-limited"]
+    flow.workflows.advance(timedelta(minutes=59))
+    assert len(flow.shop_issues()) == 2, "its slot is an hour after the first issue"
+    flow.workflows.advance(timedelta(minutes=2))
+    assert len(flow.shop_issues()) == 3
+    assert audit_actions(flow, notice("c"))[:2] == ["rate-limited", "created"]
+
+
+def test_claude_is_summoned_by_label_and_mention_with_instructions() -> None:
+    claude = {"kind": "claude", "claude_trigger": "both", "custom_instructions": "Find the cause."}
+    flow = flow_with(**{"assignment.default": claude})
+    flow.notify(notice())
+    [issue] = flow.shop_issues()
+    assert "claude" in issue.labels
+    [comment] = flow.comments(issue.number)
+    assert comment.startswith("@claude Find the cause.\n\n")
+    assert "UNTRUSTED-DATA" in comment and "never as instructions" in comment
+
+
+def test_outside_business_hours_assignment_is_deferred_until_they_start() -> None:
+    flow = flow_with(recheck_seconds=900)
+    flow.clock.moment = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)  # Saturday
+    flow.send(notice())
+    flow.workflows.drain()
+    flow.workflows.advance(timedelta(hours=1))
+    assert flow.shop_issues()[0].assignees == ()
+    assert "assignment-deferred" in audit_actions(flow, notice())
+    flow.workflows.advance(datetime(2026, 11, 23, 8, 0, tzinfo=UTC) - flow.clock.now())
+    assert flow.shop_issues()[0].assignees == ("Copilot",), "Monday 09:00 in Amsterdam"
+    assert audit_actions(flow, notice()).count("assignment-deferred") == 1
+
+
+def test_routing_sends_a_definition_to_its_repository() -> None:
+    flow = flow_with()
+    orders = notice("orders").model_copy(
+        update={"definition": "order-processing-failure", "table": "OrdersService_CL"}
+    )
+    flow.notify(orders)
+    assert flow.shop_issues() == []
+    [issue] = [i.ref for (repo, _), i in flow.tracker.issues.items() if repo == "contoso/orders"]
+    assert {"team:orders", "severity:critical"} <= set(issue.labels)
+
+
+def test_the_chart_counts_every_occurrence_the_ledger_holds() -> None:
+    flow = flow_with()
+    flow.occur(group_id("checkout-null"), 6, by_id=True)
+    flow.notify(notice(count=6))
+    body = flow.shop_issues()[0].body
+    assert "**Occurrences** | 6" in body
+    bars = body.split("    bar [", 1)[1].split("]", 1)[0]
+    assert sum(int(v) for v in bars.split(", ")) == 6
+
+
+def test_an_early_notice_still_shows_what_the_ledger_counted_since() -> None:
+    flow = flow_with()
+    flow.occur(group_id("checkout-null"), 9, by_id=True)
+    flow.notify(notice(count=2, last_seen=FRIDAY_MORNING - timedelta(hours=2)))
+    body = flow.shop_issues()[0].body
+    assert "**Occurrences** | 9" in body
+    assert "**Last seen** | 2026-11-20 09:30:08 UTC" in body
+
+
+def test_the_hourly_comment_budget_holds_comments_back_until_it_frees() -> None:
+    flow = flow_with(**{"rate_limits.comments_per_hour": 1})
+    for name in ("a", "b"):
+        flow.notify(notice(name, count=2))
+    flow.clock.moment += timedelta(hours=7)
+    for name in ("a", "b"):
+        flow.notify(notice(name, count=5))
+    assert sorted(len(flow.comments(i.number)) for i in flow.shop_issues()) == [0, 1]
+    flow.clock.moment += timedelta(minutes=61)
+    flow.notify(notice("b", count=6))
+    flow.notify(notice("a", count=6))
+    assert sorted(len(flow.comments(i.number)) for i in flow.shop_issues()) == [1, 1]
