@@ -162,21 +162,8 @@ def _record(services: Services, placements: Sequence[Placement], report: CountRe
 
 def _hand_off(services: Services, entry: LedgerEntry) -> None:
     """Tell the issue workflow; the ledger's pending flag makes a crash here resend, not lose."""
-    founder = entry.founder
-    if entry.threshold_crossed_at is None or founder is None:
+    if entry.threshold_crossed_at is None:
         raise ValueError(f"group {entry.fingerprint} is handed off before it crossed")
-    notice = FailureNotice(
-        fingerprint=entry.fingerprint,
-        fingerprint_version=founder.version,
-        definition=entry.definition,
-        table=founder.table,
-        source=founder.source,
-        count=entry.count,
-        first_seen=entry.first_seen,
-        last_seen=entry.last_seen,
-        threshold_crossed_at=entry.threshold_crossed_at,
-        role=founder.role,
-        fields=founder.routing_fields(),
-    )
+    notice = FailureNotice.of(entry)
     services.failure_queue.send(notice.model_dump_json())
     services.ledger.mark_handed_off(entry)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from detection.windows import QueryWindow, job_id
+from pipeline.ports import LedgerEntry
 
 
 class QueryJob(BaseModel):
@@ -69,6 +70,28 @@ class FailureNotice(BaseModel):
     role: str | None = Field(default=None, max_length=500)
     fields: dict[str, Any] = Field(default_factory=dict, max_length=32)
     """The founding record's values of the fields routing conditions read."""
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> FailureNotice:
+        """The notice of a group as the ledger holds it now, routed by its founding record."""
+        founder = entry.founder
+        if founder is None:
+            raise ValueError(
+                f"group {entry.fingerprint} has no founding occurrence to notify about"
+            )
+        return cls(
+            fingerprint=entry.fingerprint,
+            fingerprint_version=founder.version,
+            definition=entry.definition,
+            table=founder.table,
+            source=founder.source,
+            count=entry.count,
+            first_seen=entry.first_seen,
+            last_seen=entry.last_seen,
+            threshold_crossed_at=entry.threshold_crossed_at or entry.last_seen,
+            role=founder.role,
+            fields=founder.routing_fields(),
+        )
 
     @field_validator("fields")
     @classmethod

@@ -139,28 +139,8 @@ def _hand_to_survivor(services: Services, survivor: str) -> Synced:
     this group's issue as a duplicate), so wake it."""
     entry = services.ledger.summary(survivor)
     if entry is not None and entry.founder is not None:
-        _notify(services, entry)
+        services.failure_queue.send(FailureNotice.of(entry).model_dump_json())
     return Synced(action="folded", into=survivor)
-
-
-def _notify(services: Services, entry: LedgerEntry) -> None:
-    founder = entry.founder
-    if founder is None:
-        raise ValueError(f"group {entry.fingerprint} has no founding occurrence to notify about")
-    notice = FailureNotice(
-        fingerprint=entry.fingerprint,
-        fingerprint_version=founder.version,
-        definition=entry.definition,
-        table=founder.table,
-        source=founder.source,
-        count=entry.count,
-        first_seen=entry.first_seen,
-        last_seen=entry.last_seen,
-        threshold_crossed_at=entry.threshold_crossed_at or entry.last_seen,
-        role=founder.role,
-        fields=founder.routing_fields(),
-    )
-    services.failure_queue.send(notice.model_dump_json())
 
 
 def _fold_issues(

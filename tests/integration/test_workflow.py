@@ -6,7 +6,6 @@ business hours, routing) are tested on in-memory ports in `tests/unit/test_issue
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from durabletask.client import OrchestrationStatus
 from bootstrap import bootstrap, install
 from detection.detect import detect
 from detection.markers import carries_marker, find_marker, marker
-from detection.occurrence import Occurrence
 from detection.records import Column, normalize_rows
 from detection.rules import TableSpec
 from local_host.durable import DurableRuntime
@@ -39,11 +37,11 @@ from tests.fakes.github import (
     SimulatedSeconds,
     TimeoutAfterSuccess,
 )
+from tests.support.failures import FRIDAY_MORNING, group_id, notice, occurrences
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).parents[2]
-FRIDAY_MORNING = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)  # 10:30 in Amsterdam
 
 
 @dataclass
@@ -73,56 +71,12 @@ class Workflow:
         return [e.action for e in self.services.audit.entries(fingerprint)]
 
 
-def _fingerprint(name: str) -> str:
-    return hashlib.blake2b(name.encode(), digest_size=16).hexdigest()
-
-
-def notice(
-    name: str = "checkout-null", count: int = 3, last_seen: datetime | None = None
-) -> FailureNotice:
-    last = last_seen or FRIDAY_MORNING - timedelta(minutes=5)
-    return FailureNotice(
-        fingerprint=_fingerprint(name),
-        fingerprint_version=3,
-        definition="unhandled-exception",
-        table="AppExceptions",
-        source="production",
-        count=count,
-        first_seen=FRIDAY_MORNING - timedelta(hours=1),
-        last_seen=last,
-        threshold_crossed_at=FRIDAY_MORNING - timedelta(hours=1),
-        role="checkout-web",
-    )
-
-
 def occur(flow: Workflow, total: int, fingerprint: str | None = None) -> None:
     """Bring the ledger (the source of truth for counts and content) to `total` occurrences."""
-    group = fingerprint or _fingerprint("checkout-null")
-    occurrences = [
-        Occurrence(
-            definition="unhandled-exception",
-            fingerprint=group,
-            group=group,
-            version=3,
-            table="AppExceptions",
-            record_id=f"{group}-{i}",
-            time=FRIDAY_MORNING + timedelta(seconds=i),
-            kind="exception",
-            rank=4,
-            message=f"Cannot read properties of undefined (reading 'total') [{group[:6]}]",
-            exception_type="TypeError",
-            stack_trace="TypeError: Cannot read properties of undefined\n"
-            "    at submit (/app/src/checkout.js:42:7)",
-            title="TypeError in checkout.submit: Cannot read properties of undefined",
-            basis="stack",
-            culprit="checkout.submit",
-            role="checkout-web",
-            source="production",
-        )
-        for i in range(total)
-    ]
+    group = fingerprint or group_id("checkout-null")
     thresholds = flow.services.rules.thresholds()
-    flow.services.ledger.record(group, [Counted(o, True) for o in occurrences], thresholds)
+    counted = [Counted(o, True) for o in occurrences(group, total)]
+    flow.services.ledger.record(group, counted, thresholds)
 
 
 def _rules(tmp_path: Path, **changes: object) -> str:

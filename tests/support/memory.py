@@ -470,6 +470,8 @@ class Memory:
     rate_limiter: MemoryRateLimiter = field(default_factory=MemoryRateLimiter)
     audit: MemoryAuditLog = field(default_factory=MemoryAuditLog)
     failure_queue: MemoryQueue = field(default_factory=MemoryQueue)
+    query_queue: MemoryQueue = field(default_factory=MemoryQueue)
+    checkpoints: MemoryCheckpoints = field(default_factory=MemoryCheckpoints)
     poisoned: MemoryPoisonLog = field(default_factory=MemoryPoisonLog)
 
     def services(
@@ -482,10 +484,10 @@ class Memory:
             rules=rules,
             clock=_Clock(now),
             log_source=_Absent("log source"),  # type: ignore[arg-type]
-            query_queue=MemoryQueue(),
+            query_queue=self.query_queue,
             poison_queue=MemoryQueue(),
             failure_queue=self.failure_queue,
-            checkpoints=MemoryCheckpoints(),
+            checkpoints=self.checkpoints,
             ledger=self.ledger,
             grouping=self.grouping,
             operations=_Absent("operations store"),  # type: ignore[arg-type]

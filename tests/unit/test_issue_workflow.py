@@ -6,7 +6,6 @@ Durable backend or HTTP GitHub fake: `tests/integration/test_workflow.py` keeps 
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,13 @@ from pipeline.workflow.activities import sync_issue
 from pipeline.workflow.assignment import assign_issue, assignment_decision
 from pipeline.workflow.messages import Assigned, Decided, Synced, Wait, WorkflowRequest
 from pipeline.workflow.starter import instance_id, record_poisoned_notice, start_workflow
+from tests.support.failures import FRIDAY_MORNING, group_id, notice, occurrences
 from tests.support.memory import Memory, MemoryTracker
 from tests.support.workflows import MemoryWorkflows
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).parents[2]
-FRIDAY_MORNING = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 SHOP = "contoso/shop"
 
 
@@ -52,10 +51,6 @@ def _rules(**changes: Any) -> Rules:
             node = node[key]
         node[leaf] = value
     return load_rules(yaml.safe_dump(document), {})
-
-
-def group_id(name: str) -> str:
-    return hashlib.blake2b(name.encode(), digest_size=16).hexdigest()
 
 
 class Flow:
@@ -94,45 +89,9 @@ class Flow:
     def occur(self, name: str, total: int, by_id: bool = False) -> FailureNotice:
         """Bring the ledger to `total` occurrences of the failure `name` (or of group `name`)."""
         group = name if by_id else group_id(name)
-        occurrences = [
-            Occurrence(
-                definition="unhandled-exception",
-                fingerprint=group,
-                group=group,
-                version=3,
-                table="AppExceptions",
-                record_id=f"{group}-{i}",
-                time=FRIDAY_MORNING + timedelta(seconds=i),
-                kind="exception",
-                rank=4,
-                message=f"Cannot read properties of undefined (reading 'total') [{group[:6]}]",
-                exception_type="TypeError",
-                stack_trace="TypeError: Cannot read properties of undefined\n"
-                "    at submit (/app/src/checkout.js:42:7)",
-                title="TypeError in checkout.submit: Cannot read properties of undefined",
-                basis="stack",
-                culprit="checkout.submit",
-                role="checkout-web",
-                source="production",
-            )
-            for i in range(total)
-        ]
-        thresholds = self.services.rules.thresholds()
-        entry = self.services.ledger.record(
-            group, [Counted(o, True) for o in occurrences], thresholds
-        )
-        return FailureNotice(
-            fingerprint=group,
-            fingerprint_version=3,
-            definition="unhandled-exception",
-            table="AppExceptions",
-            source="production",
-            count=entry.count,
-            first_seen=entry.first_seen,
-            last_seen=entry.last_seen,
-            threshold_crossed_at=entry.threshold_crossed_at or entry.last_seen,
-            role="checkout-web",
-        )
+        counted = [Counted(o, True) for o in occurrences(group, total)]
+        entry = self.services.ledger.record(group, counted, self.services.rules.thresholds())
+        return FailureNotice.of(entry)
 
     def request(self, notice: FailureNotice, **changes: Any) -> WorkflowRequest:
         return WorkflowRequest(
@@ -346,24 +305,6 @@ def test_an_unreadable_poisoned_notice_is_kept_under_a_stable_key() -> None:
 
 
 # -- whole workflows over time, on the in-memory task hub -----------------------------------------
-
-
-def notice(
-    name: str = "checkout-null", count: int = 3, last_seen: datetime | None = None
-) -> FailureNotice:
-    last = last_seen or FRIDAY_MORNING - timedelta(minutes=5)
-    return FailureNotice(
-        fingerprint=group_id(name),
-        fingerprint_version=3,
-        definition="unhandled-exception",
-        table="AppExceptions",
-        source="production",
-        count=count,
-        first_seen=FRIDAY_MORNING - timedelta(hours=1),
-        last_seen=last,
-        threshold_crossed_at=FRIDAY_MORNING - timedelta(hours=1),
-        role="checkout-web",
-    )
 
 
 def flow_with(recheck_seconds: int = 1, **changes: Any) -> Flow:
