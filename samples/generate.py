@@ -1116,8 +1116,9 @@ def generate(profile: str, out: Path) -> None:
 
 def rendered(profile: str, out: Path) -> Path:
     """`out`, holding the profile as this very generator renders it: rendered on first use and
-    again whenever the catalog or the generator changes (a stamp keeps their hash)."""
-    sources = sorted(Path(__file__).parent.glob("*.py"))
+    again whenever the generator, the catalog or its data files change (a stamp keeps the hash)."""
+    here = Path(__file__).parent
+    sources = sorted([*here.glob("*.py"), *here.glob("data/*.yaml")])
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
     stamp, expected = out / ".rendered-by", f"{profile} {digest}\n"
     if stamp.exists() and stamp.read_text() == expected:
