@@ -645,7 +645,7 @@ class _Reader:
             self.fail(f"{what} should be [low, high], got {value!r}")
         return (self.number(pair[0], what), self.number(pair[1], what))
 
-    def named[T](self, table: dict[str, T], value: Yaml, what: str) -> T:
+    def named[T](self, table: Mapping[str, T], value: Yaml, what: str) -> T:
         name = self.text(value, what)
         if name not in table:
             self.fail(f"{what} names {name!r}, which is not defined (above or in an earlier file)")
@@ -734,7 +734,7 @@ class _Reader:
         entry = self.mapping(value, "a dependency call")
         if "like" in entry:
             entry = self.fields(value, "a changed dependency call", ("like",), ("ok", "ms", "code"))
-            changes: dict[str, object] = {}
+            changes: dict[str, Any] = {}
             if "ok" in entry:
                 changes["ok"] = self.flag(entry["ok"], "ok")
             if "ms" in entry:
@@ -747,11 +747,9 @@ class _Reader:
             assert isinstance(signal, Dep)
             return signal
         entry = self.fields(value, "a dependency call", DEP_FIELDS)
-        return Dep(
-            *(self.text(entry[k], k) for k in DEP_FIELDS[:5]),
-            self.flag(entry["ok"], "ok"),
-            self.span(entry["ms"], "ms"),
-        )
+        type_, target, name, data, code = (self.text(entry[k], k) for k in DEP_FIELDS[:5])
+        ok, ms = self.flag(entry["ok"], "ok"), self.span(entry["ms"], "ms")
+        return Dep(type_, target, name, data, code, ok, ms)
 
     def req(self, value: Yaml) -> Req:
         if isinstance(value, str):
@@ -760,8 +758,11 @@ class _Reader:
                 self.fail(f"{value!r} is not a request")
             return named
         entry = self.fields(value, "a request", ("name", "path", "code"), ("ms", "ok"))
+        name, path, code = (self.text(entry[k], k) for k in ("name", "path", "code"))
         return Req(
-            *(self.text(entry[k], k) for k in ("name", "path", "code")),
+            name,
+            path,
+            code,
             self.span(entry["ms"], "ms") if "ms" in entry else (2.0, 40.0),
             self.flag(entry["ok"], "ok") if "ok" in entry else None,
         )
@@ -1058,6 +1059,20 @@ class _Tables:
     business_hours: range
     promo_failures: tuple[tuple[str, Req, Dep, Fault, str], ...]
 
+    def frame(self, name: str) -> Frame:
+        """The one frame of a named stack that code refers to."""
+        stack = self.stacks.get(name, ())
+        if len(stack) != 1:
+            raise CatalogError(f"{DATA_FILES}: stacks need {name!r} with one frame, got {stack}")
+        return stack[0]
+
+    def signal[S: Signal](self, name: str, kind: type[S]) -> S:
+        """A named signal that code refers to, of the kind it expects."""
+        signal = self.signals.get(name)
+        if not isinstance(signal, kind):
+            raise CatalogError(f"{DATA_FILES}: signals need {name!r}, a {kind.__name__}")
+        return signal
+
 
 def load(folder: Path = DATA) -> _Tables:
     """Read and check the data files; raise CatalogError naming the file and entry at fault."""
@@ -1103,18 +1118,6 @@ SECTIONS = (
     "business_hours",
     "promo_failures",
 )
-
-
-def _entries(r: _Reader, file: str, section: str, value: Yaml) -> Iterable[tuple[str, Yaml]]:
-    """A section's entries, each named in `r.where` while it is read."""
-    pairs = (
-        list(r.mapping(value, section).items())
-        if isinstance(value, dict)
-        else [(str(i), v) for i, v in enumerate(r.items(value, section))]
-    )
-    for key, entry in pairs:
-        r.where = f"{file}: {section} {key if isinstance(value, dict) else f'[{key}]'}"
-        yield key, entry
 
 
 def _read(r: _Reader, file: str, section: str, value: Yaml) -> None:
@@ -1203,8 +1206,9 @@ def _read_section(r: _Reader, file: str, section: str, value: Yaml) -> None:
         case "promo_failures":
             failures = []
             for _, entry in entries:
-                keys = ("cause", "request", "dep", "fault", "line")
-                f = r.fields(entry, "a promotions failure", keys)
+                f = r.fields(
+                    entry, "a promotions failure", ("cause", "request", "dep", "fault", "line")
+                )
                 cause, line = r.text(f["cause"], "cause"), r.text(f["line"], "line")
                 r.where += f" {cause!r}"
                 failures.append(
@@ -1241,11 +1245,13 @@ FAILURES = TABLES.failures  # the night's hand-written root causes, and the near
 SCENARIOS: tuple[Scenario, ...] = HEALTHY + FAILURES
 
 # Frames and calls the days' code below builds on.
-RETHROW = TABLES.stacks["rethrow"][0]
-GO_RECOVER = TABLES.stacks["go-recover"][0]
-PY_WORKER = TABLES.stacks["py-worker"][0]  # the Functions Python worker, under every invocation
-PROMO_EVALUATE, PROMO_LOOKUP = TABLES.signals["promo-evaluate"], TABLES.signals["promo-lookup"]
-PROMO_RULES, PROMO_COUPON = TABLES.signals["promo-rules"], TABLES.signals["promo-coupon"]
+RETHROW = TABLES.frame("rethrow")
+GO_RECOVER = TABLES.frame("go-recover")
+PY_WORKER = TABLES.frame("py-worker")  # the Functions Python worker, under every invocation
+PROMO_EVALUATE = TABLES.signal("promo-evaluate", Req)
+PROMO_LOOKUP = TABLES.signal("promo-lookup", Req)
+PROMO_RULES = TABLES.signal("promo-rules", Dep)
+PROMO_COUPON = TABLES.signal("promo-coupon", Dep)
 
 PY_VERSIONS = TABLES.python_versions  # python3.X in a kind's library frames
 KINDS = TABLES.kinds
