@@ -1,34 +1,32 @@
 """Wire the Azure and GitHub adapters to the use cases' ports, once per process (Cosmic Python's
-bootstrap); `install` lets a local run or a test put its own services in their place."""
+bootstrap); `install` lets a local run or a test put its own services in their place.
+
+Each adapter's SDK is imported when it is first needed, not when the app is indexed: the timer
+never loads the query SDK, and nothing but the issue workflow loads githubkit or Key Vault's
+client (a cold start on a plan that scales to zero pays for every import).
+"""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from azure.core.credentials import TokenCredential
-from azure.data.tables import TableServiceClient
-from azure.storage.queue import QueueServiceClient
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.data.tables import TableServiceClient
+    from azure.storage.queue import QueueServiceClient
 
-from adapters.exported_logs import ExportedLogsSource
-from adapters.github import GitHubIssues, GitHubPacer
-from adapters.grouping_log import TableGroupingLog
-from adapters.ledger import TableOccurrenceLedger
-from adapters.log_analytics import LogAnalyticsSource
-from adapters.markdown_issues import MarkdownIssueSink
-from adapters.operations import TableOperations
-from adapters.queues import StorageQueue
-from adapters.secrets import CachedSecret, environment_secret, key_vault_secret
-from adapters.tables import TableCheckpointStore, TablePoisonLog, ensure_table
-from adapters.workflow_state import TableAuditLog, TableIssueStates, TableRateLimiter
-from detection.issue import DEFAULT_TEMPLATE
-from detection.rules import Rules, load_rules
-from pipeline.ports import Clock, IssueTracker, LogSource
-from pipeline.services import Services
-from pipeline.settings import AppSettings
+    from adapters.github import GitHubPacer
+    from adapters.secrets import CachedSecret
+    from detection.rules import Rules
+    from pipeline.ports import Clock, IssueTracker, LogSource, QueryOutcome, QueryPlan
+    from pipeline.services import Services
+    from pipeline.settings import AppSettings
 
 APP_ROOT = Path(__file__).resolve().parent
 
@@ -40,6 +38,9 @@ class SystemClock:
 
 def load_configuration(env: Mapping[str, str]) -> tuple[AppSettings, Rules]:
     """Settings and rules, validated; raises with the bad field's name (fail at start-up)."""
+    from detection.rules import load_rules
+    from pipeline.settings import AppSettings
+
     settings = AppSettings.from_env(env)
     path = Path(settings.rules_path)
     path = path if path.is_absolute() else APP_ROOT / path
@@ -59,6 +60,9 @@ def _default_credential(settings: AppSettings) -> TokenCredential:
 def _storage_clients(
     settings: AppSettings, credential: TokenCredential | None
 ) -> tuple[QueueServiceClient, TableServiceClient]:
+    from azure.data.tables import TableServiceClient
+    from azure.storage.queue import QueueServiceClient
+
     if settings.storage_connection_string:
         return (
             QueueServiceClient.from_connection_string(settings.storage_connection_string),
@@ -73,10 +77,28 @@ def _storage_clients(
     )
 
 
+class _OnFirstQuery:
+    """A log source built on the first query, so that the timer and the workflow never load the
+    query SDK (two threads may both build one; either serves)."""
+
+    def __init__(self, build: Callable[[], LogSource]) -> None:
+        self._build = build
+        self._source: LogSource | None = None
+
+    def run(self, plan: QueryPlan) -> QueryOutcome:
+        if self._source is None:
+            self._source = self._build()
+        return self._source.run(plan)
+
+
 def _log_source(settings: AppSettings, credential: TokenCredential | None) -> LogSource:
     if settings.logs_export_dir:
+        from adapters.exported_logs import ExportedLogsSource
+
         directory = Path(settings.logs_export_dir)
         return ExportedLogsSource(directory if directory.is_absolute() else APP_ROOT / directory)
+    from adapters.log_analytics import LogAnalyticsSource
+
     return LogAnalyticsSource(
         credential or _default_credential(settings),
         settings.logs_endpoint,
@@ -87,6 +109,8 @@ def _log_source(settings: AppSettings, credential: TokenCredential | None) -> Lo
 
 
 def _github_token(settings: AppSettings, credential: TokenCredential | None) -> CachedSecret:
+    from adapters.secrets import environment_secret, key_vault_secret
+
     if settings.key_vault_url:
         return key_vault_secret(
             settings.key_vault_url,
@@ -102,19 +126,22 @@ def _marker_key(
     """The key that signs issue markers: from Key Vault in Azure (a missing secret then refuses
     the workflow visibly rather than writing unsigned markers), else from the environment."""
     if settings.key_vault_url and settings.marker_key_secret:
-        secret = key_vault_secret(
-            settings.key_vault_url,
-            settings.marker_key_secret,
-            credential or _default_credential(settings),
-        )
-        return lambda: secret().encode()
+        vault_url, name = settings.key_vault_url, settings.marker_key_secret
+
+        @functools.cache
+        def secret() -> CachedSecret:
+            from adapters.secrets import key_vault_secret
+
+            return key_vault_secret(vault_url, name, credential or _default_credential(settings))
+
+        return lambda: secret()().encode()
     key = settings.marker_key.encode() if settings.marker_key else None
     return lambda: key
 
 
-def _issue_template(settings: AppSettings) -> str:
+def _issue_template(settings: AppSettings) -> str | None:
     if not settings.issue_template_path:
-        return DEFAULT_TEMPLATE
+        return None
     path = Path(settings.issue_template_path)
     return (path if path.is_absolute() else APP_ROOT / path).read_text(encoding="utf-8")
 
@@ -129,6 +156,14 @@ def bootstrap(
     """Build the services from app settings; `credential` overrides managed identity.
     `timer_seconds` is the clock the workflow's Durable timers run on, which GitHub's waits are
     measured in: the machine's, unless a local run simulates time."""
+    from adapters.grouping_log import TableGroupingLog
+    from adapters.ledger import TableOccurrenceLedger
+    from adapters.operations import TableOperations
+    from adapters.queues import StorageQueue
+    from adapters.tables import TableCheckpointStore, TablePoisonLog, ensure_table
+    from adapters.workflow_state import TableAuditLog, TableIssueStates, TableRateLimiter
+    from pipeline.services import Services
+
     settings, rules = load_configuration(os.environ if env is None else env)
     queues, tables = _storage_clients(settings, credential)
     prefix = settings.table_prefix
@@ -138,7 +173,7 @@ def bootstrap(
         settings=settings,
         rules=rules,
         clock=clock,
-        log_source=_log_source(settings, credential),
+        log_source=_OnFirstQuery(lambda: _log_source(settings, credential)),
         query_queue=StorageQueue.open(queues, settings.query_queue),
         poison_queue=StorageQueue.open(queues, settings.poison_queue),
         failure_queue=StorageQueue.open(queues, settings.failure_queue),
@@ -167,23 +202,38 @@ def _issue_tracker(
     the dry-run sink, built now rather than on first use: concurrent activities must share one
     sink, or two would number their issues apart."""
     if settings.dry_run_dir:
+        from adapters.markdown_issues import MarkdownIssueSink
+
         directory = Path(settings.dry_run_dir)
         absolute = directory if directory.is_absolute() else APP_ROOT / directory
         key = settings.marker_key.encode() if settings.marker_key else None
         sink = MarkdownIssueSink(absolute, clock.now, marker_key=key)
         return lambda: sink
-    token = _github_token(settings, credential)
-    pacer = GitHubPacer(
-        clock=timer_seconds,
-        write_spacing=timedelta(seconds=settings.github_write_spacing_seconds),
-    )
-    return lambda: GitHubIssues(
-        token,
-        settings.github_api_url,
-        settings.github_timeout_seconds,
-        pacer=pacer,
-        marker_key=marker_key(),
-    )
+
+    @functools.cache
+    def shared() -> tuple[CachedSecret, GitHubPacer]:
+        """The token's cache and GitHub's pacing, one of each per process."""
+        from adapters.github import GitHubPacer
+
+        pacer = GitHubPacer(
+            clock=timer_seconds,
+            write_spacing=timedelta(seconds=settings.github_write_spacing_seconds),
+        )
+        return _github_token(settings, credential), pacer
+
+    def github() -> IssueTracker:
+        from adapters.github import GitHubIssues
+
+        token, pacer = shared()
+        return GitHubIssues(
+            token,
+            settings.github_api_url,
+            settings.github_timeout_seconds,
+            pacer=pacer,
+            marker_key=marker_key(),
+        )
+
+    return github
 
 
 _installed: Services | None = None

@@ -4,6 +4,10 @@ timer (fan-out) -> query-jobs queue -> query + detect + group + count -> failure
 issue workflow (one Durable orchestration per group: sync issue -> wait if needed -> assign; its
 functions are on the Blueprint in `workflow_functions.py`);
 timer (settle) -> operations whose wait for a cause is over are counted
+
+Each trigger imports its use case when it first runs, so indexing the app (every cold start)
+loads only the Functions libraries and the configuration check: the timer never loads the query
+SDK, and only the issue workflow loads GitHub's client (`tests/unit/test_cold_start.py`).
 """
 
 from __future__ import annotations
@@ -14,17 +18,9 @@ import os
 
 import azure.durable_functions as df
 import azure.functions as func
-from pydantic import ValidationError
 
-from adapters.tables import storage_error_category
 from bootstrap import load_configuration, services
 from detection.rules import RulesError
-from pipeline.counting import settle_due
-from pipeline.fanout import fan_out
-from pipeline.health import health
-from pipeline.ingest import record_poisoned, run_query_job
-from pipeline.replay import ReplayRejected, ReplayRequest, replay
-from pipeline.retention import prune_ledger
 from pipeline.settings import SettingsError
 from workflow_functions import blueprint as workflow_blueprint
 
@@ -45,6 +41,8 @@ app.register_functions(workflow_blueprint)
 @app.timer_trigger(arg_name="timer", schedule="%FAULTLINE_TIMER_SCHEDULE%", run_on_startup=False)
 def fan_out_queries(timer: func.TimerRequest) -> None:
     """Queue a query job for every table window that is due."""
+    from pipeline.fanout import fan_out
+
     if timer.past_due:
         log.warning("timer is past due; the checkpoint makes up for missed ticks")
     fan_out(services())
@@ -53,12 +51,16 @@ def fan_out_queries(timer: func.TimerRequest) -> None:
 @app.timer_trigger(arg_name="timer", schedule="%FAULTLINE_TIMER_SCHEDULE%", run_on_startup=False)
 def settle_operations(timer: func.TimerRequest) -> None:
     """Settle failing operations whose wait for a cause is over, and count their rows."""
+    from pipeline.counting import settle_due
+
     settle_due(services())
 
 
 @app.timer_trigger(arg_name="timer", schedule="0 30 3 * * *", run_on_startup=False)
 def prune_occurrence_ledger(timer: func.TimerRequest) -> None:
     """Daily: forget occurrence rows older than the retention (counts stay)."""
+    from pipeline.retention import prune_ledger
+
     prune_ledger(services())
 
 
@@ -67,6 +69,8 @@ def prune_occurrence_ledger(timer: func.TimerRequest) -> None:
 )
 def query_and_detect(message: func.QueueMessage) -> None:
     """Run one query job: query, normalize, detect, fingerprint, count, hand off."""
+    from pipeline.ingest import run_query_job
+
     run_query_job(
         services(), message.get_body().decode("utf-8", "replace"), message.dequeue_count or 1
     )
@@ -79,6 +83,8 @@ def query_and_detect(message: func.QueueMessage) -> None:
 )
 def record_poisoned_query(message: func.QueueMessage) -> None:
     """Keep and loudly log every job that could not be processed."""
+    from pipeline.ingest import record_poisoned
+
     record_poisoned(services(), message.get_body().decode("utf-8", "replace"))
 
 
@@ -91,6 +97,10 @@ def _json(status: int, payload: object) -> func.HttpResponse:
 @app.route(route="replay", methods=["POST"])
 def replay_window(req: func.HttpRequest) -> func.HttpResponse:
     """Re-run detection over any past window: `{"source", "tables"?, "start", "end"}`."""
+    from pydantic import ValidationError
+
+    from pipeline.replay import ReplayRejected, ReplayRequest, replay
+
     try:
         request = ReplayRequest.model_validate_json(req.get_body() or b"")
         jobs = replay(services(), request)
@@ -105,5 +115,8 @@ def replay_window(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="health", methods=["GET"])
 def health_check(req: func.HttpRequest) -> func.HttpResponse:
     """Configuration loaded, storage reachable, and how far behind each table is."""
+    from adapters.tables import storage_error_category
+    from pipeline.health import health
+
     healthy, report = health(services, storage_error_category)
     return _json(200 if healthy else 503, report)

@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from detection.fingerprint import Fingerprint
-from detection.grouping import Grouping, LogEntry
-from detection.occurrence import Occurrence
-from detection.records import Column
-from detection.rules import Condition, Threshold
-from detection.windows import QueryWindow
+if TYPE_CHECKING:  # annotations only: a trigger that imports a port does not load the core
+    from detection.fingerprint import Fingerprint
+    from detection.grouping import Grouping, LogEntry
+    from detection.occurrence import Occurrence
+    from detection.records import Column
+    from detection.rules import Condition, Threshold
+    from detection.windows import QueryWindow
 
 # -- the log source ------------------------------------------------------------------------------
 

@@ -47,4 +47,5 @@ class Services:
     """The tracker for one activity: GitHub (a client per activity, its token cached), or the
     dry-run sink that every activity shares."""
     marker_key: Callable[[], bytes | None]
-    issue_template: str
+    issue_template: str | None
+    """The rules' own issue template, or None for the default one."""

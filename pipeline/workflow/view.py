@@ -3,7 +3,7 @@ rules), rendered through the issue template with its marker signed."""
 
 from __future__ import annotations
 
-from detection.issue import EvidenceRow, IssueView, render_body
+from detection.issue import DEFAULT_TEMPLATE, EvidenceRow, IssueView, render_body
 from detection.kql import failure_query, issue_query, portal_url
 from detection.markers import marker_signature
 from detection.occurrence import Occurrence
@@ -17,7 +17,7 @@ def issue_body(services: Services, view: IssueView, repository: str) -> str:
     key = services.marker_key()
     return render_body(
         view,
-        services.issue_template,
+        services.issue_template or DEFAULT_TEMPLATE,
         redact_ips=services.rules.redaction.ip_addresses,
         signature=marker_signature(key, repository, view.fingerprint) if key else None,
     )

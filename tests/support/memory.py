@@ -15,7 +15,6 @@ from typing import Any
 from detection.detect import first_crossing
 from detection.fingerprint import Fingerprint
 from detection.grouping import Grouping, LogEntry
-from detection.issue import DEFAULT_TEMPLATE
 from detection.markers import carries_marker
 from detection.rules import Rules, Threshold
 from detection.tally import tally_hours
@@ -497,7 +496,7 @@ class Memory:
             audit=self.audit,
             issue_tracker=lambda: self.tracker,
             marker_key=lambda: self.tracker.marker_key,
-            issue_template=DEFAULT_TEMPLATE,
+            issue_template=None,
         )
 
 
