@@ -159,6 +159,7 @@ def bootstrap(
     from adapters.grouping_log import TableGroupingLog
     from adapters.ledger import TableOccurrenceLedger
     from adapters.operations import TableOperations
+    from adapters.query_slots import TableQuerySlots
     from adapters.queues import StorageQueue
     from adapters.tables import TableCheckpointStore, TablePoisonLog, ensure_table
     from adapters.workflow_state import TableAuditLog, TableIssueStates, TableRateLimiter
@@ -174,6 +175,9 @@ def bootstrap(
         rules=rules,
         clock=clock,
         log_source=_OnFirstQuery(lambda: _log_source(settings, credential)),
+        query_slots=TableQuerySlots(
+            ensure_table(tables, f"{prefix}QuerySlots"), settings.max_concurrent_queries
+        ),
         query_queue=StorageQueue.open(queues, settings.query_queue),
         poison_queue=StorageQueue.open(queues, settings.poison_queue),
         failure_queue=StorageQueue.open(queues, settings.failure_queue),

@@ -1,10 +1,12 @@
 """The queue trigger's work: run one query job, detect failures, count them exactly once.
 
-Service limits never make us busy-wait: a throttled job goes back on the queue, invisible until
-the service's Retry-After has passed; a partial or capped result is split into halves that are
-queued as new jobs; a query the service refuses, or a message that is not a job, goes straight
-to the poison queue with its reason. Any other error propagates, so the Functions host retries
-the message and, after `maxDequeueCount` attempts, moves it to the poison queue itself.
+Service limits never make us busy-wait: no more queries run at once than the identity's query
+slots allow (a job that finds them all held waits its turn on the queue); a throttled job goes
+back on the queue, invisible until the service's Retry-After has passed; a partial or capped
+result is split into halves that are queued as new jobs; a query the service refuses, or a
+message that is not a job, goes straight to the poison queue with its reason. Any other error
+propagates, so the Functions host retries the message and, after `maxDequeueCount` attempts,
+moves it to the poison queue itself.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from pydantic import ValidationError
 
@@ -27,6 +31,9 @@ from pipeline.services import Services
 
 log = logging.getLogger(__name__)
 
+SLOT_MARGIN = timedelta(minutes=1)
+"""A query slot is held this long past the query's server timeout, then lapses (a crashed
+worker never gives it back)."""
 HOST_MAX_DEQUEUE_COUNT = 5
 """Must equal host.json's `extensions.queues.maxDequeueCount` (a test checks)."""
 
@@ -88,10 +95,17 @@ def _run(services: Services, job: QueryJob) -> JobReport:
         conditions,
         build_query(job.table, window, conditions),
     )
+    holder = f"{job.job_id}:{uuid.uuid4().hex[:12]}"
+    hold = timedelta(seconds=services.settings.query_timeout_seconds) + SLOT_MARGIN
+    slot = services.query_slots.acquire(holder, services.clock.now(), hold)
+    if slot is None:
+        return _wait_for_a_slot(services, job)
     try:
         outcome = services.log_source.run(plan)
     except Throttled as throttled:
         return _requeue_throttled(services, job, throttled)
+    finally:
+        services.query_slots.release(slot, holder)
     report = JobReport(job, "done", rows=len(outcome.rows))
     if outcome.incomplete:
         halves = window.halves()
@@ -145,6 +159,21 @@ def _run(services: Services, job: QueryJob) -> JobReport:
         report.notices,
     )
     return report
+
+
+def _wait_for_a_slot(services: Services, job: QueryJob) -> JobReport:
+    """Every query slot of this identity is held: the job waits its turn on the queue. Not a
+    failure and not a throttle, so it counts towards neither the host's attempts nor ours."""
+    delay = timedelta(seconds=services.settings.query_slot_wait_seconds)
+    services.query_queue.send(job.model_dump_json(), delay=delay)
+    log.info(
+        "job %s (%s) waits %ss: all %d query slots are held",
+        job.job_id,
+        job.describe(),
+        int(delay.total_seconds()),
+        services.settings.max_concurrent_queries,
+    )
+    return JobReport(job, "waiting", follow_up_jobs=[job])
 
 
 def _requeue_throttled(services: Services, job: QueryJob, throttled: Throttled) -> JobReport:

@@ -56,6 +56,19 @@ class QueryRejected(Exception):
     """The log source refused the query itself; retrying the same query cannot help."""
 
 
+class QuerySlots(Protocol):
+    """Leases on the queries in flight against one identity's Log Analytics limit, shared by
+    every instance; a lease that is never released (a crashed worker) lapses at its expiry."""
+
+    def acquire(self, holder: str, now: datetime, hold: timedelta) -> str | None:
+        """A slot held by `holder` until `now + hold`, or None when every slot is held."""
+        ...
+
+    def release(self, slot: str, holder: str) -> None:
+        """Give the slot back, unless it lapsed and someone else holds it now."""
+        ...
+
+
 class LogSource(Protocol):
     """Where rows come from: Log Analytics, or a folder of exports."""
 

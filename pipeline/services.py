@@ -19,6 +19,7 @@ from pipeline.ports import (
     OccurrenceLedger,
     Operations,
     PoisonLog,
+    QuerySlots,
     RateLimiter,
 )
 from pipeline.settings import AppSettings
@@ -32,6 +33,7 @@ class Services:
     rules: Rules
     clock: Clock
     log_source: LogSource
+    query_slots: QuerySlots
     query_queue: MessageQueue
     poison_queue: MessageQueue
     failure_queue: MessageQueue

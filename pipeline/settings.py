@@ -96,6 +96,23 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_MAX_ROWS_PER_QUERY",
         description="A result this large is treated as capped, and its window split.",
     )
+    max_concurrent_queries: int = Field(
+        default=3,
+        ge=1,
+        le=5,
+        alias="FAULTLINE_MAX_CONCURRENT_QUERIES",
+        description=(
+            "Queries in flight at once across every instance, held as leases in Table Storage. "
+            "Log Analytics allows 5 per identity; lower it when other apps share the identity."
+        ),
+    )
+    query_slot_wait_seconds: int = Field(
+        default=15,
+        ge=1,
+        le=600,
+        alias="FAULTLINE_QUERY_SLOT_WAIT_SECONDS",
+        description="How long a job waits, back on the queue, when every query slot is held.",
+    )
     max_throttled_attempts: int = Field(
         default=20,
         ge=1,

@@ -39,6 +39,25 @@ class MemoryQueue:
         self.sent.append((body, delay))
 
 
+class MemoryQuerySlots:
+    """Query slots as leases: a held slot lapses at its expiry."""
+
+    def __init__(self, limit: int = 3) -> None:
+        self.limit = limit
+        self.held: dict[str, tuple[str, datetime]] = {}
+
+    def acquire(self, holder: str, now: datetime, hold: timedelta) -> str | None:
+        for slot in (f"slot-{i}" for i in range(self.limit)):
+            if slot not in self.held or self.held[slot][1] <= now:
+                self.held[slot] = (holder, now + hold)
+                return slot
+        return None
+
+    def release(self, slot: str, holder: str) -> None:
+        if self.held.get(slot, ("", None))[0] == holder:
+            del self.held[slot]
+
+
 class MemoryPoisonLog:
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str], tuple[str, str, str]] = {}
@@ -471,6 +490,7 @@ class Memory:
     failure_queue: MemoryQueue = field(default_factory=MemoryQueue)
     query_queue: MemoryQueue = field(default_factory=MemoryQueue)
     checkpoints: MemoryCheckpoints = field(default_factory=MemoryCheckpoints)
+    query_slots: MemoryQuerySlots = field(default_factory=MemoryQuerySlots)
     poisoned: MemoryPoisonLog = field(default_factory=MemoryPoisonLog)
 
     def services(
@@ -483,6 +503,7 @@ class Memory:
             rules=rules,
             clock=_Clock(now),
             log_source=_Absent("log source"),  # type: ignore[arg-type]
+            query_slots=self.query_slots,
             query_queue=self.query_queue,
             poison_queue=MemoryQueue(),
             failure_queue=self.failure_queue,

@@ -14,7 +14,7 @@ def queued_bodies(azurite: Azurite, queue_name: str) -> list[str]:
     queue = QueueClient.from_connection_string(
         azurite.connection_string, queue_name, message_decode_policy=BinaryBase64DecodePolicy()
     )
-    bodies = []
+    bodies: list[str] = []
     while batch := list(queue.receive_messages(max_messages=32, visibility_timeout=300)):
         bodies.extend(m.content.decode() for m in batch)
     return bodies
