@@ -30,7 +30,6 @@ from .catalog import (
     PY_WORKER,
     SCENARIOS,
     SERVICES,
-    SLOTS,
     WINDOW_MINUTES,
     Console,
     Container,
@@ -50,9 +49,8 @@ from .catalog import (
     Signal,
     Trace,
     days_scenarios,
-    guid,
-    hex_id,
 )
+from .placeholders import SLOTS, guid, hex_id
 
 TICKS_PER_SECOND = 10_000_000  # Log Analytics datetimes have 100 ns resolution
 TICKS_PER_MS = TICKS_PER_SECOND // 1000
