@@ -30,6 +30,9 @@ from .catalog import (
     PY_WORKER,
     SCENARIOS,
     SERVICES,
+    days_scenarios,
+)
+from .model import (
     WINDOW_MINUTES,
     Console,
     Container,
@@ -48,7 +51,6 @@ from .catalog import (
     Service,
     Signal,
     Trace,
-    days_scenarios,
 )
 from .placeholders import SLOTS, guid, hex_id
 
@@ -1114,7 +1116,7 @@ def generate(profile: str, out: Path) -> None:
 
 def rendered(profile: str, out: Path) -> Path:
     """`out`, holding the profile as this very generator renders it: rendered on first use and
-    again whenever the generator, the catalog or its data files change (a stamp keeps the hash)."""
+    again whenever samples/*.py or the data files change (a stamp keeps the hash)."""
     here = Path(__file__).parent
     sources = sorted([*here.glob("*.py"), *here.glob("data/*.yaml")])
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()
