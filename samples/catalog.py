@@ -11,7 +11,6 @@ filled once per occurrence (placeholders.py).
 # ruff: noqa: E501
 
 import random
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -22,8 +21,30 @@ from typing import Any, NoReturn, get_args
 
 import yaml
 
+from .blocks import (
+    at,
+    cs,
+    fastify,
+    gof,
+    http_dep,
+    invocation,
+    js,
+    jv,
+    logstash,
+    morgan,
+    nginx,
+    pg_dep,
+    pino,
+    py,
+    sb_details,
+    spread,
+    sql_dep,
+    stable_line,
+    traffic,
+    uvicorn,
+    zap,
+)
 from .model import (
-    ELAPSED,
     WINDOW_MINUTES,
     Burst,
     Console,
@@ -51,114 +72,6 @@ from .model import (
     Trace,
 )
 
-# --- building blocks ---------------------------------------------------------------------------
-
-
-def traffic(n: int) -> tuple[Burst, ...]:
-    """Night traffic that picks up towards morning: 40% in the first three hours."""
-    early = n * 2 // 5
-    return (Burst(0, early, 180), Burst(180, n - early, 178))
-
-
-def spread(n: int) -> tuple[Burst, ...]:
-    return (Burst(0, n, 358),)
-
-
-def at(*minutes: float) -> tuple[Burst, ...]:
-    """One occurrence right at each given minute (timers, restarts)."""
-    return tuple(Burst(m, 1, 0.02) for m in minutes)
-
-
-def invocation(
-    function: str, reason: str, *body: Signal, fault: Fault | None = None
-) -> tuple[Signal, ...]:
-    """The Executing/Executed pair the Functions host logs around an invocation's own signals."""
-    category = f"Function.{function}"
-    start = FuncLog(
-        "Information",
-        f"Executing 'Functions.{function}' (Reason='{reason}', Id={{InvocationId}})",
-        category,
-        function,
-    )
-    if fault is None:
-        end = FuncLog(
-            "Information",
-            f"Executed 'Functions.{function}' (Succeeded, Id={{InvocationId}}, "
-            "Duration={DurationMs}ms)",
-            category,
-            function,
-        )
-    else:
-        end = FuncLog(
-            "Error",
-            f"Executed 'Functions.{function}' (Failed, Id={{InvocationId}}, Duration={{DurationMs}}ms)",
-            category,
-            function,
-            fault,
-        )
-    return (start, *body, end)
-
-
-def sb_details(function: str = "reserve_stock") -> FuncLog:
-    return FuncLog(
-        "Information",
-        "Trigger Details: MessageId: {MessageId}, SequenceNumber: {Sequence}, DeliveryCount: 1, "
-        "EnqueuedTimeUtc: {IsoClock}, LockedUntilUtc: {LockClock}, SessionId: (null)",
-        f"Function.{function}",
-        function,
-    )
-
-
-def logstash(logger: str, **extra: str) -> dict[str, str | int | float | bool]:
-    return {"logger_name": logger, **extra}
-
-
-def zap(caller: str, **extra: str | int | float | bool) -> dict[str, str | int | float | bool]:
-    return {"caller": caller, **extra}
-
-
-def pino(
-    message: str, level: str = "info", fault: Fault | None = None, **extra: FieldValue
-) -> Container:
-    """A line from a Fastify request's logger (pino): its `reqId` binding, then the line's fields."""
-    return Container(message, level, fields={"reqId": "{ReqId}", **extra}, fault=fault)
-
-
-def fastify(method: str, path: str, status: int, *work: Signal) -> tuple[Signal, ...]:
-    """The lines Fastify logs around every request it serves, and what the handler does between."""
-    request = {
-        "method": method,
-        "url": path,
-        "hostname": "promotions-svc:3000",
-        "remoteAddress": "{PodIp}",
-    }
-    return (
-        pino("incoming request", req=request),
-        *work,
-        pino("request completed", res={"statusCode": status}, responseTime=ELAPSED),
-    )
-
-
-def morgan(method: str, path: str, status: int) -> Console:
-    return Console(
-        "Informational",
-        f'{{ClientIp}} - - [{{AccessClock}}] "{method} {path} HTTP/1.1" {status} {{Bytes}} '
-        '"https://shop.contoso-shop.com/cart" "{UserAgent}"',
-    )
-
-
-def uvicorn(method: str, path: str, status: str) -> Container:
-    return Container(f'INFO:     {{PodIp}}:{{Port}} - "{method} {path} HTTP/1.1" {status}')
-
-
-def nginx(method: str, path: str, status: int, upstream: str) -> Container:
-    return Container(
-        f'{{PodIp}} - - [{{AccessClock}}] "{method} {path} HTTP/2.0" {status} {{Bytes}} '
-        f'"https://shop.contoso-shop.com/" "{{UserAgent}}" 412 0.{{ElapsedMs}} [{upstream}] [] '
-        f"10.244.1.23:8080 {{Bytes}} 0.{{ElapsedMs}} {status} {{MessageId}}"
-    )
-
-
 # --- the days: several hundred root causes built from parts -----------------------------------
 # A generated root cause is an operation of a service, one part of the app it calls (a repository,
 # a client, a calculator) and a way that part fails in the service's runtime (an ErrorKind). Each
@@ -173,59 +86,6 @@ DAYS_MINUTES = DAYS * 1440
 DAYS_CAUSES = 360  # sampled from the product, besides the night's causes, orders and ingress ones
 HEALTHY_SCALE = 6.0  # the days' healthy traffic, as a multiple of the night's
 OPERATION_TRAFFIC = 50  # healthy requests a day for operations the night does not have
-
-
-def _line(key: str, low: int = 18, high: int = 380) -> int:
-    """A stable line for a generated frame: one function stays on one line across occurrences."""
-    return low + zlib.crc32(key.encode()) % (high - low)
-
-
-def cs(cls: str, method: str, sync: bool = False) -> Frame:
-    """A .NET frame of the shop's code; async methods as the compiler names their state machine."""
-    names = cls.split(".")
-    api = names[2] == "Api"
-    project = f"{names[1]}.Api" if api else names[1]
-    path = "/".join(names[3:] if api else names[2:])
-    func = (
-        f"{cls}.{method}" if sync else f"{cls}+<{method}>d__{_line(cls + method, 2, 40)}.MoveNext"
-    )
-    assembly = f"Contoso.{project}, Version=1.0.0.0, Culture=neutral, PublicKeyToken=null"
-    return Frame(func, f"/src/{project}/{path}.cs", _line(cls + method), module=assembly)
-
-
-def jv(cls: str, method: str) -> Frame:
-    return Frame(f"{cls}.{method}", f"{cls.rsplit('.', 1)[1]}.java", _line(cls + method))
-
-
-def py(func: str, file: str, code: str) -> Frame:
-    return Frame(func, file, _line(file + func), code=code)
-
-
-def js(func: str, file: str) -> Frame:
-    return Frame(func, f"/home/site/wwwroot/src/{file}", _line(file + func), _line(func, 5, 40))
-
-
-def gof(func: str, file: str) -> Frame:
-    return Frame(
-        f"github.com/contoso/catalog/internal/{func}", f"/app/internal/{file}", _line(func)
-    )
-
-
-def http_dep(method: str, url: str, code: str = "200", ms: tuple[float, float] = (20, 300)) -> Dep:
-    host = url.split("/")[2]
-    path = "/" + url.split("/", 3)[3].split("?")[0]
-    return Dep("HTTP", host, f"{method} {path}", url, code, True, ms)
-
-
-SQL = "contoso-sql-prod.database.windows.net | orders"  # the orders database, as SqlClient names it
-
-
-def sql_dep(statement: str, ms: tuple[float, float] = (2, 40)) -> Dep:
-    return Dep("SQL", SQL, SQL, statement, "0", True, ms)
-
-
-def pg_dep(target: str, name: str, statement: str, ms: tuple[float, float] = (1, 20)) -> Dep:
-    return Dep("postgresql", target, name, statement, "", True, ms)
 
 
 # --- loading the data files ----------------------------------------------------------------------
@@ -974,7 +834,7 @@ def _bound_fault(fault: Fault, part: Part, service: str) -> Fault:
 def _fault(op: Operation, part: Part, kind: ErrorKind) -> Fault:
     """The exception: the kind's library frames, the part's, then the operation's own ones."""
     own = part.frame._replace(code=_bound(kind.code, part)) if kind.code else part.frame
-    caller = op.entry[0]._replace(line=_line(op.key + part.key), code=part.call)
+    caller = op.entry[0]._replace(line=stable_line(op.key + part.key), code=part.call)
     glue = (RETHROW,) if own.func.endswith("MoveNext") else ()
     frames = (*kind.frames, own, *glue, caller, *op.entry[1:])
     message = _bound(kind.message, part)
@@ -1192,7 +1052,7 @@ def _ingress_failures(rng: random.Random) -> list[Scenario]:
         for route, method, path, upstream, host in NGINX_ROUTES:
             if (error, route) == ("timeout", "product"):  # the night's ingress-upstream-timeout
                 continue
-            address = f"10.244.{_line(upstream, 0, 4)}.{_line(route, 2, 250)}:{upstream.rsplit('-', 1)[1]}"
+            address = f"10.244.{stable_line(upstream, 0, 4)}.{stable_line(route, 2, 250)}:{upstream.rsplit('-', 1)[1]}"
             target = upstream if error == "no-live" else address
             line = (
                 f"{{Clock}} [error] 38#38: *{{ConnNo}} {text}, client: {{PodIp}}, server: {host}, "
