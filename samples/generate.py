@@ -30,7 +30,9 @@ from .catalog import (
     PY_WORKER,
     SCENARIOS,
     SERVICES,
-    SLOTS,
+    days_scenarios,
+)
+from .model import (
     WINDOW_MINUTES,
     Console,
     Container,
@@ -49,10 +51,8 @@ from .catalog import (
     Service,
     Signal,
     Trace,
-    days_scenarios,
-    guid,
-    hex_id,
 )
+from .placeholders import SLOTS, guid, hex_id
 
 TICKS_PER_SECOND = 10_000_000  # Log Analytics datetimes have 100 ns resolution
 TICKS_PER_MS = TICKS_PER_SECOND // 1000
@@ -1116,7 +1116,7 @@ def generate(profile: str, out: Path) -> None:
 
 def rendered(profile: str, out: Path) -> Path:
     """`out`, holding the profile as this very generator renders it: rendered on first use and
-    again whenever the generator, the catalog or its data files change (a stamp keeps the hash)."""
+    again whenever samples/*.py or the data files change (a stamp keeps the hash)."""
     here = Path(__file__).parent
     sources = sorted([*here.glob("*.py"), *here.glob("data/*.yaml")])
     digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()

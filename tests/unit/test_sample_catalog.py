@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from samples import catalog
-from samples.catalog import CatalogError, load
+from samples.loader import DATA, CatalogError, load
 
 pytestmark = pytest.mark.unit
 
@@ -72,7 +72,7 @@ def test_a_bad_entry_names_its_file_and_entry(
     tmp_path: Path, file: str, text: str, replacement: str, named: list[str]
 ) -> None:
     data = tmp_path / "data"
-    shutil.copytree(catalog.DATA, data)
+    shutil.copytree(DATA, data)
     original = (data / file).read_text(encoding="utf-8")
     assert original.count(text) == 1, text
     (data / file).write_text(original.replace(text, replacement), encoding="utf-8")

@@ -17,8 +17,9 @@ import yaml
 from detection.conditions import matches
 from detection.records import Column, decode_row
 from detection.rules import Condition, load_rules
-from samples.catalog import DAYS_SERVICES, SERVICES, Service, days_scenarios
+from samples.catalog import DAYS_SERVICES, SERVICES, days_scenarios
 from samples.generate import COLUMNS, RULES, generate, is_malformed, rendered
+from samples.model import Service
 
 pytestmark = pytest.mark.unit
 
