@@ -18,6 +18,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 PARTITION = "query-slots"
 FREE = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_CONFLICTS = 50
 
 
 class TableQuerySlots:
@@ -26,30 +27,39 @@ class TableQuerySlots:
         self._limit = limit
 
     def acquire(self, holder: str, now: datetime, hold: timedelta) -> str | None:
-        rows = {
-            row["RowKey"]: row
-            for row in self._table.query_entities("PartitionKey eq @p", parameters={"p": PARTITION})
-        }
+        """A free or lapsed slot, taken under its ETag; None only when a fresh read finds every
+        slot held. A slot another worker took between the read and the write sends this one
+        back to read again, not away: the slot it saw held may have been given back since."""
         taken = {"PartitionKey": PARTITION, "Holder": holder, "ExpiresAt": now + hold}
-        for index in range(self._limit):
-            slot = f"slot-{index}"
-            row = rows.get(slot)
-            try:
-                if row is None:
-                    self._table.create_entity({**taken, "RowKey": slot})
-                    return slot
-                if row["ExpiresAt"] > now:
-                    continue
-                self._table.update_entity(
-                    {**taken, "RowKey": slot},
-                    mode=UpdateMode.REPLACE,
-                    etag=row.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
+        for _ in range(MAX_CONFLICTS):
+            rows = {
+                row["RowKey"]: row
+                for row in self._table.query_entities(
+                    "PartitionKey eq @p", parameters={"p": PARTITION}
                 )
-                return slot
-            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-                continue  # another worker took it first
-        return None
+            }
+            free = [
+                slot
+                for slot in (f"slot-{index}" for index in range(self._limit))
+                if slot not in rows or rows[slot]["ExpiresAt"] <= now
+            ]
+            if not free:
+                return None
+            for slot in free:
+                try:
+                    if slot not in rows:
+                        self._table.create_entity({**taken, "RowKey": slot})
+                    else:
+                        self._table.update_entity(
+                            {**taken, "RowKey": slot},
+                            mode=UpdateMode.REPLACE,
+                            etag=rows[slot].metadata["etag"],
+                            match_condition=MatchConditions.IfNotModified,
+                        )
+                    return slot
+                except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                    continue  # another worker took it first
+        raise RuntimeError(f"{MAX_CONFLICTS} rounds of conflicts for a query slot")
 
     def release(self, slot: str, holder: str) -> None:
         try:

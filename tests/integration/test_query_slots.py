@@ -55,6 +55,31 @@ def test_five_workers_racing_for_three_slots_never_run_more_than_three_queries(a
     assert most == 3, "three at once at most, and the slots were all used"
 
 
+def test_as_many_workers_as_slots_always_find_one_however_they_race(azurite) -> None:
+    """A worker that loses a race for the slot it saw free reads again: the slot it saw held may
+    have been given back since. Giving up on a stale read would send a job to wait on the queue
+    while a slot stood free."""
+    table = f"Slots{uuid.uuid4().hex[:10]}"
+    refused: list[str] = []
+
+    def worker(name: str) -> None:
+        mine = slots(azurite.connection_string, table, limit=3)
+        for query in range(30):
+            holder = f"{name}-{query}"
+            slot = mine.acquire(holder, NOW, timedelta(minutes=4))
+            if slot is None:
+                refused.append(holder)
+                continue
+            mine.release(slot, holder)
+
+    workers = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(3)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=120)
+    assert refused == []
+
+
 def test_a_crashed_holders_slot_frees_itself_when_its_lease_lapses(azurite) -> None:
     table = f"Slots{uuid.uuid4().hex[:10]}"
     crashed = slots(azurite.connection_string, table, limit=1)
