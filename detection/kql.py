@@ -106,8 +106,14 @@ def compile_condition(condition: Condition) -> str:
     return _guarded("todouble", ref, _ORDER[operator], _number(operand))
 
 
-def build_query(table: str, window: QueryWindow, conditions: Sequence[Condition]) -> str:
-    """The KQL for one table and window: ingestion-time slice, TimeGenerated bound, candidates."""
+def build_query(
+    table: str, window: QueryWindow, conditions: Sequence[Condition], *, limit: int | None = None
+) -> str:
+    """The KQL for one table and window: ingestion-time slice, TimeGenerated bound, candidates.
+
+    `limit` caps the rows the service sends back, so a job's memory has a bound set by us rather
+    than by the service's 500,000 rows and ~100 MB; a result that reaches it is split by the
+    caller, never used as if whole."""
     lines = [
         table,
         f"| where ingestion_time() >= {datetime_literal(window.start)}"
@@ -118,6 +124,8 @@ def build_query(table: str, window: QueryWindow, conditions: Sequence[Condition]
     if conditions:
         lines.append("| where " + " or ".join(f"({compile_condition(c)})" for c in conditions))
     lines.append(f"| extend {INGESTION_TIME_COLUMN} = ingestion_time()")
+    if limit is not None:
+        lines.append(f"| take {limit}")
     return "\n".join(lines)
 
 

@@ -93,7 +93,7 @@ def _run(services: Services, job: QueryJob) -> JobReport:
         job.table,
         window,
         conditions,
-        build_query(job.table, window, conditions),
+        build_query(job.table, window, conditions, limit=services.settings.max_rows_per_query),
     )
     holder = f"{job.job_id}:{uuid.uuid4().hex[:12]}"
     hold = timedelta(seconds=services.settings.query_timeout_seconds) + SLOT_MARGIN

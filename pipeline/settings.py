@@ -90,11 +90,15 @@ class AppSettings(BaseModel):
         description="Server-side query timeout.",
     )
     max_rows_per_query: int = Field(
-        default=500_000,
+        default=50_000,
         ge=1,
         le=500_000,
         alias="FAULTLINE_MAX_ROWS_PER_QUERY",
-        description="A result this large is treated as capped, and its window split.",
+        description=(
+            "Most rows one query returns (`take`); a result this large is treated as capped, and"
+            " its window split. Bounds a job's memory: about 6 MB per 1,000 rows of exceptions"
+            " with stack traces (`python -m bench.memory`)."
+        ),
     )
     max_concurrent_queries: int = Field(
         default=3,

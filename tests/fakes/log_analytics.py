@@ -461,9 +461,10 @@ _TESTS: dict[str, Callable[[Value], bool]] = {
 # Query parsing and compilation
 
 _GRAMMAR = r"""
-start: IDENT where_op* extend_op*
+start: IDENT where_op* extend_op* take_op?
 where_op: "|" "where" disj
 extend_op: "|" "extend" IDENT "=" "ingestion_time" "(" ")"
+take_op: "|" ("take" | "limit") INT
 
 ?disj: conj | disj "or" conj -> or_
 ?conj: pred | conj "and" pred -> and_
@@ -776,7 +777,21 @@ def _run_query(tables: dict[str, _Table], query: str, timespan: tuple[int, int] 
             for position in stamped:
                 out[position] = _format_ticks(row.ingestion)
             rows.append(out)
+    for op in operator_trees:
+        if op.data == "take_op":
+            rows = rows[: int(op.children[0])]
     return _Result(columns, rows)
+
+
+def _rows_within(rows: Sequence[Sequence[Any]], max_bytes: int) -> int:
+    """How many leading rows fit the service's data size limit; the rest it trims, with a
+    partial-result error."""
+    size = 0
+    for count, row in enumerate(rows):
+        size += len(json.dumps(row)) + 1
+        if size > max_bytes:
+            return count
+    return len(rows)
 
 
 def _timespan_predicate(table: _Table, start: int, end: int) -> Predicate:
@@ -844,8 +859,9 @@ class LogAnalyticsFake:
     endpoint: str
     ca_path: str
 
-    def __init__(self, max_rows: int = 500_000) -> None:
+    def __init__(self, max_rows: int = 500_000, max_bytes: int = 64 * 2**20) -> None:
         self.max_rows = max_rows
+        self.max_bytes = max_bytes
         self.credential = FakeCredential()
         # Token -> workspaces it has Log Analytics Reader on; "*" is every workspace.
         self._readers: dict[str, set[str]] = {self.credential.token: {"*"}}
@@ -1082,6 +1098,16 @@ class LogAnalyticsFake:
                 _engine_error(
                     f"Query result set has exceeded the internal record count limit {self.max_rows}"
                     f" (E_QUERY_RESULT_SET_TOO_LARGE; {_KUSTO_LIMITS})",
+                    "E_QUERY_RESULT_SET_TOO_LARGE",
+                )
+            )
+        within = _rows_within(rows, self.max_bytes)
+        if within < len(rows):
+            rows = rows[:within]
+            details.append(
+                _engine_error(
+                    "Query result set has exceeded the internal data size limit "
+                    f"{self.max_bytes} (E_QUERY_RESULT_SET_TOO_LARGE; {_KUSTO_LIMITS})",
                     "E_QUERY_RESULT_SET_TOO_LARGE",
                 )
             )

@@ -332,6 +332,27 @@ def test_max_rows_caps_the_result_like_the_service(
     assert isinstance(_run(client, "AppRequests\n| where Success == true"), LogsQueryResult)
 
 
+def test_take_returns_that_many_rows_as_a_whole_result(client: LogsQueryClient) -> None:
+    result = _run(client, "AppRequests\n| take 2")
+    assert isinstance(result, LogsQueryResult)
+    assert [row["Id"] for row in result.tables[0].rows] == ["a", "b"]
+
+
+def test_max_bytes_trims_the_result_like_the_service(
+    la: LogAnalyticsFake, client: LogsQueryClient
+) -> None:
+    whole = client.query_workspace(WS, "AppRequests", timespan=None)
+    assert isinstance(whole, LogsQueryResult)
+    first_row = len(json.dumps(list(whole.tables[0].rows[0]), default=str))
+    la.max_bytes = first_row * 2 + 10
+    result = client.query_workspace(WS, "AppRequests", timespan=None)
+    assert isinstance(result, LogsQueryPartialResult)
+    assert 1 <= len(result.partial_data[0].rows) < len(whole.tables[0].rows)
+    assert result.partial_error is not None and result.partial_error.details
+    message = result.partial_error.details[0]["innererror"]["message"]
+    assert f"exceeded the internal data size limit {la.max_bytes}" in message
+
+
 def _bad_request(client: LogsQueryClient, query: str) -> HttpResponseError:
     with pytest.raises(HttpResponseError) as caught:
         client.query_workspace(WS, query, timespan=None)
@@ -366,7 +387,8 @@ def test_unresolvable_expressions_are_semantic_errors(client: LogsQueryClient, w
         "AppRequests\n| where TimeGenerated > datetime(yesterday)",
         "AppRequests\n| extend IngestionTime = ingestion_time()\n| where Success == true",
         "AppRequests\n| extend X = now()",
-        "AppRequests | take 5",
+        "AppRequests\n| take 5\n| where Success == true",
+        "AppRequests | sort by TimeGenerated",
     ],
 )
 def test_unsupported_queries_are_syntax_errors(client: LogsQueryClient, query: str) -> None:

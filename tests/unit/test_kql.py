@@ -124,6 +124,16 @@ def test_build_query_bounds_ingestion_time_and_time_generated() -> None:
     ]
 
 
+def test_build_query_takes_at_most_the_limit_last() -> None:
+    window = QueryWindow(
+        datetime(2026, 11, 20, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 20, 0, 15, tzinfo=UTC),
+        timedelta(hours=1),
+    )
+    query = build_query("AppTraces", window, [c(field="SeverityLevel", gte=3)], limit=50_000)
+    assert query.splitlines()[-2:] == ["| extend IngestionTime = ingestion_time()", "| take 50000"]
+
+
 def test_hostile_dynamic_keys_and_values_stay_inside_literals() -> None:
     hostile = 'x"] or true or Properties["'
     query = compile_condition(c(field=f"Properties.{hostile}", equals='") or true //'))
