@@ -71,15 +71,30 @@ param queryTimeoutSeconds int = 180
 @description('Memory of each Function App instance in MB; billing is per GB-second of execution.')
 param instanceMemoryMB int = 2048
 
-// Log Analytics allows 5 concurrent queries per identity. Only the query-jobs function queries,
-// and on Flex Consumption it scales in its own group, where host.json (queues.batchSize 2 +
-// newBatchThreshold 1) runs at most 3 jobs per instance. One instance keeps it at 3 queries in
-// flight; two would allow 6 and draw 429s. The cap is per function group, so the HTTP and Durable
-// groups each get one instance too, which is ample for a poller.
+// Scaling out is a matter of cost, not correctness: Log Analytics' 5 concurrent queries per
+// identity are kept by the query slots in Table Storage (FAULTLINE_MAX_CONCURRENT_QUERIES), however
+// many instances run. 40 is accepted in every region; lower values were opened region by region
+// and some regions refuse them. A waiting job costs a queue message, not a running instance.
 @minValue(1)
 @maxValue(1000)
-@description('Most instances per function group; 1 keeps Log Analytics queries within 5 concurrent per identity (see the comment above).')
-param maximumInstanceCount int = 1
+@description('Most instances per function group (azd variable FAULTLINE_MAX_INSTANCES); 40 is accepted in every region, lower values only in some.')
+param maximumInstanceCount int = 40
+
+// Durable timers (an issue's hour-long waits) and new orchestrations are noticed by polling the
+// task hub's queues. On a plan that scales to zero nothing polls while no instance runs, so the
+// Durable documentation for Flex Consumption recommends one always-ready instance for the
+// durable group and polling at most every 10 s. The instance is billed around the clock as
+// baseline (about 2 GB x 2.6 million s a month at about $0.000004 per GB-s: roughly $21 a month at
+// 2,048 MB, $5 at 512 MB; East US list prices), with no free grant on its executions.
+@minValue(0)
+@maxValue(10)
+@description('Always-ready instances of the durable group (azd variable FAULTLINE_DURABLE_ALWAYS_READY, default 1; 0 scales it to zero and leaves Durable timers to the platform waking the app).')
+param durableAlwaysReadyInstances int = 1
+
+@minValue(1)
+@maxValue(30)
+@description('Longest idle pause between polls of the Durable task hub queues, in seconds (azd variable FAULTLINE_DURABLE_POLLING_SECONDS, default 10; Durable\'s own default is 30).')
+param durableQueuePollingSeconds int = 10
 
 @description('Optional Microsoft Entra ID authentication for the HTTP endpoints (/api/replay, /api/health and any later one), azd variable FAULTLINE_HTTP_AUTH_CLIENT_ID: the application (client) id of an app registration in this tenant that stands for the Faultline API (set its manifest\'s requestedAccessTokenVersion to 2). Empty (default): function keys only, as before. Set: App Service Authentication answers 401 to any request without a valid access token issued by this tenant for that API; the function key is still required.')
 param httpAuthClientId string = ''
@@ -197,6 +212,8 @@ module api 'app/api.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    durableAlwaysReadyInstances: durableAlwaysReadyInstances
+    durableQueuePollingSeconds: durableQueuePollingSeconds
     keyVaultUri: keyVault.outputs.uri
     githubTokenSecretName: githubTokenSecretName
     markerKeySecretName: markerKeySecretName

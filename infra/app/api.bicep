@@ -45,10 +45,20 @@ param applicationInsightsConnectionString string
 ])
 param instanceMemoryMB int = 2048
 
-@description('Most instances per function group; see main.bicep for why the default is 1.')
+@description('Most instances per function group; see main.bicep for why the default is 40.')
 @minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 1
+param maximumInstanceCount int = 40
+
+@description('Always-ready instances of the durable group (0 to scale it to zero); see main.bicep.')
+@minValue(0)
+@maxValue(10)
+param durableAlwaysReadyInstances int = 1
+
+@description('Longest pause, in seconds, between polls of the Durable task hub\'s queues when idle.')
+@minValue(1)
+@maxValue(30)
+param durableQueuePollingSeconds int = 10
 
 @description('Key Vault URI, for runtime reads of the GitHub credential.')
 param keyVaultUri string
@@ -91,6 +101,19 @@ param httpAuthAllowedAudiences array = []
 @description('Client application ids allowed to call (the token\'s appid/azp claim); empty: any application in the tenant.')
 param httpAuthAllowedClientIds array = []
 
+// A query job holds its result in memory, about 6 MB per 1,000 rows of exceptions with stack
+// traces (python -m bench.memory), and an instance runs up to three jobs at once (host.json). The
+// row cap keeps three worst-case jobs well inside the instance's memory, beside the host.
+var maxRowsPerQuery = instanceMemoryMB >= 4096 ? 100000 : (instanceMemoryMB >= 2048 ? 50000 : 10000)
+
+// The durable group: orchestrations and activities (Flex Consumption's per-group scaling).
+var durableAlwaysReady = [
+  {
+    name: 'durable'
+    instanceCount: durableAlwaysReadyInstances
+  }
+]
+
 var appSettings = {
   // Identity-based host storage: queues and tables for Faultline, all three for Durable and the host.
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -101,6 +124,8 @@ var appSettings = {
   // Telemetry sent with the identity (Application Insights has local auth disabled).
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // Durable's idle polling of its task hub queues (host.json override; the default is 30 s).
+  AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval: '00:00:${padLeft(string(durableQueuePollingSeconds), 2, '0')}'
   // Faultline (pipeline/settings.py).
   FAULTLINE_TIMER_SCHEDULE: timerSchedule
   FAULTLINE_QUERY_QUEUE: 'faultline-query-jobs'
@@ -111,7 +136,7 @@ var appSettings = {
   FAULTLINE_LOGS_EXPORT_DIR: ''
   FAULTLINE_LOGS_CA_BUNDLE: ''
   FAULTLINE_QUERY_TIMEOUT_SECONDS: string(queryTimeoutSeconds)
-  FAULTLINE_MAX_ROWS_PER_QUERY: '500000'
+  FAULTLINE_MAX_ROWS_PER_QUERY: string(maxRowsPerQuery)
   FAULTLINE_MAX_THROTTLED_ATTEMPTS: '20'
   FAULTLINE_MAX_CONCURRENT_QUERIES: '3'
   FAULTLINE_QUERY_SLOT_WAIT_SECONDS: '15'
@@ -194,6 +219,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        alwaysReady: durableAlwaysReadyInstances > 0 ? durableAlwaysReady : []
       }
       runtime: {
         name: 'python'

@@ -308,6 +308,50 @@ def test_flex_consumption_python_313_with_identity_only_storage() -> None:
     assert "enableRbacAuthorization: true" in (INFRA / "app" / "keyvault.bicep").read_text()
 
 
+def test_durable_keeps_one_instance_ready_and_polls_often_unless_turned_off() -> None:
+    """Flex Consumption's Durable guidance: an always-ready instance for the durable group and
+    task hub polling at most every 10 s, so hour-long timers fire without a platform wake-up."""
+    main, api = MAIN.read_text(), API.read_text()
+    assert "param durableAlwaysReadyInstances int = 1" in main
+    assert "param durableQueuePollingSeconds int = 10" in main
+    assert "alwaysReady: durableAlwaysReadyInstances > 0 ? durableAlwaysReady : []" in api
+    assert re.search(
+        r"var durableAlwaysReady = \[\s*\{\s*name: 'durable'\s*"
+        r"instanceCount: durableAlwaysReadyInstances\s*\}\s*\]",
+        api,
+    )
+    assert re.search(
+        r"storageProvider__maxQueuePollingInterval: '00:00:\$\{padLeft\("
+        r"string\(durableQueuePollingSeconds\), 2, '0'\)\}'",
+        api,
+    )
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert parameters["durableAlwaysReadyInstances"]["value"] == (
+        "${FAULTLINE_DURABLE_ALWAYS_READY=1}"
+    )
+    assert parameters["durableQueuePollingSeconds"]["value"] == (
+        "${FAULTLINE_DURABLE_POLLING_SECONDS=10}"
+    )
+
+
+def test_scale_out_defaults_to_what_every_region_accepts() -> None:
+    """Under 40 is refused in some regions; the query slots, not the instance cap, keep Log
+    Analytics within its concurrent queries."""
+    assert "param maximumInstanceCount int = 40" in MAIN.read_text()
+    assert "param maximumInstanceCount int = 40" in API.read_text()
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert parameters["maximumInstanceCount"]["value"] == "${FAULTLINE_MAX_INSTANCES=40}"
+
+
+def test_the_row_cap_follows_the_instance_memory() -> None:
+    api = API.read_text()
+    assert "FAULTLINE_MAX_ROWS_PER_QUERY: string(maxRowsPerQuery)" in api
+    assert (
+        "var maxRowsPerQuery = instanceMemoryMB >= 4096 ? 100000 : "
+        "(instanceMemoryMB >= 2048 ? 50000 : 10000)"
+    ) in api
+
+
 def test_role_assignments_are_named_by_scope_principal_and_role() -> None:
     assignments = 0
     for path in BICEP_FILES:
@@ -605,6 +649,7 @@ PLATFORM_ONLY = {
     "AzureWebJobsStorage__blobServiceUri",
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval",
 }
 # Set only locally: Core Tools needs the worker runtime; Flex Consumption sets it from
 # functionAppConfig and rejects the setting.
