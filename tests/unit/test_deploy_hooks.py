@@ -1,7 +1,8 @@
-"""The azd hooks around a deployment: the pre-flight (`infra/hooks/preflight.py`, preprovision).
+"""The azd hooks around a deployment: the pre-flight (`infra/hooks/preflight.py`, preprovision)
+and the post-deploy check (`infra/hooks/postdeploy.py`).
 
-Its logic is tested directly (ARM wildcard matching, the shapes `az` prints, the settings it
-validates), and the hook is run as azd runs it, as a subprocess, against a fake `az` on PATH that
+Their logic is tested directly (ARM wildcard matching, the shapes `az` prints, the settings they
+validate), and each hook is run as azd runs it, as a subprocess, against a fake `az` on PATH that
 answers from a JSON file describing the Azure it pretends to be.
 """
 
@@ -22,6 +23,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from detection.rules import Repository
+from local_host.host import FunctionTable
 
 pytestmark = pytest.mark.unit
 
@@ -40,6 +42,7 @@ def _load(name: str) -> ModuleType:
 
 
 preflight = _load("preflight")
+postdeploy = _load("postdeploy")
 
 ROLE_ASSIGNMENT_WRITE = "Microsoft.Authorization/roleAssignments/write"
 DEPLOYMENT_WRITE = "Microsoft.Resources/deployments/write"
@@ -329,12 +332,33 @@ def test_arm_failures_are_told_apart(message: str, kind: str) -> None:
     assert preflight.failure_kind(preflight.Answer(False, "", message)) == kind
 
 
+def test_function_names_from_the_listing() -> None:
+    listing = "func-faultline-x/health_check\r\nfunc-faultline-x/sync_issue\n\nreplay_window\n"
+    assert postdeploy.function_names(listing) == {"health_check", "sync_issue", "replay_window"}
+    everything = set(postdeploy.EXPECTED_FUNCTIONS)
+    assert postdeploy.missing_functions({name.upper() for name in everything}) == []
+    assert postdeploy.missing_functions(everything - {"sync_issue", "fan_out_queries"}) == [
+        "fan_out_queries",
+        "sync_issue",
+    ]
+
+
 # --- the hooks agree with the app and the infrastructure --------------------------------------
+
+
+def test_postdeploy_expects_exactly_the_functions_the_app_registers(
+    functions: FunctionTable,
+) -> None:
+    # Durable Functions adds its own BuiltIn__ functions (for call_http); Faultline does not
+    # rely on them.
+    registered = {name for name in functions.functions if not name.startswith("BuiltIn__")}
+    assert sorted(postdeploy.EXPECTED_FUNCTIONS) == sorted(registered)
 
 
 def test_hooks_check_what_the_infrastructure_uses() -> None:
     bicep = (ROOT / "infra" / "main.bicep").read_text()
     outputs = set(re.findall(r"^output (\w+) ", bicep, re.MULTILINE))
+    assert {"AZURE_RESOURCE_GROUP", "AZURE_FUNCTION_NAME", "AZURE_FUNCTION_URL"} <= outputs
     assert {"AZURE_KEY_VAULT_NAME", "FAULTLINE_GITHUB_TOKEN_SECRET"} <= outputs
     parameters = (ROOT / "infra" / "main.parameters.json").read_text()
     for variable in ("FAULTLINE_WORKSPACE_RESOURCE_IDS", "FAULTLINE_REPOSITORY", "AZURE_LOCATION"):
@@ -348,22 +372,24 @@ def test_hooks_check_what_the_infrastructure_uses() -> None:
     assert "scope: resourceGroup(split(workspaceResourceId, '/')[2]" in bicep
 
 
-def test_azd_runs_the_pre_flight_before_provisioning() -> None:
+def test_azd_runs_the_pre_flight_before_provisioning_and_the_check_after_deploying() -> None:
     hooks = yaml.safe_load((ROOT / "azure.yaml").read_text())["hooks"]
-    assert hooks["preprovision"]["posix"] == {
-        "shell": "sh",
-        "run": "python3 ./infra/hooks/preflight.py",
-        "interactive": True,
-    }
-    assert hooks["preprovision"]["windows"] == {
-        "shell": "pwsh",
-        "run": "python ./infra/hooks/preflight.py",
-        "interactive": True,
-    }
+    for event, script in (("preprovision", "preflight.py"), ("postdeploy", "postdeploy.py")):
+        assert hooks[event]["posix"] == {
+            "shell": "sh",
+            "run": f"python3 ./infra/hooks/{script}",
+            "interactive": True,
+        }
+        assert hooks[event]["windows"] == {
+            "shell": "pwsh",
+            "run": f"python ./infra/hooks/{script}",
+            "interactive": True,
+        }
+        assert (HOOKS / script).is_file()
     assert hooks["postprovision"]["posix"]["run"] == "./infra/hooks/marker-key.sh"
 
 
-@pytest.mark.parametrize("script", ["preflight.py"])
+@pytest.mark.parametrize("script", ["preflight.py", "postdeploy.py"])
 def test_hooks_run_on_python_39_with_the_standard_library_only(script: str) -> None:
     tree = ast.parse((HOOKS / script).read_text(), feature_version=(3, 9))
     imported = {
@@ -428,6 +454,14 @@ elif args[:1] == ["rest"]:
              "'dev@contoso.com' does not have authorization to perform action "
              "'Microsoft.Authorization/permissions/read'\"}})")
     print(json.dumps({"value": world["permissions"][scope]}))
+elif args[:3] == ["functionapp", "function", "list"]:
+    answers = world["function_lists"]
+    answer = answers.pop(0) if len(answers) > 1 else answers[0]
+    save()
+    if answer is None:
+        fail("ERROR: (ResourceNotFound) The Resource 'Microsoft.Web/sites/%s' was not found."
+             % option("-n"), 3)
+    print("\n".join("%s/%s" % (option("-n"), name) for name in answer))
 else:
     fail("fake az: no answer for " + " ".join(args), 2)
 """
@@ -441,6 +475,7 @@ def azure(**changes: object) -> dict:
         "runtimes": {"swedencentral": PYTHON_RUNTIMES, "uksouth": OLD_PYTHON_RUNTIMES},
         "workspaces": [WORKSPACE.lower()],
         "permissions": {WORKSPACE.lower(): [OWNER], GROUP.lower(): [OWNER]},
+        "function_lists": [list(postdeploy.EXPECTED_FUNCTIONS)],
         "calls": [],
     }
     return world | changes
@@ -452,6 +487,11 @@ AZD_ENV = {
     "AZURE_LOCATION": "swedencentral",
     "FAULTLINE_WORKSPACE_RESOURCE_IDS": WORKSPACE,
     "FAULTLINE_REPOSITORY": "contoso/shop",
+}
+DEPLOYED = {
+    "AZURE_RESOURCE_GROUP": "rg-faultline-prod",
+    "AZURE_FUNCTION_NAME": "func-faultline-abc123",
+    "AZURE_FUNCTION_URL": "https://func-faultline-abc123.azurewebsites.net",
 }
 
 
@@ -680,3 +720,72 @@ def test_the_skip_flag_skips_every_check(run_hook, flag: str) -> None:
     assert code == 0
     assert output.startswith("pre-flight: warning: FAULTLINE_SKIP_PREFLIGHT is set")
     assert calls == []
+
+
+def test_postdeploy_lists_the_functions_once_flex_has_indexed_them(run_hook) -> None:
+    world = azure(function_lists=[[], list(postdeploy.EXPECTED_FUNCTIONS)])
+    env = {**DEPLOYED, "FAULTLINE_HOOK_RETRY_SECONDS": "0"}
+    code, output, calls = run_hook("postdeploy.py", world, env)
+    assert code == 0, output
+    assert [call[:3] for call in calls] == [["functionapp", "function", "list"]] * 2
+    assert calls[0] == [
+        "functionapp", "function", "list", "-g", "rg-faultline-prod", "-n",
+        "func-faultline-abc123", "--query", "[].name", "-o", "tsv",
+    ]  # fmt: skip
+    assert "post-deploy: 0 of 15 functions listed (1/8)" in output
+    listed = re.search(r"post-deploy: functions in func-faultline-abc123: (.*)", output)
+    assert listed and listed.group(1).split(", ") == sorted(postdeploy.EXPECTED_FUNCTIONS)
+    assert "warning" not in output
+    url = "https://func-faultline-abc123.azurewebsites.net/api/health"
+    key = (
+        "az functionapp keys list -g rg-faultline-prod -n func-faultline-abc123 "
+        "--query functionKeys.default -o tsv"
+    )
+    assert f"post-deploy: health check: {url}" in output
+    assert f"post-deploy: the key: {key}" in output
+    assert f'curl "{url}?code=$({key})"' in output
+    assert not [call for call in calls if "keys" in call], "the key itself is never fetched"
+
+
+def test_postdeploy_warns_about_missing_functions_but_never_fails(run_hook) -> None:
+    listed = [name for name in postdeploy.EXPECTED_FUNCTIONS if "issue" not in name]
+    env = {**DEPLOYED, "FAULTLINE_HOOK_RETRY_SECONDS": "0"}
+    code, output, calls = run_hook("postdeploy.py", azure(function_lists=[listed]), env)
+    assert code == 0
+    assert len(calls) == postdeploy.ATTEMPTS
+    warning = re.search(r"post-deploy: warning: not listed \(yet\): (.*?)\. ", output)
+    assert warning and warning.group(1).split(", ") == [
+        "start_issue_workflow", "issue_workflow", "sync_issue", "assign_issue",
+    ]  # fmt: skip
+    assert "func azure functionapp logstream func-faultline-abc123" in output
+    assert "post-deploy: health check: " in output
+
+
+def test_postdeploy_warns_when_the_functions_cannot_be_listed(run_hook) -> None:
+    env = {**DEPLOYED, "FAULTLINE_HOOK_RETRY_SECONDS": "0"}
+    code, output, _ = run_hook("postdeploy.py", azure(function_lists=[None]), env)
+    assert code == 0
+    assert "post-deploy: warning: could not list the functions of func-faultline-abc123" in output
+    assert "ResourceNotFound" in output
+    assert "post-deploy: warning: not listed (yet): fan_out_queries, " in output
+
+
+def test_postdeploy_without_az(run_hook) -> None:
+    code, output, _ = run_hook("postdeploy.py", None, DEPLOYED)
+    assert code == 0
+    assert "could not list the functions of func-faultline-abc123: the Azure CLI (az)" in output
+    assert "post-deploy: health check: " in output
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [(None, 15.0), ("0", 0.0), ("2.5", 2.5), ("x", 15.0)]
+)
+def test_postdeploy_pause_between_attempts(value: str | None, seconds: float) -> None:
+    env = {} if value is None else {"FAULTLINE_HOOK_RETRY_SECONDS": value}
+    assert postdeploy.retry_seconds(env) == seconds
+
+
+def test_postdeploy_without_provisioning_outputs(run_hook) -> None:
+    code, output, calls = run_hook("postdeploy.py", azure(), {})
+    assert code == 0 and calls == []
+    assert "AZURE_FUNCTION_URL is not set" in output and "azd provision" in output
