@@ -81,7 +81,10 @@ class AppSettings(BaseModel):
     logs_export_dir: str | None = Field(
         default=None,
         alias="FAULTLINE_LOGS_EXPORT_DIR",
-        description="Read exported query results (`<Table>.json`) from this folder instead.",
+        description=(
+            "Read exported query results from this folder instead: a `<Table>.json` per table, "
+            "the query API's response or `az monitor log-analytics query -o json` output."
+        ),
     )
     logs_ca_bundle: str | None = Field(
         default=None,
