@@ -268,8 +268,8 @@ def _is_secret(name: str) -> bool:
 
 def _expected(field: FieldInfo) -> str:
     """What a setting takes, read from its type and constraints: `a whole number from 1 to 5`."""
-    kind: dict[Any, str] = {int: "a whole number", float: "a number"}
-    text = next((kind[t] for t in kind if t is field.annotation), "text")
+    kinds: dict[Any, str] = {int: "a whole number", float: "a number"}
+    text = kinds.get(field.annotation, "text")
     low = high = None
     for item in field.metadata:
         if isinstance(item, annotated_types.Ge):
