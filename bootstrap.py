@@ -47,7 +47,11 @@ def load_configuration(env: Mapping[str, str]) -> tuple[AppSettings, Rules]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise FileNotFoundError(f"rules file {path} cannot be read: {error}") from error
+        named = env.get("FAULTLINE_RULES_PATH")
+        source = f" (FAULTLINE_RULES_PATH={named})" if named else ""
+        raise FileNotFoundError(
+            f"the rules file {path}{source} cannot be read: {error.strerror or error}"
+        ) from error
     return settings, load_rules(text, env, origin=str(path))
 
 

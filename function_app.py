@@ -28,10 +28,12 @@ log = logging.getLogger("faultline")
 
 try:
     load_configuration(os.environ)  # a bad rules file or setting is reported at start-up, by name
-except (RulesError, SettingsError, OSError):
-    log.exception(
+except (RulesError, SettingsError, OSError) as error:
+    # the message names every mistake; a traceback through pydantic would only bury it
+    log.error(
         "the configuration is invalid: every function fails until it is fixed, and "
-        "GET /api/health answers 503 with config.loaded false"
+        "GET /api/health answers 503 with config.loaded false.\n%s",
+        error,
     )
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)

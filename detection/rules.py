@@ -1,7 +1,10 @@
 """The rules file: one YAML document that says what Faultline watches and what it does.
 
 The whole product's schema lives here, even where a later stage implements the behaviour, so a
-user's file is validated once, at start-up, with errors that name the bad field's path.
+user's file is validated once, at start-up, with every mistake listed on a line of its own that
+names the bad field's path and the definition or source it is in, suggests the closest valid key,
+operator or table, and blames a value set through `${NAME}` on the variable
+(`detection.rule_errors`).
 Loading is pure: the caller passes the text and the environment used for `${NAME}` substitution.
 
 `${NAME}` and `${NAME:-default}` are replaced inside string values only, and only for variables
@@ -43,6 +46,15 @@ from pydantic import (
     model_validator,
 )
 from yaml.nodes import MappingNode, Node, SequenceNode
+
+from detection.rule_errors import (
+    Location,
+    Substitution,
+    closest,
+    did_you_mean,
+    explain,
+    readable_path,
+)
 
 KNOWN_TABLES = frozenset(
     {
@@ -139,12 +151,18 @@ def parse_duration(value: object) -> timedelta:
     """Accept `90s`, `5m`, `1h30m`, `2d` (and timedeltas): durations as an operator writes them."""
     if isinstance(value, timedelta):
         return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # YAML reads `5` as a number: the missing unit is the mistake
     if not isinstance(value, str):
         raise ValueError("a duration is a string such as '90s', '5m', '1h30m' or '2d'")
     text = value.strip().lower()
+    if text.isdigit():
+        raise ValueError(
+            f"{value!r} has no unit; expected a duration like {text}m (units: s, m, h, d)"
+        )
     parts = _DURATION_PART.findall(text)
     if not parts or _DURATION_PART.sub("", text).strip():
-        raise ValueError(f"{value!r} is not a duration such as '90s', '5m', '1h30m' or '2d'")
+        raise ValueError(f"{value!r} is not a duration; expected one like 90s, 5m, 1h30m or 2d")
     unit_seconds = {"d": 86400, "h": 3600, "m": 60, "s": 1}
     return timedelta(seconds=sum(int(n) * unit_seconds[u] for n, u in parts))
 
@@ -211,6 +229,8 @@ LEAF_OPERATORS = (
     "lte",
     "exists",
 )
+OPERATORS = frozenset(name.rstrip("_") for name in LEAF_OPERATORS)
+"""The operators as the rules file spells them (`in`, not `in_`)."""
 
 
 class Condition(_Model):
@@ -307,11 +327,35 @@ class TableSpec(_Model):
         if self.name in KNOWN_TABLES:
             return self
         if not (re.fullmatch(IDENTIFIER, self.name) and self.name.endswith(CUSTOM_TABLE_SUFFIX)):
-            known = ", ".join(sorted(KNOWN_TABLES))
-            raise ValueError(f"unknown table {self.name!r}: use one of {known} or a custom *_CL")
+            raise ValueError(unknown_table(self.name))
         if self.columns.message is None:
-            raise ValueError(f"custom table {self.name} needs columns.message")
+            raise ValueError(
+                f"custom table {self.name} needs columns.message, the column holding its text, "
+                f"as in {{name: {self.name}, columns: {{message: Message}}}}"
+            )
         return self
+
+
+def unknown_table(name: str) -> str:
+    """Why a table name is refused: the known tables nearest to it, and what a custom one needs
+    (its rows have no default shape, see `detection.records.TABLE_SHAPES`)."""
+    known = sorted(KNOWN_TABLES)
+    hint = did_you_mean(closest(name, known, count=3))
+    return (
+        f"unknown table {name!r}{'; ' + hint if hint else '.'} Known tables: {', '.join(known)}; "
+        f"a custom table's name ends in {CUSTOM_TABLE_SUFFIX} and it needs a `columns` map "
+        "naming at least its message column"
+    )
+
+
+def _known_or_custom_name(name: str) -> str:
+    if name not in KNOWN_TABLES and not name.endswith(CUSTOM_TABLE_SUFFIX):
+        raise ValueError(unknown_table(name))
+    return name
+
+
+TableName = Annotated[ColumnName, AfterValidator(_known_or_custom_name)]
+"""A table a failure definition reads: a known one, or a custom `*_CL` whose source maps it."""
 
 
 def _table_spec(value: object) -> object:
@@ -414,7 +458,7 @@ class FingerprintOverride(_Model):
 
 class FailureDefinition(_Model):
     name: Name
-    tables: tuple[ColumnName, ...] = Field(min_length=1)
+    tables: tuple[TableName, ...] = Field(min_length=1)
     when: Condition
     description: str = ""
     severity: Literal["critical", "high", "medium", "low"] = "medium"
@@ -586,35 +630,46 @@ class Rules(_Model):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Rules:
-        source_names = [s.name for s in self.sources]
-        if len(set(source_names)) != len(source_names):
-            raise ValueError("source names must be unique")
-        definition_names = [d.name for d in self.failures]
-        if len(set(definition_names)) != len(definition_names):
-            raise ValueError("failure definition names must be unique")
-        watched = {t.name for s in self.sources for t in s.tables}
-        for index, definition in enumerate(self.failures):
-            unwatched = sorted(set(definition.tables) - watched)
-            if unwatched:
-                raise ValueError(
-                    f"failures[{index}] ({definition.name}) names tables no source watches: "
-                    + ", ".join(unwatched)
+        """Names that refer across sections must resolve; every problem is reported, each on its
+        own line starting with its path (see `detection.rule_errors.explain`)."""
+        problems: list[str] = []
+        for section, names in (
+            ("sources", [s.name for s in self.sources]),
+            ("failures", [d.name for d in self.failures]),
+        ):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                problems.append(
+                    f"{section}: names must be unique; used twice: {', '.join(repeated)}"
                 )
+        watched = sorted({t.name for s in self.sources for t in s.tables})
+        for index, definition in enumerate(self.failures):
+            for table in definition.tables:
+                if table not in watched:
+                    fix = did_you_mean(closest(table, watched)) or "add it to a source's tables"
+                    problems.append(
+                        f"failures[{index}] ({definition.name}).tables: names tables no source "
+                        f"watches: {table}; {fix}"
+                    )
         needed = max(s.lookback for s in self.sources) + max(
             d.threshold.within for d in self.failures
         )
         if self.dedup.occurrence_retention < needed:
-            raise ValueError(
+            problems.append(
                 f"dedup.occurrence_retention ({self.dedup.occurrence_retention}) must cover the "
                 f"longest source lookback plus the longest threshold window ({needed})"
             )
+        definition_names = [d.name for d in self.failures]
         for index, route in enumerate(self.routing.routes):
-            unknown = sorted(set(route.when_definitions) - set(definition_names))
-            if unknown:
-                raise ValueError(
-                    f"routing.routes[{index}] names unknown failure definitions: "
-                    + ", ".join(unknown)
-                )
+            for unknown in route.when_definitions:
+                if unknown not in definition_names:
+                    hint = did_you_mean(closest(unknown, definition_names))
+                    problems.append(
+                        f"routing.routes[{index}].when_definitions: names unknown failure "
+                        f"definitions: {unknown}" + (f"; {hint}" if hint else "")
+                    )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     def source(self, name: str) -> LogSource:
@@ -658,45 +713,62 @@ def substitutable(name: str) -> bool:
     return name.startswith(ENV_PREFIX) and not CREDENTIAL_WORDS.intersection(name.split("_"))
 
 
-def substitute_environment(node: Any, env: Mapping[str, str], path: str = "") -> Any:
+def substitute_environment(
+    document: Any, env: Mapping[str, str]
+) -> tuple[Any, dict[Location, tuple[Substitution, ...]]]:
     """Replace `${NAME}` / `${NAME:-default}` inside string values (never inside YAML structure),
     for `FAULTLINE_*` variables only (see the module docstring); raise RulesError listing every
-    reference that is refused or unset, by path and variable."""
-    problems: list[str] = []
-    substituted = _substitute(node, env, path, problems)
-    if problems:
-        raise RulesError("\n".join(problems))
-    return substituted
+    reference that is refused or unset, by path and variable.
+
+    Returns the document and, for each value the environment changed, the variables that did: a
+    value that turns out invalid is then blamed on its variable, which is where the mistake is,
+    not on the file, which may be the shipped one."""
+    substituter = _Substituter(env, document)
+    substituted = substituter.visit(document, ())
+    if substituter.problems:
+        raise RulesError("\n".join(substituter.problems))
+    return substituted, substituter.used
 
 
-def _substitute(node: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
-    if isinstance(node, dict):
-        return {
-            k: _substitute(v, env, f"{path}.{k}" if path else str(k), problems)
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [_substitute(v, env, f"{path}[{i}]", problems) for i, v in enumerate(node)]
-    if not isinstance(node, str):
-        return node
+class _Substituter:
+    def __init__(self, env: Mapping[str, str], document: Any) -> None:
+        self.env, self.document = env, document
+        self.problems: list[str] = []
+        self.used: dict[Location, tuple[Substitution, ...]] = {}
 
-    def replace(match: re.Match[str]) -> str:
-        name, default = match.group("name"), match.group("default")
-        if not substitutable(name):
-            problems.append(
-                f"{path}: ${{{name}}} is not substituted: the rules file may use only variables "
-                f"named {ENV_PREFIX}*, and none naming a credential "
-                f"({', '.join(sorted(CREDENTIAL_WORDS))})"
-            )
-        elif name in env:
-            return env[name]
-        elif default is not None:
-            return default
-        else:
-            problems.append(f"{path}: environment variable {name} is not set and has no default")
-        return match.group(0)
+    def visit(self, node: Any, location: Location) -> Any:
+        if isinstance(node, dict):
+            return {k: self.visit(v, (*location, str(k))) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.visit(v, (*location, i)) for i, v in enumerate(node)]
+        if not isinstance(node, str):
+            return node
+        used: list[Substitution] = []
 
-    return _ENV_REFERENCE.sub(replace, node)
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group("name"), match.group("default")
+            path = readable_path(location, self.document)
+            if not substitutable(name):
+                self.problems.append(
+                    f"{path}: ${{{name}}} is not substituted: the rules file may use only "
+                    f"variables named {ENV_PREFIX}*, and none naming a credential "
+                    f"({', '.join(sorted(CREDENTIAL_WORDS))})"
+                )
+            elif name in self.env:
+                used.append(Substitution(name, self.env[name]))
+                return self.env[name]
+            elif default is not None:
+                return default
+            else:
+                self.problems.append(
+                    f"{path}: environment variable {name} is not set and has no default"
+                )
+            return match.group(0)
+
+        substituted = _ENV_REFERENCE.sub(replace, node)
+        if used:
+            self.used[location] = tuple(used)
+        return substituted
 
 
 class _Refused(yaml.YAMLError):
@@ -781,25 +853,9 @@ def _parse(text: str) -> Any:
         loader.dispose()
 
 
-def _error_path(location: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in location:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part.startswith(("function-", "tagged-union")) or part in {
-            "str",
-            "int",
-            "float",
-            "bool",
-        }:
-            continue
-        else:
-            path += f".{part}" if path else part
-    return path or "(top level)"
-
-
 def load_rules(text: str, env: Mapping[str, str], origin: str = "rules file") -> Rules:
-    """Parse, substitute and validate; raise RulesError listing every bad field by its path."""
+    """Parse, substitute and validate; raise RulesError with `origin` on its first line and each
+    mistake on a line of its own, by its path (see `detection.rule_errors.explain`)."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_RULES_BYTES:
         raise RulesError(f"{origin}: refused: {size} bytes, more than {MAX_RULES_BYTES}")
@@ -812,10 +868,10 @@ def load_rules(text: str, env: Mapping[str, str], origin: str = "rules file") ->
     if not isinstance(document, dict):
         raise RulesError(f"{origin}: expected a mapping at the top level")
     try:
-        return Rules.model_validate(substitute_environment(document, env))
+        document, substitutions = substitute_environment(document, env)
+        return Rules.model_validate(document)
     except RulesError as error:
-        lines = [f"  {line}" for line in str(error).splitlines()]
-        raise RulesError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
+        problems = str(error).splitlines()
     except ValidationError as error:
-        lines = sorted({f"  {_error_path(e['loc'])}: {e['msg']}" for e in error.errors()})
-        raise RulesError(f"{origin} is invalid:\n" + "\n".join(lines)) from None
+        problems = explain(error, document, Rules, substitutions, OPERATORS)
+    raise RulesError(f"{origin} is invalid:\n" + "\n".join(f"  {line}" for line in problems))

@@ -17,17 +17,21 @@ import shutil
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from azure.storage.queue import QueueServiceClient
 
-from bootstrap import bootstrap, install
-from detection.records import parse_datetime
+from adapters.exported_logs import Export, ExportError, check_exports
+from bootstrap import bootstrap, install, load_configuration
+from detection.rules import RulesError
 from local_host.azurite import PROJECT_ROOT, start_azurite
 from local_host.durable import DurableRuntime
 from local_host.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
 from pipeline.services import Services
+from pipeline.settings import SettingsError
 from samples.generate import rendered
 
 DEFAULT_SAMPLE = "days"
@@ -37,26 +41,80 @@ SETTLE_LIMIT = timedelta(days=7)
 PROGRESS_EVERY = timedelta(hours=3)
 
 
-def _time_span(data: Path) -> tuple[datetime, datetime]:
+class LocalRunError(ValueError):
+    """The run cannot start as asked; the message says what to change."""
+
+
+CONFIGURATION_ERRORS = (LocalRunError, ExportError, RulesError, SettingsError, FileNotFoundError)
+"""What `prepare` raises for a mistake in what was asked: printed as it is, without a traceback
+(each message names the variable, file or key to fix; a traceback would bury it)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run whose configuration and exports were checked before anything started."""
+
+    data: Path
+    out: Path
+    occurrences: Path | None
+    environment: dict[str, str]
+    """What the run sets in the environment, besides Azurite's connection string."""
+    real_github: bool
+    first: datetime
+    last: datetime
+
+
+def real_github(env: Mapping[str, str]) -> bool:
+    """Whether issues go to GitHub: a token and a repository both set. A token alone is refused
+    rather than quietly ignored: whoever set one meant to create real issues."""
+    token, repository = env.get("FAULTLINE_GITHUB_TOKEN"), env.get("FAULTLINE_REPOSITORY")
+    if token and not repository:
+        raise LocalRunError(
+            "FAULTLINE_GITHUB_TOKEN is set but FAULTLINE_REPOSITORY is not; the local run "
+            "creates real GitHub issues only with both:\n"
+            "  FAULTLINE_GITHUB_TOKEN  the token issues are created with (its owner needs "
+            "Issues: read and write on the repositories)\n"
+            "  FAULTLINE_REPOSITORY    owner/name of the repository issues go to (the shipped "
+            "faultline.yaml reads it as routing.default_repository)\n"
+            "Set FAULTLINE_REPOSITORY=owner/name to create real issues, or unset "
+            "FAULTLINE_GITHUB_TOKEN for a dry run that writes each issue as a Markdown file."
+        )
+    return bool(token and repository)
+
+
+def prepare(
+    data: Path,
+    rules: Path | None,
+    out: Path,
+    occurrences: Path | None,
+    env: Mapping[str, str],
+) -> Plan:
+    """Check everything that can be wrong with what was asked before Azurite starts, so a mistake
+    stops the run at once with one message: the GitHub variables, the app settings, the rules
+    file, and an export for every table the rules watch (a missing one would fail every query
+    job of its table, one error line per window, and the run would still end with exit 0)."""
+    github = real_github(env)
+    environment = {
+        "FAULTLINE_LOGS_EXPORT_DIR": str(data),
+        "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
+        "FAULTLINE_POLL_INTERVAL": env.get("FAULTLINE_POLL_INTERVAL", "15m"),
+        **({"FAULTLINE_RULES_PATH": str(rules)} if rules else {}),
+        **({} if github else {"FAULTLINE_DRY_RUN_DIR": str(out)}),
+    }
+    # storage is Azurite, started once this passes; any connection string stands in for it here
+    stand_in = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+    _, loaded = load_configuration({**env, **environment, **stand_in})
+    exports = check_exports(data, {t.name for s in loaded.sources for t in s.tables})
+    first, last = _time_span(data, exports)
+    return Plan(data, out, occurrences, environment, github, first, last)
+
+
+def _time_span(data: Path, exports: Mapping[str, Export]) -> tuple[datetime, datetime]:
     """Earliest TimeGenerated and latest ingestion time across the export's tables."""
-    earliest: list[datetime] = []
-    latest: list[datetime] = []
-    for path in sorted(data.glob("*.json")):
-        if path.name == "labels.json":
-            continue
-        table = json.loads(path.read_text())["tables"][0]
-        names = [c["name"] for c in table["columns"]]
-        for column, bucket in (("TimeGenerated", earliest), ("IngestionTime", latest)):
-            if column not in names:
-                continue
-            index = names.index(column)
-            for row in table["rows"]:
-                try:
-                    bucket.append(parse_datetime(row[index], column))
-                except ValueError:
-                    continue
+    earliest = [e for e in (export.earliest_generated() for export in exports.values()) if e]
+    latest = [export.arrivals[-1] for export in exports.values() if export.arrivals]
     if not earliest or not latest:
-        raise SystemExit(f"no telemetry found in {data}")
+        raise LocalRunError(f"{data}: the exports hold no rows with a readable TimeGenerated")
     return min(earliest), max(latest)
 
 
@@ -138,34 +196,23 @@ def _next_daily(schedule: str, after: datetime) -> datetime:
     return moment if moment > after else moment + timedelta(days=1)
 
 
-def run(data: Path, rules: Path | None, out: Path, occurrences: Path | None = None) -> int:
+def run(plan: Plan) -> int:
     logging.basicConfig(
         level=logging.WARNING, format="  %(levelname)s %(message)s", stream=sys.stdout
     )
     for noisy in ("azure", "durabletask", "durabletask-worker", "durabletask-client", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    real_github = bool(os.environ.get("FAULTLINE_GITHUB_TOKEN")) and bool(
-        os.environ.get("FAULTLINE_REPOSITORY")
-    )
+    data, out, occurrences = plan.data, plan.out, plan.occurrences
     if out == DEFAULT_OUT and out.exists():
         shutil.rmtree(out)  # the default run starts fresh; a chosen --out continues where it was
-    target = "GitHub" if real_github else f"Markdown files in {out}"
+    target = "GitHub" if plan.real_github else f"Markdown files in {out}"
     print(f"Faultline local run over {data}; issues go to {target}")
     started = time.monotonic()
     with start_azurite() as azurite:
-        os.environ.update(
-            {
-                "AzureWebJobsStorage": azurite.connection_string,
-                "FAULTLINE_LOGS_EXPORT_DIR": str(data),
-                "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
-                "FAULTLINE_POLL_INTERVAL": os.environ.get("FAULTLINE_POLL_INTERVAL", "15m"),
-                **({"FAULTLINE_RULES_PATH": str(rules)} if rules else {}),
-                **({} if real_github else {"FAULTLINE_DRY_RUN_DIR": str(out)}),
-            }
-        )
+        os.environ.update({"AzureWebJobsStorage": azurite.connection_string, **plan.environment})
         import function_app
 
-        first, last = _time_span(data)
+        first, last = plan.first, plan.last
         clock = SimulatedClock(
             first.replace(minute=0, second=0, microsecond=0) + timedelta(minutes=5)
         )
@@ -280,14 +327,16 @@ def _report(local: LocalRun, seconds: float) -> None:
         print(f"  {label:46} {value:>6}")
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--data",
         type=Path,
         default=None,
-        help="folder of <Table>.json Log Analytics exports (default: the three-day sample, "
-        "rendered into samples/days/ on first run; samples/telemetry/ is a shorter night)",
+        help="folder of Log Analytics exports, one <Table>.json per table the rules watch, each "
+        "the output of `az monitor log-analytics query -o json` or the query API's response "
+        "(default: FAULTLINE_LOGS_EXPORT_DIR, else the three-day sample, rendered into "
+        "samples/days/ on first run; samples/telemetry/ is a shorter night)",
     )
     parser.add_argument(
         "--rules", type=Path, default=None, help="rules file (default: faultline.yaml)"
@@ -305,10 +354,23 @@ def main() -> int:
         default=DEFAULT_OUT,
         help="where the dry-run sink writes issues (default: out/)",
     )
-    args = parser.parse_args()
-    data = args.data or rendered(DEFAULT_SAMPLE, DEFAULT_DATA)
-    occurrences = args.occurrences.resolve() if args.occurrences else None
-    return run(data.resolve(), args.rules, args.out.resolve(), occurrences)
+    args = parser.parse_args(argv)
+    exported = os.environ.get("FAULTLINE_LOGS_EXPORT_DIR")
+    data = args.data or (Path(exported) if exported else None)
+    try:
+        plan = prepare(
+            (data or rendered(DEFAULT_SAMPLE, DEFAULT_DATA)).resolve(),
+            args.rules,
+            args.out.resolve(),
+            args.occurrences.resolve() if args.occurrences else None,
+            os.environ,
+        )
+    except CONFIGURATION_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        if isinstance(error, ExportError) and exported and not args.data:
+            print(f"(the folder is FAULTLINE_LOGS_EXPORT_DIR={exported})", file=sys.stderr)
+        return 2
+    return run(plan)
 
 
 if __name__ == "__main__":

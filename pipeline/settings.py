@@ -7,8 +7,14 @@ The aliases are the setting names; they match `local.settings.json.example` and 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+
+from detection.rules import CREDENTIAL_WORDS
 
 
 class SettingsError(ValueError):
@@ -75,7 +81,10 @@ class AppSettings(BaseModel):
     logs_export_dir: str | None = Field(
         default=None,
         alias="FAULTLINE_LOGS_EXPORT_DIR",
-        description="Read exported query results (`<Table>.json`) from this folder instead.",
+        description=(
+            "Read exported query results from this folder instead: a `<Table>.json` per table, "
+            "the query API's response or `az monitor log-analytics query -o json` output."
+        ),
     )
     logs_ca_bundle: str | None = Field(
         default=None,
@@ -226,14 +235,64 @@ class AppSettings(BaseModel):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppSettings:
+        """The settings in `env`; raise SettingsError naming each bad variable, its value (unless
+        it is a credential) and what it should be, one per line."""
         try:
             return cls.model_validate({k: v for k, v in env.items() if v != ""})
         except ValidationError as error:
-            problems = "\n".join(
-                f"  {'.'.join(map(str, e['loc'])) or '(settings)'}: {e['msg']}"
-                for e in error.errors()
-            )
-            raise SettingsError(f"app settings are invalid:\n{problems}") from None
+            problems = "\n".join(f"  {_problem(e)}" for e in error.errors())
+            raise SettingsError(
+                f"app settings (environment variables) are invalid:\n{problems}"
+            ) from None
+
+
+def _problem(detail: ErrorDetails) -> str:
+    """`NAME=value: expected ...`: the variable is what the person sets, so it leads."""
+    message = detail["msg"].removeprefix("Value error, ")
+    if not detail["loc"]:
+        return message  # the model's own check names the variables it needs
+    name = str(detail["loc"][0])
+    field = next((f for f in AppSettings.model_fields.values() if f.alias == name), None)
+    if field is None:
+        return f"{name}: {message}"
+    value = detail["input"]
+    shown = f"{value}" if not _is_secret(name) else f"<{len(str(value))} characters, not shown>"
+    purpose = f" ({field.description})" if field.description else ""
+    if detail["type"] == "value_error":  # a validator's own words say what is wrong
+        return f"{name}={shown}: {message}{purpose}"
+    return f"{name}={shown}: expected {_expected(field)}{purpose}"
+
+
+def _is_secret(name: str) -> bool:
+    """Whether a setting's value must stay out of messages (they reach logs): the storage
+    connection string, or a name with a credential word in it (TOKEN, KEY, SECRET ...), which
+    also hides the harmless value of a setting that only names a Key Vault secret."""
+    return name == "AzureWebJobsStorage" or bool(CREDENTIAL_WORDS.intersection(name.split("_")))
+
+
+def _expected(field: FieldInfo) -> str:
+    """What a setting takes, read from its type and constraints: `a whole number from 1 to 5`."""
+    kinds: dict[Any, str] = {int: "a whole number", float: "a number"}
+    text = kinds.get(field.annotation, "text")
+    low = high = None
+    for item in field.metadata:
+        if isinstance(item, annotated_types.Ge):
+            low = f"{item.ge}"
+        elif isinstance(item, annotated_types.Gt):
+            text += f" above {item.gt}"
+        elif isinstance(item, annotated_types.Le):
+            high = f"{item.le}"
+        elif isinstance(item, annotated_types.MinLen):
+            text += f" of at least {item.min_length} characters"
+        elif getattr(item, "pattern", None):
+            text += f" matching {item.pattern}"
+    if low is not None and high is not None:
+        return f"{text} from {low} to {high}"
+    if low is not None:
+        return f"{text}, at least {low}"
+    if high is not None:
+        return f"{text}, at most {high}"
+    return text
 
 
 def setting_names() -> set[str]:

@@ -1,4 +1,5 @@
-"""The exported-logs source: service-like filtering, and malformed rows logged and skipped."""
+"""The exported-logs source: service-like filtering, and malformed rows logged and skipped, from
+either export shape (the query API's response, the az CLI's `-o json` rows)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from bootstrap import bootstrap, install
 from detection.windows import QueryWindow
 from local_host.host import QueueDriver
 from pipeline.messages import FailureNotice, QueryJob
+from tests.support.exports import as_az_cli
 from tests.support.storage import queued_bodies, wire_time
 
 pytestmark = pytest.mark.integration
@@ -45,8 +47,9 @@ def _row(
     ]
 
 
+@pytest.mark.parametrize("shape", ["query-api", "az-cli"])
 def test_malformed_rows_are_logged_with_table_and_reason_and_the_rest_is_counted(
-    tmp_path, storage_env, clock, functions, azurite, caplog
+    shape, tmp_path, storage_env, clock, functions, azurite, caplog
 ) -> None:
     rows = [
         _row(1, "order AB-1 failed: card declined", '{"retryable": false}'),
@@ -66,7 +69,8 @@ def test_malformed_rows_are_logged_with_table_and_reason_and_the_rest_is_counted
             }
         ]
     }
-    (tmp_path / "OrdersService_CL.json").write_text(json.dumps(export))
+    written = export if shape == "query-api" else as_az_cli(export)
+    (tmp_path / "OrdersService_CL.json").write_text(json.dumps(written))
     services = bootstrap({**storage_env, "FAULTLINE_LOGS_EXPORT_DIR": str(tmp_path)}, clock=clock)
     install(services)
     try:

@@ -40,7 +40,7 @@ def test_host_json_dequeue_count_matches_what_the_code_announces() -> None:
         ({}, "set AzureWebJobsStorage"),
         (
             {"AzureWebJobsStorage": "x", "FAULTLINE_MAX_ROWS_PER_QUERY": "600000"},
-            "FAULTLINE_MAX_ROWS_PER_QUERY: Input should be less than or equal to 500000",
+            "FAULTLINE_MAX_ROWS_PER_QUERY=600000: expected a whole number from 1 to 500000",
         ),
         (
             {"AzureWebJobsStorage": "x", "FAULTLINE_TABLE_PREFIX": "bad-prefix"},
@@ -55,6 +55,44 @@ def test_host_json_dequeue_count_matches_what_the_code_announces() -> None:
 def test_bad_settings_name_the_setting(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         AppSettings.from_env(env)
+
+
+def _problems(env: dict[str, str]) -> list[str]:
+    with pytest.raises(SettingsError) as raised:
+        AppSettings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true", **env})
+    header, *lines = str(raised.value).splitlines()
+    assert header == "app settings (environment variables) are invalid:"
+    return [line.strip() for line in lines]
+
+
+def test_each_bad_setting_is_named_with_its_value_and_what_it_takes_one_per_line() -> None:
+    assert _problems(
+        {
+            "FAULTLINE_QUERY_TIMEOUT_SECONDS": "3m",
+            "FAULTLINE_MAX_CONCURRENT_QUERIES": "10",
+            "FAULTLINE_GITHUB_TIMEOUT_SECONDS": "0",
+            "FAULTLINE_TABLE_PREFIX": "my-app",
+        }
+    ) == [
+        "FAULTLINE_TABLE_PREFIX=my-app: expected text matching ^[A-Za-z][A-Za-z0-9]{0,40}$ "
+        "(Prefix of the Table Storage tables.)",
+        "FAULTLINE_QUERY_TIMEOUT_SECONDS=3m: expected a whole number from 10 to 600 "
+        "(Server-side query timeout.)",
+        "FAULTLINE_MAX_CONCURRENT_QUERIES=10: expected a whole number from 1 to 5 (Queries in "
+        "flight at once across every instance, held as leases in Table Storage. Log Analytics "
+        "allows 5 per identity; lower it when other apps share the identity.)",
+        "FAULTLINE_GITHUB_TIMEOUT_SECONDS=0: expected a number above 0, at most 120 (Timeout of "
+        "one GitHub request.)",
+    ]
+
+
+def test_a_bad_credential_setting_is_named_but_its_value_is_not_shown() -> None:
+    key = "k3y-" + "x" * 20
+    [problem] = _problems({"FAULTLINE_MARKER_KEY": key})
+    assert problem.startswith(
+        "FAULTLINE_MARKER_KEY=<24 characters, not shown>: expected text of at least 32 characters"
+    )
+    assert key not in problem
 
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

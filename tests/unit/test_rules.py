@@ -128,7 +128,7 @@ BAD_FILES = [
                 }
             ]
         },
-        r"failures\[0\]\.when: .*exactly one operator",
+        r"failures\[0\] \(x\)\.when: .*exactly one operator",
     ),
     (
         {
@@ -136,7 +136,7 @@ BAD_FILES = [
                 {"name": "x", "tables": ["AppRequests"], "when": {"field": "Url", "regex": "("}}
             ]
         },
-        r"failures\[0\]\.when\.regex: .*invalid regular expression",
+        r"failures\[0\] \(x\)\.when\.regex: .*invalid regular expression",
     ),
     (
         {
@@ -148,12 +148,12 @@ BAD_FILES = [
                 }
             ]
         },
-        r"failures\[0\]\.when\.regex: .*RE2",
+        r"failures\[0\] \(x\)\.when\.regex: .*RE2",
     ),
     *(
         (
             {"failures": [{"name": "x", "tables": ["AppRequests"], "when": when}]},
-            r"failures\[0\]\.when\.(any\[1\]\.)?regex: .*RE2, the syntax KQL's `matches regex`",
+            r"failures\[0\] \(x\)\.when\.(any\[1\]\.)?regex: .*RE2, the syntax KQL's `matches",
         )
         for when in (
             {"field": "Url", "regex": r"(\w)\1"},
@@ -179,7 +179,7 @@ BAD_FILES = [
                 }
             ]
         },
-        r"failures\[0\]\.context\.extractors\[0\]\.regex: .*RE2",
+        r"failures\[0\] \(x\)\.context\.extractors\[0\] \(order\)\.regex: .*RE2",
     ),
     (
         {
@@ -203,7 +203,8 @@ BAD_FILES = [
                 }
             ]
         },
-        r"failures\[0\]\.context\.sample_fields: Extra inputs are not permitted",
+        r"failures\[0\] \(x\)\.context\.sample_fields: unknown key; the keys here are extractors, "
+        r"max_samples",
     ),
     (
         {
@@ -211,7 +212,7 @@ BAD_FILES = [
                 {"name": "x", "tables": ["AppRequests"], "when": {"all": [{"field": "Url"}]}}
             ]
         },
-        r"failures\[0\]\.when\.all\[0\]: .*exactly one operator",
+        r"failures\[0\] \(x\)\.when\.all\[0\]: .*exactly one operator",
     ),
     (
         {
@@ -224,7 +225,7 @@ BAD_FILES = [
                 }
             ]
         },
-        r"failures\[0\]\.threshold\.count: .*greater than or equal to 1",
+        r"failures\[0\] \(x\)\.threshold\.count: .*greater than or equal to 1",
     ),
     (
         {
@@ -237,7 +238,7 @@ BAD_FILES = [
                 }
             ]
         },
-        r"failures\[0\]\.threshold\.within: .*not a duration",
+        r"failures\[0\] \(x\)\.threshold\.within: .*not a duration",
     ),
     (
         {
@@ -250,7 +251,7 @@ BAD_FILES = [
                 }
             ]
         },
-        r"failures\[0\]\.severty: Extra inputs are not permitted",
+        r"failures\[0\] \(x\)\.severty: unknown key; did you mean 'severity'\?",
     ),
     (
         {"failures": [{"name": "x", "tables": ["AppTraces"], "when": {"field": "A", "equals": 1}}]},
@@ -266,7 +267,7 @@ BAD_FILES = [
                 }
             ]
         },
-        r"sources\[0\]\.tables\[0\]: .*unknown table 'Nope'",
+        r"sources\[0\] \(prod\)\.tables\[0\]: .*unknown table 'Nope'",
     ),
     (
         {
@@ -282,7 +283,7 @@ BAD_FILES = [
     ),
     (
         {"sources": [{"name": "prod", "workspace_id": "not-a-guid", "tables": ["AppRequests"]}]},
-        r"sources\[0\]\.workspace_id",
+        r"sources\[0\] \(prod\)\.workspace_id",
     ),
     (
         {
@@ -291,7 +292,7 @@ BAD_FILES = [
                 "routes": [{"when_definitions": ["nope"], "repository": "a/b"}],
             }
         },
-        r"routing\.routes\[0\] names unknown failure definitions: nope",
+        r"routing\.routes\[0\]\.when_definitions: names unknown failure definitions: nope",
     ),
     (
         {"business_hours": {"timezone": "Mars/Olympus"}},
@@ -334,8 +335,8 @@ def test_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "5", "5 minutes", "m5", "1h-3m"])
-def test_bad_durations(text: str) -> None:
+@pytest.mark.parametrize("text", ["", "5", "5 minutes", "m5", "1h-3m", 5])
+def test_bad_durations(text: str | int) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
 
@@ -352,7 +353,7 @@ def _definition(**fields: object) -> dict:
     [
         (
             {"failures": [_definition(when={"field": {"column": INJECTED}, "equals": 1})]},
-            r"failures\[0\]\.when\.field\.column: String should match pattern",
+            r"failures\[0\] \(x\)\.when\.field\.column: String should match pattern",
         ),
         (
             {
@@ -362,11 +363,11 @@ def _definition(**fields: object) -> dict:
                     )
                 ]
             },
-            r"failures\[0\]\.when\.not\.field\.column: String should match pattern",
+            r"failures\[0\] \(x\)\.when\.not\.field\.column: String should match pattern",
         ),
         (
             {"failures": [_definition(fingerprint={"fields": [{"column": INJECTED}]})]},
-            r"failures\[0\]\.fingerprint\.fields\[0\]\.column: String should match pattern",
+            r"failures\[0\] \(x\)\.fingerprint\.fields\[0\]\.column: String should match pattern",
         ),
         (
             {
@@ -384,15 +385,15 @@ def _definition(**fields: object) -> dict:
                     )
                 ]
             },
-            r"failures\[0\]\.context\.extractors\[0\]\.field\.column: String should match",
+            r"failures\[0\] \(x\)\.context\.extractors\[0\] \(order\)\.field\.column: String",
         ),
         (
             {"failures": [_definition(when={"field": {"column": "A", "keys": [""]}, "exists": 1})]},
-            r"failures\[0\]\.when\.field\.keys\[0\]: .*empty key",
+            r"failures\[0\] \(x\)\.when\.field\.keys\[0\]: .*empty key",
         ),
         (
             {"failures": [_definition(when={"field": "Properties.a\x00b", "exists": True})]},
-            r"failures\[0\]\.when\.field\.keys\[0\]: .*control character",
+            r"failures\[0\] \(x\)\.when\.field\.keys\[0\]: .*control character",
         ),
         (
             {
@@ -407,7 +408,7 @@ def _definition(**fields: object) -> dict:
                     }
                 ]
             },
-            r"sources\[0\]\.tables\[1\]\.columns\.message: String should match pattern",
+            r"sources\[0\] \(prod\)\.tables\[1\] \(Orders_CL\)\.columns\.message: String",
         ),
         (
             {
@@ -421,7 +422,7 @@ def _definition(**fields: object) -> dict:
                     }
                 ]
             },
-            r"sources\[0\]\.tables\[0\]\.columns\.operation_id: String should match pattern",
+            r"sources\[0\] \(prod\)\.tables\[0\] \(AppRequests\)\.columns\.operation_id: String",
         ),
         (
             {
@@ -433,7 +434,7 @@ def _definition(**fields: object) -> dict:
                     }
                 ]
             },
-            r"sources\[0\]\.tables\[0\]\.record_id_column: String should match pattern",
+            r"sources\[0\] \(prod\)\.tables\[0\] \(AppRequests\)\.record_id_column: String should",
         ),
         (
             {
@@ -445,11 +446,12 @@ def _definition(**fields: object) -> dict:
                     }
                 ]
             },
-            r"sources\[0\]\.tables\[1\]: .*unknown table 'X_CL \| take 1 \| Y_CL'",
+            r"sources\[0\] \(prod\)\.tables\[1\] \(X_CL \| take 1 \| Y_CL\): unknown table "
+            r"'X_CL \| take 1 \| Y_CL'",
         ),
         (
             {"failures": [_definition(tables=["AppRequests", f"{INJECTED}_CL"])]},
-            r"failures\[0\]\.tables\[1\]: String should match pattern",
+            r"failures\[0\] \(x\)\.tables\[1\]: String should match pattern",
         ),
     ],
 )
@@ -537,3 +539,172 @@ routing: {default_repository: contoso/shop}
     rules = load_rules(text, {})
     assert rules.failures[0].when == rules.failures[1].when
     assert rules.failures[1].threshold.count == 3
+
+
+def _problems(document: dict, env: dict[str, str] | None = None) -> list[str]:
+    """The lines of the error a bad file gives, under its first line (the file's path)."""
+    with pytest.raises(RulesError) as raised:
+        _load(document, env)
+    header, *lines = str(raised.value).splitlines()
+    assert header == "rules.yaml is invalid:"
+    return [line.strip() for line in lines]
+
+
+def _with_failure(**fields: object) -> dict:
+    failure = {
+        "name": "failed-request",
+        "tables": ["AppRequests"],
+        "when": {"field": "Success", "equals": False},
+        **fields,
+    }
+    return _minimal(failures=[_definition(), failure])
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"threshold": {"cuont": 3}},
+            "failures[1] (failed-request).threshold.cuont: unknown key; did you mean 'count'?",
+        ),
+        (
+            {"severty": "high"},
+            "failures[1] (failed-request).severty: unknown key; did you mean 'severity'?",
+        ),
+        (
+            {"when": {"field": "Success", "equal": False}},
+            "failures[1] (failed-request).when.equal: unknown operator; did you mean 'equals'?",
+        ),
+        (
+            {"when": {"all": [{"field": "Url", "exists": True}, {"field": "Url", "regexp": "x"}]}},
+            "failures[1] (failed-request).when.all[1].regexp: unknown operator; "
+            "did you mean 'regex'?",
+        ),
+        (
+            {"when": {"not": {"field": "ResultCode", "In": ["404"]}}},
+            "failures[1] (failed-request).when.not.In: unknown operator; did you mean 'in'?",
+        ),
+        (
+            {"severity": "hihg"},
+            "failures[1] (failed-request).severity: Input should be 'critical', 'high', "
+            "'medium' or 'low'; did you mean 'high'?",
+        ),
+        (
+            {"when": {"field": "ResultCode", "in": [{"code": 500}]}},
+            "failures[1] (failed-request).when.in[0]: Input should be a valid boolean, integer, "
+            "number or string",
+        ),
+    ],
+    ids=["key", "top-level-key", "operator", "nested-operator", "case", "choice", "union"],
+)
+def test_a_mistake_names_its_definition_and_suggests_the_closest_valid_word(
+    fields: dict, expected: str
+) -> None:
+    assert _problems(_with_failure(**fields)) == [expected]
+
+
+def test_every_mistake_is_listed_one_per_line_under_the_file_path() -> None:
+    document = _with_failure(threshold={"cuont": 3, "within": "10 minutes"})
+    document["sources"][0]["poll_intervall"] = "5m"
+    document["correlation"] = {"wiat": "30m"}
+    assert _problems(document) == [
+        "sources[0] (prod).poll_intervall: unknown key; did you mean 'poll_interval'?",
+        "failures[1] (failed-request).threshold.within: '10 minutes' is not a duration; "
+        "expected one like 90s, 5m, 1h30m or 2d",
+        "failures[1] (failed-request).threshold.cuont: unknown key; did you mean 'count'?",
+        "correlation.wiat: unknown key; did you mean 'wait'?",
+    ]
+
+
+def test_an_unknown_key_without_a_close_match_lists_the_valid_ones() -> None:
+    problems = _problems(_with_failure(threshold={"limit": 3}))
+    assert problems == [
+        "failures[1] (failed-request).threshold.limit: unknown key; the keys here are count, within"
+    ]
+
+
+KNOWN = (
+    "Known tables: AppDependencies, AppExceptions, AppRequests, AppServiceConsoleLogs, "
+    "AppTraces, ContainerLogV2, FunctionAppLogs; a custom table's name ends in _CL and it needs "
+    "a `columns` map naming at least its message column"
+)
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        (
+            _minimal(
+                sources=[
+                    {
+                        "name": "prod",
+                        "workspace_id": "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10",
+                        "tables": ["AppExeptions"],
+                    }
+                ]
+            ),
+            "sources[0] (prod).tables[0]: unknown table 'AppExeptions'; did you mean "
+            f"'AppExceptions'? {KNOWN}",
+        ),
+        (
+            _with_failure(tables=["AppRequests", "appexceptions"]),
+            "failures[1] (failed-request).tables[1]: unknown table 'appexceptions'; did you mean "
+            f"'AppExceptions'? {KNOWN}",
+        ),
+        (
+            _with_failure(tables=["Orders"]),
+            f"failures[1] (failed-request).tables[0]: unknown table 'Orders'. {KNOWN}",
+        ),
+    ],
+    ids=["source", "definition", "no-close-match"],
+)
+def test_an_unknown_table_is_called_unknown_with_the_closest_known_ones(
+    document: dict, expected: str
+) -> None:
+    """pydantic alone also said `sources: Tuple should have at least 1 item`, the echo of the
+    one table failing, which sent people looking for an empty list."""
+    assert _problems(document) == [expected]
+
+
+def test_a_watched_table_or_a_definition_spelled_differently_is_suggested() -> None:
+    document = _minimal(
+        sources=[
+            {
+                "name": "prod",
+                "workspace_id": "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10",
+                "tables": ["AppRequests", {"name": "Orders_CL", "columns": {"message": "Text"}}],
+            }
+        ],
+        failures=[_definition(name="orders", tables=["Order_CL"])],
+        routing={
+            "default_repository": "contoso/shop",
+            "routes": [{"when_definitions": ["order"], "repository": "contoso/orders"}],
+        },
+    )
+    assert _problems(document) == [
+        "failures[0] (orders).tables: names tables no source watches: Order_CL; "
+        "did you mean 'Orders_CL'?",
+        "routing.routes[0].when_definitions: names unknown failure definitions: order; "
+        "did you mean 'orders'?",
+    ]
+
+
+def test_an_invalid_value_from_the_environment_is_blamed_on_the_variable() -> None:
+    document = _minimal()
+    document["sources"][0]["poll_interval"] = "${FAULTLINE_POLL_INTERVAL:-5m}"
+    assert _problems(document, {"FAULTLINE_POLL_INTERVAL": "5"}) == [
+        "FAULTLINE_POLL_INTERVAL=5 (from the environment, used at sources[0] (prod)"
+        ".poll_interval): '5' has no unit; expected a duration like 5m (units: s, m, h, d)"
+    ]
+    assert _load(document, {"FAULTLINE_POLL_INTERVAL": "15m"}).sources[0].poll_interval == (
+        timedelta(minutes=15)
+    )
+
+
+def test_a_default_written_in_the_file_is_blamed_on_the_file() -> None:
+    document = _minimal()
+    document["sources"][0]["poll_interval"] = "${FAULTLINE_POLL_INTERVAL:-5}"
+    assert _problems(document) == [
+        "sources[0] (prod).poll_interval: '5' has no unit; expected a duration like 5m "
+        "(units: s, m, h, d)"
+    ]
