@@ -76,6 +76,49 @@ def test_substitution_cannot_inject_structure() -> None:
         _load(document, {"FAULTLINE_REPO": "a/b\nx: 1"})
 
 
+def _two_sources(enabled: object) -> dict:
+    document = _minimal()
+    document["sources"].append(
+        {
+            "name": "smoke",
+            "enabled": enabled,
+            "workspace_id": "00000000-0000-0000-0000-000000000000",
+            "tables": ["AppTraces"],
+        }
+    )
+    return document
+
+
+@pytest.mark.parametrize(
+    ("enabled", "env", "polled"),
+    [
+        (True, {}, ["prod", "smoke"]),
+        (False, {}, ["prod"]),
+        ("${FAULTLINE_SMOKE_ENABLED:-false}", {}, ["prod"]),
+        ("${FAULTLINE_SMOKE_ENABLED:-false}", {"FAULTLINE_SMOKE_ENABLED": "true"}, ["prod", "smoke"]),
+        ("${FAULTLINE_SMOKE_ENABLED:-false}", {"FAULTLINE_SMOKE_ENABLED": " TRUE "}, ["prod", "smoke"]),
+    ],
+)
+def test_a_source_can_be_switched_off_by_a_variable(enabled, env, polled) -> None:
+    rules = _load(_two_sources(enabled), env)
+    assert [s.name for s in rules.enabled_sources] == polled
+    assert [s.name for s in rules.sources] == ["prod", "smoke"], "a disabled source still loads"
+
+
+@pytest.mark.parametrize("value", ["ture", "1", "yes", ""])
+def test_enabled_is_true_or_false_and_nothing_else(value: str) -> None:
+    document = _two_sources("${FAULTLINE_SMOKE_ENABLED}")
+    with pytest.raises(RulesError, match=r"sources\[1\]\.enabled: .*true or false"):
+        _load(document, {"FAULTLINE_SMOKE_ENABLED": value})
+
+
+def test_a_rules_file_whose_every_source_is_disabled_is_refused() -> None:
+    document = _minimal()
+    document["sources"][0]["enabled"] = False
+    with pytest.raises(RulesError, match="every source is disabled"):
+        _load(document)
+
+
 SECRET = "DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=c2VjcmV0c2VjcmV0;"
 APP_SETTINGS = {
     "AzureWebJobsStorage": SECRET,
