@@ -117,6 +117,9 @@ def test_substitution_cannot_inject_structure() -> None:
         _load(document, {"FAULTLINE_REPO": "a/b\nx: 1"})
 
 
+SWITCH = "${FAULTLINE_SMOKE_ENABLED:-false}"
+
+
 def _two_sources(enabled: object) -> dict:
     document = _minimal()
     document["sources"].append(
@@ -135,9 +138,9 @@ def _two_sources(enabled: object) -> dict:
     [
         (True, {}, ["prod", "smoke"]),
         (False, {}, ["prod"]),
-        ("${FAULTLINE_SMOKE_ENABLED:-false}", {}, ["prod"]),
-        ("${FAULTLINE_SMOKE_ENABLED:-false}", {"FAULTLINE_SMOKE_ENABLED": "true"}, ["prod", "smoke"]),
-        ("${FAULTLINE_SMOKE_ENABLED:-false}", {"FAULTLINE_SMOKE_ENABLED": " TRUE "}, ["prod", "smoke"]),
+        (SWITCH, {}, ["prod"]),
+        (SWITCH, {"FAULTLINE_SMOKE_ENABLED": "true"}, ["prod", "smoke"]),
+        (SWITCH, {"FAULTLINE_SMOKE_ENABLED": " TRUE "}, ["prod", "smoke"]),
     ],
 )
 def test_a_source_can_be_switched_off_by_a_variable(enabled, env, polled) -> None:
