@@ -93,11 +93,7 @@ _STREAM_TYPES = {  # a stream declaration's column types -> the table's wire typ
 }
 _BEARER = re.compile(r"Bearer\s+(\S+)", re.IGNORECASE)
 _ROUTES = Map(
-    [
-        Rule(
-            "/dataCollectionRules/<rule_id>/streams/<stream>", endpoint="upload", methods=["POST"]
-        )
-    ]
+    [Rule("/dataCollectionRules/<rule_id>/streams/<stream>", endpoint="upload", methods=["POST"])]
 )
 
 
@@ -181,6 +177,8 @@ class LogsIngestionFake:
     needs (``credential`` holds Monitoring Metrics Publisher on every rule ``add_rule`` makes).
     Accepted records reach ``log_analytics`` ``lag`` seconds after the call on ``clock`` (None:
     never), checked before every query the Log Analytics fake answers and every upload here.
+    ``max_call_bytes`` is the service's 1 MB; a test may lower it to reach the 413 with a small
+    body.
     """
 
     endpoint: str
@@ -192,10 +190,12 @@ class LogsIngestionFake:
         *,
         lag: float | None = 0.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_call_bytes: int = MAX_CALL_BYTES,
     ) -> None:
         self.log_analytics = log_analytics
         self.lag = lag
         self.clock = clock
+        self.max_call_bytes = max_call_bytes
         self.credential = IngestionCredential()
         self.requests: list[RecordedUpload] = []
         self._issued: set[str] = {self.credential.token}
@@ -273,6 +273,13 @@ class LogsIngestionFake:
             for rule_id in publisher_on:
                 self._rules[rule_id].publishers.add(credential.token)
         return credential
+
+    def grant_publisher(self, rule_id: str, credential: Any) -> None:
+        """Assign Monitoring Metrics Publisher on the rule to an identity another fake issued
+        (anything with a ``token``): one operator who both sends and queries."""
+        with self._lock:
+            self._issued.add(credential.token)
+            self._rules[rule_id].publishers.add(credential.token)
 
     def fail_next(self, fault: Throttle | ServerError) -> None:
         """Queue a fault; each upload consumes the oldest queued one."""
@@ -376,11 +383,12 @@ class LogsIngestionFake:
                 f"data collection rule with immutable Id '{rule_id}'.",
             )
         raw = request.get_data()
-        if len(raw) > MAX_CALL_BYTES:
-            raise _too_large(len(raw), "compressed" if raw[:2] == b"\x1f\x8b" else "")
-        body = _decode(raw, request.headers.get("Content-Encoding"))
-        if len(body) > MAX_CALL_BYTES:
-            raise _too_large(len(body), "uncompressed")
+        limit = self.max_call_bytes
+        if len(raw) > limit:
+            raise _too_large(len(raw), limit, "compressed" if raw[:2] == b"\x1f\x8b" else "")
+        body = _decode(raw, request.headers.get("Content-Encoding"), limit)
+        if len(body) > limit:
+            raise _too_large(len(body), limit, "uncompressed")
         if stream != rule.stream:
             raise _Refused(
                 400,
@@ -403,17 +411,17 @@ class LogsIngestionFake:
         return len(records)
 
 
-def _too_large(size: int, kind: str) -> _Refused:
+def _too_large(size: int, limit: int, kind: str) -> _Refused:
     what = f"{size} bytes{f' {kind}' if kind else ''}"
     return _Refused(
         413,
         "RequestEntityTooLarge",
-        f"The request is {what}; a call may carry at most {MAX_CALL_BYTES} bytes, compressed "
+        f"The request is {what}; a call may carry at most {limit} bytes, compressed "
         "or uncompressed",
     )
 
 
-def _decode(raw: bytes, encoding: str | None) -> bytes:
+def _decode(raw: bytes, encoding: str | None, limit: int) -> bytes:
     if not encoding:
         return raw
     if encoding.strip().lower() != "gzip":
@@ -421,8 +429,8 @@ def _decode(raw: bytes, encoding: str | None) -> bytes:
     try:
         # never inflate more than the limit allows, whatever the body claims
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        body = inflater.decompress(raw, MAX_CALL_BYTES + 1)
-        if not inflater.eof and len(body) <= MAX_CALL_BYTES:
+        body = inflater.decompress(raw, limit + 1)
+        if not inflater.eof and len(body) <= limit:
             raise EOFError("truncated gzip stream")
     except (zlib.error, EOFError) as error:
         raise _Refused(
