@@ -857,6 +857,7 @@ def excluded(path: str) -> bool:
         "bench/run.py",
         ".ci/run",
         "local_host/run.py",
+        "scripts/smoke.py",
         "adapters/__pycache__/settings.cpython-313.pyc",
         "requirements-dev.txt",
     ],
