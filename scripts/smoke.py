@@ -351,6 +351,11 @@ class SmokeTest:
                 "point FAULTLINE_SMOKE_REPOSITORY at a scratch repository nothing else routes to, "
                 "then `azd provision`",
             )
+        if self.options.replay and not self.settings.function_url:
+            raise StageFailed(
+                "AZURE_FUNCTION_URL is not set, and the replay needs it",
+                "run from the azd project after `azd up`, or pass --no-replay",
+            )
         response = self._gh(
             "list the scratch repository's open issues",
             lambda gh: gh.rest.issues.list_for_repo(
@@ -473,10 +478,7 @@ class SmokeTest:
         return f"visible {waited:.1f} s after the upload"
 
     def replay(self) -> str:
-        if not self.settings.function_url:
-            raise StageFailed(
-                "AZURE_FUNCTION_URL is not set", "run from the azd project after `azd up`"
-            )
+        function_url = self.settings.function_url or ""  # prepare made sure it is set
         ingested = self._ingested_at or self.clock.now()
         # at most REPLAY_SETTLE, however far this machine's clock is behind Azure's
         wait = min(ingested + REPLAY_SETTLE - self.clock.now(), REPLAY_SETTLE).total_seconds()
@@ -496,7 +498,7 @@ class SmokeTest:
             )
             token = self.credential.get_token(f"{audience}/.default").token
             headers["Authorization"] = f"Bearer {token}"
-        url = self.settings.function_url.rstrip("/") + "/api/replay"
+        url = function_url.rstrip("/") + "/api/replay"
         status, answer = _post_json(url, body, headers)
         if status == 202 and isinstance(answer, dict):
             return f"queued {answer.get('queued', '?')} query job(s)"
@@ -512,7 +514,7 @@ class SmokeTest:
                 "with FAULTLINE_HTTP_AUTH_CLIENT_ID, your Entra ID token was refused"
             )
         else:
-            hint = f"GET {self.settings.function_url}/api/health and the app's logs"
+            hint = f"GET {function_url}/api/health and the app's logs"
         raise StageFailed(f"POST /api/replay answered {status}: {error}", hint)
 
     def issue(self) -> str:

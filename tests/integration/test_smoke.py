@@ -511,13 +511,22 @@ def test_without_a_key_or_the_azure_cli_the_replay_says_how_to_give_one(
     assert "set FAULTLINE_FUNCTION_KEY" in failed.hint
 
 
-def test_the_production_repository_is_no_scratch_repository(functions) -> None:
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"FAULTLINE_SMOKE_REPOSITORY": PRODUCTION}, "is the production repository"),
+        ({"AZURE_FUNCTION_URL": None}, "AZURE_FUNCTION_URL is not set"),
+    ],
+)
+def test_what_cannot_work_stops_before_anything_is_written(
+    functions, changes: dict[str, str | None], problem: str
+) -> None:
     with deployment(functions) as azure:
-        report, _ = azure.run(FAST, FAULTLINE_SMOKE_REPOSITORY=PRODUCTION)
+        report, _ = azure.run(FAST, **changes)
         uploads = azure.ingestion.requests
     failed = report.failed
     assert failed is not None and failed.name == "prepare"
-    assert "is the production repository" in failed.detail
+    assert problem in failed.detail
     assert uploads == [], "nothing written"
     _not_run_after(report, "prepare")
 
