@@ -366,6 +366,17 @@ class LogSource(_Model):
     """One Log Analytics workspace and how to poll it incrementally."""
 
     name: Name
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Whether the source is polled. A disabled source is still validated, and failure "
+            "definitions and routes may name its tables, but the timer queues no query for it, "
+            "replay refuses it and health leaves it out: a source that exists only in some "
+            "deployments (the shipped `faultline-smoke` source is switched on by "
+            "`FAULTLINE_SMOKE_ENABLED`) stays in the one rules file. Written as `true`/`false`, "
+            "or a `${FAULTLINE_...}` variable holding one."
+        ),
+    )
     workspace_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")]
     workspace_resource_id: (
         Annotated[
@@ -396,6 +407,17 @@ class LogSource(_Model):
     max_window: Duration = timedelta(minutes=15)
     initial_backfill: Duration = timedelta(hours=1)
     max_slices_per_tick: int = Field(default=48, ge=1, le=1000)
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> object:
+        """A substituted variable arrives as text: only `true` and `false` (any case) are read,
+        so a typo such as `ture` or a stray `0` names the field instead of meaning something."""
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        if not isinstance(value, bool):
+            raise ValueError(f"enabled is true or false, not {value!r}")
+        return value
 
     @field_validator("workspace_resource_id", mode="before")
     @classmethod
@@ -642,6 +664,11 @@ class Rules(_Model):
                 problems.append(
                     f"{section}: names must be unique; used twice: {', '.join(repeated)}"
                 )
+        if not self.enabled_sources:
+            problems.append(
+                "sources: every source is disabled (enabled: false), so nothing would be "
+                "watched: enable at least one"
+            )
         watched = sorted({t.name for s in self.sources for t in s.tables})
         for index, definition in enumerate(self.failures):
             for table in definition.tables:
@@ -671,6 +698,11 @@ class Rules(_Model):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @property
+    def enabled_sources(self) -> tuple[LogSource, ...]:
+        """The sources that are polled (`enabled`); the others are configured but idle."""
+        return tuple(source for source in self.sources if source.enabled)
 
     def source(self, name: str) -> LogSource:
         for source in self.sources:

@@ -36,6 +36,9 @@ param monitoredWorkspaceResourceIds string
 @description('Default repository (owner/name) for new issues; the rules file\'s routing.default_repository reads it as FAULTLINE_REPOSITORY.')
 param githubRepository string
 
+@description('Scratch repository (owner/name) for the smoke test\'s issues (azd variable FAULTLINE_SMOKE_REPOSITORY; scripts/smoke.py). Set: the app watches FaultlineSmoke_CL in its own workspace and routes what it finds there to this repository, unassigned. Empty (default): the smoke source stays off. Use a repository nothing else routes to.')
+param smokeRepository string = ''
+
 @description('GitHub REST API base URL; change for GitHub Enterprise Server (https://HOST/api/v3).')
 param githubApiUrl string = 'https://api.github.com/'
 
@@ -116,6 +119,7 @@ var tags = {
 var functionAppName = '${abbrs.webSitesFunctions}faultline-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var workspaceIds = split(replace(monitoredWorkspaceResourceIds, ' ', ''), ',')
+var smokeEnabled = !empty(smokeRepository)
 var httpAuthAudiences = filter(split(replace(httpAuthAllowedAudiences, ' ', ''), ','), audience => !empty(audience))
 var httpAuthClientIds = filter(split(replace(httpAuthAllowedClientIds, ' ', ''), ','), clientId => !empty(clientId))
 
@@ -152,6 +156,7 @@ module monitoring 'app/monitoring.bicep' = {
   params: {
     logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
     applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    smokeRuleName: '${abbrs.insightsDataCollectionRules}faultline-smoke-${resourceToken}'
     location: location
     tags: tags
   }
@@ -178,6 +183,9 @@ module rbac 'app/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultName: keyVault.outputs.name
+    logAnalyticsName: monitoring.outputs.logAnalyticsName
+    smokeRuleName: monitoring.outputs.smokeRuleName
+    smokeEnabled: smokeEnabled
     appPrincipalId: identity.outputs.principalId
     deployerPrincipalId: principalId
     deployerPrincipalType: principalType
@@ -221,6 +229,10 @@ module api 'app/api.bicep' = {
     workspaceId: workspaceReaders[0].outputs.customerId
     workspaceResourceId: workspaceIds[0]
     repository: githubRepository
+    smokeEnabled: smokeEnabled
+    smokeWorkspaceId: monitoring.outputs.logAnalyticsCustomerId
+    // the route needs a valid repository even while the smoke source is off
+    smokeRepository: smokeEnabled ? smokeRepository : githubRepository
     timerSchedule: timerSchedule
     logsEndpoint: logsEndpoint
     queryTimeoutSeconds: queryTimeoutSeconds
@@ -248,3 +260,9 @@ output FAULTLINE_MARKER_KEY_SECRET string = markerKeySecretName
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+// For the smoke test (scripts/smoke.py reads them with `azd env get-values`).
+output FAULTLINE_SMOKE_INGESTION_ENDPOINT string = monitoring.outputs.smokeIngestionEndpoint
+output FAULTLINE_SMOKE_DCR_IMMUTABLE_ID string = monitoring.outputs.smokeRuleImmutableId
+output FAULTLINE_SMOKE_STREAM string = monitoring.outputs.smokeStreamName
+output FAULTLINE_SMOKE_TABLE string = monitoring.outputs.smokeTableName
+output FAULTLINE_SMOKE_WORKSPACE_ID string = monitoring.outputs.logAnalyticsCustomerId

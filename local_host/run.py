@@ -223,9 +223,10 @@ def run(plan: Plan) -> int:
         with DurableRuntime(functions, clock=clock, worker_process=True) as durable:
             local = LocalRun(services, functions, queues, durable, clock)
             loaded = services.rules
-            interval = min(s.poll_interval for s in loaded.sources)
+            polled = loaded.enabled_sources
+            interval = min(s.poll_interval for s in polled)
             held = loaded.correlation.wait if loaded.correlation.enabled else timedelta(0)
-            end = last + max(s.ingestion_delay for s in loaded.sources) + interval + held
+            end = last + max(s.ingestion_delay for s in polled) + interval + held
             print(
                 f"  simulating {first:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, "
                 f"a timer tick every {interval}"

@@ -50,15 +50,15 @@ class FanOutReport:
 
 
 def fan_out(services: Services) -> FanOutReport:
-    """Enqueue due windows for every table whose source's poll interval has passed; the
-    checkpoint moves only after enqueue.
+    """Enqueue due windows for every table of an enabled source whose poll interval has passed;
+    the checkpoint moves only after enqueue.
 
     A crash between the two re-enqueues the same jobs (same ids) on the next tick; a duplicate job
     is harmless because occurrences are counted by record id.
     """
     now = services.clock.now()
     report = FanOutReport()
-    for source in services.rules.sources:
+    for source in services.rules.enabled_sources:  # a disabled source is configured, not polled
         for table in source.tables:
             try:
                 report.jobs.extend(_fan_out_table(services, source.name, table.name, now))

@@ -47,7 +47,8 @@ def health(
     report: dict[str, Any] = {
         "config": {
             "loaded": True,
-            "sources": [s.name for s in rules.sources],
+            "sources": [s.name for s in rules.enabled_sources],
+            "disabled_sources": [s.name for s in rules.sources if not s.enabled],
             "failure_definitions": len(rules.failures),
         }
     }
@@ -65,7 +66,7 @@ def health(
         "poisoned_notices": poisoned_notices,
     }
     tables = []
-    for source in rules.sources:
+    for source in rules.enabled_sources:  # a disabled source has no lag to report
         for table in source.tables:
             checkpoint = checkpoints.get((source.name, table.name))
             through = checkpoint.ingested_through if checkpoint else None

@@ -87,6 +87,11 @@ def replay(services: Services, request: ReplayRequest) -> list[QueryJob]:
         source = services.rules.source(request.source)
     except KeyError as error:
         raise ReplayRejected(str(error).strip("'\"")) from None
+    if not source.enabled:
+        raise ReplayRejected(
+            f"source {source.name} is disabled in the rules file (enabled: false): "
+            "nothing would query it"
+        )
     watched = [t.name for t in source.tables]
     tables = list(dict.fromkeys(request.tables or watched))
     unknown = sorted(set(tables) - set(watched))

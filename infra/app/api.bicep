@@ -81,6 +81,15 @@ param workspaceResourceId string
 @description('Default repository (owner/name), for the rules file\'s \${FAULTLINE_REPOSITORY}.')
 param repository string
 
+@description('Whether the rules file\'s faultline-smoke source is polled, for \${FAULTLINE_SMOKE_ENABLED} (on when a scratch repository is configured).')
+param smokeEnabled bool = false
+
+@description('Workspace id (GUID) of the app\'s own workspace, whose FaultlineSmoke_CL table the smoke test writes, for the rules file\'s \${FAULTLINE_SMOKE_WORKSPACE_ID}.')
+param smokeWorkspaceId string
+
+@description('Scratch repository (owner/name) for smoke-test issues, for the rules file\'s \${FAULTLINE_SMOKE_REPOSITORY}; while the smoke test is off, any valid repository (nothing is routed there).')
+param smokeRepository string
+
 @description('NCRONTAB schedule of the fan-out timer.')
 param timerSchedule string
 
@@ -155,6 +164,9 @@ var appSettings = {
   FAULTLINE_WORKSPACE_ID: workspaceId
   FAULTLINE_WORKSPACE_RESOURCE_ID: workspaceResourceId
   FAULTLINE_REPOSITORY: repository
+  FAULTLINE_SMOKE_ENABLED: smokeEnabled ? 'true' : 'false'
+  FAULTLINE_SMOKE_WORKSPACE_ID: smokeWorkspaceId
+  FAULTLINE_SMOKE_REPOSITORY: smokeRepository
 }
 
 // App Service Authentication (Microsoft Entra ID) in front of every HTTP endpoint, when a client id

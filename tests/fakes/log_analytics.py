@@ -869,6 +869,7 @@ class LogAnalyticsFake:
         self.requests: list[RecordedRequest] = []
         self._workspaces: dict[str, dict[str, _Table]] = {}
         self._faults: deque[Fault] = deque()
+        self._hooks: list[Callable[[], object]] = []
         self._lock = threading.Lock()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._server: BaseWSGIServer | None = None
@@ -973,6 +974,11 @@ class LogAnalyticsFake:
             revoked = (token, workspace_id) in self._revoked
         return not revoked and ("*" in granted or workspace_id in granted)
 
+    def before_each_query(self, hook: Callable[[], object]) -> None:
+        """Call ``hook`` before answering each query: how records that another fake accepted
+        (the Logs Ingestion fake) become visible exactly when their time has come."""
+        self._hooks.append(hook)
+
     def fail_next(self, fault: Fault) -> None:
         """Queue a fault; each request consumes the oldest queued one."""
         with self._lock:
@@ -1042,6 +1048,8 @@ class LogAnalyticsFake:
             with self._lock:
                 self.requests.append(RecordedRequest(args["workspace_id"], query, timespan, 403))
             return denied
+        for hook in list(self._hooks):
+            hook()
         response = self._answer(args["workspace_id"], query, timespan)
         with self._lock:
             self.requests.append(

@@ -8,7 +8,7 @@ it, so every wait below is explicit.
 """
 
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -287,6 +287,27 @@ def test_list_filters_and_paginates(fake: GitHubFake, gh: GitHub[Any]) -> None:
     assert [i.number for i in open_labelled] == [3, 1]
     oldest = items(gh.rest.issues.list_for_repo(OWNER, REPO, direction="asc", per_page=1))
     assert [i.number for i in oldest] == [1]
+
+
+def test_since_lists_only_what_changed_from_that_second_on(
+    fake: GitHubFake, gh: GitHub[Any]
+) -> None:
+    old = create(gh, "old")
+    gh.rest.issues.create_comment(OWNER, REPO, old, body="before")
+    fake.clock.advance(60)
+    since = datetime.fromtimestamp(int(fake.clock.now()), UTC)
+    new = create(gh, "new")
+    gh.rest.issues.create_comment(OWNER, REPO, old, body="after")
+    changed = items(gh.rest.issues.list_for_repo(OWNER, REPO, state="all", since=since))
+    assert sorted(i.number for i in changed) == sorted([old, new]), "a comment updates the issue"
+    fake.clock.advance(60)
+    later = datetime.fromtimestamp(int(fake.clock.now()), UTC)
+    assert items(gh.rest.issues.list_for_repo(OWNER, REPO, state="all", since=later)) == []
+    comments = items(gh.rest.issues.list_comments(OWNER, REPO, old, since=since))
+    assert [c.body for c in comments] == ["after"]
+    with pytest.raises(RequestFailed) as refused:
+        gh.request("GET", f"/repos/{OWNER}/{REPO}/issues", params={"since": "yesterday"})
+    assert refused.value.response.status_code == 422
 
 
 def test_auth_and_not_found(fake: GitHubFake) -> None:

@@ -100,3 +100,16 @@ def test_a_source_is_polled_only_when_its_poll_interval_has_passed() -> None:
     assert [len(windows) for windows in polled] == [0, 0, 1, 0, 0, 1]
     assert polled[2] == [(FIRST_END, FIRST_END + timedelta(minutes=15) - timedelta(seconds=1))]
     assert polled[5] == [(polled[2][0][1], polled[2][0][1] + timedelta(minutes=15))]
+
+
+SMOKE = {"FAULTLINE_SMOKE_ENABLED": "true"}
+
+
+@pytest.mark.parametrize(("env", "tables"), [({}, TABLES), (SMOKE, TABLES + 1)])
+def test_the_smoke_source_is_polled_only_where_it_is_switched_on(env, tables) -> None:
+    services, memory, _ = timer(env)
+    fan_out(services)
+    jobs = taken(memory)
+    assert len({(j.source, j.table) for j in jobs}) == tables
+    assert ("faultline-smoke" in {j.source for j in jobs}) == bool(env)
+    assert len(memory.checkpoints.all()) == tables, "no checkpoint for a source never polled"

@@ -99,3 +99,6 @@ def test_healthy_services_still_report_config_storage_and_lag() -> None:
     assert healthy and answer["config"]["loaded"] is True
     assert answer["storage"] == {"reachable": True, "poisoned_jobs": 0, "poisoned_notices": 0}
     assert len(answer["checkpoints"]) == 8
+    assert answer["config"]["sources"] == ["production"]
+    assert answer["config"]["disabled_sources"] == ["faultline-smoke"], "named, with no lag"
+    assert {c["source"] for c in answer["checkpoints"]} == {"production"}

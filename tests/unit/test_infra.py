@@ -532,6 +532,143 @@ def test_own_workspace_has_no_local_auth_and_telemetry_is_sent_by_identity() -> 
     )
 
 
+def _columns(node: Node) -> list[tuple[str, str]]:
+    """An array literal of `{ name, type }` objects, or a `var` holding one."""
+    assert node.type == "array", _text(node)
+    return [
+        (_string_value(props["name"]), _string_value(props["type"]))
+        for props in (_properties(item) for item in node.named_children if item.type == "object")
+    ]
+
+
+def _smoke_columns(variable: str) -> list[tuple[str, str]]:
+    """A `concat([<time column var>], smokeStringColumns)` variable of monitoring.bicep."""
+    monitoring = bicep(MONITORING)
+    text = _text(monitoring.variables[variable])
+    match = re.fullmatch(r"concat\(\[(\w+)\], smokeStringColumns\)", text)
+    assert match, text
+    time = _properties(monitoring.variables[match.group(1)])
+    return [
+        (_string_value(time["name"]), _string_value(time["type"])),
+        *_columns(monitoring.variables["smokeStringColumns"]),
+    ]
+
+
+def test_the_smoke_tests_rule_is_direct_and_lands_in_its_own_table_of_the_own_workspace() -> None:
+    """The Logs Ingestion API path of scripts/smoke.py: a data collection rule of kind Direct (its
+    own logsIngestion endpoint, no data collection endpoint), one stream passed through unchanged
+    to FaultlineSmoke_CL in the app's own workspace, whose columns are the stream's."""
+    monitoring = bicep(MONITORING)
+    assert _string_value(monitoring.variables["smokeTableName"]) == "FaultlineSmoke_CL"
+    assert _text(monitoring.variables["smokeStreamName"]) == "'Custom-${smokeTableName}'"
+
+    kind, table = _resource(MONITORING, "smokeTable")
+    assert kind == "Microsoft.OperationalInsights/workspaces/tables@2023-09-01"
+    assert _text(table["parent"]) == "logAnalytics"
+    assert _text(table["name"]) == "smokeTableName"
+    assert _text(_at(table, "properties", "schema", "columns")) == "smokeTableColumns"
+
+    kind, rule = _resource(MONITORING, "smokeRule")
+    assert kind == "Microsoft.Insights/dataCollectionRules@2023-03-11"
+    assert _string_value(rule["kind"]) == "Direct", "its own ingestion endpoint, no DCE"
+    assert "dataCollectionEndpointId" not in _properties(rule["properties"])
+    (stream,) = _properties(_at(rule, "properties", "streamDeclarations")).values()
+    assert _text(_properties(stream)["columns"]) == "smokeStreamColumns"
+    (destination,) = _at(rule, "properties", "destinations", "logAnalytics").named_children
+    assert _text(_properties(destination)["workspaceResourceId"]) == "logAnalytics.id"
+    (flow,) = _at(rule, "properties", "dataFlows").named_children
+    flow_props = _properties(flow)
+    assert _string_value(flow_props["transformKql"]) == "source", "records land as sent"
+    assert _text(flow_props["outputStream"]) == "smokeStreamName"
+    assert "smokeTable" in _text(rule["dependsOn"]), "the table exists before the rule sends"
+
+    stream_columns, table_columns = (
+        _smoke_columns("smokeStreamColumns"),
+        _smoke_columns("smokeTableColumns"),
+    )
+    assert [(n, t.lower()) for n, t in stream_columns] == [(n, t.lower()) for n, t in table_columns]
+    assert stream_columns[0] == ("TimeGenerated", "datetime")
+    assert table_columns[0] == ("TimeGenerated", "dateTime"), "the table's spelling of the type"
+    # what the rules file's faultline-smoke source reads from the table
+    rules = yaml.safe_load((ROOT / "faultline.yaml").read_text())
+    (source,) = [s for s in rules["sources"] if s["name"] == "faultline-smoke"]
+    (spec,) = source["tables"]
+    assert spec["name"] == "FaultlineSmoke_CL"
+    assert set(spec["columns"].values()) <= {name for name, _ in stream_columns}
+
+    # azd writes these outputs into the environment scripts/smoke.py reads
+    outputs = {
+        "FAULTLINE_SMOKE_INGESTION_ENDPOINT": "monitoring.outputs.smokeIngestionEndpoint",
+        "FAULTLINE_SMOKE_DCR_IMMUTABLE_ID": "monitoring.outputs.smokeRuleImmutableId",
+        "FAULTLINE_SMOKE_STREAM": "monitoring.outputs.smokeStreamName",
+        "FAULTLINE_SMOKE_TABLE": "monitoring.outputs.smokeTableName",
+        "FAULTLINE_SMOKE_WORKSPACE_ID": "monitoring.outputs.logAnalyticsCustomerId",
+    }
+    main = MAIN.read_text()
+    for name, value in outputs.items():
+        assert f"output {name} string = {value}\n" in main
+    assert "smokeRule.properties.endpoints.logsIngestion" in MONITORING.read_text()
+    assert "smokeRule.properties.immutableId" in MONITORING.read_text()
+
+
+def test_the_smoke_test_is_off_unless_a_scratch_repository_is_given() -> None:
+    kind, default, decorators = _param(MAIN, "smokeRepository")
+    assert (kind, default) == ("string", "''")
+    assert "FAULTLINE_SMOKE_REPOSITORY" in decorators
+    assert _azd_variables()["smokeRepository"] == "${FAULTLINE_SMOKE_REPOSITORY}"
+    assert _text(bicep(MAIN).variables["smokeEnabled"]) == "!empty(smokeRepository)"
+    api = _module_params("api")
+    assert api["smokeEnabled"] == "smokeEnabled"
+    assert api["smokeWorkspaceId"] == "monitoring.outputs.logAnalyticsCustomerId"
+    assert api["smokeRepository"] == "smokeEnabled ? smokeRepository : githubRepository"
+    assert _module_params("rbac")["smokeEnabled"] == "smokeEnabled"
+    settings = _properties(bicep(API).variables["appSettings"])
+    assert _text(settings["FAULTLINE_SMOKE_ENABLED"]) == "smokeEnabled ? 'true' : 'false'"
+    assert _text(settings["FAULTLINE_SMOKE_WORKSPACE_ID"]) == "smokeWorkspaceId"
+    assert _text(settings["FAULTLINE_SMOKE_REPOSITORY"]) == "smokeRepository"
+    smoke_settings = {name for name in settings if name.startswith("FAULTLINE_SMOKE_")}
+    assert smoke_settings == {
+        "FAULTLINE_SMOKE_ENABLED",
+        "FAULTLINE_SMOKE_WORKSPACE_ID",
+        "FAULTLINE_SMOKE_REPOSITORY",
+    }
+    assert smoke_settings <= set(rules_file_variables()), "the rules file reads what is set"
+
+
+def test_the_smoke_test_roles_are_the_least_each_needs() -> None:
+    roles = _properties(bicep(RBAC).variables["roles"])
+    # the deployer sends through the rule: Monitoring Metrics Publisher on the rule only
+    _, publisher = _resource(RBAC, "deployerSmokePublisher")
+    assert _text(publisher["scope"]) == "smokeRule"
+    assert _text(_at(publisher, "properties", "principalId")) == "deployerPrincipalId"
+    assert _text(_at(publisher, "properties", "principalType")) == "deployerPrincipalType"
+    assert "roles.monitoringMetricsPublisher" in _text(
+        _at(publisher, "properties", "roleDefinitionId")
+    )
+    assert _string_value(roles["monitoringMetricsPublisher"]) == (
+        "3913510d-42f4-4e42-8a64-420c390055eb"
+    )
+    # the app queries its own workspace only while the smoke test is on
+    _, reader = _resource(RBAC, "ownWorkspaceReader")
+    assert _text(reader["scope"]) == "ownWorkspace"
+    assert _text(_at(reader, "properties", "principalId")) == "appPrincipalId"
+    assert "roles.logAnalyticsReader" in _text(_at(reader, "properties", "roleDefinitionId"))
+    assert _string_value(roles["logAnalyticsReader"]) == "73c42c96-874c-492b-b04d-ab87d138a893"
+    assert _condition(RBAC, "ownWorkspaceReader") == "smokeEnabled"
+    assert _condition(RBAC, "deployerSmokePublisher") == "!empty(deployerPrincipalId)"
+
+
+def _condition(path: Path, name: str) -> str | None:
+    """The `if (...)` of a conditional resource, None for an unconditional one."""
+    for node in bicep(path).tree_root.named_children:
+        if node.type == "resource_declaration" and _text(node.named_children[0]) == name:
+            condition = next((c for c in node.named_children if c.type == "if_statement"), None)
+            if condition is None:
+                return None
+            return _text(condition.named_children[0]).removeprefix("(").removesuffix(")")
+    raise AssertionError(f"{path.name} declares no resource {name}")
+
+
 def test_durable_singleton_starts_behave_on_azure_as_in_the_tests() -> None:
     """The workflow starts one orchestration per failure with a fixed instance id and expects a
     start to replace only a Completed, Failed or Terminated instance, and to fail with "already
@@ -765,6 +902,7 @@ def excluded(path: str) -> bool:
         "bench/run.py",
         ".ci/run",
         "local_host/run.py",
+        "scripts/smoke.py",
         "adapters/__pycache__/settings.cpython-313.pyc",
         "requirements-dev.txt",
     ],

@@ -91,3 +91,14 @@ def test_too_much_at_once_is_a_400_naming_the_field(functions, queue, body, prob
     assert status == 400
     assert problem in answer["problems"][0]
     assert queue.bodies == []
+
+
+def test_a_disabled_source_is_a_400_that_says_so(functions, queue) -> None:
+    status, body = _replay(
+        functions,
+        source="faultline-smoke",
+        start="2026-11-19T23:00:00Z",
+        end="2026-11-20T01:00:00Z",
+    )
+    assert status == 400 and "faultline-smoke is disabled" in body["error"]
+    assert queue.bodies == [], "nothing queued"

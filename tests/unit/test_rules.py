@@ -42,7 +42,8 @@ def _load(document: dict, env: dict[str, str] | None = None):
 
 def test_shipped_rules_file_loads_with_every_section() -> None:
     rules = load_rules(SHIPPED, {})
-    assert [s.name for s in rules.sources] == ["production"]
+    assert [s.name for s in rules.sources] == ["production", "faultline-smoke"]
+    assert [s.name for s in rules.enabled_sources] == ["production"], "smoke is off by default"
     assert {t.name for t in rules.sources[0].tables} >= {
         "AppExceptions",
         "ContainerLogV2",
@@ -60,6 +61,46 @@ def test_environment_substitution_with_defaults() -> None:
     assert rules.sources[0].workspace_id == "5b1f6c3e-0c4a-4d8e-9f1e-2a7c1d9e8b10"
 
 
+def test_shipped_smoke_source_is_switched_on_and_routed_by_its_variables() -> None:
+    """What `azd up` sets when FAULTLINE_SMOKE_REPOSITORY is given (infra/app/api.bicep)."""
+    from detection.routing import route_failure
+
+    env = {
+        "FAULTLINE_SMOKE_ENABLED": "true",
+        "FAULTLINE_SMOKE_WORKSPACE_ID": "0f4e7f6a-57c1-4c8e-9b1f-6f3c2a1d0e99",
+        "FAULTLINE_SMOKE_REPOSITORY": "acme/faultline-smoke",
+        "FAULTLINE_REPOSITORY": "acme/shop",
+    }
+    rules = load_rules(SHIPPED, env)
+    smoke = rules.source("faultline-smoke")
+    assert smoke in rules.enabled_sources
+    assert smoke.workspace_id == env["FAULTLINE_SMOKE_WORKSPACE_ID"]
+    assert [t.name for t in smoke.tables] == ["FaultlineSmoke_CL"]
+    assert smoke.tables[0].columns.operation_id is None, "uncorrelated: counted at once"
+    definition = rules.definition("smoke-test")
+    assert definition.tables == ("FaultlineSmoke_CL",) and definition.threshold.count == 1
+    route = route_failure(
+        rules,
+        definition="smoke-test",
+        table="FaultlineSmoke_CL",
+        role="faultline-smoke",
+        severity=definition.severity,
+        category=definition.category,
+    )
+    assert route.repository == "acme/faultline-smoke"
+    assert route.assignment.kind == "none", "a smoke issue is never handed to a coding agent"
+    assert "faultline-smoke" in route.labels
+    production = route_failure(
+        rules,
+        definition="unhandled-exception",
+        table="AppExceptions",
+        role=None,
+        severity="high",
+        category="bug",
+    )
+    assert production.repository == "acme/shop", "the smoke route takes nothing else"
+
+
 def test_missing_environment_variable_names_path_and_variable() -> None:
     document = _minimal(routing={"default_repository": "${FAULTLINE_REPO}"})
     with pytest.raises(
@@ -74,6 +115,52 @@ def test_substitution_cannot_inject_structure() -> None:
     assert rules.routing.default_repository == "a/b"
     with pytest.raises(RulesError, match="default_repository"):
         _load(document, {"FAULTLINE_REPO": "a/b\nx: 1"})
+
+
+SWITCH = "${FAULTLINE_SMOKE_ENABLED:-false}"
+
+
+def _two_sources(enabled: object) -> dict:
+    document = _minimal()
+    document["sources"].append(
+        {
+            "name": "smoke",
+            "enabled": enabled,
+            "workspace_id": "00000000-0000-0000-0000-000000000000",
+            "tables": ["AppTraces"],
+        }
+    )
+    return document
+
+
+@pytest.mark.parametrize(
+    ("enabled", "env", "polled"),
+    [
+        (True, {}, ["prod", "smoke"]),
+        (False, {}, ["prod"]),
+        (SWITCH, {}, ["prod"]),
+        (SWITCH, {"FAULTLINE_SMOKE_ENABLED": "true"}, ["prod", "smoke"]),
+        (SWITCH, {"FAULTLINE_SMOKE_ENABLED": " TRUE "}, ["prod", "smoke"]),
+    ],
+)
+def test_a_source_can_be_switched_off_by_a_variable(enabled, env, polled) -> None:
+    rules = _load(_two_sources(enabled), env)
+    assert [s.name for s in rules.enabled_sources] == polled
+    assert [s.name for s in rules.sources] == ["prod", "smoke"], "a disabled source still loads"
+
+
+@pytest.mark.parametrize("value", ["ture", "1", "yes", ""])
+def test_enabled_is_true_or_false_and_nothing_else(value: str) -> None:
+    document = _two_sources("${FAULTLINE_SMOKE_ENABLED}")
+    with pytest.raises(RulesError, match=r"sources\[1\]\.enabled: .*true or false"):
+        _load(document, {"FAULTLINE_SMOKE_ENABLED": value})
+
+
+def test_a_rules_file_whose_every_source_is_disabled_is_refused() -> None:
+    document = _minimal()
+    document["sources"][0]["enabled"] = False
+    with pytest.raises(RulesError, match="every source is disabled"):
+        _load(document)
 
 
 SECRET = "DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=c2VjcmV0c2VjcmV0;"

@@ -5,6 +5,7 @@ handler a request reaches; these decide what it changes and what it answers."""
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.wrappers import Request
@@ -147,6 +148,22 @@ def _logins(raw: Any) -> list[str]:
     if not isinstance(raw, list):
         raise invalid("Issue", "assignees")
     return [item for item in raw if isinstance(item, str)]
+
+
+def _since(raw: str | None, resource: str) -> float:
+    """``since``: "Only show results that were last updated after the given time. This is a
+    timestamp in ISO 8601 format: YYYY-MM-DDTHH:MM:SSZ"
+    (https://docs.github.com/rest/issues/issues#list-repository-issues); GitHub's timestamps
+    are whole seconds, so one updated in that very second is shown. Not a timestamp: 422."""
+    if raw is None:
+        return float("-inf")
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(resource, "since") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return float(int(moment.timestamp()))
 
 
 def _sort_key(issue: Issue, sort: str) -> tuple[float, int]:
@@ -295,11 +312,13 @@ class Handlers:
         wanted = {name.strip().lower() for name in args.get("labels", "").split(",") if name}
         sort = args.get("sort", "created")
         descending = args.get("direction", "desc") == "desc"
+        since = _since(args.get("since"), "Issue")
         issues = [
             issue
             for issue in repository.issues.values()
             if state in ("all", issue.state)
             and wanted <= {label.name.lower() for label in issue.labels}
+            and issue.updated_at >= since
         ]
         issues.sort(key=lambda i: _sort_key(i, sort), reverse=descending)
         return paginate(
@@ -313,7 +332,12 @@ class Handlers:
     # -- comments, labels, assignees ------------------------------------------------------
 
     def list_comments(self, call: Call, repository: Repository, issue: Issue) -> Result:
-        comments = [self._payloads.comment(repository, issue, c) for c in issue.comments]
+        since = _since(call.request.args.get("since"), "IssueComment")
+        comments = [
+            self._payloads.comment(repository, issue, c)
+            for c in issue.comments
+            if c.updated_at >= since
+        ]
         return paginate(call.request, comments)
 
     def create_comment(self, call: Call, repository: Repository, issue: Issue) -> Result:
