@@ -104,7 +104,7 @@ def prepare(
     # storage is Azurite, started once this passes; any connection string stands in for it here
     stand_in = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
     _, loaded = load_configuration({**env, **environment, **stand_in})
-    exports = check_exports(data, {t.name for s in loaded.sources for t in s.tables})
+    exports = check_exports(data, {t.name for s in loaded.enabled_sources for t in s.tables})
     first, last = _time_span(data, exports)
     return Plan(data, out, occurrences, environment, github, first, last)
 

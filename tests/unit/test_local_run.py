@@ -72,6 +72,7 @@ def test_a_bad_rules_file_is_printed_as_its_mistakes_without_a_traceback(
         "  failures[6] (console-error).when.equal: unknown operator; did you mean 'equals'?",
         "  failures[7] (order-processing-failure).when.all[0].equal: unknown operator; "
         "did you mean 'equals'?",
+        "  failures[8] (smoke-test).when.all[0].equal: unknown operator; did you mean 'equals'?",
     ]
 
 

@@ -152,7 +152,7 @@ def test_a_source_can_be_switched_off_by_a_variable(enabled, env, polled) -> Non
 @pytest.mark.parametrize("value", ["ture", "1", "yes", ""])
 def test_enabled_is_true_or_false_and_nothing_else(value: str) -> None:
     document = _two_sources("${FAULTLINE_SMOKE_ENABLED}")
-    with pytest.raises(RulesError, match=r"sources\[1\]\.enabled: .*true or false"):
+    with pytest.raises(RulesError, match=r"sources\[1\] \(smoke\)\.enabled.*true or false"):
         _load(document, {"FAULTLINE_SMOKE_ENABLED": value})
 
 
