@@ -51,6 +51,7 @@ from githubkit_schemas.latest.models import Issue
 from detection.markers import MARKER_PREFIX, carries_marker
 from pipeline.ports import (
     IssueRef,
+    TrackerBudget,
     TrackerRateLimited,
     TrackerRefused,
 )
@@ -301,6 +302,7 @@ class GitHubIssues:
         self._pacer = pacer or DEFAULT_PACER
         self._marker_key = marker_key
         self._token_value = ""
+        self._budgets: dict[str, TrackerBudget] = {}
         self._client = self._connect(refresh=False)
 
     def _connect(self, refresh: bool) -> GitHub[Any]:
@@ -311,7 +313,23 @@ class GitHubIssues:
             auto_retry=False,
             timeout=self._timeout,
             http_cache=False,
+            event_hooks={"response": [self._note_budget]},
         )
+
+    def _note_budget(self, response: httpx.Response) -> None:
+        """Keep the rate-limit window every answer states (successes and refusals alike), per
+        resource: GitHub counts `core`, `search` and `graphql` requests apart."""
+        headers = response.headers
+        try:
+            limit, used = int(headers["x-ratelimit-limit"]), int(headers["x-ratelimit-used"])
+        except (KeyError, ValueError):
+            return  # a server that is not GitHub, or an answer without the headers
+        resource = headers.get("x-ratelimit-resource", "core")
+        self._budgets[resource] = TrackerBudget(resource, limit, used)
+
+    def budget(self) -> list[TrackerBudget]:
+        """The windows this client's answers reported, the latest per resource."""
+        return list(self._budgets.values())
 
     def _call(self, what: str, request: Callable[[GitHub[Any]], T], *, write: bool = False) -> T:
         with self._pacer.turn(self._base_url, write=write):

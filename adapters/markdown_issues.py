@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from detection.markers import carries_marker
-from pipeline.ports import COPILOT_LOGIN, IssueRef
+from pipeline.ports import COPILOT_LOGIN, IssueRef, TrackerBudget
 
 
 @dataclass
@@ -67,6 +67,10 @@ class MarkdownIssueSink:
     @staticmethod
     def _key(repository: str, number: int) -> str:
         return f"{repository}#{number}"
+
+    def budget(self) -> list[TrackerBudget]:
+        """None: writing files spends no request budget."""
+        return []
 
     def issues(self) -> list[IssueRef]:
         with self._lock:

@@ -24,6 +24,7 @@ from detection.detect import Detection
 from detection.fingerprint import FINGERPRINT_VERSION
 from detection.occurrence import Occurrence
 from pipeline.messages import FailureNotice
+from pipeline.metrics import NOTICES, OCCURRENCES, log_fields
 from pipeline.ports import Counted, LedgerEntry, Placement
 from pipeline.services import Services
 
@@ -155,6 +156,8 @@ def _record(services: Services, placements: Sequence[Placement], report: CountRe
         entry = services.ledger.record(group, counted, thresholds, absorbed=absorbed)
         report.new_occurrences += entry.added
         report.groups.add(group)
+        if entry.added:
+            services.metrics.count(OCCURRENCES, entry.added, definition=entry.definition)
         if entry.handoff_pending:
             _hand_off(services, entry)
             report.notices += 1
@@ -167,3 +170,11 @@ def _hand_off(services: Services, entry: LedgerEntry) -> None:
     notice = FailureNotice.of(entry)
     services.failure_queue.send(notice.model_dump_json())
     services.ledger.mark_handed_off(entry)
+    services.metrics.count(NOTICES, definition=entry.definition)
+    log.info(
+        "%s (%s) handed to the issue workflow: %d occurrence(s)",
+        entry.fingerprint,
+        entry.definition,
+        entry.count,
+        extra=log_fields(entry.fingerprint, founder=entry.founder),
+    )

@@ -26,6 +26,7 @@ from detection.records import normalize_rows
 from detection.windows import QueryWindow
 from pipeline.counting import count_detections, in_transition
 from pipeline.messages import QueryJob
+from pipeline.metrics import POISONED, QUERY_JOBS, QUERY_LAG, QUERY_ROWS
 from pipeline.ports import QueryPlan, QueryRejected, Throttled
 from pipeline.services import Services
 
@@ -57,12 +58,15 @@ def run_query_job(services: Services, body: str, dequeue_count: int = 1) -> JobR
     try:
         job = QueryJob.model_validate_json(body)
     except ValidationError as error:
-        return _poison(services, None, body, f"not a query job: {error.errors()[0]['msg']}")
+        report = _poison(services, None, body, f"not a query job: {error.errors()[0]['msg']}")
+        _count_job(services, report)
+        return report
     try:
-        return _run(services, job)
+        report = _run(services, job)
     except QueryRejected as error:
-        return _poison(services, job, body, str(error))
+        report = _poison(services, job, body, str(error))
     except Exception:
+        _count_job(services, JobReport(job, "failed"))
         final = dequeue_count >= HOST_MAX_DEQUEUE_COUNT
         log.exception(
             "query job %s (%s) failed on attempt %d of %d%s",
@@ -73,6 +77,23 @@ def run_query_job(services: Services, body: str, dequeue_count: int = 1) -> JobR
             "; the host now moves it to the poison queue" if final else "; the host will retry it",
         )
         raise
+    _count_job(services, report)
+    return report
+
+
+def _count_job(services: Services, report: JobReport) -> None:
+    """How the job ended; and for a job that read its window, the rows it got and how far
+    behind that window's end it finished. A replay (and its halves and retries) reads an old
+    window on purpose, so it is left out of the lag, which the lag alert watches."""
+    job = report.job
+    source, table = (job.source, job.table) if job else ("(unreadable)", "(unreadable)")
+    services.metrics.count(QUERY_JOBS, source=source, table=table, outcome=report.outcome)
+    if job is None or report.outcome not in ("done", "incomplete", "split"):
+        return
+    services.metrics.count(QUERY_ROWS, report.rows, source=source, table=table)
+    if job.origin != "replay" and report.outcome != "split":
+        lag = (services.clock.now() - job.end).total_seconds()
+        services.metrics.record(QUERY_LAG, lag, source=source, table=table)
 
 
 def _run(services: Services, job: QueryJob) -> JobReport:
@@ -110,8 +131,9 @@ def _run(services: Services, job: QueryJob) -> JobReport:
     if outcome.incomplete:
         halves = window.halves()
         if halves is not None:
+            origin = "replay" if job.origin == "replay" else "split"
             report.follow_up_jobs = [
-                QueryJob.for_window(job.source, job.table, w, "split") for w in halves
+                QueryJob.for_window(job.source, job.table, w, origin) for w in halves
             ]
             for follow_up in report.follow_up_jobs:
                 services.query_queue.send(follow_up.model_dump_json())
@@ -185,7 +207,8 @@ def _requeue_throttled(services: Services, job: QueryJob, throttled: Throttled) 
             job.model_dump_json(),
             f"still throttled after {job.throttled_attempts} delayed retries: {throttled}",
         )
-    again = job.model_copy(update={"throttled_attempts": attempts, "origin": "throttled"})
+    origin = "replay" if job.origin == "replay" else "throttled"
+    again = job.model_copy(update={"throttled_attempts": attempts, "origin": origin})
     services.query_queue.send(again.model_dump_json(), delay=throttled.retry_after)
     log.warning(
         "job %s (%s) throttled; back on the queue in %ss (attempt %d)",
@@ -221,5 +244,6 @@ def record_poisoned(services: Services, body: str) -> str:
         job_id = "unreadable-" + hashlib.sha256(job_body.encode()).hexdigest()[:24]
         description = "(not a query job)"
     services.poisoned_jobs.add(job_id, description, reason, job_body)
+    services.metrics.count(POISONED, kind="query-jobs")
     log.error("poisoned query job %s (%s): %s", job_id, description, reason)
     return job_id

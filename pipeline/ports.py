@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # annotations only: a trigger that imports a port does not load the core
     from detection.fingerprint import Fingerprint
@@ -331,6 +331,54 @@ class WorkflowStarter(Protocol):
         ...
 
 
+# -- Faultline's own telemetry -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One figure Faultline reports about itself: its name as the dashboards and alerts query it,
+    how it aggregates (`counter`: summed; `histogram`: count, sum, min and max per export, so
+    percentiles and maxima can be read), its unit (UCUM, as OpenTelemetry writes it) and the
+    attributes it carries, which become the `customDimensions` a query splits by."""
+
+    name: str
+    kind: Literal["counter", "histogram"]
+    unit: str
+    description: str
+    attributes: tuple[str, ...] = ()
+
+
+Attribute = str | int | bool
+"""An attribute value; kept to scalars so every sink (OpenTelemetry, JSON lines) takes it."""
+
+
+class Metrics(Protocol):
+    """Where the use cases report what they did: Application Insights in Azure (through
+    OpenTelemetry), a JSON-lines file in a local run, a list in tests."""
+
+    def count(self, metric: Metric, value: int = 1, **attributes: Attribute) -> None:
+        """Add `value` to a counter."""
+        ...
+
+    def record(self, metric: Metric, value: float, **attributes: Attribute) -> None:
+        """Record one measurement of a histogram (a lag, a duration, a share used)."""
+        ...
+
+
+def check_emission(metric: Metric, kind: str, attributes: Mapping[str, Attribute]) -> None:
+    """Refuse a measurement the catalogue does not describe: `count` on a histogram, `record` on
+    a counter, or an attribute the metric does not declare (a query splitting by it would find
+    nothing). Every sink calls it, so a mistake fails the tests rather than a dashboard."""
+    if metric.kind != kind:
+        verb = "count" if kind == "counter" else "record"
+        raise ValueError(f"{metric.name} is a {metric.kind}; it cannot {verb}")
+    unknown = sorted(set(attributes) - set(metric.attributes))
+    if unknown:
+        raise ValueError(
+            f"{metric.name} declares the attributes {list(metric.attributes)}, not {unknown}"
+        )
+
+
 # -- the issue tracker ---------------------------------------------------------------------------
 
 COPILOT_LOGIN = "copilot-swe-agent[bot]"
@@ -421,8 +469,28 @@ class IssueRef:
     """From `create`: labels asked for that GitHub left off (a token without push access)."""
 
 
+@dataclass(frozen=True)
+class TrackerBudget:
+    """A tracker's request budget as its latest answer stated it: GitHub's `x-ratelimit-*`
+    headers, one budget per `resource` (`core`, `search`, `graphql`)."""
+
+    resource: str
+    limit: int
+    used: int
+
+    @property
+    def share_used(self) -> float:
+        """Percent of the window's requests spent."""
+        return 100.0 * self.used / self.limit if self.limit > 0 else 0.0
+
+
 class IssueTracker(Protocol):
     """Where issues live: GitHub, or the dry-run Markdown sink."""
+
+    def budget(self) -> list[TrackerBudget]:
+        """The request budgets this client's latest answers reported, one per resource; empty
+        for a tracker without one (the dry-run sink)."""
+        ...
 
     def get(self, repository: str, number: int) -> IssueRef: ...
 

@@ -16,6 +16,7 @@ from pipeline.ports import (
     IssueTracker,
     LogSource,
     MessageQueue,
+    Metrics,
     OccurrenceLedger,
     Operations,
     PoisonLog,
@@ -51,3 +52,5 @@ class Services:
     marker_key: Callable[[], bytes | None]
     issue_template: str | None
     """The rules' own issue template, or None for the default one."""
+    metrics: Metrics
+    """Faultline's own metrics (`pipeline.metrics`): Application Insights in Azure."""

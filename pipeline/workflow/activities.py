@@ -11,11 +11,14 @@ found again by its marker, an audit row by its key.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from detection.issue import title
 from pipeline.messages import FailureNotice
+from pipeline.metrics import GITHUB_BUDGET, ISSUES, POISONED, TIME_TO_ISSUE, log_fields
 from pipeline.ports import (
     IssueRef,
     IssueState,
@@ -28,6 +31,11 @@ from pipeline.ports import (
 from pipeline.services import Services
 from pipeline.workflow.messages import AuditNote, FinishCheck, Synced, Wait, WorkflowRequest
 from pipeline.workflow.view import issue_body, issue_view
+
+if TYPE_CHECKING:
+    from detection.occurrence import Occurrence
+
+log = logging.getLogger(__name__)
 
 LATE_WRITE_WINDOW = timedelta(hours=1)
 """How long after a create a write it lost could still surface as a second issue."""
@@ -64,7 +72,9 @@ def sync_issue(services: Services, request: WorkflowRequest) -> Synced | Wait:
     entry = services.ledger.summary(fingerprint)
     notice = _latest(request.notice, entry)
     now = services.clock.now()
-    audit = Auditor(services, notice.fingerprint, repository, now)
+    founder = entry.founder if entry else None
+    audit = Auditor(services, notice.fingerprint, repository, now, founder=founder)
+    github: IssueTracker | None = None
     try:
         github = services.issue_tracker()
         if absorbed:
@@ -79,8 +89,18 @@ def sync_issue(services: Services, request: WorkflowRequest) -> Synced | Wait:
         if isinstance(refused, TrackerRefused) and not refused.permanent:
             raise
         return _refused(services, audit, state, refused)
+    finally:
+        report_budget(services, github)
     services.poisoned_jobs.remove(f"{fingerprint}|{repository.replace('/', '~')}", kind="refused")
     return outcome
+
+
+def report_budget(services: Services, github: IssueTracker | None) -> None:
+    """Record the share of each GitHub rate-limit window used, as the step's last answers said."""
+    if github is None:
+        return
+    for budget in github.budget():
+        services.metrics.record(GITHUB_BUDGET, budget.share_used, resource=budget.resource)
 
 
 def tracker_wait(limited: TrackerRateLimited) -> Wait:
@@ -110,6 +130,15 @@ def _refused(
         reason,
         "",
         kind="refused",
+    )
+    services.metrics.count(POISONED, kind="refused")
+    log.warning(
+        "%s: %s refused the issue workflow (%s): %s",
+        state.fingerprint,
+        state.repository,
+        kind,
+        reason,
+        extra=audit.log_fields(state.url or ""),
     )
     return Synced(action="refused", reason=reason)
 
@@ -262,6 +291,14 @@ def _create_or_adopt(
     )
     _save(services, _showing(state, issue, count, audit.now))
     audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}")
+    _changed(services, audit, "created", issue)
+    waited = services.clock.now() - notice.first_seen
+    services.metrics.record(
+        TIME_TO_ISSUE,
+        max(waited.total_seconds(), 0.0),
+        definition=notice.definition,
+        repository=state.repository,
+    )
     if issue.dropped_labels:
         audit(
             "labels-dropped",
@@ -321,6 +358,7 @@ def _refresh(
             issue.number,
             f"{count} occurrence(s), last seen {notice.last_seen:%Y-%m-%d %H:%M} UTC",
         )
+        _changed(services, audit, "updated", issue)
     interval = services.rules.dedup.comment_interval
     due = state.last_comment_at is None or audit.now - state.last_comment_at >= interval
     if (
@@ -345,6 +383,7 @@ def _refresh(
         _save(services, state.with_changes(commented_count=count, last_comment_at=audit.now))
         action = "commented"
         audit("commented", issue.number, f"{new} new occurrence(s)")
+        _changed(services, audit, "commented", issue)
     # an assignment owed since creation survives an interrupted workflow (a wait, a crash)
     return _result(action, issue, needs_assignment=not state.assigned and not issue.assignees)
 
@@ -387,6 +426,7 @@ def _regress(
             ),
         )
         audit("reopened", issue.number, note)
+        _changed(services, audit, "reopened", reopened)
         return _result("reopened", reopened, needs_assignment=True)
     label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
     found = github.find_by_marker(state.repository, notice.fingerprint, label, issue.closed_at)
@@ -408,6 +448,8 @@ def _regress(
         )
     _save(services, _showing(state, linked, count, audit.now))
     audit(action, linked.number, f"regression of #{issue.number}")
+    if action == "created":
+        _changed(services, audit, "created", linked)
     return _result("created", linked, needs_assignment=True)
 
 
@@ -420,10 +462,17 @@ def finish_or_resync(services: Services, check: FinishCheck) -> bool:
 
 
 class Auditor:
-    """Audit rows for one failure's issue, stamped with the time its activity started."""
+    """Audit rows for one failure's issue, stamped with the time its activity started; and the
+    fields its log records carry (`founder`: the group's founding occurrence, whose operation
+    id they name)."""
 
     def __init__(
-        self, services: Services, fingerprint: str, repository: str, now: datetime
+        self,
+        services: Services,
+        fingerprint: str,
+        repository: str,
+        now: datetime,
+        founder: Occurrence | None = None,
     ) -> None:
         self._services, self._fingerprint, self._repository, self.now = (
             services,
@@ -431,6 +480,14 @@ class Auditor:
             repository,
             now,
         )
+        self.founder = founder
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def log_fields(self, issue: str = "") -> dict[str, str]:
+        return log_fields(self._fingerprint, issue=issue, founder=self.founder)
 
     def __call__(self, action: str, issue: int | None, reason: str) -> None:
         self._services.audit.record(
@@ -442,6 +499,19 @@ class Auditor:
         self._services.audit.record(
             self._fingerprint, action, self._repository, issue, reason, self.now, key=key
         )
+
+
+def _changed(services: Services, audit: Auditor, action: str, issue: IssueRef) -> None:
+    """Count and log a change made to the failure's issue on the tracker."""
+    services.metrics.count(ISSUES, action=action, repository=issue.repository)
+    log.info(
+        "%s %s#%d for %s",
+        action,
+        issue.repository,
+        issue.number,
+        audit.fingerprint,
+        extra=audit.log_fields(issue.url),
+    )
 
 
 def _showing(state: IssueState, issue: IssueRef, count: int, now: datetime) -> IssueState:

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from detection.routing import route_failure
 from pipeline.messages import FailureNotice
+from pipeline.metrics import POISONED, log_fields
 from pipeline.ports import WorkflowStarter
 from pipeline.services import Services
 from pipeline.workflow.messages import WorkflowRequest
@@ -77,4 +78,7 @@ def record_poisoned_notice(services: Services, body: str) -> None:
         description = "(not a failure notice)"
     reason = "the issue workflow could not be started after repeated attempts"
     services.poisoned_jobs.add(key, description, reason, body, kind="failure-notices")
-    log.error("poisoned failure notice %s (%s): %s", key, description, reason)
+    services.metrics.count(POISONED, kind="failure-notices")
+    log.error(
+        "poisoned failure notice %s (%s): %s", key, description, reason, extra=log_fields(key)
+    )

@@ -20,12 +20,16 @@ from detection.rules import Rules, Threshold
 from detection.tally import tally_hours
 from pipeline.ports import (
     COPILOT_LOGIN,
+    Attribute,
     AuditEntry,
     Checkpoint,
     Counted,
     IssueRef,
     IssueState,
     LedgerEntry,
+    Metric,
+    TrackerBudget,
+    check_emission,
 )
 from pipeline.services import Services
 from pipeline.settings import AppSettings
@@ -37,6 +41,43 @@ class MemoryQueue:
 
     def send(self, body: str, delay: timedelta | None = None) -> None:
         self.sent.append((body, delay))
+
+
+@dataclass(frozen=True)
+class Emission:
+    metric: Metric
+    value: float
+    attributes: Mapping[str, Attribute]
+
+
+class MemoryMetrics:
+    """Every measurement, in order, refused as the real sinks refuse it (a counter recorded, an
+    attribute the metric does not declare)."""
+
+    def __init__(self) -> None:
+        self.emitted: list[Emission] = []
+
+    def count(self, metric: Metric, value: int = 1, **attributes: Attribute) -> None:
+        check_emission(metric, "counter", attributes)
+        self.emitted.append(Emission(metric, value, attributes))
+
+    def record(self, metric: Metric, value: float, **attributes: Attribute) -> None:
+        check_emission(metric, "histogram", attributes)
+        self.emitted.append(Emission(metric, value, attributes))
+
+    def names(self) -> set[str]:
+        return {e.metric.name for e in self.emitted}
+
+    def values(self, metric: Metric, **attributes: Attribute) -> list[float]:
+        """The measurements of `metric` whose attributes include `attributes`."""
+        return [
+            e.value
+            for e in self.emitted
+            if e.metric == metric and all(e.attributes.get(k) == v for k, v in attributes.items())
+        ]
+
+    def total(self, metric: Metric, **attributes: Attribute) -> float:
+        return sum(self.values(metric, **attributes))
 
 
 class MemoryQuerySlots:
@@ -371,6 +412,12 @@ class MemoryTracker:
         self.copilot_assignable = copilot_assignable
         self.issues: dict[tuple[str, int], _Issue] = {}
         self.edits: list[tuple[str, int, dict[str, Any]]] = []
+        self.requests = 0
+        """Calls made, each one request against GitHub's hourly `core` window."""
+        self.request_limit = 5_000
+
+    def budget(self) -> list[TrackerBudget]:
+        return [TrackerBudget("core", self.request_limit, self.requests)]
 
     def open_as(self, author: str, repository: str, title: str, body: str) -> IssueRef:
         """An issue someone else opened (it may quote any marker)."""
@@ -392,6 +439,7 @@ class MemoryTracker:
         return ref
 
     def get(self, repository: str, number: int) -> IssueRef:
+        self.requests += 1
         return self.issues[(repository, number)].ref
 
     def find_by_marker(
@@ -403,6 +451,7 @@ class MemoryTracker:
     def issues_with_marker(
         self, repository: str, fingerprint: str, label: str, since: datetime | None
     ) -> list[IssueRef]:
+        self.requests += 1
         return [
             issue.ref
             for (repo, _), issue in sorted(self.issues.items())
@@ -414,10 +463,12 @@ class MemoryTracker:
         ]
 
     def create(self, repository: str, title: str, body: str, labels: list[str]) -> IssueRef:
+        self.requests += 1
         ref = self.open_as(self.login, repository, title, body)
         return self._change(repository, ref.number, labels=tuple(labels))
 
     def edit(self, repository: str, number: int, **changes: Any) -> IssueRef:
+        self.requests += 1
         self.edits.append((repository, number, changes))
         issue = self.issues[(repository, number)]
         state = changes.get("state", issue.ref.state)
@@ -435,16 +486,19 @@ class MemoryTracker:
         )
 
     def comment(self, repository: str, number: int, body: str) -> None:
+        self.requests += 1
         self.issues[(repository, number)].comments.append((self.login, body))
 
     def comment_as(self, author: str, repository: str, number: int, body: str) -> None:
         self.issues[(repository, number)].comments.append((author, body))
 
     def comment_bodies(self, repository: str, number: int) -> list[str]:
+        self.requests += 1
         comments = self.issues[(repository, number)].comments
         return [body for author, body in comments if author == self.login]
 
     def add_labels(self, repository: str, number: int, labels: list[str]) -> None:
+        self.requests += 1
         current = self.issues[(repository, number)].ref.labels
         self._change(
             repository, number, labels=(*current, *(x for x in labels if x not in current))
@@ -453,6 +507,7 @@ class MemoryTracker:
     def assign(
         self, repository: str, number: int, logins: list[str], agent: dict[str, Any] | None = None
     ) -> tuple[str, ...]:
+        self.requests += 1
         names = [
             "Copilot" if login == COPILOT_LOGIN else login
             for login in logins
@@ -492,6 +547,7 @@ class Memory:
     checkpoints: MemoryCheckpoints = field(default_factory=MemoryCheckpoints)
     query_slots: MemoryQuerySlots = field(default_factory=MemoryQuerySlots)
     poisoned: MemoryPoisonLog = field(default_factory=MemoryPoisonLog)
+    metrics: MemoryMetrics = field(default_factory=MemoryMetrics)
 
     def services(
         self, rules: Rules, now: Callable[[], datetime], settings: Mapping[str, str] | None = None
@@ -518,6 +574,7 @@ class Memory:
             issue_tracker=lambda: self.tracker,
             marker_key=lambda: self.tracker.marker_key,
             issue_template=None,
+            metrics=self.metrics,
         )
 
 
