@@ -3,7 +3,9 @@ bootstrap); `install` lets a local run or a test put its own services in their p
 
 Each adapter's SDK is imported when it is first needed, not when the app is indexed: the timer
 never loads the query SDK, and nothing but the issue workflow loads githubkit or Key Vault's
-client (a cold start on a plan that scales to zero pays for every import).
+client (a cold start on a plan that scales to zero pays for every import). The OpenTelemetry SDK
+and the Azure Monitor distro are loaded and configured when the services are first built, in the
+first invocation, never while indexing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from adapters.github import GitHubPacer
     from adapters.secrets import CachedSecret
     from detection.rules import Rules
-    from pipeline.ports import Clock, IssueTracker, LogSource, QueryOutcome, QueryPlan
+    from pipeline.ports import Clock, IssueTracker, LogSource, Metrics, QueryOutcome, QueryPlan
     from pipeline.services import Services
     from pipeline.settings import AppSettings
 
@@ -143,6 +145,28 @@ def _marker_key(
     return lambda: key
 
 
+def _metrics(settings: AppSettings, credential: TokenCredential | None, clock: Clock) -> Metrics:
+    """Application Insights when a connection string is set, with the managed identity (or
+    `credential`): local authentication is off there. Else the metrics file of a local run.
+    Else OpenTelemetry's API alone, which records nothing until some SDK is configured."""
+    if settings.telemetry_connection_string:
+        from adapters.telemetry import azure_monitor_metrics
+
+        if credential is None:
+            from azure.identity import ManagedIdentityCredential
+
+            credential = ManagedIdentityCredential(client_id=settings.storage_client_id)
+        return azure_monitor_metrics(settings.telemetry_connection_string, credential)
+    if settings.metrics_file:
+        from adapters.telemetry import JsonLinesMetrics
+
+        path = Path(settings.metrics_file)
+        return JsonLinesMetrics(path if path.is_absolute() else APP_ROOT / path, clock.now)
+    from adapters.telemetry import OpenTelemetryMetrics
+
+    return OpenTelemetryMetrics()
+
+
 def _issue_template(settings: AppSettings) -> str | None:
     if not settings.issue_template_path:
         return None
@@ -170,9 +194,10 @@ def bootstrap(
     from pipeline.services import Services
 
     settings, rules = load_configuration(os.environ if env is None else env)
+    clock = clock or SystemClock()
+    metrics = _metrics(settings, credential, clock)
     queues, tables = _storage_clients(settings, credential)
     prefix = settings.table_prefix
-    clock = clock or SystemClock()
     marker_key = _marker_key(settings, credential)
     return Services(
         settings=settings,
@@ -196,6 +221,7 @@ def bootstrap(
         issue_tracker=_issue_tracker(settings, credential, clock, timer_seconds, marker_key),
         marker_key=marker_key,
         issue_template=_issue_template(settings),
+        metrics=metrics,
     )
 
 

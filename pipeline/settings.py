@@ -42,7 +42,10 @@ class AppSettings(BaseModel):
     storage_client_id: str | None = Field(
         default=None,
         alias="AzureWebJobsStorage__clientId",
-        description="Client id of the user-assigned identity (storage, Log Analytics, Key Vault).",
+        description=(
+            "Client id of the user-assigned identity (storage, Log Analytics, Key Vault, "
+            "Application Insights)."
+        ),
     )
     timer_schedule: str = Field(
         default="0 */5 * * * *",
@@ -205,6 +208,22 @@ class AppSettings(BaseModel):
             "Longest durable wait before a waiting workflow decides again (business hours, "
             "GitHub's Retry-After, the next body refresh; it picks up changed rules). A held "
             "budget slot is waited for in full."
+        ),
+    )
+    telemetry_connection_string: str | None = Field(
+        default=None,
+        alias="APPLICATIONINSIGHTS_CONNECTION_STRING",
+        description=(
+            "Application Insights that Faultline's own metrics and use-case logs go to, sent "
+            "with the managed identity (the Functions host reads it too)."
+        ),
+    )
+    metrics_file: str | None = Field(
+        default=None,
+        alias="FAULTLINE_METRICS_FILE",
+        description=(
+            "Without Application Insights: append every metric to this JSON-lines file (the "
+            "local run sums it into `out/metrics.json`)."
         ),
     )
     notice_requeue_seconds: int = Field(

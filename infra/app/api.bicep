@@ -130,7 +130,11 @@ var appSettings = {
   AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
   AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
   AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
-  // Telemetry sent with the identity (Application Insights has local auth disabled).
+  // Telemetry sent with the identity (Application Insights has local auth disabled): the host's
+  // through the authentication string, Faultline's own metrics and use-case logs through the
+  // Azure Monitor OpenTelemetry distro, configured in code with this identity's client id
+  // (bootstrap.py). PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY stays unset: the worker would
+  // configure the distro itself at every start, before any function runs.
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   // Durable's idle polling of its task hub queues (host.json override; the default is 30 s).
@@ -160,6 +164,8 @@ var appSettings = {
   FAULTLINE_WORKFLOW_RECHECK_SECONDS: '3600'
   FAULTLINE_NOTICE_REQUEUE_SECONDS: '60'
   FAULTLINE_DRY_RUN_DIR: ''
+  // Faultline's own metrics go to Application Insights (adapters/telemetry.py); no file in Azure.
+  FAULTLINE_METRICS_FILE: ''
   // Variables the shipped rules file (faultline.yaml) substitutes.
   FAULTLINE_WORKSPACE_ID: workspaceId
   FAULTLINE_WORKSPACE_RESOURCE_ID: workspaceResourceId

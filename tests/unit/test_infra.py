@@ -780,11 +780,11 @@ def test_checkov_can_parse_every_bicep_file() -> None:
 
 # --- app settings: Bicep, local.settings.json.example and pipeline/settings.py agree -------------
 
-# Set only in Azure, for the platform: identity-based host storage and telemetry.
+# Set only in Azure, for the platform: identity-based host storage and the host's telemetry
+# identity (Faultline's own telemetry reads APPLICATIONINSIGHTS_CONNECTION_STRING too).
 PLATFORM_ONLY = {
     "AzureWebJobsStorage__credential",
     "AzureWebJobsStorage__blobServiceUri",
-    "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     "AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval",
 }
