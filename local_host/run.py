@@ -30,6 +30,7 @@ from detection.rules import RulesError
 from local_host.azurite import PROJECT_ROOT, start_azurite
 from local_host.durable import DurableRuntime
 from local_host.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
+from local_host.metrics import report_metrics
 from pipeline.services import Services
 from pipeline.settings import SettingsError
 from samples.generate import rendered
@@ -98,6 +99,7 @@ def prepare(
         "FAULTLINE_LOGS_EXPORT_DIR": str(data),
         "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
         "FAULTLINE_POLL_INTERVAL": env.get("FAULTLINE_POLL_INTERVAL", "15m"),
+        "FAULTLINE_METRICS_FILE": str(out / "metrics.jsonl"),
         **({"FAULTLINE_RULES_PATH": str(rules)} if rules else {}),
         **({} if github else {"FAULTLINE_DRY_RUN_DIR": str(out)}),
     }
@@ -247,6 +249,7 @@ def run(plan: Plan) -> int:
             took = local.settle(SETTLE_LIMIT)
             print(f"  settled after {took} of simulated time")
             _report(local, time.monotonic() - started)
+            report_metrics(services.settings.metrics_file, out)
             if occurrences is not None:
                 written = export_occurrences(services, occurrences)
                 print(f"\n{written} occurrences written to {occurrences}")
