@@ -111,6 +111,14 @@ param httpAuthAllowedClientIds string = ''
 @description('Key Vault purge protection (azd variable FAULTLINE_KEY_VAULT_PURGE_PROTECTION, default true). Irreversible once on: a deleted vault cannot be purged and its name cannot be reused for the 7-day soft-delete retention, so `azd down` then `azd up` of the same environment fails until then (or until `az keyvault recover`); `azd down --purge` leaves such a vault alone. Set false only for throwaway environments, before their first `azd up`.')
 param keyVaultPurgeProtection bool = true
 
+@description('E-mail address for Faultline\'s alerts (azd variable FAULTLINE_ALERT_EMAIL): poisoned messages, query lag beyond lagAlertMinutes, failed executions. Empty (default): the alert rules are still created and fire in the portal\'s Alerts view, but no action group is created and nobody is e-mailed.')
+param alertEmail string = ''
+
+@minValue(5)
+@maxValue(1440)
+@description('Query lag in minutes beyond which a table alerts (azd variable FAULTLINE_LAG_ALERT_MINUTES, default 30). A query job normally finishes the ingestion delay (2 minutes in the shipped rules) plus a moment behind its window; a catch-up after an outage alerts too.')
+param lagAlertMinutes int = 30
+
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -159,6 +167,21 @@ module monitoring 'app/monitoring.bicep' = {
     smokeRuleName: '${abbrs.insightsDataCollectionRules}faultline-smoke-${resourceToken}'
     location: location
     tags: tags
+  }
+}
+
+// Faultline's own telemetry: a workbook of the metrics the code emits, and alert rules on them.
+module dashboard 'app/dashboard.bicep' = {
+  name: 'dashboard'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    actionGroupName: '${abbrs.insightsActionGroups}faultline-${resourceToken}'
+    alertRulePrefix: 'faultline-${resourceToken}'
+    alertEmail: alertEmail
+    lagAlertMinutes: lagAlertMinutes
   }
 }
 

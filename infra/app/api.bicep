@@ -123,6 +123,11 @@ var durableAlwaysReady = [
   }
 ]
 
+// Telemetry: the host sends its own with the identity named by the authentication string; the
+// code sends Faultline's metrics and use-case logs through the Azure Monitor OpenTelemetry
+// distro, configured with the same identity (AzureWebJobsStorage__clientId) when the services are
+// first built (bootstrap.py). PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY stays unset: the worker
+// would configure the distro itself at every start, before any function runs.
 var appSettings = {
   // Identity-based host storage: queues and tables for Faultline, all three for Durable and the host.
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -130,11 +135,7 @@ var appSettings = {
   AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
   AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
   AzureWebJobsStorage__tableServiceUri: storageTableEndpoint
-  // Telemetry sent with the identity (Application Insights has local auth disabled): the host's
-  // through the authentication string, Faultline's own metrics and use-case logs through the
-  // Azure Monitor OpenTelemetry distro, configured in code with this identity's client id
-  // (bootstrap.py). PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY stays unset: the worker would
-  // configure the distro itself at every start, before any function runs.
+  // Telemetry sent with the identity (Application Insights has local auth disabled); see above.
   APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
   // Durable's idle polling of its task hub queues (host.json override; the default is 30 s).
