@@ -239,6 +239,27 @@ def test_a_primary_limit_waits_until_the_reset(fake: GitHubFake, status: int) ->
     assert "API rate limit exceeded" in limited.value.detail
 
 
+def test_the_budget_is_what_githubs_latest_answer_per_resource_said(fake: GitHubFake) -> None:
+    """The rate-limit headers of every answer, refusals included, are kept per resource (core
+    and search count apart), for the workflow's `faultline.github.budget`."""
+    fake.limits.core_limit = 4
+    issues = adapter(fake)
+    assert issues.budget() == []
+    number = fake.seed_issue(OWNER, REPO, "seeded", BODY)
+    issues.get(REPOSITORY, number)
+    issues.get(REPOSITORY, number)
+    (core,) = issues.budget()
+    assert (core.resource, core.limit, core.used, core.share_used) == ("core", 4, 2, 50.0)
+    issues.find_by_marker(REPOSITORY, "0" * 32, "faultline", None)  # the list, then search
+    budgets = {budget.resource: budget for budget in issues.budget()}
+    assert set(budgets) == {"core", "search"} and budgets["search"].limit == 30
+    for _ in range(budgets["core"].limit - budgets["core"].used):
+        issues.get(REPOSITORY, number)
+    with pytest.raises(TrackerRateLimited):
+        issues.get(REPOSITORY, number)
+    assert {b.resource: b.share_used for b in issues.budget()}["core"] == 100.0
+
+
 # -- refusals ------------------------------------------------------------------------------------
 
 
