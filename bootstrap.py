@@ -146,9 +146,15 @@ def _marker_key(
 
 
 def _metrics(settings: AppSettings, credential: TokenCredential | None, clock: Clock) -> Metrics:
-    """Application Insights when a connection string is set, with the managed identity (or
-    `credential`): local authentication is off there. Else the metrics file of a local run.
-    Else OpenTelemetry's API alone, which records nothing until some SDK is configured."""
+    """The metrics file when one is named (a local run names one, whatever the shell holds).
+    Else Application Insights when a connection string is set, sent with the managed identity
+    (or `credential`): local authentication is off there. Else OpenTelemetry's API alone,
+    which records nothing until some SDK is configured."""
+    if settings.metrics_file:
+        from adapters.telemetry import JsonLinesMetrics
+
+        path = Path(settings.metrics_file)
+        return JsonLinesMetrics(path if path.is_absolute() else APP_ROOT / path, clock.now)
     if settings.telemetry_connection_string:
         from adapters.telemetry import azure_monitor_metrics
 
@@ -157,11 +163,6 @@ def _metrics(settings: AppSettings, credential: TokenCredential | None, clock: C
 
             credential = ManagedIdentityCredential(client_id=settings.storage_client_id)
         return azure_monitor_metrics(settings.telemetry_connection_string, credential)
-    if settings.metrics_file:
-        from adapters.telemetry import JsonLinesMetrics
-
-        path = Path(settings.metrics_file)
-        return JsonLinesMetrics(path if path.is_absolute() else APP_ROOT / path, clock.now)
     from adapters.telemetry import OpenTelemetryMetrics
 
     return OpenTelemetryMetrics()

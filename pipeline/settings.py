@@ -222,8 +222,8 @@ class AppSettings(BaseModel):
         default=None,
         alias="FAULTLINE_METRICS_FILE",
         description=(
-            "Without Application Insights: append every metric to this JSON-lines file (the "
-            "local run sums it into `out/metrics.json`)."
+            "Append every metric to this JSON-lines file instead of sending it to Application "
+            "Insights (the local run names one and sums it into `out/metrics.json`)."
         ),
     )
     notice_requeue_seconds: int = Field(

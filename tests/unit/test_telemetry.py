@@ -539,16 +539,24 @@ def test_azure_monitor_is_configured_once_with_the_managed_identity_and_nothing_
     assert logging.getLogger("pipeline").level == logging.INFO
 
 
-def test_without_application_insights_a_local_run_writes_its_metrics_file(tmp_path: Path) -> None:
+def test_a_named_metrics_file_wins_over_application_insights(tmp_path: Path) -> None:
+    """A local run names its file; a connection string left in the shell must not send its
+    metrics to Azure with a managed identity this machine does not have."""
     from bootstrap import _metrics
     from pipeline.settings import AppSettings
 
     path = tmp_path / "metrics.jsonl"
     settings = AppSettings.from_env(
-        {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "FAULTLINE_METRICS_FILE": str(path)}
+        {
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+            "FAULTLINE_METRICS_FILE": str(path),
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000",
+        }
     )
     sink = _metrics(settings, None, Clock(FRIDAY_MORNING))
     assert isinstance(sink, JsonLinesMetrics)
+    sink.count(NOTICES, definition="unhandled-exception")
+    assert [m.metric for m in read_measurements(path)] == [NOTICES.name]
     bare = AppSettings.from_env({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
     assert isinstance(_metrics(bare, None, Clock(FRIDAY_MORNING)), OpenTelemetryMetrics)
 
