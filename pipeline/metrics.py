@@ -79,15 +79,16 @@ QUERY_JOBS = Metric(
     "counter",
     "{job}",
     "Query jobs by how they ended: `done`, `incomplete`, `split`, `throttled`, `waiting` (every "
-    "query slot held), `poisoned`, `no-definitions`.",
+    "query slot held), `poisoned`, `no-definitions`, `failed` (raised; the host retries it).",
     ("source", "table", "outcome"),
 )
 POISONED = Metric(
     "faultline.poisoned",
     "counter",
     "{message}",
-    "Messages kept as poisoned for operators: `query-jobs` (refused, or failed every attempt) "
-    "and `failure-notices` (the workflow could not be started).",
+    "Messages kept as poisoned for operators: `query-jobs` (refused, or failed every attempt), "
+    "`failure-notices` (the workflow could not be started), `refused` (GitHub or the vault "
+    "refused an issue for good).",
     ("kind",),
 )
 GITHUB_BUDGET = Metric(

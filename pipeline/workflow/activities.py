@@ -292,7 +292,7 @@ def _create_or_adopt(
     _save(services, _showing(state, issue, count, audit.now))
     audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}")
     _changed(services, audit, "created", issue)
-    waited = services.clock.now() - notice.first_seen
+    waited = services.clock.now() - notice.first_seen  # a row stamped ahead of our clock: 0
     services.metrics.record(
         TIME_TO_ISSUE,
         max(waited.total_seconds(), 0.0),

@@ -581,6 +581,15 @@ def test_two_processes_append_to_one_metrics_file_and_it_reads_back(tmp_path: Pa
         list(read_measurements(path))
 
 
+def test_a_local_run_names_its_metrics_file_in_its_output_folder(tmp_path: Path) -> None:
+    """Set in the environment before the Durable worker process starts, so both processes of
+    the run append to the one file that `report_metrics` sums at the end."""
+    from local_host.run import prepare
+
+    plan = prepare(SAMPLES, None, tmp_path / "out", None, {})
+    assert plan.environment["FAULTLINE_METRICS_FILE"] == str(tmp_path / "out" / "metrics.jsonl")
+
+
 @pytest.mark.parametrize(
     ("values", "p50", "p95"),
     [([], 0.0, 0.0), ([7.0], 7.0, 7.0), ([float(v) for v in range(1, 101)], 50.0, 95.0)],
