@@ -51,6 +51,7 @@ class Seen:
     """One page as the browser showed it."""
 
     errors: list[str]
+    requests: list[str]
     links: list[str]
     ids: set[str]
     charts: dict[str, Any]
@@ -101,7 +102,7 @@ def seen(out: Path, browser: Chromium) -> dict[Path, Seen]:
         links = browser.evaluate(LINKS, visit)
         ids = set(browser.evaluate(IDS, visit))
         shot = browser.screenshot() if number < 2 else None
-        found[page] = Seen(visit.errors, links, ids, charts, shot)
+        found[page] = Seen(visit.errors, visit.requests, links, ids, charts, shot)
     return found
 
 
@@ -137,6 +138,18 @@ def test_the_browser_reports_each_kind_of_error_a_page_can_make(
 def test_every_page_loads_without_console_errors(seen: dict[Path, Seen]) -> None:
     failed = {str(page): s.errors for page, s in seen.items() if s.errors}
     assert not failed
+
+
+def test_every_page_opens_from_disk_fetching_nothing_from_a_network(
+    out: Path, seen: dict[Path, Seen]
+) -> None:
+    for page, s in seen.items():
+        assert page_url(page) in s.requests, f"{page}: the visit saw no request at all"
+        assert page_url(out / "assets" / "report.css") in s.requests, page
+        remote = [url for url in s.requests if urlsplit(url).scheme not in ("file", "data")]
+        assert not remote, f"{page} fetched {remote}"
+    issue_page = next(page for page in seen if page != out / "index.html")
+    assert page_url(out / "assets" / "mermaid.min.js") in seen[issue_page].requests
 
 
 def test_the_summary_draws_its_charts_as_svg(out: Path, seen: dict[Path, Seen]) -> None:

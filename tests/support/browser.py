@@ -56,6 +56,8 @@ class PageVisit:
     url: str
     errors: list[str] = field(default_factory=list)
     """console.error and console.assert calls, uncaught exceptions, failed resources."""
+    requests: list[str] = field(default_factory=list)
+    """Every URL the page asked for, itself included (to tell whether it needs a network)."""
 
 
 class Chromium:
@@ -111,7 +113,7 @@ class Chromium:
             "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}, page=False
         )
         self._session = attached["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "Network"):
             self._send(f"{domain}.enable")
         self._send(
             "Emulation.setDeviceMetricsOverride",
@@ -161,6 +163,8 @@ class Chromium:
                 details = params["exceptionDetails"]
                 description = details.get("exception", {}).get("description") or details["text"]
                 visit.errors.append(f"uncaught: {description}")
+            elif method == "Network.requestWillBeSent":
+                visit.requests.append(params["request"]["url"])
             elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
                 entry = params["entry"]
                 visit.errors.append(f"{entry['source']}: {entry['text']} ({entry.get('url', '')})")
