@@ -35,9 +35,10 @@ import jinja2
 from cmarkgfm.cmark import Options
 from markupsafe import Markup, escape
 
+from detection.grouping import Grouping
 from detection.markers import find_marker
 from local_host.azurite import PROJECT_ROOT
-from pipeline.ports import AuditEntry
+from pipeline.ports import AuditEntry, LedgerEntry
 from pipeline.services import Services
 
 log = logging.getLogger(__name__)
@@ -410,54 +411,33 @@ def gather(out: Path, services: Services) -> Report:
     summaries = services.ledger.summaries()
     by_group = {entry.fingerprint: entry for entry in summaries}
     audit = tuple(sorted(services.audit.entries(), key=lambda e: (e.at, e.fingerprint)))
-
-    issues_of: dict[str, list[tuple[str, int]]] = {}
-    group_of_issue: dict[tuple[str, int], str] = {}
-    for entry in summaries:
-        numbers = services.issues.issues_of(entry.fingerprint)
-        live = grouping.resolve(entry.fingerprint)
-        issues_of.setdefault(live, [])
-        for key in numbers:
-            if key not in issues_of[live]:
-                issues_of[live].append(key)
-            group_of_issue.setdefault(key, live)
-
+    issues_of, group_of_issue = _issue_numbers(services, summaries, grouping)
     issues = []
     for issue in sink_issues(out):
         marked = find_marker(issue.body)
         group = group_of_issue.get(issue.key) or (grouping.resolve(marked) if marked else None)
         issues.append(replace(issue, group=group))
     pages = {issue.key for issue in issues}
-
-    merged: dict[str, str] = {}
-    templates: Counter[str] = Counter()
-    patterns: dict[str, str] = {}
-    founded = joined = 0
-    for state in grouping.scopes.values():
-        merged.update(state.aliases)
-        for template, group in state.template_groups.items():
-            templates[grouping.resolve(group)] += 1
-            founded += template == group
-            joined += template != group
-        patterns.update({g: " ".join(p) for g, p in state.patterns.items()})
+    templates = _templates(grouping)
 
     failures = []
     for entry in sorted(summaries, key=lambda e: (-e.count, e.fingerprint)):
-        if entry.folded_into or grouping.resolve(entry.fingerprint) != entry.fingerprint:
-            continue
         group = entry.fingerprint
+        if entry.folded_into or grouping.resolve(group) != group:
+            continue
         keys = tuple(sorted(issues_of.get(group, ())))
-        urls = {}
-        for repository, number in keys:
-            if (repository, number) not in pages:
-                recorded = services.issues.peek(group, repository)
-                if recorded is not None and recorded.url:
-                    urls[(repository, number)] = recorded.url
+        urls = {
+            key: recorded.url
+            for key in keys
+            if key not in pages
+            and (recorded := services.issues.peek(group, key[0])) is not None
+            and recorded.url
+        }
         folds = tuple(
             Fold(
                 absorbed,
-                merged.get(absorbed) or grouping.aliases.get(absorbed, group),
-                "merge step" if absorbed in merged else "alias",
+                templates.merged.get(absorbed) or grouping.aliases.get(absorbed, group),
+                "merge step" if absorbed in templates.merged else "alias",
                 _title(by_group.get(absorbed)),
             )
             for absorbed in grouping.absorbed_by(group)
@@ -475,8 +455,8 @@ def gather(out: Path, services: Services) -> Report:
                 evidence=_evidence(services.ledger.occurrences(group)),
                 issues=keys,
                 issue_urls=urls,
-                templates=templates.get(group, 1),
-                pattern=patterns.get(group),
+                templates=templates.per_group.get(group, 1),
+                pattern=templates.patterns.get(group),
                 folds=folds,
             )
         )
@@ -499,16 +479,57 @@ def gather(out: Path, services: Services) -> Report:
             limits.issues_per_hour,
             limits.issues_per_hour_per_repository,
         ),
-        decisions=Decisions(
-            templates=sum(templates.values()),
-            founded=founded,
-            joined=joined,
-            scopes=len(grouping.scopes),
-        ),
+        decisions=templates.decisions,
     )
 
 
-def _title(entry: Any) -> str:
+def _issue_numbers(
+    services: Services, summaries: Sequence[LedgerEntry], grouping: Grouping
+) -> tuple[dict[str, list[tuple[str, int]]], dict[tuple[str, int], str]]:
+    """Each live group's issues (its own and those of the groups folded into it, which the
+    workflow closed as duplicates), and each issue's live group, from the issue states."""
+    issues_of: dict[str, list[tuple[str, int]]] = {}
+    group_of_issue: dict[tuple[str, int], str] = {}
+    for entry in summaries:
+        live = grouping.resolve(entry.fingerprint)
+        known = issues_of.setdefault(live, [])
+        for key in services.issues.issues_of(entry.fingerprint):
+            if key not in known:
+                known.append(key)
+            group_of_issue.setdefault(key, live)
+    return issues_of, group_of_issue
+
+
+@dataclass(frozen=True)
+class _Templates:
+    """What the replayed grouping log says of message templates."""
+
+    merged: Mapping[str, str]
+    """Group ids the merge step folded, and the group each was folded into."""
+    per_group: Mapping[str, int]
+    """Templates each live group holds."""
+    patterns: Mapping[str, str]
+    """Each group's current pattern, `<*>` where its templates' words varied."""
+    decisions: Decisions
+
+
+def _templates(grouping: Grouping) -> _Templates:
+    merged: dict[str, str] = {}
+    per_group: Counter[str] = Counter()
+    patterns: dict[str, str] = {}
+    founded = joined = 0
+    for state in grouping.scopes.values():
+        merged.update(state.aliases)
+        for template, group in state.template_groups.items():
+            per_group[grouping.resolve(group)] += 1
+            founded += template == group
+            joined += template != group
+        patterns.update({group: " ".join(p) for group, p in state.patterns.items()})
+    decisions = Decisions(sum(per_group.values()), founded, joined, len(grouping.scopes))
+    return _Templates(merged, per_group, patterns, decisions)
+
+
+def _title(entry: LedgerEntry | None) -> str:
     """A group's failure as its issue is titled: the founding occurrence's masked name."""
     if entry is None:
         return ""
