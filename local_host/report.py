@@ -127,11 +127,17 @@ class Budget:
     busiest: int
     """Most issues created in any 60 minutes: the limiter's own window, not a clock hour."""
     busiest_from: datetime | None
+    busiest_per_repository: Mapping[str, int]
+    """The same, for each repository's own budget."""
+
+    @property
+    def repositories(self) -> list[str]:
+        return sorted(self.busiest_per_repository)
 
     @property
     def kept(self) -> bool:
         return self.busiest <= self.per_hour and all(
-            n <= self.per_repository for h in self.hours for n in h.by_repository.values()
+            n <= self.per_repository for n in self.busiest_per_repository.values()
         )
 
 
@@ -170,7 +176,12 @@ def issue_budget(
         for hour in hours
     )
     busiest, since = busiest_window(e.at for e in created)
-    return Budget(per_hour, per_repository, rows, busiest, since)
+    repositories = sorted({e.repository for e in created})
+    per_repo = {
+        repository: busiest_window(e.at for e in created if e.repository == repository)[0]
+        for repository in repositories
+    }
+    return Budget(per_hour, per_repository, rows, busiest, since, per_repo)
 
 
 # -- SVG charts ----------------------------------------------------------------------------------
@@ -191,22 +202,30 @@ def _hour_label(hour: datetime, multi_day: bool) -> str:
     return f"{hour:%a %H:%M}" if multi_day else f"{hour:%H:%M}"
 
 
+SERIES_CLASSES = 6
+"""Stacked series take the colours `series-0` to `series-5` of report.css, in turn."""
+
+
 def bar_chart(
     hours: Sequence[datetime],
-    values: Sequence[int],
+    series: Mapping[str, Sequence[int]],
     *,
     what: str,
-    budget: int | None = None,
+    budgets: Sequence[tuple[str, int]] = (),
     width: int = 960,
     height: int = 220,
 ) -> Markup:
-    """Bars per hour, a labelled axis every few hours, and an optional budget line: an inline
-    SVG that needs no script. Each bar's tooltip gives its hour and value."""
-    if len(hours) != len(values):
-        raise ValueError(f"{len(hours)} hours but {len(values)} values")
-    left, right, top_margin, bottom = 44, 96 if budget else 16, 12, 32
+    """Bars per hour, stacked by series (a legend names them when there are several), a labelled
+    axis every few hours, and a dashed line per budget: an inline SVG that needs no script. Each
+    segment's tooltip gives its hour, value and series."""
+    for name, values in series.items():
+        if len(values) != len(hours):
+            raise ValueError(f"{name}: {len(hours)} hours but {len(values)} values")
+    totals = [sum(column) for column in zip(*series.values(), strict=True)] or [0] * len(hours)
+    legend = 18 if len(series) > 1 else 0
+    left, right, top_margin, bottom = 44, 150 if budgets else 16, 12 + legend, 32
     plot_w, plot_h = width - left - right, height - top_margin - bottom
-    ticks = _ticks(max([*values, budget or 0, 1]))
+    ticks = _ticks(max([*totals, *(limit for _, limit in budgets), 1]))
     ceiling = ticks[-1]
     multi_day = bool(hours) and _hour(hours[0]).date() != _hour(hours[-1]).date()
 
@@ -225,15 +244,27 @@ def bar_chart(
             f'y2="{y(tick):.1f}"/><text class="axis" x="{left - 6}" y="{y(tick) + 4:.1f}" '
             f'text-anchor="end">{tick}</text>'
         )
-    for index, (hour, value) in enumerate(zip(hours, values, strict=True)):
-        x = left + index * slot
-        if value:
+    for number, name in enumerate(series):
+        if legend:
             parts.append(
-                f'<rect class="bar" x="{x + slot * 0.1:.1f}" y="{y(value):.1f}" '
-                f'width="{slot * 0.8:.1f}" height="{y(0) - y(value):.1f}">'
-                f"<title>{escape(_hour_label(hour, True))} UTC: {value} {escape(what)}</title>"
-                "</rect>"
+                f'<rect class="bar series-{number % SERIES_CLASSES}" x="{left + number * 170}" '
+                f'y="4" width="10" height="10"/><text class="axis" x="{left + number * 170 + 14}" '
+                f'y="13">{escape(name)}</text>'
             )
+    for index, hour in enumerate(hours):
+        x, base = left + index * slot, 0
+        for number, (name, values) in enumerate(series.items()):
+            value = values[index]
+            if value:
+                label = f"{_hour_label(hour, True)} UTC: {value} {what}"
+                parts.append(
+                    f'<rect class="bar series-{number % SERIES_CLASSES}" '
+                    f'x="{x + slot * 0.1:.1f}" y="{y(base + value):.1f}" '
+                    f'width="{slot * 0.8:.1f}" height="{y(base) - y(base + value):.1f}">'
+                    f"<title>{escape(label)}{escape(f' in {name}' if legend else '')}</title>"
+                    "</rect>"
+                )
+                base += value
         if _hour(hour).hour % stride == 0 or (stride >= 24 and index == 0):
             parts.append(
                 f'<text class="axis" x="{x + slot / 2:.1f}" y="{height - bottom + 16}" '
@@ -243,11 +274,11 @@ def bar_chart(
         f'<line class="axis-line" x1="{left}" x2="{left + plot_w}" y1="{y(0):.1f}" '
         f'y2="{y(0):.1f}"/>'
     )
-    if budget:
+    for number, (name, limit) in enumerate(budgets):
         parts.append(
-            f'<line class="budget" x1="{left}" x2="{left + plot_w}" y1="{y(budget):.1f}" '
-            f'y2="{y(budget):.1f}"/><text class="budget-label" x="{left + plot_w + 6}" '
-            f'y="{y(budget) + 4:.1f}">budget {budget}/h</text>'
+            f'<line class="budget budget-{number}" x1="{left}" x2="{left + plot_w}" '
+            f'y1="{y(limit):.1f}" y2="{y(limit):.1f}"/><text class="budget-label budget-{number}" '
+            f'x="{left + plot_w + 6}" y="{y(limit) + 4:.1f}">{escape(name)} {limit}/h</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))  # numbers and escaped labels only
@@ -615,14 +646,24 @@ def write(report: Report, out: Path) -> Path:
             hours=hours,
             occurrence_chart=bar_chart(
                 hours,
-                per_hour((e.time for f in report.failures for e in f.evidence), hours),
+                {
+                    "occurrences": per_hour(
+                        (e.time for f in report.failures for e in f.evidence), hours
+                    )
+                },
                 what="occurrences",
             ),
             budget_chart=bar_chart(
                 hours,
-                [h.created for h in report.budget.hours],
+                {
+                    repository: [h.by_repository.get(repository, 0) for h in report.budget.hours]
+                    for repository in report.budget.repositories
+                },
                 what="issues created",
-                budget=report.budget.per_hour,
+                budgets=[
+                    ("overall", report.budget.per_hour),
+                    ("per repository", report.budget.per_repository),
+                ],
             ),
             sparklines={
                 f.group: sparkline(

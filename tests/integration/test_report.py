@@ -155,7 +155,7 @@ def test_every_page_opens_from_disk_fetching_nothing_from_a_network(
 def test_the_summary_draws_its_charts_as_svg(out: Path, seen: dict[Path, Seen]) -> None:
     charts = seen[out / "index.html"].charts
     assert charts["charts"] == 2, "occurrences over time, and issues per hour against the budget"
-    assert charts["budgetLines"] == 1
+    assert charts["budgetLines"] == 2, "overall and per repository"
     assert charts["chartBars"] >= 6
     assert charts["failures"] == charts["sparklines"] and charts["failures"] >= 25
 

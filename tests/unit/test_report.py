@@ -194,7 +194,8 @@ def test_issues_per_hour_count_creations_by_repository_and_waits_against_the_bud
     assert [(h.created, h.waits) for h in budget.hours] == [(2, 1), (1, 0), (0, 0)]
     assert budget.hours[0].by_repository == {"contoso/orders": 1, "contoso/shop": 1}
     assert (budget.busiest, budget.busiest_from) == (2, T0 + timedelta(minutes=10))
-    assert budget.kept
+    assert budget.busiest_per_repository == {"contoso/orders": 1, "contoso/shop": 1}
+    assert budget.kept, "contoso/shop's two issues are 60 minutes apart: one per window"
 
 
 def test_a_budget_is_broken_by_a_sliding_hour_even_when_each_clock_hour_keeps_it() -> None:
@@ -202,7 +203,10 @@ def test_a_budget_is_broken_by_a_sliding_hour_even_when_each_clock_hour_keeps_it
     budget = issue_budget(audit, hours_between(T0, T0 + timedelta(hours=1)), 3, 10)
     assert [h.created for h in budget.hours] == [2, 2]
     assert budget.busiest == 4 and not budget.kept
-    per_repository = issue_budget([_audit("created", 1), _audit("created", 2)], [T0], 10, 1)
+    one_repository = [_audit("created", m) for m in (50, 55, 65, 70)] + [_audit("created", 130)]
+    per_repository = issue_budget(one_repository, hours_between(T0, T0 + timedelta(hours=2)), 9, 3)
+    assert [h.created for h in per_repository.hours] == [2, 2, 1], "each clock hour keeps 3"
+    assert per_repository.busiest_per_repository == {"contoso/shop": 4}
     assert not per_repository.kept
 
 
@@ -211,25 +215,50 @@ def test_a_budget_is_broken_by_a_sliding_hour_even_when_each_clock_hour_keeps_it
 
 def test_a_bar_chart_draws_a_bar_per_busy_hour_and_the_budget_line_at_its_height() -> None:
     hours = hours_between(T0, T0 + timedelta(hours=3))
-    svg = _Html(bar_chart(hours, [0, 4, 10, 2], what="issues <created>", budget=10))
-    bars = [r for r in svg.named("rect") if r.get("class") == "bar"]
-    assert len(bars) == 3
+    chart = bar_chart(
+        hours, {"issues": [0, 4, 10, 2]}, what="issues <created>", budgets=[("overall", 10)]
+    )
+    svg = _Html(chart)
+    bars = [r for r in svg.named("rect") if "bar" in (r.get("class") or "")]
+    assert len(bars) == 3, "no legend for a single series, no bar for an empty hour"
     heights = [float(b["height"] or 0) for b in bars]
     assert heights[1] == pytest.approx(heights[0] * 10 / 4)
-    (line,) = [line for line in svg.named("line") if line.get("class") == "budget"]
-    top_of_biggest = float(bars[1]["y"] or 0)
-    assert float(line["y1"] or 0) == pytest.approx(top_of_biggest)
-    assert "issues &lt;created&gt;" in bar_chart(hours, [1, 0, 0, 0], what="issues <created>")
+    (line,) = [line for line in svg.named("line") if "budget" in (line.get("class") or "")]
+    assert float(line["y1"] or 0) == pytest.approx(float(bars[1]["y"] or 0))
+    assert "overall 10/h" in chart
+    assert "UTC: 4 issues &lt;created&gt;</title>" in chart
+
+
+def test_stacked_series_sit_on_each_other_under_a_legend_and_budget_lines() -> None:
+    hours = hours_between(T0, T0 + timedelta(hours=1))
+    chart = bar_chart(
+        hours,
+        {"o/shop": [3, 0], "o/<orders>": [2, 1]},
+        what="issues created",
+        budgets=[("overall", 5), ("per repository", 3)],
+    )
+    svg = _Html(chart)
+    bars = [r for r in svg.named("rect") if r.get("width") != "10"]
+    assert [b["class"] for b in bars] == ["bar series-0", "bar series-1", "bar series-1"]
+    shop, orders, _ = bars
+    assert float(orders["y"] or 0) + float(orders["height"] or 0) == pytest.approx(
+        float(shop["y"] or 0), abs=0.15
+    ), "the second series starts where the first ends"
+    lines = {line.get("class"): line for line in svg.named("line")}
+    assert float(lines["budget budget-0"]["y1"] or 0) == pytest.approx(float(orders["y"] or 0))
+    assert "o/&lt;orders&gt;</text>" in chart, "the legend names each series, escaped"
+    assert "UTC: 2 issues created in o/&lt;orders&gt;</title>" in chart
+    assert "per repository 3/h" in chart
 
 
 def test_a_bar_chart_labels_a_multi_day_axis_every_few_hours_by_day() -> None:
     hours = hours_between(T0, T0 + timedelta(hours=71))
-    svg = bar_chart(hours, [1] * 72, what="occurrences")
+    svg = bar_chart(hours, {"occurrences": [1] * 72}, what="occurrences")
     labels = re.findall(r'text-anchor="middle">([^<]+)<', svg)
     assert 6 <= len(labels) <= 12
     assert labels[0] == "Fri 00:00"
-    with pytest.raises(ValueError, match="72 hours but 3 values"):
-        bar_chart(hours, [1, 2, 3], what="occurrences")
+    with pytest.raises(ValueError, match="occurrences: 72 hours but 3 values"):
+        bar_chart(hours, {"occurrences": [1, 2, 3]}, what="occurrences")
 
 
 def test_a_sparkline_scales_its_bars_to_its_own_peak_and_escapes_its_summary() -> None:
