@@ -31,6 +31,7 @@ from local_host.azurite import PROJECT_ROOT, start_azurite
 from local_host.durable import DurableRuntime
 from local_host.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
 from local_host.metrics import report_metrics
+from local_host.report import write_report
 from pipeline.services import Services
 from pipeline.settings import SettingsError
 from samples.generate import rendered
@@ -250,6 +251,7 @@ def run(plan: Plan) -> int:
             print(f"  settled after {took} of simulated time")
             _report(local, time.monotonic() - started)
             report_metrics(services.settings.metrics_file, out)
+            print(f"\nReport: {write_report(out, services).as_uri()}")
             if occurrences is not None:
                 written = export_occurrences(services, occurrences)
                 print(f"\n{written} occurrences written to {occurrences}")
