@@ -56,6 +56,8 @@ class Assignment:
     """Who it went to, as the workflow recorded it; None while it still waits."""
     deferred_at: datetime | None = None
     """When the workflow found itself outside business hours and began to wait."""
+    failed: bool = False
+    """GitHub did not assign it (the issue says so, labelled faultline:needs-assignee)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def summarise(
     entries = services.audit.entries()
     deferred: dict[str, datetime] = {}
     assigned: dict[str, str] = {}
+    failed: set[str] = set()
     for entry in sorted(entries, key=lambda e: e.at):
         if entry.issue is None:
             continue
@@ -129,6 +132,8 @@ def summarise(
             deferred.setdefault(issue, entry.at)
         elif entry.action == "assigned":
             assigned.setdefault(issue, entry.reason)
+        elif entry.action == "assign-failed":
+            failed.add(issue)
     return RunSummary(
         sample=sample,
         replay_start=replay_start,
@@ -144,8 +149,8 @@ def summarise(
         actions=Counter(e.action for e in entries),
         business_hours=services.rules.business_hours,
         assignments=tuple(
-            Assignment(issue, assigned.get(issue), deferred.get(issue))
-            for issue in sorted({*deferred, *assigned})
+            Assignment(issue, assigned.get(issue), deferred.get(issue), issue in failed)
+            for issue in sorted({*deferred, *assigned, *failed})
         ),
     )
 
@@ -235,16 +240,23 @@ def _assignment_lines(summary: RunSummary) -> list[str]:
     """To whom, and for those created outside business hours, until when they waited. A
     deferred assignment that was completed is told as done, at the opening it waited for."""
     assignments = summary.assignments
+    skipped = summary.actions.get("assignment-skipped", 0)
+    lines = []
+    if skipped:
+        lines.append(
+            f"    {_count(skipped, 'issue')} left unassigned: created outside business hours, "
+            "which the rules leave unassigned."
+        )
     if not assignments:
-        return ["    No issue was assigned (the rules assign none, or none was due)."]
+        return lines or ["    No issue was assigned (the rules assign none)."]
     hours = summary.business_hours
     done = [a for a in assignments if a.assignee is not None]
     to_whom = Counter(a.assignee for a in done)
     if len(to_whom) == 1:
-        names = f" to {next(iter(to_whom))}"
-    else:
-        names = ": " + _listed([f"{n} to {who}" for who, n in to_whom.most_common()])
-    lines = [f"    {_count(len(done), 'issue', zero='No')} assigned{names}."]
+        lines.append(f"    {_count(len(done), 'issue')} assigned to {next(iter(to_whom))}.")
+    elif to_whom:
+        names = _listed([f"{n} to {who}" for who, n in to_whom.most_common()])
+        lines.append(f"    {_count(len(done), 'issue')} assigned: {names}.")
     waited = Counter(next_business_start(a.deferred_at, hours) for a in done if a.deferred_at)
     at_once = len(done) - waited.total()
     if waited:
@@ -280,7 +292,7 @@ def _assignment_lines(summary: RunSummary) -> list[str]:
     pending = Counter(
         next_business_start(a.deferred_at, hours)
         for a in assignments
-        if a.assignee is None and a.deferred_at
+        if a.assignee is None and a.deferred_at and not a.failed
     )
     if pending:
         lines.append(

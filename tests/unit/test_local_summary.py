@@ -146,6 +146,27 @@ def test_assignments_on_several_mornings_at_once_and_still_waiting_are_each_told
     )
 
 
+def test_issues_left_unassigned_failed_or_still_waiting_are_not_told_as_assigned() -> None:
+    summary = night(
+        actions={"created": 4, "assignment-skipped": 2, "assign-failed": 1},
+        assignments=(
+            Assignment("contoso/shop#1", None, FRIDAY + timedelta(hours=2), failed=True),
+            Assignment("contoso/shop#2", None, FRIDAY + timedelta(hours=17, minutes=30)),
+        ),
+    )
+    text = _text(summary_lines(summary))
+    assert "issue assigned" not in text and "issues assigned" not in text
+    assert (
+        "2 issues left unassigned: created outside business hours, which the rules leave "
+        "unassigned." in text
+    )
+    assert (
+        "1 issue still waited for business hours when the run ended; it would be assigned at "
+        "Mon 2026-11-23 07:00 UTC." in text
+    )
+    assert text.endswith("Problems: 1 failed assignment")
+
+
 def test_problems_are_named_when_there_are_any() -> None:
     summary = night(poisoned_jobs=2, actions={"created": 25, "assign-failed": 1, "refused": 3})
     assert _text(summary_lines(summary)[-2:]) == (
@@ -156,7 +177,7 @@ def test_problems_are_named_when_there_are_any() -> None:
 
 def test_a_run_that_assigned_nothing_says_so() -> None:
     text = _text(summary_lines(night(assignments=())))
-    assert "No issue was assigned (the rules assign none, or none was due)." in text
+    assert "No issue was assigned (the rules assign none)." in text
 
 
 def test_the_summary_is_read_from_the_stores_the_workflow_wrote() -> None:
