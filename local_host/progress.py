@@ -11,7 +11,7 @@ the latest timer pending, and it grows when a workflow sets a later one.
 
 On a terminal the phase is a tqdm bar redrawn in place, and log lines are written above it; in a
 CI log a bar redrawn with carriage returns is noise, so there each phase prints a plain line per
-tenth of its span instead, and one when it ends."""
+tenth of its span instead (a few seconds apart at least), and one when it ends."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 PLAIN_STEPS = 10
 """Plain lines per phase when stdout is not a terminal: one per tenth of the simulated span."""
+PLAIN_GAP_SECONDS = 2.0
+"""...at most one per this much wall time: the settling often covers its span in a second, and
+ten lines for it would bury the replay's."""
 BAR_STEPS = 1000
 """The bar's resolution: tqdm counts in whole steps; simulated seconds are mapped onto these."""
 
@@ -70,6 +73,8 @@ class _Phase:
     bar: tqdm[Any] | None
     next_step: int = 1
     """The next tenth of the span whose crossing prints a plain line."""
+    printed: float = float("-inf")
+    """When (wall) the last plain line was printed."""
 
 
 class Progress:
@@ -130,9 +135,13 @@ class Progress:
         if phase.bar is not None:
             phase.bar.set_description_str(text, refresh=False)
             phase.bar.update(round(where.fraction * BAR_STEPS) - phase.bar.n)
-        elif where.fraction >= phase.next_step / PLAIN_STEPS and where.fraction < 1:
+        elif (
+            phase.next_step / PLAIN_STEPS <= where.fraction < 1
+            and self._wall() - phase.printed >= PLAIN_GAP_SECONDS
+        ):
             self._plain(phase, where.fraction, text)
             phase.next_step = int(where.fraction * PLAIN_STEPS) + 1
+            phase.printed = self._wall()
         return where
 
     def finish(self, detail: str = "") -> None:

@@ -98,6 +98,21 @@ def test_without_a_terminal_each_tenth_of_the_span_is_one_plain_line() -> None:
     assert lines[-1] == "  replay   100%  done in 42 s; 60 query jobs"
 
 
+def test_a_phase_that_covers_its_span_in_a_moment_prints_only_its_end() -> None:
+    """The settling often jumps from timer to timer through hours in a second."""
+    out, wall = io.StringIO(), Wall()
+    with Progress(out, tty=False, wall=wall) as progress:
+        progress.start("settling", START, END)
+        for hour in range(11):
+            wall.seconds += 0.1
+            progress.update(START + timedelta(hours=hour), "waiting")
+        progress.finish("every workflow finished")
+    assert out.getvalue().splitlines() == [
+        "  settling  10%  simulated Fri 01:00 UTC, 0 s so far, about 2 s left; waiting",
+        "  settling 100%  done in 1 s; every workflow finished",
+    ]
+
+
 def test_settling_whose_horizon_moves_on_keeps_its_lines_in_order() -> None:
     """A workflow that sets a later timer pushes the settling's end out: the fraction falls
     back, and no line repeats a tenth already printed."""
