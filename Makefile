@@ -3,7 +3,7 @@
 .PHONY: run run-days test smoke
 
 # The whole product over the bundled night of sample telemetry (about half a minute);
-# `make run-days` over three days (about 13 minutes on 2 cores).
+# `make run-days` over three days (about 15 minutes on 2 cores).
 run:
 	@bash .ci/setup
 	@.venv/bin/python -m local_host.run

@@ -2,7 +2,7 @@
 
 Azurite holds the queues and tables; the log source is a Log Analytics export (by default the
 bundled night, samples/telemetry/, about half a minute; `--days` replays the three-day sample,
-rendered into samples/days/ on first use, in about 13 minutes on 2 cores); the registered
+rendered into samples/days/ on first use, in about 15 minutes on 2 cores); the registered
 functions run in the host's order (timer tick, the query queue, the failure notices, the Durable
 orchestrations on durabletask's in-memory backend with the worker in a second process) over
 simulated time. Issues go to the dry-run sink (Markdown files under `--out`), or to GitHub when
@@ -247,7 +247,7 @@ def run(plan: Plan) -> int:
     if data in (NIGHT_DATA, DAYS_DATA):
         print("  (the sample has a few malformed rows on purpose: each WARNING is one skipped)")
     if data == NIGHT_DATA:
-        print("  (three days of telemetry instead: make run-days, about 13 minutes on 2 cores)")
+        print("  (three days of telemetry instead: make run-days, about 15 minutes on 2 cores)")
     started = time.monotonic()
     with start_azurite() as azurite:
         os.environ.update({"AzureWebJobsStorage": azurite.connection_string, **plan.environment})
@@ -362,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--days",
         action="store_true",
         help="replay three days of sample telemetry (about 63,000 rows, 438 root causes; about "
-        "13 minutes on 2 cores) instead of the bundled night; rendered into samples/days/ on "
+        "15 minutes on 2 cores) instead of the bundled night; rendered into samples/days/ on "
         "first use (`make run-days`)",
     )
     replayed.add_argument(
