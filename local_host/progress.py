@@ -169,6 +169,7 @@ class Progress:
 
 
 def _describe(now: datetime, where: Estimate, detail: str) -> str:
+    """The time left first: a terminal narrower than the line cuts it at the end."""
     left = "estimating" if where.remaining is None else f"about {duration(where.remaining)} left"
-    text = f"simulated {now:%a %H:%M} UTC, {duration(where.elapsed)} so far, {left}"
+    text = f"{left}, {duration(where.elapsed)} so far, simulated {now:%a %H:%M} UTC"
     return f"{text}; {detail}" if detail else text

@@ -242,8 +242,9 @@ def run(plan: Plan) -> int:
     data, out, occurrences = plan.data, plan.out, plan.occurrences
     if out == DEFAULT_OUT and out.exists():
         shutil.rmtree(out)  # the default run starts fresh; a chosen --out continues where it was
-    target = "GitHub" if plan.real_github else f"Markdown files in {_shown(out)}/"
-    print(f"Faultline, locally: replaying {describe(data)}; issues go to {target}")
+    target = "GitHub" if plan.real_github else f"Markdown files in {_shown(out)}/ (a dry run)"
+    print(f"Faultline, locally: replaying {describe(data)}")
+    print(f"  issues go to {target}")
     if data in (NIGHT_DATA, DAYS_DATA):
         print("  (the sample has a few malformed rows on purpose: each WARNING is one skipped)")
     if data == NIGHT_DATA:

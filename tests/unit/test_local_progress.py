@@ -90,10 +90,10 @@ def test_without_a_terminal_each_tenth_of_the_span_is_one_plain_line() -> None:
         "100%",
     ]
     assert lines[0] == (
-        "  replay    10%  simulated Fri 01:00 UTC, 6 s so far, about 54 s left; 3 query jobs"
+        "  replay    10%  about 54 s left, 6 s so far, simulated Fri 01:00 UTC; 3 query jobs"
     )
     assert lines[4] == (
-        "  replay    50%  simulated Fri 05:00 UTC, 22 s so far, about 22 s left; 3 query jobs"
+        "  replay    50%  about 22 s left, 22 s so far, simulated Fri 05:00 UTC; 3 query jobs"
     )
     assert lines[-1] == "  replay   100%  done in 42 s; 60 query jobs"
 
@@ -108,7 +108,7 @@ def test_a_phase_that_covers_its_span_in_a_moment_prints_only_its_end() -> None:
             progress.update(START + timedelta(hours=hour), "waiting")
         progress.finish("every workflow finished")
     assert out.getvalue().splitlines() == [
-        "  settling  10%  simulated Fri 01:00 UTC, 0 s so far, about 2 s left; waiting",
+        "  settling  10%  about 2 s left, 0 s so far, simulated Fri 01:00 UTC; waiting",
         "  settling 100%  done in 1 s; every workflow finished",
     ]
 
