@@ -1,10 +1,16 @@
 # The two commands a newcomer needs, and the check after a deployment. Each sets itself up first
 # (idempotent).
-.PHONY: run test smoke
+.PHONY: run run-days test smoke
 
+# The whole product over the bundled night of sample telemetry (about half a minute);
+# `make run-days` over three days (about 15 minutes on 2 cores).
 run:
 	@bash .ci/setup
 	@.venv/bin/python -m local_host.run
+
+run-days:
+	@bash .ci/setup
+	@.venv/bin/python -m local_host.run --days
 
 test:
 	@bash .ci/setup

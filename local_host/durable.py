@@ -159,6 +159,10 @@ class SimulatedTimeBackend(InMemoryOrchestrationBackend):
         with self._lock:
             return self._timers[0].due if self._timers else None
 
+    def last_timer_due(self) -> datetime | None:
+        with self._lock:
+            return max(timer.due for timer in self._timers) if self._timers else None
+
     def is_idle(self) -> bool:
         """Nothing runs and nothing is queued: every workflow is done or waits on a timer."""
         with self._lock:
@@ -304,6 +308,11 @@ class DurableRuntime:
     def next_timer_due(self) -> datetime | None:
         """When the earliest waiting workflow's timer falls due, on the simulated clock."""
         return self._simulated_backend().next_timer_due()
+
+    def last_timer_due(self) -> datetime | None:
+        """When the latest waiting workflow's timer falls due: how far settling reaches at least
+        (what runs then may set later timers)."""
+        return self._simulated_backend().last_timer_due()
 
     def _simulated_backend(self) -> SimulatedTimeBackend:
         if not isinstance(self.backend, SimulatedTimeBackend):

@@ -1,11 +1,12 @@
 """The local run: the whole product on this machine, no Azure account and no GitHub token needed.
 
 Azurite holds the queues and tables; the log source is a Log Analytics export (by default the
-three-day sample, rendered into samples/days/ on first use); the registered functions run in the
-host's order (timer tick, the query queue, the failure notices, the Durable orchestrations on
-durabletask's in-memory backend with the worker in a second process) over simulated time, so
-three days of telemetry take minutes. Issues go to the dry-run sink (Markdown files under
-`--out`), or to GitHub when `FAULTLINE_GITHUB_TOKEN` and `FAULTLINE_REPOSITORY` are set."""
+bundled night, samples/telemetry/, about half a minute; `--days` replays the three-day sample,
+rendered into samples/days/ on first use, in about 15 minutes on 2 cores); the registered
+functions run in the host's order (timer tick, the query queue, the failure notices, the Durable
+orchestrations on durabletask's in-memory backend with the worker in a second process) over
+simulated time. Issues go to the dry-run sink (Markdown files under `--out`), or to GitHub when
+`FAULTLINE_GITHUB_TOKEN` and `FAULTLINE_REPOSITORY` are set."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import os
 import shutil
 import sys
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,16 +31,24 @@ from local_host.azurite import PROJECT_ROOT, start_azurite
 from local_host.durable import DurableRuntime
 from local_host.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
 from local_host.metrics import report_metrics
+from local_host.progress import Progress
 from local_host.report import write_report
+from local_host.summary import summarise, summary_lines, where_to_look
 from pipeline.services import Services
 from pipeline.settings import SettingsError
 from samples.generate import rendered
 
-DEFAULT_SAMPLE = "days"
-DEFAULT_DATA = PROJECT_ROOT / "samples" / DEFAULT_SAMPLE  # rendered on first run, not committed
+NIGHT_DATA = PROJECT_ROOT / "samples" / "telemetry"
+"""The default: a committed night, six hours of failures, replayed in about half a minute. The
+first thing a newcomer runs shows the whole path (timer, queues, query jobs, the Durable
+workflow, issues) before they lose interest; the three days are one option away."""
+DAYS_SAMPLE = "days"
+DAYS_DATA = PROJECT_ROOT / "samples" / DAYS_SAMPLE  # rendered on first use, not committed
 DEFAULT_OUT = PROJECT_ROOT / "out"
 SETTLE_LIMIT = timedelta(days=7)
-PROGRESS_EVERY = timedelta(hours=3)
+FAILURES_COUNTED_EVERY = timedelta(hours=1)
+"""How often (simulated) the progress line recounts distinct failures: a read of the ledger's
+whole table, too slow for every tick of a three-day replay."""
 
 
 class LocalRunError(ValueError):
@@ -173,21 +181,50 @@ class LocalRun:
         self.poisoned_notices.drain()
         self.durable.run_due_work()
 
-    def settle(self, limit: timedelta) -> timedelta:
+    def replay(self, end: datetime, interval: timedelta, progress: Progress) -> None:
+        """Tick every `interval` of simulated time until `end`."""
+        failures, recount = 0, self.clock.now()
+        progress.start("replay", self.clock.now(), end)
+        while self.clock.now() <= end:
+            self.tick()
+            if self.clock.now() >= recount:
+                failures = len(self.services.ledger.summaries())
+                recount += FAILURES_COUNTED_EVERY
+            progress.update(
+                self.clock.now(),
+                f"{self.query_jobs} query jobs, {self.notices_sent} failure notices, "
+                f"{failures} distinct failures",
+            )
+            self.clock.advance(interval)
+        progress.finish(f"{self.query_jobs} query jobs, {self.notices_sent} failure notices")
+
+    def settle(self, limit: timedelta, progress: Progress) -> timedelta:
         """After the last tick, let waiting workflows finish (hourly budgets, business hours),
-        jumping the clock from one due timer to the next; returns the simulated time it took."""
+        jumping the clock from one due timer to the next; returns the simulated time it took.
+        Its progress runs to the latest timer pending, which moves on as workflows set new
+        ones."""
         started = self.clock.now()
+        progress.start("settling", started, self.durable.last_timer_due() or started)
+        finished = False
         while self.clock.now() - started < limit:
+            progress.extend(self.durable.last_timer_due() or started)
+            progress.update(self.clock.now(), "workflows wait for their budget or business hours")
             self.notices_sent += self.notices.deliver_waiting().processed
             self.durable.run_due_work()
             due = self.durable.next_timer_due()
             if due is not None:
                 self.clock.set(max(due, self.clock.now()))
             elif self.notices.pending() == 0:
+                finished = True
                 break
             else:
                 time.sleep(0.2)  # a notice waits, re-queued, for a workflow that is just ending
-        return self.clock.now() - started
+        took = self.clock.now() - started
+        if not finished:
+            progress.finish(f"stopped after {took} of simulated time, workflows still waiting")
+        else:
+            progress.finish("every workflow finished" if took else "nothing was waiting")
+        return took
 
 
 def _next_daily(schedule: str, after: datetime) -> datetime:
@@ -208,8 +245,13 @@ def run(plan: Plan) -> int:
     data, out, occurrences = plan.data, plan.out, plan.occurrences
     if out == DEFAULT_OUT and out.exists():
         shutil.rmtree(out)  # the default run starts fresh; a chosen --out continues where it was
-    target = "GitHub" if plan.real_github else f"Markdown files in {out}"
-    print(f"Faultline local run over {data}; issues go to {target}")
+    target = "GitHub" if plan.real_github else f"Markdown files in {_shown(out)}/ (a dry run)"
+    print(f"Faultline, locally: replaying {describe(data)}")
+    print(f"  issues go to {target}")
+    if data in (NIGHT_DATA, DAYS_DATA):
+        print("  (the sample has a few malformed rows on purpose: each WARNING is one skipped)")
+    if data == NIGHT_DATA:
+        print("  (three days of telemetry instead: make run-days, about 15 minutes on 2 cores)")
     started = time.monotonic()
     with start_azurite() as azurite:
         os.environ.update({"AzureWebJobsStorage": azurite.connection_string, **plan.environment})
@@ -234,24 +276,12 @@ def run(plan: Plan) -> int:
                 f"  simulating {first:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, "
                 f"a timer tick every {interval}"
             )
-            next_report = clock.now() + PROGRESS_EVERY
-            while clock.now() <= end:
-                local.tick()
-                if clock.now() >= next_report:
-                    next_report += PROGRESS_EVERY
-                    print(
-                        f"  [{clock.now():%a %H:%M}, {time.monotonic() - started:4.0f} s] "
-                        f"{local.query_jobs} query jobs, {local.notices_sent} failure notices, "
-                        f"{len(services.ledger.summaries())} distinct failures so far",
-                        flush=True,
-                    )
-                clock.advance(interval)
-            print("  letting waiting workflows finish (hourly issue budget, business hours)...")
-            took = local.settle(SETTLE_LIMIT)
-            print(f"  settled after {took} of simulated time")
-            _report(local, time.monotonic() - started)
+            with Progress() as progress:
+                local.replay(end, interval, progress)
+                took = local.settle(SETTLE_LIMIT, progress)
+            _report(local, plan, end, took, time.monotonic() - started)
             report_metrics(services.settings.metrics_file, out)
-            print(f"\nReport: {write_report(out, services).as_uri()}")
+            write_report(out, services)
             if occurrences is not None:
                 written = export_occurrences(services, occurrences)
                 print(f"\n{written} occurrences written to {occurrences}")
@@ -290,59 +320,64 @@ def export_occurrences(services: Services, path: Path) -> int:
     return written
 
 
-def _report(local: LocalRun, seconds: float) -> None:
-    services = local.services
-    summaries = services.ledger.summaries()
-    crossed = [e for e in summaries if e.threshold_crossed_at is not None]
-    actions = Counter(e.action for e in services.audit.entries())
-    summaries = [e for e in summaries if not e.folded_into]
-    crossed = [e for e in crossed if not e.folded_into]
-    occurrences = sum(e.count for e in summaries)
-    by_definition = Counter(e.definition for e in summaries)
-    over = Counter(e.definition for e in crossed)
-    print(
-        f"\nDetected in {seconds:.0f} s ({local.query_jobs} query jobs, "
-        f"{services.poisoned_jobs.count()} poisoned):"
+def _report(local: LocalRun, plan: Plan, end: datetime, settled: timedelta, seconds: float) -> None:
+    summary = summarise(
+        local.services,
+        sample=describe(plan.data),
+        replay_start=plan.first,
+        replay_end=end,
+        settled=settled,
+        wall_seconds=seconds,
+        dry_run=not plan.real_github,
+        query_jobs=local.query_jobs,
+        notices=local.notices_sent,
     )
-    print(f"  {'root definition':28} {'groups':>8} {'over threshold':>14} {'occurrences':>11}")
-    for definition in sorted(by_definition):
-        count = sum(e.count for e in summaries if e.definition == definition)
-        print(
-            f"  {definition:28} {by_definition[definition]:>8} {over[definition]:>14} {count:>11}"
-        )
-    print("\nIssue workflow:")
-    rows = [
-        ("groups seen", len(summaries)),
-        ("occurrences counted", occurrences),
-        ("failing operations", sum(e.incidents for e in summaries)),
-        ("groups over their threshold", len(crossed)),
-        ("failure notices handled", local.notices_sent),
-        ("issues created", actions["created"]),
-        ("issues folded into an older one (merged groups)", actions["folded"]),
-        ("issues updated", actions["updated"]),
-        ("comments added", actions["commented"]),
-        ("issues reopened", actions["reopened"]),
-        ("duplicates avoided (found by marker)", actions["skipped-as-duplicate"]),
-        ("waits for the hourly budget or GitHub limits", actions["rate-limited"]),
-        ("assignments deferred to business hours", actions["assignment-deferred"]),
-        ("assigned", actions["assigned"]),
-        ("assignment failed", actions["assign-failed"]),
-        ("refused by GitHub (see health)", actions["refused"]),
-    ]
-    for label, value in rows:
-        print(f"  {label:46} {value:>6}")
+    print("\n".join(summary_lines(summary)))
+
+
+def describe(data: Path) -> str:
+    """The replayed folder as the user knows it: a bundled sample by name, else its path."""
+    if data == NIGHT_DATA:
+        return f"the bundled night of sample telemetry ({_shown(data)})"
+    if data == DAYS_DATA:
+        return f"three days of sample telemetry ({_shown(data)})"
+    return _shown(data)
+
+
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it is under it (as `make run` prints)."""
+    cwd = Path.cwd().resolve()
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
+def data_folder(data: Path | None, days: bool, env: Mapping[str, str]) -> Path:
+    """What to replay: `--data`, else the three days with `--days`, else the app setting
+    FAULTLINE_LOGS_EXPORT_DIR, else the bundled night."""
+    if data is not None:
+        return data
+    if days:
+        return rendered(DAYS_SAMPLE, DAYS_DATA)
+    exported = env.get("FAULTLINE_LOGS_EXPORT_DIR")
+    return Path(exported) if exported else NIGHT_DATA
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
+    replayed = parser.add_mutually_exclusive_group()
+    replayed.add_argument(
+        "--days",
+        action="store_true",
+        help="replay three days of sample telemetry (about 63,000 rows, 438 root causes; about "
+        "15 minutes on 2 cores) instead of the bundled night; rendered into samples/days/ on "
+        "first use (`make run-days`)",
+    )
+    replayed.add_argument(
         "--data",
         type=Path,
         default=None,
         help="folder of Log Analytics exports, one <Table>.json per table the rules watch, each "
         "the output of `az monitor log-analytics query -o json` or the query API's response "
-        "(default: FAULTLINE_LOGS_EXPORT_DIR, else the three-day sample, rendered into "
-        "samples/days/ on first run; samples/telemetry/ is a shorter night)",
+        "(default: FAULTLINE_LOGS_EXPORT_DIR, else the bundled night, samples/telemetry/)",
     )
     parser.add_argument(
         "--rules", type=Path, default=None, help="rules file (default: faultline.yaml)"
@@ -362,10 +397,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     exported = os.environ.get("FAULTLINE_LOGS_EXPORT_DIR")
-    data = args.data or (Path(exported) if exported else None)
     try:
         plan = prepare(
-            (data or rendered(DEFAULT_SAMPLE, DEFAULT_DATA)).resolve(),
+            data_folder(args.data, args.days, os.environ).resolve(),
             args.rules,
             args.out.resolve(),
             args.occurrences.resolve() if args.occurrences else None,
@@ -373,10 +407,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except CONFIGURATION_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
-        if isinstance(error, ExportError) and exported and not args.data:
+        if isinstance(error, ExportError) and exported and not (args.data or args.days):
             print(f"(the folder is FAULTLINE_LOGS_EXPORT_DIR={exported})", file=sys.stderr)
         return 2
-    return run(plan)
+    code = run(plan)
+    if code == 0:
+        github = os.environ.get("FAULTLINE_REPOSITORY") if plan.real_github else None
+        print("\n".join(where_to_look(plan.out, github=github)))
+    return code
 
 
 if __name__ == "__main__":

@@ -72,9 +72,10 @@ def _expected(data: Path) -> tuple[dict[tuple[str, int], str], set[str]]:
     return cause_of, over
 
 
-def _replay(data: Path, tmp_path: Path) -> list[dict]:
+def _replay(data: Path, tmp_path: Path) -> tuple[list[dict], str]:
+    """The occurrences the run counted, and what it printed."""
     occurrences = tmp_path / "occurrences.jsonl"
-    subprocess.run(
+    completed = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -93,15 +94,18 @@ def _replay(data: Path, tmp_path: Path) -> list[dict]:
         },
         check=True,
         timeout=3600,
+        stdout=subprocess.PIPE,
+        text=True,
     )
-    return [json.loads(line) for line in occurrences.read_text().splitlines()]
+    counted = [json.loads(line) for line in occurrences.read_text().splitlines()]
+    return counted, completed.stdout
 
 
 def _check(data: Path, tmp_path: Path) -> None:
     """Every row counted once, and one issue per root cause over its threshold."""
     rows = _rows(data)
     cause_of, over = _expected(data)
-    counted = _replay(data, tmp_path)
+    counted, stdout = _replay(data, tmp_path)
     places = [rows[(o["table"], o["record_id"])] for o in counted]
     assert len(places) == len(set(places)), "no row counted twice"
     assert set(places) == set(cause_of), "every failing row counted"
@@ -122,6 +126,21 @@ def _check(data: Path, tmp_path: Path) -> None:
         f"root causes over threshold without an issue: {sorted(over - issued)}; "
         f"with an issue but not over: {sorted(issued - over)}"
     )
+    _check_what_it_said(stdout, len(over), tmp_path / "out")
+
+
+def _check_what_it_said(stdout: str, over: int, out: Path) -> None:
+    """Not on a terminal, progress is plain lines; the summary counts the distinct failures over
+    their threshold as the labels do; the last lines name an issue file that exists."""
+    assert "\r" not in stdout, "no bar redrawn in place in a log"
+    printed = stdout.splitlines()
+    assert any(line.startswith("  replay   100%  done in ") for line in printed)
+    assert any(line.startswith("  settling 100%  done in ") for line in printed)
+    said = " ".join(line.strip() for line in printed)
+    assert f"created for the {over:,} distinct failures over their threshold" in said
+    [first] = [line for line in printed if line.startswith("  the first issue:  ")]
+    page = Path(first.removeprefix("  the first issue:  "))
+    assert page.is_file() and page.is_relative_to(out) and page.suffix == ".md"
 
 
 def test_the_night_makes_one_issue_per_root_cause_over_its_threshold(tmp_path) -> None:

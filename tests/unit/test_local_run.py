@@ -1,5 +1,7 @@
 """The local run fires the app's daily timers when the simulated clock passes them, and stops
-before it starts, with exit code 2 and a message to act on, when what it was asked cannot work."""
+before it starts, with exit code 2 and a message to act on, when what it was asked cannot work.
+By default it replays the bundled night (`--days` the three-day sample), and it ends by naming
+what to open."""
 
 import json
 import os
@@ -8,7 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from local_host.run import _next_daily, main, prepare, real_github
+import local_host.run as local_run
+from local_host.run import (
+    DAYS_DATA,
+    NIGHT_DATA,
+    Plan,
+    _next_daily,
+    data_folder,
+    main,
+    prepare,
+    real_github,
+)
 from tests.support.exports import as_az_cli
 
 pytestmark = pytest.mark.unit
@@ -173,3 +185,110 @@ def test_a_run_over_az_cli_exports_is_planned_like_one_over_query_api_exports(
     assert cli.real_github is False
     assert cli.environment["FAULTLINE_DRY_RUN_DIR"] == str(out)
     assert cli.environment["FAULTLINE_LOGS_EXPORT_DIR"] == str(tmp_path)
+
+
+class Planned:
+    """Stands in for `run`: keeps the plan `main` made, and leaves what a run leaves in `out`."""
+
+    def __init__(self, leaves: tuple[str, ...] = ()) -> None:
+        self.plans: list[Plan] = []
+        self.leaves = leaves
+
+    def __call__(self, plan: Plan) -> int:
+        self.plans.append(plan)
+        for name in self.leaves:
+            (plan.out / name).parent.mkdir(parents=True, exist_ok=True)
+            (plan.out / name).write_text("written by the run")
+        return 0
+
+
+@pytest.fixture
+def planned(env: pytest.MonkeyPatch) -> Planned:
+    stand_in = Planned()
+    env.setattr(local_run, "run", stand_in)
+    return stand_in
+
+
+@pytest.fixture
+def renders(env: pytest.MonkeyPatch) -> list[tuple[str, Path]]:
+    """Rendering the three days takes seconds and writes samples/days/; here it is noted, and
+    the night's folder (a complete export) stands in for what it would render."""
+    calls: list[tuple[str, Path]] = []
+
+    def render(profile: str, out: Path) -> Path:
+        calls.append((profile, out))
+        return SAMPLE
+
+    env.setattr(local_run, "rendered", render)
+    return calls
+
+
+def test_make_run_replays_the_bundled_night(
+    planned: Planned, renders: list[tuple[str, Path]], tmp_path: Path
+) -> None:
+    """The first command a newcomer runs must show the product within a couple of minutes."""
+    assert main(["--out", str(tmp_path / "out")]) == 0
+    [plan] = planned.plans
+    assert plan.data == NIGHT_DATA == SAMPLE
+    assert renders == [], "the three days are not rendered for the night"
+
+
+def test_days_selects_the_three_day_sample(
+    planned: Planned, renders: list[tuple[str, Path]], tmp_path: Path
+) -> None:
+    assert main(["--days", "--out", str(tmp_path / "out")]) == 0
+    assert renders == [("days", DAYS_DATA)]
+    assert DAYS_DATA == ROOT / "samples" / "days"
+
+
+@pytest.mark.parametrize(
+    ("data", "days", "setting", "replayed"),
+    [
+        (None, False, None, "night"),
+        (None, True, None, "days"),
+        (None, False, "exports", "exports"),
+        (None, True, "exports", "days"),  # the option asked on the command line wins
+        ("chosen", False, "exports", "chosen"),
+    ],
+    ids=["default", "days", "app-setting", "days-over-app-setting", "data-over-app-setting"],
+)
+def test_what_is_replayed_comes_from_data_days_the_app_setting_or_else_the_night(
+    data: str | None,
+    days: bool,
+    setting: str | None,
+    replayed: str,
+    renders: list[tuple[str, Path]],
+    tmp_path: Path,
+) -> None:
+    expected = {"night": NIGHT_DATA, "days": SAMPLE}.get(replayed, tmp_path / replayed)
+    env = {"FAULTLINE_LOGS_EXPORT_DIR": str(tmp_path / setting)} if setting else {}
+    chosen = tmp_path / data if data else None
+    assert data_folder(chosen, days, env) == expected
+
+
+def test_days_and_data_together_are_refused(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--days", "--data", str(SAMPLE)])
+    assert stopped.value.code == 2
+    assert "argument --data: not allowed with argument --days" in capsys.readouterr().err
+
+
+def test_the_run_ends_with_what_to_open_and_the_report_once_written(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The last lines are printed after the run returns, so a report it wrote is named."""
+    out = tmp_path / "out"
+    env.chdir(tmp_path)
+    env.setattr(local_run, "run", Planned(("contoso/shop/1.md", "contoso/shop/1.json")))
+    assert main(["--data", str(SAMPLE), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        " " * 20 + "(N.md: issue N as GitHub would show it; N.json: what GitHub would be sent)",
+        "  the first issue:  out/contoso/shop/1.md",
+    ]
+    env.setattr(local_run, "run", Planned(("contoso/shop/1.md", "index.html")))
+    assert main(["--data", str(SAMPLE), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "  the whole run:    out/index.html (open it in a browser)"
+    )
