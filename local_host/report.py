@@ -5,8 +5,8 @@ Mermaid charts as source text, says little about what the run did. The report sh
 as GitHub would render it (GitHub's own cmark-gfm, in its safe mode, so the hostile log text an
 issue quotes stays text; Mermaid from npm draws the charts, copied beside the pages so they open
 from disk with no network), and a summary of the run: occurrences over time per failure, issues
-created per hour against the rules' budget, the grouping log's merges, and links from every issue
-to its evidence and back.
+created per hour against the rules' budget, the grouping log's merges, links from every issue
+to its evidence and back, and Faultline's own metrics as the run measured them.
 
 Everything comes from what the run leaves: the dry-run sink's `<owner>/<repo>/<n>.json` files and
 the ports of `pipeline.ports` (ledger, grouping log, issue states, audit log) read once at the end,
@@ -418,6 +418,44 @@ class Decisions:
 
 
 @dataclass(frozen=True)
+class MetricRow:
+    """One of Faultline's own metrics as the run measured it (`out/metrics.json`)."""
+
+    name: str
+    unit: str
+    description: str
+    figure: str
+    parts: tuple[str, ...]
+
+
+def metric_rows(out: Path) -> tuple[MetricRow, ...]:
+    """The run's own metrics, as Application Insights would chart them; none when the run wrote
+    no metrics file (`local_host.metrics`)."""
+    path = out / "metrics.json"
+    if not path.is_file():
+        return ()
+    rows = []
+    for name, entry in sorted(json.loads(path.read_text(encoding="utf-8"))["metrics"].items()):
+        parts = tuple(
+            ", ".join(f"{key}={value}" for key, value in series["attributes"].items())
+            + f": {_metric_figure(entry['kind'], series)}"
+            for series in entry["series"]
+        )
+        figure = _metric_figure(entry["kind"], entry)
+        rows.append(MetricRow(name, entry["unit"], entry["description"], figure, parts))
+    return tuple(rows)
+
+
+def _metric_figure(kind: str, figures: Mapping[str, Any]) -> str:
+    if kind == "counter":
+        return f"{figures['total']:g}"
+    return (
+        f"{figures['count']} measured; p50 {figures['p50']:g}, p95 {figures['p95']:g}, "
+        f"max {figures['max']:g}"
+    )
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything the pages show, gathered once."""
 
@@ -429,6 +467,7 @@ class Report:
     audit: tuple[AuditEntry, ...]
     budget: Budget
     decisions: Decisions
+    metrics: tuple[MetricRow, ...] = ()
 
     @property
     def hours(self) -> list[datetime]:
@@ -511,6 +550,7 @@ def gather(out: Path, services: Services) -> Report:
             limits.issues_per_hour_per_repository,
         ),
         decisions=templates.decisions,
+        metrics=metric_rows(out),
     )
 
 

@@ -6,6 +6,7 @@ every link resolves, and a screenshot is not blank."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -114,6 +115,20 @@ def test_the_run_writes_an_index_and_a_page_beside_every_issue_file(out: Path) -
     index = (out / "index.html").read_text()
     for path in issues:
         assert f'href="{path.relative_to(out).with_suffix(".html")}"' in index
+
+
+def test_the_summary_lists_the_runs_own_metrics_as_the_run_printed_them(out: Path) -> None:
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    index = (out / "index.html").read_text()
+    assert '<section id="metrics">' in index
+    created = sum(
+        s["total"]
+        for s in metrics["faultline.issues"]["series"]
+        if s["attributes"]["action"] == "created"
+    )
+    assert created == len(list(out.glob("*/*/*.json"))), "one creation per issue file"
+    for name in metrics:
+        assert f"<code>{name}</code>" in index
 
 
 def test_the_browser_reports_each_kind_of_error_a_page_can_make(

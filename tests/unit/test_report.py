@@ -3,6 +3,7 @@ the rate limiter counts it, charts drawn from the numbers, and pages that link w
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -12,12 +13,14 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from adapters.markdown_issues import MarkdownIssueSink
+from adapters.telemetry import Measurement
 from detection.fingerprint import FINGERPRINT_VERSION, Fingerprint
 from detection.issue import IssueView, render_body, title
 from detection.merge import split_template, template_id
 from detection.occurrence import Occurrence
 from detection.rules import load_rules
 from local_host import report
+from local_host.metrics import figures
 from local_host.report import (
     bar_chart,
     busiest_window,
@@ -29,6 +32,7 @@ from local_host.report import (
     sparkline,
     write,
 )
+from pipeline.metrics import ISSUES, METRICS, TIME_TO_ISSUE
 from pipeline.ports import AuditEntry, Counted, IssueState
 from tests.support.memory import Memory, MemoryTracker
 
@@ -413,3 +417,26 @@ def test_the_issue_page_links_its_evidence_the_summary_and_its_files_and_they_ex
                 assert link.fragment in ids_of.get(target, anchors), f"{origin}: {link.geturl()}"
     assets = {p.name for p in (out / "assets").iterdir()}
     assert assets == {"mermaid.min.js", "report.css", "report.js"}
+
+
+def test_the_runs_own_metrics_are_listed_with_their_figures_and_only_when_measured(
+    tmp_path: Path,
+) -> None:
+    assert report.metric_rows(tmp_path) == (), "no metrics file, no section"
+    measured = [
+        Measurement(ISSUES.name, "counter", 1, {"action": "created", "repository": "a/b"}, T0),
+        Measurement(ISSUES.name, "counter", 1, {"action": "created", "repository": "a/b"}, T0),
+        Measurement(ISSUES.name, "counter", 1, {"action": "reopened", "repository": "a/b"}, T0),
+        Measurement(TIME_TO_ISSUE.name, "histogram", 60, {"definition": "x"}, T0),
+        Measurement(TIME_TO_ISSUE.name, "histogram", 600, {"definition": "x"}, T0),
+    ]
+    document = {"metrics": figures(measured)}
+    (tmp_path / "metrics.json").write_text(json.dumps(document))
+    rows = {row.name: row for row in report.metric_rows(tmp_path)}
+    assert set(rows) == {metric.name for metric in METRICS}, "every metric, zero when unseen"
+    assert rows[ISSUES.name].figure == "3"
+    assert rows[ISSUES.name].parts == (
+        "action=created, repository=a/b: 2",
+        "action=reopened, repository=a/b: 1",
+    )
+    assert rows[TIME_TO_ISSUE.name].figure == "2 measured; p50 60, p95 600, max 600"
