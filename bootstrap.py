@@ -11,7 +11,10 @@ first invocation, never while indexing.
 from __future__ import annotations
 
 import functools
+import gc
+import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -55,6 +58,44 @@ def load_configuration(env: Mapping[str, str]) -> tuple[AppSettings, Rules]:
             f"the rules file {path}{source} cannot be read: {error.strerror or error}"
         ) from error
     return settings, load_rules(text, env, origin=str(path))
+
+
+def check_configuration_at_start_up(env: Mapping[str, str]) -> threading.Thread:
+    """Validate the configuration as the app starts, so a mistake is in the start-up log by
+    name instead of surfacing in the first invocation, without making indexing wait for it.
+
+    Once the app is indexed the host spends far longer starting its listeners (the queues, the
+    Durable task hub) than the check takes (about 85 ms, most of it importing pydantic), so the
+    check runs in a thread meanwhile; the first invocation's `services()` finds pydantic and the
+    rules' models already built. `python -m bench.cold_start` prints both figures.
+    """
+    check = threading.Thread(
+        target=_check_configuration, args=(dict(env),), name="faultline-configuration-check"
+    )
+    check.start()
+    return check
+
+
+def _check_configuration(env: Mapping[str, str]) -> None:
+    """The collector is paused meanwhile and what was built is then frozen: the check makes
+    objects that live as long as the worker (modules, classes, the rules' models), so scanning
+    them is wasted work."""
+    from detection.rules import RulesError
+    from pipeline.settings import SettingsError
+
+    gc.disable()
+    try:
+        load_configuration(env)
+    except (RulesError, SettingsError, OSError) as error:
+        # the message names every mistake; a traceback through pydantic would only bury it
+        logging.getLogger("faultline").error(
+            "the configuration is invalid: every function fails until it is fixed, and "
+            "GET /api/health answers 503 with config.loaded false.\n%s",
+            error,
+        )
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _default_credential(settings: AppSettings) -> TokenCredential:

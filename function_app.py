@@ -6,8 +6,9 @@ functions are on the Blueprint in `workflow_functions.py`);
 timer (settle) -> operations whose wait for a cause is over are counted
 
 Each trigger imports its use case when it first runs, so indexing the app (every cold start)
-loads only the Functions libraries and the configuration check: the timer never loads the query
-SDK, and only the issue workflow loads GitHub's client (`tests/unit/test_cold_start.py`).
+loads only the Functions libraries, and the configuration check runs in a thread while the host
+starts its listeners: the timer never loads the query SDK, and only the issue workflow loads
+GitHub's client (`tests/unit/test_cold_start.py`).
 """
 
 from __future__ import annotations
@@ -19,22 +20,10 @@ import os
 import azure.durable_functions as df
 import azure.functions as func
 
-from bootstrap import load_configuration, services
-from detection.rules import RulesError
-from pipeline.settings import SettingsError
+from bootstrap import check_configuration_at_start_up, services
 from workflow_functions import blueprint as workflow_blueprint
 
 log = logging.getLogger("faultline")
-
-try:
-    load_configuration(os.environ)  # a bad rules file or setting is reported at start-up, by name
-except (RulesError, SettingsError, OSError) as error:
-    # the message names every mistake; a traceback through pydantic would only bury it
-    log.error(
-        "the configuration is invalid: every function fails until it is fixed, and "
-        "GET /api/health answers 503 with config.loaded false.\n%s",
-        error,
-    )
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(workflow_blueprint)
@@ -122,3 +111,6 @@ def health_check(req: func.HttpRequest) -> func.HttpResponse:
 
     healthy, report = health(services, storage_error_category)
     return _json(200 if healthy else 503, report)
+
+
+configuration_check = check_configuration_at_start_up(os.environ)  # runs while the host starts

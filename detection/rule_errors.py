@@ -15,7 +15,6 @@ Pure: the caller passes the document and what substitution put where.
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,6 +45,8 @@ def closest(word: str, choices: Iterable[str], count: int = 1) -> list[str]:
     difflib's closest (its default cutoff, 0.6, keeps unrelated words out)."""
     options = list(dict.fromkeys(choices))
     same = [option for option in options if option.casefold() == word.casefold()]
+    import difflib  # only a mistake needs it, and the start-up check runs on every cold start
+
     return same or difflib.get_close_matches(word, options, n=count)
 
 

@@ -15,7 +15,7 @@ from local_host.host import FunctionTable, SimulatedClock
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# function_app validates configuration at import, as the host's indexing would.
+# function_app checks the configuration as it starts, as it would in the host.
 os.environ.setdefault("AzureWebJobsStorage", "UseDevelopmentStorage=true")
 
 

@@ -43,7 +43,7 @@ def test_the_function_app_logs_a_bad_rules_file_at_start_up_without_a_traceback(
         "PATH": "/usr/bin:/bin",
     }
     done = subprocess.run(
-        [sys.executable, "-c", "import function_app; function_app.app.get_functions()"],
+        [sys.executable, "-c", "import function_app; function_app.configuration_check.join()"],
         cwd=ROOT,
         env=env,
         capture_output=True,

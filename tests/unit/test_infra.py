@@ -915,6 +915,7 @@ def test_funcignore_ships_the_app_its_modules_and_the_rules_file() -> None:
     # Import the app in a clean interpreter, as the host does, and list the project files it loads.
     probe = (
         "import sys, function_app; from pathlib import Path; root = Path.cwd().resolve()\n"
+        "function_app.configuration_check.join()\n"
         "for m in list(sys.modules.values()):\n"
         "    f = getattr(m, '__file__', None)\n"
         "    if f and Path(f).resolve().is_relative_to(root):\n"
