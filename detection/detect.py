@@ -51,7 +51,7 @@ def detect(
     detections = []
     for record in records:
         for definition in definitions:
-            if record.table in definition.tables and matches(definition.when, record.fields):
+            if definition.reads(record.table) and matches(definition.when, record.fields):
                 override = definition.fingerprint.fields if definition.fingerprint else None
                 previous = (
                     fingerprint_v2(definition.name, record, override).value

@@ -484,7 +484,14 @@ class FingerprintOverride(_Model):
 
 class FailureDefinition(_Model):
     name: Name
-    tables: tuple[TableName, ...] = Field(min_length=1)
+    tables: tuple[TableName, ...] = ()
+    webhooks: tuple[Name, ...] = Field(
+        default=(),
+        description=(
+            "Alert webhooks (by their `name` under `webhooks`) whose records this definition "
+            "judges, as `tables` names tables; a definition names tables, webhooks or both."
+        ),
+    )
     when: Condition
     description: str = ""
     severity: Literal["critical", "high", "medium", "low"] = "medium"
@@ -501,6 +508,16 @@ class FailureDefinition(_Model):
             "worked around; it is still counted, but alone it never opens an issue."
         ),
     )
+
+    @model_validator(mode="after")
+    def _reads_something(self) -> FailureDefinition:
+        if not self.tables and not self.webhooks:
+            raise ValueError("a failure definition names at least one of tables or webhooks")
+        return self
+
+    def reads(self, table: str) -> bool:
+        """Whether records of this table (or webhook: its records' table is its name) count."""
+        return table in self.tables or table in self.webhooks
 
 
 AssigneeKind = Literal["copilot", "claude", "users", "none"]
@@ -639,11 +656,95 @@ class BusinessHours(_Model):
         return self
 
 
+WebhookKind = Literal["sentry", "grafana", "alertmanager", "azure-monitor"]
+WebhookAuth = Literal["signature", "bearer", "basic", "token"]
+WEBHOOK_AUTH: Mapping[str, tuple[str, ...]] = {
+    "sentry": ("signature",),
+    "grafana": ("signature", "bearer"),
+    "alertmanager": ("bearer", "basic"),
+    "azure-monitor": ("token",),
+}
+"""How each sender can prove itself (`detection.webhook_auth`); the first is the default."""
+SecretName = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,127}$")]
+"""A Key Vault secret's name."""
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,100}$")]
+
+
+class WebhookSource(_Model):
+    """An alert webhook, `POST /api/alerts/<name>`: who sends it and the secret that proves it.
+
+    The secret is never in this file: `secret` names it in Key Vault (locally, the environment
+    variable `FAULTLINE_WEBHOOK_SECRET_<NAME>`, upper case with `_` for `-`)."""
+
+    name: Name = Field(
+        description=(
+            "The webhook's path (`/api/alerts/<name>`) and the name its records' table takes, "
+            "which failure definitions list under `webhooks`."
+        ),
+    )
+    kind: WebhookKind = Field(description="The sender, which decides the payload and its proof.")
+    secret: SecretName = Field(
+        description=(
+            "Key Vault secret holding the sender's credential: Sentry's client secret, "
+            "Grafana's HMAC secret or bearer credential, Alertmanager's bearer credential or "
+            "`user:password`, Azure Monitor's URL token."
+        ),
+    )
+    auth: WebhookAuth | None = Field(
+        default=None,
+        description=(
+            "How the sender proves itself: sentry `signature`; grafana `signature` (HMAC) or "
+            "`bearer`; alertmanager `bearer` or `basic`; azure-monitor `token` (in the URL). "
+            "Default: the first of these."
+        ),
+    )
+    signature_header: HeaderName = Field(
+        default="X-Grafana-Alert-Signature",
+        description="Grafana: the HMAC signature header its contact point is configured with.",
+    )
+    timestamp_header: HeaderName | None = Field(
+        default=None,
+        description=(
+            "Grafana: the HMAC timestamp header, when the contact point sets one (then "
+            "`<timestamp>:<body>` is signed and the timestamp must be within `max_skew`)."
+        ),
+    )
+    max_skew: Duration = Field(
+        default=timedelta(minutes=5),
+        description="Grafana with a timestamp header: how far its timestamp may be from now.",
+    )
+    source: Name | None = Field(
+        default=None,
+        description=(
+            "Azure Monitor: the Log Analytics source whose tables a log search alert's window "
+            "is re-read from, so its rows are detected by the failure definitions of those "
+            "tables; without it, a log search alert is a record of its own."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _auth_fits_kind(self) -> WebhookSource:
+        allowed = WEBHOOK_AUTH[self.kind]
+        if self.auth is not None and self.auth not in allowed:
+            raise ValueError(
+                f"webhook {self.name} ({self.kind}) authenticates with "
+                f"{' or '.join(allowed)}, not {self.auth}"
+            )
+        if self.source is not None and self.kind != "azure-monitor":
+            raise ValueError(f"webhook {self.name}: only azure-monitor webhooks take a source")
+        return self
+
+    @property
+    def authentication(self) -> str:
+        return self.auth or WEBHOOK_AUTH[self.kind][0]
+
+
 class Rules(_Model):
     """The validated rules file."""
 
     version: Literal[1] = 1
     sources: tuple[LogSource, ...] = Field(min_length=1)
+    webhooks: tuple[WebhookSource, ...] = ()
     failures: tuple[FailureDefinition, ...] = Field(min_length=1)
     routing: Routing
     labels: Labels = Labels()
@@ -662,6 +763,7 @@ class Rules(_Model):
         for section, names in (
             ("sources", [s.name for s in self.sources]),
             ("failures", [d.name for d in self.failures]),
+            ("webhooks", [w.name for w in self.webhooks]),
         ):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
@@ -682,6 +784,23 @@ class Rules(_Model):
                         f"failures[{index}] ({definition.name}).tables: names tables no source "
                         f"watches: {table}; {fix}"
                     )
+        hooks = [w.name for w in self.webhooks]
+        for index, definition in enumerate(self.failures):
+            for named in definition.webhooks:
+                if named not in hooks:
+                    fix = did_you_mean(closest(named, hooks)) or "add it under webhooks"
+                    problems.append(
+                        f"failures[{index}] ({definition.name}).webhooks: names no configured "
+                        f"webhook: {named}; {fix}"
+                    )
+        source_names = [s.name for s in self.sources]
+        for index, webhook in enumerate(self.webhooks):
+            if webhook.source is not None and webhook.source not in source_names:
+                fix = did_you_mean(closest(webhook.source, source_names)) or "name a source"
+                problems.append(
+                    f"webhooks[{index}] ({webhook.name}).source: no source named "
+                    f"{webhook.source}; {fix}"
+                )
         needed = max(s.lookback for s in self.sources) + max(
             d.threshold.within for d in self.failures
         )
@@ -721,7 +840,14 @@ class Rules(_Model):
         raise KeyError(f"no failure definition named {name!r} in the rules file")
 
     def definitions_for(self, table: str) -> tuple[FailureDefinition, ...]:
-        return tuple(d for d in self.failures if table in d.tables)
+        """The definitions that judge a table's rows, or a webhook's records (by its name)."""
+        return tuple(d for d in self.failures if d.reads(table))
+
+    def webhook(self, name: str) -> WebhookSource:
+        for hook in self.webhooks:
+            if hook.name == name:
+                return hook
+        raise KeyError(f"no webhook named {name!r} in the rules file")
 
     def route_fields(self) -> tuple[FieldPath, ...]:
         """Every field a route's `when` reads: what a failure must carry to its routing."""
