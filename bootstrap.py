@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from azure.storage.queue import QueueServiceClient
 
     from adapters.github import GitHubPacer
-    from adapters.secrets import CachedSecret
+    from adapters.secrets import CachedSecret, WebhookSecrets
     from detection.rules import Rules
     from pipeline.ports import Clock, IssueTracker, LogSource, Metrics, QueryOutcome, QueryPlan
     from pipeline.services import Services
@@ -226,6 +226,7 @@ def bootstrap(
     """Build the services from app settings; `credential` overrides managed identity.
     `timer_seconds` is the clock the workflow's Durable timers run on, which GitHub's waits are
     measured in: the machine's, unless a local run simulates time."""
+    from adapters.deliveries import TableDeliveryClaims
     from adapters.grouping_log import TableGroupingLog
     from adapters.ledger import TableOccurrenceLedger
     from adapters.operations import TableOperations
@@ -235,7 +236,8 @@ def bootstrap(
     from adapters.workflow_state import TableAuditLog, TableIssueStates, TableRateLimiter
     from pipeline.services import Services
 
-    settings, rules = load_configuration(os.environ if env is None else env)
+    environment = os.environ if env is None else env
+    settings, rules = load_configuration(environment)
     clock = clock or SystemClock()
     metrics = _metrics(settings, credential, clock)
     queues, tables = _storage_clients(settings, credential)
@@ -264,7 +266,23 @@ def bootstrap(
         marker_key=marker_key,
         issue_template=_issue_template(settings),
         metrics=metrics,
+        alert_queue=StorageQueue.open(queues, settings.alert_queue),
+        deliveries=TableDeliveryClaims(ensure_table(tables, f"{prefix}Deliveries")),
+        webhook_secrets=_webhook_secrets(settings, credential, environment),
     )
+
+
+def _webhook_secrets(
+    settings: AppSettings, credential: TokenCredential | None, env: Mapping[str, str]
+) -> WebhookSecrets:
+    """Alert webhooks' secrets from Key Vault in Azure, from the environment locally (the
+    vault's client is built on the first delivery, not at start-up)."""
+    from adapters.secrets import WebhookSecrets
+
+    if settings.key_vault_url:
+        vault_url = settings.key_vault_url
+        return WebhookSecrets.from_vault(vault_url, credential or _default_credential(settings))
+    return WebhookSecrets.from_environment(env)
 
 
 def _issue_tracker(

@@ -3,7 +3,8 @@
 timer (fan-out) -> query-jobs queue -> query + detect + group + count -> failures queue ->
 issue workflow (one Durable orchestration per group: sync issue -> wait if needed -> assign; its
 functions are on the Blueprint in `workflow_functions.py`);
-timer (settle) -> operations whose wait for a cause is over are counted
+timer (settle) -> operations whose wait for a cause is over are counted;
+alert webhook (HTTP) -> alerts queue -> records detected, grouped and counted the same way
 
 Each trigger imports its use case when it first runs, so indexing the app (every cold start)
 loads only the Functions libraries, and the configuration check runs in a thread while the host
@@ -101,6 +102,32 @@ def replay_window(req: func.HttpRequest) -> func.HttpResponse:
     except ReplayRejected as error:
         return _json(400, {"error": str(error)})
     return _json(202, {"queued": len(jobs), "jobs": [j.job_id for j in jobs]})
+
+
+@app.route(route="alerts/{source}", methods=["POST"])
+def receive_alert(req: func.HttpRequest) -> func.HttpResponse:
+    """An alert webhook (Sentry, Grafana, Alertmanager, Azure Monitor): authenticate, bound,
+    claim by delivery id, queue; 202 when queued, 200 for a redelivery, 4xx naming the problem."""
+    from pipeline.alerts import receive
+
+    answer = receive(
+        services(),
+        req.route_params.get("source", ""),
+        req.get_body() or b"",
+        dict(req.headers),
+        dict(req.params),
+    )
+    return _json(answer.status, dict(answer.body))
+
+
+@app.queue_trigger(
+    arg_name="message", queue_name="%FAULTLINE_ALERT_QUEUE%", connection="AzureWebJobsStorage"
+)
+def detect_alert(message: func.QueueMessage) -> None:
+    """One alert webhook delivery: its records detected, grouped and counted like rows."""
+    from pipeline.alerts import run_alert_job
+
+    run_alert_job(services(), message.get_body().decode("utf-8", "replace"))
 
 
 @app.route(route="health", methods=["GET"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -169,3 +169,51 @@ def environment_secret(value: str | None, setting: str) -> CachedSecret:
         return value
 
     return CachedSecret(fetch)
+
+
+def webhook_secret_variable(name: str) -> str:
+    """The environment variable a webhook secret is read from without Key Vault (local runs):
+    `FAULTLINE_WEBHOOK_SECRET_<NAME>`, upper case, `-` as `_`."""
+    return "FAULTLINE_WEBHOOK_SECRET_" + name.upper().replace("-", "_")
+
+
+class WebhookSecrets:
+    """Alert webhooks' credentials by secret name, each read through its own cache (a rotated
+    secret is picked up within `CACHE_SECONDS`, or at once after a failed check's `refresh`):
+    from Key Vault when a vault is configured, else from `webhook_secret_variable(name)`."""
+
+    def __init__(self, read: Callable[[str], CachedSecret]) -> None:
+        self._read = read
+        self._secrets: dict[str, CachedSecret] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> str:
+        with self._lock:
+            secret = self._secrets.get(name)
+            if secret is None:
+                secret = self._secrets[name] = self._read(name)
+        return secret()
+
+    @classmethod
+    def from_vault(cls, vault_url: str, credential: TokenCredential) -> WebhookSecrets:
+        return cls(lambda name: key_vault_secret(vault_url, name, credential))
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> WebhookSecrets:
+        def read(name: str) -> CachedSecret:
+            variable = webhook_secret_variable(name)
+
+            def fetch() -> str:
+                value = env.get(variable)
+                if not value:
+                    raise SecretUnavailable(
+                        f"webhook secret {name}: set {variable}, or FAULTLINE_KEY_VAULT_URL "
+                        "with the secret in that vault",
+                        reason="not-configured",
+                        name=variable,
+                    )
+                return value
+
+            return CachedSecret(fetch)
+
+        return cls(read)

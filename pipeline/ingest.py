@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,9 +23,10 @@ from pydantic import ValidationError
 
 from detection.detect import detect
 from detection.kql import build_query
-from detection.records import normalize_rows
+from detection.records import LogRecord, normalize_rows
+from detection.rules import FailureDefinition
 from detection.windows import QueryWindow
-from pipeline.counting import count_detections, in_transition
+from pipeline.counting import CountReport, count_detections, in_transition
 from pipeline.messages import QueryJob
 from pipeline.metrics import POISONED, QUERY_JOBS, QUERY_LAG, QUERY_ROWS
 from pipeline.ports import QueryPlan, QueryRejected, Throttled
@@ -164,9 +166,9 @@ def _run(services: Services, job: QueryJob) -> JobReport:
             rejected.reason,
         )
     report.rejected_rows = len(normalized.rejected)
-    detections = detect(normalized.records, definitions, with_previous=in_transition(services))
-    report.detections = len(detections)
-    counted = count_detections(services, job.source, detections)
+    report.detections, counted = detect_and_count(
+        services, job.source, normalized.records, definitions
+    )
     report.new_occurrences, report.notices = counted.new_occurrences, counted.notices
     report.held = counted.held
     log.info(
@@ -181,6 +183,19 @@ def _run(services: Services, job: QueryJob) -> JobReport:
         report.notices,
     )
     return report
+
+
+def detect_and_count(
+    services: Services,
+    source: str,
+    records: Sequence[LogRecord],
+    definitions: Sequence[FailureDefinition],
+) -> tuple[int, CountReport]:
+    """Judge records against the definitions, then group, correlate and count them: the step a
+    query job's rows and an alert webhook's records (`pipeline.alerts`) share. Returns how many
+    detections there were and what counting did."""
+    detections = detect(records, definitions, with_previous=in_transition(services))
+    return len(detections), count_detections(services, source, detections)
 
 
 def _wait_for_a_slot(services: Services, job: QueryJob) -> JobReport:

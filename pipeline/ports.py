@@ -95,6 +95,41 @@ class CheckpointStore(Protocol):
     def all(self) -> list[Checkpoint]: ...
 
 
+# -- alert webhooks ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery as it was received: kept until its job has read it, and claimed
+    once by its id, so a redelivery finds it (`queued` once its job is on the queue)."""
+
+    webhook: str
+    delivery_id: str
+    body: bytes
+    resource: str | None
+    received_at: datetime
+    queued: bool = False
+
+
+class DeliveryClaims(Protocol):
+    """Webhook deliveries by webhook and delivery id, inserted only if absent (Table Storage)."""
+
+    def claim(self, delivery: Delivery) -> Delivery:
+        """Keep the delivery unless one with its id is kept already; return the kept one."""
+        ...
+
+    def mark_queued(self, webhook: str, delivery_id: str) -> None: ...
+
+    def get(self, webhook: str, delivery_id: str) -> Delivery | None: ...
+
+
+class WebhookSecrets(Protocol):
+    """The credentials alert webhooks are checked against, by their Key Vault secret name.
+    Raises `SecretUnavailable` when one cannot be read."""
+
+    def get(self, name: str) -> str: ...
+
+
 # -- queues, the clock, the poison log -----------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from pipeline.ports import (
     AuditLog,
     CheckpointStore,
     Clock,
+    DeliveryClaims,
     GroupingLog,
     IssueStates,
     IssueTracker,
@@ -22,6 +23,7 @@ from pipeline.ports import (
     PoisonLog,
     QuerySlots,
     RateLimiter,
+    WebhookSecrets,
 )
 from pipeline.settings import AppSettings
 
@@ -54,3 +56,7 @@ class Services:
     """The rules' own issue template, or None for the default one."""
     metrics: Metrics
     """Faultline's own metrics (`pipeline.metrics`): Application Insights in Azure."""
+    alert_queue: MessageQueue
+    """Alert webhook deliveries waiting for their job (`pipeline.alerts`)."""
+    deliveries: DeliveryClaims
+    webhook_secrets: WebhookSecrets

@@ -65,6 +65,11 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_FAILURE_QUEUE",
         description="Queue of failures handed to the issue workflow.",
     )
+    alert_queue: str = Field(
+        default="faultline-alerts",
+        alias="FAULTLINE_ALERT_QUEUE",
+        description="Queue of alert webhook deliveries waiting to be detected on.",
+    )
     rules_path: str = Field(
         default="faultline.yaml",
         alias="FAULTLINE_RULES_PATH",

@@ -144,6 +144,7 @@ var appSettings = {
   FAULTLINE_TIMER_SCHEDULE: timerSchedule
   FAULTLINE_QUERY_QUEUE: 'faultline-query-jobs'
   FAULTLINE_FAILURE_QUEUE: 'faultline-failures'
+  FAULTLINE_ALERT_QUEUE: 'faultline-alerts'
   FAULTLINE_RULES_PATH: 'faultline.yaml'
   FAULTLINE_TABLE_PREFIX: 'Faultline'
   FAULTLINE_LOGS_ENDPOINT: logsEndpoint

@@ -28,14 +28,18 @@ def issue_view(services: Services, notice: FailureNotice, count: int) -> IssueVi
     the sample operation, the spread) and the rules."""
     rules = services.rules
     definition = rules.definition(notice.definition)
-    source = rules.source(notice.source)
+    workspace = next(
+        (s.workspace_resource_id for s in rules.sources if s.name == notice.source), None
+    )  # None for a webhook's failure: its records were not queried from a workspace
     summary = services.ledger.summary(notice.fingerprint)
     founder = summary.founder if summary else None
-    kql = (
-        failure_query(founder, definition.when, notice.first_seen, notice.last_seen)
-        if founder
-        else issue_query(notice.table, definition.when, notice.first_seen, notice.last_seen)
-    )
+    webhook = next((w for w in rules.webhooks if w.name == notice.source), None)
+    if webhook is not None:
+        kql = f"// {webhook.name}: received from a {webhook.kind} alert webhook, not queried"
+    elif founder:
+        kql = failure_query(founder, definition.when, notice.first_seen, notice.last_seen)
+    else:
+        kql = issue_query(notice.table, definition.when, notice.first_seen, notice.last_seen)
     evidence = summary.evidence if summary else ()
     root = next((o for o in evidence if o.group == notice.fingerprint), None)
     facets = dict(summary.facets) if summary else {}
@@ -61,10 +65,8 @@ def issue_view(services: Services, notice: FailureNotice, count: int) -> IssueVi
         samples=list(summary.samples) if summary else [],
         context=dict(founder.context) if founder else {},
         kql=kql,
-        portal_url=portal_url(
-            source.workspace_resource_id, kql, notice.first_seen, notice.last_seen
-        )
-        if source.workspace_resource_id
+        portal_url=portal_url(workspace, kql, notice.first_seen, notice.last_seen)
+        if workspace
         else None,
         hourly=hourly_counts(summary.hourly if summary else {}, notice.last_seen),
         grouped_by=list(founder.grouped_by) if founder else [],

@@ -548,6 +548,7 @@ class Memory:
     query_slots: MemoryQuerySlots = field(default_factory=MemoryQuerySlots)
     poisoned: MemoryPoisonLog = field(default_factory=MemoryPoisonLog)
     metrics: MemoryMetrics = field(default_factory=MemoryMetrics)
+    alert_queue: MemoryQueue = field(default_factory=MemoryQueue)
 
     def services(
         self, rules: Rules, now: Callable[[], datetime], settings: Mapping[str, str] | None = None
@@ -575,6 +576,9 @@ class Memory:
             marker_key=lambda: self.tracker.marker_key,
             issue_template=None,
             metrics=self.metrics,
+            alert_queue=self.alert_queue,
+            deliveries=_Absent("delivery claims"),  # type: ignore[arg-type]
+            webhook_secrets=_Absent("webhook secrets"),  # type: ignore[arg-type]
         )
 
 
