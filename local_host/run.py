@@ -2,7 +2,9 @@
 
 Azurite holds the queues and tables; the log source is a Log Analytics export (by default the
 bundled night, samples/telemetry/, about half a minute; `--days` replays the three-day sample,
-rendered into samples/days/ on first use, in about 15 minutes on 2 cores); the registered
+rendered into samples/days/ on first use, in about 15 minutes on 2 cores), and the bundled alert
+webhook deliveries (samples/webhooks/) are posted over HTTP to the app's own endpoint at their
+simulated time (`local_host.webhooks`); the registered
 functions run in the host's order (timer tick, the query queue, the failure notices, the Durable
 orchestrations on durabletask's in-memory backend with the worker in a second process) over
 simulated time. Issues go to the dry-run sink (Markdown files under `--out`), or to GitHub when
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 from azure.storage.queue import QueueServiceClient
 
 from adapters.exported_logs import Export, ExportError, check_exports
@@ -30,10 +33,12 @@ from detection.rules import RulesError
 from local_host.azurite import PROJECT_ROOT, start_azurite
 from local_host.durable import DurableRuntime
 from local_host.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
+from local_host.http import serve_functions
 from local_host.metrics import report_metrics
 from local_host.progress import Progress
 from local_host.report import write_report
 from local_host.summary import summarise, summary_lines, where_to_look
+from local_host.webhooks import WEBHOOK_SAMPLES, WebhookSender, load_deliveries, local_secrets
 from pipeline.services import Services
 from pipeline.settings import SettingsError
 from samples.generate import rendered
@@ -115,6 +120,7 @@ def prepare(
     # storage is Azurite, started once this passes; any connection string stands in for it here
     stand_in = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
     _, loaded = load_configuration({**env, **environment, **stand_in})
+    environment.update(local_secrets(loaded, env))
     exports = check_exports(data, {t.name for s in loaded.enabled_sources for t in s.tables})
     first, last = _time_span(data, exports)
     return Plan(data, out, occurrences, environment, github, first, last)
@@ -139,9 +145,14 @@ class LocalRun:
         queues: QueueServiceClient,
         durable: DurableRuntime,
         clock: SimulatedClock,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.services, self.durable, self.clock = services, durable, clock
+        self.webhooks = webhooks
         settings = services.settings
+        self.alerts = QueueDriver(
+            queues, settings.alert_queue, functions.user_function("detect_alert")
+        )
         self.jobs = QueueDriver(
             queues, settings.query_queue, functions.user_function("query_and_detect")
         )
@@ -173,6 +184,8 @@ class LocalRun:
         if self.clock.now() >= self.next_clean_up:
             self.clean_up(timer_request())
             self.next_clean_up += timedelta(days=1)
+        if self.webhooks is not None and self.webhooks.post_due(self.clock.now()):
+            self.alerts.drain()
         self.tick_function(timer_request())
         self.query_jobs += self.jobs.drain().processed
         self.poisoned_jobs.drain()
@@ -265,8 +278,16 @@ def run(plan: Plan) -> int:
         install(services)
         functions = FunctionTable.of(function_app.app)
         queues = QueueServiceClient.from_connection_string(azurite.connection_string)
-        with DurableRuntime(functions, clock=clock, worker_process=True) as durable:
-            local = LocalRun(services, functions, queues, durable, clock)
+        deliveries, notes = load_deliveries(WEBHOOK_SAMPLES, services.rules)
+        for note in notes:
+            print(f"  (sample webhook delivery left out: {note})")
+        with (
+            DurableRuntime(functions, clock=clock, worker_process=True) as durable,
+            serve_functions(functions) as api,
+            httpx.Client(base_url=api, timeout=30) as client,
+        ):
+            sender = WebhookSender(client, deliveries, os.environ)
+            local = LocalRun(services, functions, queues, durable, clock, sender)
             loaded = services.rules
             polled = loaded.enabled_sources
             interval = min(s.poll_interval for s in polled)
@@ -280,6 +301,7 @@ def run(plan: Plan) -> int:
                 local.replay(end, interval, progress)
                 took = local.settle(SETTLE_LIMIT, progress)
             _report(local, plan, end, took, time.monotonic() - started)
+            print(f"  {sender.describe()}, posted to {api}/alerts/<webhook>")
             report_metrics(services.settings.metrics_file, out)
             write_report(out, services)
             if occurrences is not None:
