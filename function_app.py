@@ -130,6 +130,18 @@ def detect_alert(message: func.QueueMessage) -> None:
     run_alert_job(services(), message.get_body().decode("utf-8", "replace"))
 
 
+@app.queue_trigger(
+    arg_name="message",
+    queue_name="%FAULTLINE_ALERT_QUEUE%-poison",
+    connection="AzureWebJobsStorage",
+)
+def record_poisoned_alert(message: func.QueueMessage) -> None:
+    """Keep and loudly log every alert delivery whose job failed every attempt."""
+    from pipeline.alerts import record_poisoned_alert as record
+
+    record(services(), message.get_body().decode("utf-8", "replace"))
+
+
 @app.route(route="health", methods=["GET"])
 def health_check(req: func.HttpRequest) -> func.HttpResponse:
     """Configuration loaded, storage reachable, and how far behind each table is."""

@@ -31,12 +31,14 @@ from detection.records import LogRecord
 from detection.redaction import redact_then_clip
 from detection.webhook_auth import Unauthenticated
 from detection.webhooks import SENTRY_RESOURCE, authenticate, parse_delivery
-from pipeline.ingest import detect_and_count
+from pipeline.ingest import HOST_MAX_DEQUEUE_COUNT, detect_and_count
 from pipeline.ports import Delivery, SecretUnavailable
 from pipeline.replay import ReplayRejected, ReplayRequest, replay
 from pipeline.services import Services
 
 log = logging.getLogger(__name__)
+
+POISON_KIND = "alert-jobs"
 
 MAX_BODY = 256 * 1024
 """Largest body accepted: Azure Monitor caps a common-schema alert at 256 KB, and Sentry's
@@ -193,3 +195,17 @@ def _record_resolutions(services: Services, name: str, resolved: tuple[LogRecord
                 )
                 recorded += 1
     return recorded
+
+
+def record_poisoned_alert(services: Services, body: str) -> str:
+    """The alert queue's poison trigger: a job that failed every attempt (the Functions host moved
+    it) is kept in the poison log under kind `alert-jobs`, with the delivery it named."""
+    try:
+        message = json.loads(body)
+        key = f"{message['webhook']}:{message['delivery']}"
+    except (json.JSONDecodeError, TypeError, KeyError):
+        key = "unreadable"
+    reason = f"failed {HOST_MAX_DEQUEUE_COUNT} attempts (moved by the host)"
+    services.poisoned_jobs.add(key[:200], "alert webhook delivery", reason, body, kind=POISON_KIND)
+    log.error("poisoned alert job %s: %s", key, reason)
+    return key

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from azure.storage.queue import QueueServiceClient
 
+from adapters.queues import StorageQueue
 from adapters.secrets import webhook_secret_variable
 from bootstrap import bootstrap, install
 from detection.webhook_auth import sign
@@ -208,3 +209,18 @@ def test_a_log_search_alert_re_reads_its_window_through_the_query_job_path(
         ("2026-11-20T03:05:00Z", "2026-11-20T03:20:00Z", "replay")
     }
     assert _notices(services, azurite) == [], "the rows behind the alert speak for it"
+
+
+def test_a_job_that_fails_every_attempt_is_kept_in_the_poison_log(
+    services, functions: FunctionTable, azurite
+) -> None:
+    queues = QueueServiceClient.from_connection_string(azurite.connection_string)
+    moved = StorageQueue.open(queues, f"{services.settings.alert_queue}-poison")
+    moved.send(json.dumps({"webhook": "sentry", "delivery": "abc"}))  # as the host moves it
+    poison = QueueDriver(
+        queues,
+        f"{services.settings.alert_queue}-poison",
+        functions.user_function("record_poisoned_alert"),
+    )
+    assert poison.drain().processed == 1
+    assert services.poisoned_jobs.count("alert-jobs") == 1
