@@ -108,7 +108,7 @@ def parse_sentry(
         stack_trace=render_exceptions(values, platform),
         operation_name=culprit,
         operation_id=_trace_id(event),
-        role=first(tags.get("service"), text(event.get("project"), 200)),
+        role=first(tags.get("service"), _project_slug(event), text(event.get("project"), 200)),
         app_version=release,
         instance=tags.get("server_name"),
     )
@@ -127,6 +127,17 @@ def _tags(value: Any) -> dict[str, str]:
                 if key and val:
                     tags[key] = val
     return tags
+
+
+def _project_slug(event: Mapping[str, Any]) -> str | None:
+    """The project's slug from the event's API URL (`.../projects/<org>/<slug>/events/<id>/`):
+    the event itself carries only the project's number."""
+    parts = (text(event.get("url"), 2000) or "").split("/")
+    if "projects" in parts:
+        index = parts.index("projects")
+        if len(parts) > index + 3 and parts[index + 3] == "events":
+            return parts[index + 2] or None
+    return None
 
 
 def _trace_id(event: Mapping[str, Any]) -> str | None:

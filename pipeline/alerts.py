@@ -32,6 +32,7 @@ from detection.redaction import redact_then_clip
 from detection.webhook_auth import Unauthenticated
 from detection.webhooks import SENTRY_RESOURCE, authenticate, parse_delivery
 from pipeline.ingest import HOST_MAX_DEQUEUE_COUNT, detect_and_count
+from pipeline.metrics import ALERT_DELIVERIES, POISONED
 from pipeline.ports import Delivery, SecretUnavailable
 from pipeline.replay import ReplayRejected, ReplayRequest, replay
 from pipeline.services import Services
@@ -64,40 +65,57 @@ def receive(
     headers: Mapping[str, str],
     params: Mapping[str, str],
 ) -> Answer:
+    outcome, answer = _receive(services, name, body, headers, params)
+    webhook = name if any(w.name == name for w in services.rules.webhooks) else "(unknown)"
+    services.metrics.count(ALERT_DELIVERIES, webhook=webhook, outcome=outcome)
+    return answer
+
+
+def _receive(
+    services: Services,
+    name: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    params: Mapping[str, str],
+) -> tuple[str, Answer]:
     try:
         webhook = services.rules.webhook(name)
     except KeyError:
-        return Answer(404, {"error": f"no webhook named {name!r} is configured"})
+        return "unknown", Answer(404, {"error": f"no webhook named {name!r} is configured"})
     if len(body) > MAX_BODY:
-        return Answer(413, {"error": f"the body is {len(body)} bytes; at most {MAX_BODY}"})
+        return "too-large", Answer(
+            413, {"error": f"the body is {len(body)} bytes; at most {MAX_BODY}"}
+        )
     try:
         secret = services.webhook_secrets.get(webhook.secret)
     except SecretUnavailable as error:
         log.error("webhook %s cannot check its sender: %s", name, error)
-        return Answer(503, {"error": "the webhook's secret is unavailable; see the app's log"})
+        return "unavailable", Answer(
+            503, {"error": "the webhook's secret is unavailable; see the app's log"}
+        )
     now = services.clock.now()
     try:
         authenticate(webhook, body, headers, params, secret, now)
     except Unauthenticated as refused:
         log.warning("webhook %s refused a request: %s", name, refused.reason)
-        return Answer(401, {"error": refused.reason})
+        return "unauthenticated", Answer(401, {"error": refused.reason})
     resource = _header(headers, SENTRY_RESOURCE)
     try:
         batch = parse_delivery(webhook, body, resource, now)
     except PayloadRejected as rejected:
-        return Answer(400, {"error": rejected.reason, "detail": rejected.detail})
+        return "malformed", Answer(400, {"error": rejected.reason, "detail": rejected.detail})
     if batch.ignored:
-        return Answer(200, {"ignored": batch.ignored})
+        return "ignored", Answer(200, {"ignored": batch.ignored})
     delivery = Delivery(name, batch.delivery_id, body, resource, now)
     kept = services.deliveries.claim(delivery)
     if kept.queued:
-        return Answer(200, {"duplicate": batch.delivery_id})
+        return "duplicate", Answer(200, {"duplicate": batch.delivery_id})
     services.alert_queue.send(json.dumps({"webhook": name, "delivery": batch.delivery_id}))
     services.deliveries.mark_queued(name, batch.delivery_id)
     answer: dict[str, Any] = {"queued": batch.delivery_id, "records": len(batch.records)}
     if batch.skipped:
         answer["skipped"] = list(batch.skipped)
-    return Answer(202, answer)
+    return "queued", Answer(202, answer)
 
 
 @dataclass
@@ -207,5 +225,6 @@ def record_poisoned_alert(services: Services, body: str) -> str:
         key = "unreadable"
     reason = f"failed {HOST_MAX_DEQUEUE_COUNT} attempts (moved by the host)"
     services.poisoned_jobs.add(key[:200], "alert webhook delivery", reason, body, kind=POISON_KIND)
+    services.metrics.count(POISONED, kind=POISON_KIND)
     log.error("poisoned alert job %s: %s", key, reason)
     return key

@@ -82,13 +82,22 @@ QUERY_JOBS = Metric(
     "query slot held), `poisoned`, `no-definitions`, `failed` (raised; the host retries it).",
     ("source", "table", "outcome"),
 )
+ALERT_DELIVERIES = Metric(
+    "faultline.alert_deliveries",
+    "counter",
+    "{delivery}",
+    "Alert webhook requests by how they were answered: `queued`, `duplicate` (a redelivery), "
+    "`ignored` (nothing to detect), `unauthenticated`, `malformed`, `too-large`, `unknown` "
+    "(no such webhook), `unavailable` (its secret could not be read).",
+    ("webhook", "outcome"),
+)
 POISONED = Metric(
     "faultline.poisoned",
     "counter",
     "{message}",
     "Messages kept as poisoned for operators: `query-jobs` (refused, or failed every attempt), "
     "`failure-notices` (the workflow could not be started), `refused` (GitHub or the vault "
-    "refused an issue for good).",
+    "refused an issue for good), `alert-jobs` (an alert delivery failed every attempt).",
     ("kind",),
 )
 GITHUB_BUDGET = Metric(
@@ -109,6 +118,7 @@ METRICS: tuple[Metric, ...] = (
     QUERY_LAG,
     QUERY_ROWS,
     QUERY_JOBS,
+    ALERT_DELIVERIES,
     POISONED,
     GITHUB_BUDGET,
 )

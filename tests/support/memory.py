@@ -24,10 +24,12 @@ from pipeline.ports import (
     AuditEntry,
     Checkpoint,
     Counted,
+    Delivery,
     IssueRef,
     IssueState,
     LedgerEntry,
     Metric,
+    SecretUnavailable,
     TrackerBudget,
     check_emission,
 )
@@ -523,6 +525,34 @@ class MemoryTracker:
         return issue.ref
 
 
+class MemoryDeliveries:
+    """Webhook deliveries by (webhook, id), inserted only if absent."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, str], Delivery] = {}
+
+    def claim(self, delivery: Delivery) -> Delivery:
+        return self.kept.setdefault((delivery.webhook, delivery.delivery_id), delivery)
+
+    def mark_queued(self, webhook: str, delivery_id: str) -> None:
+        self.kept[(webhook, delivery_id)] = replace(self.kept[(webhook, delivery_id)], queued=True)
+
+    def get(self, webhook: str, delivery_id: str) -> Delivery | None:
+        return self.kept.get((webhook, delivery_id))
+
+
+class MemoryWebhookSecrets:
+    """Secrets by name; a missing one is unavailable, as the vault would say."""
+
+    def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
+        self.secrets = dict(secrets or {})
+
+    def get(self, name: str) -> str:
+        if name not in self.secrets:
+            raise SecretUnavailable(f"secret {name} does not exist", reason="missing", name=name)
+        return self.secrets[name]
+
+
 IN_MEMORY_STORAGE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 """The settings insist on a storage connection; these ports never open it."""
 
@@ -549,6 +579,8 @@ class Memory:
     poisoned: MemoryPoisonLog = field(default_factory=MemoryPoisonLog)
     metrics: MemoryMetrics = field(default_factory=MemoryMetrics)
     alert_queue: MemoryQueue = field(default_factory=MemoryQueue)
+    deliveries: MemoryDeliveries = field(default_factory=MemoryDeliveries)
+    webhook_secrets: MemoryWebhookSecrets = field(default_factory=MemoryWebhookSecrets)
 
     def services(
         self, rules: Rules, now: Callable[[], datetime], settings: Mapping[str, str] | None = None
@@ -577,8 +609,8 @@ class Memory:
             issue_template=None,
             metrics=self.metrics,
             alert_queue=self.alert_queue,
-            deliveries=_Absent("delivery claims"),  # type: ignore[arg-type]
-            webhook_secrets=_Absent("webhook secrets"),  # type: ignore[arg-type]
+            deliveries=self.deliveries,
+            webhook_secrets=self.webhook_secrets,
         )
 
 

@@ -49,6 +49,7 @@ def test_a_python_sentry_event_becomes_a_traceback_the_fingerprint_reads_like_a_
     assert record.operation_id == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert record.fields["Tags"]["server_name"] == "shipping-svc-7d9f8c6b5-x2k4p"
     assert record.user is None, "the event's user (an e-mail) is not carried"
+    assert record.role == "shipping-svc", "the project's slug, from the event's URL"
     chain = parse_chain(record.stack_trace)
     assert [e.type for e in chain] == ["QuoteUnavailable", "KeyError"]
     cause = root_cause(chain)

@@ -32,6 +32,7 @@ from adapters.telemetry import JsonLinesMetrics, OpenTelemetryMetrics, read_meas
 from detection.rules import Assignment, Rules, load_rules
 from detection.windows import QueryWindow
 from local_host.metrics import percentile, report_metrics, summary_lines
+from pipeline.alerts import receive
 from pipeline.ingest import record_poisoned, run_query_job
 from pipeline.messages import FailureNotice, QueryJob
 from pipeline.metrics import (
@@ -410,13 +411,15 @@ def test_a_route_that_assigns_nobody_counts_as_skipped() -> None:
 
 
 def test_every_metric_of_the_catalogue_is_emitted_by_a_use_case() -> None:
-    """A night's first job, its notices through whole workflows on the in-memory task hub, and
-    a poisoned job: every metric the dashboards chart is one the code emits."""
+    """A night's first job, its notices through whole workflows on the in-memory task hub, a
+    poisoned job and an alert webhook's request: every metric the dashboards chart is one the
+    code emits."""
     memory, clock, services, _ = _after_ingest()
     workflows = MemoryWorkflows(services, clock, memory.failure_queue)
     workflows.drain()
     workflows.wait_until_idle()
     record_poisoned(services, "not a job")
+    receive(services, "nagios", b"{}", {}, {})
     assert memory.metrics.names() == set(BY_NAME)
 
 
