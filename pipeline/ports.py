@@ -122,6 +122,11 @@ class DeliveryClaims(Protocol):
 
     def get(self, webhook: str, delivery_id: str) -> Delivery | None: ...
 
+    def prune(self, before: datetime) -> int:
+        """Forget deliveries received before `before` (the ledger's retention, after which a
+        redelivery could be counted again anyway); returns how many went."""
+        ...
+
 
 class WebhookSecrets(Protocol):
     """The credentials alert webhooks are checked against, by their Key Vault secret name.

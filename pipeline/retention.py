@@ -21,15 +21,18 @@ def retained_since(services: Services) -> datetime:
 
 
 def prune_ledger(services: Services) -> int:
-    """Delete the occurrence rows older than the retention, and the failing operations first
-    seen before it; returns how many occurrence rows went."""
+    """Delete the occurrence rows older than the retention, the failing operations first seen
+    before it and the alert deliveries received before it; returns how many occurrence rows
+    went."""
     before = retained_since(services)
     deleted = services.ledger.prune(before)
     operations = services.operations.prune(before)
+    deliveries = services.deliveries.prune(before)
     log.info(
-        "clean-up: %d occurrence rows and %d operations before %s deleted",
+        "clean-up: %d occurrence rows, %d operations and %d alert deliveries before %s deleted",
         deleted,
         operations,
+        deliveries,
         before.isoformat(),
     )
     return deleted

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -22,6 +22,8 @@ from local_host.host import FunctionTable, QueueDriver
 from local_host.http import serve_functions
 from pipeline.alerts import MAX_BODY
 from pipeline.messages import FailureNotice
+from pipeline.ports import Delivery
+from pipeline.retention import prune_ledger
 from tests.support.storage import queued_bodies
 
 pytestmark = pytest.mark.integration
@@ -224,3 +226,14 @@ def test_a_job_that_fails_every_attempt_is_kept_in_the_poison_log(
     )
     assert poison.drain().processed == 1
     assert services.poisoned_jobs.count("alert-jobs") == 1
+
+
+def test_deliveries_are_kept_whole_and_forgotten_after_the_retention(services) -> None:
+    body = b'{"big": "' + b"x" * 200_000 + b'"}'
+    received = services.clock.now()
+    kept = services.deliveries.claim(Delivery("grafana", "g/1?#", body, None, received))
+    again = services.deliveries.claim(Delivery("grafana", "g/1?#", b"{}", None, received))
+    assert again.body == kept.body == body, "the first delivery is kept; its id needs no escaping"
+    services.clock.advance(services.rules.dedup.occurrence_retention + timedelta(days=1))
+    prune_ledger(services)
+    assert services.deliveries.get("grafana", "g/1?#") is None

@@ -540,6 +540,12 @@ class MemoryDeliveries:
     def get(self, webhook: str, delivery_id: str) -> Delivery | None:
         return self.kept.get((webhook, delivery_id))
 
+    def prune(self, before: datetime) -> int:
+        old = [key for key, kept in self.kept.items() if kept.received_at < before]
+        for key in old:
+            del self.kept[key]
+        return len(old)
+
 
 class MemoryWebhookSecrets:
     """Secrets by name; a missing one is unavailable, as the vault would say."""
