@@ -13,7 +13,7 @@ from detection.rules import load_rules
 from detection.webhook_auth import sign
 from pipeline.alerts import receive, record_poisoned_alert, run_alert_job
 from pipeline.metrics import ALERT_DELIVERIES, NOTICES, POISONED
-from pipeline.ports import Delivery
+from pipeline.ports import Delivery, IssueState
 from tests.support.memory import Memory, MemoryTracker, MemoryWebhookSecrets
 
 pytestmark = pytest.mark.unit
@@ -125,3 +125,28 @@ def test_jobs_that_name_nothing_kept_end_without_raising_and_poison_is_kept() ->
     assert record_poisoned_alert(services, missing) == "alertmanager:nope"
     assert memory.poisoned.count("alert-jobs") == 1
     assert memory.metrics.total(POISONED, kind="alert-jobs") == 1
+
+
+def test_a_resolution_is_recorded_once_on_the_issue_its_firing_opened() -> None:
+    memory, services = _memory({"grafana-webhook-hmac": "h"})
+    resolved = (FIXTURES / "grafana_loki_resolved.json").read_bytes()
+    payload = json.loads(resolved)
+    payload["status"] = payload["alerts"][0]["status"] = "firing"
+    firing = json.dumps(payload).encode()
+    stamp = str(int(NOW.timestamp()))
+    for body in (firing, resolved, resolved):
+        headers = {
+            "X-Grafana-Alert-Signature": sign("h", body, stamp),
+            "X-Grafana-Alert-Timestamp": stamp,
+        }
+        receive(services, "grafana", body, headers, {})
+    (fired, closed) = [message for message, _ in memory.alert_queue.sent]
+    run_alert_job(services, fired)
+    (notice,) = [json.loads(body) for body, _ in memory.failure_queue.sent]
+    memory.issues.save(IssueState(notice["fingerprint"], "contoso/shop", number=7))
+    assert run_alert_job(services, closed).resolved == 1
+    run_alert_job(services, closed)  # the host ran the job again
+    (entry,) = memory.audit.entries(notice["fingerprint"])
+    assert (entry.action, entry.issue) == ("alert-resolved", 7)
+    assert entry.reason == "grafana: CheckoutPanics: checkout-web logged panics resolved"
+    assert memory.metrics.total(NOTICES) == 1, "a resolution is not an occurrence"
