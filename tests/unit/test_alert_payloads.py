@@ -354,3 +354,21 @@ def test_no_json_and_no_bytes_crash_a_parser(document: object, raw: bytes) -> No
                 for record in batch.records:
                     assert record.message and record.time_generated.tzinfo is not None
                     fingerprint("d", record)
+
+
+def test_an_older_log_analytics_alert_carries_its_query_and_us_formatted_window() -> None:
+    body = _fixture("azure_log_analytics_v1.json")
+    (search,) = parse_azure_monitor("azure-monitor", body, RECEIVED).log_searches
+    assert search.query.startswith('Perf | where ObjectName == "Processor"')
+    assert (search.start, search.end) == (
+        datetime(2019, 3, 22, 13, 36, 31, tzinfo=UTC),
+        datetime(2019, 3, 22, 13, 51, 31, tzinfo=UTC),
+    )
+
+
+def test_sentrys_error_webhook_carries_its_event_under_data_error() -> None:
+    payload = json.loads(_fixture("sentry_event_alert_python.json"))
+    error = {"action": "created", "data": {"error": payload["data"]["event"]}}
+    batch = parse_sentry("sentry", "error", json.dumps(error).encode(), RECEIVED)
+    assert batch.delivery_id == "9f1c2a7b3d4e4f5a8b6c7d8e9f0a1b2c"
+    assert batch.records[0].fields["Resource"] == "error"

@@ -9,6 +9,8 @@ import hmac
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from detection.rules import load_rules
 from detection.webhook_auth import (
@@ -151,3 +153,14 @@ def test_each_webhook_kind_authenticates_its_own_way(
     for other in {"sentry", "grafana", "alertmanager", "azure"} - {name}:
         with pytest.raises(Unauthenticated):
             authenticate(RULES.webhook(other), BODY, headers, params, SECRET, NOW)
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=st.text(min_size=1, max_size=40), body=st.binary(max_size=200), flip=st.integers())
+def test_a_signature_holds_for_its_body_only(secret: str, body: bytes, flip: int) -> None:
+    signature = sign(secret, body)
+    verify_sentry(body, {"Sentry-Hook-Signature": signature}, secret)
+    altered = bytearray(body or b"\x00")
+    altered[flip % len(altered)] ^= 0x01
+    with pytest.raises(Unauthenticated):
+        verify_sentry(bytes(altered), {"Sentry-Hook-Signature": signature}, secret)
