@@ -671,10 +671,9 @@ HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,100}$")]
 
 
 class WebhookSource(_Model):
-    """An alert webhook, `POST /api/alerts/<name>`: who sends it and the secret that proves it.
-
-    The secret is never in this file: `secret` names it in Key Vault (locally, the environment
-    variable `FAULTLINE_WEBHOOK_SECRET_<NAME>`, upper case with `_` for `-`)."""
+    """An alert webhook, `POST /api/alerts/<name>`: who sends it and the secret that proves it,
+    which is never in this file: `secret` names it in Key Vault (without a vault, locally, the
+    environment variable `FAULTLINE_WEBHOOK_SECRET_<SECRET>`, upper case with `_` for `-`)."""
 
     name: Name = Field(
         description=(
