@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import ssl
 import threading
 import time
 import urllib.parse
@@ -148,9 +149,11 @@ def _reason(response: httpx.Response, token: str) -> str:
 def gitlab_client(base_url: str, timeout: float, verify: str | bool = True) -> httpx.Client:
     """The HTTP client for one instance; a process shares it (and its connections) across
     activities, each with its own `GitLabIssues`. Redirects are not followed: a private token
-    must not be sent on to wherever a proxy points."""
+    must not be sent on to wherever a proxy points. `verify` may name a CA bundle (a
+    self-managed instance under a private CA)."""
+    trust = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
     return httpx.Client(
-        base_url=base_url.rstrip("/"), timeout=timeout, verify=verify, follow_redirects=False
+        base_url=base_url.rstrip("/"), timeout=timeout, verify=trust, follow_redirects=False
     )
 
 

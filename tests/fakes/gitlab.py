@@ -231,7 +231,8 @@ class GitLabFake:
         names its access level (10 guest, 20 reporter, 30 developer...)."""
         with self._lock:
             project = _Project(self._new_id(), path)
-            for username, level in (members or {self.bot: _REPORTER}).items():
+            chosen = {self.bot: _REPORTER} if members is None else members
+            for username, level in chosen.items():
                 project.members[self._users[username.lower()].id] = level
             self._projects[path] = project
             return project.id
