@@ -532,7 +532,13 @@ AssigneeKind = Literal["copilot", "claude", "users", "none"]
 
 class Assignment(_Model):
     kind: AssigneeKind = "none"
-    users: tuple[str, ...] = ()
+    users: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Logins to assign (`kind: users`): GitHub logins, or GitLab usernames on a GitLab "
+            "route, where a GitLab Duo flow trigger's service account hands the issue to an agent."
+        ),
+    )
     claude_trigger: Literal["label", "mention", "both"] = "mention"
     claude_label: str = "claude"
     custom_instructions: str = ""
@@ -565,6 +571,11 @@ class Route(_Model):
 
 
 class Routing(_Model):
+    """Where issues go: the first route that matches, else `default_repository`. A repository
+    `owner/repo` is on GitHub; `gitlab:group/project` is a GitLab project (its instance is
+    `FAULTLINE_GITLAB_API_URL`, its token `FAULTLINE_GITLAB_TOKEN_SECRET`), where Copilot cannot
+    be assigned."""
+
     default_repository: Repository = Field(description=REPOSITORY_HELP)
     routes: tuple[Route, ...] = ()
 

@@ -407,6 +407,7 @@ class TrackerRateLimited(Exception):
         self.secondary = secondary
         self.repeat = repeat
         self.detail = detail
+        self.tracker = tracker
 
 
 class TrackerRefused(Exception):
