@@ -24,8 +24,6 @@ class TrackerByRepository:
     def _for(self, repository: str) -> IssueTracker:
         tracker = tracker_of(repository)
         if tracker not in self._built:
-            if tracker not in self._build:
-                raise ValueError(f"{repository}: no {tracker} tracker is configured")
             self._built[tracker] = self._build[tracker]()
         return self._built[tracker]
 

@@ -303,9 +303,10 @@ def _create_or_adopt(
         audit(
             "labels-dropped",
             issue.number,
-            "GitHub left off "
+            "the tracker left off "
             + ", ".join(issue.dropped_labels)
-            + ": the token needs push (write) access to label and assign",
+            + ": the token needs write access to label and assign (GitHub: push; GitLab: the "
+            "Reporter role)",
         )
     return _result("created", issue, needs_assignment=True)
 

@@ -27,6 +27,10 @@ as the other fakes test their SDKs. What it serves, each as GitLab's API documen
 - system notes (``"system": true``) for what GitLab records itself (closing, reopening, labels,
   assignees, description changes), so a reader of notes must tell them from comments.
 
+Faults a test injects with ``fail_next``: a 5xx (``ServerError``), an endpoint limit's 429
+(``RateLimited``, with or without ``Retry-After``) and a 5xx after the request took effect
+(``ServerErrorAfterSuccess``).
+
 Stricter than GitLab in one way, on purpose: GitLab ignores parameters it does not declare, so
 a misspelt field (``body`` for ``description``) would silently do nothing; the fake answers it
 with 400 ``{"error": "<name> is not a parameter of this endpoint"}`` so such a mistake fails a
@@ -59,7 +63,13 @@ from werkzeug.wrappers import Request, Response
 from tests.fakes.github.clock import FakeClock
 from tests.fakes.https import HttpsServer
 
-__all__ = ["GitLabFake", "RateLimited", "RecordedRequest", "ServerError"]
+__all__ = [
+    "GitLabFake",
+    "RateLimited",
+    "RecordedRequest",
+    "ServerError",
+    "ServerErrorAfterSuccess",
+]
 
 MAX_TITLE = 255
 MAX_DESCRIPTION = 1_048_576
@@ -85,7 +95,15 @@ class RateLimited:
     retry_after: int | None = 60
 
 
-Fault = ServerError | RateLimited
+@dataclass(frozen=True)
+class ServerErrorAfterSuccess:
+    """Do what was asked, then answer with this 5xx: the client cannot tell that the write
+    happened (a proxy's 502 after GitLab answered, a response lost on the way)."""
+
+    status: int = 502
+
+
+Fault = ServerError | RateLimited | ServerErrorAfterSuccess
 
 
 @dataclass(frozen=True)
@@ -388,6 +406,19 @@ class GitLabFake:
                 },
             )
         params = {k: request.args.getlist(k) for k in request.args}
+        response = self._route(request, segments, user, params, body)
+        if isinstance(fault, ServerErrorAfterSuccess):
+            raise _Answer(fault.status, {"message": f"{fault.status} Bad Gateway"})
+        return response
+
+    def _route(
+        self,
+        request: Request,
+        segments: list[str],
+        user: _User,
+        params: dict[str, list[str]],
+        body: Any,
+    ) -> Response:
         match request.method, segments:
             case "GET", ["user"]:
                 self._only(params, body, ())

@@ -29,7 +29,7 @@ from pipeline.messages import FailureNotice
 from pipeline.ports import Counted
 from pipeline.services import Services
 from tests.fakes.github import GitHubFake
-from tests.fakes.gitlab import GitLabFake, RateLimited, ServerError
+from tests.fakes.gitlab import GitLabFake, RateLimited, ServerError, ServerErrorAfterSuccess
 from tests.support.failures import FRIDAY_MORNING, group_id, notice, occurrences
 
 pytestmark = pytest.mark.integration
@@ -49,13 +49,14 @@ class Flow:
     notices: QueueDriver
     clock: SimulatedClock
 
-    def notify(self, failure: FailureNotice) -> None:
-        """Count the notice's occurrences in the ledger, queue it as ingestion would, and let
-        the workflow run to its end."""
+    def notify(self, failure: FailureNotice, times: int = 1) -> None:
+        """Count the notice's occurrences in the ledger, queue it as ingestion would (`times`
+        over, as concurrent detections do), and let the workflow run to its end."""
         group = failure.fingerprint or group_id("checkout-null")
         counted = [Counted(o, True) for o in occurrences(group, failure.count)]
         self.services.ledger.record(group, counted, self.services.rules.thresholds())
-        self.services.failure_queue.send(failure.model_dump_json())
+        for _ in range(times):
+            self.services.failure_queue.send(failure.model_dump_json())
         self.notices.drain()
         self.durable.wait_until_idle()
 
@@ -208,6 +209,36 @@ def test_a_502_on_create_is_retried_and_creates_once(make_flow) -> None:
     flow.notify(notice())
     assert len(flow.issues()) == 1
     assert [c.status for c in flow.gitlab.calls("POST", ISSUES)][:2] == [502, 201]
+
+
+def test_a_create_whose_answer_was_lost_after_gitlab_made_it_is_recognised(make_flow) -> None:
+    flow = make_flow()
+    flow.gitlab.fail_next(ServerErrorAfterSuccess(502), method="POST", path=f"{PROJECT}/issues")
+    flow.notify(notice())
+    assert len(flow.issues()) == 1
+    assert flow.actions(notice().fingerprint) == ["skipped-as-duplicate", "updated", "assigned"]
+    assert "a previous attempt created it" in [
+        e.reason for e in flow.services.audit.entries(notice().fingerprint)
+    ]
+
+
+def test_ten_concurrent_notices_of_one_failure_make_one_issue(make_flow) -> None:
+    flow = make_flow()
+    flow.notify(notice(), times=10)
+    assert len(flow.issues()) == 1
+    assert flow.actions(notice().fingerprint).count("created") == 1
+
+
+def test_a_guests_labels_and_assignees_are_dropped_and_audited(make_flow) -> None:
+    routes = [{"when_tables": ["AppExceptions"], "repository": "gitlab:contoso/guest"}]
+    flow = make_flow(**{"routing.routes": routes})
+    flow.gitlab.add_project("contoso/guest", members={flow.gitlab.bot: 10, "duo-developer": 30})
+    flow.notify(notice())
+    [issue] = flow.gitlab.issues("contoso/guest")
+    assert issue["labels"] == [] and issue["assignees"] == []
+    reasons = {e.action: e.reason for e in flow.services.audit.entries(notice().fingerprint)}
+    assert reasons["labels-dropped"].startswith("the tracker left off faultline, severity:high")
+    assert reasons["assign-failed"] == "GitLab did not assign: duo-developer"
 
 
 def test_a_project_gitlab_does_not_show_is_refused_visibly(make_flow) -> None:
