@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import httpx
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableServiceClient
     from azure.storage.queue import QueueServiceClient
@@ -167,6 +168,19 @@ def _github_token(settings: AppSettings, credential: TokenCredential | None) -> 
     return environment_secret(settings.github_token, "FAULTLINE_GITHUB_TOKEN")
 
 
+def _gitlab_token(settings: AppSettings, credential: TokenCredential | None) -> CachedSecret:
+    """GitLab's access token, as GitHub's: from Key Vault in Azure, else the environment."""
+    from adapters.secrets import environment_secret, key_vault_secret
+
+    if settings.key_vault_url:
+        return key_vault_secret(
+            settings.key_vault_url,
+            settings.gitlab_token_secret,
+            credential or _default_credential(settings),
+        )
+    return environment_secret(settings.gitlab_token, "FAULTLINE_GITLAB_TOKEN", "GitLab")
+
+
 def _marker_key(
     settings: AppSettings, credential: TokenCredential | None
 ) -> Callable[[], bytes | None]:
@@ -292,9 +306,10 @@ def _issue_tracker(
     timer_seconds: Callable[[], float],
     marker_key: Callable[[], bytes | None],
 ) -> Callable[[], IssueTracker]:
-    """GitHub, a client per activity (the token is cached, the pacer shared by the process); or
-    the dry-run sink, built now rather than on first use: concurrent activities must share one
-    sink, or two would number their issues apart."""
+    """Per activity, GitHub or GitLab by each call's repository (`adapters.trackers`), a client
+    of each built when first needed (the tokens are cached, GitHub's pacer and GitLab's HTTP
+    client shared by the process); or the dry-run sink, built now rather than on first use:
+    concurrent activities must share one sink, or two would number their issues apart."""
     if settings.dry_run_dir:
         from adapters.markdown_issues import MarkdownIssueSink
 
@@ -327,7 +342,30 @@ def _issue_tracker(
             marker_key=marker_key(),
         )
 
-    return github
+    @functools.cache
+    def gitlab_shared() -> tuple[CachedSecret, httpx.Client]:
+        """GitLab's token cache and HTTP client, one of each per process."""
+        from adapters.gitlab import gitlab_client
+
+        client = gitlab_client(
+            settings.gitlab_api_url,
+            settings.gitlab_timeout_seconds,
+            settings.gitlab_ca_bundle or True,
+        )
+        return _gitlab_token(settings, credential), client
+
+    def gitlab() -> IssueTracker:
+        from adapters.gitlab import GitLabIssues
+
+        token, client = gitlab_shared()
+        return GitLabIssues(token, settings.gitlab_api_url, marker_key=marker_key(), client=client)
+
+    def tracker() -> IssueTracker:
+        from adapters.trackers import TrackerByRepository
+
+        return TrackerByRepository({"github": github, "gitlab": gitlab})
+
+    return tracker
 
 
 _installed: Services | None = None

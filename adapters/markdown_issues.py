@@ -2,7 +2,8 @@
 
 It behaves like the GitHub adapter (numbers per repository, open/closed, labels, assignees,
 comments, the hidden marker for dedup), so the workflow runs unchanged; a person reads the
-result under `<folder>/<owner>/<repo>/<number>.md`. Each issue's state sits beside it as
+result under `<folder>/<owner>/<repo>/<number>.md` (a GitLab project's under
+`<folder>/gitlab/<group>/<project>/<number>.md`). Each issue's state sits beside it as
 `<number>.json`, so a second run continues where the first stopped.
 """
 
@@ -18,6 +19,18 @@ from typing import Any
 
 from detection.markers import carries_marker
 from pipeline.ports import COPILOT_LOGIN, IssueRef, TrackerBudget
+
+
+def issue_folder(repository: str) -> str:
+    """Where a repository's issues are written: `owner/repo`, or `gitlab/group/.../project` for
+    `gitlab:group/.../project` (no colon in a path, which Windows refuses)."""
+    return repository.replace(":", "/", 1)
+
+
+def issue_files(directory: Path, suffix: str) -> list[Path]:
+    """Every issue's file with `suffix` under the sink's folder, at any depth (a GitLab
+    project's subgroups nest deeper than `owner/repo`)."""
+    return [path for path in directory.rglob(f"*{suffix}") if path.stem.isdigit()]
 
 
 @dataclass
@@ -60,7 +73,7 @@ class MarkdownIssueSink:
         self._lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
         self._issues: dict[str, _Issue] = {}
-        for state in directory.glob("*/*/*.json"):
+        for state in issue_files(directory, ".json"):
             issue = _Issue(**json.loads(state.read_text(encoding="utf-8")))
             self._issues[self._key(issue.repository, issue.number)] = issue
 
@@ -162,7 +175,7 @@ class MarkdownIssueSink:
             return tuple(issue.assignees)
 
     def _write(self, issue: _Issue) -> None:
-        path = self._directory / issue.repository / f"{issue.number}.md"
+        path = self._directory / issue_folder(issue.repository) / f"{issue.number}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         header = [
             f"# {issue.title}",

@@ -157,12 +157,15 @@ def _forbidden(
     )
 
 
-def environment_secret(value: str | None, setting: str) -> CachedSecret:
+def environment_secret(value: str | None, setting: str, tracker: str = "GitHub") -> CachedSecret:
+    """A credential from an app setting (local runs); `tracker` names whose it is."""
+    secret_setting = f"FAULTLINE_{tracker.upper()}_TOKEN_SECRET"
+
     def fetch() -> str:
         if not value:
             raise SecretUnavailable(
-                f"no GitHub credential: set {setting}, or FAULTLINE_KEY_VAULT_URL and "
-                "FAULTLINE_GITHUB_TOKEN_SECRET",
+                f"no {tracker} credential: set {setting}, or FAULTLINE_KEY_VAULT_URL and "
+                f"{secret_setting}",
                 reason="not-configured",
                 name=setting,
             )

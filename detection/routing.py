@@ -1,12 +1,28 @@
 """Where a failure's issue goes: the first route whose conditions match names the repository,
-the labels and the assignee; otherwise the defaults."""
+the labels and the assignee; otherwise the defaults. The repository's name says which tracker
+holds it: `gitlab:group/project` is on GitLab, `owner/repo` on GitHub."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from detection.conditions import matches
-from detection.rules import Assignment, Rules
+from detection.rules import GITLAB_PREFIX, Assignment, Rules
+
+Tracker = Literal["github", "gitlab"]
+
+
+def tracker_of(repository: str) -> Tracker:
+    """Which tracker holds a route's repository."""
+    return "gitlab" if repository.startswith(GITLAB_PREFIX) else "github"
+
+
+def gitlab_project(repository: str) -> str:
+    """The GitLab project path (`group/sub/project`) a `gitlab:` repository names."""
+    if tracker_of(repository) != "gitlab":
+        raise ValueError(f"{repository!r} is not a GitLab project (gitlab:group/project)")
+    return repository.removeprefix(GITLAB_PREFIX)
 
 
 @dataclass(frozen=True)

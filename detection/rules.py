@@ -173,7 +173,31 @@ def parse_duration(value: object) -> timedelta:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
-Repository = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$")]
+GITLAB_PREFIX = "gitlab:"
+"""A repository named `gitlab:group/project` is a GitLab project; `owner/repo` is on GitHub."""
+_GITHUB_REPOSITORY = re.compile(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+")
+_GITLAB_PROJECT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+")
+
+
+def _repository(value: str) -> str:
+    """`owner/repo` on GitHub, or `gitlab:group/project` (subgroups allowed) on GitLab."""
+    if value.startswith(GITLAB_PREFIX):
+        if not _GITLAB_PROJECT.fullmatch(value.removeprefix(GITLAB_PREFIX)):
+            raise ValueError(
+                f"{value!r} is not a GitLab project path; expected gitlab:group/project or "
+                "gitlab:group/subgroup/project (letters, digits, '_', '-', '.')"
+            )
+        return value
+    if not _GITHUB_REPOSITORY.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a repository; expected owner/repo (GitHub) or "
+            "gitlab:group/project (GitLab)"
+        )
+    return value
+
+
+Repository = Annotated[str, AfterValidator(_repository)]
+REPOSITORY_HELP = "`owner/repo` on GitHub, or `gitlab:group/project` (subgroups allowed) on GitLab."
 Scalar = bool | int | float | str
 ColumnName = Annotated[str, StringConstraints(pattern=rf"^{IDENTIFIER}$")]
 """A column or table name as KQL reads it bare: letters, digits and `_`."""
@@ -525,7 +549,13 @@ AssigneeKind = Literal["copilot", "claude", "users", "none"]
 
 class Assignment(_Model):
     kind: AssigneeKind = "none"
-    users: tuple[str, ...] = ()
+    users: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Logins to assign (`kind: users`): GitHub logins, or GitLab usernames on a GitLab "
+            "route, where a GitLab Duo flow trigger's service account hands the issue to an agent."
+        ),
+    )
     claude_trigger: Literal["label", "mention", "both"] = "mention"
     claude_label: str = "claude"
     custom_instructions: str = ""
@@ -552,13 +582,18 @@ class Route(_Model):
     when_tables: tuple[ColumnName, ...] = ()
     when_roles: tuple[str, ...] = ()
     when: Condition | None = None
-    repository: Repository
+    repository: Repository = Field(description=REPOSITORY_HELP)
     labels: tuple[str, ...] = ()
     assignment: Assignment | None = None
 
 
 class Routing(_Model):
-    default_repository: Repository
+    """Where issues go: the first route that matches, else `default_repository`. A repository
+    `owner/repo` is on GitHub; `gitlab:group/project` is a GitLab project (its instance is
+    `FAULTLINE_GITLAB_API_URL`, its token `FAULTLINE_GITLAB_TOKEN_SECRET`), where Copilot cannot
+    be assigned."""
+
+    default_repository: Repository = Field(description=REPOSITORY_HELP)
     routes: tuple[Route, ...] = ()
 
 
@@ -817,9 +852,28 @@ class Rules(_Model):
                         f"routing.routes[{index}].when_definitions: names unknown failure "
                         f"definitions: {unknown}" + (f"; {hint}" if hint else "")
                     )
+        problems += self._gitlab_assignments()
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _gitlab_assignments(self) -> list[str]:
+        """Copilot's coding agent exists only on GitHub: a route to GitLab (or the default
+        repository, when it is on GitLab) must assign someone GitLab knows."""
+        fix = (
+            "Copilot's coding agent exists only on GitHub; on GitLab assign users (a person, "
+            "or the service account of a GitLab Duo flow trigger), claude or none"
+        )
+        problems = []
+        for index, route in enumerate(self.routing.routes):
+            chosen = route.assignment or self.assignment.default
+            if route.repository.startswith(GITLAB_PREFIX) and chosen.kind == "copilot":
+                where = "assignment" if route.assignment else "assignment (from assignment.default)"
+                problems.append(f"routing.routes[{index}].{where}: {route.repository}: {fix}")
+        default = self.routing.default_repository
+        if default.startswith(GITLAB_PREFIX) and self.assignment.default.kind == "copilot":
+            problems.append(f"assignment.default: routing.default_repository is {default}: {fix}")
+        return problems
 
     @property
     def enabled_sources(self) -> tuple[LogSource, ...]:

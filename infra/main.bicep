@@ -45,6 +45,12 @@ param githubApiUrl string = 'https://api.github.com/'
 @description('Name of the Key Vault secret that holds the GitHub token.')
 param githubTokenSecretName string = 'github-token'
 
+@description('GitLab REST API base URL, for routes to gitlab:group/project; change for a self-managed instance (https://HOST/api/v4).')
+param gitlabApiUrl string = 'https://gitlab.com/api/v4'
+
+@description('Name of the Key Vault secret that holds the GitLab access token (set it after deployment; see the README).')
+param gitlabTokenSecretName string = 'gitlab-token'
+
 @description('Name of the Key Vault secret with the key that signs issue markers; azd\'s postprovision hook (infra/hooks) creates it once and never replaces it.')
 param markerKeySecretName string = 'marker-key'
 
@@ -249,6 +255,8 @@ module api 'app/api.bicep' = {
     githubTokenSecretName: githubTokenSecretName
     markerKeySecretName: markerKeySecretName
     githubApiUrl: githubApiUrl
+    gitlabApiUrl: gitlabApiUrl
+    gitlabTokenSecretName: gitlabTokenSecretName
     workspaceId: workspaceReaders[0].outputs.customerId
     workspaceResourceId: workspaceIds[0]
     repository: githubRepository

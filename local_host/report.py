@@ -35,6 +35,7 @@ import jinja2
 from cmarkgfm.cmark import Options
 from markupsafe import Markup, escape
 
+from adapters.markdown_issues import issue_files
 from detection.grouping import Grouping
 from detection.markers import find_marker
 from local_host.azurite import PROJECT_ROOT
@@ -350,9 +351,10 @@ class Issue:
 
 
 def sink_issues(out: Path) -> list[Issue]:
-    """Every issue the dry-run sink keeps under `out` (`<owner>/<repo>/<n>.json`, the layout
-    `adapters.markdown_issues` writes and reloads), by repository and number."""
-    found = [Issue.read(path) for path in out.glob("*/*/*.json") if path.stem.isdigit()]
+    """Every issue the dry-run sink keeps under `out` (`<owner>/<repo>/<n>.json`, or deeper for
+    a GitLab project: the layout `adapters.markdown_issues` writes and reloads), by repository
+    and number."""
+    found = [Issue.read(path) for path in issue_files(out, ".json")]
     return sorted(found, key=lambda issue: issue.key)
 
 

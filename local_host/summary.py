@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from adapters.markdown_issues import issue_files
 from detection.rules import BusinessHours
 from detection.scheduling import next_business_start
 from local_host.progress import duration
@@ -312,11 +313,11 @@ def _assignment_lines(summary: RunSummary) -> list[str]:
 
 
 def issue_folders(out: Path) -> dict[Path, list[Path]]:
-    """The dry-run sink's issue files (`<owner>/<repo>/<number>.md`) by folder, in number order."""
+    """The dry-run sink's issue files (`<owner>/<repo>/<number>.md`, or deeper for a GitLab
+    project) by folder, in number order."""
     found: dict[Path, list[Path]] = defaultdict(list)
-    for page in out.glob("*/*/*.md"):
-        if page.stem.isdigit():
-            found[page.parent].append(page)
+    for page in issue_files(out, ".md"):
+        found[page.parent].append(page)
     return {folder: sorted(pages, key=lambda p: int(p.stem)) for folder, pages in found.items()}
 
 

@@ -430,17 +430,24 @@ COPILOT_REPORTED_LOGINS = frozenset({"copilot-swe-agent[bot]", "copilot-swe-agen
 class TrackerRateLimited(Exception):
     """The tracker asked to wait: `retry_after` is how long, `secondary` whether it was a
     secondary limit and `repeat` how many secondary limits in a row this process has met (1 for
-    the first)."""
+    the first); `tracker` names who asked (GitHub, GitLab)."""
 
     def __init__(
-        self, retry_after: timedelta, detail: str, *, secondary: bool = False, repeat: int = 0
+        self,
+        retry_after: timedelta,
+        detail: str,
+        *,
+        secondary: bool = False,
+        repeat: int = 0,
+        tracker: str = "GitHub",
     ) -> None:
         kind = f"secondary rate limit (#{repeat} in a row)" if secondary else "rate limit"
-        super().__init__(f"GitHub {kind}: retry after {retry_after}: {detail}")
+        super().__init__(f"{tracker} {kind}: retry after {retry_after}: {detail}")
         self.retry_after = retry_after
         self.secondary = secondary
         self.repeat = repeat
         self.detail = detail
+        self.tracker = tracker
 
 
 class TrackerRefused(Exception):
@@ -460,9 +467,10 @@ class TrackerRefused(Exception):
         *,
         what: str = "",
         kind: str = "refused",
+        tracker: str = "GitHub",
     ) -> None:
         prefix = f"{what}: " if what else ""
-        super().__init__(f"{prefix}GitHub refused with {status} ({kind}): {reason}")
+        super().__init__(f"{prefix}{tracker} refused with {status} ({kind}): {reason}")
         self.status = status
         self.reason = reason
         self.permanent = permanent
@@ -525,7 +533,7 @@ class TrackerBudget:
 
 
 class IssueTracker(Protocol):
-    """Where issues live: GitHub, or the dry-run Markdown sink."""
+    """Where issues live: GitHub, GitLab, or the dry-run Markdown sink."""
 
     def budget(self) -> list[TrackerBudget]:
         """The request budgets this client's latest answers reported, one per resource; empty

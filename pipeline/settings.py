@@ -184,6 +184,36 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_GITHUB_TIMEOUT_SECONDS",
         description="Timeout of one GitHub request.",
     )
+    gitlab_api_url: str = Field(
+        default="https://gitlab.com/api/v4",
+        alias="FAULTLINE_GITLAB_API_URL",
+        description=(
+            "GitLab REST API base, for routes to `gitlab:group/project` (self-managed: "
+            "`https://HOST/api/v4`, or `https://HOST/PATH/api/v4` under a relative URL root)."
+        ),
+    )
+    gitlab_token: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITLAB_TOKEN",
+        description="GitLab access token for local runs; in Azure the token comes from Key Vault.",
+    )
+    gitlab_token_secret: str = Field(
+        default="gitlab-token",
+        alias="FAULTLINE_GITLAB_TOKEN_SECRET",
+        description="Name of the Key Vault secret with the GitLab access token (scope `api`).",
+    )
+    gitlab_timeout_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=120,
+        alias="FAULTLINE_GITLAB_TIMEOUT_SECONDS",
+        description="Timeout of one GitLab request.",
+    )
+    gitlab_ca_bundle: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITLAB_CA_BUNDLE",
+        description="CA bundle for a self-managed GitLab whose certificate a private CA signed.",
+    )
     github_write_spacing_seconds: float = Field(
         default=1.0,
         ge=0,

@@ -72,6 +72,12 @@ param markerKeySecretName string
 @description('GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3).')
 param githubApiUrl string
 
+@description('Name of the Key Vault secret that holds the GitLab access token (routes to gitlab:group/project).')
+param gitlabTokenSecretName string
+
+@description('GitLab REST API base URL (self-managed: https://HOST/api/v4, or https://HOST/PATH/api/v4 under a relative URL root).')
+param gitlabApiUrl string
+
 @description('Log Analytics workspace id (GUID) of the first monitored workspace, for the rules file\'s \${FAULTLINE_WORKSPACE_ID}.')
 param workspaceId string
 
@@ -162,6 +168,11 @@ var appSettings = {
   FAULTLINE_GITHUB_API_URL: githubApiUrl
   FAULTLINE_GITHUB_TIMEOUT_SECONDS: '20'
   FAULTLINE_GITHUB_WRITE_SPACING_SECONDS: '1'
+  // Routes to gitlab:group/project: the token is read from Key Vault like GitHub's.
+  FAULTLINE_GITLAB_API_URL: gitlabApiUrl
+  FAULTLINE_GITLAB_TOKEN_SECRET: gitlabTokenSecretName
+  FAULTLINE_GITLAB_TIMEOUT_SECONDS: '20'
+  FAULTLINE_GITLAB_CA_BUNDLE: ''
   FAULTLINE_ISSUE_TEMPLATE: ''
   FAULTLINE_WORKFLOW_RECHECK_SECONDS: '3600'
   FAULTLINE_NOTICE_REQUEUE_SECONDS: '60'

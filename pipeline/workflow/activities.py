@@ -104,10 +104,10 @@ def report_budget(services: Services, github: IssueTracker | None) -> None:
 
 
 def tracker_wait(limited: TrackerRateLimited) -> Wait:
-    """Wait exactly as long as GitHub asked: asking again earlier counts against us."""
+    """Wait exactly as long as the tracker asked: asking again earlier counts against us."""
     return Wait(
         wait_seconds=limited.retry_after.total_seconds(),
-        reason=f"GitHub asked to wait {limited.retry_after} ({limited.detail})",
+        reason=f"{limited.tracker} asked to wait {limited.retry_after} ({limited.detail})",
         exact=True,
     )
 
@@ -303,9 +303,10 @@ def _create_or_adopt(
         audit(
             "labels-dropped",
             issue.number,
-            "GitHub left off "
+            "the tracker left off "
             + ", ".join(issue.dropped_labels)
-            + ": the token needs push (write) access to label and assign",
+            + ": the token needs write access to label and assign (GitHub: push; GitLab: the "
+            "Reporter role)",
         )
     return _result("created", issue, needs_assignment=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from detection.routing import tracker_of
 from detection.scheduling import in_business_hours, next_business_start
 from pipeline.metrics import ASSIGNMENTS, log_fields
 from pipeline.ports import (
@@ -152,8 +153,9 @@ def _assign_now(
     assigned = github.assign(repository, number, list(assignment.users))
     missing = sorted(set(assignment.users) - set(assigned))
     if missing:
-        audit("assign-failed", number, "GitHub did not assign: " + ", ".join(missing))
-        _outcome(services, request, "failed", "GitHub did not assign: " + ", ".join(missing))
+        tracker = "GitLab" if tracker_of(repository) == "gitlab" else "GitHub"
+        audit("assign-failed", number, f"{tracker} did not assign: " + ", ".join(missing))
+        _outcome(services, request, "failed", f"{tracker} did not assign: " + ", ".join(missing))
     else:
         audit("assigned", number, ", ".join(assigned))
         _outcome(services, request, "assigned", ", ".join(assigned))

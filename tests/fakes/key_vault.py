@@ -15,27 +15,23 @@ strict as the service, each rule naming the page it follows:
 - Versions: each ``set_secret`` adds a version; each version has its own attributes.
 """
 
-import functools
 import json
-import ssl
-import tempfile
 import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import trustme
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from azure.keyvault.secrets._shared import http_challenge_cache
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fakes.https import HttpsServer
 
 __all__ = [
     "READER",
@@ -202,13 +198,6 @@ _ROUTES = Map(
 )
 
 
-@functools.cache
-def _test_pki() -> tuple[trustme.CA, trustme.LeafCert]:
-    """One CA per process: generating keys dominates start-up time otherwise."""
-    ca = trustme.CA()
-    return ca, ca.issue_cert("127.0.0.1", "localhost")
-
-
 class KeyVaultFake:
     """HTTPS Key Vault on 127.0.0.1 for ``SecretClient``.
 
@@ -232,28 +221,14 @@ class KeyVaultFake:
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._created = 1_790_000_000  # epoch seconds; each version is one second newer
-        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._https = HttpsServer(self._wsgi, "key-vault-fake")
 
     def __enter__(self) -> Self:
-        ca, certificate = _test_pki()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        certificate.configure_cert(context)
-        self._tempdir = tempfile.TemporaryDirectory(prefix="key-vault-fake-")
-        self.ca_path = str(Path(self._tempdir.name) / "ca.pem")
-        ca.cert_pem.write_to_path(self.ca_path)
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, ssl_context=context)
-        self.vault_url = f"https://127.0.0.1:{self._server.server_port}/"
+        self._https.start()
+        self.ca_path = self._https.ca_path
+        self.vault_url = f"{self._https.origin}/"
         # A challenge cached for an earlier fake on this port would skip this fake's challenge.
         http_challenge_cache.remove_challenge_for_url(self.vault_url)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="key-vault-fake",
-            daemon=True,
-        )
-        self._thread.start()
         return self
 
     def __exit__(
@@ -262,13 +237,7 @@ class KeyVaultFake:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        if self._tempdir is not None:
-            self._tempdir.cleanup()
+        self._https.stop()
 
     def add_credential(self, role: str | None = None) -> KeyVaultCredential:
         """A credential of the vault's tenant (its tokens authenticate) with ``role``, or none."""

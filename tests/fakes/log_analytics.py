@@ -11,11 +11,8 @@ It is meant to be at least as strict as the service: a token the fake did not is
 429 with ``Retry-After``, 5xx, and ``PartialError`` results; results are capped at ``max_rows``.
 """
 
-import functools
 import json
 import re
-import ssl
-import tempfile
 import threading
 import uuid
 from collections import deque
@@ -26,14 +23,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, Self, cast
 
-import trustme
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.fakes.https import HttpsServer
 
 __all__ = [
     "Fault",
@@ -842,13 +839,6 @@ def _engine_error(message: str, inner_code: str) -> dict[str, Any]:
     }
 
 
-@functools.cache
-def _test_pki() -> tuple[trustme.CA, trustme.LeafCert]:
-    """One CA per process: generating keys dominates start-up time otherwise."""
-    ca = trustme.CA()
-    return ca, ca.issue_cert("127.0.0.1", "localhost")
-
-
 class LogAnalyticsFake:
     """HTTPS Log Analytics query endpoint on 127.0.0.1 for the real LogsQueryClient.
 
@@ -871,26 +861,12 @@ class LogAnalyticsFake:
         self._faults: deque[Fault] = deque()
         self._hooks: list[Callable[[], object]] = []
         self._lock = threading.Lock()
-        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._https = HttpsServer(self._wsgi, "log-analytics-fake")
 
     def __enter__(self) -> Self:
-        ca, certificate = _test_pki()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        certificate.configure_cert(context)
-        self._tempdir = tempfile.TemporaryDirectory(prefix="log-analytics-fake-")
-        self.ca_path = str(Path(self._tempdir.name) / "ca.pem")
-        ca.cert_pem.write_to_path(self.ca_path)
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, ssl_context=context)
-        self.endpoint = f"https://127.0.0.1:{self._server.server_port}/v1"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},  # shutdown waits up to one poll; keep teardown fast
-            name="log-analytics-fake",
-            daemon=True,
-        )
-        self._thread.start()
+        self._https.start()
+        self.ca_path = self._https.ca_path
+        self.endpoint = f"{self._https.origin}/v1"
         return self
 
     def __exit__(
@@ -899,13 +875,7 @@ class LogAnalyticsFake:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        if self._tempdir is not None:
-            self._tempdir.cleanup()
+        self._https.stop()
 
     def add_table(
         self,

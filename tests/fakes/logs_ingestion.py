@@ -39,8 +39,6 @@ so next to the rule (those are unverified against a live subscription):
 
 import json
 import re
-import ssl
-import tempfile
 import threading
 import uuid
 import zlib
@@ -48,24 +46,23 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-# The Log Analytics fake's own time format and test CA, so both fakes agree on both.
+from tests.fakes.https import HttpsServer
+
+# The Log Analytics fake's own time format, so both fakes agree on it.
 from tests.fakes.log_analytics import (
     LogAnalyticsFake,
     ServerError,
     Throttle,
     _format_ticks,
     _parse_ticks,
-    _test_pki,
 )
 
 __all__ = [
@@ -203,27 +200,13 @@ class LogsIngestionFake:
         self._pending: list[_Pending] = []
         self._faults: deque[Throttle | ServerError] = deque()
         self._lock = threading.Lock()
-        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._https = HttpsServer(self._wsgi, "logs-ingestion-fake")
         log_analytics.before_each_query(self.deliver_due)
 
     def __enter__(self) -> Self:
-        ca, certificate = _test_pki()
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        certificate.configure_cert(context)
-        self._tempdir = tempfile.TemporaryDirectory(prefix="logs-ingestion-fake-")
-        self.ca_path = str(Path(self._tempdir.name) / "ca.pem")
-        ca.cert_pem.write_to_path(self.ca_path)
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, ssl_context=context)
-        self.endpoint = f"https://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="logs-ingestion-fake",
-            daemon=True,
-        )
-        self._thread.start()
+        self._https.start()
+        self.ca_path = self._https.ca_path
+        self.endpoint = self._https.origin
         return self
 
     def __exit__(
@@ -232,13 +215,7 @@ class LogsIngestionFake:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        if self._tempdir is not None:
-            self._tempdir.cleanup()
+        self._https.stop()
 
     # -- set-up and inspection ------------------------------------------------------------
 

@@ -795,3 +795,78 @@ def test_a_default_written_in_the_file_is_blamed_on_the_file() -> None:
         "sources[0] (prod).poll_interval: '5' has no unit; expected a duration like 5m "
         "(units: s, m, h, d)"
     ]
+
+
+@pytest.mark.parametrize(
+    "repository",
+    ["contoso/shop", "gitlab:contoso/shop", "gitlab:contoso/platform/shop.web", "gitlab:a_b/c-d"],
+)
+def test_a_repository_is_on_github_or_on_gitlab_by_its_name(repository: str) -> None:
+    rules = _load(_minimal(routing={"default_repository": repository}))
+    assert rules.routing.default_repository == repository
+
+
+@pytest.mark.parametrize(
+    ("repository", "message"),
+    [
+        ("gitlab:contoso", "'gitlab:contoso' is not a GitLab project path; expected gitlab:group"),
+        ("gitlab:contoso//shop", "is not a GitLab project path"),
+        ("gitlab:/contoso/shop", "is not a GitLab project path"),
+        ("contoso/platform/shop", "expected owner/repo (GitHub) or gitlab:group/project"),
+        ("github:contoso/shop", "'github:contoso/shop' is not a repository"),
+    ],
+)
+def test_a_malformed_repository_is_named_with_both_forms(repository: str, message: str) -> None:
+    routes = [{"when_definitions": ["failed-request"], "repository": repository}]
+    with pytest.raises(RulesError) as raised:
+        _load(_minimal(routing={"default_repository": "contoso/shop", "routes": routes}))
+    assert "routing.routes[0].repository" in str(raised.value)
+    assert message in str(raised.value)
+
+
+def test_copilot_on_a_gitlab_route_is_refused_by_name() -> None:
+    """Copilot's coding agent is GitHub's; on GitLab the hand-off is a named user (a person, or
+    the service account a GitLab Duo flow trigger runs as)."""
+    document = _minimal(
+        routing={
+            "default_repository": "gitlab:contoso/shop",
+            "routes": [
+                {"when_tables": ["AppRequests"], "repository": "gitlab:contoso/orders"},
+                {
+                    "when_definitions": ["failed-request"],
+                    "repository": "gitlab:contoso/web",
+                    "assignment": {"kind": "copilot"},
+                },
+                {"when_tables": ["AppRequests"], "repository": "contoso/api"},
+            ],
+        },
+        assignment={"default": {"kind": "copilot"}},
+    )
+    with pytest.raises(RulesError) as raised:
+        _load(document)
+    problems = [line for line in str(raised.value).splitlines() if "Copilot" in line]
+    assert len(problems) == 3, "each GitLab route and the GitLab default, not the GitHub route"
+    assert (
+        "routing.routes[0].assignment (from assignment.default): gitlab:contoso/orders"
+        in (problems[0])
+    )
+    assert "routing.routes[1].assignment: gitlab:contoso/web" in problems[1]
+    assert "assignment.default: routing.default_repository is gitlab:contoso/shop" in problems[2]
+    assert "service account of a GitLab Duo flow trigger" in problems[0]
+
+
+def test_a_gitlab_route_may_assign_named_users() -> None:
+    document = _minimal(
+        routing={
+            "default_repository": "contoso/shop",
+            "routes": [
+                {
+                    "when_tables": ["AppRequests"],
+                    "repository": "gitlab:contoso/orders",
+                    "assignment": {"kind": "users", "users": ["duo-developer"]},
+                }
+            ],
+        },
+        assignment={"default": {"kind": "copilot"}},
+    )
+    assert _load(document).routing.routes[0].assignment is not None
