@@ -31,6 +31,7 @@ does to it), ``payloads`` (the JSON it answers), ``search`` (the lagging, word-m
 This module exports the names tests and benchmarks use.
 """
 
+from tests.fakes.github.apps import App
 from tests.fakes.github.clock import FakeClock, SimulatedSeconds
 from tests.fakes.github.faults import (
     Abuse,
@@ -49,6 +50,7 @@ __all__ = [
     "COPILOT_ASSIGNEE",
     "ROLES",
     "Abuse",
+    "App",
     "Fault",
     "FakeClock",
     "GitHubFake",

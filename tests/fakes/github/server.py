@@ -18,6 +18,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.fakes.github.apps import App, Apps
 from tests.fakes.github.clock import FakeClock
 from tests.fakes.github.faults import (
     Abuse,
@@ -97,6 +98,19 @@ _ROUTES = Map(
         Rule("/search/issues", endpoint="search", methods=["GET"]),
         Rule("/user", endpoint="user", methods=["GET"]),
         Rule("/graphql", endpoint="graphql", methods=["POST"]),
+    ],
+    strict_slashes=False,
+)
+# Endpoints that take the App's JWT rather than a token (``apps``).
+_APP_ROUTES = Map(
+    [
+        Rule("/app", endpoint="app", methods=["GET"]),
+        Rule("/repos/<owner>/<repo>/installation", endpoint="installation", methods=["GET"]),
+        Rule(
+            "/app/installations/<int:installation>/access_tokens",
+            endpoint="access_tokens",
+            methods=["POST"],
+        ),
     ],
     strict_slashes=False,
 )
@@ -186,9 +200,11 @@ class GitHubFake:
         self._state.actors.update({self.user_token: self._user, self.app_token: app})
         self._state.access.update({self.user_token: Access(), self.app_token: Access(app=True)})
         self._state.users[user_login.lower()] = self._user
+        self._app_bot = app
         payloads = Payloads(lambda: self.base_url, self._state.users)
         self.search = SearchIndex(self.clock, payloads, search_lag)
         self._handlers = Handlers(self._state, self.search, payloads, self.clock, self.user_token)
+        self.apps = Apps(self._state, self.clock, payloads)
         self._faults = Faults(self.clock)
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -277,6 +293,22 @@ class GitHubFake:
             self.search.reindex(repository, issue, visible_from=float("-inf"))
             return issue.number
 
+    def register_app(self) -> App:
+        """Register the GitHub App whose bot is ``app_login``; its ``private_key`` is the PEM
+        its owner would download, ``id`` and ``client_id`` what a JWT may name as issuer."""
+        with self._lock:
+            return self.apps.register(self._app_bot.login.removesuffix("[bot]"), self._app_bot)
+
+    def install_app(self, app: App, owner: str) -> int:
+        """Install ``app`` on the account ``owner`` (all its repositories); the installation id."""
+        with self._lock:
+            return self.apps.install(app, owner)
+
+    def revoke(self, token: str) -> None:
+        """Revoke a token, as ``DELETE /installation/token`` or an owner would: it answers 401."""
+        with self._lock:
+            self._state.actors.pop(token, None)
+
     def fail_next(self, fault: Fault, *, method: str = "*", path: str = "*") -> None:
         """Queue a fault for the next request whose method and path match these globs.
 
@@ -357,8 +389,15 @@ class GitHubFake:
     ) -> tuple[Response, Fault | None]:
         """Authenticate, spend the primary budget, refuse a token told to wait, take a queued
         fault, check the token's permission and secondary limits, then dispatch."""
+        try:
+            app_endpoint, app_args = _APP_ROUTES.bind_to_environ(request.environ).match()
+        except HTTPException:
+            pass
+        else:
+            return self._respond_to_app(request, token, app_endpoint, app_args), None
         actor = self._state.actors.get(token or "")
-        if actor is None or token is None:
+        expires_at = self._state.access[token].expires_at if actor and token else None
+        if actor is None or token is None or (expires_at and expires_at <= self.clock.now()):
             message = "Bad credentials" if token else "Requires authentication"
             return error_response(ApiError(401, message), self.limits.headers("", "core")), None
         resource = (
@@ -416,6 +455,26 @@ class GitHubFake:
             return error_response(ApiError(fault.status, "Server Error"), headers), fault
         return json_response(status, payload, {**headers, **extra}), fault
 
+    def _respond_to_app(
+        self, request: Request, token: str | None, endpoint: str, args: dict[str, Any]
+    ) -> Response:
+        """An App-level endpoint: the JWT authenticates, not a token (``apps``)."""
+        headers = self.limits.headers("", "core")
+        try:
+            app = self.apps.authenticate(token)
+            if endpoint == "app":
+                status, payload, extra = self.apps.get_app(app)
+            elif endpoint == "installation":
+                status, payload, extra = self.apps.repository_installation(
+                    app, args["owner"], args["repo"]
+                )
+            else:
+                body = _parse_body(request)
+                status, payload, extra = self.apps.access_token(app, args["installation"], body)
+        except ApiError as error:
+            return error_response(error, headers)
+        return json_response(status, payload, {**headers, **extra})
+
     def _apply_late_writes(self) -> None:
         """Perform the ``LandsLater`` writes whose time has come, oldest first."""
         for write in self._faults.due_writes():
@@ -430,6 +489,9 @@ class GitHubFake:
         if endpoint == "graphql":
             return self._handlers.graphql_viewer(call)
         repository = find_repository(self._state, args.pop("owner"), args.pop("repo"))
+        confined = call.access.owner
+        if confined is not None and confined.lower() != repository.owner.lower():
+            raise not_found()  # another account's installation token cannot see it
         handlers = self._handlers
         match endpoint, call.request.method:
             case "issues", "GET":
