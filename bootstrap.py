@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from azure.storage.queue import QueueServiceClient
 
     from adapters.github import GitHubPacer
+    from adapters.github_app import GitHubApp
     from adapters.secrets import CachedSecret
     from detection.rules import Rules
     from pipeline.ports import Clock, IssueTracker, LogSource, Metrics, QueryOutcome, QueryPlan
@@ -167,6 +168,56 @@ def _github_token(settings: AppSettings, credential: TokenCredential | None) -> 
     return environment_secret(settings.github_token, "FAULTLINE_GITHUB_TOKEN")
 
 
+def _github_app(settings: AppSettings, credential: TokenCredential | None) -> GitHubApp | None:
+    """The GitHub App when one is configured: its private key from Key Vault in Azure (read
+    again when GitHub refuses the App's JWT: a rotated key), else from the environment."""
+    if settings.github_app_id is None:
+        return None
+    from adapters.github_app import GitHubApp
+    from adapters.secrets import environment_secret, key_vault_secret
+
+    if settings.key_vault_url:
+        key = key_vault_secret(
+            settings.key_vault_url,
+            settings.github_app_key_secret,
+            credential or _default_credential(settings),
+        )
+    else:
+        key = environment_secret(
+            settings.github_app_private_key,
+            "FAULTLINE_GITHUB_APP_PRIVATE_KEY",
+            "FAULTLINE_GITHUB_APP_KEY_SECRET",
+        )
+    return GitHubApp(
+        settings.github_app_id,
+        key,
+        settings.github_api_url,
+        installations=settings.installations,
+        timeout=settings.github_timeout_seconds,
+    )
+
+
+def _assignment_token(
+    settings: AppSettings, credential: TokenCredential | None
+) -> CachedSecret | None:
+    """The user token that assigns issues, when one is configured (Copilot needs a user)."""
+    from adapters.secrets import environment_secret, key_vault_secret
+
+    if settings.key_vault_url and settings.github_assignment_token_secret:
+        return key_vault_secret(
+            settings.key_vault_url,
+            settings.github_assignment_token_secret,
+            credential or _default_credential(settings),
+        )
+    if settings.github_assignment_token:
+        return environment_secret(
+            settings.github_assignment_token,
+            "FAULTLINE_GITHUB_ASSIGNMENT_TOKEN",
+            "FAULTLINE_GITHUB_ASSIGNMENT_TOKEN_SECRET",
+        )
+    return None
+
+
 def _marker_key(
     settings: AppSettings, credential: TokenCredential | None
 ) -> Callable[[], bytes | None]:
@@ -287,26 +338,32 @@ def _issue_tracker(
         return lambda: sink
 
     @functools.cache
-    def shared() -> tuple[CachedSecret, GitHubPacer]:
-        """The token's cache and GitHub's pacing, one of each per process."""
+    def shared() -> tuple[CachedSecret | GitHubApp, CachedSecret | None, GitHubPacer]:
+        """The credential (a token's cache, or the App and its installation tokens), the
+        optional assignment token and GitHub's pacing, one of each per process."""
         from adapters.github import GitHubPacer
 
         pacer = GitHubPacer(
             clock=timer_seconds,
             write_spacing=timedelta(seconds=settings.github_write_spacing_seconds),
         )
-        return _github_token(settings, credential), pacer
+        return (
+            _github_app(settings, credential) or _github_token(settings, credential),
+            _assignment_token(settings, credential),
+            pacer,
+        )
 
     def github() -> IssueTracker:
         from adapters.github import GitHubIssues
 
-        token, pacer = shared()
+        token, assignment_token, pacer = shared()
         return GitHubIssues(
             token,
             settings.github_api_url,
             settings.github_timeout_seconds,
             pacer=pacer,
             marker_key=marker_key(),
+            assignment_token=assignment_token,
         )
 
     return github

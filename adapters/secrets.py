@@ -157,12 +157,16 @@ def _forbidden(
     )
 
 
-def environment_secret(value: str | None, setting: str) -> CachedSecret:
+def environment_secret(
+    value: str | None, setting: str, secret_setting: str = "FAULTLINE_GITHUB_TOKEN_SECRET"
+) -> CachedSecret:
+    """`value` from the environment; `secret_setting` names where Key Vault would hold it."""
+
     def fetch() -> str:
         if not value:
             raise SecretUnavailable(
                 f"no GitHub credential: set {setting}, or FAULTLINE_KEY_VAULT_URL and "
-                "FAULTLINE_GITHUB_TOKEN_SECRET",
+                f"{secret_setting}",
                 reason="not-configured",
                 name=setting,
             )
