@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import ssl
+
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableServiceClient
     from azure.storage.queue import QueueServiceClient
@@ -168,7 +170,9 @@ def _github_token(settings: AppSettings, credential: TokenCredential | None) -> 
     return environment_secret(settings.github_token, "FAULTLINE_GITHUB_TOKEN")
 
 
-def _github_app(settings: AppSettings, credential: TokenCredential | None) -> GitHubApp | None:
+def _github_app(
+    settings: AppSettings, credential: TokenCredential | None, tls: bool | ssl.SSLContext
+) -> GitHubApp | None:
     """The GitHub App when one is configured: its private key from Key Vault in Azure (read
     again when GitHub refuses the App's JWT: a rotated key), else from the environment."""
     if settings.github_app_id is None:
@@ -194,7 +198,17 @@ def _github_app(settings: AppSettings, credential: TokenCredential | None) -> Gi
         settings.github_api_url,
         installations=settings.installations,
         timeout=settings.github_timeout_seconds,
+        ssl_verify=tls,
     )
+
+
+def _github_ssl(settings: AppSettings) -> bool | ssl.SSLContext:
+    """Verify GitHub's certificate against the named CA bundle, else the system's roots."""
+    if not settings.github_ca_bundle:
+        return True
+    import ssl
+
+    return ssl.create_default_context(cafile=settings.github_ca_bundle)
 
 
 def _assignment_token(
@@ -338,25 +352,29 @@ def _issue_tracker(
         return lambda: sink
 
     @functools.cache
-    def shared() -> tuple[CachedSecret | GitHubApp, CachedSecret | None, GitHubPacer]:
+    def shared() -> tuple[
+        CachedSecret | GitHubApp, CachedSecret | None, GitHubPacer, bool | ssl.SSLContext
+    ]:
         """The credential (a token's cache, or the App and its installation tokens), the
-        optional assignment token and GitHub's pacing, one of each per process."""
+        optional assignment token, GitHub's pacing and TLS check, one of each per process."""
         from adapters.github import GitHubPacer
 
         pacer = GitHubPacer(
             clock=timer_seconds,
             write_spacing=timedelta(seconds=settings.github_write_spacing_seconds),
         )
+        tls = _github_ssl(settings)
         return (
-            _github_app(settings, credential) or _github_token(settings, credential),
+            _github_app(settings, credential, tls) or _github_token(settings, credential),
             _assignment_token(settings, credential),
             pacer,
+            tls,
         )
 
     def github() -> IssueTracker:
         from adapters.github import GitHubIssues
 
-        token, assignment_token, pacer = shared()
+        token, assignment_token, pacer, tls = shared()
         return GitHubIssues(
             token,
             settings.github_api_url,
@@ -364,6 +382,7 @@ def _issue_tracker(
             pacer=pacer,
             marker_key=marker_key(),
             assignment_token=assignment_token,
+            ssl_verify=tls,
         )
 
     return github

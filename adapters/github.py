@@ -28,6 +28,7 @@ import hashlib
 import logging
 import math
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -305,8 +306,10 @@ class GitHubIssues:
         pacer: GitHubPacer | None = None,
         marker_key: bytes | None = None,
         assignment_token: Callable[[bool], str] | None = None,
+        ssl_verify: bool | ssl.SSLContext = True,
     ) -> None:
         self._app = token if isinstance(token, GitHubApp) else None
+        self._ssl_verify = ssl_verify
         self._token = token
         self._assignment_token = assignment_token
         self._base_url = base_url
@@ -343,6 +346,7 @@ class GitHubIssues:
                 auto_retry=False,
                 timeout=self._timeout,
                 http_cache=False,
+                ssl_verify=self._ssl_verify,
                 event_hooks={"response": [self._note_budget]},
             )
             self._clients[key] = (client, value)

@@ -21,6 +21,7 @@ mean a rotated private key: the key is read again once before the refusal stands
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -65,8 +66,10 @@ class GitHubApp:
         timeout: float = 20.0,
         now: Callable[[], float] = time.time,
         refresh_before: timedelta = REFRESH_BEFORE,
+        ssl_verify: bool | ssl.SSLContext = True,
     ) -> None:
         self.app_id = app_id
+        self._ssl_verify = ssl_verify
         self._private_key = private_key
         self._base_url = base_url
         self._timeout = timeout
@@ -178,6 +181,7 @@ class GitHubApp:
                 auto_retry=False,
                 timeout=self._timeout,
                 http_cache=False,
+                ssl_verify=self._ssl_verify,
             ) as gh:
                 try:
                     return request(gh, headers)

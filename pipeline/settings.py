@@ -148,6 +148,11 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_GITHUB_API_URL",
         description="GitHub REST API base (GitHub Enterprise Server: `https://host/api/v3/`).",
     )
+    github_ca_bundle: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITHUB_CA_BUNDLE",
+        description="CA bundle for the GitHub API (GitHub Enterprise Server under a private CA).",
+    )
     github_token: str | None = Field(
         default=None,
         alias="FAULTLINE_GITHUB_TOKEN",

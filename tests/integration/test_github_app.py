@@ -38,7 +38,9 @@ TOKENS = "/app/installations/*/access_tokens"
 
 @pytest.fixture
 def fake() -> Iterator[GitHubFake]:
-    with GitHubFake(app_login="faultline[bot]", clock=FakeClock(running=False)) as github:
+    with GitHubFake(
+        app_login="faultline[bot]", clock=FakeClock(running=False), https=True
+    ) as github:
         github.add_repository(OWNER, REPO)
         github.add_repository(OTHER, REPO)
         yield github
@@ -54,12 +56,27 @@ def app(fake: GitHubFake) -> App:
 def github_app(fake: GitHubFake, app: App, key: str | None = None, **options: Any) -> GitHubApp:
     private_key = key or app.private_key
     options.setdefault("now", fake.clock.now)
-    return GitHubApp(str(app.id), lambda refresh: private_key, fake.base_url, timeout=5, **options)
+    return GitHubApp(
+        str(app.id),
+        lambda refresh: private_key,
+        fake.base_url,
+        timeout=5,
+        ssl_verify=fake.client_ssl(),
+        **options,
+    )
 
 
 def issues_as(app: GitHubApp | Any, fake: GitHubFake, **options: Any) -> GitHubIssues:
     pacer = GitHubPacer(clock=fake.clock.now, write_spacing=timedelta(0))
-    return GitHubIssues(app, fake.base_url, timeout=5, pacer=pacer, **options)
+    return GitHubIssues(
+        app, fake.base_url, timeout=5, pacer=pacer, ssl_verify=fake.client_ssl(), **options
+    )
+
+
+def ask(fake: GitHubFake, path: str, authorization: str) -> httpx.Response:
+    """A bare GET, for what the adapter never sends."""
+    headers = {"Authorization": authorization}
+    return httpx.get(f"{fake.base_url}{path}", headers=headers, verify=fake.client_ssl())
 
 
 def statuses(fake: GitHubFake, method: str = "*", path: str = "*") -> list[int]:
@@ -106,7 +123,7 @@ def test_comments_are_filtered_by_the_bot_author(fake: GitHubFake, app: App) -> 
     issues = issues_as(github_app(fake, app), fake)
     number = issues.create(REPOSITORY, "Checkout fails", BODY, []).number
     issues.comment(REPOSITORY, number, "<!-- faultline:update --> seen 3 times")
-    impostor = GitHubIssues(lambda refresh: fake.user_token, fake.base_url, timeout=5)
+    impostor = issues_as(lambda refresh: fake.user_token, fake)
     impostor.comment(REPOSITORY, number, "<!-- faultline:update --> copied")
     assert issues.comment_bodies(REPOSITORY, number) == ["<!-- faultline:update --> seen 3 times"]
 
@@ -166,7 +183,14 @@ def test_a_rotated_key_is_read_again_from_key_vault_when_the_jwt_is_refused(
         )
         assert key().startswith("-----BEGIN RSA PRIVATE KEY-----")
         vault.set_secret("github-app-key", app.private_key)
-        tokens = GitHubApp(str(app.id), key, fake.base_url, timeout=5, now=fake.clock.now)
+        tokens = GitHubApp(
+            str(app.id),
+            key,
+            fake.base_url,
+            timeout=5,
+            now=fake.clock.now,
+            ssl_verify=fake.client_ssl(),
+        )
         created = issues_as(tokens, fake).create(REPOSITORY, "Checkout fails", BODY, [])
         assert created.author == "faultline[bot]"
         assert statuses(fake, "GET", f"/repos/{REPOSITORY}/installation") == [401, 200]
@@ -197,8 +221,7 @@ def test_one_installation_per_owner_each_with_its_own_token(fake: GitHubFake, ap
         f"/app/installations/{other}/access_tokens",
     ]
     acme_token = tokens.token(REPOSITORY)
-    other_issue = f"{fake.base_url}repos/{OTHER}/{REPO}/issues/1"
-    answer = httpx.get(other_issue, headers={"Authorization": f"token {acme_token}"})
+    answer = ask(fake, f"repos/{OTHER}/{REPO}/issues/1", f"token {acme_token}")
     assert answer.status_code == 404
 
 
@@ -266,7 +289,7 @@ def test_the_fake_refuses_a_jwt_github_would(
     fake: GitHubFake, app: App, claims: dict[str, Any], message: str
 ) -> None:
     token = _jwt(app, fake.clock.now(), **claims)
-    answer = httpx.get(f"{fake.base_url}app", headers={"Authorization": f"Bearer {token}"})
+    answer = ask(fake, "app", f"Bearer {token}")
     assert answer.status_code == 401
     assert answer.json()["message"].startswith(message)
 
@@ -275,12 +298,12 @@ def test_the_client_id_may_be_the_issuer_and_tokens_are_refused_app_endpoints(
     fake: GitHubFake, app: App
 ) -> None:
     token = _jwt(app, fake.clock.now(), iss=app.client_id)
-    answer = httpx.get(f"{fake.base_url}app", headers={"Authorization": f"Bearer {token}"})
+    answer = ask(fake, "app", f"Bearer {token}")
     assert (answer.status_code, answer.json()["slug"]) == (200, "faultline")
     installation = github_app(fake, app).token(REPOSITORY)
-    as_token = httpx.get(f"{fake.base_url}app", headers={"Authorization": f"token {installation}"})
+    as_token = ask(fake, "app", f"token {installation}")
     assert as_token.status_code == 401
-    user = httpx.get(f"{fake.base_url}user", headers={"Authorization": f"token {installation}"})
+    user = ask(fake, "user", f"token {installation}")
     assert (user.status_code, user.json()["message"]) == (
         403,
         "Resource not accessible by integration",

@@ -122,7 +122,10 @@ def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> I
         `github-app` (authenticate as the App, installed on contoso); `assignment_token` adds
         the user's token for assignment."""
         clock = SimulatedClock(FRIDAY_MORNING)
-        github = GitHubFake(clock=SimulatedSeconds(clock)) if simulated_timers else GitHubFake()
+        if simulated_timers:
+            github = GitHubFake(clock=SimulatedSeconds(clock))
+        else:  # the App's JWT and tokens over TLS, as against GitHub
+            github = GitHubFake(https=token == "github-app")
         github.__enter__()
         github.add_repository("contoso", "shop")
         github.add_repository("contoso", "orders")
@@ -136,6 +139,7 @@ def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> I
             "FAULTLINE_GITHUB_API_URL": github.base_url,
             "FAULTLINE_GITHUB_WRITE_SPACING_SECONDS": "0",  # a local fake
             **_credentials(github, token),
+            **({"FAULTLINE_GITHUB_CA_BUNDLE": github.ca_path} if github.ca_path else {}),
             **(
                 {"FAULTLINE_GITHUB_ASSIGNMENT_TOKEN": github.user_token} if assignment_token else {}
             ),

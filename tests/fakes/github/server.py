@@ -5,11 +5,14 @@ through the rate limits and any injected fault, routes it to its handler and rec
 import contextlib
 import fnmatch
 import json
+import ssl
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -45,6 +48,7 @@ from tests.fakes.github.payloads import (
 )
 from tests.fakes.github.search import SearchIndex
 from tests.fakes.github.state import ROLES, TOKEN_LEVELS, Access, State, User
+from tests.fakes.key_vault import _test_pki  # one test CA per process for both fakes
 
 _WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 _TROUBLESHOOTING = f"{DOCS}/using-the-rest-api/troubleshooting-the-rest-api"
@@ -149,13 +153,16 @@ def _check_token_permission(access: Access, endpoint: str, method: str) -> None:
 
 
 class GitHubFake:
-    """Plain-HTTP GitHub REST server on 127.0.0.1 for ``GitHub(TokenAuthStrategy(t), base_url=)``.
+    """GitHub REST server on 127.0.0.1 for ``GitHub(TokenAuthStrategy(t), base_url=)``: plain
+    HTTP, or HTTPS with ``https=True`` (clients verify it with ``client_ssl()`` or ``ca_path``).
 
     ``user_token`` acts as ``user_login`` (a fine-grained PAT: may assign Copilot);
     ``app_token`` acts as ``app_login`` (an App installation token: may not). Both have write
     access and the ``issues: write`` permission until ``set_access`` says otherwise;
-    ``add_token`` makes more. Time comes from ``clock``; nothing sleeps except responses that a
-    fault holds past the client's timeout.
+    ``add_token`` makes more. ``register_app`` makes the GitHub App whose bot is ``app_login``
+    and ``install_app`` installs it on an account; its installation tokens are minted through
+    the API with the App's JWT (``apps``). Time comes from ``clock``; nothing sleeps except
+    responses that a fault holds past the client's timeout.
 
     Rate limits (``limits``): ``core_limit``/``search_limit`` per window (``primary_status`` 403
     or 429); ``secondary_per_minute``/``secondary_per_hour`` content-creating requests, answered
@@ -178,8 +185,11 @@ class GitHubFake:
         secondary_retry_after: bool = True,
         primary_status: int = 403,
         search_lag: float = 30.0,
+        https: bool = False,
     ) -> None:
         self.clock = clock or FakeClock()
+        self._https = https
+        self.ca_path: str | None = None
         self.limits = RateLimits(
             self.clock,
             core_limit=core_limit,
@@ -210,10 +220,20 @@ class GitHubFake:
         self._stopping = threading.Event()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> Self:
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}/"
+        context = None
+        if self._https:
+            ca, certificate = _test_pki()
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            certificate.configure_cert(context)
+            self._tempdir = tempfile.TemporaryDirectory(prefix="github-fake-")
+            self.ca_path = str(Path(self._tempdir.name) / "ca.pem")
+            ca.cert_pem.write_to_path(self.ca_path)
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, ssl_context=context)
+        scheme = "https" if self._https else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self._server.server_port}/"
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.02},
@@ -235,6 +255,14 @@ class GitHubFake:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+
+    def client_ssl(self) -> ssl.SSLContext:
+        """What a client verifies this fake's certificate with (``https=True``)."""
+        if self.ca_path is None:
+            raise ValueError("the fake serves plain HTTP: start it with https=True")
+        return ssl.create_default_context(cafile=self.ca_path)
 
     # -- set-up and inspection ------------------------------------------------------------
 
