@@ -315,6 +315,10 @@ def test_as_a_github_app_without_a_user_token_copilot_is_reported_impossible(
     [issue] = flow.shop_issues()
     assert (issue["author"], issue["assignees"]) == ("faultline[bot]", [])
     assert flow.github.calls(path="/repos/*/issues/*/assignees") == []
+    assert "faultline:needs-assignee" in issue["labels"]
+    assert issue["comments"][-1].startswith(
+        "Faultline could not assign the Copilot coding agent: a GitHub App cannot assign"
+    )
     [failed] = [
         e for e in flow.services.audit.entries(notice().fingerprint) if e.action == "assign-failed"
     ]
