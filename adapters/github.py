@@ -309,8 +309,8 @@ class GitHubIssues:
         ssl_verify: bool | ssl.SSLContext = True,
     ) -> None:
         self._app = token if isinstance(token, GitHubApp) else None
+        self._personal = None if isinstance(token, GitHubApp) else token
         self._ssl_verify = ssl_verify
-        self._token = token
         self._assignment_token = assignment_token
         self._base_url = base_url
         self._timeout = timeout
@@ -322,34 +322,42 @@ class GitHubIssues:
         if self._app is None:
             self._client(None, assigning=False, refresh=False)  # an unusable token fails here
 
+    def _credential(
+        self, repository: str | None, assigning: bool
+    ) -> tuple[str, Callable[[bool, str | None], str]]:
+        """Which credential a request goes with (the key of its client) and how to get its
+        token, given whether to refresh it and the token GitHub refused, if any."""
+        app, personal, assignment = self._app, self._personal, self._assignment_token
+        if assigning and assignment is not None:
+            return "assign", lambda refresh, refused: assignment(refresh)
+        if personal is not None:
+            return "token", lambda refresh, refused: personal(refresh)
+        if app is None or repository is None:
+            return "app", lambda refresh, refused: ""  # GET /app sends its own JWT
+        owner = repository.split("/", 1)[0].casefold()
+        return f"owner:{owner}", lambda refresh, refused: app.token(repository, refused=refused)
+
     def _client(self, repository: str | None, *, assigning: bool, refresh: bool) -> GitHub[Any]:
         """The client for this request: one per credential (the personal token; the user token
-        for assignment; each owner's installation token) and new after a refusal. An owner's
-        token is asked for each request, so one about to expire is replaced in time."""
-        current = None
-        if assigning and self._assignment_token is not None:
-            key, source = "assign", self._assignment_token
-        elif self._app is not None and repository is not None:
-            key = f"owner:{repository.split('/', 1)[0].casefold()}"
-            current = self._app.token(repository, refresh)
-        elif self._app is not None:
-            key, current = "app", ""  # GET /app sends its own JWT
-        else:
-            key, source = "token", self._token  # type: ignore[assignment]
+        for assignment; each owner's installation token), new after a refusal. An owner's
+        token is asked of the App for each request (it caches them), so one about to expire is
+        replaced in time; after a refusal the App mints anew unless another activity already
+        has."""
+        key, token = self._credential(repository, assigning)
         known = self._clients.get(key)
-        if refresh or known is None or (current is not None and current != known[1]):
-            value = current if current is not None else source(refresh)
-            auth = TokenAuthStrategy(value) if value else UnauthAuthStrategy()
-            client = GitHub(
-                auth,
-                base_url=self._base_url,
-                auto_retry=False,
-                timeout=self._timeout,
-                http_cache=False,
-                ssl_verify=self._ssl_verify,
-                event_hooks={"response": [self._note_budget]},
-            )
-            self._clients[key] = (client, value)
+        if refresh or known is None or key.startswith("owner:"):
+            value = token(refresh, known[1] if refresh and known else None)
+            if known is None or value != known[1] or refresh:
+                client = GitHub(
+                    TokenAuthStrategy(value) if value else UnauthAuthStrategy(),
+                    base_url=self._base_url,
+                    auto_retry=False,
+                    timeout=self._timeout,
+                    http_cache=False,
+                    ssl_verify=self._ssl_verify,
+                    event_hooks={"response": [self._note_budget]},
+                )
+                self._clients[key] = (client, value)
         client, self._token_value = self._clients[key]
         return client
 
@@ -477,7 +485,9 @@ class GitHubIssues:
         return login
 
     def _login_key(self) -> tuple[str, str]:
-        return self._base_url, hashlib.sha256(self._token_value.encode()).hexdigest()
+        """The personal token's (not the assignment token's, whichever was used last)."""
+        token = self._clients["token"][1]
+        return self._base_url, hashlib.sha256(token.encode()).hexdigest()
 
     def _viewer_login(self) -> str | None:
         def viewer(gh: GitHub[Any]) -> str | None:

@@ -5,7 +5,7 @@ owner: the installation is the one configured for the owner, else found with
 `GET /repos/{owner}/{repo}/installation`. Tokens live an hour
 (`POST /app/installations/{id}/access_tokens` says when in `expires_at`) and are replaced
 `refresh_before` their expiry, so no request is sent with a token about to lapse; a 401 all the
-same (a revoked token) makes `token(..., refresh=True)` mint another.
+same (a revoked token) makes `token(..., refused=...)` mint another.
 
 githubkit's own `AppInstallationAuthStrategy` is not used: it reads the system clock, renews one
 minute before expiry, needs the installation id up front, and keeps its tokens in a cache the
@@ -106,9 +106,10 @@ class GitHubApp:
             self._bot_login = f"{slug}[bot]"
             return self._bot_login
 
-    def token(self, repository: str, refresh: bool = False) -> str:
+    def token(self, repository: str, *, refused: str | None = None) -> str:
         """An installation token for the repository's owner, valid for `refresh_before` at
-        least; `refresh` replaces the cached one (GitHub refused it)."""
+        least. `refused` is a token GitHub refused (401): it is replaced, unless a concurrent
+        caller has replaced it already."""
         owner = repository.split("/", 1)[0].casefold()
         with self._lock:
             owner_lock = self._owner_locks.setdefault(owner, threading.Lock())
@@ -116,7 +117,7 @@ class GitHubApp:
             cached = self._tokens.get(owner)
             if (
                 cached is not None
-                and not refresh
+                and cached.value != refused
                 and cached.expires_at - self._now() > self._refresh_before
             ):
                 return cached.value

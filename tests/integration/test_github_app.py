@@ -160,6 +160,14 @@ def test_a_refused_token_is_replaced_once_and_the_request_sent_again(
     assert statuses(fake, "POST", TOKENS) == [201, 201]
 
 
+def test_a_token_refused_in_several_activities_is_replaced_once(fake: GitHubFake, app: App) -> None:
+    tokens = github_app(fake, app)
+    old = tokens.token(REPOSITORY)
+    new = tokens.token(REPOSITORY, refused=old)
+    assert tokens.token(REPOSITORY, refused=old) == new != old
+    assert statuses(fake, "POST", TOKENS) == [201, 201]
+
+
 def test_a_wrong_private_key_is_refused_with_githubs_reason(fake: GitHubFake, app: App) -> None:
     issues = issues_as(github_app(fake, app, key=pem(new_key())), fake)
     with pytest.raises(TrackerRefused) as refused:
