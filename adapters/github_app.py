@@ -88,7 +88,16 @@ class GitHubApp:
             "exp": now + int(JWT_LIFETIME.total_seconds()),
             "iss": self.app_id,
         }
-        return jwt.encode(claims, self._private_key(refresh_key), algorithm="RS256")
+        try:
+            return jwt.encode(claims, self._private_key(refresh_key), algorithm="RS256")
+        except (ValueError, TypeError, jwt.PyJWTError) as error:  # not an RSA key in PEM
+            raise TrackerRefused(
+                401,
+                f"the GitHub App {self.app_id}'s private key cannot sign its JWT "
+                f"({type(error).__name__}): the secret must hold the .pem GitHub generated",
+                what="sign the GitHub App's JWT",
+                kind="credentials",
+            ) from error
 
     def bot_login(self) -> str:
         """`<slug>[bot]`, the login the App's installation tokens write issues and comments as
@@ -100,7 +109,10 @@ class GitHubApp:
         slug = app.parsed_data.slug
         if not slug:
             raise TrackerRefused(
-                200, f"GET /app did not name the App {self.app_id}'s slug", what="who am I"
+                200,
+                f"GET /app did not name the App {self.app_id}'s slug",
+                what="who am I",
+                kind="invalid",
             )
         with self._lock:
             self._bot_login = f"{slug}[bot]"
@@ -172,10 +184,15 @@ class GitHubApp:
         return installation
 
     def _as_app(self, request: Callable[[GitHub[Any], dict[str, str]], Any]) -> Any:
-        """Send an App-level request with a fresh JWT; when GitHub refuses it, once more with
-        the private key read again (it may have been rotated)."""
+        """Send an App-level request with a fresh JWT; when GitHub refuses it (or the key
+        cannot sign), once more with the private key read again (it may have been rotated)."""
         for attempt in range(2):
-            headers = {"Authorization": f"Bearer {self.jwt(refresh_key=attempt > 0)}"}
+            try:
+                headers = {"Authorization": f"Bearer {self.jwt(refresh_key=attempt > 0)}"}
+            except TrackerRefused:
+                if attempt > 0:
+                    raise
+                continue  # the secret may have been corrected since it was read
             with GitHub(
                 UnauthAuthStrategy(),
                 base_url=self._base_url,

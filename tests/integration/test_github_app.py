@@ -177,6 +177,25 @@ def test_a_wrong_private_key_is_refused_with_githubs_reason(fake: GitHubFake, ap
     assert fake.calls("POST", f"/repos/{REPOSITORY}/issues") == []
 
 
+def test_a_secret_that_is_no_key_is_refused_without_asking_github(
+    fake: GitHubFake, app: App
+) -> None:
+    reads = []
+
+    def key(refresh: bool) -> str:
+        reads.append(refresh)
+        return "ghp_not-a-private-key"
+
+    tokens = GitHubApp(str(app.id), key, fake.base_url, ssl_verify=fake.client_ssl())
+    with pytest.raises(TrackerRefused) as refused:
+        issues_as(tokens, fake).create(REPOSITORY, "Checkout fails", BODY, [])
+    assert reads == [False, True]  # read again once, in case it was corrected meanwhile
+    assert (refused.value.status, refused.value.kind) == (401, "credentials")
+    assert "private key cannot sign its JWT" in refused.value.reason
+    assert "not-a-private-key" not in str(refused.value)
+    assert fake.requests == []
+
+
 def test_a_rotated_key_is_read_again_from_key_vault_when_the_jwt_is_refused(
     fake: GitHubFake, app: App
 ) -> None:

@@ -62,10 +62,6 @@ class App:
     installations: dict[str, int] = field(default_factory=dict)  # lower-case owner -> id
     owners: dict[int, str] = field(default_factory=dict)  # id -> owner as spelled
 
-    @property
-    def bot_login(self) -> str:
-        return self.bot.login
-
 
 def new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -88,7 +84,6 @@ class Apps:
         self._clock = clock
         self._payloads = payloads
         self.apps: list[App] = []
-        self.revoked: set[str] = set()
 
     def register(self, slug: str, bot: User) -> App:
         key = new_key()
