@@ -168,6 +168,18 @@ def test_a_token_refused_in_several_activities_is_replaced_once(fake: GitHubFake
     assert statuses(fake, "POST", TOKENS) == [201, 201]
 
 
+def test_a_new_token_of_the_same_installation_continues_its_rate_limit(
+    fake: GitHubFake, app: App
+) -> None:
+    tokens = github_app(fake, app)
+    issues = issues_as(tokens, fake)
+    issues.create(REPOSITORY, "Checkout fails", BODY, [])
+    fake.revoke(tokens.token(REPOSITORY))
+    issues.get(REPOSITORY, 1)
+    [core] = issues.budget()
+    assert core.used == 2  # the create, then the get with the new token; the 401 is not counted
+
+
 def test_a_wrong_private_key_is_refused_with_githubs_reason(fake: GitHubFake, app: App) -> None:
     issues = issues_as(github_app(fake, app, key=pem(new_key())), fake)
     with pytest.raises(TrackerRefused) as refused:

@@ -14,8 +14,11 @@ As strict as GitHub, each rule from the page it follows:
   (https://docs.github.com/rest/apps/apps#get-a-repository-installation-for-the-authenticated-app).
 - Installation tokens expire an hour after minting, as ``expires_at`` says
   (https://docs.github.com/rest/apps/apps#create-an-installation-access-token-for-an-app); the
-  server refuses an expired or revoked one with 401 "Bad credentials", and one installation's
-  token sees only its owner's repositories (404 elsewhere, as for a private repository).
+  server refuses an expired or revoked one with 401 "Bad credentials", one installation's
+  token sees only its owner's repositories (404 elsewhere, as for a private repository), and
+  an installation's tokens share its rate limits, so minting another resets nothing
+  (https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api, "Primary rate
+  limit for GitHub App installations").
 - Installation tokens act as ``<slug>[bot]``: they write issues and comments as the bot, and are
   refused ``GET /user`` ("Resource not accessible by integration", in ``handlers``).
 """
@@ -164,7 +167,10 @@ class Apps:
         expires_at = float(int(self._clock.now() + TOKEN_LIFETIME))
         self._state.actors[token] = app.bot
         self._state.access[token] = Access(
-            app=True, expires_at=expires_at, owner=app.owners[installation]
+            app=True,
+            expires_at=expires_at,
+            owner=app.owners[installation],
+            installation=installation,
         )
         payload = {
             "token": token,

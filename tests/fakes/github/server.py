@@ -435,19 +435,21 @@ class GitHubFake:
             if request.path == "/graphql"
             else "core"
         )
-        headers = self.limits.headers(token, resource)
+        access = self._state.access[token]
+        # an installation's tokens share its limits: a new token does not reset them
+        limited = f"installation {access.installation}" if access.installation else token
+        headers = self.limits.headers(limited, resource)
         try:
             endpoint, args = _ROUTES.bind_to_environ(request.environ).match()
         except HTTPException:
             return error_response(not_found(), headers), None
-        access = self._state.access[token]
         caller = f"{'installation' if access.app else 'user'} ID {actor.id}"
-        spent = self.limits.spend(token, resource, caller, headers["x-github-request-id"])
+        spent = self.limits.spend(limited, resource, caller, headers["x-github-request-id"])
         if spent is not None:
             return error_response(spent, headers), None
-        headers = self.limits.headers(token, resource)
+        headers = self.limits.headers(limited, resource)
         told_to_wait = self.limits.told_to_wait(
-            token, request.method, request.path, headers, arrived
+            limited, request.method, request.path, headers, arrived
         )
         if told_to_wait is not None:
             return error_response(told_to_wait, headers), None
@@ -455,12 +457,12 @@ class GitHubFake:
         if isinstance(fault, SecondaryRateLimit | Abuse | ServerError):
             error = fault_error(fault, headers)
             if not isinstance(fault, ServerError):
-                self.limits.penalise(token, fault.retry_after, error.status)
+                self.limits.penalise(limited, fault.retry_after, error.status)
             return error_response(error, headers), fault
         try:
             _check_token_permission(access, endpoint, request.method)
             if request.method in _WRITE_METHODS and endpoint != "graphql":
-                self.limits.count_write(token, headers)
+                self.limits.count_write(limited, headers)
             call = Call(
                 request,
                 token,
