@@ -14,7 +14,9 @@ Errors are mapped to what the workflow decides on:
   for a missing permission, a 401 after the one token refresh): the workflow stops and shows why.
 
 githubkit's own retries are off so no activity sleeps. A 401 refreshes the token once (rotated
-secret) before giving up.
+secret; as a GitHub App, a newly minted installation token) before giving up. As a GitHub App
+(`adapters.github_app`), each repository's owner is served by its installation's token, and an
+optional user token is used for assignment alone.
 
 Issues carry their author (`IssueRef.author`) and `find_by_marker` adopts only issues that
 the token's own login wrote (`login()`), so a marker copied into someone else's issue is not
