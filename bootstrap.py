@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
     from azure.core.credentials import TokenCredential
     from azure.data.tables import TableServiceClient
     from azure.storage.queue import QueueServiceClient
 
     from adapters.github import GitHubPacer
+    from adapters.github_app import GitHubApp
     from adapters.secrets import CachedSecret, WebhookSecrets
     from detection.rules import Rules
     from pipeline.ports import Clock, IssueTracker, LogSource, Metrics, QueryOutcome, QueryPlan
@@ -178,7 +181,71 @@ def _gitlab_token(settings: AppSettings, credential: TokenCredential | None) -> 
             settings.gitlab_token_secret,
             credential or _default_credential(settings),
         )
-    return environment_secret(settings.gitlab_token, "FAULTLINE_GITLAB_TOKEN", "GitLab")
+    return environment_secret(
+        settings.gitlab_token, "FAULTLINE_GITLAB_TOKEN", "FAULTLINE_GITLAB_TOKEN_SECRET", "GitLab"
+    )
+
+
+def _github_app(
+    settings: AppSettings, credential: TokenCredential | None, tls: bool | ssl.SSLContext
+) -> GitHubApp | None:
+    """The GitHub App when one is configured: its private key from Key Vault in Azure (read
+    again when GitHub refuses the App's JWT: a rotated key), else from the environment."""
+    if settings.github_app_id is None:
+        return None
+    from adapters.github_app import GitHubApp
+    from adapters.secrets import environment_secret, key_vault_secret
+
+    if settings.key_vault_url:
+        key = key_vault_secret(
+            settings.key_vault_url,
+            settings.github_app_key_secret,
+            credential or _default_credential(settings),
+        )
+    else:
+        key = environment_secret(
+            settings.github_app_private_key,
+            "FAULTLINE_GITHUB_APP_PRIVATE_KEY",
+            "FAULTLINE_GITHUB_APP_KEY_SECRET",
+        )
+    return GitHubApp(
+        settings.github_app_id,
+        key,
+        settings.github_api_url,
+        installations=settings.installations,
+        timeout=settings.github_timeout_seconds,
+        ssl_verify=tls,
+    )
+
+
+def _github_ssl(settings: AppSettings) -> bool | ssl.SSLContext:
+    """Verify GitHub's certificate against the named CA bundle, else the system's roots."""
+    if not settings.github_ca_bundle:
+        return True
+    import ssl
+
+    return ssl.create_default_context(cafile=settings.github_ca_bundle)
+
+
+def _assignment_token(
+    settings: AppSettings, credential: TokenCredential | None
+) -> CachedSecret | None:
+    """The user token that assigns issues, when one is configured (Copilot needs a user)."""
+    from adapters.secrets import environment_secret, key_vault_secret
+
+    if settings.key_vault_url and settings.github_assignment_token_secret:
+        return key_vault_secret(
+            settings.key_vault_url,
+            settings.github_assignment_token_secret,
+            credential or _default_credential(settings),
+        )
+    if settings.github_assignment_token:
+        return environment_secret(
+            settings.github_assignment_token,
+            "FAULTLINE_GITHUB_ASSIGNMENT_TOKEN",
+            "FAULTLINE_GITHUB_ASSIGNMENT_TOKEN_SECRET",
+        )
+    return None
 
 
 def _marker_key(
@@ -320,26 +387,37 @@ def _issue_tracker(
         return lambda: sink
 
     @functools.cache
-    def shared() -> tuple[CachedSecret, GitHubPacer]:
-        """The token's cache and GitHub's pacing, one of each per process."""
+    def shared() -> tuple[
+        CachedSecret | GitHubApp, CachedSecret | None, GitHubPacer, bool | ssl.SSLContext
+    ]:
+        """The credential (a token's cache, or the App and its installation tokens), the
+        optional assignment token, GitHub's pacing and TLS check, one of each per process."""
         from adapters.github import GitHubPacer
 
         pacer = GitHubPacer(
             clock=timer_seconds,
             write_spacing=timedelta(seconds=settings.github_write_spacing_seconds),
         )
-        return _github_token(settings, credential), pacer
+        tls = _github_ssl(settings)
+        return (
+            _github_app(settings, credential, tls) or _github_token(settings, credential),
+            _assignment_token(settings, credential),
+            pacer,
+            tls,
+        )
 
     def github() -> IssueTracker:
         from adapters.github import GitHubIssues
 
-        token, pacer = shared()
+        token, assignment_token, pacer, tls = shared()
         return GitHubIssues(
             token,
             settings.github_api_url,
             settings.github_timeout_seconds,
             pacer=pacer,
             marker_key=marker_key(),
+            assignment_token=assignment_token,
+            ssl_verify=tls,
         )
 
     @functools.cache

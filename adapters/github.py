@@ -14,7 +14,9 @@ Errors are mapped to what the workflow decides on:
   for a missing permission, a 401 after the one token refresh): the workflow stops and shows why.
 
 githubkit's own retries are off so no activity sleeps. A 401 refreshes the token once (rotated
-secret) before giving up.
+secret; as a GitHub App, a newly minted installation token) before giving up. As a GitHub App
+(`adapters.github_app`), each repository's owner is served by its installation's token, and an
+optional user token is used for assignment alone.
 
 Issues carry their author (`IssueRef.author`) and `find_by_marker` adopts only issues that
 the token's own login wrote (`login()`), so a marker copied into someone else's issue is not
@@ -28,6 +30,7 @@ import hashlib
 import logging
 import math
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,7 +40,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
-from githubkit import GitHub, Response, TokenAuthStrategy
+from githubkit import GitHub, Response, TokenAuthStrategy, UnauthAuthStrategy
 from githubkit.exception import (
     GraphQLFailed,
     PrimaryRateLimitExceeded,
@@ -48,8 +51,10 @@ from githubkit.exception import (
 )
 from githubkit_schemas.latest.models import Issue
 
+from adapters.github_app import GitHubApp
 from detection.markers import MARKER_PREFIX, carries_marker
 from pipeline.ports import (
+    COPILOT_LOGIN,
     IssueRef,
     TrackerBudget,
     TrackerRateLimited,
@@ -285,36 +290,78 @@ def _reason(response: Response[Any], secrets: tuple[str, ...]) -> str:
 
 
 class GitHubIssues:
-    """One client for an activity's lifetime; `token` is asked again after a 401."""
+    """One client for an activity's lifetime; its credential is asked again after a 401.
+
+    `token` is a personal access token's source, or a `GitHubApp`: then each repository's
+    owner gets its installation's token, and the App's bot is the author trusted on markers.
+    `assignment_token`, when given, is the user token assignment alone is sent with (GitHub
+    lets only a user assign Copilot's coding agent); without one, an App refuses to assign
+    Copilot before asking GitHub.
+    """
 
     def __init__(
         self,
-        token: Callable[[bool], str],
+        token: Callable[[bool], str] | GitHubApp,
         base_url: str = "https://api.github.com/",
         timeout: float = 20.0,
         *,
         pacer: GitHubPacer | None = None,
         marker_key: bytes | None = None,
+        assignment_token: Callable[[bool], str] | None = None,
+        ssl_verify: bool | ssl.SSLContext = True,
     ) -> None:
-        self._token = token
+        self._app = token if isinstance(token, GitHubApp) else None
+        self._personal = None if isinstance(token, GitHubApp) else token
+        self._ssl_verify = ssl_verify
+        self._assignment_token = assignment_token
         self._base_url = base_url
         self._timeout = timeout
         self._pacer = pacer or DEFAULT_PACER
         self._marker_key = marker_key
         self._token_value = ""
         self._budgets: dict[str, TrackerBudget] = {}
-        self._client = self._connect(refresh=False)
+        self._clients: dict[str, tuple[GitHub[Any], str]] = {}
+        if self._app is None:
+            self._client(None, assigning=False, refresh=False)  # an unusable token fails here
 
-    def _connect(self, refresh: bool) -> GitHub[Any]:
-        self._token_value = self._token(refresh)
-        return GitHub(
-            TokenAuthStrategy(self._token_value),
-            base_url=self._base_url,
-            auto_retry=False,
-            timeout=self._timeout,
-            http_cache=False,
-            event_hooks={"response": [self._note_budget]},
-        )
+    def _credential(
+        self, repository: str | None, assigning: bool
+    ) -> tuple[str, Callable[[bool, str | None], str]]:
+        """Which credential a request goes with (the key of its client) and how to get its
+        token, given whether to refresh it and the token GitHub refused, if any."""
+        app, personal, assignment = self._app, self._personal, self._assignment_token
+        if assigning and assignment is not None:
+            return "assign", lambda refresh, refused: assignment(refresh)
+        if personal is not None:
+            return "token", lambda refresh, refused: personal(refresh)
+        if app is None or repository is None:
+            return "app", lambda refresh, refused: ""  # GET /app sends its own JWT
+        owner = repository.split("/", 1)[0].casefold()
+        return f"owner:{owner}", lambda refresh, refused: app.token(repository, refused=refused)
+
+    def _client(self, repository: str | None, *, assigning: bool, refresh: bool) -> GitHub[Any]:
+        """The client for this request: one per credential (the personal token; the user token
+        for assignment; each owner's installation token), new after a refusal. An owner's
+        token is asked of the App for each request (it caches them), so one about to expire is
+        replaced in time; after a refusal the App mints anew unless another activity already
+        has."""
+        key, token = self._credential(repository, assigning)
+        known = self._clients.get(key)
+        if refresh or known is None or key.startswith("owner:"):
+            value = token(refresh, known[1] if refresh and known else None)
+            if known is None or value != known[1] or refresh:
+                client = GitHub(
+                    TokenAuthStrategy(value) if value else UnauthAuthStrategy(),
+                    base_url=self._base_url,
+                    auto_retry=False,
+                    timeout=self._timeout,
+                    http_cache=False,
+                    ssl_verify=self._ssl_verify,
+                    event_hooks={"response": [self._note_budget]},
+                )
+                self._clients[key] = (client, value)
+        client, self._token_value = self._clients[key]
+        return client
 
     def _note_budget(self, response: httpx.Response) -> None:
         """Keep the rate-limit window every answer states (successes and refusals alike), per
@@ -331,20 +378,39 @@ class GitHubIssues:
         """The windows this client's answers reported, the latest per resource."""
         return list(self._budgets.values())
 
-    def _call(self, what: str, request: Callable[[GitHub[Any]], T], *, write: bool = False) -> T:
+    def _call(
+        self,
+        what: str,
+        request: Callable[[GitHub[Any]], T],
+        *,
+        write: bool = False,
+        repository: str | None = None,
+        assigning: bool = False,
+    ) -> T:
+        """Send `request` on the client for `repository`'s credential (see `_client`)."""
         with self._pacer.turn(self._base_url, write=write):
-            return self._send(what, request, write)
+            return self._send(what, request, write, repository, assigning)
 
-    def _send(self, what: str, request: Callable[[GitHub[Any]], T], write: bool) -> T:
+    def _send(
+        self,
+        what: str,
+        request: Callable[[GitHub[Any]], T],
+        write: bool,
+        repository: str | None,
+        assigning: bool,
+    ) -> T:
         waiting = self._pacer.pending(self._base_url)
         if waiting is not None:
             repeat, wait = waiting
             detail = f"{what}: not sent, a secondary rate limit is still being waited out"
             raise TrackerRateLimited(wait, detail, secondary=True, repeat=repeat)
+        refresh = False
         for attempt in range(2):
             sent_at = self._pacer.now()
             try:
-                result = request(self._client)
+                # an App's installation token is minted here, so its refusals are mapped alike
+                client = self._client(repository, assigning=assigning, refresh=refresh)
+                result = request(client)
             except RequestFailed as error:
                 response = error.response
                 status = response.status_code
@@ -352,7 +418,7 @@ class GitHubIssues:
                     raise self._rate_limited(what, error, sent_at) from error
                 if status == 401 and attempt == 0:
                     log.warning("GitHub refused the token during %s; refreshing it once", what)
-                    self._client = self._connect(refresh=True)
+                    refresh = True
                     continue
                 if status >= 500:
                     raise GitHubUnavailable(f"{what}: GitHub answered {status}") from error
@@ -399,7 +465,11 @@ class GitHubIssues:
         `GET /user` answers for personal access tokens; an App installation token is refused it
         ("Resource not accessible by integration"), so GraphQL's `viewer` answers then. None when
         neither endpoint exists (a server that is not GitHub): callers then cannot tell authors.
+        A GitHub App's login is its bot's, from `GET /app` (every installation writes as it).
         """
+        app = self._app
+        if app is not None:
+            return self._call("who am I (GET /app)", lambda gh: app.bot_login())
         with _LOGINS_LOCK:
             if self._login_key() in _LOGINS:
                 return _LOGINS[self._login_key()]
@@ -417,7 +487,9 @@ class GitHubIssues:
         return login
 
     def _login_key(self) -> tuple[str, str]:
-        return self._base_url, hashlib.sha256(self._token_value.encode()).hexdigest()
+        """The personal token's (not the assignment token's, whichever was used last)."""
+        token = self._clients["token"][1]
+        return self._base_url, hashlib.sha256(token.encode()).hexdigest()
 
     def _viewer_login(self) -> str | None:
         def viewer(gh: GitHub[Any]) -> str | None:
@@ -447,6 +519,7 @@ class GitHubIssues:
         issue = self._call(
             f"get issue {repository}#{number}",
             lambda gh: gh.rest.issues.get(owner, name, number).parsed_data,
+            repository=repository,
         )
         return _issue_ref(repository, issue)
 
@@ -476,6 +549,7 @@ class GitHubIssues:
                     q=query, per_page=SEARCH_RESULTS
                 ).parsed_data
             ),
+            repository=repository,
         )
         for item in results.items:
             body = item.body if isinstance(item.body, str) else None
@@ -534,7 +608,7 @@ class GitHubIssues:
                     **scope,  # type: ignore[arg-type]
                 ).parsed_data
 
-            issues = self._call(f"list issues in {repository}", list_page)
+            issues = self._call(f"list issues in {repository}", list_page, repository=repository)
             for issue in issues:
                 if issue.pull_request:
                     continue
@@ -558,12 +632,14 @@ class GitHubIssues:
             return gh.rest.issues.create(owner, name, title=title, body=body, labels=labels)
 
         try:
-            issue = self._call(what, create, write=True).parsed_data
+            issue = self._call(what, create, write=True, repository=repository).parsed_data
         except TrackerRefused as refused:
             if not (labels and refused.status == 403 and "create labels" in refused.reason):
                 raise
             log.warning("%s: the token may not create labels; creating it without them", what)
-            issue = self._call(what, lambda gh: create(gh, []), write=True).parsed_data
+            issue = self._call(
+                what, lambda gh: create(gh, []), write=True, repository=repository
+            ).parsed_data
         present = {label.casefold() for label in _label_names(issue.labels)}
         dropped = tuple(label for label in labels if label.casefold() not in present)
         if dropped:
@@ -581,6 +657,7 @@ class GitHubIssues:
             f"update issue {repository}#{number}",
             lambda gh: gh.rest.issues.update(owner, name, number, **changes).parsed_data,
             write=True,
+            repository=repository,
         )
         return _issue_ref(repository, issue)
 
@@ -590,6 +667,7 @@ class GitHubIssues:
             f"comment on {repository}#{number}",
             lambda gh: gh.rest.issues.create_comment(owner, name, number, body=body),
             write=True,
+            repository=repository,
         )
 
     def comment_bodies(self, repository: str, number: int) -> list[str]:
@@ -604,7 +682,9 @@ class GitHubIssues:
 
         return [
             c.body or ""
-            for c in self._call(f"list comments of {repository}#{number}", first_page)
+            for c in self._call(
+                f"list comments of {repository}#{number}", first_page, repository=repository
+            )
             if author is None or (c.user is not None and _same_login(c.user.login, author))
         ]
 
@@ -614,13 +694,28 @@ class GitHubIssues:
             f"add labels to {repository}#{number}",
             lambda gh: gh.rest.issues.add_labels(owner, name, number, labels=labels),
             write=True,
+            repository=repository,
         )
 
     def assign(
         self, repository: str, number: int, logins: list[str], agent: dict[str, Any] | None = None
     ) -> tuple[str, ...]:
-        """Add assignees; returns who GitHub actually assigned (it drops whom it cannot)."""
+        """Add assignees; returns who GitHub actually assigned (it drops whom it cannot).
+
+        With the optional user token, that token assigns. A GitHub App without one cannot assign
+        Copilot's coding agent (GitHub drops it silently from an installation token's request),
+        so that is refused here, saying what to configure."""
         owner, name = _split(repository)
+        if self._app is not None and self._assignment_token is None and COPILOT_LOGIN in logins:
+            raise TrackerRefused(
+                403,
+                "a GitHub App cannot assign Copilot's coding agent: it takes a user token; set "
+                "FAULTLINE_GITHUB_ASSIGNMENT_TOKEN_SECRET (or FAULTLINE_GITHUB_ASSIGNMENT_TOKEN "
+                "locally) to a fine-grained PAT with issues, contents, pull requests and actions "
+                "write",
+                what=f"assign {repository}#{number}",
+                kind="credentials",
+            )
         payload: dict[str, Any] = {"assignees": logins}
         if agent:
             payload["agent_assignment"] = agent
@@ -629,5 +724,7 @@ class GitHubIssues:
             f"assign {repository}#{number}",
             lambda gh: gh.request("POST", url, json=payload, response_model=Issue).parsed_data,
             write=True,
+            repository=repository,
+            assigning=True,
         )
         return tuple(a.login for a in (issue.assignees or []))

@@ -157,9 +157,14 @@ def _forbidden(
     )
 
 
-def environment_secret(value: str | None, setting: str, tracker: str = "GitHub") -> CachedSecret:
-    """A credential from an app setting (local runs); `tracker` names whose it is."""
-    secret_setting = f"FAULTLINE_{tracker.upper()}_TOKEN_SECRET"
+def environment_secret(
+    value: str | None,
+    setting: str,
+    secret_setting: str = "FAULTLINE_GITHUB_TOKEN_SECRET",
+    tracker: str = "GitHub",
+) -> CachedSecret:
+    """`value` from the environment (local runs); `secret_setting` names where Key Vault would
+    hold it, and `tracker` whose credential it is."""
 
     def fetch() -> str:
         if not value:

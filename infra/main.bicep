@@ -54,6 +54,18 @@ param gitlabTokenSecretName string = 'gitlab-token'
 @description('Name of the Key Vault secret with the key that signs issue markers; azd\'s postprovision hook (infra/hooks) creates it once and never replaces it.')
 param markerKeySecretName string = 'marker-key'
 
+@description('GitHub App ID or client ID (azd variable FAULTLINE_GITHUB_APP_ID) to authenticate as the App rather than with a token; empty for the token. Its private key goes in the Key Vault secret githubAppKeySecretName after deployment.')
+param githubAppId string = ''
+
+@description('Name of the Key Vault secret that holds the GitHub App\'s private key (PEM).')
+param githubAppKeySecretName string = 'github-app-private-key'
+
+@description('The GitHub App\'s installation per owner, owner=id,owner=id (azd variable FAULTLINE_GITHUB_APP_INSTALLATIONS); empty to look each owner\'s up.')
+param githubAppInstallations string = ''
+
+@description('Name of the Key Vault secret with a user token used only for assignment (Copilot\'s coding agent cannot be assigned by an App); empty for none.')
+param githubAssignmentTokenSecretName string = ''
+
 @secure()
 @description('A GitHub token to store in Key Vault now; leave empty and set the secret after deployment instead (recommended: it then never passes through deployment parameters).')
 param githubToken string = ''
@@ -254,6 +266,10 @@ module api 'app/api.bicep' = {
     keyVaultUri: keyVault.outputs.uri
     githubTokenSecretName: githubTokenSecretName
     markerKeySecretName: markerKeySecretName
+    githubAppId: githubAppId
+    githubAppKeySecretName: githubAppKeySecretName
+    githubAppInstallations: githubAppInstallations
+    githubAssignmentTokenSecretName: githubAssignmentTokenSecretName
     githubApiUrl: githubApiUrl
     gitlabApiUrl: gitlabApiUrl
     gitlabTokenSecretName: gitlabTokenSecretName
@@ -288,6 +304,7 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output FAULTLINE_GITHUB_TOKEN_SECRET string = githubTokenSecretName
 output FAULTLINE_MARKER_KEY_SECRET string = markerKeySecretName
+output FAULTLINE_GITHUB_APP_KEY_SECRET string = githubAppKeySecretName
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString

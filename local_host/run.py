@@ -8,7 +8,7 @@ simulated time (`local_host.webhooks`); the registered
 functions run in the host's order (timer tick, the query queue, the failure notices, the Durable
 orchestrations on durabletask's in-memory backend with the worker in a second process) over
 simulated time. Issues go to the dry-run sink (Markdown files under `--out`), or to GitHub when
-`FAULTLINE_GITHUB_TOKEN` and `FAULTLINE_REPOSITORY` are set."""
+`FAULTLINE_GITHUB_TOKEN` (or `FAULTLINE_GITHUB_APP_ID`) and `FAULTLINE_REPOSITORY` are set."""
 
 from __future__ import annotations
 
@@ -80,21 +80,26 @@ class Plan:
 
 
 def real_github(env: Mapping[str, str]) -> bool:
-    """Whether issues go to GitHub: a token and a repository both set. A token alone is refused
-    rather than quietly ignored: whoever set one meant to create real issues."""
-    token, repository = env.get("FAULTLINE_GITHUB_TOKEN"), env.get("FAULTLINE_REPOSITORY")
-    if token and not repository:
+    """Whether issues go to GitHub: a credential (a token, or a GitHub App's id) and a repository
+    both set. A credential alone is refused rather than quietly ignored: whoever set one meant
+    to create real issues."""
+    repository = env.get("FAULTLINE_REPOSITORY")
+    named = [
+        name for name in ("FAULTLINE_GITHUB_TOKEN", "FAULTLINE_GITHUB_APP_ID") if env.get(name)
+    ]
+    if named and not repository:
         raise LocalRunError(
-            "FAULTLINE_GITHUB_TOKEN is set but FAULTLINE_REPOSITORY is not; the local run "
+            f"{named[0]} is set but FAULTLINE_REPOSITORY is not; the local run "
             "creates real GitHub issues only with both:\n"
             "  FAULTLINE_GITHUB_TOKEN  the token issues are created with (its owner needs "
-            "Issues: read and write on the repositories)\n"
+            "Issues: read and write on the repositories), or FAULTLINE_GITHUB_APP_ID with "
+            "FAULTLINE_GITHUB_APP_PRIVATE_KEY for a GitHub App\n"
             "  FAULTLINE_REPOSITORY    owner/name of the repository issues go to (the shipped "
             "faultline.yaml reads it as routing.default_repository)\n"
-            "Set FAULTLINE_REPOSITORY=owner/name to create real issues, or unset "
-            "FAULTLINE_GITHUB_TOKEN for a dry run that writes each issue as a Markdown file."
+            f"Set FAULTLINE_REPOSITORY=owner/name to create real issues, or unset "
+            f"{named[0]} for a dry run that writes each issue as a Markdown file."
         )
-    return bool(token and repository)
+    return bool(named and repository)
 
 
 def prepare(

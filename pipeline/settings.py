@@ -6,11 +6,19 @@ The aliases are the setting names; they match `local.settings.json.example` and 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
@@ -145,6 +153,11 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_GITHUB_API_URL",
         description="GitHub REST API base (GitHub Enterprise Server: `https://host/api/v3/`).",
     )
+    github_ca_bundle: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITHUB_CA_BUNDLE",
+        description="CA bundle for the GitHub API (GitHub Enterprise Server under a private CA).",
+    )
     github_token: str | None = Field(
         default=None,
         alias="FAULTLINE_GITHUB_TOKEN",
@@ -176,6 +189,52 @@ class AppSettings(BaseModel):
         default="github-token",
         alias="FAULTLINE_GITHUB_TOKEN_SECRET",
         description="Name of the Key Vault secret with the GitHub token.",
+    )
+    github_app_id: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITHUB_APP_ID",
+        pattern=r"^([1-9][0-9]*|Iv[0-9A-Za-z.]{6,})$",
+        description=(
+            "Authenticate as this GitHub App (its App ID, or its client ID `Iv...`) instead of "
+            "with a personal token: issues are written by `<slug>[bot]`."
+        ),
+    )
+    github_app_key_secret: str = Field(
+        default="github-app-private-key",
+        alias="FAULTLINE_GITHUB_APP_KEY_SECRET",
+        description="Name of the Key Vault secret with the GitHub App's private key (PEM).",
+    )
+    github_app_private_key: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITHUB_APP_PRIVATE_KEY",
+        description=(
+            "The GitHub App's private key (PEM; `\\n` for line breaks) for local runs; in Azure "
+            "it comes from Key Vault."
+        ),
+    )
+    github_app_installations: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITHUB_APP_INSTALLATIONS",
+        description=(
+            "The App's installation per owner, `owner=id,owner=id`; owners left out are looked "
+            "up (`GET /repos/{owner}/{repo}/installation`)."
+        ),
+    )
+    github_assignment_token: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITHUB_ASSIGNMENT_TOKEN",
+        description=(
+            "A user token used only to assign issues, for local runs (Copilot's coding agent "
+            "cannot be assigned by a GitHub App); in Azure it comes from Key Vault."
+        ),
+    )
+    github_assignment_token_secret: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITHUB_ASSIGNMENT_TOKEN_SECRET",
+        description=(
+            "Name of the Key Vault secret with that user token; unset for none (with a GitHub "
+            "App, Copilot assignment is then reported as impossible)."
+        ),
     )
     github_timeout_seconds: float = Field(
         default=20.0,
@@ -282,6 +341,56 @@ class AppSettings(BaseModel):
             )
         return self
 
+    @field_validator("github_app_private_key")
+    @classmethod
+    def _a_pem_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "\n" not in value:  # one line, as an environment variable often holds it
+            value = value.replace("\\n", "\n")
+        if not re.match(r"^\s*-----BEGIN (RSA )?PRIVATE KEY-----\n", value):
+            raise ValueError(
+                "expected the PEM file GitHub gave for the App, from -----BEGIN RSA PRIVATE "
+                "KEY----- to its END line"
+            )
+        return value.strip() + "\n"
+
+    @field_validator("github_app_installations")
+    @classmethod
+    def _owner_ids(cls, value: str | None) -> str | None:
+        if value is not None:
+            _installations(value)
+        return value
+
+    @model_validator(mode="after")
+    def _github_app_is_complete(self) -> AppSettings:
+        if self.github_app_id is None:
+            strays = [
+                alias
+                for alias, value in (
+                    ("FAULTLINE_GITHUB_APP_PRIVATE_KEY", self.github_app_private_key),
+                    ("FAULTLINE_GITHUB_APP_INSTALLATIONS", self.github_app_installations),
+                )
+                if value is not None
+            ]
+            if strays:
+                raise ValueError(
+                    f"{' and '.join(strays)} set without FAULTLINE_GITHUB_APP_ID: set the App's "
+                    "ID (or client ID) to authenticate as the App"
+                )
+        elif not (self.key_vault_url or self.github_app_private_key):
+            raise ValueError(
+                "FAULTLINE_GITHUB_APP_ID is set but not where its private key is: set "
+                "FAULTLINE_KEY_VAULT_URL (the key in the secret FAULTLINE_GITHUB_APP_KEY_SECRET "
+                "names) or, locally, FAULTLINE_GITHUB_APP_PRIVATE_KEY"
+            )
+        return self
+
+    @property
+    def installations(self) -> dict[str, int]:
+        """`FAULTLINE_GITHUB_APP_INSTALLATIONS` as owner -> installation id."""
+        return _installations(self.github_app_installations or "")
+
     @property
     def poison_queue(self) -> str:
         """The Functions host's name for the query queue's poison queue."""
@@ -298,6 +407,22 @@ class AppSettings(BaseModel):
             raise SettingsError(
                 f"app settings (environment variables) are invalid:\n{problems}"
             ) from None
+
+
+def _installations(text: str) -> dict[str, int]:
+    """`owner=id,owner=id` (spaces allowed) as a mapping; a ValueError names the bad part."""
+    pairs: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        owner, _, number = (piece.strip() for piece in part.partition("="))
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", owner) or not (
+            number.isdigit() and int(number) > 0
+        ):
+            raise ValueError(
+                f"{part!r} is not owner=installation-id (e.g. acme=12345678); the id is in the "
+                "URL of the installation's settings page"
+            )
+        pairs[owner] = int(number)
+    return pairs
 
 
 def _problem(detail: ErrorDetails) -> str:

@@ -69,6 +69,18 @@ param githubTokenSecretName string
 @description('Name of the Key Vault secret with the key that signs issue markers.')
 param markerKeySecretName string
 
+@description('GitHub App ID or client ID to authenticate as; empty to use the GitHub token instead.')
+param githubAppId string
+
+@description('Name of the Key Vault secret that holds the GitHub App\'s private key (PEM).')
+param githubAppKeySecretName string
+
+@description('The GitHub App\'s installation per owner (owner=id,owner=id); empty to look them up.')
+param githubAppInstallations string
+
+@description('Name of the Key Vault secret with a user token used only for assignment (Copilot needs one under a GitHub App); empty for none.')
+param githubAssignmentTokenSecretName string
+
 @description('GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3).')
 param githubApiUrl string
 
@@ -165,7 +177,15 @@ var appSettings = {
   FAULTLINE_KEY_VAULT_URL: keyVaultUri
   FAULTLINE_GITHUB_TOKEN_SECRET: githubTokenSecretName
   FAULTLINE_MARKER_KEY_SECRET: markerKeySecretName
+  // As a GitHub App: its private key and the optional assignment token are read from Key Vault
+  // at run time too (FAULTLINE_GITHUB_APP_PRIVATE_KEY and FAULTLINE_GITHUB_ASSIGNMENT_TOKEN
+  // stay unset here).
+  FAULTLINE_GITHUB_APP_ID: githubAppId
+  FAULTLINE_GITHUB_APP_KEY_SECRET: githubAppKeySecretName
+  FAULTLINE_GITHUB_APP_INSTALLATIONS: githubAppInstallations
+  FAULTLINE_GITHUB_ASSIGNMENT_TOKEN_SECRET: githubAssignmentTokenSecretName
   FAULTLINE_GITHUB_API_URL: githubApiUrl
+  FAULTLINE_GITHUB_CA_BUNDLE: ''
   FAULTLINE_GITHUB_TIMEOUT_SECONDS: '20'
   FAULTLINE_GITHUB_WRITE_SPACING_SECONDS: '1'
   // Routes to gitlab:group/project: the token is read from Key Vault like GitHub's.

@@ -484,6 +484,9 @@ def check_workspaces(workspaces: list[Workspace], user: str) -> Iterator[Finding
 
 
 def github_token_notice(env: Mapping[str, str]) -> Iterator[Finding]:
+    if env.get("FAULTLINE_GITHUB_APP_ID"):
+        yield from github_app_notice(env)
+        return
     if env.get("FAULTLINE_GITHUB_TOKEN"):
         return
     secret = env.get("FAULTLINE_GITHUB_TOKEN_SECRET") or "github-token"
@@ -495,6 +498,29 @@ def github_token_notice(env: Mapping[str, str]) -> Iterator[Finding]:
         '      az keyvault secret set --vault-name "$(azd env get-value AZURE_KEY_VAULT_NAME)" '
         f'--name {secret} --value "$GITHUB_TOKEN" --expires <when it expires, '
         "e.g. 2027-11-20T00:00:00Z>",
+    )
+
+
+def github_app_notice(env: Mapping[str, str]) -> Iterator[Finding]:
+    """As a GitHub App, the vault holds the App's private key and, for Copilot, a user token."""
+    vault = '"$(azd env get-value AZURE_KEY_VAULT_NAME)"'
+    key = env.get("FAULTLINE_GITHUB_APP_KEY_SECRET") or "github-app-private-key"
+    steps = [
+        f"az keyvault secret set --vault-name {vault} --name {key} "
+        "--file <the App's private key, the .pem GitHub gave>"
+    ]
+    user = env.get("FAULTLINE_GITHUB_ASSIGNMENT_TOKEN_SECRET")
+    if user:
+        steps.append(
+            f'az keyvault secret set --vault-name {vault} --name {user} --value "$USER_TOKEN" '
+            "--expires <when it expires>"
+        )
+    yield Finding(
+        NOTICE,
+        f"the app authenticates as the GitHub App {env['FAULTLINE_GITHUB_APP_ID']} and reads "
+        "its private key from Key Vault, which exists only once provisioning is done",
+        "when `azd provision` (or `azd up`) has finished, store it:\n      "
+        + "\n      ".join(steps),
     )
 
 

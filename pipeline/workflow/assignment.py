@@ -125,20 +125,27 @@ def _assign_now(
             }.items()
             if value
         }
-        assigned = github.assign(repository, number, [COPILOT_LOGIN], agent)
+        why = (
+            "the GitHub credential must be a user token (fine-grained PAT with issues, contents, "
+            "pull requests and actions write) and Copilot coding agent must be enabled for this "
+            "repository."
+        )
+        try:
+            assigned = github.assign(repository, number, [COPILOT_LOGIN], agent)
+        except TrackerRefused as refused:
+            if (refused.status, refused.kind) != (403, "credentials"):
+                raise
+            # a GitHub App without a user token: the tracker refused before asking GitHub
+            assigned, why = (), refused.reason
         if COPILOT_REPORTED_LOGINS & set(assigned):
             audit("assigned", number, "Copilot coding agent")
             _outcome(services, request, "assigned", "Copilot coding agent")
             return list(assigned)
         github.add_labels(repository, number, ["faultline:needs-assignee"])
         github.comment(
-            repository,
-            number,
-            "Faultline could not assign the Copilot coding agent: the GitHub credential must be "
-            "a user token (fine-grained PAT with issues, contents, pull requests and actions "
-            "write) and Copilot coding agent must be enabled for this repository.",
+            repository, number, f"Faultline could not assign the Copilot coding agent: {why}"
         )
-        audit("assign-failed", number, "Copilot was not assigned (token cannot assign it)")
+        audit("assign-failed", number, f"Copilot was not assigned: {why}"[:1000])
         _outcome(services, request, "failed", "Copilot was not assigned")
         return list(assigned)
     if assignment.kind == "claude":

@@ -19,13 +19,13 @@ from typing import Any
 import trustme
 from werkzeug.serving import BaseWSGIServer, make_server
 
-__all__ = ["HttpsServer", "test_pki"]
+__all__ = ["HttpsServer", "local_pki"]
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 @functools.cache
-def test_pki() -> tuple[trustme.CA, trustme.LeafCert]:
+def local_pki() -> tuple[trustme.CA, trustme.LeafCert]:
     """One CA per process, with a certificate for 127.0.0.1 and localhost."""
     ca = trustme.CA()
     return ca, ca.issue_cert("127.0.0.1", "localhost")
@@ -51,7 +51,7 @@ class HttpsServer:
         return f"https://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        ca, certificate = test_pki()
+        ca, certificate = local_pki()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         certificate.configure_cert(context)
         self._tempdir = tempfile.TemporaryDirectory(prefix=f"{self._name}-")

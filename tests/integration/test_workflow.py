@@ -92,6 +92,19 @@ def _rules(tmp_path: Path, **changes: object) -> str:
     return str(path)
 
 
+def _credentials(github: GitHubFake, token: str) -> dict[str, str]:
+    if token != "github-app":
+        return {
+            "FAULTLINE_GITHUB_TOKEN": github.user_token if token == "user" else github.app_token
+        }
+    app = github.register_app()
+    github.install_app(app, "contoso")
+    return {
+        "FAULTLINE_GITHUB_APP_ID": str(app.id),
+        "FAULTLINE_GITHUB_APP_PRIVATE_KEY": app.private_key,
+    }
+
+
 @pytest.fixture
 def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> Iterator:
     opened: list = []
@@ -102,10 +115,17 @@ def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> I
         recheck_seconds: int = 1,
         simulated_timers: bool = False,
         marker_key: str | None = None,
+        assignment_token: bool = False,
         **rule_changes: object,
     ) -> Workflow:
+        """`token` is `user` (a PAT), `app` (an installation token given as a token) or
+        `github-app` (authenticate as the App, installed on contoso); `assignment_token` adds
+        the user's token for assignment."""
         clock = SimulatedClock(FRIDAY_MORNING)
-        github = GitHubFake(clock=SimulatedSeconds(clock)) if simulated_timers else GitHubFake()
+        if simulated_timers:
+            github = GitHubFake(clock=SimulatedSeconds(clock))
+        else:  # the App's JWT and tokens over TLS, as against GitHub
+            github = GitHubFake(https=token == "github-app")
         github.__enter__()
         github.add_repository("contoso", "shop")
         github.add_repository("contoso", "orders")
@@ -118,7 +138,11 @@ def make_workflow(azurite, storage_env, functions: FunctionTable, tmp_path) -> I
             "FAULTLINE_RULES_PATH": _rules(tmp_path, **rule_changes),
             "FAULTLINE_GITHUB_API_URL": github.base_url,
             "FAULTLINE_GITHUB_WRITE_SPACING_SECONDS": "0",  # a local fake
-            "FAULTLINE_GITHUB_TOKEN": github.user_token if token == "user" else github.app_token,
+            **_credentials(github, token),
+            **({"FAULTLINE_GITHUB_CA_BUNDLE": github.ca_path} if github.ca_path else {}),
+            **(
+                {"FAULTLINE_GITHUB_ASSIGNMENT_TOKEN": github.user_token} if assignment_token else {}
+            ),
             "FAULTLINE_GITHUB_TIMEOUT_SECONDS": "1",
             "FAULTLINE_WORKFLOW_RECHECK_SECONDS": str(recheck_seconds),
             "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
@@ -266,6 +290,52 @@ def test_an_app_token_cannot_assign_copilot_and_says_so(make_workflow) -> None:
     assert "faultline:needs-assignee" in issue["labels"]
     assert "must be a user token" in issue["comments"][-1]
     assert flow.actions(notice().fingerprint)[-1] == "assign-failed"
+
+
+def test_as_a_github_app_the_bot_writes_the_issue_and_the_user_token_assigns_copilot(
+    make_workflow,
+) -> None:
+    flow = make_workflow(token="github-app", assignment_token=True)
+    flow.notify(notice(count=3))
+    flow.services.issues.delete_all()  # state lost: the bot's marker is found again
+    flow.notify(notice(count=8))
+    [issue] = flow.shop_issues()
+    assert (issue["author"], issue["assignees"]) == ("faultline[bot]", ["Copilot"])
+    [assigning] = flow.github.calls("POST", "/repos/contoso/shop/issues/1/assignees")
+    assert assigning.token == flow.github.user_token
+    assert all(r.token != flow.github.user_token for r in flow.github.calls("POST", "*/issues"))
+    assert flow.actions(notice().fingerprint)[:2] == ["created", "assigned"]
+
+
+def test_as_a_github_app_without_a_user_token_copilot_is_reported_impossible(
+    make_workflow,
+) -> None:
+    flow = make_workflow(token="github-app")
+    flow.notify(notice())
+    [issue] = flow.shop_issues()
+    assert (issue["author"], issue["assignees"]) == ("faultline[bot]", [])
+    assert flow.github.calls(path="/repos/*/issues/*/assignees") == []
+    assert "faultline:needs-assignee" in issue["labels"]
+    assert issue["comments"][-1].startswith(
+        "Faultline could not assign the Copilot coding agent: a GitHub App cannot assign"
+    )
+    [failed] = [
+        e for e in flow.services.audit.entries(notice().fingerprint) if e.action == "assign-failed"
+    ]
+    assert "a GitHub App cannot assign Copilot's coding agent" in failed.reason
+    assert "FAULTLINE_GITHUB_ASSIGNMENT_TOKEN_SECRET" in failed.reason
+
+
+def test_as_a_github_app_claude_is_mentioned_by_the_bot(make_workflow) -> None:
+    """claude-code-action acts on the bot's mention only when `allowed_bots` names it."""
+    claude = {"kind": "claude", "claude_trigger": "mention"}
+    flow = make_workflow(token="github-app", **{"assignment.default": claude})
+    flow.notify(notice())
+    [issue] = flow.shop_issues()
+    assert issue["comments"][-1].startswith("@claude Investigate this failure.")
+    [mention] = flow.github.calls("POST", "/repos/contoso/shop/issues/1/comments")
+    assert mention.token is not None and mention.token.startswith("ghs_")
+    assert flow.actions(notice().fingerprint) == ["created", "assigned"]
 
 
 def test_named_users_are_assigned_and_unknown_ones_reported(make_workflow) -> None:

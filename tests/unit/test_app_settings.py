@@ -95,6 +95,62 @@ def test_a_bad_credential_setting_is_named_but_its_value_is_not_shown() -> None:
     assert key not in problem
 
 
+PEM_ONE_LINE = "-----BEGIN RSA PRIVATE KEY-----\\nMIIEow\\n-----END RSA PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        (
+            {"FAULTLINE_GITHUB_APP_ID": "123456"},
+            "FAULTLINE_GITHUB_APP_ID is set but not where its private key is: set "
+            "FAULTLINE_KEY_VAULT_URL",
+        ),
+        (
+            {"FAULTLINE_GITHUB_APP_ID": "my-app", "FAULTLINE_KEY_VAULT_URL": "https://kv/"},
+            "FAULTLINE_GITHUB_APP_ID=my-app: expected text matching",
+        ),
+        (
+            {"FAULTLINE_GITHUB_APP_PRIVATE_KEY": PEM_ONE_LINE},
+            "FAULTLINE_GITHUB_APP_PRIVATE_KEY set without FAULTLINE_GITHUB_APP_ID",
+        ),
+        (
+            {"FAULTLINE_GITHUB_APP_ID": "123456", "FAULTLINE_GITHUB_APP_PRIVATE_KEY": "ghp_x"},
+            "FAULTLINE_GITHUB_APP_PRIVATE_KEY=<5 characters, not shown>: expected the PEM file",
+        ),
+        (
+            {
+                "FAULTLINE_GITHUB_APP_ID": "Iv23liAbCdEf12",
+                "FAULTLINE_KEY_VAULT_URL": "https://kv/",
+                "FAULTLINE_GITHUB_APP_INSTALLATIONS": "acme=12, contoso",
+            },
+            "FAULTLINE_GITHUB_APP_INSTALLATIONS=acme=12, contoso: 'contoso' is not "
+            "owner=installation-id",
+        ),
+    ],
+    ids=["no-key", "bad-id", "key-without-app", "not-a-pem", "bad-installations"],
+)
+def test_a_github_app_missing_a_piece_is_named(env: dict[str, str], problem: str) -> None:
+    [line] = _problems(env)
+    assert line.startswith(problem)
+
+
+def test_a_github_app_key_on_one_line_and_its_installations_are_read() -> None:
+    settings = AppSettings.from_env(
+        {
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+            "FAULTLINE_GITHUB_APP_ID": "123456",
+            "FAULTLINE_GITHUB_APP_PRIVATE_KEY": PEM_ONE_LINE,
+            "FAULTLINE_GITHUB_APP_INSTALLATIONS": " acme=12 , Contoso=345",
+        }
+    )
+    assert settings.github_app_private_key == (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n"
+    )
+    assert settings.installations == {"acme": 12, "Contoso": 345}
+    assert settings.github_assignment_token_secret is None
+
+
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 

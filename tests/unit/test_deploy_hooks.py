@@ -562,6 +562,18 @@ def test_the_token_notice_names_the_secret_and_goes_once_a_token_is_given(run_ho
     assert code == 0 and "keyvault" not in output
 
 
+def test_as_a_github_app_the_notice_asks_for_the_private_key_and_the_user_token(
+    run_hook,
+) -> None:
+    env = {**AZD_ENV, "FAULTLINE_GITHUB_APP_ID": "123456"}
+    code, output, _ = run_hook("preflight.py", azure(), env)
+    assert code == 0 and "--name github-app-private-key --file " in output
+    assert "--name github-token" not in output and "$USER_TOKEN" not in output
+    env["FAULTLINE_GITHUB_ASSIGNMENT_TOKEN_SECRET"] = "copilot-user-token"
+    code, output, _ = run_hook("preflight.py", azure(), env)
+    assert code == 0 and '--name copilot-user-token --value "$USER_TOKEN"' in output
+
+
 def test_a_region_without_flex_consumption(run_hook) -> None:
     code, output, _ = run_hook("preflight.py", azure(), {**AZD_ENV, "AZURE_LOCATION": "westus"})
     assert code == 1

@@ -792,12 +792,14 @@ PLATFORM_ONLY = {
 # functionAppConfig and rejects the setting.
 LOCAL_HOST_ONLY = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags"}
 # Read by the code but deliberately not set in Azure: the storage connection string (identity
-# settings replace it) and plain GitHub and GitLab tokens (Key Vault holds them there).
+# settings replace it) and plain GitHub and GitLab credentials (Key Vault holds them there).
 NOT_IN_AZURE = {
     "AzureWebJobsStorage",
     "FAULTLINE_GITHUB_TOKEN",
     "FAULTLINE_GITLAB_TOKEN",
     "FAULTLINE_MARKER_KEY",
+    "FAULTLINE_GITHUB_APP_PRIVATE_KEY",
+    "FAULTLINE_GITHUB_ASSIGNMENT_TOKEN",
 }
 RULES_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
 

@@ -14,6 +14,7 @@ import local_host.run as local_run
 from local_host.run import (
     DAYS_DATA,
     NIGHT_DATA,
+    LocalRunError,
     Plan,
     _next_daily,
     data_folder,
@@ -42,6 +43,7 @@ ROOT = Path(__file__).parents[2]
 SAMPLE = ROOT / "samples" / "telemetry"
 VARIABLES = (
     "FAULTLINE_GITHUB_TOKEN",
+    "FAULTLINE_GITHUB_APP_ID",
     "FAULTLINE_REPOSITORY",
     "FAULTLINE_POLL_INTERVAL",
     "FAULTLINE_LOGS_EXPORT_DIR",
@@ -118,7 +120,8 @@ def test_a_github_token_without_a_repository_is_refused_naming_both_variables(
         "error: FAULTLINE_GITHUB_TOKEN is set but FAULTLINE_REPOSITORY is not; the local run "
         "creates real GitHub issues only with both:",
         "  FAULTLINE_GITHUB_TOKEN  the token issues are created with (its owner needs Issues: "
-        "read and write on the repositories)",
+        "read and write on the repositories), or FAULTLINE_GITHUB_APP_ID with "
+        "FAULTLINE_GITHUB_APP_PRIVATE_KEY for a GitHub App",
         "  FAULTLINE_REPOSITORY    owner/name of the repository issues go to (the shipped "
         "faultline.yaml reads it as routing.default_repository)",
         "Set FAULTLINE_REPOSITORY=owner/name to create real issues, or unset "
@@ -138,13 +141,19 @@ def test_a_github_token_without_a_repository_is_refused_naming_both_variables(
             },
             True,
         ),
+        ({"FAULTLINE_GITHUB_APP_ID": "123456", "FAULTLINE_REPOSITORY": "acme/shop"}, True),
     ],
-    ids=["neither", "repository-only", "both"],
+    ids=["neither", "repository-only", "both", "app-and-repository"],
 )
 def test_issues_go_to_github_only_with_a_token_and_a_repository(
     variables: dict[str, str], github: bool
 ) -> None:
     assert real_github(variables) is github
+
+
+def test_a_github_app_without_a_repository_is_refused_by_name() -> None:
+    with pytest.raises(LocalRunError, match="^FAULTLINE_GITHUB_APP_ID is set but FAULTLINE_REP"):
+        real_github({"FAULTLINE_GITHUB_APP_ID": "123456"})
 
 
 def test_a_misnamed_export_stops_the_run_with_exit_2_before_it_starts(

@@ -19,6 +19,8 @@ follows.
 - Permissions: each token has a repository role (read, triage, write, maintain, admin) and a
   fine-grained ``issues`` permission (none, read, write); labels and assignees on a new issue are
   dropped silently without push access, and endpoints the token may not use answer 403.
+- GitHub Apps: the App-level endpoints take only a valid JWT, installation tokens expire an
+  hour after minting and see only their account's repositories (``apps``).
 - Assignees that GitHub drops silently (non-collaborators, and the Copilot coding agent when the
   token is an App installation token), and labels that appear on first use.
 
@@ -27,10 +29,12 @@ Payloads are schema-complete for githubkit's models (``.parsed_data`` validates)
 The modules, each one concern: ``server`` (``GitHubFake``: the HTTP side and the order in which
 a request meets the rest), ``state`` (what the fake holds), ``handlers`` (what each endpoint
 does to it), ``payloads`` (the JSON it answers), ``search`` (the lagging, word-matching index),
-``limits`` (primary and secondary rate limits), ``faults`` (what a test injects) and ``clock``.
+``limits`` (primary and secondary rate limits), ``apps`` (GitHub Apps, their JWTs and
+installation tokens), ``faults`` (what a test injects) and ``clock``.
 This module exports the names tests and benchmarks use.
 """
 
+from tests.fakes.github.apps import App
 from tests.fakes.github.clock import FakeClock, SimulatedSeconds
 from tests.fakes.github.faults import (
     Abuse,
@@ -49,6 +53,7 @@ __all__ = [
     "COPILOT_ASSIGNEE",
     "ROLES",
     "Abuse",
+    "App",
     "Fault",
     "FakeClock",
     "GitHubFake",

@@ -5,11 +5,14 @@ through the rate limits and any injected fault, routes it to its handler and rec
 import contextlib
 import fnmatch
 import json
+import ssl
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -18,6 +21,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.fakes.github.apps import App, Apps
 from tests.fakes.github.clock import FakeClock
 from tests.fakes.github.faults import (
     Abuse,
@@ -44,6 +48,7 @@ from tests.fakes.github.payloads import (
 )
 from tests.fakes.github.search import SearchIndex
 from tests.fakes.github.state import ROLES, TOKEN_LEVELS, Access, State, User
+from tests.fakes.https import local_pki  # one test CA per process for every fake
 
 _WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 _TROUBLESHOOTING = f"{DOCS}/using-the-rest-api/troubleshooting-the-rest-api"
@@ -100,6 +105,19 @@ _ROUTES = Map(
     ],
     strict_slashes=False,
 )
+# Endpoints that take the App's JWT rather than a token (``apps``).
+_APP_ROUTES = Map(
+    [
+        Rule("/app", endpoint="app", methods=["GET"]),
+        Rule("/repos/<owner>/<repo>/installation", endpoint="installation", methods=["GET"]),
+        Rule(
+            "/app/installations/<int:installation>/access_tokens",
+            endpoint="access_tokens",
+            methods=["POST"],
+        ),
+    ],
+    strict_slashes=False,
+)
 
 
 _ENDPOINT_DOCS = {
@@ -135,13 +153,16 @@ def _check_token_permission(access: Access, endpoint: str, method: str) -> None:
 
 
 class GitHubFake:
-    """Plain-HTTP GitHub REST server on 127.0.0.1 for ``GitHub(TokenAuthStrategy(t), base_url=)``.
+    """GitHub REST server on 127.0.0.1 for ``GitHub(TokenAuthStrategy(t), base_url=)``: plain
+    HTTP, or HTTPS with ``https=True`` (clients verify it with ``client_ssl()`` or ``ca_path``).
 
     ``user_token`` acts as ``user_login`` (a fine-grained PAT: may assign Copilot);
     ``app_token`` acts as ``app_login`` (an App installation token: may not). Both have write
     access and the ``issues: write`` permission until ``set_access`` says otherwise;
-    ``add_token`` makes more. Time comes from ``clock``; nothing sleeps except responses that a
-    fault holds past the client's timeout.
+    ``add_token`` makes more. ``register_app`` makes the GitHub App whose bot is ``app_login``
+    and ``install_app`` installs it on an account; its installation tokens are minted through
+    the API with the App's JWT (``apps``). Time comes from ``clock``; nothing sleeps except
+    responses that a fault holds past the client's timeout.
 
     Rate limits (``limits``): ``core_limit``/``search_limit`` per window (``primary_status`` 403
     or 429); ``secondary_per_minute``/``secondary_per_hour`` content-creating requests, answered
@@ -164,8 +185,11 @@ class GitHubFake:
         secondary_retry_after: bool = True,
         primary_status: int = 403,
         search_lag: float = 30.0,
+        https: bool = False,
     ) -> None:
         self.clock = clock or FakeClock()
+        self._https = https
+        self.ca_path: str | None = None
         self.limits = RateLimits(
             self.clock,
             core_limit=core_limit,
@@ -186,18 +210,30 @@ class GitHubFake:
         self._state.actors.update({self.user_token: self._user, self.app_token: app})
         self._state.access.update({self.user_token: Access(), self.app_token: Access(app=True)})
         self._state.users[user_login.lower()] = self._user
+        self._app_bot = app
         payloads = Payloads(lambda: self.base_url, self._state.users)
         self.search = SearchIndex(self.clock, payloads, search_lag)
         self._handlers = Handlers(self._state, self.search, payloads, self.clock, self.user_token)
+        self.apps = Apps(self._state, self.clock, payloads)
         self._faults = Faults(self.clock)
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> Self:
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}/"
+        context = None
+        if self._https:
+            ca, certificate = local_pki()
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            certificate.configure_cert(context)
+            self._tempdir = tempfile.TemporaryDirectory(prefix="github-fake-")
+            self.ca_path = str(Path(self._tempdir.name) / "ca.pem")
+            ca.cert_pem.write_to_path(self.ca_path)
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True, ssl_context=context)
+        scheme = "https" if self._https else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self._server.server_port}/"
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.02},
@@ -219,6 +255,14 @@ class GitHubFake:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+
+    def client_ssl(self) -> ssl.SSLContext:
+        """What a client verifies this fake's certificate with (``https=True``)."""
+        if self.ca_path is None:
+            raise ValueError("the fake serves plain HTTP: start it with https=True")
+        return ssl.create_default_context(cafile=self.ca_path)
 
     # -- set-up and inspection ------------------------------------------------------------
 
@@ -276,6 +320,22 @@ class GitHubFake:
                 issue.closed_at, issue.closed_by = issue.created_at, self._user
             self.search.reindex(repository, issue, visible_from=float("-inf"))
             return issue.number
+
+    def register_app(self) -> App:
+        """Register the GitHub App whose bot is ``app_login``; its ``private_key`` is the PEM
+        its owner would download, ``id`` and ``client_id`` what a JWT may name as issuer."""
+        with self._lock:
+            return self.apps.register(self._app_bot.login.removesuffix("[bot]"), self._app_bot)
+
+    def install_app(self, app: App, owner: str) -> int:
+        """Install ``app`` on the account ``owner`` (all its repositories); the installation id."""
+        with self._lock:
+            return self.apps.install(app, owner)
+
+    def revoke(self, token: str) -> None:
+        """Revoke a token, as ``DELETE /installation/token`` or an owner would: it answers 401."""
+        with self._lock:
+            self._state.actors.pop(token, None)
 
     def fail_next(self, fault: Fault, *, method: str = "*", path: str = "*") -> None:
         """Queue a fault for the next request whose method and path match these globs.
@@ -357,8 +417,15 @@ class GitHubFake:
     ) -> tuple[Response, Fault | None]:
         """Authenticate, spend the primary budget, refuse a token told to wait, take a queued
         fault, check the token's permission and secondary limits, then dispatch."""
+        try:
+            app_endpoint, app_args = _APP_ROUTES.bind_to_environ(request.environ).match()
+        except HTTPException:
+            pass
+        else:
+            return self._respond_to_app(request, token, app_endpoint, app_args), None
         actor = self._state.actors.get(token or "")
-        if actor is None or token is None:
+        expires_at = self._state.access[token].expires_at if actor and token else None
+        if actor is None or token is None or (expires_at and expires_at <= self.clock.now()):
             message = "Bad credentials" if token else "Requires authentication"
             return error_response(ApiError(401, message), self.limits.headers("", "core")), None
         resource = (
@@ -368,19 +435,21 @@ class GitHubFake:
             if request.path == "/graphql"
             else "core"
         )
-        headers = self.limits.headers(token, resource)
+        access = self._state.access[token]
+        # an installation's tokens share its limits: a new token does not reset them
+        limited = f"installation {access.installation}" if access.installation else token
+        headers = self.limits.headers(limited, resource)
         try:
             endpoint, args = _ROUTES.bind_to_environ(request.environ).match()
         except HTTPException:
             return error_response(not_found(), headers), None
-        access = self._state.access[token]
         caller = f"{'installation' if access.app else 'user'} ID {actor.id}"
-        spent = self.limits.spend(token, resource, caller, headers["x-github-request-id"])
+        spent = self.limits.spend(limited, resource, caller, headers["x-github-request-id"])
         if spent is not None:
             return error_response(spent, headers), None
-        headers = self.limits.headers(token, resource)
+        headers = self.limits.headers(limited, resource)
         told_to_wait = self.limits.told_to_wait(
-            token, request.method, request.path, headers, arrived
+            limited, request.method, request.path, headers, arrived
         )
         if told_to_wait is not None:
             return error_response(told_to_wait, headers), None
@@ -388,12 +457,12 @@ class GitHubFake:
         if isinstance(fault, SecondaryRateLimit | Abuse | ServerError):
             error = fault_error(fault, headers)
             if not isinstance(fault, ServerError):
-                self.limits.penalise(token, fault.retry_after, error.status)
+                self.limits.penalise(limited, fault.retry_after, error.status)
             return error_response(error, headers), fault
         try:
             _check_token_permission(access, endpoint, request.method)
             if request.method in _WRITE_METHODS and endpoint != "graphql":
-                self.limits.count_write(token, headers)
+                self.limits.count_write(limited, headers)
             call = Call(
                 request,
                 token,
@@ -416,6 +485,26 @@ class GitHubFake:
             return error_response(ApiError(fault.status, "Server Error"), headers), fault
         return json_response(status, payload, {**headers, **extra}), fault
 
+    def _respond_to_app(
+        self, request: Request, token: str | None, endpoint: str, args: dict[str, Any]
+    ) -> Response:
+        """An App-level endpoint: the JWT authenticates, not a token (``apps``)."""
+        headers = self.limits.headers("", "core")
+        try:
+            app = self.apps.authenticate(token)
+            if endpoint == "app":
+                status, payload, extra = self.apps.get_app(app)
+            elif endpoint == "installation":
+                status, payload, extra = self.apps.repository_installation(
+                    app, args["owner"], args["repo"]
+                )
+            else:
+                body = _parse_body(request)
+                status, payload, extra = self.apps.access_token(app, args["installation"], body)
+        except ApiError as error:
+            return error_response(error, headers)
+        return json_response(status, payload, {**headers, **extra})
+
     def _apply_late_writes(self) -> None:
         """Perform the ``LandsLater`` writes whose time has come, oldest first."""
         for write in self._faults.due_writes():
@@ -430,6 +519,9 @@ class GitHubFake:
         if endpoint == "graphql":
             return self._handlers.graphql_viewer(call)
         repository = find_repository(self._state, args.pop("owner"), args.pop("repo"))
+        confined = call.access.owner
+        if confined is not None and confined.lower() != repository.owner.lower():
+            raise not_found()  # another account's installation token cannot see it
         handlers = self._handlers
         match endpoint, call.request.method:
             case "issues", "GET":

@@ -111,6 +111,9 @@ class Access:
     role: str = "write"
     issues: str = "write"
     app: bool = False  # an App installation token ("by integration") rather than a PAT
+    expires_at: float | None = None  # a minted installation token's end, on the fake's clock
+    owner: str | None = None  # the account a minted installation token is confined to
+    installation: int | None = None  # a minted token's installation, whose limits it shares
 
     def at_least(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
