@@ -29,8 +29,16 @@ if TYPE_CHECKING:
     from adapters.github import GitHubPacer
     from adapters.secrets import CachedSecret
     from detection.rules import Rules
-    from pipeline.ports import Clock, IssueTracker, LogSource, Metrics, QueryOutcome, QueryPlan
-    from pipeline.services import Services
+    from pipeline.ports import (
+        Clock,
+        IssueTracker,
+        LogSource,
+        Metrics,
+        Notifier,
+        QueryOutcome,
+        QueryPlan,
+    )
+    from pipeline.services import NotificationPorts, Services
     from pipeline.settings import AppSettings
 
 APP_ROOT = Path(__file__).resolve().parent
@@ -264,7 +272,51 @@ def bootstrap(
         marker_key=marker_key,
         issue_template=_issue_template(settings),
         metrics=metrics,
+        notifications=_notifications(settings, credential, queues, tables),
     )
+
+
+def _notifications(
+    settings: AppSettings,
+    credential: TokenCredential | None,
+    queues: QueueServiceClient,
+    tables: TableServiceClient,
+) -> NotificationPorts:
+    """The notification queue, the dispatcher's table, and the channels: the dry-run files
+    beside the dry-run issues, else HTTP with each channel's secrets read from Key Vault (cached
+    per secret, re-read after the cache's lifetime, so a rotated webhook URL needs no restart)."""
+    from adapters.notify_state import TableNotificationState
+    from adapters.queues import StorageQueue
+    from adapters.tables import ensure_table
+    from pipeline.services import NotificationPorts
+
+    return NotificationPorts(
+        queue=StorageQueue.open(queues, settings.notify_queue),
+        state=TableNotificationState(ensure_table(tables, f"{settings.table_prefix}Notifications")),
+        notifier=_notifier(settings, credential),
+    )
+
+
+def _notifier(settings: AppSettings, credential: TokenCredential | None) -> Notifier:
+    if settings.dry_run_dir:
+        from adapters.notify_files import NotificationFileSink
+
+        directory = Path(settings.dry_run_dir)
+        absolute = directory if directory.is_absolute() else APP_ROOT / directory
+        return NotificationFileSink(absolute / "notifications")
+    from adapters.notify import HttpNotifier
+
+    vault_url = settings.key_vault_url
+
+    @functools.cache
+    def cached(name: str) -> CachedSecret:
+        from adapters.secrets import environment_secret, key_vault_secret
+
+        if vault_url is None:
+            return environment_secret(None, "FAULTLINE_KEY_VAULT_URL (notification secrets)")
+        return key_vault_secret(vault_url, name, credential or _default_credential(settings))
+
+    return HttpNotifier(lambda name: cached(name)(), slack_api=settings.slack_api_url)
 
 
 def _issue_tracker(

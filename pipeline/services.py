@@ -17,6 +17,8 @@ from pipeline.ports import (
     LogSource,
     MessageQueue,
     Metrics,
+    NotificationState,
+    Notifier,
     OccurrenceLedger,
     Operations,
     PoisonLog,
@@ -24,6 +26,16 @@ from pipeline.ports import (
     RateLimiter,
 )
 from pipeline.settings import AppSettings
+
+
+@dataclass
+class NotificationPorts:
+    """What notifications need: the queue the workflow drops events on (and flushes wait on),
+    the dispatcher's shared state, and the channels (HTTP, or the dry-run files)."""
+
+    queue: MessageQueue
+    state: NotificationState
+    notifier: Notifier
 
 
 @dataclass
@@ -54,3 +66,5 @@ class Services:
     """The rules' own issue template, or None for the default one."""
     metrics: Metrics
     """Faultline's own metrics (`pipeline.metrics`): Application Insights in Azure."""
+    notifications: NotificationPorts | None = None
+    """None where nothing is notified (tests of other use cases); events are then dropped."""

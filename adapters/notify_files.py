@@ -1,0 +1,49 @@
+"""The dry-run channel: each message written as a JSON file under `<folder>/notifications/`,
+exactly as it would have been posted, so a local run shows where notifications would have gone.
+
+`<channel>/<NNNN>-<event>.json` holds the channel, its kind, the rule, and the payload Slack,
+Teams or the webhook would have received (a webhook's signature is left out: no key is read). A
+Slack bot's thread is the number of the issue's first message, so replies show which they follow.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from detection.notify_payloads import Message, slack_blocks, teams_card, webhook_body
+from detection.rules import Channel
+from pipeline.ports import Delivery
+
+
+class NotificationFileSink:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+
+    def deliver(
+        self, channel: Channel, message: Message, *, thread: str | None, delivery_id: str
+    ) -> Delivery:
+        if channel.kind == "slack":
+            payload = slack_blocks(message)
+        elif channel.kind == "teams":
+            payload = teams_card(message)
+        else:
+            payload = json.loads(webhook_body(message, channel.template))
+        folder = self.directory / channel.name
+        with self._lock:
+            folder.mkdir(parents=True, exist_ok=True)
+            number = len(list(folder.glob("*.json"))) + 1
+            event = message.event.kind if message.event else "held-back"
+            record = {
+                "channel": channel.name,
+                "kind": channel.kind,
+                "rule": message.rule,
+                "delivery": delivery_id,
+                "thread": thread,
+                "payload": payload,
+            }
+            path = folder / f"{number:04d}-{event}.json"
+            path.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
+        return Delivery(status=0, attempts=1, thread=thread or f"{number:04d}")
