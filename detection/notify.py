@@ -83,12 +83,13 @@ def throttle_key(rule: str, channel: str) -> str:
 def matching_rules(
     notifications: Notifications, event: NotificationEvent
 ) -> tuple[NotificationRule, ...]:
-    """The rules that fire for `event`: its kind listed, and every filter given passing (a
+    """The enabled rules that fire for `event`: its kind listed, and every filter given passing (a
     poisoned job has no severity, definition or repository, so only unfiltered rules take it)."""
     return tuple(
         rule
         for rule in notifications.rules
-        if event.kind in rule.events
+        if rule.enabled
+        and event.kind in rule.events
         and (not rule.severities or event.severity in rule.severities)
         and (not rule.definitions or event.definition in rule.definitions)
         and (not rule.routes or event.route in rule.routes)

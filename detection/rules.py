@@ -191,6 +191,17 @@ def _dynamic_key(key: str) -> str:
 DynamicKey = Annotated[str, AfterValidator(_dynamic_key)]
 
 
+def true_or_false(value: object) -> object:
+    """An `enabled` switch. A substituted variable arrives as text: only `true` and `false` (any
+    case) are read, so a typo such as `ture` or a stray `0` names the field instead of meaning
+    something."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise ValueError(f"enabled is true or false, not {value!r}")
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -415,13 +426,7 @@ class LogSource(_Model):
     @field_validator("enabled", mode="before")
     @classmethod
     def _true_or_false(cls, value: object) -> object:
-        """A substituted variable arrives as text: only `true` and `false` (any case) are read,
-        so a typo such as `ture` or a stray `0` names the field instead of meaning something."""
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        if not isinstance(value, bool):
-            raise ValueError(f"enabled is true or false, not {value!r}")
-        return value
+        return true_or_false(value)
 
     @field_validator("workspace_resource_id", mode="before")
     @classmethod
@@ -794,6 +799,14 @@ class NotificationRule(_Model):
     """Send events to channels; every filter given must match (an empty one matches all)."""
 
     name: Name
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Whether the rule fires; written as `true`/`false` or a `${FAULTLINE_...}` variable "
+            "holding one (the shipped rules' example is switched on by "
+            "`FAULTLINE_NOTIFICATIONS_ENABLED`, which the local run sets)."
+        ),
+    )
     events: tuple[NotificationEventKind, ...] = Field(min_length=1)
     channels: tuple[Name, ...] = Field(min_length=1)
     severities: tuple[Literal["critical", "high", "medium", "low"], ...] = ()
@@ -801,6 +814,11 @@ class NotificationRule(_Model):
     routes: tuple[str, ...] = ()
     repositories: tuple[Repository, ...] = ()
     throttle: NotificationThrottle = NotificationThrottle()
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> object:
+        return true_or_false(value)
 
 
 class Notifications(_Model):

@@ -110,7 +110,11 @@ def prepare(
         "FAULTLINE_POLL_INTERVAL": env.get("FAULTLINE_POLL_INTERVAL", "15m"),
         "FAULTLINE_METRICS_FILE": str(out / "metrics.jsonl"),
         **({"FAULTLINE_RULES_PATH": str(rules)} if rules else {}),
-        **({} if github else {"FAULTLINE_DRY_RUN_DIR": str(out)}),
+        **(
+            {}
+            if github
+            else {"FAULTLINE_DRY_RUN_DIR": str(out), "FAULTLINE_NOTIFICATIONS_ENABLED": "true"}
+        ),
     }
     # storage is Azurite, started once this passes; any connection string stands in for it here
     stand_in = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
@@ -157,6 +161,9 @@ class LocalRun:
             f"{settings.failure_queue}-poison",
             functions.user_function("record_poisoned_notice"),
         )
+        self.notifications = QueueDriver(
+            queues, settings.notify_queue, functions.user_function("deliver_notifications")
+        )
         self.tick_function = functions.user_function("fan_out_queries")
         self.settle_function = functions.user_function("settle_operations")
         self.clean_up = functions.user_function("prune_occurrence_ledger")
@@ -180,6 +187,7 @@ class LocalRun:
         self.notices_sent += self.notices.deliver_waiting().processed
         self.poisoned_notices.drain()
         self.durable.run_due_work()
+        self.notifications.drain()
 
     def replay(self, end: datetime, interval: timedelta, progress: Progress) -> None:
         """Tick every `interval` of simulated time until `end`."""
@@ -211,6 +219,7 @@ class LocalRun:
             progress.update(self.clock.now(), "workflows wait for their budget or business hours")
             self.notices_sent += self.notices.deliver_waiting().processed
             self.durable.run_due_work()
+            self.notifications.drain()
             due = self.durable.next_timer_due()
             if due is not None:
                 self.clock.set(max(due, self.clock.now()))
@@ -279,6 +288,7 @@ def run(plan: Plan) -> int:
             with Progress() as progress:
                 local.replay(end, interval, progress)
                 took = local.settle(SETTLE_LIMIT, progress)
+            local.notifications.drain()
             _report(local, plan, end, took, time.monotonic() - started)
             report_metrics(services.settings.metrics_file, out)
             write_report(out, services)

@@ -223,17 +223,49 @@ def summary_lines(summary: RunSummary) -> list[str]:
             "GitHub's limits (the workflow waits; nothing is dropped)."
         )
     lines += _assignment_lines(summary)
+    lines += _notification_lines(summary)
     problems = [
         _count(count, what) + after
         for what, count, after in [
             ("poisoned query job", summary.poisoned_jobs, ""),
             ("failed assignment", actions.get("assign-failed", 0), ""),
             ("write", actions.get("refused", 0), " refused by GitHub (see /api/health)"),
+            ("notification", actions.get("notification-failed", 0), " not delivered"),
         ]
         if count
     ]
     lines += ["", "  Problems: " + (", ".join(problems) if problems else "none.")]
     return [wrapped for line in lines for wrapped in _wrap(line)]
+
+
+def _notification_lines(summary: RunSummary) -> list[str]:
+    """Where notifications went, from the dispatcher's audit rows: sent (or, in a dry run,
+    written), held back by their rule's throttle, failed."""
+    actions = summary.actions
+    sent, held = actions.get("notified", 0), actions.get("notification-held", 0)
+    failed = actions.get("notification-failed", 0)
+    if not (sent or held or failed):
+        return []
+    how = "written as files (a dry run: nothing sent)" if summary.dry_run else "sent"
+    return [
+        "",
+        f"  Notifications: {_count(sent, 'message')} {how}; "
+        f"{_count(held, 'event', zero='no')} held back by a rule's throttle (a storm's "
+        "count goes out in one later message)"
+        + (f"; {_count(failed, 'delivery', 'deliveries')} failed." if failed else "."),
+    ]
+
+
+def notification_folders(out: Path) -> dict[Path, int]:
+    """The dry-run channel's folders (`notifications/<channel>/`) and the messages in each."""
+    root = out / "notifications"
+    if not root.is_dir():
+        return {}
+    return {
+        folder: len(list(folder.glob("*.json")))
+        for folder in sorted(root.iterdir())
+        if folder.is_dir()
+    }
 
 
 def _assignment_lines(summary: RunSummary) -> list[str]:
@@ -361,6 +393,11 @@ def where_to_look(out: Path, *, github: str | None = None, cwd: Path | None = No
             lines.append(f"  the first issue:  {show(first)}")
     else:
         lines.append(f"  the issues:       none were created (the dry-run folder is {show(out)}/)")
+    if channels := notification_folders(out):
+        listed = ", ".join(
+            f"{show(folder)}/ ({_count(count, 'message')})" for folder, count in channels.items()
+        )
+        lines += _wrap(f"  notifications:    {listed}", hang=20)
     index = out / "index.html"
     if index.is_file():
         lines.append(f"  the whole run:    {show(index)} (open it in a browser)")

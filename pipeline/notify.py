@@ -73,6 +73,24 @@ def emit(services: Services, event: NotificationEvent) -> None:
         log.exception("could not queue the %s notification of %s", event.kind, event.fingerprint)
 
 
+def emit_trouble(services: Services, key: str, what: str, reason: str) -> None:
+    """Faultline's own trouble (a poisoned job or notice, a refused workflow) as a `job-poisoned`
+    event, once per `key`; never raises into the recorder."""
+    try:
+        event = NotificationEvent(
+            kind="job-poisoned",
+            at=services.clock.now(),
+            fingerprint=key,
+            title=what,
+            reason=reason,
+            occasion=key,
+        )
+    except ValueError:
+        log.exception("could not build the notification of poisoned %s", key)
+        return
+    emit(services, event)
+
+
 def dispatch(services: Services, body: str) -> int:
     """The notification queue's trigger: send an event to every channel its rules name, or run
     a storm's flush. Returns how many messages went out."""
