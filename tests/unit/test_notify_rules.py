@@ -4,11 +4,13 @@ that name channels, definitions and routes that exist, each mistake named by its
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import yaml
 
 from detection.rules import RulesError, load_rules
+from pipeline.config_reference import NOTIFICATION_SETUPS
 
 pytestmark = pytest.mark.unit
 
@@ -183,3 +185,20 @@ def test_a_pasted_secret_is_not_echoed() -> None:
     with pytest.raises(RulesError) as error:
         _load({"channels": [{"name": "s", "kind": "slack", "webhook_url_secret": url}]})
     assert "XXXXXXXX" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("title", "example"), [(t, e) for t, _, e in NOTIFICATION_SETUPS], ids=lambda v: v[:20]
+)
+def test_each_documented_set_up_loads(title: str, example: str) -> None:
+    section = yaml.safe_load(example)["notifications"]
+    rules = _load(section)
+    assert rules.notifications.rules  # type: ignore[attr-defined]
+
+
+def test_the_readmes_set_up_loads() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    after = readme.split("A minimal set-up, one channel of each kind", 1)[1]
+    example = after.split("```yaml\n", 1)[1].split("```", 1)[0]
+    rules = _load(yaml.safe_load(example)["notifications"])
+    assert {c.kind for c in rules.notifications.channels} == {"slack", "teams", "webhook"}  # type: ignore[attr-defined]
