@@ -307,16 +307,29 @@ def _notifier(settings: AppSettings, credential: TokenCredential | None) -> Noti
     from adapters.notify import HttpNotifier
 
     vault_url = settings.key_vault_url
+    if vault_url is None:
+        return HttpNotifier(_no_vault, slack_api=settings.slack_api_url)
 
     @functools.cache
     def cached(name: str) -> CachedSecret:
-        from adapters.secrets import environment_secret, key_vault_secret
+        from adapters.secrets import key_vault_secret
 
-        if vault_url is None:
-            return environment_secret(None, "FAULTLINE_KEY_VAULT_URL (notification secrets)")
         return key_vault_secret(vault_url, name, credential or _default_credential(settings))
 
     return HttpNotifier(lambda name: cached(name)(), slack_api=settings.slack_api_url)
+
+
+def _no_vault(name: str) -> str:
+    """Channel secrets live only in Key Vault: without one, each send is refused by name (and
+    audited), never sent somewhere a literal in the rules file would have said."""
+    from pipeline.ports import SecretUnavailable
+
+    raise SecretUnavailable(
+        f"notification secret {name} is read from Key Vault: set FAULTLINE_KEY_VAULT_URL (or "
+        "FAULTLINE_DRY_RUN_DIR to write notifications as files)",
+        reason="not-configured",
+        name=name,
+    )
 
 
 def _issue_tracker(

@@ -164,6 +164,11 @@ class LocalRun:
         self.notifications = QueueDriver(
             queues, settings.notify_queue, functions.user_function("deliver_notifications")
         )
+        self.poisoned_notifications = QueueDriver(
+            queues,
+            f"{settings.notify_queue}-poison",
+            functions.user_function("record_poisoned_notification"),
+        )
         self.tick_function = functions.user_function("fan_out_queries")
         self.settle_function = functions.user_function("settle_operations")
         self.clean_up = functions.user_function("prune_occurrence_ledger")
@@ -187,7 +192,12 @@ class LocalRun:
         self.notices_sent += self.notices.deliver_waiting().processed
         self.poisoned_notices.drain()
         self.durable.run_due_work()
+        self.drain_notifications()
+
+    def drain_notifications(self) -> None:
+        """Send what the workflows emitted (written as files in a dry run)."""
         self.notifications.drain()
+        self.poisoned_notifications.drain()
 
     def replay(self, end: datetime, interval: timedelta, progress: Progress) -> None:
         """Tick every `interval` of simulated time until `end`."""
@@ -219,7 +229,7 @@ class LocalRun:
             progress.update(self.clock.now(), "workflows wait for their budget or business hours")
             self.notices_sent += self.notices.deliver_waiting().processed
             self.durable.run_due_work()
-            self.notifications.drain()
+            self.drain_notifications()
             due = self.durable.next_timer_due()
             if due is not None:
                 self.clock.set(max(due, self.clock.now()))
@@ -288,7 +298,7 @@ def run(plan: Plan) -> int:
             with Progress() as progress:
                 local.replay(end, interval, progress)
                 took = local.settle(SETTLE_LIMIT, progress)
-            local.notifications.drain()
+            local.drain_notifications()
             _report(local, plan, end, took, time.monotonic() - started)
             report_metrics(services.settings.metrics_file, out)
             write_report(out, services)

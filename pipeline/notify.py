@@ -91,6 +91,25 @@ def emit_trouble(services: Services, key: str, what: str, reason: str) -> None:
     emit(services, event)
 
 
+def record_poisoned_notification(services: Services, body: str) -> str:
+    """A notification the host gave up on (storage kept failing, or a message that is not
+    one): kept where operators look and logged loudly. Not notified about, since the channel
+    it would go to may be what failed."""
+    try:
+        job = NotificationJob.model_validate_json(body)
+        event = job.event
+        key = event.key if event else f"flush|{job.rule}|{job.channel}"
+        description = f"{event.kind} of {event.fingerprint}" if event else f"flush of {job.rule}"
+    except ValueError:
+        key = "unreadable-" + hashlib.sha256(body.encode()).hexdigest()[:24]
+        description = "(not a notification)"
+    row = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+    reason = "the notification could not be dispatched after repeated attempts"
+    services.poisoned_jobs.add(row, description, reason, body, kind="notifications")
+    log.error("poisoned notification %s (%s): %s", key, description, reason)
+    return row
+
+
 def dispatch(services: Services, body: str) -> int:
     """The notification queue's trigger: send an event to every channel its rules name, or run
     a storm's flush. Returns how many messages went out."""

@@ -136,7 +136,7 @@ def _refused(
     services.metrics.count(POISONED, kind="refused")
     emit_trouble(
         services,
-        f"refused|{state.fingerprint}|{state.repository}|{kind}",
+        f"refused|{state.fingerprint}|{state.repository}|{kind}|{audit.now:%Y-%m-%d}",
         f"{state.repository} refused the issue workflow ({kind})",
         reason,
     )

@@ -19,7 +19,7 @@ from bootstrap import bootstrap, install
 from detection.notify import NotificationEvent
 from local_host.azurite import Azurite
 from local_host.host import FunctionTable, SimulatedClock
-from pipeline.notify import emit
+from pipeline.notify import dispatch, emit
 from pipeline.services import NotificationPorts, Services
 from tests.fakes.notify_receivers import Fault, NotificationReceivers, Receivers
 from tests.support.memory import MemoryQueue
@@ -33,18 +33,28 @@ notifications:
   channels:
     - {name: oncall, kind: slack, webhook_url_secret: slack-oncall-webhook}
     - {name: ops, kind: teams, webhook_url_secret: teams-ops-workflow}
+    - {name: threads, kind: slack, bot_token_secret: slack-bot-token, channel: C01}
   rules:
     - name: critical
       events: [issue-created, issue-regressed]
       severities: [critical]
       channels: [oncall, ops]
       throttle: {count: 2, within: 10m}
+    - name: orders
+      events: [issue-created, issue-regressed, assignment-failed]
+      repositories: [contoso/orders]
+      channels: [threads]
 """
 
 
 @pytest.fixture
 def receivers() -> Iterator[NotificationReceivers]:
-    config = Receivers(slack_webhooks={"T1/B1/x"}, teams_webhooks={"wf1"})
+    config = Receivers(
+        slack_webhooks={"T1/B1/x"},
+        teams_webhooks={"wf1"},
+        slack_tokens={"xoxb-test"},
+        slack_channels={"C01"},
+    )
     with NotificationReceivers(config) as running:
         yield running
 
@@ -66,11 +76,17 @@ def services(
     secrets = {
         "slack-oncall-webhook": f"{receivers.url}/slack/webhook/T1/B1/x",
         "teams-ops-workflow": f"{receivers.url}/teams/wf1",
+        "slack-bot-token": "xoxb-test",
     }
     built.notifications = NotificationPorts(
         queue=built.notifications.queue,
         state=built.notifications.state,
-        notifier=HttpNotifier(secrets.__getitem__, sleep=lambda _: None, attempts=3),
+        notifier=HttpNotifier(
+            secrets.__getitem__,
+            slack_api=f"{receivers.url}/slack/api/",
+            sleep=lambda _: None,
+            attempts=3,
+        ),
     )
     install(built)
     yield built
@@ -182,3 +198,39 @@ def test_a_channel_that_keeps_failing_is_audited_and_does_not_raise(
     _deliver(functions, body, dequeue_count=2)  # redelivered: claimed, not sent again
     assert receivers.taken_at("/teams/wf1") == []
     assert len(receivers.taken_at("/slack/webhook/T1/B1/x")) == 1
+
+
+def test_a_slack_bot_keeps_one_thread_per_issue(
+    services: Services,
+    functions: FunctionTable,
+    azurite: Azurite,
+    receivers: NotificationReceivers,
+) -> None:
+    orders = {"repository": "contoso/orders", "severity": "medium"}
+    emit(services, _event(4, **orders))
+    emit(services, _event(4, kind="issue-regressed", occasion="20261120T030000", **orders))
+    emit(services, _event(4, kind="assignment-failed", reason="token cannot assign", **orders))
+    emit(services, _event(5, **orders))
+    for body in _queued(azurite, services):
+        _deliver(functions, body)
+    opened, regressed, failed, other = receivers.taken_at("/slack/api/chat.postMessage")
+    assert "thread_ts" not in opened.body and "thread_ts" not in other.body
+    assert regressed.body["thread_ts"] == failed.body["thread_ts"]
+    replies = [e.reason for e in services.audit.entries("fp4") if e.action == "notified"]
+    assert sum("(in the issue's thread)" in reason for reason in replies) == 2
+
+
+def test_without_key_vault_a_send_is_refused_by_name(
+    storage_env: dict[str, str], clock: SimulatedClock, tmp_path: Path, azurite: Azurite
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text((ROOT / "faultline.yaml").read_text() + NOTIFICATIONS)
+    queue = f"notify-{storage_env['FAULTLINE_TABLE_PREFIX'].lower()}"
+    env = {**storage_env, "FAULTLINE_RULES_PATH": str(rules), "FAULTLINE_NOTIFY_QUEUE": queue}
+    built = bootstrap(env, clock=clock)
+    emit(built, _event(6))
+    (body,) = queued_bodies(azurite, queue)
+    assert dispatch(built, body) == 0
+    failed = [e for e in built.audit.entries("fp6") if e.action == "notification-failed"]
+    assert len(failed) == 2
+    assert all("set FAULTLINE_KEY_VAULT_URL" in e.reason for e in failed)

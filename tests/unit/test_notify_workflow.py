@@ -13,7 +13,7 @@ import pytest
 
 from adapters.notify_files import NotificationFileSink
 from detection.notify import NotificationEvent
-from pipeline.notify import NotificationJob, dispatch
+from pipeline.notify import NotificationJob, dispatch, record_poisoned_notification
 from pipeline.ports import Counted
 from pipeline.services import NotificationPorts
 from pipeline.workflow.assignment import assign_issue
@@ -134,4 +134,14 @@ def test_without_notification_rules_nothing_is_queued(tmp_path: Path) -> None:
     flow = Flow()
     queue = _wired(flow, tmp_path)
     flow.sync(flow.occur("checkout", 3))
+    assert queue.sent == []
+
+
+def test_a_poisoned_notification_is_kept_and_not_notified_about(tmp_path: Path) -> None:
+    flow = Flow(_rules(notifications=NOTIFICATIONS))
+    queue = _wired(flow, tmp_path)
+    job = NotificationJob(kind="flush", rule="everything", channel="oncall").model_dump_json()
+    for body in (job, job, "not json"):
+        record_poisoned_notification(flow.services, body)
+    assert flow.memory.poisoned.count("notifications") == 2
     assert queue.sent == []
