@@ -12,9 +12,15 @@ import json
 import threading
 from pathlib import Path
 
-from detection.notify_payloads import Message, slack_blocks, teams_card, webhook_body
+from detection.notify_payloads import (
+    Message,
+    TemplateOutputInvalid,
+    slack_blocks,
+    teams_card,
+    webhook_body,
+)
 from detection.rules import Channel
-from pipeline.ports import Delivery
+from pipeline.ports import Delivery, DeliveryFailed
 
 
 class NotificationFileSink:
@@ -30,7 +36,10 @@ class NotificationFileSink:
         elif channel.kind == "teams":
             payload = teams_card(message)
         else:
-            payload = json.loads(webhook_body(message, channel.template))
+            try:
+                payload = json.loads(webhook_body(message, channel.template))
+            except TemplateOutputInvalid as invalid:
+                raise DeliveryFailed(str(invalid), attempts=0, permanent=True) from None
         folder = self.directory / channel.name
         with self._lock:
             folder.mkdir(parents=True, exist_ok=True)

@@ -61,6 +61,9 @@ class TableNotificationState:
             return False
         return True
 
+    def release(self, key: str) -> None:
+        self._table.delete_entity(partition_key="claim", row_key=_row(key))
+
     def throttle(self, key: str) -> tuple[ThrottleState, str | None]:
         try:
             entity = self._table.get_entity(partition_key="throttle", row_key=_row(key))

@@ -13,7 +13,7 @@ sends, so a redelivered queue message or a retried workflow step never notifies 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
@@ -104,7 +104,7 @@ class ThrottleState:
     sent: tuple[datetime, ...] = ()
     held: int = 0
     held_since: datetime | None = None
-    flush_due: datetime | None = field(default=None)
+    flush_due: datetime | None = None
     """When a flush of the held messages is scheduled (None: none is)."""
 
 
@@ -141,14 +141,15 @@ def admit(
         admission = Admission(send=True, held_back=state.held, held_since=state.held_since)
         return admission, ThrottleState(sent=(*recent, now))
     flush_at = None
-    if state.flush_due is None:
+    lost = state.flush_due is not None and state.flush_due + throttle.within < now
+    if state.flush_due is None or lost:  # a flush long overdue was lost (a poisoned message)
         flush_at = next_slot(state, now, throttle)
     held = replace(
         state,
         sent=recent,
         held=state.held + 1,
         held_since=state.held_since or now,
-        flush_due=state.flush_due or flush_at,
+        flush_due=flush_at or state.flush_due,
     )
     return Admission(send=False, flush_at=flush_at), held
 

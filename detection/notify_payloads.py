@@ -215,7 +215,8 @@ def teams_card(message: Message) -> dict[str, Any]:
 
 
 class TemplateOutputInvalid(ValueError):
-    """A webhook template rendered something that is not JSON; the message says where."""
+    """A webhook template failed (an unsafe or undefined name) or rendered something that is
+    not JSON; the message says which and where."""
 
 
 def _json_string_content(value: Any) -> Any:
@@ -256,7 +257,12 @@ def webhook_body(message: Message, template: str | None) -> bytes:
     environment = jinja2.sandbox.ImmutableSandboxedEnvironment(
         autoescape=False, undefined=jinja2.StrictUndefined, finalize=_json_string_content
     )
-    rendered = environment.from_string(template).render(**context)
+    try:
+        rendered = environment.from_string(template).render(**context)
+    except jinja2.TemplateError as error:  # the sandbox's SecurityError, an undefined name
+        raise TemplateOutputInvalid(
+            f"the {message.channel} webhook template failed: {type(error).__name__}: {error}"
+        ) from None
     try:
         json.loads(rendered)
     except json.JSONDecodeError as error:

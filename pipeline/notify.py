@@ -10,9 +10,9 @@ Exactly once per event: every event carries an idempotency key (issue and event,
 the event distinct, e.g. the closing a regression follows); before sending to a channel, the
 dispatcher claims `<event key>|<rule>|<channel>` with an insert-if-absent in Table Storage. A
 retried workflow step that emits again, or a redelivered queue message, finds the claim and sends
-nothing. The claim comes before the send, so a worker that dies in between loses that one message
-rather than sending it twice (at most once, as the rules promise); the audit row is missing then,
-which is how such a loss shows.
+nothing. A storage failure before the send gives the claim back and fails the message, so the
+host's retry sends it; from the send on, the claim stays, so a worker that dies between sending
+and auditing loses that audit row rather than sending twice (at most once, as the rules promise).
 
 Throttling and storms: each rule and channel's throttle state is read and saved under its ETag
 (concurrent dispatchers converge); a held message is counted, and the first hold of a storm
@@ -147,11 +147,15 @@ def _offer(
     now = services.clock.now()
     if not ports.state.claim(key, now):
         return 0  # sent (or held) before: a redelivered message or a retried step
-    while True:
-        state, etag = ports.state.throttle(throttle_key(rule.name, channel.name))
-        admission, after = admit(state, now, rule.throttle)
-        if ports.state.save_throttle(throttle_key(rule.name, channel.name), after, etag):
-            break
+    try:
+        while True:
+            state, etag = ports.state.throttle(throttle_key(rule.name, channel.name))
+            admission, after = admit(state, now, rule.throttle)
+            if ports.state.save_throttle(throttle_key(rule.name, channel.name), after, etag):
+                break
+    except Exception:  # nothing was sent: let the host's retry of this message try again
+        ports.state.release(key)
+        raise
     if not admission.send:
         _audit(services, event, "notification-held", f"{_where(rule, channel)}: throttled", key)
         if admission.flush_at is not None:

@@ -565,6 +565,10 @@ class NotificationState(Protocol):
         """True for the first claim of `key`; False ever after (a redelivered message)."""
         ...
 
+    def release(self, key: str) -> None:
+        """Give a claim back: the dispatcher failed before sending, so a retry may send."""
+        ...
+
     def throttle(self, key: str) -> tuple[ThrottleState, str | None]:
         """The throttle's state and its ETag (None when it was never saved)."""
         ...

@@ -30,6 +30,8 @@ def test_a_delivery_is_claimed_once(state: TableNotificationState) -> None:
     assert state.claim(KEY, T0)
     assert not state.claim(KEY, T0 + timedelta(minutes=5))
     assert state.claim(KEY.replace("oncall", "ops"), T0)
+    state.release(KEY)  # a failure before sending gives it back
+    assert state.claim(KEY, T0 + timedelta(minutes=6))
 
 
 def test_a_throttle_is_saved_only_under_the_etag_it_was_read_with(

@@ -23,6 +23,9 @@ class MemoryNotificationState:
         self.claims[key] = at
         return True
 
+    def release(self, key: str) -> None:
+        self.claims.pop(key, None)
+
     def throttle(self, key: str) -> tuple[ThrottleState, str | None]:
         if key not in self.throttles:
             return ThrottleState(), None

@@ -8,6 +8,7 @@ either sent or counted in exactly one "held back" figure."""
 from __future__ import annotations
 
 import heapq
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -183,3 +184,19 @@ def test_a_message_after_the_storm_carries_the_held_count_and_the_flush_sends_no
     )
     outcome, state = flush(state, T0 + timedelta(minutes=10), throttle)
     assert outcome.held_back == 0 and outcome.retry_at is None
+
+
+def test_a_lost_flush_is_scheduled_again_by_the_next_hold() -> None:
+    """A flush whose message was lost (poisoned) would leave a storm untold: a hold long after
+    its due time asks for another; one merely waiting for its turn does not."""
+    throttle = NotificationThrottle(count=1, within=timedelta(minutes=10))
+    now = T0 + timedelta(minutes=25)
+    full = (T0 + timedelta(minutes=24),)
+    since = T0 + timedelta(minutes=1)
+    lost = ThrottleState(sent=full, held=2, held_since=since, flush_due=T0 + timedelta(minutes=10))
+    admission, after = admit(lost, now, throttle)
+    assert not admission.send and admission.flush_at == T0 + timedelta(minutes=34)
+    assert (after.held, after.held_since, after.flush_due) == (3, since, admission.flush_at)
+    waiting = replace(lost, flush_due=T0 + timedelta(minutes=20))
+    admission, after = admit(waiting, now, throttle)
+    assert admission.flush_at is None and after.flush_due == T0 + timedelta(minutes=20)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jinja2.exceptions
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -204,11 +203,19 @@ def test_webhook_default_body_is_the_event_with_the_throttle_figures() -> None:
     assert body["rule"] == "r" and body["channel"] == "pager"
 
 
-def test_webhook_template_cannot_reach_python() -> None:
-    with pytest.raises(jinja2.exceptions.SecurityError):
-        webhook_body(Message("r", "pager", _event()), '{"x": "{{ event.__class__.__mro__ }}"}')
-    with pytest.raises(jinja2.exceptions.SecurityError):
-        webhook_body(Message("r", "pager", _event()), '{"x": {{ event.update({}) }}}')
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ('{"x": "{{ "".__class__.__mro__ }}"}', "SecurityError"),
+        ('{"x": {{ event.update({}) }}}', "SecurityError"),
+        ('{"x": "{{ event.nope.deeper }}"}', "UndefinedError"),
+    ],
+)
+def test_webhook_template_cannot_reach_python_or_undefined_names(
+    template: str, expected: str
+) -> None:
+    with pytest.raises(TemplateOutputInvalid, match=f"pager webhook template failed: {expected}"):
+        webhook_body(Message("r", "pager", _event()), template)
 
 
 def test_webhook_template_that_renders_invalid_json_is_refused() -> None:

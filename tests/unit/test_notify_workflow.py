@@ -6,13 +6,14 @@ writes each to the dry-run channel exactly once."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from adapters.notify_files import NotificationFileSink
-from detection.notify import NotificationEvent
+from detection.notify import NotificationEvent, ThrottleState
 from pipeline.notify import NotificationJob, dispatch, record_poisoned_notification
 from pipeline.ports import Counted
 from pipeline.services import NotificationPorts
@@ -145,3 +146,31 @@ def test_a_poisoned_notification_is_kept_and_not_notified_about(tmp_path: Path) 
         record_poisoned_notification(flow.services, body)
     assert flow.memory.poisoned.count("notifications") == 2
     assert queue.sent == []
+
+
+class FailingOnce(MemoryNotificationState):
+    """Table Storage failing once while the throttle is read (a 503 the SDK gave up on)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    def throttle(self, key: str) -> tuple[ThrottleState, str | None]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("table storage unavailable")
+        return super().throttle(key)
+
+
+def test_a_storage_failure_before_sending_lets_the_retry_send(tmp_path: Path) -> None:
+    flow = Flow(_rules(notifications=NOTIFICATIONS))
+    queue = _wired(flow, tmp_path)
+    state = FailingOnce()
+    flow.services.notifications = replace(flow.services.notifications, state=state)  # type: ignore[type-var]
+    flow.sync(flow.occur("checkout", 3))
+    ((body, _),) = queue.sent
+    with pytest.raises(ConnectionError):
+        dispatch(flow.services, body)
+    assert dispatch(flow.services, body) == 1  # the host's retry
+    assert dispatch(flow.services, body) == 0  # and never again
+    assert len(list((tmp_path / "oncall").iterdir())) == 1
