@@ -1,9 +1,11 @@
-"""The dry-run channel: each message written as a JSON file under `<folder>/notifications/`,
-exactly as it would have been posted, so a local run shows where notifications would have gone.
+"""The dry-run channel: each message written as a JSON file, exactly as it would have been
+posted, so a local run shows where notifications would have gone.
 
-`<channel>/<NNNN>-<event>.json` holds the channel, its kind, the rule, and the payload Slack,
-Teams or the webhook would have received (a webhook's signature is left out: no key is read). A
-Slack bot's thread is the number of the issue's first message, so replies show which they follow.
+`<folder>/<NNNN>-<channel>-<event>.json`, numbered in the order they were sent across channels,
+holds the channel, its kind, the rule, and the payload Slack, Teams or the webhook would have
+received (a webhook's signature is left out: no key is read). A Slack bot's thread is the
+number of the issue's first message, so replies show which they follow. The files sit one level
+down from the run's folder, never at `<owner>/<repo>/<file>` where the dry-run issues are.
 """
 
 from __future__ import annotations
@@ -40,10 +42,9 @@ class NotificationFileSink:
                 payload = json.loads(webhook_body(message, channel.template))
             except TemplateOutputInvalid as invalid:
                 raise DeliveryFailed(str(invalid), attempts=0, permanent=True) from None
-        folder = self.directory / channel.name
         with self._lock:
-            folder.mkdir(parents=True, exist_ok=True)
-            number = len(list(folder.glob("*.json"))) + 1
+            self.directory.mkdir(parents=True, exist_ok=True)
+            number = len(list(self.directory.glob("*.json"))) + 1
             event = message.event.kind if message.event else "held-back"
             record = {
                 "channel": channel.name,
@@ -53,6 +54,6 @@ class NotificationFileSink:
                 "thread": thread,
                 "payload": payload,
             }
-            path = folder / f"{number:04d}-{event}.json"
+            path = self.directory / f"{number:04d}-{channel.name}-{event}.json"
             path.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
         return Delivery(status=0, attempts=1, thread=thread or f"{number:04d}")

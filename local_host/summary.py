@@ -256,16 +256,16 @@ def _notification_lines(summary: RunSummary) -> list[str]:
     ]
 
 
-def notification_folders(out: Path) -> dict[Path, int]:
-    """The dry-run channel's folders (`notifications/<channel>/`) and the messages in each."""
-    root = out / "notifications"
-    if not root.is_dir():
-        return {}
-    return {
-        folder: len(list(folder.glob("*.json")))
-        for folder in sorted(root.iterdir())
-        if folder.is_dir()
-    }
+def notifications_written(out: Path) -> Counter[str]:
+    """The dry-run channel's messages (`notifications/NNNN-<channel>-<event>.json`), counted
+    by the channel each names."""
+    found: Counter[str] = Counter()
+    for path in sorted((out / "notifications").glob("*.json")):
+        try:
+            found[str(json.loads(path.read_text(encoding="utf-8"))["channel"])] += 1
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
 
 
 def _assignment_lines(summary: RunSummary) -> list[str]:
@@ -393,11 +393,12 @@ def where_to_look(out: Path, *, github: str | None = None, cwd: Path | None = No
             lines.append(f"  the first issue:  {show(first)}")
     else:
         lines.append(f"  the issues:       none were created (the dry-run folder is {show(out)}/)")
-    if channels := notification_folders(out):
-        listed = ", ".join(
-            f"{show(folder)}/ ({_count(count, 'message')})" for folder, count in channels.items()
+    if channels := notifications_written(out):
+        listed = ", ".join(f"{count} to {name}" for name, count in channels.most_common())
+        total = _count(channels.total(), "message")
+        lines += _wrap(
+            f"  notifications:    {show(out / 'notifications')}/ ({total}: {listed})", hang=20
         )
-        lines += _wrap(f"  notifications:    {listed}", hang=20)
     index = out / "index.html"
     if index.is_file():
         lines.append(f"  the whole run:    {show(index)} (open it in a browser)")

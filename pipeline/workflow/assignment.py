@@ -77,7 +77,8 @@ def assign_issue(services: Services, request: WorkflowRequest) -> Assigned | Wai
 
 
 def _outcome(services: Services, request: WorkflowRequest, outcome: str, detail: str) -> None:
-    """Count and log how the issue's assignment step ended."""
+    """Count and log how the issue's assignment step ended; a failure is also a notification
+    event (`assignment-failed`), once per issue."""
     kind = request.assignment.kind
     services.metrics.count(ASSIGNMENTS, outcome=outcome, kind=kind)
     number = f"{request.repository}#{request.issue}" if request.issue else ""

@@ -303,15 +303,14 @@ def test_notifications_are_told_with_what_the_throttles_held_and_what_failed() -
     assert "Notifications" not in _text(summary_lines(night()))
 
 
-def test_the_last_lines_name_the_notification_folders(tmp_path: Path) -> None:
+def test_the_last_lines_name_the_notifications_by_channel(tmp_path: Path) -> None:
     out = tmp_path / "out"
     _issue(out, "contoso/shop", 1, None)
-    for channel, count in (("oncall", 2), ("orders-team", 1)):
-        folder = out / "notifications" / channel
-        folder.mkdir(parents=True)
-        for n in range(1, count + 1):
-            (folder / f"{n:04d}-issue-created.json").write_text("{}")
-    assert _text(where_to_look(out, cwd=tmp_path)[-2:]) == (
-        "notifications:    out/notifications/oncall/ (2 messages), "
-        "out/notifications/orders-team/ (1 message)"
+    folder = out / "notifications"
+    folder.mkdir()
+    for number, channel in enumerate(("oncall", "orders-team", "oncall"), start=1):
+        record = {"channel": channel, "payload": {}}
+        (folder / f"{number:04d}-{channel}-issue-created.json").write_text(json.dumps(record))
+    assert where_to_look(out, cwd=tmp_path)[-1] == (
+        "  notifications:    out/notifications/ (3 messages: 2 to oncall, 1 to orders-team)"
     )

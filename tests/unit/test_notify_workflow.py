@@ -6,11 +6,14 @@ writes each to the dry-run channel exactly once."""
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.notify_files import NotificationFileSink
 from detection.notify import NotificationEvent, ThrottleState
@@ -70,8 +73,8 @@ def test_a_created_issue_is_one_event_and_one_message(tmp_path: Path) -> None:
     assert event.issue_url == first.url and event.title and event.severity
     for body, _ in queue.sent * 2:  # each delivered twice, as a redelivery would
         dispatch(flow.services, body)
-    (written,) = sorted((tmp_path / "oncall").iterdir())
-    assert written.name == "0001-issue-created.json"
+    (written,) = sorted(tmp_path.iterdir())
+    assert written.name == "0001-oncall-issue-created.json"
     assert json.loads(written.read_text())["payload"]["blocks"][0]["type"] == "header"
     assert [e.action for e in flow.memory.audit.rows].count("notified") == 1
 
@@ -173,4 +176,40 @@ def test_a_storage_failure_before_sending_lets_the_retry_send(tmp_path: Path) ->
         dispatch(flow.services, body)
     assert dispatch(flow.services, body) == 1  # the host's retry
     assert dispatch(flow.services, body) == 0  # and never again
-    assert len(list((tmp_path / "oncall").iterdir())) == 1
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    deliveries=st.lists(
+        st.tuples(
+            st.sampled_from(["issue-created", "issue-regressed", "assignment-failed"]),
+            st.integers(min_value=1, max_value=4),
+        ),
+        max_size=25,
+    )
+)
+def test_every_event_reaches_the_channel_exactly_once_however_often_it_comes(
+    deliveries: list[tuple[str, int]],
+) -> None:
+    """Emitted again (a retried step) and delivered again (the host), in any order: one
+    message per distinct event, as long as the throttle has room."""
+    rules = _rules(notifications=NOTIFICATIONS)
+    flow = Flow(rules)
+    with tempfile.TemporaryDirectory() as folder:
+        _wired(flow, Path(folder))
+        for kind, issue in deliveries:
+            event = NotificationEvent.model_validate(
+                {
+                    "kind": kind,
+                    "at": flow.clock.moment,
+                    "fingerprint": f"fp{issue}",
+                    "repository": SHOP,
+                    "issue": issue,
+                    "title": f"failure {issue}",
+                }
+            )
+            dispatch(flow.services, NotificationJob(kind="event", event=event).model_dump_json())
+            flow.clock.moment += timedelta(hours=1)  # an hour apart: the throttle never holds
+        written = list(Path(folder).glob("*-oncall-*.json"))
+        assert len(written) == len(set(deliveries))
