@@ -56,4 +56,4 @@ class NotificationFileSink:
             }
             path = self.directory / f"{number:04d}-{channel.name}-{event}.json"
             path.write_text(json.dumps(record, indent=2, ensure_ascii=False), encoding="utf-8")
-        return Delivery(status=0, attempts=1, thread=thread or f"{number:04d}")
+        return Delivery(status=0, attempts=1, thread=thread or f"{number:04d}")  # 0: not sent

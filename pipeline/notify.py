@@ -221,7 +221,8 @@ def _send(
         ports.state.save_thread(channel.name, issue, delivery.thread)
     held = f", telling {message.held_back} held back" if message.held_back else ""
     reply = " (in the issue's thread)" if thread else ""
-    reason = f"{where}: {delivery.status} after {delivery.attempts} attempt(s){reply}{held}"
+    answer = f"answered {delivery.status}" if delivery.status else "written as a file (dry run)"
+    reason = f"{where}: {answer} after {delivery.attempts} attempt(s){reply}{held}"
     _audit(services, event, "notified", reason, key)
     return 1
 

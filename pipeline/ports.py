@@ -527,8 +527,9 @@ class IssueTracker(Protocol):
 
 @dataclass(frozen=True)
 class Delivery:
-    """A message a channel accepted: its answer's status, how many attempts it took, and, for a
-    Slack bot, the message's `ts` (the thread later messages on the issue reply in)."""
+    """A message a channel accepted: its answer's status (0 when it was only written, a dry
+    run), how many attempts it took, and, for a Slack bot, the message's `ts` (the thread later
+    messages on the issue reply in)."""
 
     status: int
     attempts: int

@@ -76,7 +76,10 @@ def test_a_created_issue_is_one_event_and_one_message(tmp_path: Path) -> None:
     (written,) = sorted(tmp_path.iterdir())
     assert written.name == "0001-oncall-issue-created.json"
     assert json.loads(written.read_text())["payload"]["blocks"][0]["type"] == "header"
-    assert [e.action for e in flow.memory.audit.rows].count("notified") == 1
+    (notified,) = [e for e in flow.memory.audit.rows if e.action == "notified"]
+    assert notified.reason == (
+        "slack channel oncall (rule everything): written as a file (dry run) after 1 attempt(s)"
+    )
 
 
 def test_a_reopened_regression_is_an_event_of_its_own(tmp_path: Path) -> None:
