@@ -76,18 +76,14 @@ def emit(services: Services, event: NotificationEvent) -> None:
 def emit_trouble(services: Services, key: str, what: str, reason: str) -> None:
     """Faultline's own trouble (a poisoned job or notice, a refused workflow) as a `job-poisoned`
     event, once per `key`; never raises into the recorder."""
-    try:
-        event = NotificationEvent(
-            kind="job-poisoned",
-            at=services.clock.now(),
-            fingerprint=key,
-            title=what,
-            reason=reason,
-            occasion=key,
-        )
-    except ValueError:
-        log.exception("could not build the notification of poisoned %s", key)
-        return
+    event = NotificationEvent(
+        kind="job-poisoned",
+        at=services.clock.now(),
+        fingerprint=key,
+        title=what,
+        reason=reason,
+        occasion=key,
+    )
     emit(services, event)
 
 
