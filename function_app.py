@@ -80,6 +80,28 @@ def record_poisoned_query(message: func.QueueMessage) -> None:
     record_poisoned(services(), message.get_body().decode("utf-8", "replace"))
 
 
+@app.queue_trigger(
+    arg_name="message", queue_name="%FAULTLINE_NOTIFY_QUEUE%", connection="AzureWebJobsStorage"
+)
+def deliver_notifications(message: func.QueueMessage) -> None:
+    """Send one event to the channels its rules name (or a storm's summary), audited."""
+    from pipeline.notify import dispatch
+
+    dispatch(services(), message.get_body().decode("utf-8", "replace"))
+
+
+@app.queue_trigger(
+    arg_name="message",
+    queue_name="%FAULTLINE_NOTIFY_QUEUE%-poison",
+    connection="AzureWebJobsStorage",
+)
+def record_poisoned_notification(message: func.QueueMessage) -> None:
+    """Keep and loudly log every notification the dispatcher could not take."""
+    from pipeline.notify import record_poisoned_notification as record
+
+    record(services(), message.get_body().decode("utf-8", "replace"))
+
+
 def _json(status: int, payload: object) -> func.HttpResponse:
     return func.HttpResponse(
         json.dumps(payload, indent=2), status_code=status, mimetype="application/json"

@@ -29,6 +29,7 @@ from detection.windows import QueryWindow
 from pipeline.counting import CountReport, count_detections, in_transition
 from pipeline.messages import QueryJob
 from pipeline.metrics import POISONED, QUERY_JOBS, QUERY_LAG, QUERY_ROWS
+from pipeline.notify import emit_trouble
 from pipeline.ports import QueryPlan, QueryRejected, Throttled
 from pipeline.services import Services
 
@@ -261,4 +262,5 @@ def record_poisoned(services: Services, body: str) -> str:
     services.poisoned_jobs.add(job_id, description, reason, job_body)
     services.metrics.count(POISONED, kind="query-jobs")
     log.error("poisoned query job %s (%s): %s", job_id, description, reason)
+    emit_trouble(services, f"query-jobs|{job_id}", f"poisoned query job {description}", reason)
     return job_id

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:  # annotations only: a trigger that imports a port does not load the core
     from detection.fingerprint import Fingerprint
     from detection.grouping import Grouping, LogEntry
+    from detection.notify import ThrottleState
+    from detection.notify_payloads import Message
     from detection.occurrence import Occurrence
     from detection.records import Column
-    from detection.rules import Condition, Threshold
+    from detection.rules import Channel, Condition, Threshold
     from detection.windows import QueryWindow
 
 # -- the log source ------------------------------------------------------------------------------
@@ -566,3 +568,64 @@ class IssueTracker(Protocol):
     def assign(
         self, repository: str, number: int, logins: list[str], agent: dict[str, Any] | None = None
     ) -> tuple[str, ...]: ...
+
+
+# -- notifications -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message a channel accepted: its answer's status (0 when it was only written, a dry
+    run), how many attempts it took, and, for a Slack bot, the message's `ts` (the thread later
+    messages on the issue reply in)."""
+
+    status: int
+    attempts: int
+    thread: str | None = None
+
+
+class DeliveryFailed(Exception):
+    """A channel did not take the message: refused it (`permanent`: a 4xx other than 429, a
+    missing secret) or kept failing past the retries (429s, 5xx, timeouts, nobody listening)."""
+
+    def __init__(self, reason: str, *, attempts: int, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.attempts = attempts
+        self.permanent = permanent
+
+
+class Notifier(Protocol):
+    """Where messages go: Slack, Teams and webhooks over HTTP, or the dry-run files."""
+
+    def deliver(
+        self, channel: Channel, message: Message, *, thread: str | None, delivery_id: str
+    ) -> Sent:
+        """Send `message` (a reply in `thread`, for a Slack bot), retrying what can pass;
+        raise DeliveryFailed when it did not go."""
+        ...
+
+
+class NotificationState(Protocol):
+    """What the dispatcher remembers, shared by every worker: which deliveries were claimed
+    (each at most once), each rule and channel's throttle, and each issue's Slack thread."""
+
+    def claim(self, key: str, at: datetime) -> bool:
+        """True for the first claim of `key`; False ever after (a redelivered message)."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Give a claim back: the dispatcher failed before sending, so a retry may send."""
+        ...
+
+    def throttle(self, key: str) -> tuple[ThrottleState, str | None]:
+        """The throttle's state and its ETag (None when it was never saved)."""
+        ...
+
+    def save_throttle(self, key: str, state: ThrottleState, etag: str | None) -> bool:
+        """Save if nobody saved since `etag` was read; False when someone did."""
+        ...
+
+    def thread(self, channel: str, issue: str) -> str | None: ...
+
+    def save_thread(self, channel: str, issue: str, thread: str) -> None: ...

@@ -18,6 +18,8 @@ from pipeline.ports import (
     LogSource,
     MessageQueue,
     Metrics,
+    NotificationState,
+    Notifier,
     OccurrenceLedger,
     Operations,
     PoisonLog,
@@ -26,6 +28,16 @@ from pipeline.ports import (
     WebhookSecrets,
 )
 from pipeline.settings import AppSettings
+
+
+@dataclass
+class NotificationPorts:
+    """What notifications need: the queue the workflow drops events on (and flushes wait on),
+    the dispatcher's shared state, and the channels (HTTP, or the dry-run files)."""
+
+    queue: MessageQueue
+    state: NotificationState
+    notifier: Notifier
 
 
 @dataclass
@@ -60,3 +72,5 @@ class Services:
     """Alert webhook deliveries waiting for their job (`pipeline.alerts`)."""
     deliveries: DeliveryClaims
     webhook_secrets: WebhookSecrets
+    notifications: NotificationPorts | None = None
+    """None where nothing is notified (tests of other use cases); events are then dropped."""

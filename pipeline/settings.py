@@ -78,6 +78,19 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_ALERT_QUEUE",
         description="Queue of alert webhook deliveries waiting to be detected on.",
     )
+    notify_queue: str = Field(
+        default="faultline-notifications",
+        alias="FAULTLINE_NOTIFY_QUEUE",
+        description=(
+            "Queue of notifications (events the issue workflow emits, and storms' delayed "
+            "flushes); its poison queue is `<name>-poison`."
+        ),
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        alias="FAULTLINE_SLACK_API_URL",
+        description="Slack Web API base that a bot-token channel posts `chat.postMessage` to.",
+    )
     rules_path: str = Field(
         default="faultline.yaml",
         alias="FAULTLINE_RULES_PATH",

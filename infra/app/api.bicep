@@ -163,6 +163,10 @@ var appSettings = {
   FAULTLINE_QUERY_QUEUE: 'faultline-query-jobs'
   FAULTLINE_FAILURE_QUEUE: 'faultline-failures'
   FAULTLINE_ALERT_QUEUE: 'faultline-alerts'
+  // Notifications (Slack, Teams, webhooks): their URLs and tokens are Key Vault secrets the rules
+  // file names, read with the same identity as the GitHub token.
+  FAULTLINE_NOTIFY_QUEUE: 'faultline-notifications'
+  FAULTLINE_SLACK_API_URL: 'https://slack.com/api/'
   FAULTLINE_RULES_PATH: 'faultline.yaml'
   FAULTLINE_TABLE_PREFIX: 'Faultline'
   FAULTLINE_LOGS_ENDPOINT: logsEndpoint

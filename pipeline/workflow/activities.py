@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from detection.issue import title
 from pipeline.messages import FailureNotice
 from pipeline.metrics import GITHUB_BUDGET, ISSUES, POISONED, TIME_TO_ISSUE, log_fields
+from pipeline.notify import emit_trouble
 from pipeline.ports import (
     IssueRef,
     IssueState,
@@ -30,6 +31,7 @@ from pipeline.ports import (
 )
 from pipeline.services import Services
 from pipeline.workflow.messages import AuditNote, FinishCheck, Synced, Wait, WorkflowRequest
+from pipeline.workflow.notify_events import emit_issue_event
 from pipeline.workflow.view import issue_body, issue_view
 
 if TYPE_CHECKING:
@@ -132,6 +134,12 @@ def _refused(
         kind="refused",
     )
     services.metrics.count(POISONED, kind="refused")
+    emit_trouble(
+        services,
+        f"refused|{state.fingerprint}|{state.repository}|{kind}|{audit.now:%Y-%m-%d}",
+        f"{state.repository} refused the issue workflow ({kind})",
+        reason,
+    )
     log.warning(
         "%s: %s refused the issue workflow (%s): %s",
         state.fingerprint,
@@ -292,6 +300,7 @@ def _create_or_adopt(
     _save(services, _showing(state, issue, count, audit.now))
     audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}")
     _changed(services, audit, "created", issue)
+    emit_issue_event(services, "issue-created", notice, state.repository, issue.number, issue.url)
     waited = services.clock.now() - notice.first_seen  # a row stamped ahead of our clock: 0
     services.metrics.record(
         TIME_TO_ISSUE,
@@ -428,6 +437,15 @@ def _regress(
         )
         audit("reopened", issue.number, note)
         _changed(services, audit, "reopened", reopened)
+        emit_issue_event(
+            services,
+            "issue-regressed",
+            notice,
+            state.repository,
+            issue.number,
+            issue.url,
+            occasion=closed,
+        )
         return _result("reopened", reopened, needs_assignment=True)
     label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
     found = github.find_by_marker(state.repository, notice.fingerprint, label, issue.closed_at)
@@ -451,6 +469,15 @@ def _regress(
     audit(action, linked.number, f"regression of #{issue.number}")
     if action == "created":
         _changed(services, audit, "created", linked)
+        emit_issue_event(
+            services,
+            "issue-regressed",
+            notice,
+            state.repository,
+            linked.number,
+            linked.url,
+            occasion=closed,
+        )
     return _result("created", linked, needs_assignment=True)
 
 
