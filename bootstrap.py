@@ -186,6 +186,26 @@ def _marker_key(
     return lambda: key
 
 
+def _webhook_secret(
+    settings: AppSettings, credential: TokenCredential | None
+) -> Callable[[], bytes | None]:
+    """The secret GitHub signs webhook deliveries with: from Key Vault in Azure (read when the
+    first delivery arrives, cached, re-read after the cache's time so a rotation needs no
+    restart), else from the environment; None refuses every delivery."""
+    if settings.key_vault_url and settings.webhook_secret_name:
+        vault_url, name = settings.key_vault_url, settings.webhook_secret_name
+
+        @functools.cache
+        def secret() -> CachedSecret:
+            from adapters.secrets import key_vault_secret
+
+            return key_vault_secret(vault_url, name, credential or _default_credential(settings))
+
+        return lambda: secret()().encode()
+    key = settings.webhook_secret.encode() if settings.webhook_secret else None
+    return lambda: key
+
+
 def _metrics(settings: AppSettings, credential: TokenCredential | None, clock: Clock) -> Metrics:
     """The metrics file when one is named (a local run names one, whatever the shell holds).
     Else Application Insights when a connection string is set, sent with the managed identity
@@ -232,7 +252,12 @@ def bootstrap(
     from adapters.query_slots import TableQuerySlots
     from adapters.queues import StorageQueue
     from adapters.tables import TableCheckpointStore, TablePoisonLog, ensure_table
-    from adapters.workflow_state import TableAuditLog, TableIssueStates, TableRateLimiter
+    from adapters.workflow_state import (
+        TableAuditLog,
+        TableIssueStates,
+        TableRateLimiter,
+        TableWebhookDeliveries,
+    )
     from pipeline.services import Services
 
     settings, rules = load_configuration(os.environ if env is None else env)
@@ -264,6 +289,11 @@ def bootstrap(
         marker_key=marker_key,
         issue_template=_issue_template(settings),
         metrics=metrics,
+        webhook_queue=StorageQueue.open(queues, settings.webhook_queue),
+        webhook_deliveries=TableWebhookDeliveries(
+            ensure_table(tables, f"{prefix}WebhookDeliveries")
+        ),
+        webhook_secret=_webhook_secret(settings, credential),
     )
 
 

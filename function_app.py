@@ -3,7 +3,8 @@
 timer (fan-out) -> query-jobs queue -> query + detect + group + count -> failures queue ->
 issue workflow (one Durable orchestration per group: sync issue -> wait if needed -> assign; its
 functions are on the Blueprint in `workflow_functions.py`);
-timer (settle) -> operations whose wait for a cause is over are counted
+timer (settle) -> operations whose wait for a cause is over are counted;
+GitHub webhook (HTTP, signed) -> github-events queue -> follow what people did to an issue
 
 Each trigger imports its use case when it first runs, so indexing the app (every cold start)
 loads only the Functions libraries, and the configuration check runs in a thread while the host
@@ -101,6 +102,26 @@ def replay_window(req: func.HttpRequest) -> func.HttpResponse:
     except ReplayRejected as error:
         return _json(400, {"error": str(error)})
     return _json(202, {"queued": len(jobs), "jobs": [j.job_id for j in jobs]})
+
+
+@app.route(route="github/webhook", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def github_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    """GitHub's `issues` and `issue_comment` events: verified by their signature (GitHub cannot
+    send a function key), queued, answered at once."""
+    from pipeline.webhook import receive
+
+    answer = receive(services(), req.headers, req.get_body())
+    return _json(answer.status, answer.payload)
+
+
+@app.queue_trigger(
+    arg_name="message", queue_name="%FAULTLINE_WEBHOOK_QUEUE%", connection="AzureWebJobsStorage"
+)
+def handle_github_event(message: func.QueueMessage) -> None:
+    """Follow what people did to one of Faultline's issues."""
+    from pipeline.webhook import handle
+
+    handle(services(), message.get_body().decode("utf-8", "replace"))
 
 
 @app.route(route="health", methods=["GET"])

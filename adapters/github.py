@@ -208,6 +208,7 @@ def _issue_ref(repository: str, issue: Any, dropped: tuple[str, ...] = ()) -> Is
         id=issue.id,
         author=issue.user.login if issue.user else "",
         dropped_labels=dropped,
+        state_reason=getattr(issue, "state_reason", None) or None,
     )
 
 

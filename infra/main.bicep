@@ -48,6 +48,9 @@ param githubTokenSecretName string = 'github-token'
 @description('Name of the Key Vault secret with the key that signs issue markers; azd\'s postprovision hook (infra/hooks) creates it once and never replaces it.')
 param markerKeySecretName string = 'marker-key'
 
+@description('Name of the Key Vault secret with the GitHub webhook\'s secret (set it after deployment, then enter the same value in the repository\'s webhook settings).')
+param webhookSecretName string = 'github-webhook-secret'
+
 @secure()
 @description('A GitHub token to store in Key Vault now; leave empty and set the secret after deployment instead (recommended: it then never passes through deployment parameters).')
 param githubToken string = ''
@@ -248,6 +251,7 @@ module api 'app/api.bicep' = {
     keyVaultUri: keyVault.outputs.uri
     githubTokenSecretName: githubTokenSecretName
     markerKeySecretName: markerKeySecretName
+    webhookSecretName: webhookSecretName
     githubApiUrl: githubApiUrl
     workspaceId: workspaceReaders[0].outputs.customerId
     workspaceResourceId: workspaceIds[0]
@@ -280,6 +284,7 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output FAULTLINE_GITHUB_TOKEN_SECRET string = githubTokenSecretName
 output FAULTLINE_MARKER_KEY_SECRET string = markerKeySecretName
+output FAULTLINE_WEBHOOK_SECRET_NAME string = webhookSecretName
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString

@@ -254,6 +254,16 @@ class IssueState:
     assigned: bool = False
     adopted: bool = False
     folded_into: int | None = None
+    status: str = "active"
+    """What people made of the issue (`detection.lifecycle`): `active`, `resolved`, `muted`."""
+    muted_until: datetime | None = None
+    mute_until_count: int | None = None
+    """A mute that ends once the group's count reaches this total (`/faultline mute until N
+    more`)."""
+    keep_open: bool = False
+    """Labelled `faultline:keep-open`: never closed automatically."""
+    resolved_in: str | None = None
+    """The version `/faultline resolve in <version>` named."""
     etag: str | None = None
 
     def with_changes(self, **changes: Any) -> IssueState:
@@ -278,6 +288,19 @@ class IssueStates(Protocol):
         ...
 
     def finish_or_resync(self, fingerprint: str, repository: str, generation: int) -> bool: ...
+
+
+class WebhookDeliveries(Protocol):
+    """The webhook deliveries already taken, so a redelivered one (same `X-GitHub-Delivery`)
+    has no effect."""
+
+    def claim(self, delivery: str, at: datetime) -> bool:
+        """Record the delivery; False when it was already recorded (insert-if-absent)."""
+        ...
+
+    def release(self, delivery: str) -> None:
+        """Forget a claim whose event could not be queued, so GitHub's redelivery is taken."""
+        ...
 
 
 class RateLimiter(Protocol):
@@ -467,6 +490,8 @@ class IssueRef:
     """Who wrote the issue (GitHub's `user.login`): Faultline adopts only its own."""
     dropped_labels: tuple[str, ...] = ()
     """From `create`: labels asked for that GitHub left off (a token without push access)."""
+    state_reason: str | None = None
+    """Why a closed issue was closed (`completed`, `not_planned`, `duplicate`), as GitHub says."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pipeline.ports import (
     PoisonLog,
     QuerySlots,
     RateLimiter,
+    WebhookDeliveries,
 )
 from pipeline.settings import AppSettings
 
@@ -54,3 +55,8 @@ class Services:
     """The rules' own issue template, or None for the default one."""
     metrics: Metrics
     """Faultline's own metrics (`pipeline.metrics`): Application Insights in Azure."""
+    webhook_queue: MessageQueue
+    """GitHub's webhook events, between the HTTP endpoint and their handler."""
+    webhook_deliveries: WebhookDeliveries
+    webhook_secret: Callable[[], bytes | None]
+    """The webhook's secret (Key Vault in Azure), or None when none is configured."""

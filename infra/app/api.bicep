@@ -69,6 +69,9 @@ param githubTokenSecretName string
 @description('Name of the Key Vault secret with the key that signs issue markers.')
 param markerKeySecretName string
 
+@description('Name of the Key Vault secret with the GitHub webhook\'s secret.')
+param webhookSecretName string
+
 @description('GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3).')
 param githubApiUrl string
 
@@ -144,6 +147,7 @@ var appSettings = {
   FAULTLINE_TIMER_SCHEDULE: timerSchedule
   FAULTLINE_QUERY_QUEUE: 'faultline-query-jobs'
   FAULTLINE_FAILURE_QUEUE: 'faultline-failures'
+  FAULTLINE_WEBHOOK_QUEUE: 'faultline-github-events'
   FAULTLINE_RULES_PATH: 'faultline.yaml'
   FAULTLINE_TABLE_PREFIX: 'Faultline'
   FAULTLINE_LOGS_ENDPOINT: logsEndpoint
@@ -158,6 +162,8 @@ var appSettings = {
   FAULTLINE_KEY_VAULT_URL: keyVaultUri
   FAULTLINE_GITHUB_TOKEN_SECRET: githubTokenSecretName
   FAULTLINE_MARKER_KEY_SECRET: markerKeySecretName
+  // The webhook's secret is read from Key Vault at run time (FAULTLINE_WEBHOOK_SECRET stays unset).
+  FAULTLINE_WEBHOOK_SECRET_NAME: webhookSecretName
   FAULTLINE_GITHUB_API_URL: githubApiUrl
   FAULTLINE_GITHUB_TIMEOUT_SECONDS: '20'
   FAULTLINE_GITHUB_WRITE_SPACING_SECONDS: '1'
@@ -294,6 +300,10 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     globalValidation: {
       requireAuthentication: httpAuthEnabled
       unauthenticatedClientAction: httpAuthEnabled ? 'Return401' : 'AllowAnonymous'
+      // GitHub cannot send an Entra ID token; each delivery is authenticated by its signature.
+      excludedPaths: [
+        '/api/github/webhook'
+      ]
     }
     httpSettings: {
       requireHttps: true

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from detection.issue import title
+from detection.lifecycle import interpret, mute_labels, muted
+from pipeline.lifecycle import changed, describe, steer
 from pipeline.messages import FailureNotice
 from pipeline.metrics import GITHUB_BUDGET, ISSUES, POISONED, TIME_TO_ISSUE, log_fields
 from pipeline.ports import (
@@ -326,6 +328,9 @@ def _refresh(
     if recent and issue.state == "open":  # a closed one's newer twin is its linked regression
         _close_late_duplicates(services, github, state, issue, audit)
     count = notice.count
+    state, silenced = _follow_people(services, github, state, issue, count, audit)
+    if silenced:
+        return _result("unchanged", issue)
     if issue.state == "closed":
         regressed = issue.closed_at is not None and notice.last_seen > issue.closed_at
         if not regressed or count <= state.synced_count:
@@ -388,6 +393,38 @@ def _refresh(
     return _result(action, issue, needs_assignment=not state.assigned and not issue.assignees)
 
 
+def _follow_people(
+    services: Services,
+    github: IssueTracker,
+    state: IssueState,
+    issue: IssueRef,
+    count: int,
+    audit: Auditor,
+) -> tuple[IssueState, bool]:
+    """Take on what people set on the issue (closed as not planned, mute labels, keep-open), as
+    the webhook handler does when it is configured (`pipeline.lifecycle`), and say whether the
+    issue is muted now. A mute that has run out (its date passed, or the count it waited for
+    reached) has its labels taken off, and the issue is followed again."""
+    steering = interpret(issue.state, issue.state_reason, issue.labels)
+    steered = steer(state, steering)
+    silenced = muted(steering, audit.now, count, steered.mute_until_count)
+    if steering.status == "muted" and not silenced:
+        kept = [label for label in issue.labels if label not in mute_labels(issue.labels)]
+        github.edit(state.repository, issue.number, labels=kept)
+        steered = steered.with_changes(status="active", muted_until=None, mute_until_count=None)
+        ended = (
+            f"its end, {steering.muted_until:%Y-%m-%d %H:%M} UTC, passed"
+            if steering.muted_until is not None and audit.now >= steering.muted_until
+            else f"the failure reached {count} occurrence(s)"
+        )
+        audit("unmuted", issue.number, f"the mute ran out: {ended}")
+    elif changed(state, steered):
+        audit("steered", issue.number, f"read from the issue: {describe(steering)}")
+    if changed(state, steered):
+        state = _save(services, steered)
+    return state, silenced
+
+
 def _regress(
     services: Services,
     github: IssueTracker,
@@ -423,6 +460,8 @@ def _regress(
                 commented_count=count,
                 last_comment_at=audit.now,
                 assigned=False,
+                status="active",
+                resolved_in=None,
             ),
         )
         audit("reopened", issue.number, note)

@@ -330,6 +330,22 @@ class MemoryIssueStates:
         return resync
 
 
+class MemoryDeliveries:
+    """Webhook deliveries taken, insert-if-absent as the table's 409 makes it."""
+
+    def __init__(self) -> None:
+        self.taken: dict[str, datetime] = {}
+
+    def claim(self, delivery: str, at: datetime) -> bool:
+        if delivery in self.taken:
+            return False
+        self.taken[delivery] = at
+        return True
+
+    def release(self, delivery: str) -> None:
+        self.taken.pop(delivery, None)
+
+
 class MemoryRateLimiter:
     """Hourly budgets by reservation time; a failure that asks again keeps the slot it holds."""
 
@@ -472,9 +488,12 @@ class MemoryTracker:
         self.edits.append((repository, number, changes))
         issue = self.issues[(repository, number)]
         state = changes.get("state", issue.ref.state)
-        closed_at = issue.ref.closed_at
+        closed_at, reason = issue.ref.closed_at, issue.ref.state_reason
         if state != issue.ref.state:
             closed_at = self._now() if state == "closed" else None
+            # GitHub's default reasons: closing completes, reopening reopens
+            reason = "completed" if state == "closed" else "reopened"
+        reason = changes.get("state_reason", reason)
         if "title" in changes:
             issue.title = changes["title"]
         return self._change(
@@ -483,6 +502,8 @@ class MemoryTracker:
             body=changes.get("body", issue.ref.body),
             state=state,
             closed_at=closed_at,
+            state_reason=reason,
+            labels=tuple(changes.get("labels", issue.ref.labels)),
         )
 
     def comment(self, repository: str, number: int, body: str) -> None:
@@ -548,6 +569,9 @@ class Memory:
     query_slots: MemoryQuerySlots = field(default_factory=MemoryQuerySlots)
     poisoned: MemoryPoisonLog = field(default_factory=MemoryPoisonLog)
     metrics: MemoryMetrics = field(default_factory=MemoryMetrics)
+    webhook_queue: MemoryQueue = field(default_factory=MemoryQueue)
+    deliveries: MemoryDeliveries = field(default_factory=lambda: MemoryDeliveries())
+    webhook_secret: bytes | None = b"webhook-secret-for-tests"
 
     def services(
         self, rules: Rules, now: Callable[[], datetime], settings: Mapping[str, str] | None = None
@@ -575,6 +599,9 @@ class Memory:
             marker_key=lambda: self.tracker.marker_key,
             issue_template=None,
             metrics=self.metrics,
+            webhook_queue=self.webhook_queue,
+            webhook_deliveries=self.deliveries,
+            webhook_secret=lambda: self.webhook_secret,
         )
 
 

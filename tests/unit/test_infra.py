@@ -447,7 +447,9 @@ def test_http_endpoints_can_require_entra_id_tokens_and_do_not_by_default() -> N
     assert _text(validation["unauthenticatedClientAction"]) == (
         "httpAuthEnabled ? 'Return401' : 'AllowAnonymous'"
     )
-    assert "excludedPaths" not in validation, "every HTTP function sits behind authentication"
+    # every HTTP function sits behind authentication but GitHub's webhook, which its signature
+    # authenticates (GitHub cannot send a token)
+    assert re.findall(r"'([^']*)'", _text(validation["excludedPaths"])) == ["/api/github/webhook"]
     assert _text(_at(props, "properties", "httpSettings", "requireHttps")) == "true"
     assert _text(_at(props, "properties", "login", "tokenStore", "enabled")) == "false"
 
@@ -793,7 +795,12 @@ PLATFORM_ONLY = {
 LOCAL_HOST_ONLY = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags"}
 # Read by the code but deliberately not set in Azure: the storage connection string (identity
 # settings replace it) and a plain GitHub token (Key Vault holds it there).
-NOT_IN_AZURE = {"AzureWebJobsStorage", "FAULTLINE_GITHUB_TOKEN", "FAULTLINE_MARKER_KEY"}
+NOT_IN_AZURE = {
+    "AzureWebJobsStorage",
+    "FAULTLINE_GITHUB_TOKEN",
+    "FAULTLINE_MARKER_KEY",
+    "FAULTLINE_WEBHOOK_SECRET",
+}
 RULES_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
 
 
