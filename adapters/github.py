@@ -51,6 +51,7 @@ from githubkit_schemas.latest.models import Issue
 from detection.markers import MARKER_PREFIX, carries_marker
 from pipeline.ports import (
     IssueRef,
+    RepositoryRole,
     TrackerBudget,
     TrackerRateLimited,
     TrackerRefused,
@@ -442,6 +443,28 @@ class GitHubIssues:
                 self._base_url,
             )
         return login
+
+    def own_login(self) -> str | None:
+        """The login Faultline comments as (`login`), so its own comments are never commands."""
+        return self.login()
+
+    def role_of(self, repository: str, login: str) -> RepositoryRole | None:
+        """The person's role on the repository (`GET /repos/{owner}/{repo}/collaborators/
+        {username}/permission`); None when GitHub says they are not a collaborator (404). The
+        token needs push access to ask, as GitHub requires for reading collaborators."""
+        owner, name = _split(repository)
+        try:
+            found = self._call(
+                f"permission of {login} on {repository}",
+                lambda gh: (
+                    gh.rest.repos.get_collaborator_permission_level(owner, name, login).parsed_data
+                ),
+            )
+        except TrackerRefused as refused:
+            if refused.status == 404:
+                return None
+            raise
+        return RepositoryRole(found.role_name, found.permission)
 
     def get(self, repository: str, number: int) -> IssueRef:
         owner, name = _split(repository)

@@ -75,6 +75,7 @@ class TableIssueStates:
             mute_until_count=entity.get("MuteUntilCount"),
             keep_open=bool(entity.get("KeepOpen")),
             resolved_in=entity.get("ResolvedIn"),
+            merged_into=entity.get("MergedInto"),
             etag=entity.metadata["etag"],
         )
 
@@ -99,6 +100,7 @@ class TableIssueStates:
             "MuteUntilCount": state.mute_until_count,
             "KeepOpen": state.keep_open,
             "ResolvedIn": state.resolved_in,
+            "MergedInto": state.merged_into,
         }
         entity = {k: v for k, v in entity.items() if v is not None}
         try:

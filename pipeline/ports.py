@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: a trigger that imports a port does not load the core
     from detection.fingerprint import Fingerprint
@@ -131,6 +131,10 @@ class GroupingLog(Protocol):
     def alias(
         self, pairs: Iterable[tuple[str, str, str]], *, first_claim: bool = False
     ) -> list[LogEntry]: ...
+
+    def split(self, absorbed: str, survivor: str, reason: str) -> LogEntry | None:
+        """Undo an alias (`Grouping.split`), appended to the log; None when there is none."""
+        ...
 
     def resolve(self, group: str) -> str: ...
 
@@ -264,6 +268,8 @@ class IssueState:
     """Labelled `faultline:keep-open`: never closed automatically."""
     resolved_in: str | None = None
     """The version `/faultline resolve in <version>` named."""
+    merged_into: str | None = None
+    """The group `/faultline merge` folded this one into (what `/faultline unmerge` undoes)."""
     etag: str | None = None
 
     def with_changes(self, **changes: Any) -> IssueState:
@@ -543,3 +549,25 @@ class IssueTracker(Protocol):
     def assign(
         self, repository: str, number: int, logins: list[str], agent: dict[str, Any] | None = None
     ) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class RepositoryRole:
+    """A person's access to a repository: GitHub's `role_name` (`read`, `triage`, `write`,
+    `maintain`, `admin`, or a custom role's name) and the legacy `permission` it maps to
+    (`admin`, `write`, `read`, `none`), which tells what a custom role is built on."""
+
+    role: str
+    permission: str
+
+
+@runtime_checkable
+class Collaborators(Protocol):
+    """Who may steer Faultline by comment: a tracker that can say its own login and a person's
+    role (GitHub; the dry-run sink takes no comments)."""
+
+    def own_login(self) -> str | None: ...
+
+    def role_of(self, repository: str, login: str) -> RepositoryRole | None:
+        """The person's role on the repository; None when they are not a collaborator."""
+        ...

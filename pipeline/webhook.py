@@ -90,7 +90,9 @@ def receive(services: Services, headers: Mapping[str, str], body: bytes) -> Answ
 def handle(services: Services, message: str) -> None:
     """Act on one queued event, if it is about an issue Faultline tracks."""
     event = GitHubEvent.from_json(message)
-    state = tracked_issue(services, event)
+    commenting = event.event == "issue_comment" and event.action == "created"
+    # a merged issue still takes `/faultline unmerge`; nothing else about it is followed
+    state = tracked_issue(services, event, merged_too=commenting)
     if state is None:
         log.info(
             "webhook %s: %s#%d is not an issue Faultline tracks; ignored",
@@ -101,17 +103,26 @@ def handle(services: Services, message: str) -> None:
         return
     if event.event == "issues":
         follow(services, event, state)
+    elif commenting:
+        from pipeline.commands import run_command
+
+        run_command(services, event, state)
 
 
-def tracked_issue(services: Services, event: GitHubEvent) -> IssueState | None:
-    """The state of the group whose issue this is, if Faultline made it and still tracks it."""
+def tracked_issue(
+    services: Services, event: GitHubEvent, *, merged_too: bool = False
+) -> IssueState | None:
+    """The state of the group whose issue this is, if Faultline made it and still tracks it
+    (`merged_too`: or merged it into another by command)."""
     fingerprint = find_marker(event.body_head)
     if fingerprint is None or not carries_marker(
         event.body_head, event.repository, fingerprint, services.marker_key()
     ):
         return None
     state = services.issues.peek(fingerprint, event.repository)
-    if state is None or state.number != event.number or state.folded_into is not None:
+    if state is None or state.number != event.number:
+        return None
+    if state.folded_into is not None and not (merged_too and state.merged_into is not None):
         return None
     return state
 

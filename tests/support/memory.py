@@ -28,7 +28,9 @@ from pipeline.ports import (
     IssueState,
     LedgerEntry,
     Metric,
+    RepositoryRole,
     TrackerBudget,
+    TrackerRefused,
     check_emission,
 )
 from pipeline.services import Services
@@ -148,6 +150,9 @@ class MemoryGroupingLog:
     ) -> list[LogEntry]:
         made = (self.grouping.alias(*pair, first_claim=first_claim) for pair in pairs)
         return [entry for entry in made if entry is not None]
+
+    def split(self, absorbed: str, survivor: str, reason: str) -> LogEntry | None:
+        return self.grouping.split(absorbed, survivor, reason)
 
     def resolve(self, group: str) -> str:
         return self.grouping.resolve(group)
@@ -431,6 +436,19 @@ class MemoryTracker:
         self.requests = 0
         """Calls made, each one request against GitHub's hourly `core` window."""
         self.request_limit = 5_000
+        self.roles: dict[str, str] = {}
+        """Collaborators' roles (`role_name`) by login; anyone else is not a collaborator."""
+
+    def own_login(self) -> str | None:
+        return self.login
+
+    def role_of(self, repository: str, login: str) -> RepositoryRole | None:
+        self.requests += 1
+        role = self.roles.get(login)
+        if role is None:
+            return None
+        legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+        return RepositoryRole(role, legacy)
 
     def budget(self) -> list[TrackerBudget]:
         return [TrackerBudget("core", self.request_limit, self.requests)]
@@ -456,6 +474,9 @@ class MemoryTracker:
 
     def get(self, repository: str, number: int) -> IssueRef:
         self.requests += 1
+        if (repository, number) not in self.issues:  # as the GitHub adapter maps GitHub's 404
+            what = f"get issue {repository}#{number}"
+            raise TrackerRefused(404, "Not Found", what=what, kind="not-found")
         return self.issues[(repository, number)].ref
 
     def find_by_marker(

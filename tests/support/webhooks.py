@@ -26,6 +26,7 @@ def issue_payload(
     changes: dict[str, Any] | None = None,
     comment: tuple[str, str] | None = None,
     comment_type: str = "User",
+    comment_id: int = 4242,
 ) -> dict[str, Any]:
     """An `issues` payload (or `issue_comment` with `comment` = (author, body))."""
     owner, name = issue.repository.split("/")
@@ -56,7 +57,7 @@ def issue_payload(
         payload["changes"] = changes
     if comment is not None:
         author, body = comment
-        payload["comment"] = {"id": 4242, "body": body, "user": _user(author, comment_type)}
+        payload["comment"] = {"id": comment_id, "body": body, "user": _user(author, comment_type)}
     return payload
 
 

@@ -131,7 +131,7 @@ def _with_issue() -> Flow:
     return flow
 
 
-def _receive(flow: Flow, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str]]:
+def answer(flow: Flow, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str]]:
     answer = receive(flow.services, headers, body)
     return answer.status, answer.payload
 
@@ -139,7 +139,7 @@ def _receive(flow: Flow, headers: dict[str, str], body: bytes) -> tuple[int, dic
 def test_a_signed_issue_event_is_queued_and_answered_202() -> None:
     flow = _with_issue()
     headers, body = signed(SECRET, "issues", issue_payload("closed", _issue(flow), "alice"))
-    assert _receive(flow, headers, body)[0] == 202
+    assert answer(flow, headers, body)[0] == 202
     ((message, _),) = flow.memory.webhook_queue.sent
     assert GitHubEvent.from_json(message).delivery == headers["X-GitHub-Delivery"]
 
@@ -147,8 +147,8 @@ def test_a_signed_issue_event_is_queued_and_answered_202() -> None:
 def test_a_redelivery_is_acknowledged_and_has_no_effect() -> None:
     flow = _with_issue()
     headers, body = signed(SECRET, "issues", issue_payload("closed", _issue(flow), "alice"))
-    assert _receive(flow, headers, body)[0] == 202
-    status, payload = _receive(flow, headers, body)
+    assert answer(flow, headers, body)[0] == 202
+    status, payload = answer(flow, headers, body)
     assert (status, payload["status"]) == (200, "duplicate")
     assert len(flow.memory.webhook_queue.sent) == 1
 
@@ -165,7 +165,7 @@ def test_a_forged_delivery_is_refused_401_and_changes_nothing(forgery: str) -> N
         body = body.replace(b"mallory", b"alice__")
     else:
         flow.memory.webhook_secret = None
-    assert _receive(flow, headers, body)[0] == 401
+    assert answer(flow, headers, body)[0] == 401
     assert flow.memory.webhook_queue.sent == [] and flow.memory.deliveries.taken == {}
 
 
@@ -173,16 +173,16 @@ def test_a_body_over_the_bound_is_refused_413_before_anything_else() -> None:
     flow = _with_issue()
     body = b"{" + b" " * MAX_BODY_BYTES + b"}"
     headers = {"X-GitHub-Event": "issues", "X-Hub-Signature-256": signature(SECRET, body)}
-    assert _receive(flow, headers, body)[0] == 413
+    assert answer(flow, headers, body)[0] == 413
     assert flow.memory.webhook_queue.sent == []
 
 
 def test_ping_is_answered_and_other_events_are_ignored() -> None:
     flow = _with_issue()
     headers, body = signed(SECRET, "ping", {"zen": "Keep it logically awesome.", "hook_id": 1})
-    assert _receive(flow, headers, body) == (200, {"status": "pong"})
+    assert answer(flow, headers, body) == (200, {"status": "pong"})
     headers, body = signed(SECRET, "push", {"ref": "refs/heads/main"})
-    assert _receive(flow, headers, body)[0] == 202
+    assert answer(flow, headers, body)[0] == 202
     assert flow.memory.webhook_queue.sent == []
 
 
@@ -195,17 +195,17 @@ def test_a_queue_that_fails_releases_the_delivery_for_githubs_redelivery() -> No
     flow.services.webhook_queue.send = refuse  # type: ignore[method-assign]
     headers, body = signed(SECRET, "issues", issue_payload("closed", _issue(flow), "alice"))
     with pytest.raises(ConnectionError):
-        _receive(flow, headers, body)
+        answer(flow, headers, body)
     assert flow.memory.deliveries.taken == {}
 
 
 # -- what the queued event does -----------------------------------------------------------------
 
 
-def _deliver(flow: Flow, event: str, payload: dict[str, object]) -> None:
+def deliver(flow: Flow, event: str, payload: dict[str, object]) -> None:
     """Through the endpoint and the queue, as the two functions run it."""
     headers, body = signed(SECRET, event, payload)
-    assert _receive(flow, headers, body)[0] in (200, 202)
+    assert answer(flow, headers, body)[0] in (200, 202)
     while flow.memory.webhook_queue.sent:
         message, _ = flow.memory.webhook_queue.sent.pop(0)
         handle(flow.services, message)
@@ -221,10 +221,10 @@ def _state(flow: Flow, notice: FailureNotice | None = None):  # type: ignore[no-
 def test_closed_as_not_planned_mutes_and_reopened_makes_it_active_again() -> None:
     flow = _with_issue()
     closed = flow.tracker.edit(SHOP, 1, state="closed", state_reason="not_planned")
-    _deliver(flow, "issues", issue_payload("closed", closed, "alice"))
+    deliver(flow, "issues", issue_payload("closed", closed, "alice"))
     assert _state(flow).status == "muted"
     reopened = flow.tracker.edit(SHOP, 1, state="open")
-    _deliver(flow, "issues", issue_payload("reopened", reopened, "alice"))
+    deliver(flow, "issues", issue_payload("reopened", reopened, "alice"))
     assert _state(flow).status == "active"
     steered = [e.reason for e in flow.memory.audit.rows if e.action == "steered"]
     assert steered == [
@@ -236,7 +236,7 @@ def test_closed_as_not_planned_mutes_and_reopened_makes_it_active_again() -> Non
 def test_labels_mute_until_a_date_and_keep_an_issue_open() -> None:
     flow = _with_issue()
     flow.tracker.add_labels(SHOP, 1, ["faultline:mute-until:2026-12-31", "faultline:keep-open"])
-    _deliver(flow, "issues", issue_payload("labeled", _issue(flow), "alice"))
+    deliver(flow, "issues", issue_payload("labeled", _issue(flow), "alice"))
     state = _state(flow)
     assert (state.status, state.muted_until, state.keep_open) == (
         "muted",
@@ -258,7 +258,7 @@ def test_a_transferred_or_deleted_issue_is_forgotten_so_the_next_occurrence_open
         if action == "transferred"
         else None
     )
-    _deliver(flow, "issues", issue_payload(action, _issue(flow), "alice", changes=changes))
+    deliver(flow, "issues", issue_payload(action, _issue(flow), "alice", changes=changes))
     assert _state(flow).number is None
     (forgotten,) = [e for e in flow.memory.audit.rows if e.action == "forgotten"]
     assert forgotten.issue == 1 and forgotten.reason.startswith(action)
@@ -276,7 +276,7 @@ def test_events_about_issues_faultline_does_not_track_change_nothing() -> None:
     before = dict(flow.memory.issues.states)
     for issue in (pasted, plain):
         closed = flow.tracker.edit(SHOP, issue.number, state="closed", state_reason="not_planned")
-        _deliver(flow, "issues", issue_payload("closed", closed, "mallory"))
+        deliver(flow, "issues", issue_payload("closed", closed, "mallory"))
     assert flow.memory.issues.states == before
     assert "steered" not in flow.actions()
 
@@ -286,7 +286,7 @@ def test_a_redelivered_event_is_applied_once() -> None:
     closed = flow.tracker.edit(SHOP, 1, state="closed", state_reason="not_planned")
     headers, body = signed(SECRET, "issues", issue_payload("closed", closed, "alice"))
     for _ in range(2):
-        _receive(flow, headers, body)
+        answer(flow, headers, body)
     assert len(flow.memory.webhook_queue.sent) == 1
     message, _ = flow.memory.webhook_queue.sent[0]
     handle(flow.services, message)
@@ -297,7 +297,7 @@ def test_a_redelivered_event_is_applied_once() -> None:
 # -- the same state without the webhook: the workflow reads it ---------------------------------
 
 
-def _recur(flow: Flow, total: int) -> FailureNotice:
+def recur(flow: Flow, total: int) -> FailureNotice:
     """`total` occurrences, the later ones now (after whatever a person did)."""
     group = next(iter(flow.memory.issues.states))[0]
     founder = flow.services.ledger.summary(group).founder  # type: ignore[union-attr]
@@ -322,7 +322,7 @@ def test_without_the_webhook_a_not_planned_close_is_read_by_the_next_sync_and_mu
     flow.tracker.edit(SHOP, 1, state="closed", state_reason="not_planned")
     flow.clock.moment += timedelta(hours=7)
     requests = len(flow.tracker.edits)
-    outcome = flow.sync(_recur(flow, 9))
+    outcome = flow.sync(recur(flow, 9))
     assert isinstance(outcome, Synced) and outcome.action == "unchanged"
     assert not outcome.needs_assignment
     assert len(flow.tracker.edits) == requests, "no update, no reopen"
@@ -336,7 +336,7 @@ def test_without_the_webhook_a_completed_close_makes_the_next_occurrence_a_regre
     flow.clock.moment += timedelta(hours=1)
     flow.tracker.edit(SHOP, 1, state="closed", state_reason="completed")
     flow.clock.moment += timedelta(hours=1)
-    outcome = flow.sync(_recur(flow, 4))
+    outcome = flow.sync(recur(flow, 4))
     assert isinstance(outcome, Synced) and outcome.action == "reopened"
     assert _state(flow).status == "active"
 
@@ -346,10 +346,10 @@ def test_a_mute_label_whose_date_passed_comes_off_and_the_issue_is_followed_agai
     until = flow.clock.moment + timedelta(days=1)
     flow.tracker.add_labels(SHOP, 1, [f"faultline:mute-until:{until:%Y-%m-%dT%H:%MZ}"])
     flow.clock.moment += timedelta(hours=7)
-    assert flow.sync(_recur(flow, 5)).action == "unchanged"  # type: ignore[union-attr]
+    assert flow.sync(recur(flow, 5)).action == "unchanged"  # type: ignore[union-attr]
     assert _state(flow).status == "muted"
     flow.clock.moment += timedelta(days=1)
-    outcome = flow.sync(_recur(flow, 6))
+    outcome = flow.sync(recur(flow, 6))
     assert isinstance(outcome, Synced) and outcome.action in ("updated", "commented")
     assert _issue(flow).labels == ("faultline", "severity:high")
     assert _state(flow).status == "active"
@@ -361,9 +361,9 @@ def test_the_webhook_and_the_workflow_read_an_issue_the_same_way() -> None:
     by_webhook, by_sync = _with_issue(), _with_issue()
     for flow in (by_webhook, by_sync):
         flow.tracker.add_labels(SHOP, 1, ["faultline:mute", "faultline:keep-open"])
-    _deliver(by_webhook, "issues", issue_payload("labeled", _issue(by_webhook), "alice"))
+    deliver(by_webhook, "issues", issue_payload("labeled", _issue(by_webhook), "alice"))
     by_sync.clock.moment += timedelta(hours=7)
-    by_sync.sync(_recur(by_sync, 5))
+    by_sync.sync(recur(by_sync, 5))
     fields = ("status", "muted_until", "keep_open", "mute_until_count")
     assert [getattr(_state(by_webhook), f) for f in fields] == [
         getattr(_state(by_sync), f) for f in fields
@@ -373,6 +373,6 @@ def test_the_webhook_and_the_workflow_read_an_issue_the_same_way() -> None:
 def test_queued_messages_are_the_events_own_json() -> None:
     flow = _with_issue()
     headers, body = signed(SECRET, "issues", issue_payload("labeled", _issue(flow), "alice"))
-    _receive(flow, headers, body)
+    answer(flow, headers, body)
     message = json.loads(flow.memory.webhook_queue.sent[0][0])
     assert set(message) >= {"delivery", "event", "action", "repository", "number", "labels"}
