@@ -19,6 +19,10 @@ follows.
 - Permissions: each token has a repository role (read, triage, write, maintain, admin) and a
   fine-grained ``issues`` permission (none, read, write); labels and assignees on a new issue are
   dropped silently without push access, and endpoints the token may not use answer 403.
+- Collaborators' roles (``GET .../collaborators/{username}/permission``: ``role_name``, the
+  legacy ``permission`` and the collaborator; 404 for anyone else), and signed webhook
+  deliveries of the ``issues`` and ``issue_comment`` events rendered from the fake's state
+  (``GitHubFake.delivery``), including the close reasons a person chose.
 - Assignees that GitHub drops silently (non-collaborators, and the Copilot coding agent when the
   token is an App installation token), and labels that appear on first use.
 

@@ -11,6 +11,15 @@ COPILOT_ASSIGNEE = "copilot-swe-agent[bot]"
 
 COPILOT_LOGINS = {COPILOT_ASSIGNEE, "copilot"}
 
+# GitHub's legacy `permission` for each role (the permission endpoint returns both):
+# https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user
+LEGACY_PERMISSIONS = {
+    "read": "read",
+    "triage": "read",
+    "write": "write",
+    "maintain": "write",
+    "admin": "admin",
+}
 # Repository roles, least to most access:
 # https://docs.github.com/organizations/managing-access-to-your-organizations-repositories/repository-roles-for-an-organization
 ROLES = ("read", "triage", "write", "maintain", "admin")
@@ -124,6 +133,7 @@ class State:
         self.users: dict[str, User] = {}  # collaborators, keyed by lower-case login
         self.actors: dict[str, User] = {}  # who each token acts as
         self.access: dict[str, Access] = {}
+        self.roles: dict[str, str] = {}  # repository role of each collaborator, by lower login
         self._next_id = 1_000_000
 
     def new_id(self) -> int:
