@@ -124,6 +124,18 @@ def handle_github_event(message: func.QueueMessage) -> None:
     handle(services(), message.get_body().decode("utf-8", "replace"))
 
 
+@app.queue_trigger(
+    arg_name="message",
+    queue_name="%FAULTLINE_WEBHOOK_QUEUE%-poison",
+    connection="AzureWebJobsStorage",
+)
+def record_poisoned_github_event(message: func.QueueMessage) -> None:
+    """Keep and loudly log every GitHub event that could not be handled."""
+    from pipeline.webhook import record_poisoned_event
+
+    record_poisoned_event(services(), message.get_body().decode("utf-8", "replace"))
+
+
 @app.route(route="health", methods=["GET"])
 def health_check(req: func.HttpRequest) -> func.HttpResponse:
     """Configuration loaded, storage reachable, and how far behind each table is."""

@@ -88,7 +88,7 @@ POISONED = Metric(
     "{message}",
     "Messages kept as poisoned for operators: `query-jobs` (refused, or failed every attempt), "
     "`failure-notices` (the workflow could not be started), `refused` (GitHub or the vault "
-    "refused an issue for good).",
+    "refused an issue for good), `github-events` (a webhook event failed every attempt).",
     ("kind",),
 )
 GITHUB_BUDGET = Metric(

@@ -16,6 +16,7 @@ the state table.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -33,6 +34,7 @@ from detection.webhook import (
     signature_valid,
 )
 from pipeline.lifecycle import changed, describe, steer
+from pipeline.metrics import POISONED
 from pipeline.ports import IssueState
 from pipeline.services import Services
 
@@ -107,6 +109,23 @@ def handle(services: Services, message: str) -> None:
         from pipeline.commands import run_command
 
         run_command(services, event, state)
+
+
+def record_poisoned_event(services: Services, body: str) -> None:
+    """An event the host gave up on (after `maxDequeueCount` attempts): log it loudly and keep
+    it where operators look (`GET /api/health` counts them). What it asked is not lost: the
+    workflow reads the issue's state on its next sync; a command goes unanswered."""
+    try:
+        event = GitHubEvent.from_json(body)
+        key = event.delivery
+        description = f"{event.event}.{event.action} on {event.repository}#{event.number}"
+    except (ValueError, TypeError):
+        key = "unreadable-" + hashlib.sha256(body.encode()).hexdigest()[:24]
+        description = "(not a GitHub event)"
+    reason = "the GitHub event could not be handled after repeated attempts"
+    services.poisoned_jobs.add(key, description, reason, body, kind="github-events")
+    services.metrics.count(POISONED, kind="github-events")
+    log.error("poisoned GitHub event %s (%s): %s", key, description, reason)
 
 
 def tracked_issue(

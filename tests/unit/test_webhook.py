@@ -22,7 +22,7 @@ from detection.webhook import (
 )
 from pipeline.messages import FailureNotice
 from pipeline.ports import Counted, IssueRef
-from pipeline.webhook import handle, receive
+from pipeline.webhook import handle, receive, record_poisoned_event
 from pipeline.workflow.messages import Synced
 from tests.support.webhooks import issue_payload, signed
 from tests.unit.test_issue_workflow import SHOP, Flow
@@ -376,3 +376,16 @@ def test_queued_messages_are_the_events_own_json() -> None:
     answer(flow, headers, body)
     message = json.loads(flow.memory.webhook_queue.sent[0][0])
     assert set(message) >= {"delivery", "event", "action", "repository", "number", "labels"}
+
+
+def test_an_event_that_failed_every_attempt_is_kept_for_operators() -> None:
+    flow = _with_issue()
+    headers, body = signed(SECRET, "issues", issue_payload("labeled", _issue(flow), "alice"))
+    answer(flow, headers, body)
+    message, _ = flow.memory.webhook_queue.sent[0]
+    record_poisoned_event(flow.services, message)
+    record_poisoned_event(flow.services, "not json")
+    kept = {key: entry[0] for (kind, key), entry in flow.memory.poisoned.entries.items()}
+    assert kept[headers["X-GitHub-Delivery"]] == "issues.labeled on contoso/shop#1"
+    assert [d for k, d in kept.items() if k.startswith("unreadable-")] == ["(not a GitHub event)"]
+    assert flow.memory.poisoned.count("github-events") == 2
