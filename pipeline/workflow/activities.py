@@ -266,6 +266,8 @@ def _create_or_adopt(
     label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
     since = state.intent_at - timedelta(minutes=5) if state.intent_at else None
     found = github.find_by_marker(state.repository, notice.fingerprint, label, since)
+    if found is not None and not _here(found, state.repository):
+        found = None  # transferred away; search, lagging, still names it under its old place
     if found is not None:
         reason = (
             "a previous attempt created it" if state.intent_at else "found by its marker on GitHub"
@@ -323,7 +325,14 @@ def _refresh(
 ) -> Synced | Wait:
     if state.number is None:
         raise ValueError(f"{state.fingerprint} has no issue to sync")
-    issue = adopted or github.get(state.repository, state.number)
+    try:
+        issue = adopted or github.get(state.repository, state.number)
+    except TrackerRefused as refused:
+        if refused.status not in (404, 410):
+            raise
+        return _forget(services, github, request, notice, state, audit, "deleted")
+    if not _here(issue, state.repository):
+        return _forget(services, github, request, notice, state, audit, f"moved to {issue.url}")
     recent = state.intent_at is not None and audit.now - state.intent_at < LATE_WRITE_WINDOW
     if recent and issue.state == "open":  # a closed one's newer twin is its linked regression
         _close_late_duplicates(services, github, state, issue, audit)
@@ -391,6 +400,30 @@ def _refresh(
         _changed(services, audit, "commented", issue)
     # an assignment owed since creation survives an interrupted workflow (a wait, a crash)
     return _result(action, issue, needs_assignment=not state.assigned and not issue.assignees)
+
+
+def _forget(
+    services: Services,
+    github: IssueTracker,
+    request: WorkflowRequest,
+    notice: FailureNotice,
+    state: IssueState,
+    audit: Auditor,
+    what: str,
+) -> Synced | Wait:
+    """The issue was deleted (GitHub answers 404 or 410) or transferred (GitHub redirects to its
+    new place): forget it, as the webhook handler does when told, and open the failure's issue
+    where its route says. Should the 404 mean lost access instead, the marker finds the issue
+    again once access is back."""
+    audit("forgotten", state.number, f"#{state.number} was {what}: a new issue is opened")
+    forgotten = _save(services, IssueState(state.fingerprint, state.repository, etag=state.etag))
+    return _create_or_adopt(services, github, request, notice, forgotten, audit)
+
+
+def _here(issue: IssueRef, repository: str) -> bool:
+    """Whether the issue is still in `repository`: GitHub answers a transferred issue's old
+    address with the issue at its new place."""
+    return issue.url.casefold().endswith(f"/{repository}/issues/{issue.number}".casefold())
 
 
 def _follow_people(

@@ -436,6 +436,9 @@ class MemoryTracker:
         self.requests = 0
         """Calls made, each one request against GitHub's hourly `core` window."""
         self.request_limit = 5_000
+        self.moved: dict[tuple[str, int], tuple[str, int]] = {}
+        """Transferred issues' old addresses, which GitHub redirects to the new ones."""
+        self.deleted: set[tuple[str, int]] = set()
         self.roles: dict[str, str] = {}
         """Collaborators' roles (`role_name`) by login; anyone else is not a collaborator."""
 
@@ -455,7 +458,8 @@ class MemoryTracker:
 
     def open_as(self, author: str, repository: str, title: str, body: str) -> IssueRef:
         """An issue someone else opened (it may quote any marker)."""
-        number = 1 + max((n for r, n in self.issues if r == repository), default=0)
+        taken = [*self.issues, *self.moved, *self.deleted]  # GitHub never reuses a number
+        number = 1 + max((n for r, n in taken if r == repository), default=0)
         ref = IssueRef(
             repository=repository,
             number=number,
@@ -472,8 +476,28 @@ class MemoryTracker:
         self.issues[(repository, number)] = _Issue(ref, title)
         return ref
 
+    def transfer(self, repository: str, number: int, to: str) -> IssueRef:
+        """Move an issue to another repository, as a person can; its old address redirects."""
+        issue = self.issues.pop((repository, number))
+        moved = 1 + max((n for r, n in [*self.issues, *self.moved] if r == to), default=0)
+        issue.ref = replace(
+            issue.ref, repository=to, number=moved, url=f"https://github.com/{to}/issues/{moved}"
+        )
+        self.issues[(to, moved)] = issue
+        self.moved[(repository, number)] = (to, moved)
+        return issue.ref
+
+    def delete(self, repository: str, number: int) -> None:
+        """Delete an issue, as an admin can: GitHub answers 410 for it from then on."""
+        del self.issues[(repository, number)]
+        self.deleted.add((repository, number))
+
     def get(self, repository: str, number: int) -> IssueRef:
         self.requests += 1
+        repository, number = self.moved.get((repository, number), (repository, number))
+        if (repository, number) in self.deleted:
+            what = f"get issue {repository}#{number}"
+            raise TrackerRefused(410, "This issue was deleted", what=what, kind="gone")
         if (repository, number) not in self.issues:  # as the GitHub adapter maps GitHub's 404
             what = f"get issue {repository}#{number}"
             raise TrackerRefused(404, "Not Found", what=what, kind="not-found")

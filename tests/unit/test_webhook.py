@@ -262,10 +262,13 @@ def test_a_transferred_or_deleted_issue_is_forgotten_so_the_next_occurrence_open
     assert _state(flow).number is None
     (forgotten,) = [e for e in flow.memory.audit.rows if e.action == "forgotten"]
     assert forgotten.issue == 1 and forgotten.reason.startswith(action)
-    del flow.tracker.issues[(SHOP, 1)]  # gone from the repository, as GitHub moves it
+    if action == "deleted":
+        flow.tracker.delete(SHOP, 1)
+    else:
+        flow.tracker.transfer(SHOP, 1, "contoso/archive")
     flow.clock.moment += timedelta(hours=2)
     created = flow.sync(flow.occur("checkout", 5))
-    assert isinstance(created, Synced) and created.action == "created" and created.number == 1
+    assert isinstance(created, Synced) and created.action == "created" and created.number == 2
 
 
 def test_events_about_issues_faultline_does_not_track_change_nothing() -> None:
@@ -389,3 +392,21 @@ def test_an_event_that_failed_every_attempt_is_kept_for_operators() -> None:
     assert kept[headers["X-GitHub-Delivery"]] == "issues.labeled on contoso/shop#1"
     assert [d for k, d in kept.items() if k.startswith("unreadable-")] == ["(not a GitHub event)"]
     assert flow.memory.poisoned.count("github-events") == 2
+
+
+@pytest.mark.parametrize("what", ["deleted", "transferred"])
+def test_without_the_webhook_a_deleted_or_transferred_issue_is_forgotten_by_the_next_sync(
+    what: str,
+) -> None:
+    flow = _with_issue()
+    if what == "deleted":
+        flow.tracker.delete(SHOP, 1)
+    else:
+        flow.tracker.transfer(SHOP, 1, "contoso/archive")
+    flow.clock.moment += timedelta(hours=7)
+    outcome = flow.sync(recur(flow, 5))
+    assert isinstance(outcome, Synced) and outcome.action == "created"
+    assert outcome.number == 2, "a new issue in the routed repository"
+    assert _state(flow).number == outcome.number
+    (forgotten,) = [e.reason for e in flow.memory.audit.rows if e.action == "forgotten"]
+    assert forgotten.startswith(f"#1 was {'deleted' if what == 'deleted' else 'moved to'}")
