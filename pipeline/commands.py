@@ -22,6 +22,7 @@ What:
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 from detection import markdown
@@ -70,10 +71,12 @@ def run_command(services: Services, event: GitHubEvent, state: IssueState) -> No
         return
     role = tracker.role_of(event.repository, event.comment_author)
     if role is None or not may_steer(role.role, role.permission):
-        reply(
-            "This command was not run: Faultline takes commands only from people with triage, "
-            "write, maintain or admin access to this repository."
-        )
+        if not reply.refused_before():  # a refusal is said once per person and issue, not spammed
+            reply(
+                "This command was not run: Faultline takes commands only from people with "
+                "triage, write, maintain or admin access to this repository.",
+                refusal=True,
+            )
         reply.audit("command-refused", f"{role.role if role else 'not a collaborator'}")
         return
     if isinstance(command, CommandError):
@@ -283,18 +286,26 @@ class _Reply:
     ) -> None:
         self._services, self._tracker, self._event, self._state = services, tracker, event, state
         self._marker = f"<!-- faultline:reply={event.comment_id} -->"
+        login = re.sub(r"[^a-z0-9\[\]-]", "", event.comment_author.casefold())
+        self._refusal = f"<!-- faultline:refused={login} -->"
+        self._bodies: list[str] = []
 
     def sent(self) -> bool:
+        """Whether this comment was answered already (Faultline's own comments, read once)."""
         number = _number(self._state)
-        bodies = self._tracker.comment_bodies(self._state.repository, number)
-        return any(self._marker in body for body in bodies)
+        self._bodies = self._tracker.comment_bodies(self._state.repository, number)
+        return any(self._marker in body for body in self._bodies)
 
-    def __call__(self, text: str) -> None:
+    def refused_before(self) -> bool:
+        return any(self._refusal in body for body in self._bodies)
+
+    def __call__(self, text: str, *, refusal: bool = False) -> None:
         who = markdown.prose(self._event.comment_author)
+        markers = f"{self._marker}{self._refusal if refusal else ''}"
         self._tracker.comment(
             self._state.repository,
             _number(self._state),
-            f"{text}\n\n<sub>In reply to {who}'s command.</sub>\n\n{self._marker}",
+            f"{text}\n\n<sub>In reply to {who}'s command.</sub>\n\n{markers}",
         )
 
     def audit(self, action: str, reason: str) -> None:

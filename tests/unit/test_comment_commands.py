@@ -99,6 +99,10 @@ def test_a_command_from_someone_without_triage_or_write_is_refused_and_audited(
     (refused,) = _audit(flow, "command-refused")
     assert refused.startswith(f"/faultline mute by {author}: ")
     assert refused.endswith("read" if author == "reader" else "not a collaborator")
+    _comment(flow, "/faultline resolve", author=author)
+    assert len(_replies(flow)) == 1, "a refusal is said once per person and issue"
+    assert len(_audit(flow, "command-refused")) == 2, "and audited every time"
+    assert flow.tracker.get(SHOP, 1).state == "open"
 
 
 def test_bots_and_faultline_itself_are_never_obeyed_and_never_answered() -> None:
