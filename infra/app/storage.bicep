@@ -1,4 +1,4 @@
-// The app's own storage: the Functions host, the query and failure queues, the Faultline tables,
+// The app's own storage: the Functions host, the query, failure and GitHub event queues, the Faultline tables,
 // the Durable task hub and the deployment package. Reached by managed identity only.
 
 @description('Name of the storage account (3-24 lowercase letters and digits).')
