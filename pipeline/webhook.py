@@ -35,7 +35,7 @@ from detection.webhook import (
 )
 from pipeline.lifecycle import changed, describe, steer
 from pipeline.metrics import POISONED
-from pipeline.ports import IssueState
+from pipeline.ports import IssueState, SecretUnavailable, TrackerRateLimited, TrackerRefused
 from pipeline.services import Services
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,13 @@ def receive(services: Services, headers: Mapping[str, str], body: bytes) -> Answ
     declared = named.get("content-length", "")
     if len(body) > MAX_BODY_BYTES or (declared.isdigit() and int(declared) > MAX_BODY_BYTES):
         return Answer(413, {"error": f"deliveries are limited to {MAX_BODY_BYTES} bytes"})
-    secret = services.webhook_secret()
+    try:
+        secret = services.webhook_secret()
+    except SecretUnavailable as unavailable:  # GitHub shows the failed delivery; redeliver later
+        log.error(
+            "the GitHub webhook's secret is unavailable (%s): %s", unavailable.reason, unavailable
+        )
+        return Answer(503, {"error": "the webhook secret is unavailable"})
     if secret is None:
         log.warning("a GitHub webhook delivery arrived but no webhook secret is configured")
     if secret is None or not signature_valid(secret, body, named.get("x-hub-signature-256")):
@@ -103,12 +109,32 @@ def handle(services: Services, message: str) -> None:
             event.number,
         )
         return
-    if event.event == "issues":
-        follow(services, event, state)
-    elif commenting:
-        from pipeline.commands import run_command
+    try:
+        if event.event == "issues":
+            follow(services, event, state)
+        elif commenting:
+            from pipeline.commands import run_command
 
-        run_command(services, event, state)
+            run_command(services, event, state)
+    except TrackerRateLimited as limited:
+        # back on the queue for exactly as long as GitHub asked; each step is found again
+        services.webhook_queue.send(message, delay=limited.retry_after)
+        log.warning(
+            "webhook %s waits %s for GitHub: %s", event.delivery, limited.retry_after, limited
+        )
+    except TrackerRefused as refused:
+        if not refused.permanent:
+            raise
+        services.audit.record(
+            state.fingerprint,
+            "refused",
+            state.repository,
+            state.number,
+            f"webhook {event.event}.{event.action}: {refused}"[:1000],
+            services.clock.now(),
+            key=f"webhook-refused|{event.delivery}",
+        )
+        log.warning("webhook %s: GitHub refused: %s", event.delivery, refused)
 
 
 def record_poisoned_event(services: Services, body: str) -> None:

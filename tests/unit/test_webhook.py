@@ -21,7 +21,13 @@ from detection.webhook import (
     signature_valid,
 )
 from pipeline.messages import FailureNotice
-from pipeline.ports import Counted, IssueRef
+from pipeline.ports import (
+    Counted,
+    IssueRef,
+    SecretUnavailable,
+    TrackerRateLimited,
+    TrackerRefused,
+)
 from pipeline.webhook import handle, receive, record_poisoned_event
 from pipeline.workflow.messages import Synced
 from tests.support.webhooks import issue_payload, signed
@@ -410,3 +416,49 @@ def test_without_the_webhook_a_deleted_or_transferred_issue_is_forgotten_by_the_
     assert _state(flow).number == outcome.number
     (forgotten,) = [e.reason for e in flow.memory.audit.rows if e.action == "forgotten"]
     assert forgotten.startswith(f"#1 was {'deleted' if what == 'deleted' else 'moved to'}")
+
+
+def test_an_unavailable_secret_answers_503_so_github_shows_the_failed_delivery() -> None:
+    flow = _with_issue()
+
+    def unavailable() -> bytes | None:
+        raise SecretUnavailable("disabled in Key Vault", reason="disabled")
+
+    flow.services.webhook_secret = unavailable
+    headers, body = signed(SECRET, "issues", issue_payload("closed", _issue(flow), "alice"))
+    assert answer(flow, headers, body)[0] == 503
+    assert flow.memory.webhook_queue.sent == []
+
+
+def test_a_github_rate_limit_puts_the_event_back_for_exactly_the_wait() -> None:
+    flow = _with_issue()
+    flow.tracker.roles["alice"] = "write"
+    payload = issue_payload("created", _issue(flow), "alice", comment=("alice", "/faultline why"))
+    headers, body = signed(SECRET, "issue_comment", payload)
+    answer(flow, headers, body)
+    message, _ = flow.memory.webhook_queue.sent.pop()
+    wait = timedelta(seconds=37)
+
+    def limited(repository: str, number: int, body: str) -> None:
+        raise TrackerRateLimited(wait, "secondary rate limit", secondary=True, repeat=1)
+
+    flow.tracker.comment = limited  # type: ignore[method-assign]
+    handle(flow.services, message)
+    assert flow.memory.webhook_queue.sent == [(message, wait)]
+
+
+def test_a_permanent_refusal_is_audited_and_the_event_dropped() -> None:
+    flow = _with_issue()
+    flow.tracker.roles["alice"] = "write"
+    payload = issue_payload("created", _issue(flow), "alice", comment=("alice", "/faultline why"))
+    headers, body = signed(SECRET, "issue_comment", payload)
+    answer(flow, headers, body)
+    message, _ = flow.memory.webhook_queue.sent.pop()
+
+    def locked(repository: str, number: int, body: str) -> None:
+        raise TrackerRefused(403, "Issue is locked", what="comment", kind="forbidden")
+
+    flow.tracker.comment = locked  # type: ignore[method-assign]
+    handle(flow.services, message)
+    (refused,) = [e for e in flow.memory.audit.rows if e.action == "refused"]
+    assert "Issue is locked" in refused.reason and flow.memory.webhook_queue.sent == []
