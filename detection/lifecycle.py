@@ -5,9 +5,10 @@ the two can never disagree.
 - Closed as completed (or as a duplicate, or without a reason, as older issues are): resolved.
   The next occurrence is a regression.
 - Closed as not planned: muted. Occurrences are still counted, but the issue is left alone.
-- Open with the label `faultline:mute`: muted; with `faultline:mute-until:<date>` (a UTC date,
-  `2026-12-31`, or minute, `2026-12-31T18:00Z`, the end of the mute), muted until then (the
-  until-label alone mutes too, so one label is enough).
+- With the label `faultline:mute`, open or closed: muted; with `faultline:mute-until:<date>` (a
+  UTC date, `2026-12-31`, or minute, `2026-12-31T18:00Z`, the end of the mute), muted until then
+  (the until-label alone mutes too, so one label is enough). When a mute with an end is over,
+  its labels come off and the issue is what its state says.
 - `faultline:keep-open`: never closed automatically (a quiet-period close honours it).
 - Otherwise open: active.
 
@@ -69,12 +70,12 @@ def interpret(state: str, state_reason: str | None, labels: Iterable[str]) -> St
         if folded.startswith(MUTE_UNTIL_PREFIX)
         and (until := parse_until(label[len(MUTE_UNTIL_PREFIX) :])) is not None
     ]
+    if MUTE_LABEL in names or untils:  # a muted issue is not reopened, closed or not
+        return Steering("muted", max(untils) if untils else None, keep_open)
     if state == "closed":
         if state_reason == "not_planned":
             return Steering("muted", None, keep_open)
         return Steering("resolved", None, keep_open)
-    if MUTE_LABEL in names or untils:
-        return Steering("muted", max(untils) if untils else None, keep_open)
     return Steering("active", None, keep_open)
 
 

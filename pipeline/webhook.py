@@ -33,6 +33,7 @@ from detection.webhook import (
     read_event,
     signature_valid,
 )
+from pipeline.commands import run_command
 from pipeline.lifecycle import changed, describe, steer
 from pipeline.metrics import POISONED
 from pipeline.ports import IssueState, SecretUnavailable, TrackerRateLimited, TrackerRefused
@@ -113,8 +114,6 @@ def handle(services: Services, message: str) -> None:
         if event.event == "issues":
             follow(services, event, state)
         elif commenting:
-            from pipeline.commands import run_command
-
             run_command(services, event, state)
     except TrackerRateLimited as limited:
         # back on the queue for exactly as long as GitHub asked; each step is found again

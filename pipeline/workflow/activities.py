@@ -337,7 +337,7 @@ def _refresh(
     if recent and issue.state == "open":  # a closed one's newer twin is its linked regression
         _close_late_duplicates(services, github, state, issue, audit)
     count = notice.count
-    state, silenced = _follow_people(services, github, state, issue, count, audit)
+    state, issue, silenced = _follow_people(services, github, state, issue, count, audit)
     if silenced:
         return _result("unchanged", issue)
     if issue.state == "closed":
@@ -433,18 +433,19 @@ def _follow_people(
     issue: IssueRef,
     count: int,
     audit: Auditor,
-) -> tuple[IssueState, bool]:
+) -> tuple[IssueState, IssueRef, bool]:
     """Take on what people set on the issue (closed as not planned, mute labels, keep-open), as
     the webhook handler does when it is configured (`pipeline.lifecycle`), and say whether the
-    issue is muted now. A mute that has run out (its date passed, or the count it waited for
-    reached) has its labels taken off, and the issue is followed again."""
+    issue is muted now (with the issue as it stands after). A mute that has run out (its date
+    passed, or the count it waited for reached) has its labels taken off, and the issue is
+    followed again as its state says (a closed one regresses)."""
     steering = interpret(issue.state, issue.state_reason, issue.labels)
     steered = steer(state, steering)
     silenced = muted(steering, audit.now, count, steered.mute_until_count)
     if steering.status == "muted" and not silenced:
         kept = [label for label in issue.labels if label not in mute_labels(issue.labels)]
-        github.edit(state.repository, issue.number, labels=kept)
-        steered = steered.with_changes(status="active", muted_until=None, mute_until_count=None)
+        issue = github.edit(state.repository, issue.number, labels=kept)
+        steered = steer(state, interpret(issue.state, issue.state_reason, issue.labels))
         ended = (
             f"its end, {steering.muted_until:%Y-%m-%d %H:%M} UTC, passed"
             if steering.muted_until is not None and audit.now >= steering.muted_until
@@ -455,7 +456,7 @@ def _follow_people(
         audit("steered", issue.number, f"read from the issue: {describe(steering)}")
     if changed(state, steered):
         state = _save(services, steered)
-    return state, silenced
+    return state, issue, silenced
 
 
 def _regress(

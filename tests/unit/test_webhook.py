@@ -110,6 +110,7 @@ NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
             Steering("muted", datetime(2026, 12, 8, 6, 30, tzinfo=UTC)),
         ),
         ("open", None, ("faultline:mute-until:someday",), Steering("active")),
+        ("closed", "completed", ("faultline:mute",), Steering("muted")),  # never reopened
         ("open", None, ("faultline:keep-open",), Steering("active", None, True)),
     ],
 )
@@ -462,3 +463,14 @@ def test_a_permanent_refusal_is_audited_and_the_event_dropped() -> None:
     handle(flow.services, message)
     (refused,) = [e for e in flow.memory.audit.rows if e.action == "refused"]
     assert "Issue is locked" in refused.reason and flow.memory.webhook_queue.sent == []
+
+
+def test_a_muted_issue_closed_as_completed_is_not_reopened_until_the_mute_ends() -> None:
+    flow = _with_issue()
+    flow.tracker.add_labels(SHOP, 1, ["faultline:mute"])
+    flow.clock.moment += timedelta(hours=1)
+    flow.tracker.edit(SHOP, 1, state="closed", state_reason="completed")
+    flow.clock.moment += timedelta(hours=7)
+    outcome = flow.sync(recur(flow, 6))
+    assert isinstance(outcome, Synced) and outcome.action == "unchanged"
+    assert _issue(flow).state == "closed"
