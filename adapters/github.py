@@ -195,9 +195,11 @@ _LOGINS_LOCK = threading.Lock()
 
 
 def _issue_ref(repository: str, issue: Any, dropped: tuple[str, ...] = ()) -> IssueRef:
-    """From any of githubkit's issue shapes (get, create and update differ in type only)."""
+    """From any of githubkit's issue shapes (get, create and update differ in type only), in
+    the repository it is in now: GitHub answers a transferred issue's old address with the
+    issue at its new place (a redirect githubkit follows)."""
     return IssueRef(
-        repository=repository,
+        repository=_located(repository, issue),
         number=issue.number,
         url=issue.html_url,
         state=issue.state,
@@ -211,6 +213,17 @@ def _issue_ref(repository: str, issue: Any, dropped: tuple[str, ...] = ()) -> Is
         dropped_labels=dropped,
         state_reason=getattr(issue, "state_reason", None) or None,
     )
+
+
+def _located(repository: str, issue: Any) -> str:
+    """`owner/name` from the issue's `repository_url` (`<api>/repos/owner/name`), else the
+    repository it was asked of."""
+    url = getattr(issue, "repository_url", None)
+    if isinstance(url, str) and "/repos/" in url:
+        located = url.rsplit("/repos/", 1)[1].strip("/")
+        if located.count("/") == 1:
+            return located
+    return repository
 
 
 def _label_names(labels: Any) -> tuple[str, ...]:

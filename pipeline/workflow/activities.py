@@ -331,7 +331,7 @@ def _refresh(
         if refused.status not in (404, 410):
             raise
         return _forget(services, github, request, notice, state, audit, "deleted")
-    if not _here(issue, state.repository):
+    if not _here(issue, state.repository) or issue.number != state.number:
         return _forget(services, github, request, notice, state, audit, f"moved to {issue.url}")
     recent = state.intent_at is not None and audit.now - state.intent_at < LATE_WRITE_WINDOW
     if recent and issue.state == "open":  # a closed one's newer twin is its linked regression
@@ -423,7 +423,7 @@ def _forget(
 def _here(issue: IssueRef, repository: str) -> bool:
     """Whether the issue is still in `repository`: GitHub answers a transferred issue's old
     address with the issue at its new place."""
-    return issue.url.casefold().endswith(f"/{repository}/issues/{issue.number}".casefold())
+    return issue.repository.casefold() == repository.casefold()
 
 
 def _follow_people(

@@ -46,8 +46,14 @@ class Hub:
 
     def failure(self, name: str) -> int:
         """A failure with its issue, made by the workflow's own sync."""
+        synced = self.sync(name, 3)
+        assert synced.number is not None
+        return synced.number
+
+    def sync(self, name: str, total: int) -> Synced:
+        """The workflow's sync after `total` occurrences of the failure."""
         group = group_id(name)
-        counted = [Counted(o, True) for o in occurrences(group, 3)]
+        counted = [Counted(o, True) for o in occurrences(group, total)]
         entry = self.services.ledger.record(group, counted, self.services.rules.thresholds())
         request = WorkflowRequest(
             notice=FailureNotice.of(entry),
@@ -57,8 +63,8 @@ class Hub:
             recheck_seconds=900,
         )
         synced = sync_issue(self.services, request)
-        assert isinstance(synced, Synced) and synced.number is not None
-        return synced.number
+        assert isinstance(synced, Synced)
+        return synced
 
     def person(self, login: str, role: str) -> httpx.Client:
         """A person's own client on the fake, acting with `role` on the repository."""
@@ -232,6 +238,19 @@ def test_merge_by_comment_closes_this_issue_as_the_others_duplicate(hub: Hub) ->
     hub.deliver("issue_comment", "created", first, sender="alice2", comment=unmerge)
     assert hub.issue(first)["state"] == "open"
     assert hub.services.grouping.resolve(group_id("checkout")) == group_id("checkout")
+
+
+def test_without_the_webhook_a_transferred_issue_is_forgotten_by_the_next_sync(hub: Hub) -> None:
+    number = hub.failure("checkout")
+    hub.github.add_repository("contoso", "archive")
+    assert hub.github.transfer("contoso", "shop", number, "contoso", "archive") == 1
+    synced = hub.sync("checkout", 5)  # GET of the old address: 301 to contoso/archive#1
+    assert synced.action == "created" and synced.number == number + 1, "numbers are not reused"
+    assert hub.state("checkout").number == number + 1
+    (forgotten,) = [
+        e for e in hub.services.audit.entries(group_id("checkout")) if e.action == "forgotten"
+    ]
+    assert forgotten.reason.startswith(f"#{number} was moved to https://github.com/contoso/archive")
 
 
 def test_state_rows_written_before_the_new_fields_still_read(azurite, storage_env) -> None:

@@ -327,6 +327,18 @@ class Handlers:
         )
 
     def get_issue(self, call: Call, repository: Repository, number: int) -> Result:
+        """A transferred issue's old address answers 301 with its new one (`Location`), as
+        GitHub moves renamed and transferred resources
+        (https://docs.github.com/rest/using-the-rest-api/troubleshooting-the-rest-api)."""
+        if number in repository.moved:
+            to, moved = repository.moved[number]
+            location = f"{self._payloads.api()}/repos/{to.full_name}/issues/{moved}"
+            payload = {
+                "message": "Moved Permanently",
+                "url": location,
+                "documentation_url": f"{DOCS}/using-the-rest-api/troubleshooting-the-rest-api",
+            }
+            return 301, payload, {"Location": location}
         issue = find_issue(repository, number)
         return 200, self._payloads.issue(call.api_version, repository, issue), {}
 

@@ -111,6 +111,10 @@ class Payloads:
     def _api(self) -> str:
         return self._base_url().rstrip("/")
 
+    def api(self) -> str:
+        """The API's root URL, as links in answers use it."""
+        return self._api()
+
     def user(self, user: User) -> dict[str, Any]:
         url = f"{self._api()}/users/{quote(user.login)}"
         return {

@@ -347,6 +347,14 @@ class GitHubFake:
         }
         return headers, body
 
+    def transfer(self, owner: str, repo: str, number: int, to_owner: str, to_repo: str) -> int:
+        """Transfer an issue, as a person with write access to both repositories can; returns
+        its number in the new repository."""
+        with self._lock:
+            source = find_repository(self._state, owner, repo)
+            target = find_repository(self._state, to_owner, to_repo)
+            return self._state.transfer(source, number, target).number
+
     def fail_next(self, fault: Fault, *, method: str = "*", path: str = "*") -> None:
         """Queue a fault for the next request whose method and path match these globs.
 
