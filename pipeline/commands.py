@@ -40,9 +40,10 @@ from detection.commands import (
     parse,
     render,
 )
-from detection.lifecycle import MUTE_LABEL, mute_labels, mute_until_label
+from detection.lifecycle import MUTE_LABEL, interpret, mute_labels, mute_until_label
 from detection.markers import carries_marker, find_marker
 from detection.webhook import GitHubEvent
+from pipeline.lifecycle import steer
 from pipeline.messages import FailureNotice
 from pipeline.ports import Collaborators, IssueState, IssueTracker, TrackerRefused
 from pipeline.services import Services
@@ -140,7 +141,7 @@ def _mute(services: Services, tracker: IssueTracker, state: IssueState, command:
         summary = services.ledger.summary(state.fingerprint)
         total = (summary.count if summary else 0) + command.more
     number = _number(state)
-    _save(
+    saved = _save(
         services,
         state.with_changes(
             status="muted", muted_until=until, mute_until_count=total, resolved_in=None
@@ -149,7 +150,15 @@ def _mute(services: Services, tracker: IssueTracker, state: IssueState, command:
     issue = tracker.get(state.repository, number)
     kept = [label for label in issue.labels if label not in mute_labels(issue.labels)]
     wanted = [MUTE_LABEL, *([mute_until_label(until)] if until else [])]
-    tracker.edit(state.repository, number, labels=[*kept, *wanted])
+    labelled = tracker.edit(state.repository, number, labels=[*kept, *wanted])
+    if MUTE_LABEL not in {label.casefold() for label in labelled.labels}:
+        # GitHub drops labels silently for a token without push access; the labels are the
+        # mute people see and the next sync reads, so without them there is no mute
+        _save(services, steer(saved, interpret(labelled.state, labelled.state_reason, [])))
+        return (
+            "Not muted: GitHub did not set the `faultline:mute` label (Faultline's token needs "
+            "write access to label issues)."
+        )
     if until is not None:
         end = f"until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     elif total is not None:

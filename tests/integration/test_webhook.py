@@ -209,6 +209,18 @@ def test_a_writer_mutes_by_comment_and_a_reader_is_refused(hub: Hub) -> None:
     assert actions.count("command-refused") == 1 and actions.count("command") == 1
 
 
+def test_a_mute_github_will_not_label_is_said_and_not_kept(hub: Hub) -> None:
+    number = hub.failure("checkout")
+    hub.github.set_access(hub.github.user_token, role="triage")  # labels on update need push
+    with hub.person("alice", "write") as alice:
+        muted = _comment(alice, number, "/faultline mute")
+    hub.deliver("issue_comment", "created", number, sender="alice", comment=muted)
+    assert "faultline:mute" not in hub.issue(number)["labels"]
+    (reply,) = hub.faultline_comments(number)
+    assert reply.startswith("Not muted: GitHub did not set the `faultline:mute` label")
+    assert hub.state("checkout").status == "active"
+
+
 def test_roles_come_from_githubs_permission_endpoint(hub: Hub) -> None:
     hub.github.add_user("tess", role="triage")
     hub.github.add_user("mia", role="maintain")

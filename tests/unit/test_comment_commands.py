@@ -14,7 +14,7 @@ import pytest
 
 from detection.commands import may_steer
 from pipeline.messages import FailureNotice
-from pipeline.ports import Counted
+from pipeline.ports import Counted, IssueRef
 from pipeline.webhook import handle
 from pipeline.workflow.messages import Synced
 from tests.support.failures import group_id, occurrences
@@ -143,6 +143,21 @@ def test_mute_for_a_week_labels_the_issue_and_the_next_syncs_leave_it_alone() ->
     outcome = flow.sync(recur(flow, 9))
     assert isinstance(outcome, Synced) and outcome.action == "unchanged"
     assert _state(flow).status == "muted", "the labels' event and the sync agree with the command"
+
+
+def test_a_mute_that_github_will_not_label_is_not_a_mute() -> None:
+    flow = _flow()
+    edit = flow.tracker.edit
+
+    def without_push_access(repository: str, number: int, **changes: object) -> IssueRef:
+        changes.pop("labels", None)  # what GitHub does for a token without push access
+        return edit(repository, number, **changes)
+
+    flow.tracker.edit = without_push_access  # type: ignore[method-assign]
+    _comment(flow, "/faultline mute 7d")
+    assert _replies(flow)[0].startswith("Not muted: GitHub did not set the `faultline:mute`")
+    state = _state(flow)
+    assert (state.status, state.muted_until) == ("active", None)
 
 
 def test_mute_until_100_more_ends_at_that_count() -> None:
