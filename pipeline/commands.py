@@ -84,7 +84,8 @@ def run_command(services: Services, event: GitHubEvent, state: IssueState) -> No
         reply(f"{command.message}\n\nCommands: {USAGE}.")
         reply.audit("command-invalid", "not a command")
         return
-    if state.folded_into is not None and not isinstance(command, Unmerge):
+    resuming = isinstance(command, Merge) and command.number == state.folded_into
+    if state.folded_into is not None and not (isinstance(command, Unmerge) or resuming):
         reply(
             f"This issue's failure continues on #{state.folded_into}; steer it there "
             "(or undo a merge made here with `/faultline unmerge`)."
@@ -197,15 +198,19 @@ def _merge(
     command: Merge,
 ) -> str:
     number = _number(state)
-    if command.number == number:
-        return "This is that issue; nothing was merged."
-    target = _tracked(services, tracker, state.repository, command.number)
-    if target is None:
-        return f"#{command.number} is not an issue Faultline tracks here; nothing was merged."
-    survivor = services.grouping.resolve(target.fingerprint)
-    if services.grouping.resolve(state.fingerprint) == survivor and state.merged_into is None:
-        return f"This failure is already grouped with #{command.number}."
-    _save(services, state.with_changes(folded_into=command.number, merged_into=survivor))
+    if state.folded_into == command.number and state.merged_into is not None:
+        survivor = state.merged_into  # this very merge, retried after a step failed
+    else:
+        if command.number == number:
+            return "This is that issue; nothing was merged."
+        target = _tracked(services, tracker, state.repository, command.number)
+        if target is None:
+            return f"#{command.number} is not an issue Faultline tracks here; nothing was merged."
+        survivor = services.grouping.resolve(target.fingerprint)
+        if services.grouping.resolve(state.fingerprint) == survivor:
+            return f"This failure is already grouped with #{command.number}."
+        # first, so that #N's workflow, woken by the alias, does not fold this issue its own way
+        _save(services, state.with_changes(folded_into=command.number, merged_into=survivor))
     reason = f"/faultline merge #{command.number} by {event.comment_author} on #{number}"
     services.grouping.alias([(state.fingerprint, survivor, reason)])
     kept = tracker.get(state.repository, command.number)
@@ -245,15 +250,18 @@ def _unmerge(
     number, into = _number(state), state.folded_into
     reason = f"/faultline unmerge by {event.comment_author} on #{number}"
     services.grouping.split(state.fingerprint, state.merged_into, reason)
-    _save(services, state.with_changes(folded_into=None, merged_into=None, status="active"))
     issue = tracker.get(state.repository, number)
     if issue.state == "closed":
         tracker.edit(state.repository, number, state="open", state_reason="reopened")
-    tracker.comment(
-        state.repository,
-        into,
-        f"#{number} was unmerged by command: its failure is counted there again.",
-    )
+    marker = f"<!-- faultline:unmerged={state.fingerprint}:from={state.merged_into} -->"
+    if not any(marker in body for body in tracker.comment_bodies(state.repository, into)):
+        tracker.comment(
+            state.repository,
+            into,
+            f"#{number} was unmerged by command: its failure is counted there again.\n\n{marker}",
+        )
+    # last: until then a retried event still finds this issue merged, and finishes the steps
+    _save(services, state.with_changes(folded_into=None, merged_into=None, status="active"))
     return (
         f"Unmerged from #{into}: this failure is its own group again, and its later occurrences "
         f"are counted here (those counted before stay on #{into})."

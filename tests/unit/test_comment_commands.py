@@ -14,7 +14,7 @@ import pytest
 
 from detection.commands import may_steer
 from pipeline.messages import FailureNotice
-from pipeline.ports import Counted, IssueRef
+from pipeline.ports import Counted, IssueRef, TrackerRateLimited
 from pipeline.webhook import handle
 from pipeline.workflow.messages import Synced
 from tests.support.failures import group_id, occurrences
@@ -305,3 +305,40 @@ def test_unmerge_on_the_merged_issue_undoes_the_merge() -> None:
     flow.clock.moment += timedelta(hours=7)
     outcome = flow.sync(recur(flow, 5))
     assert isinstance(outcome, Synced) and outcome.number == 1
+
+
+def test_a_merge_interrupted_by_a_rate_limit_finishes_once_when_the_event_comes_back() -> None:
+    flow = _two_issues()
+    comment, limited = flow.tracker.comment, [True]
+
+    def once_limited(repository: str, number: int, body: str) -> None:
+        if limited.pop() if limited else False:
+            raise TrackerRateLimited(timedelta(seconds=60), "secondary rate limit", secondary=True)
+        comment(repository, number, body)
+
+    flow.tracker.comment = once_limited  # type: ignore[method-assign]
+    # rate-limited at its comment on #2 with the state already saved, then re-queued and run
+    _comment(flow, "/faultline merge #2")
+    assert limited == []
+    assert [r.partition("\n")[0][:14] for r in _replies(flow)] == ["Merged into #2"]
+    assert sum("#1 was merged into this issue" in c for c in flow.comments(2)) == 1
+    assert flow.tracker.get(SHOP, 1).state_reason == "duplicate"
+    assert flow.services.grouping.resolve(group_id("checkout")) == group_id("payment")
+
+
+def test_an_unmerge_interrupted_by_a_rate_limit_finishes_once() -> None:
+    flow = _two_issues()
+    _comment(flow, "/faultline merge #2")
+    comment, limited = flow.tracker.comment, [True]
+
+    def once_limited(repository: str, number: int, body: str) -> None:
+        if number == 2 and (limited.pop() if limited else False):
+            raise TrackerRateLimited(timedelta(seconds=60), "secondary rate limit", secondary=True)
+        comment(repository, number, body)
+
+    flow.tracker.comment = once_limited  # type: ignore[method-assign]
+    _comment(flow, "/faultline unmerge")  # rate-limited at its comment on #2, then re-queued
+    assert limited == []
+    assert sum("#1 was unmerged" in c for c in flow.comments(2)) == 1
+    assert _replies(flow)[-1].startswith("Unmerged from #2")
+    assert (_state(flow).folded_into, flow.tracker.get(SHOP, 1).state) == (None, "open")
