@@ -188,22 +188,31 @@ def _marker_key(
 
 def _webhook_secret(
     settings: AppSettings, credential: TokenCredential | None
-) -> Callable[[], bytes | None]:
+) -> Callable[[bool], bytes | None]:
     """The secret GitHub signs webhook deliveries with: from Key Vault in Azure (read when the
-    first delivery arrives, cached, re-read after the cache's time so a rotation needs no
-    restart), else from the environment; None refuses every delivery."""
+    first delivery arrives and cached; a signature that does not verify re-reads it, at most once
+    a minute, so a rotation needs no restart and loses at most a minute of deliveries), else
+    from the environment; None refuses every delivery."""
     if settings.key_vault_url and settings.webhook_secret_name:
         vault_url, name = settings.key_vault_url, settings.webhook_secret_name
 
         @functools.cache
-        def secret() -> CachedSecret:
-            from adapters.secrets import key_vault_secret
+        def secret() -> Callable[[bool], str]:
+            from adapters.secrets import key_vault_secret, refreshed_at_most_every
 
-            return key_vault_secret(vault_url, name, credential or _default_credential(settings))
+            identity = credential or _default_credential(settings)
+            return refreshed_at_most_every(key_vault_secret(vault_url, name, identity))
 
-        return lambda: secret()().encode()
+        def from_vault(refresh: bool) -> bytes | None:
+            return secret()(refresh).encode()
+
+        return from_vault
     key = settings.webhook_secret.encode() if settings.webhook_secret else None
-    return lambda: key
+
+    def from_settings(refresh: bool) -> bytes | None:
+        return key
+
+    return from_settings
 
 
 def _metrics(settings: AppSettings, credential: TokenCredential | None, clock: Clock) -> Metrics:

@@ -58,5 +58,6 @@ class Services:
     webhook_queue: MessageQueue
     """GitHub's webhook events, between the HTTP endpoint and their handler."""
     webhook_deliveries: WebhookDeliveries
-    webhook_secret: Callable[[], bytes | None]
-    """The webhook's secret (Key Vault in Azure), or None when none is configured."""
+    webhook_secret: Callable[[bool], bytes | None]
+    """The webhook's secret (Key Vault in Azure), or None when none is configured; `True` asks
+    for it to be read again (a rotation), which the vault adapter allows once a minute."""

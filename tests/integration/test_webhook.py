@@ -19,6 +19,7 @@ from azure.data.tables import TableServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from adapters.github import GitHubIssues
+from adapters.secrets import key_vault_secret, refreshed_at_most_every
 from adapters.workflow_state import TableIssueStates
 from bootstrap import bootstrap, install
 from detection.rules import Assignment
@@ -29,6 +30,7 @@ from pipeline.services import Services
 from pipeline.workflow.activities import sync_issue
 from pipeline.workflow.messages import Synced, WorkflowRequest
 from tests.fakes.github import GitHubFake
+from tests.fakes.key_vault import KeyVaultFake
 from tests.support.failures import group_id, occurrences
 
 pytestmark = pytest.mark.integration
@@ -169,6 +171,33 @@ def test_a_forged_delivery_is_refused_401_and_nothing_changes(hub: Hub, forgery:
     assert hub.post(headers, body).status_code == 401
     assert hub.events.pending() == 0
     assert hub.state("checkout").status == "active"
+
+
+def test_the_secret_comes_from_key_vault_and_a_rotation_is_picked_up(hub: Hub) -> None:
+    with KeyVaultFake() as vault:
+        vault.set_secret("github-webhook-secret", "first-secret")
+        cached = key_vault_secret(
+            vault.vault_url,
+            "github-webhook-secret",
+            vault.credential,
+            connection_verify=vault.ca_path,
+            verify_challenge_resource=False,
+        )
+        read = refreshed_at_most_every(cached)
+        hub.services.webhook_secret = lambda refresh: read(refresh).encode()  # as bootstrap wires
+        number = hub.failure("checkout")
+
+        def post(secret: bytes) -> int:
+            headers, body = hub.github.delivery(
+                "issues", "labeled", "contoso", "shop", number, sender="alice", secret=secret
+            )
+            return hub.post(headers, body).status_code
+
+        assert post(b"first-secret") == 202
+        vault.set_secret("github-webhook-secret", "second-secret")  # and on GitHub's side
+        assert post(b"second-secret") == 202, "the failed check re-read the vault"
+        assert [post(b"forged"), post(b"forged-again")] == [401, 401]
+        assert vault.reads("github-webhook-secret") == 2, "forgeries within the minute read nothing"
 
 
 def test_a_ping_is_answered(hub: Hub) -> None:

@@ -646,7 +646,7 @@ class Memory:
             metrics=self.metrics,
             webhook_queue=self.webhook_queue,
             webhook_deliveries=self.deliveries,
-            webhook_secret=lambda: self.webhook_secret,
+            webhook_secret=lambda refresh=False: self.webhook_secret,
         )
 
 

@@ -422,7 +422,7 @@ def test_without_the_webhook_a_deleted_or_transferred_issue_is_forgotten_by_the_
 def test_an_unavailable_secret_answers_503_so_github_shows_the_failed_delivery() -> None:
     flow = _with_issue()
 
-    def unavailable() -> bytes | None:
+    def unavailable(refresh: bool = False) -> bytes | None:
         raise SecretUnavailable("disabled in Key Vault", reason="disabled")
 
     flow.services.webhook_secret = unavailable
@@ -474,3 +474,20 @@ def test_a_muted_issue_closed_as_completed_is_not_reopened_until_the_mute_ends()
     outcome = flow.sync(recur(flow, 6))
     assert isinstance(outcome, Synced) and outcome.action == "unchanged"
     assert _issue(flow).state == "closed"
+
+
+def test_a_rotated_secret_is_read_again_when_a_signature_does_not_verify() -> None:
+    flow = _with_issue()
+    reads: list[bool] = []
+
+    def vault(refresh: bool = False) -> bytes | None:
+        reads.append(refresh)
+        return b"rotated secret" if refresh else SECRET
+
+    flow.services.webhook_secret = vault
+    headers, body = signed(b"rotated secret", "issues", issue_payload("closed", _issue(flow), "a"))
+    assert answer(flow, headers, body)[0] == 202
+    assert reads == [False, True]
+    headers, body = signed(SECRET, "issues", issue_payload("reopened", _issue(flow), "a"))
+    assert answer(flow, headers, body)[0] == 202
+    assert reads == [False, True, False], "a good signature costs no second read"
