@@ -9,6 +9,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detection.lifecycle import Steering, interpret, muted, parse_until
 from detection.markers import marker
@@ -20,6 +22,7 @@ from detection.webhook import (
     signature,
     signature_valid,
 )
+from local_host.host import FunctionTable
 from pipeline.messages import FailureNotice
 from pipeline.ports import (
     Counted,
@@ -491,3 +494,56 @@ def test_a_rotated_secret_is_read_again_when_a_signature_does_not_verify() -> No
     headers, body = signed(SECRET, "issues", issue_payload("reopened", _issue(flow), "a"))
     assert answer(flow, headers, body)[0] == 202
     assert reads == [False, True, False], "a good signature costs no second read"
+
+
+def test_only_the_webhook_is_anonymous_and_it_takes_only_post(functions: FunctionTable) -> None:
+    """GitHub cannot send a function key: the signature is the webhook's authentication, and
+    every other HTTP function keeps its key."""
+    levels = {
+        name: functions.binding(name, "httpTrigger")["authLevel"].value
+        for name, fn in functions.functions.items()
+        if any(b["type"] == "httpTrigger" for b in fn.get_bindings_dict()["bindings"])
+    }
+    assert {name for name, level in levels.items() if level == "anonymous"} == {"github_webhook"}
+    webhook = functions.binding("github_webhook", "httpTrigger")
+    assert (webhook["route"], [m.value for m in webhook["methods"]]) == ("github/webhook", ["POST"])
+    events = functions.binding("handle_github_event", "queueTrigger")
+    assert events["queueName"] == "%FAULTLINE_WEBHOOK_QUEUE%"
+
+
+@given(
+    st.sampled_from(["open", "closed"]),
+    st.sampled_from([None, "completed", "not_planned", "duplicate", "reopened"]),
+    st.lists(
+        st.sampled_from(
+            [
+                "faultline",
+                "bug",
+                "faultline:mute",
+                "FAULTLINE:MUTE",
+                "faultline:keep-open",
+                "faultline:mute-until:2026-12-31",
+                "faultline:mute-until:nonsense",
+            ]
+        ),
+        max_size=4,
+    ),
+)
+def test_the_interpretation_follows_its_table_for_any_state_and_labels(
+    state: str, reason: str | None, labels: list[str]
+) -> None:
+    steering = interpret(state, reason, labels)
+    folded = {label.casefold() for label in labels}
+    mute_label = "faultline:mute" in folded or "faultline:mute-until:2026-12-31" in folded
+    expected = (
+        "muted"
+        if mute_label or (state == "closed" and reason == "not_planned")
+        else "resolved"
+        if state == "closed"
+        else "active"
+    )
+    assert steering.status == expected
+    assert steering.keep_open == ("faultline:keep-open" in folded)
+    assert (steering.muted_until is not None) == (
+        "faultline:mute-until:2026-12-31" in folded and expected == "muted"
+    )
