@@ -275,6 +275,35 @@ def _marker_key(
     return lambda: key
 
 
+def _webhook_secret(
+    settings: AppSettings, credential: TokenCredential | None
+) -> Callable[[bool], bytes | None]:
+    """The secret GitHub signs webhook deliveries with: from Key Vault in Azure (read when the
+    first delivery arrives and cached; a signature that does not verify re-reads it, at most once
+    a minute, so a rotation needs no restart and loses at most a minute of deliveries), else
+    from the environment; None refuses every delivery."""
+    if settings.key_vault_url and settings.webhook_secret_name:
+        vault_url, name = settings.key_vault_url, settings.webhook_secret_name
+
+        @functools.cache
+        def secret() -> Callable[[bool], str]:
+            from adapters.secrets import key_vault_secret, refreshed_at_most_every
+
+            identity = credential or _default_credential(settings)
+            return refreshed_at_most_every(key_vault_secret(vault_url, name, identity))
+
+        def from_vault(refresh: bool) -> bytes | None:
+            return secret()(refresh).encode()
+
+        return from_vault
+    key = settings.webhook_secret.encode() if settings.webhook_secret else None
+
+    def from_settings(refresh: bool) -> bytes | None:
+        return key
+
+    return from_settings
+
+
 def _metrics(settings: AppSettings, credential: TokenCredential | None, clock: Clock) -> Metrics:
     """The metrics file when one is named (a local run names one, whatever the shell holds).
     Else Application Insights when a connection string is set, sent with the managed identity
@@ -322,7 +351,12 @@ def bootstrap(
     from adapters.query_slots import TableQuerySlots
     from adapters.queues import StorageQueue
     from adapters.tables import TableCheckpointStore, TablePoisonLog, ensure_table
-    from adapters.workflow_state import TableAuditLog, TableIssueStates, TableRateLimiter
+    from adapters.workflow_state import (
+        TableAuditLog,
+        TableIssueStates,
+        TableRateLimiter,
+        TableWebhookDeliveries,
+    )
     from pipeline.services import Services
 
     environment = os.environ if env is None else env
@@ -359,6 +393,11 @@ def bootstrap(
         deliveries=TableDeliveryClaims(ensure_table(tables, f"{prefix}Deliveries")),
         webhook_secrets=_webhook_secrets(settings, credential, environment),
         notifications=_notifications(settings, credential, queues, tables),
+        webhook_queue=StorageQueue.open(queues, settings.webhook_queue),
+        webhook_deliveries=TableWebhookDeliveries(
+            ensure_table(tables, f"{prefix}WebhookDeliveries")
+        ),
+        webhook_secret=_webhook_secret(settings, credential),
     )
 
 

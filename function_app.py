@@ -5,6 +5,7 @@ issue workflow (one Durable orchestration per group: sync issue -> wait if neede
 functions are on the Blueprint in `workflow_functions.py`);
 timer (settle) -> operations whose wait for a cause is over are counted;
 alert webhook (HTTP) -> alerts queue -> records detected, grouped and counted the same way
+GitHub webhook (HTTP, signed) -> github-events queue -> follow what people did to an issue
 
 Each trigger imports its use case when it first runs, so indexing the app (every cold start)
 loads only the Functions libraries, and the configuration check runs in a thread while the host
@@ -152,6 +153,26 @@ def detect_alert(message: func.QueueMessage) -> None:
     run_alert_job(services(), message.get_body().decode("utf-8", "replace"))
 
 
+@app.route(route="github/webhook", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def github_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    """GitHub's `issues` and `issue_comment` events: verified by their signature (GitHub cannot
+    send a function key), queued, answered at once."""
+    from pipeline.webhook import receive
+
+    answer = receive(services(), req.headers, req.get_body())
+    return _json(answer.status, answer.payload)
+
+
+@app.queue_trigger(
+    arg_name="message", queue_name="%FAULTLINE_WEBHOOK_QUEUE%", connection="AzureWebJobsStorage"
+)
+def handle_github_event(message: func.QueueMessage) -> None:
+    """Follow what people did to one of Faultline's issues."""
+    from pipeline.webhook import handle
+
+    handle(services(), message.get_body().decode("utf-8", "replace"))
+
+
 @app.queue_trigger(
     arg_name="message",
     queue_name="%FAULTLINE_ALERT_QUEUE%-poison",
@@ -162,6 +183,18 @@ def record_poisoned_alert(message: func.QueueMessage) -> None:
     from pipeline.alerts import record_poisoned_alert as record
 
     record(services(), message.get_body().decode("utf-8", "replace"))
+
+
+@app.queue_trigger(
+    arg_name="message",
+    queue_name="%FAULTLINE_WEBHOOK_QUEUE%-poison",
+    connection="AzureWebJobsStorage",
+)
+def record_poisoned_github_event(message: func.QueueMessage) -> None:
+    """Keep and loudly log every GitHub event that could not be handled."""
+    from pipeline.webhook import record_poisoned_event
+
+    record_poisoned_event(services(), message.get_body().decode("utf-8", "replace"))
 
 
 @app.route(route="health", methods=["GET"])

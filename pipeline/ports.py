@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: a trigger that imports a port does not load the core
     from detection.fingerprint import Fingerprint
@@ -174,6 +174,10 @@ class GroupingLog(Protocol):
         self, pairs: Iterable[tuple[str, str, str]], *, first_claim: bool = False
     ) -> list[LogEntry]: ...
 
+    def split(self, absorbed: str, survivor: str, reason: str) -> LogEntry | None:
+        """Undo an alias (`Grouping.split`), appended to the log; None when there is none."""
+        ...
+
     def resolve(self, group: str) -> str: ...
 
     def absorbed_by(self, group: str) -> list[str]: ...
@@ -296,6 +300,18 @@ class IssueState:
     assigned: bool = False
     adopted: bool = False
     folded_into: int | None = None
+    status: str = "active"
+    """What people made of the issue (`detection.lifecycle`): `active`, `resolved`, `muted`."""
+    muted_until: datetime | None = None
+    mute_until_count: int | None = None
+    """A mute that ends once the group's count reaches this total (`/faultline mute until N
+    more`)."""
+    keep_open: bool = False
+    """Labelled `faultline:keep-open`: never closed automatically."""
+    resolved_in: str | None = None
+    """The version `/faultline resolve in <version>` named."""
+    merged_into: str | None = None
+    """The group `/faultline merge` folded this one into (what `/faultline unmerge` undoes)."""
     etag: str | None = None
 
     def with_changes(self, **changes: Any) -> IssueState:
@@ -320,6 +336,19 @@ class IssueStates(Protocol):
         ...
 
     def finish_or_resync(self, fingerprint: str, repository: str, generation: int) -> bool: ...
+
+
+class WebhookDeliveries(Protocol):
+    """The webhook deliveries already taken, so a redelivered one (same `X-GitHub-Delivery`)
+    has no effect."""
+
+    def claim(self, delivery: str, at: datetime) -> bool:
+        """Record the delivery; False when it was already recorded (insert-if-absent)."""
+        ...
+
+    def release(self, delivery: str) -> None:
+        """Forget a claim whose event could not be queued, so GitHub's redelivery is taken."""
+        ...
 
 
 class RateLimiter(Protocol):
@@ -517,6 +546,8 @@ class IssueRef:
     """Who wrote the issue (GitHub's `user.login`): Faultline adopts only its own."""
     dropped_labels: tuple[str, ...] = ()
     """From `create`: labels asked for that GitHub left off (a token without push access)."""
+    state_reason: str | None = None
+    """Why a closed issue was closed (`completed`, `not_planned`, `duplicate`), as GitHub says."""
 
 
 @dataclass(frozen=True)
@@ -629,3 +660,25 @@ class NotificationState(Protocol):
     def thread(self, channel: str, issue: str) -> str | None: ...
 
     def save_thread(self, channel: str, issue: str, thread: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RepositoryRole:
+    """A person's access to a repository: GitHub's `role_name` (`read`, `triage`, `write`,
+    `maintain`, `admin`, or a custom role's name) and the legacy `permission` it maps to
+    (`admin`, `write`, `read`, `none`), which tells what a custom role is built on."""
+
+    role: str
+    permission: str
+
+
+@runtime_checkable
+class Collaborators(Protocol):
+    """Who may steer Faultline by comment: a tracker that can say its own login and a person's
+    role (GitHub; the dry-run sink takes no comments)."""
+
+    def own_login(self) -> str | None: ...
+
+    def role_of(self, repository: str, login: str) -> RepositoryRole | None:
+        """The person's role on the repository; None when they are not a collaborator."""
+        ...

@@ -25,6 +25,7 @@ from pipeline.ports import (
     PoisonLog,
     QuerySlots,
     RateLimiter,
+    WebhookDeliveries,
     WebhookSecrets,
 )
 from pipeline.settings import AppSettings
@@ -72,5 +73,11 @@ class Services:
     """Alert webhook deliveries waiting for their job (`pipeline.alerts`)."""
     deliveries: DeliveryClaims
     webhook_secrets: WebhookSecrets
+    webhook_queue: MessageQueue
+    """GitHub's webhook events, between the HTTP endpoint and their handler."""
+    webhook_deliveries: WebhookDeliveries
+    webhook_secret: Callable[[bool], bytes | None]
+    """The webhook's secret (Key Vault in Azure), or None when none is configured; `True` asks
+    for it to be read again (a rotation), which the vault adapter allows once a minute."""
     notifications: NotificationPorts | None = None
     """None where nothing is notified (tests of other use cases); events are then dropped."""

@@ -91,6 +91,14 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_SLACK_API_URL",
         description="Slack Web API base that a bot-token channel posts `chat.postMessage` to.",
     )
+    webhook_queue: str = Field(
+        default="faultline-github-events",
+        alias="FAULTLINE_WEBHOOK_QUEUE",
+        description=(
+            "Queue of GitHub webhook events (`issues`, `issue_comment`) between "
+            "`POST /api/github/webhook` and their handler; its poison queue is `<name>-poison`."
+        ),
+    )
     rules_path: str = Field(
         default="faultline.yaml",
         alias="FAULTLINE_RULES_PATH",
@@ -196,6 +204,22 @@ class AppSettings(BaseModel):
         description=(
             "Name of the Key Vault secret with the marker key (azd's postprovision hook makes "
             "it once); empty for unsigned markers."
+        ),
+    )
+    webhook_secret: str | None = Field(
+        default=None,
+        alias="FAULTLINE_WEBHOOK_SECRET",
+        description=(
+            "The GitHub webhook's secret, for local runs; in Azure it comes from Key Vault. "
+            "Without one, `POST /api/github/webhook` refuses every delivery (401)."
+        ),
+    )
+    webhook_secret_name: str = Field(
+        default="github-webhook-secret",
+        alias="FAULTLINE_WEBHOOK_SECRET_NAME",
+        description=(
+            "Name of the Key Vault secret with the GitHub webhook's secret (the one entered in "
+            "the repository's webhook settings)."
         ),
     )
     github_token_secret: str = Field(

@@ -447,7 +447,9 @@ def test_http_endpoints_can_require_entra_id_tokens_and_do_not_by_default() -> N
     assert _text(validation["unauthenticatedClientAction"]) == (
         "httpAuthEnabled ? 'Return401' : 'AllowAnonymous'"
     )
-    assert "excludedPaths" not in validation, "every HTTP function sits behind authentication"
+    # every HTTP function sits behind authentication but GitHub's webhook, which its signature
+    # authenticates (GitHub cannot send a token)
+    assert re.findall(r"'([^']*)'", _text(validation["excludedPaths"])) == ["/api/github/webhook"]
     assert _text(_at(props, "properties", "httpSettings", "requireHttps")) == "true"
     assert _text(_at(props, "properties", "login", "tokenStore", "enabled")) == "false"
 
@@ -800,6 +802,7 @@ NOT_IN_AZURE = {
     "FAULTLINE_MARKER_KEY",
     "FAULTLINE_GITHUB_APP_PRIVATE_KEY",
     "FAULTLINE_GITHUB_ASSIGNMENT_TOKEN",
+    "FAULTLINE_WEBHOOK_SECRET",
 }
 RULES_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
 
