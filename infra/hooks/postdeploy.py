@@ -24,6 +24,8 @@ EXPECTED_FUNCTIONS = (
     "prune_occurrence_ledger",
     "query_and_detect",
     "record_poisoned_query",
+    "deliver_notifications",
+    "record_poisoned_notification",
     "replay_window",
     "health_check",
     "receive_alert",
