@@ -275,15 +275,15 @@ def _marker_key(
     return lambda: key
 
 
-def _webhook_secret(
+def _github_webhook_secret(
     settings: AppSettings, credential: TokenCredential | None
 ) -> Callable[[bool], bytes | None]:
     """The secret GitHub signs webhook deliveries with: from Key Vault in Azure (read when the
     first delivery arrives and cached; a signature that does not verify re-reads it, at most once
     a minute, so a rotation needs no restart and loses at most a minute of deliveries), else
     from the environment; None refuses every delivery."""
-    if settings.key_vault_url and settings.webhook_secret_name:
-        vault_url, name = settings.key_vault_url, settings.webhook_secret_name
+    if settings.key_vault_url and settings.github_webhook_secret_name:
+        vault_url, name = settings.key_vault_url, settings.github_webhook_secret_name
 
         @functools.cache
         def secret() -> Callable[[bool], str]:
@@ -296,7 +296,7 @@ def _webhook_secret(
             return secret()(refresh).encode()
 
         return from_vault
-    key = settings.webhook_secret.encode() if settings.webhook_secret else None
+    key = settings.github_webhook_secret.encode() if settings.github_webhook_secret else None
 
     def from_settings(refresh: bool) -> bytes | None:
         return key
@@ -393,11 +393,11 @@ def bootstrap(
         deliveries=TableDeliveryClaims(ensure_table(tables, f"{prefix}Deliveries")),
         webhook_secrets=_webhook_secrets(settings, credential, environment),
         notifications=_notifications(settings, credential, queues, tables),
-        webhook_queue=StorageQueue.open(queues, settings.webhook_queue),
-        webhook_deliveries=TableWebhookDeliveries(
+        github_event_queue=StorageQueue.open(queues, settings.github_event_queue),
+        github_deliveries=TableWebhookDeliveries(
             ensure_table(tables, f"{prefix}WebhookDeliveries")
         ),
-        webhook_secret=_webhook_secret(settings, credential),
+        github_webhook_secret=_github_webhook_secret(settings, credential),
     )
 
 

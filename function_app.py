@@ -164,7 +164,9 @@ def github_webhook(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @app.queue_trigger(
-    arg_name="message", queue_name="%FAULTLINE_WEBHOOK_QUEUE%", connection="AzureWebJobsStorage"
+    arg_name="message",
+    queue_name="%FAULTLINE_GITHUB_WEBHOOK_QUEUE%",
+    connection="AzureWebJobsStorage",
 )
 def handle_github_event(message: func.QueueMessage) -> None:
     """Follow what people did to one of Faultline's issues."""
@@ -187,7 +189,7 @@ def record_poisoned_alert(message: func.QueueMessage) -> None:
 
 @app.queue_trigger(
     arg_name="message",
-    queue_name="%FAULTLINE_WEBHOOK_QUEUE%-poison",
+    queue_name="%FAULTLINE_GITHUB_WEBHOOK_QUEUE%-poison",
     connection="AzureWebJobsStorage",
 )
 def record_poisoned_github_event(message: func.QueueMessage) -> None:

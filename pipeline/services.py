@@ -73,10 +73,10 @@ class Services:
     """Alert webhook deliveries waiting for their job (`pipeline.alerts`)."""
     deliveries: DeliveryClaims
     webhook_secrets: WebhookSecrets
-    webhook_queue: MessageQueue
+    github_event_queue: MessageQueue
     """GitHub's webhook events, between the HTTP endpoint and their handler."""
-    webhook_deliveries: WebhookDeliveries
-    webhook_secret: Callable[[bool], bytes | None]
+    github_deliveries: WebhookDeliveries
+    github_webhook_secret: Callable[[bool], bytes | None]
     """The webhook's secret (Key Vault in Azure), or None when none is configured; `True` asks
     for it to be read again (a rotation), which the vault adapter allows once a minute."""
     notifications: NotificationPorts | None = None

@@ -91,9 +91,9 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_SLACK_API_URL",
         description="Slack Web API base that a bot-token channel posts `chat.postMessage` to.",
     )
-    webhook_queue: str = Field(
+    github_event_queue: str = Field(
         default="faultline-github-events",
-        alias="FAULTLINE_WEBHOOK_QUEUE",
+        alias="FAULTLINE_GITHUB_WEBHOOK_QUEUE",
         description=(
             "Queue of GitHub webhook events (`issues`, `issue_comment`) between "
             "`POST /api/github/webhook` and their handler; its poison queue is `<name>-poison`."
@@ -206,17 +206,17 @@ class AppSettings(BaseModel):
             "it once); empty for unsigned markers."
         ),
     )
-    webhook_secret: str | None = Field(
+    github_webhook_secret: str | None = Field(
         default=None,
-        alias="FAULTLINE_WEBHOOK_SECRET",
+        alias="FAULTLINE_GITHUB_WEBHOOK_SECRET",
         description=(
             "The GitHub webhook's secret, for local runs; in Azure it comes from Key Vault. "
             "Without one, `POST /api/github/webhook` refuses every delivery (401)."
         ),
     )
-    webhook_secret_name: str = Field(
+    github_webhook_secret_name: str = Field(
         default="github-webhook-secret",
-        alias="FAULTLINE_WEBHOOK_SECRET_NAME",
+        alias="FAULTLINE_GITHUB_WEBHOOK_SECRET_NAME",
         description=(
             "Name of the Key Vault secret with the GitHub webhook's secret (the one entered in "
             "the repository's webhook settings)."

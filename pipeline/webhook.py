@@ -84,12 +84,12 @@ def receive(services: Services, headers: Mapping[str, str], body: bytes) -> Answ
         if isinstance(error, NotAnIssueEvent):
             return Answer(202, {"status": "ignored", "reason": str(error)})
         return Answer(400, {"error": "the body is not JSON"})
-    if not services.webhook_deliveries.claim(delivery, services.clock.now()):
+    if not services.github_deliveries.claim(delivery, services.clock.now()):
         return Answer(200, {"status": "duplicate", "delivery": delivery})
     try:
-        services.webhook_queue.send(summary.to_json())
+        services.github_event_queue.send(summary.to_json())
     except Exception:
-        services.webhook_deliveries.release(delivery)
+        services.github_deliveries.release(delivery)
         raise
     return Answer(202, {"status": "queued", "delivery": delivery})
 
@@ -98,7 +98,7 @@ def _verified(services: Services, body: bytes, header: str | None) -> bool:
     """Whether the delivery is signed with the webhook's secret. A signature that does not
     verify asks for the secret again (GitHub may sign with a rotated one), which the vault
     adapter allows once a minute, so forgeries cannot make every request a vault read."""
-    secret = services.webhook_secret(False)
+    secret = services.github_webhook_secret(False)
     if secret is None:
         log.warning("a GitHub webhook delivery arrived but no webhook secret is configured")
         return False
@@ -106,7 +106,7 @@ def _verified(services: Services, body: bytes, header: str | None) -> bool:
         return True
     if not header:
         return False
-    rotated = services.webhook_secret(True)
+    rotated = services.github_webhook_secret(True)
     return rotated is not None and rotated != secret and signature_valid(rotated, body, header)
 
 
@@ -131,7 +131,7 @@ def handle(services: Services, message: str) -> None:
             run_command(services, event, state)
     except TrackerRateLimited as limited:
         # back on the queue for exactly as long as GitHub asked; each step is found again
-        services.webhook_queue.send(message, delay=limited.retry_after)
+        services.github_event_queue.send(message, delay=limited.retry_after)
         log.warning(
             "webhook %s waits %s for GitHub: %s", event.delivery, limited.retry_after, limited
         )

@@ -81,7 +81,7 @@ param githubAppInstallations string
 @description('Name of the Key Vault secret with a user token used only for assignment (Copilot needs one under a GitHub App); empty for none.')
 param githubAssignmentTokenSecretName string
 @description('Name of the Key Vault secret with the GitHub webhook\'s secret.')
-param webhookSecretName string
+param githubWebhookSecretName string
 
 @description('GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3).')
 param githubApiUrl string
@@ -169,7 +169,7 @@ var appSettings = {
   // file names, read with the same identity as the GitHub token.
   FAULTLINE_NOTIFY_QUEUE: 'faultline-notifications'
   FAULTLINE_SLACK_API_URL: 'https://slack.com/api/'
-  FAULTLINE_WEBHOOK_QUEUE: 'faultline-github-events'
+  FAULTLINE_GITHUB_WEBHOOK_QUEUE: 'faultline-github-events'
   FAULTLINE_RULES_PATH: 'faultline.yaml'
   FAULTLINE_TABLE_PREFIX: 'Faultline'
   FAULTLINE_LOGS_ENDPOINT: logsEndpoint
@@ -191,8 +191,8 @@ var appSettings = {
   FAULTLINE_GITHUB_APP_KEY_SECRET: githubAppKeySecretName
   FAULTLINE_GITHUB_APP_INSTALLATIONS: githubAppInstallations
   FAULTLINE_GITHUB_ASSIGNMENT_TOKEN_SECRET: githubAssignmentTokenSecretName
-  // The webhook's secret is read from Key Vault at run time (FAULTLINE_WEBHOOK_SECRET stays unset).
-  FAULTLINE_WEBHOOK_SECRET_NAME: webhookSecretName
+  // The webhook's secret is read from Key Vault at run time (FAULTLINE_GITHUB_WEBHOOK_SECRET stays unset).
+  FAULTLINE_GITHUB_WEBHOOK_SECRET_NAME: githubWebhookSecretName
   FAULTLINE_GITHUB_API_URL: githubApiUrl
   FAULTLINE_GITHUB_CA_BUNDLE: ''
   FAULTLINE_GITHUB_TIMEOUT_SECONDS: '20'
@@ -335,9 +335,12 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     globalValidation: {
       requireAuthentication: httpAuthEnabled
       unauthenticatedClientAction: httpAuthEnabled ? 'Return401' : 'AllowAnonymous'
-      // GitHub cannot send an Entra ID token; each delivery is authenticated by its signature.
+      // GitHub and the alert senders cannot send an Entra ID token; each delivery is
+      // authenticated by its signature or secret instead (a trailing /* excludes the subtree, as
+      // in the file-based configuration reference: one path per configured alert webhook).
       excludedPaths: [
         '/api/github/webhook'
+        '/api/alerts/*'
       ]
     }
     httpSettings: {

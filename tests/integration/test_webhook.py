@@ -110,8 +110,8 @@ def hub(azurite, storage_env, functions: FunctionTable) -> Iterator[Hub]:
         github.add_repository("contoso", "shop")
         env = {
             **storage_env,
-            "FAULTLINE_WEBHOOK_QUEUE": f"events-{uuid.uuid4().hex[:10]}",
-            "FAULTLINE_WEBHOOK_SECRET": SECRET,
+            "FAULTLINE_GITHUB_WEBHOOK_QUEUE": f"events-{uuid.uuid4().hex[:10]}",
+            "FAULTLINE_GITHUB_WEBHOOK_SECRET": SECRET,
             "FAULTLINE_MARKER_KEY": "k" * 40,
             "FAULTLINE_GITHUB_API_URL": github.base_url,
             "FAULTLINE_GITHUB_TOKEN": github.user_token,
@@ -121,7 +121,9 @@ def hub(azurite, storage_env, functions: FunctionTable) -> Iterator[Hub]:
         install(services)
         queues = QueueServiceClient.from_connection_string(azurite.connection_string)
         events = QueueDriver(
-            queues, services.settings.webhook_queue, functions.user_function("handle_github_event")
+            queues,
+            services.settings.github_event_queue,
+            functions.user_function("handle_github_event"),
         )
         yield Hub(services, github, functions, events)
         install(None)
@@ -184,7 +186,9 @@ def test_the_secret_comes_from_key_vault_and_a_rotation_is_picked_up(hub: Hub) -
             verify_challenge_resource=False,
         )
         read = refreshed_at_most_every(cached)
-        hub.services.webhook_secret = lambda refresh: read(refresh).encode()  # as bootstrap wires
+        hub.services.github_webhook_secret = lambda refresh: read(
+            refresh
+        ).encode()  # as bootstrap wires
         number = hub.failure("checkout")
 
         def post(secret: bytes) -> int:

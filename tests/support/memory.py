@@ -653,11 +653,11 @@ class Memory:
     alert_queue: MemoryQueue = field(default_factory=MemoryQueue)
     deliveries: MemoryDeliveries = field(default_factory=MemoryDeliveries)
     webhook_secrets: MemoryWebhookSecrets = field(default_factory=MemoryWebhookSecrets)
-    webhook_queue: MemoryQueue = field(default_factory=MemoryQueue)
+    github_event_queue: MemoryQueue = field(default_factory=MemoryQueue)
     github_deliveries: MemoryGitHubDeliveries = field(
         default_factory=lambda: MemoryGitHubDeliveries()
     )
-    webhook_secret: bytes | None = b"webhook-secret-for-tests"
+    github_webhook_secret: bytes | None = b"webhook-secret-for-tests"
 
     def services(
         self, rules: Rules, now: Callable[[], datetime], settings: Mapping[str, str] | None = None
@@ -688,9 +688,9 @@ class Memory:
             alert_queue=self.alert_queue,
             deliveries=self.deliveries,
             webhook_secrets=self.webhook_secrets,
-            webhook_queue=self.webhook_queue,
-            webhook_deliveries=self.github_deliveries,
-            webhook_secret=lambda refresh=False: self.webhook_secret,
+            github_event_queue=self.github_event_queue,
+            github_deliveries=self.github_deliveries,
+            github_webhook_secret=lambda refresh=False: self.github_webhook_secret,
         )
 
 

@@ -238,7 +238,7 @@ def test_a_redelivered_command_is_answered_and_run_once() -> None:
     )
     headers, body = signed(SECRET, "issue_comment", payload)
     answer(flow, headers, body)
-    message, _ = flow.memory.webhook_queue.sent.pop()
+    message, _ = flow.memory.github_event_queue.sent.pop()
     handle(flow.services, message)
     handle(flow.services, message)  # the queue's redelivery
     assert len(_replies(flow)) == 1 and len(_audit(flow, "command")) == 1

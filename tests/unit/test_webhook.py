@@ -150,7 +150,7 @@ def test_a_signed_issue_event_is_queued_and_answered_202() -> None:
     flow = _with_issue()
     headers, body = signed(SECRET, "issues", issue_payload("closed", _issue(flow), "alice"))
     assert answer(flow, headers, body)[0] == 202
-    ((message, _),) = flow.memory.webhook_queue.sent
+    ((message, _),) = flow.memory.github_event_queue.sent
     assert GitHubEvent.from_json(message).delivery == headers["X-GitHub-Delivery"]
 
 
@@ -160,7 +160,7 @@ def test_a_redelivery_is_acknowledged_and_has_no_effect() -> None:
     assert answer(flow, headers, body)[0] == 202
     status, payload = answer(flow, headers, body)
     assert (status, payload["status"]) == (200, "duplicate")
-    assert len(flow.memory.webhook_queue.sent) == 1
+    assert len(flow.memory.github_event_queue.sent) == 1
 
 
 @pytest.mark.parametrize("forgery", ["missing", "wrong secret", "body changed", "no secret set"])
@@ -174,9 +174,9 @@ def test_a_forged_delivery_is_refused_401_and_changes_nothing(forgery: str) -> N
     elif forgery == "body changed":
         body = body.replace(b"mallory", b"alice__")
     else:
-        flow.memory.webhook_secret = None
+        flow.memory.github_webhook_secret = None
     assert answer(flow, headers, body)[0] == 401
-    assert flow.memory.webhook_queue.sent == [] and flow.memory.github_deliveries.taken == {}
+    assert flow.memory.github_event_queue.sent == [] and flow.memory.github_deliveries.taken == {}
 
 
 def test_a_body_over_the_bound_is_refused_413_before_anything_else() -> None:
@@ -184,7 +184,7 @@ def test_a_body_over_the_bound_is_refused_413_before_anything_else() -> None:
     body = b"{" + b" " * MAX_BODY_BYTES + b"}"
     headers = {"X-GitHub-Event": "issues", "X-Hub-Signature-256": signature(SECRET, body)}
     assert answer(flow, headers, body)[0] == 413
-    assert flow.memory.webhook_queue.sent == []
+    assert flow.memory.github_event_queue.sent == []
 
 
 def test_ping_is_answered_and_other_events_are_ignored() -> None:
@@ -193,7 +193,7 @@ def test_ping_is_answered_and_other_events_are_ignored() -> None:
     assert answer(flow, headers, body) == (200, {"status": "pong"})
     headers, body = signed(SECRET, "push", {"ref": "refs/heads/main"})
     assert answer(flow, headers, body)[0] == 202
-    assert flow.memory.webhook_queue.sent == []
+    assert flow.memory.github_event_queue.sent == []
 
 
 def test_a_queue_that_fails_releases_the_delivery_for_githubs_redelivery() -> None:
@@ -202,7 +202,7 @@ def test_a_queue_that_fails_releases_the_delivery_for_githubs_redelivery() -> No
     def refuse(body: str, delay: timedelta | None = None) -> None:
         raise ConnectionError("queue unreachable")
 
-    flow.services.webhook_queue.send = refuse  # type: ignore[method-assign]
+    flow.services.github_event_queue.send = refuse  # type: ignore[method-assign]
     headers, body = signed(SECRET, "issues", issue_payload("closed", _issue(flow), "alice"))
     with pytest.raises(ConnectionError):
         answer(flow, headers, body)
@@ -216,8 +216,8 @@ def deliver(flow: Flow, event: str, payload: dict[str, object]) -> None:
     """Through the endpoint and the queue, as the two functions run it."""
     headers, body = signed(SECRET, event, payload)
     assert answer(flow, headers, body)[0] in (200, 202)
-    while flow.memory.webhook_queue.sent:
-        message, _ = flow.memory.webhook_queue.sent.pop(0)
+    while flow.memory.github_event_queue.sent:
+        message, _ = flow.memory.github_event_queue.sent.pop(0)
         handle(flow.services, message)
 
 
@@ -300,8 +300,8 @@ def test_a_redelivered_event_is_applied_once() -> None:
     headers, body = signed(SECRET, "issues", issue_payload("closed", closed, "alice"))
     for _ in range(2):
         answer(flow, headers, body)
-    assert len(flow.memory.webhook_queue.sent) == 1
-    message, _ = flow.memory.webhook_queue.sent[0]
+    assert len(flow.memory.github_event_queue.sent) == 1
+    message, _ = flow.memory.github_event_queue.sent[0]
     handle(flow.services, message)
     handle(flow.services, message)  # the queue's own redelivery after a lost completion
     assert flow.actions().count("steered") == 1
@@ -387,7 +387,7 @@ def test_queued_messages_are_the_events_own_json() -> None:
     flow = _with_issue()
     headers, body = signed(SECRET, "issues", issue_payload("labeled", _issue(flow), "alice"))
     answer(flow, headers, body)
-    message = json.loads(flow.memory.webhook_queue.sent[0][0])
+    message = json.loads(flow.memory.github_event_queue.sent[0][0])
     assert set(message) >= {"delivery", "event", "action", "repository", "number", "labels"}
 
 
@@ -395,7 +395,7 @@ def test_an_event_that_failed_every_attempt_is_kept_for_operators() -> None:
     flow = _with_issue()
     headers, body = signed(SECRET, "issues", issue_payload("labeled", _issue(flow), "alice"))
     answer(flow, headers, body)
-    message, _ = flow.memory.webhook_queue.sent[0]
+    message, _ = flow.memory.github_event_queue.sent[0]
     record_poisoned_event(flow.services, message)
     record_poisoned_event(flow.services, "not json")
     kept = {key: entry[0] for (kind, key), entry in flow.memory.poisoned.entries.items()}
@@ -428,10 +428,10 @@ def test_an_unavailable_secret_answers_503_so_github_shows_the_failed_delivery()
     def unavailable(refresh: bool = False) -> bytes | None:
         raise SecretUnavailable("disabled in Key Vault", reason="disabled")
 
-    flow.services.webhook_secret = unavailable
+    flow.services.github_webhook_secret = unavailable
     headers, body = signed(SECRET, "issues", issue_payload("closed", _issue(flow), "alice"))
     assert answer(flow, headers, body)[0] == 503
-    assert flow.memory.webhook_queue.sent == []
+    assert flow.memory.github_event_queue.sent == []
 
 
 def test_a_github_rate_limit_puts_the_event_back_for_exactly_the_wait() -> None:
@@ -440,7 +440,7 @@ def test_a_github_rate_limit_puts_the_event_back_for_exactly_the_wait() -> None:
     payload = issue_payload("created", _issue(flow), "alice", comment=("alice", "/faultline why"))
     headers, body = signed(SECRET, "issue_comment", payload)
     answer(flow, headers, body)
-    message, _ = flow.memory.webhook_queue.sent.pop()
+    message, _ = flow.memory.github_event_queue.sent.pop()
     wait = timedelta(seconds=37)
 
     def limited(repository: str, number: int, body: str) -> None:
@@ -448,7 +448,7 @@ def test_a_github_rate_limit_puts_the_event_back_for_exactly_the_wait() -> None:
 
     flow.tracker.comment = limited  # type: ignore[method-assign]
     handle(flow.services, message)
-    assert flow.memory.webhook_queue.sent == [(message, wait)]
+    assert flow.memory.github_event_queue.sent == [(message, wait)]
 
 
 def test_a_permanent_refusal_is_audited_and_the_event_dropped() -> None:
@@ -457,7 +457,7 @@ def test_a_permanent_refusal_is_audited_and_the_event_dropped() -> None:
     payload = issue_payload("created", _issue(flow), "alice", comment=("alice", "/faultline why"))
     headers, body = signed(SECRET, "issue_comment", payload)
     answer(flow, headers, body)
-    message, _ = flow.memory.webhook_queue.sent.pop()
+    message, _ = flow.memory.github_event_queue.sent.pop()
 
     def locked(repository: str, number: int, body: str) -> None:
         raise TrackerRefused(403, "Issue is locked", what="comment", kind="forbidden")
@@ -465,7 +465,7 @@ def test_a_permanent_refusal_is_audited_and_the_event_dropped() -> None:
     flow.tracker.comment = locked  # type: ignore[method-assign]
     handle(flow.services, message)
     (refused,) = [e for e in flow.memory.audit.rows if e.action == "refused"]
-    assert "Issue is locked" in refused.reason and flow.memory.webhook_queue.sent == []
+    assert "Issue is locked" in refused.reason and flow.memory.github_event_queue.sent == []
 
 
 def test_a_muted_issue_closed_as_completed_is_not_reopened_until_the_mute_ends() -> None:
@@ -487,7 +487,7 @@ def test_a_rotated_secret_is_read_again_when_a_signature_does_not_verify() -> No
         reads.append(refresh)
         return b"rotated secret" if refresh else SECRET
 
-    flow.services.webhook_secret = vault
+    flow.services.github_webhook_secret = vault
     headers, body = signed(b"rotated secret", "issues", issue_payload("closed", _issue(flow), "a"))
     assert answer(flow, headers, body)[0] == 202
     assert reads == [False, True]
@@ -508,7 +508,7 @@ def test_only_the_webhook_is_anonymous_and_it_takes_only_post(functions: Functio
     webhook = functions.binding("github_webhook", "httpTrigger")
     assert (webhook["route"], [m.value for m in webhook["methods"]]) == ("github/webhook", ["POST"])
     events = functions.binding("handle_github_event", "queueTrigger")
-    assert events["queueName"] == "%FAULTLINE_WEBHOOK_QUEUE%"
+    assert events["queueName"] == "%FAULTLINE_GITHUB_WEBHOOK_QUEUE%"
 
 
 @given(
