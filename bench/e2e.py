@@ -410,7 +410,9 @@ def write_rules(directory: Path, **changes: Any) -> Path:
     source["workspace_id"] = WORKSPACE
     source["tables"] = list(COLUMNS)
     source["max_window"] = f"{int(STEP.total_seconds() // 60)}m"
-    document["failures"] = [f for f in document["failures"] if set(f["tables"]) <= set(COLUMNS)]
+    document["failures"] = [
+        f for f in document["failures"] if f.get("tables") and set(f["tables"]) <= set(COLUMNS)
+    ]
     names = {f["name"] for f in document["failures"]}
     document["routing"]["default_repository"] = "/".join(REPOSITORY)
     document["routing"]["routes"] = [
