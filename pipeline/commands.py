@@ -45,7 +45,13 @@ from detection.markers import carries_marker, find_marker
 from detection.webhook import GitHubEvent
 from pipeline.lifecycle import steer
 from pipeline.messages import FailureNotice
-from pipeline.ports import Collaborators, IssueState, IssueTracker, TrackerRefused
+from pipeline.ports import (
+    Collaborators,
+    IssueState,
+    IssueTracker,
+    TrackerRefused,
+    TrackersByRepository,
+)
 from pipeline.services import Services
 
 log = logging.getLogger(__name__)
@@ -61,16 +67,19 @@ def run_command(services: Services, event: GitHubEvent, state: IssueState) -> No
     if command is None or event.comment_author_type == "Bot" or event.comment_id is None:
         return
     tracker = services.issue_tracker()
-    if not isinstance(tracker, Collaborators):
-        log.warning("%s cannot tell who may steer; command ignored", type(tracker).__name__)
+    people = _collaborators(tracker, event.repository)
+    if people is None:
+        log.warning(
+            "the tracker of %s cannot tell who may steer; command ignored", event.repository
+        )
         return
-    own = tracker.own_login()
+    own = people.own_login()
     if own is not None and own.casefold() == event.comment_author.casefold():
         return
     reply = _Reply(services, tracker, event, state)
     if reply.sent():
         return
-    role = tracker.role_of(event.repository, event.comment_author)
+    role = people.role_of(event.repository, event.comment_author)
     if role is None or not may_steer(role.role, role.permission):
         if not reply.refused_before():  # a refusal is said once per person and issue, not spammed
             reply(
@@ -95,6 +104,12 @@ def run_command(services: Services, event: GitHubEvent, state: IssueState) -> No
     text = _run(services, tracker, event, state, command)
     reply(text)
     reply.audit("command", text.partition("\n")[0][:300])
+
+
+def _collaborators(tracker: IssueTracker, repository: str) -> Collaborators | None:
+    if isinstance(tracker, TrackersByRepository):
+        return tracker.collaborators(repository)
+    return tracker if isinstance(tracker, Collaborators) else None
 
 
 def _run(

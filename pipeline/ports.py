@@ -682,3 +682,13 @@ class Collaborators(Protocol):
     def role_of(self, repository: str, login: str) -> RepositoryRole | None:
         """The person's role on the repository; None when they are not a collaborator."""
         ...
+
+
+@runtime_checkable
+class TrackersByRepository(Protocol):
+    """A tracker port that routes each repository to its own tracker: who may steer is asked of
+    the tracker that holds the repository."""
+
+    def collaborators(self, repository: str) -> Collaborators | None:
+        """The repository's tracker, when it can tell who may steer; None when it cannot."""
+        ...
