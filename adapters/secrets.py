@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.keyvault.secrets import SecretClient
 
 from pipeline.ports import SecretUnavailable
 
@@ -83,7 +82,11 @@ def key_vault_secret(
     verify_challenge_resource: bool = True,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> CachedSecret:
-    """`verify_challenge_resource=False` only for a vault not under *.vault.azure.net (tests)."""
+    """`verify_challenge_resource=False` only for a vault not under *.vault.azure.net (tests).
+    The vault's SDK is imported here, on the first secret a process reads: the timer and the
+    query triggers build these services but read no secret, and must not pay for its import."""
+    from azure.keyvault.secrets import SecretClient
+
     client = SecretClient(
         vault_url,
         credential,
