@@ -19,13 +19,15 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from detection.detect import Detection
 from detection.fingerprint import FINGERPRINT_VERSION
 from detection.occurrence import Occurrence
+from detection.settling import Recheck, Settle, settle_decision
 from pipeline.messages import FailureNotice
 from pipeline.metrics import NOTICES, OCCURRENCES, log_fields
-from pipeline.ports import Counted, LedgerEntry, Placement
+from pipeline.ports import Counted, Held, LedgerEntry, Placement
 from pipeline.services import Services
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,10 @@ class CountReport:
     new_occurrences: int = 0
     held: int = 0
     notices: int = 0
+    rechecked: int = 0
+    """Operations due on the worker's clock whose tables are not read far enough yet."""
+    capped: int = 0
+    """Operations settled only because their hold reached `correlation.max_hold`."""
     groups: set[str] = field(default_factory=set)
 
 
@@ -99,23 +105,74 @@ def count_detections(
 
 
 def settle_due(services: Services) -> CountReport:
-    """The sweep: settle every operation whose wait for a cause is over, and count its rows."""
+    """The sweep: settle every due operation whose cause can no longer arrive (its source's
+    tables are read past its rows' ingestion time plus the wait, or the hold reached
+    `correlation.max_hold`), count its rows, and re-index the others for a later look."""
     report = CountReport()
     now = services.clock.now()
     wait = services.rules.correlation.wait
+    rule = _SettleRule(services, now)
     due = services.operations.due(now)
     for start in range(0, len(due), SETTLE_BATCH):
         placements: list[Placement] = []
         settled: list[str] = []
         for key in due[start : start + SETTLE_BATCH]:
-            placed, settled_key = services.operations.settle(key, now, wait)
+            placed, settled_key, decision = services.operations.settle(key, now, wait, rule)
             placements.extend(_recovered(services, placed))
+            if isinstance(decision, Recheck):
+                report.rechecked += 1
+            elif isinstance(decision, Settle) and decision.capped:
+                report.capped += 1
+                log.warning(
+                    "operation %s settled after holding its rows %s, the most "
+                    "correlation.max_hold allows, before %s had been read past their "
+                    "cause's bound: a cause ingested since may open an issue of its own",
+                    key,
+                    services.rules.correlation.max_hold,
+                    ", ".join(decision.waiting_on),
+                )
             if settled_key is not None:
                 settled.append(settled_key)
         _record(services, placements, report)  # one ledger transaction per group, not per operation
         for key in settled:
             services.operations.placed(key)
     return report
+
+
+class _SettleRule:
+    """`detection.settling.settle_decision` over the read marks of the tables that could hold a
+    held operation's cause: every table a failure definition watches in each source its rows
+    came from. A source the rules do not poll (an alert webhook) has no tables here, so its
+    operations settle when first due, on the worker's clock. Read marks are read once per
+    sweep."""
+
+    def __init__(self, services: Services, now: datetime) -> None:
+        self._services, self._now = services, now
+        self._marks: dict[tuple[str, str], datetime | None] = {}
+
+    def __call__(self, held: Held) -> Settle | Recheck:
+        rules = self._services.rules
+        polled = [s for s in rules.enabled_sources if s.name in held.sources]
+        read_through = {
+            f"{source.name}/{table.name}": self._mark(source.name, table.name)
+            for source in polled
+            for table in source.tables
+            if rules.definitions_for(table.name)
+        }
+        return settle_decision(
+            latest_ingested=held.ingested,
+            wait=rules.correlation.wait,
+            read_through=read_through,
+            held_since=held.since,
+            now=self._now,
+            max_hold=rules.correlation.max_hold,
+            recheck=min((s.poll_interval for s in polled), default=rules.correlation.wait),
+        )
+
+    def _mark(self, source: str, table: str) -> datetime | None:
+        if (source, table) not in self._marks:
+            self._marks[(source, table)] = self._services.checkpoints.read_through(source, table)
+        return self._marks[(source, table)]
 
 
 def _recovered(services: Services, placements: list[Placement]) -> list[Placement]:

@@ -65,9 +65,25 @@ def _failed_request(op: int, minute: int) -> list:
     return [at, f"r{op}", "GET /api/products", "500", False, 20.0, f"{op:032x}", "catalog"]
 
 
+def _read(services, through: datetime, lagging: tuple[str, ...] = ()) -> None:
+    """Every table the production source watches has been read through `through`, but the
+    `lagging` ones (their jobs run late)."""
+    for table in services.rules.source("production").tables:
+        services.checkpoints.begin_reading("production", table.name, T0)
+        if table.name not in lagging:
+            services.checkpoints.mark_read("production", table.name, T0, through)
+
+
 def _settle(services) -> None:
     services.clock.advance(services.rules.correlation.wait + timedelta(minutes=1))
+    _read(services, services.clock.now())
     settle_due(services)
+
+
+def _ingested(columns, row: list, minutes: float) -> tuple[list, list[list]]:
+    """The row as a query returns it, with the ingestion time the query projects."""
+    at = (T0 + timedelta(minutes=minutes)).isoformat()
+    return [*columns, Column("IngestionTime", "datetime")], [[*row, at]]
 
 
 def test_a_failed_call_whose_operation_did_not_fail_counts_but_opens_no_issue(services) -> None:
@@ -90,3 +106,43 @@ def test_the_same_calls_in_failing_operations_cross_the_threshold(services) -> N
     assert dependency.count == 3, "the failed request is evidence of its operation's call"
     assert dependency.incidents == 2
     assert dependency.threshold_crossed_at is not None
+
+
+def test_a_cause_whose_table_lags_past_the_wait_still_becomes_the_root(services) -> None:
+    """The failed request's table is read at once, the call's table only 50 minutes later (its
+    jobs were throttled): past the wait on the worker's clock, within it on ingestion time. The
+    call still decides the incident, as it would have in any order."""
+    request = _detections(services, "AppRequests", *_ingested(REQUEST, _failed_request(1, 0), 1))
+    count_detections(services, "production", request)
+    _read(services, T0 + timedelta(hours=2), lagging=("AppDependencies",))
+    services.clock.advance(services.rules.correlation.wait + timedelta(minutes=1))
+    report = settle_due(services)
+    assert (report.rechecked, report.new_occurrences) == (1, 0), "the call's table is behind"
+    services.clock.advance(timedelta(minutes=20))
+    call = _detections(services, "AppDependencies", *_ingested(DEPENDENCY, _call(1, 0), 20))
+    count_detections(services, "production", call)
+    _read(services, T0 + timedelta(hours=2))
+    services.clock.advance(timedelta(minutes=5))
+    report = settle_due(services)
+    assert report.new_occurrences == 2
+    [group] = services.ledger.summaries()
+    assert (group.definition, group.count, group.incidents) == ("failed-dependency", 2, 1)
+
+
+def test_a_table_that_is_never_read_holds_an_operation_only_until_the_cap(services, caplog) -> None:
+    request = _detections(services, "AppRequests", *_ingested(REQUEST, _failed_request(1, 0), 1))
+    count_detections(services, "production", request)
+    _read(services, T0 + timedelta(days=1), lagging=("AppExceptions",))
+    max_hold = services.rules.correlation.max_hold
+    rechecked = 0
+    while services.clock.now() < T0 + max_hold:
+        services.clock.advance(timedelta(minutes=5))
+        report = settle_due(services)
+        rechecked += report.rechecked
+        assert report.capped == 0 or services.clock.now() >= T0 + max_hold
+    assert (report.capped, report.new_occurrences) == (1, 1)
+    assert rechecked > 1, "looked at again on each poll until the cap"
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "production/AppExceptions" in warning.getMessage()
+    [group] = services.ledger.summaries()
+    assert (group.definition, group.count) == ("failed-request", 1)
