@@ -215,13 +215,18 @@ def _record(services: Services, placements: Sequence[Placement], report: CountRe
         report.groups.add(group)
         if entry.added:
             services.metrics.count(OCCURRENCES, entry.added, definition=entry.definition)
-        if entry.handoff_pending:
+        if entry.handoff_pending and entry.incidents:
             _hand_off(services, entry)
             report.notices += 1
 
 
 def _hand_off(services: Services, entry: LedgerEntry) -> None:
-    """Tell the issue workflow; the ledger's pending flag makes a crash here resend, not lose."""
+    """Tell the issue workflow; the ledger's pending flag makes a crash here resend, not lose.
+
+    Only a group with a root counted is handed off (`_record`): evidence can be counted before
+    its operation's root (a job routes it into an operation another job has settled but not
+    counted yet), and a notice sent then would name the evidence's definition, whose severity,
+    route and labels the issue would keep. The root's own recording, moments later, sends it."""
     if entry.threshold_crossed_at is None:
         raise ValueError(f"group {entry.fingerprint} is handed off before it crossed")
     notice = FailureNotice.of(entry)

@@ -4,14 +4,17 @@ operation did not fail counts but does not open an issue alone when the rules sa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
+from adapters.exported_logs import read_export
 from bootstrap import bootstrap
 from detection.detect import detect
+from detection.occurrence import Occurrence
 from detection.records import Column, normalize_rows
 from detection.rules import TableSpec
 from local_host.host import SimulatedClock
@@ -40,7 +43,7 @@ def services(storage_env, tmp_path):
         if definition["name"] == "failed-dependency":
             definition["only_when_operation_fails"] = True
             definition["threshold"] = {"count": 2, "within": "15m"}
-        if definition["name"] == "failed-request":
+        if definition["name"] in ("failed-request", "error-trace", "unhandled-exception"):
             definition["threshold"] = {"count": 1, "within": "15m"}
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump(rules))
@@ -146,3 +149,34 @@ def test_a_table_that_is_never_read_holds_an_operation_only_until_the_cap(servic
     assert "production/AppExceptions" in warning.getMessage()
     [group] = services.ledger.summaries()
     assert (group.definition, group.count) == ("failed-request", 1)
+
+
+def _sample(table: str, operation: str):
+    export = read_export(ROOT / "samples" / "telemetry" / f"{table}.json")
+    column = [c.name for c in export.columns].index("OperationId")
+    return export.columns, [row for row in export.rows if row[column] == operation]
+
+
+def test_evidence_counted_before_its_root_hands_off_only_with_the_root(services) -> None:
+    """A job settles an operation with its cause and dies before counting it; meanwhile the
+    error line of that operation is counted as evidence. The issue is not started from the
+    evidence alone (it would carry the error line's rule and severity): the retried job counts
+    the cause and hands the group off under the cause's rule."""
+    operation = "1fea631ac24786402a2bd6d4aa306ba7"
+    [cause] = _detections(services, "AppExceptions", *_sample("AppExceptions", operation))
+    groups = services.grouping.assign([cause.fingerprint])
+    occurrence = replace(Occurrence.of(cause, groups[cause.fingerprint.value]), source="production")
+    placed, _ = services.operations.place(
+        [occurrence], services.clock.now(), services.rules.correlation.wait
+    )
+    assert [p.root for p in placed] == [True], "settled with its cause; then the job died"
+    line = _detections(services, "AppTraces", *_sample("AppTraces", operation))
+    report = count_detections(services, "production", line)
+    assert (report.new_occurrences, report.notices) == (1, 0)
+    retried = count_detections(services, "production", [cause])
+    assert (retried.new_occurrences, retried.notices) == (1, 1)
+    [group] = services.ledger.summaries()
+    assert (group.definition, group.founder.record_id) == (
+        "unhandled-exception",
+        cause.record.record_id,
+    )
