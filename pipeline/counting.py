@@ -1,7 +1,8 @@
 """Counting detections: group them, join each failing operation into one incident, count once.
 
-Shared by the query job (rows just detected) and the settle sweep (operations whose wait for a
-cause is over). In order:
+Shared by the query job (rows just detected) and the settle sweep (operations whose cause can no
+longer arrive: their source's tables are read past their rows' ingestion time plus the wait,
+`detection.settling`). In order:
 
 1. each fingerprint gets its group from the grouping log (`adapters.grouping_log`), which may
    decide a merge; during an upgrade's transition the previous version's fingerprints are folded
@@ -10,7 +11,8 @@ cause is over). In order:
    settles its operation at once, symptoms wait for one; rows without an operation are their own
    incident;
 3. every placed row is counted in its root's group by the ledger, which folds any group absorbed
-   since, and a group that crossed its threshold is handed to the issue workflow.
+   since, and a group that crossed its threshold, with a root counted, is handed to the issue
+   workflow.
 """
 
 from __future__ import annotations
