@@ -176,10 +176,12 @@ class TableOperations:
             if link is not None:
                 return (*self._finish_move(key, str(link["Target"]), [], now, wait), None)
             if head is None:
+                self._forget_stale_index(partition, now)
                 return [], None, None
             if head["Status"] == "settled":
                 if head.get("Placed"):
                     self._forget_due(head, partition)
+                    self._forget_stale_index(partition, now)
                     return [], None, None
                 root = _Root.of_head(head)
                 return [root.route(m) for m in self._members(key)], key, None
@@ -370,6 +372,21 @@ class TableOperations:
             if head.get(column) is not None:
                 with contextlib.suppress(ResourceNotFoundError):
                     self._table.delete_entity(_due_partition(head[column]), partition)
+
+    def _forget_stale_index(self, partition: str, now: datetime) -> None:
+        """Delete every index entry of an operation that has nothing left to settle. A holder
+        writes its entry before the transaction that creates the head, so a holder that loses
+        that race to a cause (which writes a settled head with no due time) leaves an entry
+        the head does not name; without this the sweep would read it again forever. The scan
+        covers the range `due` just read, and runs only for such an entry."""
+        entries = self._table.query_entities(
+            "PartitionKey ge @low and PartitionKey le @high and RowKey eq @row",
+            parameters={"low": DUE_PREFIX, "high": _due_partition(now), "row": partition},
+            select=["PartitionKey", "RowKey"],
+        )
+        for entry in list(entries):
+            with contextlib.suppress(ResourceNotFoundError):
+                self._table.delete_entity(entry["PartitionKey"], entry["RowKey"])
 
     @staticmethod
     def _held(head: Any, members: Sequence[Occurrence], wait: timedelta) -> Held:

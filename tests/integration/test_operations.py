@@ -236,3 +236,20 @@ def test_an_index_entry_a_crash_left_behind_a_recheck_is_cleared_without_decidin
     assert operations.settle(OP, first, WAIT, undecided) == ([], None, None)
     assert operations.due(first + timedelta(minutes=19)) == [], "the stale entry is gone"
     assert operations.due(recheck) == [OP], "the entry the head names stays"
+
+
+def test_an_index_entry_left_by_a_holder_that_lost_to_a_cause_is_swept_away(
+    operations, azurite, storage_env
+) -> None:
+    """A holder writes its index entry, then loses the head's creation to a cause, which
+    settles the operation with no due time: the sweep that finds the entry deletes it."""
+    table = TableServiceClient.from_connection_string(azurite.connection_string).get_table_client(
+        storage_env["FAULTLINE_TABLE_PREFIX"] + "Ops"
+    )
+    table.upsert_entity(
+        {"PartitionKey": f"due|{T0 + WAIT:%Y%m%d%H%M}", "RowKey": OP, "Key": OP}
+    )  # the losing holder's entry
+    operations.place([_row("exception", RANK_CAUSE, 0)], T0, WAIT)
+    assert operations.due(T0 + WAIT) == [OP]
+    assert operations.settle(OP, T0 + WAIT, WAIT, SETTLE) == ([], None, None)
+    assert operations.due(T0 + WAIT + timedelta(days=1)) == []
