@@ -3,7 +3,7 @@
 timer (fan-out) -> query-jobs queue -> query + detect + group + count -> failures queue ->
 issue workflow (one Durable orchestration per group: sync issue -> wait if needed -> assign; its
 functions are on the Blueprint in `workflow_functions.py`);
-timer (settle) -> operations whose wait for a cause is over are counted;
+timer (settle) -> operations whose cause can no longer arrive are counted;
 alert webhook (HTTP) -> alerts queue -> records detected, grouped and counted the same way
 GitHub webhook (HTTP, signed) -> github-events queue -> follow what people did to an issue
 
@@ -43,7 +43,7 @@ def fan_out_queries(timer: func.TimerRequest) -> None:
 
 @app.timer_trigger(arg_name="timer", schedule="%FAULTLINE_TIMER_SCHEDULE%", run_on_startup=False)
 def settle_operations(timer: func.TimerRequest) -> None:
-    """Settle failing operations whose wait for a cause is over, and count their rows."""
+    """Settle failing operations whose cause can no longer arrive, and count their rows."""
     from pipeline.counting import settle_due
 
     settle_due(services())

@@ -653,9 +653,29 @@ class Correlation(_Model):
             "line) wait for their operation's cause (an exception with in-app frames) to be "
             "ingested; a cause settles its operation at once. A cause ingested later than this "
             "counts as a failure of its own. Longer waits join later causes but delay issues "
-            "whose operations have no cause row."
+            "whose operations have no cause row. Measured on ingestion time: symptoms settle "
+            "once every watched table of their source has been read past their latest "
+            "ingestion time plus this, so a table whose jobs run late cannot change the root."
         ),
     )
+    max_hold: Duration = Field(
+        default=timedelta(hours=4),
+        description=(
+            "How long, on the worker's clock, symptoms may wait for their source's tables to be "
+            "read past their cause's bound. After it they settle anyway (logged as a warning "
+            "naming the tables), so a table whose jobs keep failing never holds issues back "
+            "forever. Must be longer than `wait`."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _hold_outlasts_wait(self) -> Correlation:
+        if self.max_hold <= self.wait:
+            raise ValueError(
+                f"max_hold ({self.max_hold}) must be longer than wait ({self.wait}): symptoms "
+                "wait at least `wait` for their cause"
+            )
+        return self
 
 
 class Redaction(_Model):

@@ -217,11 +217,18 @@ class LocalRun:
         self.notifications.drain()
         self.poisoned_notifications.drain()
 
-    def replay(self, end: datetime, interval: timedelta, progress: Progress) -> None:
-        """Tick every `interval` of simulated time until `end`."""
+    def replay(
+        self, end: datetime, interval: timedelta, progress: Progress, holding: timedelta
+    ) -> None:
+        """Tick every `interval` of simulated time until `end`, and on, for at most `holding`
+        more, while operations still hold rows: they settle once their tables are read far
+        enough, which a table whose jobs run late reaches only after the data's end."""
         failures, recount = 0, self.clock.now()
         progress.start("replay", self.clock.now(), end)
-        while self.clock.now() <= end:
+        while self.clock.now() <= end or (
+            self.clock.now() <= end + holding
+            and self.services.operations.due(self.clock.now() + holding)
+        ):
             self.tick()
             if self.clock.now() >= recount:
                 failures = len(self.services.ledger.summaries())
@@ -322,7 +329,7 @@ def run(plan: Plan) -> int:
                 f"a timer tick every {interval}"
             )
             with Progress() as progress:
-                local.replay(end, interval, progress)
+                local.replay(end, interval, progress, loaded.correlation.max_hold)
                 took = local.settle(SETTLE_LIMIT, progress)
             local.drain_notifications()
             _report(local, plan, end, took, time.monotonic() - started)

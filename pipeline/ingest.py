@@ -109,6 +109,7 @@ def _run(services: Services, job: QueryJob) -> JobReport:
     definitions = rules.definitions_for(job.table)
     if not definitions:
         log.info("no failure definition covers %s; job %s skipped", job.table, job.job_id)
+        services.checkpoints.mark_read(job.source, job.table, job.start, job.end)
         return JobReport(job, "no-definitions")
     window = QueryWindow(job.start, job.end, source.lookback)
     conditions = tuple(d.when for d in definitions)
@@ -172,6 +173,8 @@ def _run(services: Services, job: QueryJob) -> JobReport:
     )
     report.new_occurrences, report.notices = counted.new_occurrences, counted.notices
     report.held = counted.held
+    # only now, with every row of the window placed, may held operations count it as read
+    services.checkpoints.mark_read(job.source, job.table, job.start, job.end)
     log.info(
         "job %s (%s): %d rows, %d failures, %d new occurrences, %d held for their cause, "
         "%d notices",

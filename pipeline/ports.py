@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # annotations only: a trigger that imports a port does not lo
     from detection.occurrence import Occurrence
     from detection.records import Column
     from detection.rules import Channel, Condition, Threshold
+    from detection.settling import Recheck, Settle
     from detection.windows import QueryWindow
 
 # -- the log source ------------------------------------------------------------------------------
@@ -86,7 +87,13 @@ class Checkpoint:
 
 
 class CheckpointStore(Protocol):
-    """How far each table has been read, by ingestion time."""
+    """How far each table has been queued (the checkpoint) and read (the read mark), by
+    ingestion time.
+
+    The checkpoint moves when the timer queues a table's jobs; the read mark only when those
+    jobs have counted their rows, over windows read without a gap
+    (`detection.settling.advance_read`). Held operations settle on the read mark: everything
+    ingested before it has been placed."""
 
     def get(self, source: str, table: str) -> Checkpoint | None: ...
 
@@ -95,6 +102,19 @@ class CheckpointStore(Protocol):
         ...
 
     def all(self) -> list[Checkpoint]: ...
+
+    def read_through(self, source: str, table: str) -> datetime | None:
+        """The table's read mark, or None before its first poll was queued."""
+        ...
+
+    def begin_reading(self, source: str, table: str, at: datetime) -> None:
+        """Start the table's read mark at `at` (where its first queued window starts), unless
+        it has one."""
+        ...
+
+    def mark_read(self, source: str, table: str, start: datetime, end: datetime) -> None:
+        """The window [start, end) of the table has been read and its rows counted."""
+        ...
 
 
 # -- alert webhooks ------------------------------------------------------------------------------
@@ -199,6 +219,22 @@ class Placement:
     root: bool
 
 
+@dataclass(frozen=True)
+class Held:
+    """What deciding whether a pending operation may settle needs to know of it: the sources
+    its held rows came from, their latest ingestion time, and since when (worker's clock) it
+    has held them."""
+
+    sources: frozenset[str]
+    ingested: datetime
+    since: datetime
+
+
+type SettleRule = Callable[[Held], Settle | Recheck]
+"""Whether a pending operation that fell due settles now or is looked at again later
+(`detection.settling.settle_decision` over the tables' read marks)."""
+
+
 class Operations(Protocol):
     """Failing operations (rows sharing an operation id) waiting for their cause, so that one
     incident is counted once, in its root's group."""
@@ -210,8 +246,12 @@ class Operations(Protocol):
     def due(self, now: datetime) -> list[str]: ...
 
     def settle(
-        self, key: str, now: datetime, wait: timedelta
-    ) -> tuple[list[Placement], str | None]: ...
+        self, key: str, now: datetime, wait: timedelta, rule: SettleRule
+    ) -> tuple[list[Placement], str | None, Settle | Recheck | None]:
+        """Settle a due operation if `rule` says so, else re-index it for `Recheck.at`: the
+        placements, the key the caller marks `placed` after counting them, and the decision
+        the store acted on (None when it had nothing to decide)."""
+        ...
 
     def placed(self, key: str) -> None: ...
 

@@ -17,6 +17,7 @@ from detection.fingerprint import Fingerprint
 from detection.grouping import Grouping, LogEntry
 from detection.markers import carries_marker
 from detection.rules import Rules, Threshold
+from detection.settling import advance_read
 from detection.tally import tally_hours
 from pipeline.ports import (
     COPILOT_LOGIN,
@@ -123,6 +124,9 @@ class MemoryCheckpoints:
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str], Checkpoint] = {}
         self._etags = itertools.count(1)
+        self._read: dict[
+            tuple[str, str], tuple[datetime, tuple[tuple[datetime, datetime], ...]]
+        ] = {}
 
     def get(self, source: str, table: str) -> Checkpoint | None:
         return self._rows.get((source, table))
@@ -136,6 +140,18 @@ class MemoryCheckpoints:
 
     def all(self) -> list[Checkpoint]:
         return list(self._rows.values())
+
+    def read_through(self, source: str, table: str) -> datetime | None:
+        read = self._read.get((source, table))
+        return read[0] if read else None
+
+    def begin_reading(self, source: str, table: str, at: datetime) -> None:
+        self._read.setdefault((source, table), (at, ()))
+
+    def mark_read(self, source: str, table: str, start: datetime, end: datetime) -> None:
+        read = self._read.get((source, table))
+        if read is not None:
+            self._read[(source, table)] = advance_read(*read, start, end)
 
 
 class MemoryGroupingLog:
