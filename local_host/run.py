@@ -309,9 +309,21 @@ def run(plan: Plan) -> int:
         install(services)
         functions = FunctionTable.of(function_app.app)
         queues = QueueServiceClient.from_connection_string(azurite.connection_string)
+        loaded = services.rules
+        polled = loaded.enabled_sources
+        interval = min(s.poll_interval for s in polled)
+        held = loaded.correlation.wait if loaded.correlation.enabled else timedelta(0)
+        end = last + max(s.ingestion_delay for s in polled) + interval + held
         deliveries, notes = load_deliveries(WEBHOOK_SAMPLES, services.rules)
         for note in notes:
             print(f"  (sample webhook delivery left out: {note})")
+        outside = [d for d in deliveries if not first <= d.at <= end]
+        if outside:
+            deliveries = [d for d in deliveries if first <= d.at <= end]
+            print(
+                f"  ({len(outside)} sample alert webhook deliveries left out: their times are "
+                "outside the replayed span)"
+            )
         with (
             DurableRuntime(functions, clock=clock, worker_process=True) as durable,
             serve_functions(functions) as api,
@@ -319,11 +331,6 @@ def run(plan: Plan) -> int:
         ):
             sender = WebhookSender(client, deliveries, os.environ)
             local = LocalRun(services, functions, queues, durable, clock, sender)
-            loaded = services.rules
-            polled = loaded.enabled_sources
-            interval = min(s.poll_interval for s in polled)
-            held = loaded.correlation.wait if loaded.correlation.enabled else timedelta(0)
-            end = last + max(s.ingestion_delay for s in polled) + interval + held
             print(
                 f"  simulating {first:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC, "
                 f"a timer tick every {interval}"
