@@ -170,8 +170,8 @@ sources:
     log_groups: [{name: /x, columns: {message: Text}}]
 failures: [{name: a, log_groups: [/x], when: {field: Message, exists: true}}]
 """,
-            "sources[0] (aws).log_groups[0] (/x): log group /x: columns names what a CloudWatch record does not have "
-            "(message: Text); its columns are Message, LogStream, LogGroup",
+            "sources[0] (aws).log_groups[0] (/x): log group /x: columns names what a CloudWatch "
+            "record does not have (message: Text); its columns are Message, LogStream, LogGroup",
         ),
         (
             """
