@@ -149,3 +149,22 @@ def build_query(window: QueryWindow, conditions: Sequence[Condition], *, limit: 
         lines.append("| filter " + " or ".join(f"({c})" for c in candidates))
     lines += ["| sort @ingestionTime asc", f"| limit {limit}"]
     return "\n".join(lines)
+
+
+def investigate_query(
+    log_group: str, condition: Condition, first_seen: datetime, last_seen: datetime
+) -> str:
+    """The Logs Insights query a person runs to see a failure's events (the rule's condition as
+    far as it pushes down), with the log group and time range the console asks for."""
+    start = f"{(first_seen - timedelta(hours=1)).astimezone(UTC):%Y-%m-%d %H:%M}"
+    end = f"{(last_seen + timedelta(hours=1)).astimezone(UTC):%Y-%m-%d %H:%M}"
+    candidates = pushdown(condition)
+    return "\n".join(
+        [
+            f"# log group {log_group}; time range {start} to {end} UTC",
+            "fields @timestamp, @logStream, @message",
+            *([f"| filter {candidates}"] if candidates else []),
+            "| sort @timestamp desc",
+            "| limit 100",
+        ]
+    )

@@ -20,6 +20,7 @@ from local_host.host import FunctionTable, QueueDriver
 from pipeline.fanout import fan_out
 from pipeline.messages import FailureNotice, QueryJob
 from pipeline.services import Services
+from pipeline.workflow.view import issue_view
 from tests.fakes.cloudwatch import CloudWatchLogsFake, millis
 from tests.support.storage import queued_bodies
 
@@ -147,6 +148,10 @@ def test_a_late_event_is_counted_when_it_arrives_and_overlaps_count_once(
     assert jobs_queue.drain().processed == 2
     assert services.ledger.summary(group).count == 4
     assert len(services.ledger.occurrences(group)) == 4
+    shown = issue_view(services, crossed[0], 4)
+    assert shown.query_service == "CloudWatch Logs Insights"
+    assert shown.kql.startswith(f"# log group {GROUP};")
+    assert "| filter @message like /(?i)ERROR/" in shown.kql
 
 
 def test_a_window_at_the_row_limit_is_split_until_nothing_is_lost(

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detection.insights import ROW_LIMIT, build_query, event_time_range, pushdown
+from detection.insights import (
+    ROW_LIMIT,
+    build_query,
+    event_time_range,
+    investigate_query,
+    pushdown,
+)
 from detection.rules import Condition, RulesError, load_rules, log_group_table
 from detection.windows import QueryWindow
 
@@ -15,6 +21,7 @@ pytestmark = pytest.mark.unit
 
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
 T0_MS = 1_795_132_800_000
+GROUP = "/aws/lambda/orders"
 
 
 def test_the_query_selects_the_window_on_ingestion_time_and_the_candidates() -> None:
@@ -223,3 +230,18 @@ def test_cloudwatch_mistakes_are_named_by_their_path(document: str, problem: str
     with pytest.raises(RulesError) as error:
         load_rules(document + BASE, {})
     assert problem in str(error.value)
+
+
+def test_the_investigation_query_names_the_log_group_and_the_time_range() -> None:
+    condition = Condition.model_validate({"field": "Message", "contains": "ERROR"})
+    assert investigate_query(GROUP, condition, T0, T0 + timedelta(minutes=30)) == "\n".join(
+        [
+            f"# log group {GROUP}; time range 2026-11-19 23:00 to 2026-11-20 01:30 UTC",
+            "fields @timestamp, @logStream, @message",
+            "| filter @message like /(?i)ERROR/",
+            "| sort @timestamp desc",
+            "| limit 100",
+        ]
+    )
+    regex = Condition.model_validate({"field": "Message", "regex": "E\\d+"})
+    assert "filter" not in investigate_query(GROUP, regex, T0, T0)
