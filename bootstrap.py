@@ -63,7 +63,7 @@ def load_configuration(env: Mapping[str, str]) -> tuple[AppSettings, Rules]:
         ) from error
     rules = load_rules(text, env, origin=str(path))
     cloudwatch = [s.name for s in rules.enabled_sources if s.kind == "cloudwatch"]
-    if cloudwatch and settings.aws_region is None:
+    if cloudwatch and settings.aws_region is None and not settings.logs_export_dir:
         from pipeline.settings import SettingsError
 
         raise SettingsError(
@@ -183,7 +183,7 @@ class _LogSourceByKind:
 def _cloudwatch_source(settings: AppSettings, credential: TokenCredential | None) -> LogSource:
     """CloudWatch Logs in the configured region, as the IAM role the managed identity is
     federated to; else with the access keys in Key Vault; else botocore's default chain (the
-    environment, locally)."""
+    environment, locally). With a folder of exports, the log groups' exports instead."""
     from adapters.cloudwatch import (
         CloudWatchLogsSource,
         access_key_credentials,
@@ -193,6 +193,8 @@ def _cloudwatch_source(settings: AppSettings, credential: TokenCredential | None
     from detection.insights import ROW_LIMIT
     from pipeline.settings import SettingsError
 
+    if settings.logs_export_dir:
+        return _log_source(settings, credential)  # a log group's export sits beside the tables'
     if settings.aws_region is None:
         raise SettingsError(
             "FAULTLINE_AWS_REGION is not set: a cloudwatch source needs its log groups' region"
