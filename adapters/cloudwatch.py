@@ -123,7 +123,11 @@ class CloudWatchLogsSource:
         )["queryId"]
         deadline = self._monotonic() + self._wait
         while True:
-            answer = self._call(plan, "get_query_results", queryId=query_id)
+            try:
+                answer = self._call(plan, "get_query_results", queryId=query_id)
+            except Throttled:
+                self._abandon(query_id)
+                raise
             status = answer["status"]
             if status == "Complete":
                 break
@@ -132,7 +136,7 @@ class CloudWatchLogsSource:
             if status == "Timeout":
                 return QueryOutcome(COLUMNS, [], "the query timed out in Logs Insights")
             if self._monotonic() >= deadline:
-                self._call(plan, "stop_query", queryId=query_id)
+                self._abandon(query_id)
                 return QueryOutcome(
                     COLUMNS, [], f"the query did not complete within {self._wait:.0f}s"
                 )
@@ -144,6 +148,15 @@ class CloudWatchLogsSource:
             else None
         )
         return QueryOutcome(COLUMNS, rows, incomplete)
+
+    def _abandon(self, query_id: str) -> None:
+        """Stop a query whose results this job will not wait for, so it does not hold one of the
+        account's concurrent queries until it finishes; if CloudWatch refuses that too, the query
+        runs out on its own."""
+        try:
+            self._client.stop_query(queryId=query_id)
+        except ClientError:
+            return
 
     def _call(self, plan: QueryPlan, operation: str, **arguments: Any) -> dict[str, Any]:
         try:
@@ -171,7 +184,7 @@ class CloudWatchLogsSource:
 # -- the client and its credentials --------------------------------------------------------------
 
 
-class _FixedCredentials(CredentialProvider):  # type: ignore[misc]
+class _FixedCredentials(CredentialProvider):
     """Puts Faultline's credentials first in botocore's chain."""
 
     METHOD = "faultline"

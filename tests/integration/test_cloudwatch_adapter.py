@@ -131,6 +131,7 @@ def test_throttling_is_throttled_with_a_delay(fake: CloudWatchLogsFake) -> None:
     fake.throttle("GetQueryResults")
     with pytest.raises(Throttled):
         logs.run(plan(T0))
+    assert [q.status for q in fake.queries.values()] == ["Cancelled"]  # its slot is free again
     assert [row[2] for row in logs.run(plan(T0)).rows] == ["ERROR x"]
 
 
