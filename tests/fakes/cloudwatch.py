@@ -12,8 +12,9 @@ speaks the operations the adapter and its tests use, as strictly as the service:
   of chronological order (`InvalidParameterException`);
 - `StartQuery` selects on event time (`startTime`/`endTime`, epoch seconds, inclusive), evaluates
   the query language subset Faultline emits (`fields`, `filter` with `and`/`or`/`not`,
-  comparisons, `like /regex/`, `ispresent`, `sort`, `limit` up to 10,000; anything else is a
-  `MalformedQueryException`), refuses more than `max_concurrent` queries in flight
+  comparisons, `like /regex/`, `ispresent`, `sort`, `limit` up to 10,000, and the request's
+  own `limit`; anything else is a `MalformedQueryException`), refuses more than
+  `max_concurrent` queries in flight
   (`LimitExceededException`) and an unknown log group (`ResourceNotFoundException`);
 - a query is `Scheduled`, then `Running`, then `Complete` on successive `GetQueryResults`
   (`polls_to_complete`), or stays `Running` until `StopQuery` cancels it (`hold_queries`);
@@ -110,7 +111,7 @@ class Query:
     fields: list[str] = field(default_factory=list)
     filters: list[Predicate] = field(default_factory=list)
     sort: tuple[str, bool] | None = None
-    limit: int = 1000  # the service's default when a query has no `limit`
+    limit: int | None = None
 
 
 class _Parser:
@@ -230,6 +231,7 @@ class RunningQuery:
     end: int
     text: str
     polls: int = 0
+    limit: int = ROW_LIMIT
     status: str = "Scheduled"
     results: list[list[dict[str, str]]] = field(default_factory=list)
 
@@ -397,7 +399,10 @@ class CloudWatchLogsFake:
         start, end = int(body["startTime"]), int(body["endTime"])
         if start > end:
             raise ServiceError("InvalidParameterException", "startTime is after endTime")
-        parse_query(body["queryString"])  # refuse a malformed query at start, as the service
+        parsed = parse_query(body["queryString"])  # a malformed query fails at start
+        limit = body.get("limit")
+        if limit is not None and not 1 <= int(limit) <= ROW_LIMIT:
+            raise ServiceError("InvalidParameterException", f"limit must be 1 to {ROW_LIMIT}")
         in_flight = sum(1 for q in self.queries.values() if q.status in ("Scheduled", "Running"))
         if in_flight >= self.max_concurrent:
             raise ServiceError(
@@ -405,6 +410,8 @@ class CloudWatchLogsFake:
                 f"Account maximum query concurrency limit of [{self.max_concurrent}] reached.",
             )
         query = RunningQuery(uuid.uuid4().hex, list(names), start, end, body["queryString"])
+        # the request's limit, else the service's 1,000; a `limit` command can only lower it
+        query.limit = min(parsed.limit or ROW_LIMIT, int(limit) if limit is not None else 1000)
         self.queries[query.query_id] = query
         return {"queryId": query.query_id}
 
@@ -452,7 +459,7 @@ class CloudWatchLogsFake:
             name, descending = parsed.sort
             kept.sort(key=lambda pair: pair[1].get(name) or 0, reverse=descending)
         rows = []
-        for event, values in kept[: parsed.limit]:
+        for event, values in kept[: query.limit]:
             row = []
             for name in parsed.fields:
                 value = values.get(name)
