@@ -33,8 +33,16 @@ if TYPE_CHECKING:
     from adapters.github_app import GitHubApp
     from adapters.secrets import CachedSecret, WebhookSecrets
     from detection.rules import Rules
-    from pipeline.ports import Clock, IssueTracker, LogSource, Metrics, QueryOutcome, QueryPlan
-    from pipeline.services import Services
+    from pipeline.ports import (
+        Clock,
+        IssueTracker,
+        LogSource,
+        Metrics,
+        Notifier,
+        QueryOutcome,
+        QueryPlan,
+    )
+    from pipeline.services import NotificationPorts, Services
     from pipeline.settings import AppSettings
 
 APP_ROOT = Path(__file__).resolve().parent
@@ -339,6 +347,35 @@ def _marker_key(
     return lambda: key
 
 
+def _github_webhook_secret(
+    settings: AppSettings, credential: TokenCredential | None
+) -> Callable[[bool], bytes | None]:
+    """The secret GitHub signs webhook deliveries with: from Key Vault in Azure (read when the
+    first delivery arrives and cached; a signature that does not verify re-reads it, at most once
+    a minute, so a rotation needs no restart and loses at most a minute of deliveries), else
+    from the environment; None refuses every delivery."""
+    if settings.key_vault_url and settings.github_webhook_secret_name:
+        vault_url, name = settings.key_vault_url, settings.github_webhook_secret_name
+
+        @functools.cache
+        def secret() -> Callable[[bool], str]:
+            from adapters.secrets import key_vault_secret, refreshed_at_most_every
+
+            identity = credential or _default_credential(settings)
+            return refreshed_at_most_every(key_vault_secret(vault_url, name, identity))
+
+        def from_vault(refresh: bool) -> bytes | None:
+            return secret()(refresh).encode()
+
+        return from_vault
+    key = settings.github_webhook_secret.encode() if settings.github_webhook_secret else None
+
+    def from_settings(refresh: bool) -> bytes | None:
+        return key
+
+    return from_settings
+
+
 def _metrics(settings: AppSettings, credential: TokenCredential | None, clock: Clock) -> Metrics:
     """The metrics file when one is named (a local run names one, whatever the shell holds).
     Else Application Insights when a connection string is set, sent with the managed identity
@@ -386,7 +423,12 @@ def bootstrap(
     from adapters.query_slots import TableQuerySlots
     from adapters.queues import StorageQueue
     from adapters.tables import TableCheckpointStore, TablePoisonLog, ensure_table
-    from adapters.workflow_state import TableAuditLog, TableIssueStates, TableRateLimiter
+    from adapters.workflow_state import (
+        TableAuditLog,
+        TableIssueStates,
+        TableRateLimiter,
+        TableWebhookDeliveries,
+    )
     from pipeline.services import Services
 
     environment = os.environ if env is None else env
@@ -425,6 +467,68 @@ def bootstrap(
         alert_queue=StorageQueue.open(queues, settings.alert_queue),
         deliveries=TableDeliveryClaims(ensure_table(tables, f"{prefix}Deliveries")),
         webhook_secrets=_webhook_secrets(settings, credential, environment),
+        notifications=_notifications(settings, credential, queues, tables),
+        github_event_queue=StorageQueue.open(queues, settings.github_event_queue),
+        github_deliveries=TableWebhookDeliveries(
+            ensure_table(tables, f"{prefix}WebhookDeliveries")
+        ),
+        github_webhook_secret=_github_webhook_secret(settings, credential),
+    )
+
+
+def _notifications(
+    settings: AppSettings,
+    credential: TokenCredential | None,
+    queues: QueueServiceClient,
+    tables: TableServiceClient,
+) -> NotificationPorts:
+    """The notification queue, the dispatcher's table, and the channels: the dry-run files
+    beside the dry-run issues, else HTTP with each channel's secrets read from Key Vault (cached
+    per secret, re-read after the cache's lifetime, so a rotated webhook URL needs no restart)."""
+    from adapters.notify_state import TableNotificationState
+    from adapters.queues import StorageQueue
+    from adapters.tables import ensure_table
+    from pipeline.services import NotificationPorts
+
+    return NotificationPorts(
+        queue=StorageQueue.open(queues, settings.notify_queue),
+        state=TableNotificationState(ensure_table(tables, f"{settings.table_prefix}Notifications")),
+        notifier=_notifier(settings, credential),
+    )
+
+
+def _notifier(settings: AppSettings, credential: TokenCredential | None) -> Notifier:
+    if settings.dry_run_dir:
+        from adapters.notify_files import NotificationFileSink
+
+        directory = Path(settings.dry_run_dir)
+        absolute = directory if directory.is_absolute() else APP_ROOT / directory
+        return NotificationFileSink(absolute / "notifications")
+    from adapters.notify import HttpNotifier
+
+    vault_url = settings.key_vault_url
+    if vault_url is None:
+        return HttpNotifier(_no_vault, slack_api=settings.slack_api_url)
+
+    @functools.cache
+    def cached(name: str) -> CachedSecret:
+        from adapters.secrets import key_vault_secret
+
+        return key_vault_secret(vault_url, name, credential or _default_credential(settings))
+
+    return HttpNotifier(lambda name: cached(name)(), slack_api=settings.slack_api_url)
+
+
+def _no_vault(name: str) -> str:
+    """Channel secrets live only in Key Vault: without one, each send is refused by name (and
+    audited), never sent somewhere a literal in the rules file would have said."""
+    from pipeline.ports import SecretUnavailable
+
+    raise SecretUnavailable(
+        f"notification secret {name} is read from Key Vault: set FAULTLINE_KEY_VAULT_URL (or "
+        "FAULTLINE_DRY_RUN_DIR to write notifications as files)",
+        reason="not-configured",
+        name=name,
     )
 
 

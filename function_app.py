@@ -3,8 +3,9 @@
 timer (fan-out) -> query-jobs queue -> query + detect + group + count -> failures queue ->
 issue workflow (one Durable orchestration per group: sync issue -> wait if needed -> assign; its
 functions are on the Blueprint in `workflow_functions.py`);
-timer (settle) -> operations whose wait for a cause is over are counted;
+timer (settle) -> operations whose cause can no longer arrive are counted;
 alert webhook (HTTP) -> alerts queue -> records detected, grouped and counted the same way
+GitHub webhook (HTTP, signed) -> github-events queue -> follow what people did to an issue
 
 Each trigger imports its use case when it first runs, so indexing the app (every cold start)
 loads only the Functions libraries, and the configuration check runs in a thread while the host
@@ -42,7 +43,7 @@ def fan_out_queries(timer: func.TimerRequest) -> None:
 
 @app.timer_trigger(arg_name="timer", schedule="%FAULTLINE_TIMER_SCHEDULE%", run_on_startup=False)
 def settle_operations(timer: func.TimerRequest) -> None:
-    """Settle failing operations whose wait for a cause is over, and count their rows."""
+    """Settle failing operations whose cause can no longer arrive, and count their rows."""
     from pipeline.counting import settle_due
 
     settle_due(services())
@@ -78,6 +79,28 @@ def record_poisoned_query(message: func.QueueMessage) -> None:
     from pipeline.ingest import record_poisoned
 
     record_poisoned(services(), message.get_body().decode("utf-8", "replace"))
+
+
+@app.queue_trigger(
+    arg_name="message", queue_name="%FAULTLINE_NOTIFY_QUEUE%", connection="AzureWebJobsStorage"
+)
+def deliver_notifications(message: func.QueueMessage) -> None:
+    """Send one event to the channels its rules name (or a storm's summary), audited."""
+    from pipeline.notify import dispatch
+
+    dispatch(services(), message.get_body().decode("utf-8", "replace"))
+
+
+@app.queue_trigger(
+    arg_name="message",
+    queue_name="%FAULTLINE_NOTIFY_QUEUE%-poison",
+    connection="AzureWebJobsStorage",
+)
+def record_poisoned_notification(message: func.QueueMessage) -> None:
+    """Keep and loudly log every notification the dispatcher could not take."""
+    from pipeline.notify import record_poisoned_notification as record
+
+    record(services(), message.get_body().decode("utf-8", "replace"))
 
 
 def _json(status: int, payload: object) -> func.HttpResponse:
@@ -130,6 +153,28 @@ def detect_alert(message: func.QueueMessage) -> None:
     run_alert_job(services(), message.get_body().decode("utf-8", "replace"))
 
 
+@app.route(route="github/webhook", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def github_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    """GitHub's `issues` and `issue_comment` events: verified by their signature (GitHub cannot
+    send a function key), queued, answered at once."""
+    from pipeline.webhook import receive
+
+    answer = receive(services(), req.headers, req.get_body())
+    return _json(answer.status, answer.payload)
+
+
+@app.queue_trigger(
+    arg_name="message",
+    queue_name="%FAULTLINE_GITHUB_WEBHOOK_QUEUE%",
+    connection="AzureWebJobsStorage",
+)
+def handle_github_event(message: func.QueueMessage) -> None:
+    """Follow what people did to one of Faultline's issues."""
+    from pipeline.webhook import handle
+
+    handle(services(), message.get_body().decode("utf-8", "replace"))
+
+
 @app.queue_trigger(
     arg_name="message",
     queue_name="%FAULTLINE_ALERT_QUEUE%-poison",
@@ -140,6 +185,18 @@ def record_poisoned_alert(message: func.QueueMessage) -> None:
     from pipeline.alerts import record_poisoned_alert as record
 
     record(services(), message.get_body().decode("utf-8", "replace"))
+
+
+@app.queue_trigger(
+    arg_name="message",
+    queue_name="%FAULTLINE_GITHUB_WEBHOOK_QUEUE%-poison",
+    connection="AzureWebJobsStorage",
+)
+def record_poisoned_github_event(message: func.QueueMessage) -> None:
+    """Keep and loudly log every GitHub event that could not be handled."""
+    from pipeline.webhook import record_poisoned_event
+
+    record_poisoned_event(services(), message.get_body().decode("utf-8", "replace"))
 
 
 @app.route(route="health", methods=["GET"])

@@ -56,6 +56,7 @@ from detection.markers import MARKER_PREFIX, carries_marker
 from pipeline.ports import (
     COPILOT_LOGIN,
     IssueRef,
+    RepositoryRole,
     TrackerBudget,
     TrackerRateLimited,
     TrackerRefused,
@@ -199,9 +200,11 @@ _LOGINS_LOCK = threading.Lock()
 
 
 def _issue_ref(repository: str, issue: Any, dropped: tuple[str, ...] = ()) -> IssueRef:
-    """From any of githubkit's issue shapes (get, create and update differ in type only)."""
+    """From any of githubkit's issue shapes (get, create and update differ in type only), in
+    the repository it is in now: GitHub answers a transferred issue's old address with the
+    issue at its new place (a redirect githubkit follows)."""
     return IssueRef(
-        repository=repository,
+        repository=_located(repository, issue),
         number=issue.number,
         url=issue.html_url,
         state=issue.state,
@@ -213,7 +216,19 @@ def _issue_ref(repository: str, issue: Any, dropped: tuple[str, ...] = ()) -> Is
         id=issue.id,
         author=issue.user.login if issue.user else "",
         dropped_labels=dropped,
+        state_reason=getattr(issue, "state_reason", None) or None,
     )
+
+
+def _located(repository: str, issue: Any) -> str:
+    """`owner/name` from the issue's `repository_url` (`<api>/repos/owner/name`), else the
+    repository it was asked of."""
+    url = getattr(issue, "repository_url", None)
+    if isinstance(url, str) and "/repos/" in url:
+        located = url.rsplit("/repos/", 1)[1].strip("/")
+        if located.count("/") == 1:
+            return located
+    return repository
 
 
 def _label_names(labels: Any) -> tuple[str, ...]:
@@ -513,6 +528,28 @@ class GitHubIssues:
                 self._base_url,
             )
         return login
+
+    def own_login(self) -> str | None:
+        """The login Faultline comments as (`login`), so its own comments are never commands."""
+        return self.login()
+
+    def role_of(self, repository: str, login: str) -> RepositoryRole | None:
+        """The person's role on the repository (`GET /repos/{owner}/{repo}/collaborators/
+        {username}/permission`); None when GitHub says they are not a collaborator (404). The
+        token needs push access to ask, as GitHub requires for reading collaborators."""
+        owner, name = _split(repository)
+        try:
+            found = self._call(
+                f"permission of {login} on {repository}",
+                lambda gh: (
+                    gh.rest.repos.get_collaborator_permission_level(owner, name, login).parsed_data
+                ),
+            )
+        except TrackerRefused as refused:
+            if refused.status == 404:
+                return None
+            raise
+        return RepositoryRole(found.role_name, found.permission)
 
     def get(self, repository: str, number: int) -> IssueRef:
         owner, name = _split(repository)

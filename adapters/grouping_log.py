@@ -83,6 +83,17 @@ class TableGroupingLog:
                 self._forget()
             raise RuntimeError(f"grouping log: {MAX_CONFLICT_RETRIES} conflicting appends in a row")
 
+    def split(self, absorbed: str, survivor: str, reason: str) -> LogEntry | None:
+        """Undo the alias of `absorbed` into `survivor`'s group; the entry appended, or None."""
+        with self._lock:
+            for _ in range(MAX_CONFLICT_RETRIES):
+                self._catch_up()
+                entry = self._grouping.split(absorbed, survivor, reason)
+                if entry is None or self._append([entry]):
+                    return entry
+                self._forget()
+            raise RuntimeError(f"grouping log: {MAX_CONFLICT_RETRIES} conflicting appends in a row")
+
     def resolve(self, group: str) -> str:
         """The surviving group of an id, as of the latest log."""
         with self._lock:

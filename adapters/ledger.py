@@ -481,17 +481,44 @@ def _next_summary(
             entity["FirstVersion"] = versions[0]
     if crossed is not None:
         entity["ThresholdCrossedAt"] = crossed
-    if not previous.get("Founder"):  # a new group, or one made by folding in an older version's
-        founder = min(roots or occurrences, key=lambda o: (o.time, o.record_id))
+    founder = _founder(previous, roots, occurrences)
+    if founder is not None:
         entity |= {
             "Definition": founder.definition,
             "Table": founder.table,
             "FingerprintVersion": founder.version,
             "Founder": founder.to_json(),
+            "FounderRoot": bool(roots),
         }
     if summary is None:
         entity["HandedOffCount"] = 0
     return entity
+
+
+def _founder(
+    previous: Mapping[str, Any], roots: Sequence[Occurrence], occurrences: Sequence[Occurrence]
+) -> Occurrence | None:
+    """The group's new founder, or None to keep the one it has: its earliest root row (by time,
+    then record id), else, while no root is counted, its earliest row. Chunks are recorded in
+    whatever order jobs run, and evidence can be counted before its operation's root (a job
+    routes it into an operation another job has settled but not counted yet), so the founder,
+    which names the issue and sets its severity, is the same whichever chunk came first.
+    A summary written before `FounderRoot` existed took its founder from its first chunk's
+    roots, so it counts as a root."""
+    key = _founder_order
+    if not previous.get("Founder"):  # a new group, or one made by folding in an older version's
+        return min(roots or occurrences, key=key)
+    if not roots:
+        return None
+    earliest = min(roots, key=key)
+    if not previous.get("FounderRoot", True):
+        return earliest
+    kept = Occurrence.from_json(previous["Founder"])
+    return earliest if key(earliest) < key(kept) else None
+
+
+def _founder_order(occurrence: Occurrence) -> tuple[datetime, str]:
+    return occurrence.time, occurrence.record_id
 
 
 def _crossing(

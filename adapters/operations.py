@@ -4,15 +4,20 @@ Rows of one operation arrive in different query jobs, and a cause can be ingeste
 symptoms. Each operation is one partition, keyed by its primary correlation key
 (`detection.correlation.correlation_keys`), holding:
 
-- a `head` row: `pending` (symptoms held until `Due`, waiting for a cause) or `settled` (the root
-  is chosen: `RootFingerprint`, `RootRank`, `RootRecord`; `Placed` once every held row is counted);
+- a `head` row: `pending` (symptoms held since `HeldSince`, looked at again at `Due`, waiting
+  for a cause) or `settled` (the root is chosen: `RootFingerprint`, `RootRank`, `RootRecord`;
+  `Placed` once every held row is counted);
 - a row per held occurrence;
-- while pending, an index row under `due|<minute>`, so the sweep finds what is due without a scan.
+- while pending, an index row under `due|<minute>`, so the sweep finds what is due without a scan
+  (`PreviousDue` on the head names the entry a re-index is moving away from).
 
 A held row is added in one transaction with a conditional touch of the head, so no row slips into
 an operation after it was settled: the writer that loses re-reads and follows the new state. A
-cause (a row with in-app frames) settles its operation at once; symptoms wait for
-`correlation.wait` and are then settled by the sweep with the best root among them. Counting
+cause (a row with in-app frames) settles its operation at once; symptoms are first looked at
+`correlation.wait` later on the worker's clock, and then settle by the sweep with the best root
+among them only when the caller's rule says no cause can still arrive (its tables are read far
+enough on ingestion time: `detection.settling`); until then the sweep re-indexes them for a
+later look. Counting
 happens after settling and the head says `Placed` only after it, so a crash in between counts the
 rows again on the retry (the ledger counts each row once).
 
@@ -41,7 +46,8 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from detection.correlation import RANK_CAUSE, Candidate, choose_root, joins_settled
 from detection.occurrence import Occurrence
-from pipeline.ports import Placement
+from detection.settling import Recheck, Settle
+from pipeline.ports import Held, Placement, SettleRule
 
 log = logging.getLogger(__name__)
 
@@ -154,30 +160,46 @@ class TableOperations:
         return sorted({row["Key"] for row in rows})
 
     def settle(
-        self, key: str, now: datetime, wait: timedelta
-    ) -> tuple[list[Placement], str | None]:
-        """Settle a due operation with the best root among its rows: the placements of every
-        held row, and the operation the caller must mark `placed` after counting them."""
+        self, key: str, now: datetime, wait: timedelta, rule: SettleRule
+    ) -> tuple[list[Placement], str | None, Settle | Recheck | None]:
+        """Settle a due operation with the best root among its rows, if `rule` says its cause
+        can no longer arrive: the placements of every held row, the operation the caller must
+        mark `placed` after counting them, and the decision acted on. Otherwise it is
+        re-indexed under `Recheck.at`, so the sweep finds it again then without a scan.
+
+        The rule sees the held rows read after the head, and the settling write is conditional
+        on that head's ETag: a row held in between changes the head, so the write fails and
+        the decision is made again with it."""
         for _ in range(MAX_ATTEMPTS):
             partition = _partition(key)
             head, link = self._head_and_link(partition)
             if link is not None:
-                return self._finish_move(key, str(link["Target"]), [], now, wait)
+                return (*self._finish_move(key, str(link["Target"]), [], now, wait), None)
             if head is None:
-                return [], None
+                self._forget_stale_index(partition, now)
+                return [], None, None
             if head["Status"] == "settled":
                 if head.get("Placed"):
                     self._forget_due(head, partition)
-                    return [], None
+                    self._forget_stale_index(partition, now)
+                    return [], None, None
                 root = _Root.of_head(head)
-                return [root.route(m) for m in self._members(key)], key
+                return [root.route(m) for m in self._members(key)], key, None
+            if _due_partition(head["Due"]) > _due_partition(now):
+                self._repair_index(head, partition, key)  # found through a stale index row
+                return [], None, None
             members = self._members(key)
             if not members:
                 self._forget_due(head, partition)
-                return [], None
+                return [], None, None
+            decision = rule(self._held(head, members, wait))
+            if isinstance(decision, Recheck):
+                if self._postpone(head, partition, key, decision.at):
+                    return [], None, decision
+                continue
             root = _Root.among(members)
             if self._write_head(head, self._settled(key, root), now):
-                return [root.route(m) for m in members], key
+                return [root.route(m) for m in members], key, decision
         raise RuntimeError(f"operation {key}: {MAX_ATTEMPTS} conflicting writers in a row")
 
     def _decide(
@@ -211,7 +233,7 @@ class TableOperations:
                 if self._write_head(head, self._settled(key, root, placed=nothing_held), now):
                     return [root.route(o) for o in members], None if nothing_held else key
                 continue
-            if self._hold(key, head, batch, now + wait):
+            if self._hold(key, head, batch, now, wait):
                 return [], None
         raise RuntimeError(f"operation {key}: {MAX_ATTEMPTS} conflicting writers in a row")
 
@@ -344,9 +366,64 @@ class TableOperations:
             return
 
     def _forget_due(self, head: Any | None, partition: str) -> None:
-        if head is not None and head.get("Due") is not None:
+        if head is None:
+            return
+        for column in ("PreviousDue", "Due"):
+            if head.get(column) is not None:
+                with contextlib.suppress(ResourceNotFoundError):
+                    self._table.delete_entity(_due_partition(head[column]), partition)
+
+    def _forget_stale_index(self, partition: str, now: datetime) -> None:
+        """Delete every index entry of an operation that has nothing left to settle. A holder
+        writes its entry before the transaction that creates the head, so a holder that loses
+        that race to a cause (which writes a settled head with no due time) leaves an entry
+        the head does not name; without this the sweep would read it again forever. The scan
+        covers the range `due` just read, and runs only for such an entry."""
+        entries = self._table.query_entities(
+            "PartitionKey ge @low and PartitionKey le @high and RowKey eq @row",
+            parameters={"low": DUE_PREFIX, "high": _due_partition(now), "row": partition},
+            select=["PartitionKey", "RowKey"],
+        )
+        for entry in list(entries):
             with contextlib.suppress(ResourceNotFoundError):
-                self._table.delete_entity(_due_partition(head["Due"]), partition)
+                self._table.delete_entity(entry["PartitionKey"], entry["RowKey"])
+
+    @staticmethod
+    def _held(head: Any, members: Sequence[Occurrence], wait: timedelta) -> Held:
+        """The pending operation as the settle rule sees it. A head written before holds were
+        started on the worker's clock (`HeldSince`) had never been re-indexed: its hold began
+        `wait` before its due time."""
+        since = head.get("HeldSince") or head["Due"] - wait
+        return Held(frozenset(m.source for m in members), max(m.arrived for m in members), since)
+
+    def _postpone(self, head: Any, partition: str, key: str, at: datetime) -> bool:
+        """Move a pending operation's index entry to `at`; False if the head changed meanwhile.
+
+        The head (ETag-conditional) says where the entry goes before the entry moves, and keeps
+        where it was (`PreviousDue`): a crash after the head's write leaves the old entry, which
+        the sweep finds and `_repair_index` finishes the move from."""
+        try:
+            self._table.update_entity(
+                {"PartitionKey": partition, "RowKey": HEAD, "Due": at, "PreviousDue": head["Due"]},
+                mode=UpdateMode.MERGE,
+                etag=head.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return False
+        self._repair_index({**head, "Due": at, "PreviousDue": head["Due"]}, partition, key)
+        return True
+
+    def _repair_index(self, head: Any, partition: str, key: str) -> None:
+        """Make the index say what the head says: an entry under `Due`, none under an earlier
+        `PreviousDue`."""
+        self._table.upsert_entity(
+            {"PartitionKey": _due_partition(head["Due"]), "RowKey": partition, "Key": key}
+        )
+        previous = head.get("PreviousDue")
+        if previous is not None and _due_partition(previous) != _due_partition(head["Due"]):
+            with contextlib.suppress(ResourceNotFoundError):
+                self._table.delete_entity(_due_partition(previous), partition)
 
     @staticmethod
     def _settled(key: str, root: _Root, placed: bool = False) -> dict[str, Any]:
@@ -369,7 +446,7 @@ class TableOperations:
                 self._index(entity["PartitionKey"], entity["Key"], now)
                 self._table.create_entity(entity)
             else:
-                due = {"Due": head["Due"]} if head.get("Due") is not None else {}
+                due = {f: head[f] for f in ("Due", "PreviousDue") if head.get(f) is not None}
                 self._table.update_entity(
                     {**entity, **due},
                     mode=UpdateMode.REPLACE,
@@ -380,10 +457,19 @@ class TableOperations:
             return False
         return True
 
-    def _hold(self, key: str, head: Any | None, batch: Sequence[Occurrence], due: datetime) -> bool:
-        """Add rows to a pending operation (creating it, with its due entry); False on a race."""
+    def _hold(
+        self,
+        key: str,
+        head: Any | None,
+        batch: Sequence[Occurrence],
+        now: datetime,
+        wait: timedelta,
+    ) -> bool:
+        """Add rows to a pending operation (creating it, with its due entry: first looked at
+        after `wait` on the worker's clock); False on a race."""
         partition = _partition(key)
         touch: tuple[Any, ...]
+        due = now + wait
         if head is None:
             self._index(partition, key, due)
             self._table.upsert_entity(
@@ -397,6 +483,7 @@ class TableOperations:
                     "Key": key,
                     "Status": "pending",
                     "Due": due,
+                    "HeldSince": now,
                 },
             )
         else:

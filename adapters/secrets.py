@@ -12,6 +12,7 @@ operations); checking `expires_on`/`not_before` is the caller's job, done here.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -21,7 +22,6 @@ from datetime import UTC, datetime
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-from azure.keyvault.secrets import SecretClient
 
 from pipeline.ports import SecretUnavailable
 
@@ -82,7 +82,11 @@ def key_vault_secret(
     verify_challenge_resource: bool = True,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> CachedSecret:
-    """`verify_challenge_resource=False` only for a vault not under *.vault.azure.net (tests)."""
+    """`verify_challenge_resource=False` only for a vault not under *.vault.azure.net (tests).
+    The vault's SDK is imported here, on the first secret a process reads: the timer and the
+    query triggers build these services but read no secret, and must not pay for its import."""
+    from azure.keyvault.secrets import SecretClient
+
     client = SecretClient(
         vault_url,
         credential,
@@ -155,6 +159,30 @@ def _forbidden(
     return unavailable(
         f"may not be read ({code or 'Forbidden'}/{inner or '-'}): {first_line[:200]}", "forbidden"
     )
+
+
+REFRESH_AT_MOST_EVERY = 60.0
+
+
+def refreshed_at_most_every(
+    secret: Callable[[bool], str], seconds: float = REFRESH_AT_MOST_EVERY
+) -> Callable[[bool], str]:
+    """`secret`, whose `refresh=True` reads the vault again at most once every `seconds`: for a
+    secret that anyone can ask to be refreshed (a webhook delivery whose signature does not
+    verify may be signed with a rotated secret, or be forged), so that forgeries cannot turn
+    each request into a vault read."""
+    lock = threading.Lock()
+    last = -math.inf
+
+    def read(refresh: bool = False) -> str:
+        nonlocal last
+        with lock:
+            allowed = refresh and time.monotonic() - last >= seconds
+            if allowed:
+                last = time.monotonic()
+        return secret(allowed)
+
+    return read
 
 
 def environment_secret(

@@ -4,9 +4,11 @@ and the operations have modules of their own)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -24,11 +26,14 @@ from azure.data.tables import (
     UpdateMode,
 )
 
+from detection.settling import advance_read
 from pipeline.ports import Checkpoint
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 16_000
+READ_PREFIX = "read|"
+MAX_MARK_ATTEMPTS = 30
 
 
 def ensure_table(service: TableServiceClient, name: str) -> TableClient:
@@ -48,7 +53,9 @@ def storage_error_category(error: BaseException) -> str:
 
 
 class TableCheckpointStore:
-    """One entity per (source, table): the ingestion time through which jobs are queued."""
+    """One entity per (source, table): the ingestion time through which jobs are queued; and
+    under `read|<source>`, one per table: the ingestion time through which jobs have counted
+    their rows without a gap (`ReadThrough`), with the windows read beyond a gap (`Ahead`)."""
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
@@ -84,7 +91,60 @@ class TableCheckpointStore:
         return [
             Checkpoint(e["PartitionKey"], e["RowKey"], e["IngestedThrough"], e.metadata["etag"])
             for e in self._table.list_entities()
+            if not e["PartitionKey"].startswith(READ_PREFIX)
         ]
+
+    def read_through(self, source: str, table: str) -> datetime | None:
+        entity = self._read_entity(source, table)
+        return entity["ReadThrough"] if entity is not None else None
+
+    def begin_reading(self, source: str, table: str, at: datetime) -> None:
+        with contextlib.suppress(ResourceExistsError):
+            self._table.create_entity(
+                {
+                    "PartitionKey": f"{READ_PREFIX}{source}",
+                    "RowKey": table,
+                    "ReadThrough": at,
+                    "Ahead": "[]",
+                }
+            )
+
+    def mark_read(self, source: str, table: str, start: datetime, end: datetime) -> None:
+        """Move the read mark under the entity's ETag; a concurrent job's move is re-read and
+        this window folded into it."""
+        for _ in range(MAX_MARK_ATTEMPTS):
+            entity = self._read_entity(source, table)
+            if entity is None:
+                return  # never queued by the timer (a replay of a table not polled yet)
+            ahead = [
+                (datetime.fromisoformat(low), datetime.fromisoformat(high))
+                for low, high in json.loads(entity["Ahead"])
+            ]
+            mark, rest = advance_read(entity["ReadThrough"], ahead, start, end)
+            try:
+                self._table.update_entity(
+                    {
+                        "PartitionKey": entity["PartitionKey"],
+                        "RowKey": table,
+                        "ReadThrough": mark,
+                        "Ahead": json.dumps(
+                            [[low.isoformat(), high.isoformat()] for low, high in rest]
+                        ),
+                    },
+                    mode=UpdateMode.REPLACE,
+                    etag=entity.metadata["etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceModifiedError:
+                continue
+            return
+        raise RuntimeError(f"read mark of {source}/{table}: {MAX_MARK_ATTEMPTS} conflicting jobs")
+
+    def _read_entity(self, source: str, table: str) -> Any | None:
+        try:
+            return self._table.get_entity(partition_key=f"{READ_PREFIX}{source}", row_key=table)
+        except ResourceNotFoundError:
+            return None
 
 
 class TablePoisonLog:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from detection.routing import Tracker, tracker_of
-from pipeline.ports import IssueRef, IssueTracker, TrackerBudget
+from pipeline.ports import Collaborators, IssueRef, IssueTracker, TrackerBudget
 
 
 class TrackerByRepository:
@@ -26,6 +26,11 @@ class TrackerByRepository:
         if tracker not in self._built:
             self._built[tracker] = self._build[tracker]()
         return self._built[tracker]
+
+    def collaborators(self, repository: str) -> Collaborators | None:
+        """The repository's tracker when it can tell who may steer by comment (GitHub)."""
+        tracker = self._for(repository)
+        return tracker if isinstance(tracker, Collaborators) else None
 
     def budget(self) -> list[TrackerBudget]:
         return [budget for tracker in self._built.values() for budget in tracker.budget()]

@@ -70,6 +70,12 @@ class TableIssueStates:
             assigned=bool(entity.get("Assigned")),
             adopted=bool(entity.get("Adopted")),
             folded_into=entity.get("FoldedInto"),
+            status=entity.get("Status", "active"),
+            muted_until=entity.get("MutedUntil"),
+            mute_until_count=entity.get("MuteUntilCount"),
+            keep_open=bool(entity.get("KeepOpen")),
+            resolved_in=entity.get("ResolvedIn"),
+            merged_into=entity.get("MergedInto"),
             etag=entity.metadata["etag"],
         )
 
@@ -89,6 +95,12 @@ class TableIssueStates:
             "Assigned": state.assigned,
             "Adopted": state.adopted,
             "FoldedInto": state.folded_into,
+            "Status": state.status,
+            "MutedUntil": state.muted_until,
+            "MuteUntilCount": state.mute_until_count,
+            "KeepOpen": state.keep_open,
+            "ResolvedIn": state.resolved_in,
+            "MergedInto": state.merged_into,
         }
         entity = {k: v for k, v in entity.items() if v is not None}
         try:
@@ -187,6 +199,31 @@ class TableIssueStates:
         """Forget every fingerprint -> issue mapping (tests of lost state, operators' resets)."""
         for entity in self._table.list_entities(select=["PartitionKey", "RowKey"]):
             self._table.delete_entity(entity["PartitionKey"], entity["RowKey"])
+
+
+class TableWebhookDeliveries:
+    """GitHub webhook deliveries already taken, one row per `X-GitHub-Delivery` (a GUID),
+    partitioned by its first two characters so the rows spread. A claim is an insert: the
+    second insert of one delivery is refused (409), whichever instance tries it."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    @staticmethod
+    def _keys(delivery: str) -> tuple[str, str]:
+        return delivery[:2] or "-", delivery
+
+    def claim(self, delivery: str, at: datetime) -> bool:
+        partition, row = self._keys(delivery)
+        try:
+            self._table.create_entity({"PartitionKey": partition, "RowKey": row, "At": at})
+        except ResourceExistsError:
+            return False
+        return True
+
+    def release(self, delivery: str) -> None:
+        partition, row = self._keys(delivery)
+        self._table.delete_entity(partition, row)
 
 
 class TableRateLimiter:

@@ -410,7 +410,9 @@ def write_rules(directory: Path, **changes: Any) -> Path:
     source["workspace_id"] = WORKSPACE
     source["tables"] = list(COLUMNS)
     source["max_window"] = f"{int(STEP.total_seconds() // 60)}m"
-    document["failures"] = [f for f in document["failures"] if set(f["tables"]) <= set(COLUMNS)]
+    document["failures"] = [
+        f for f in document["failures"] if f.get("tables") and set(f["tables"]) <= set(COLUMNS)
+    ]
     names = {f["name"] for f in document["failures"]}
     document["routing"]["default_repository"] = "/".join(REPOSITORY)
     document["routing"]["routes"] = [
@@ -457,7 +459,7 @@ class Stack:
         self.functions.user_function("fan_out_queries")(timer())
 
     def settle_operations(self) -> None:
-        """The sweep that counts operations whose wait for a cause is over."""
+        """The sweep that counts operations whose cause can no longer arrive."""
         self.functions.user_function("settle_operations")(timer())
 
     def replay(self, start: datetime, end: datetime) -> None:
@@ -777,8 +779,13 @@ def run_scenario(
         if chaos:
             chaos.finish()
         stack.jobs.drain()
-        stack.clock.advance(rules.correlation.wait + STEP)
-        stack.settle_operations()
+        # held rows settle once their tables are read past them plus the wait (or at the cap)
+        hold_until = stack.clock.now() + rules.correlation.max_hold
+        while stack.clock.now() < hold_until and stack.services.operations.due(hold_until):
+            stack.clock.advance(STEP)
+            stack.tick()
+            stack.jobs.drain()
+            stack.settle_operations()
         settle(stack)
         services = stack.services
         grouping = services.grouping.snapshot()

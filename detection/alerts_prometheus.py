@@ -111,7 +111,8 @@ def _parse(
                 record_id=digest(webhook, identity, start_text, status),
                 time=(ended if status == "resolved" else started) or received_at,
                 message=f"{name}: {summary}" if summary else name,
-                template=f"alert {name}",
+                # the issue's title: one alert rule firing for two services is two issues
+                template=f"alert {name} in {role}" if role else f"alert {name}",
                 fields=fields,
                 level=labels.get("severity"),
                 operation_name=name,

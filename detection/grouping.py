@@ -9,7 +9,10 @@ process, so any worker, after any restart, puts a fingerprint in the same group.
 
 - `merge` entries are the merge step's decisions, one scope (definition-independent: service,
   kind, exception type) at a time.
-- `alias` entries fold one id into a group for any other reason.
+- `alias` entries fold one id into a group for any other reason (an upgrade, a person's
+  `/faultline merge`).
+- `split` entries undo an alias (`/faultline unmerge`): the absorbed id, and whatever was folded
+  into it, is its own group again from then on.
 
 Invariants (property-tested): a group id never changes once given (it is the fingerprint of the
 group's founding member); an absorbed id keeps resolving, to its survivor; replaying the log
@@ -26,7 +29,7 @@ from typing import Any, Literal
 from detection.fingerprint import Fingerprint
 from detection.merge import MergeDecision, MergeState, decide, split_template
 
-EntryKind = Literal["merge", "alias"]
+EntryKind = Literal["merge", "alias", "split"]
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,9 @@ class LogEntry:
                 reason=body["reason"],
             )
             return cls("merge", scope=body["scope"], decision=decision, reason=body["reason"])
+        kind: EntryKind = "split" if body["kind"] == "split" else "alias"
         return cls(
-            "alias", absorbed=body["absorbed_id"], survivor=body["survivor"], reason=body["reason"]
+            kind, absorbed=body["absorbed_id"], survivor=body["survivor"], reason=body["reason"]
         )
 
     @property
@@ -83,6 +87,8 @@ class LogEntry:
             if self.decision.action != "merge":
                 return ()
             return tuple((a, self.decision.group) for a in self.decision.absorbed)
+        if self.kind == "split":
+            return ()
         return ((self.absorbed, self.survivor),)
 
 
@@ -103,6 +109,11 @@ class Grouping:
             for absorbed, survivor in entry.folds:
                 self.aliases[absorbed] = self.resolve(survivor)
                 self.folded_into.setdefault(survivor, []).append(absorbed)
+            return
+        if entry.kind == "split":
+            into = self.aliases.pop(entry.absorbed, None)
+            if into is not None and entry.absorbed in self.folded_into.get(into, []):
+                self.folded_into[into].remove(entry.absorbed)
             return
         absorbed, survivor = self.resolve(entry.absorbed), self.resolve(entry.survivor)
         if absorbed != survivor:
@@ -165,6 +176,17 @@ class Grouping:
         if self.resolve(absorbed) == self.resolve(survivor):
             return None
         entry = LogEntry("alias", absorbed=absorbed, survivor=survivor, reason=reason)
+        self.apply(entry)
+        return entry
+
+    def split(self, absorbed: str, survivor: str, reason: str) -> LogEntry | None:
+        """Undo the alias that folded `absorbed` into `survivor`'s group (applied); None when it
+        is not folded there directly. Meant for what `alias` folded (a person's merge): the merge
+        step's template groups are also kept in its scope's state, which a split leaves alone."""
+        into = self.aliases.get(absorbed)
+        if into is None or self.resolve(into) != self.resolve(survivor):
+            return None
+        entry = LogEntry("split", absorbed=absorbed, survivor=into, reason=reason)
         self.apply(entry)
         return entry
 

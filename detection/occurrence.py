@@ -73,6 +73,15 @@ class Occurrence:
     """Its operation showed no failure of its own (`only_when_operation_fails`)."""
     route_fields: Mapping[str, Any] = field(default_factory=dict)
     """The record's values of the fields routing conditions read (`Rules.route_fields`)."""
+    ingested: datetime | None = None
+    """When the workspace ingested the row (None when its source gives no ingestion time, as an
+    alert webhook's records): the clock a held operation settles on (`detection.settling`)."""
+
+    @property
+    def arrived(self) -> datetime:
+        """The row's ingestion time, else its own time: the best known moment it became
+        readable."""
+        return self.ingested if self.ingested is not None else self.time
 
     @classmethod
     def of(
@@ -122,6 +131,7 @@ class Occurrence:
             route_fields={
                 str(path): _routable(resolve(record.fields, path)) for path in route_fields
             },
+            ingested=record.ingested_at,
         )
 
     def routing_fields(self) -> dict[str, Any]:
@@ -148,12 +158,18 @@ class Occurrence:
     def to_json(self) -> str:
         body: dict[str, Any] = asdict(self)
         body["time"] = self.time.isoformat()
+        if self.ingested is not None:
+            body["ingested"] = self.ingested.isoformat()
+        else:
+            del body["ingested"]
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Occurrence:
         body = json.loads(text)
         body["time"] = datetime.fromisoformat(body["time"])
+        if body.get("ingested") is not None:
+            body["ingested"] = datetime.fromisoformat(body["ingested"])
         body["grouped_by"] = tuple(body.get("grouped_by") or ())
         body["keys"] = tuple(body.get("keys") or ())
         return cls(**body)

@@ -32,6 +32,8 @@ class IssueRoute:
     repository: str
     labels: tuple[str, ...]
     assignment: Assignment
+    name: str | None = None
+    """The route's name, if it has one (notification rules filter on it)."""
 
 
 def route_failure(
@@ -63,6 +65,7 @@ def route_failure(
             route.repository,
             tuple(dict.fromkeys([*labels, *route.labels])),
             route.assignment or rules.assignment.default,
+            route.name,
         )
     return IssueRoute(
         rules.routing.default_repository, tuple(dict.fromkeys(labels)), rules.assignment.default

@@ -216,6 +216,17 @@ def _dynamic_key(key: str) -> str:
 DynamicKey = Annotated[str, AfterValidator(_dynamic_key)]
 
 
+def true_or_false(value: object) -> object:
+    """An `enabled` switch. A substituted variable arrives as text: only `true` and `false` (any
+    case) are read, so a typo such as `ture` or a stray `0` names the field instead of meaning
+    something."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise ValueError(f"enabled is true or false, not {value!r}")
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -519,13 +530,7 @@ class LogSource(_Model):
     @field_validator("enabled", mode="before")
     @classmethod
     def _true_or_false(cls, value: object) -> object:
-        """A substituted variable arrives as text: only `true` and `false` (any case) are read,
-        so a typo such as `ture` or a stray `0` names the field instead of meaning something."""
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return value.strip().lower() == "true"
-        if not isinstance(value, bool):
-            raise ValueError(f"enabled is true or false, not {value!r}")
-        return value
+        return true_or_false(value)
 
     @field_validator("workspace_resource_id", mode="before")
     @classmethod
@@ -709,6 +714,9 @@ class AssignmentPolicy(_Model):
 class Route(_Model):
     """Send matching failures to a repository; every `when_*` given must match."""
 
+    name: Name | None = Field(
+        default=None, description="Names the route, for notification rules' `routes` filter."
+    )
     when_definitions: tuple[str, ...] = ()
     when_tables: tuple[ColumnName, ...] = ()
     when_roles: tuple[str, ...] = ()
@@ -776,9 +784,29 @@ class Correlation(_Model):
             "line) wait for their operation's cause (an exception with in-app frames) to be "
             "ingested; a cause settles its operation at once. A cause ingested later than this "
             "counts as a failure of its own. Longer waits join later causes but delay issues "
-            "whose operations have no cause row."
+            "whose operations have no cause row. Measured on ingestion time: symptoms settle "
+            "once every watched table of their source has been read past their latest "
+            "ingestion time plus this, so a table whose jobs run late cannot change the root."
         ),
     )
+    max_hold: Duration = Field(
+        default=timedelta(hours=4),
+        description=(
+            "How long, on the worker's clock, symptoms may wait for their source's tables to be "
+            "read past their cause's bound. After it they settle anyway (logged as a warning "
+            "naming the tables), so a table whose jobs keep failing never holds issues back "
+            "forever. Must be longer than `wait`."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _hold_outlasts_wait(self) -> Correlation:
+        if self.max_hold <= self.wait:
+            raise ValueError(
+                f"max_hold ({self.max_hold}) must be longer than wait ({self.wait}): symptoms "
+                "wait at least `wait` for their cause"
+            )
+        return self
 
 
 class Redaction(_Model):
@@ -822,6 +850,44 @@ class BusinessHours(_Model):
         return self
 
 
+NOTIFICATION_EVENTS = (
+    "issue-created",
+    "issue-regressed",
+    "assignment-failed",
+    "escalated",
+    "pull-request-opened",
+    "job-poisoned",
+)
+"""What a notification rule can fire on. `escalated` (the lifecycle work) and
+`pull-request-opened` (the issue's timeline) are accepted and matched, but nothing emits them
+yet: a rule naming them is ready for when they are."""
+NotificationEventKind = Literal[
+    "issue-created",
+    "issue-regressed",
+    "assignment-failed",
+    "escalated",
+    "pull-request-opened",
+    "job-poisoned",
+]
+_SECRET_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
+
+
+def _secret_name(name: str) -> str:
+    if not _SECRET_NAME.fullmatch(name):
+        raise ValueError(
+            "expected the name of a Key Vault secret (letters, digits and dashes), not the "
+            "secret itself: store the URL or token in Key Vault and name it here"
+        )
+    return name
+
+
+SecretName = Annotated[str, AfterValidator(_secret_name)]
+"""A Key Vault secret's name: never the secret itself, so a URL or a token pasted here is
+refused rather than kept in the rules file (and the message does not echo it)."""
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")]
+_SECRET_HEADER_WORDS = ("authorization", "cookie", "token", "secret", "key", "password", "auth")
+
+
 WebhookKind = Literal["sentry", "grafana", "alertmanager", "azure-monitor"]
 WebhookAuth = Literal["signature", "bearer", "basic", "token"]
 WEBHOOK_AUTH: Mapping[str, tuple[str, ...]] = {
@@ -831,9 +897,6 @@ WEBHOOK_AUTH: Mapping[str, tuple[str, ...]] = {
     "azure-monitor": ("token",),
 }
 """How each sender can prove itself (`detection.webhook_auth`); the first is the default."""
-SecretName = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z-]{1,127}$")]
-"""A Key Vault secret's name."""
-HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,100}$")]
 
 
 class WebhookSource(_Model):
@@ -904,6 +967,184 @@ class WebhookSource(_Model):
         return self.auth or WEBHOOK_AUTH[self.kind][0]
 
 
+class SlackChannel(_Model):
+    """Slack, through an incoming webhook (`webhook_url_secret`) or a bot token
+    (`bot_token_secret` and `channel`: `chat.postMessage`, one thread per issue)."""
+
+    kind: Literal["slack"]
+    name: Name
+    webhook_url_secret: SecretName | None = Field(
+        default=None, description="Key Vault secret holding the incoming webhook's URL."
+    )
+    bot_token_secret: SecretName | None = Field(
+        default=None,
+        description="Key Vault secret holding a bot token (`xoxb-...`) with `chat:write`.",
+    )
+    channel: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9#_-]{1,80}$")] | None = Field(
+        default=None, description="The conversation a bot token posts to (an id like C0123)."
+    )
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> SlackChannel:
+        if (self.webhook_url_secret is None) == (self.bot_token_secret is None):
+            raise ValueError("a slack channel has webhook_url_secret or bot_token_secret (one)")
+        if self.bot_token_secret is not None and self.channel is None:
+            raise ValueError("a slack channel with bot_token_secret needs `channel` (its id)")
+        return self
+
+
+class TeamsChannel(_Model):
+    """Microsoft Teams, through a Workflows ("When a Teams webhook request is received")
+    webhook, which posts an Adaptive Card (the Office 365 connectors are retired)."""
+
+    kind: Literal["teams"]
+    name: Name
+    webhook_url_secret: SecretName = Field(
+        description="Key Vault secret holding the Workflows webhook's URL (it carries its key)."
+    )
+
+
+class WebhookChannel(_Model):
+    """Any HTTP receiver: a JSON body rendered from a Jinja2 template (sandboxed), signed with
+    HMAC-SHA256 so the receiver can verify it came from Faultline."""
+
+    kind: Literal["webhook"]
+    name: Name
+    url_secret: SecretName = Field(description="Key Vault secret holding the receiver's URL.")
+    signing_secret: SecretName = Field(
+        description=(
+            "Key Vault secret holding the HMAC key: the body is signed as "
+            "`X-Faultline-Signature-256: sha256=<hex of HMAC(key, timestamp + '.' + body)>` "
+            "with `X-Faultline-Timestamp`."
+        )
+    )
+    template: str | None = Field(
+        default=None,
+        description=(
+            "Jinja2 template of the JSON body, rendered in a sandbox with `event` (and "
+            "`held_back`); values are inserted with `| tojson`. Default: the event as JSON."
+        ),
+    )
+    headers: dict[HeaderName, str] = Field(
+        default_factory=dict, description="Extra headers with plain values (nothing secret)."
+    )
+    header_secrets: dict[HeaderName, SecretName] = Field(
+        default_factory=dict,
+        description="Extra headers whose values are Key Vault secrets (e.g. Authorization).",
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _nothing_secret(cls, headers: dict[str, str]) -> dict[str, str]:
+        for header in headers:
+            if any(word in header.lower() for word in _SECRET_HEADER_WORDS):
+                raise ValueError(
+                    f"header {header} looks like a credential: put it under header_secrets, "
+                    "naming the Key Vault secret that holds its value"
+                )
+        return headers
+
+    @field_validator("template")
+    @classmethod
+    def _template_compiles(cls, template: str | None) -> str | None:
+        if template is not None:
+            import jinja2.sandbox  # only a file with a webhook template pays for it
+
+            try:
+                jinja2.sandbox.ImmutableSandboxedEnvironment().parse(template)
+            except jinja2.TemplateSyntaxError as error:
+                raise ValueError(
+                    f"the template is not valid Jinja2 (line {error.lineno}): {error.message}"
+                ) from None
+        return template
+
+
+Channel = Annotated[SlackChannel | TeamsChannel | WebhookChannel, Field(discriminator="kind")]
+
+
+class NotificationThrottle(_Model):
+    """At most `count` messages per `within` for a rule on a channel; the rest are held and
+    folded into one message that says how many were held back."""
+
+    count: int = Field(default=5, ge=1, le=1000)
+    within: Duration = timedelta(minutes=15)
+
+    @field_validator("within")
+    @classmethod
+    def _positive(cls, within: timedelta) -> timedelta:
+        if within < timedelta(seconds=1):
+            raise ValueError("within must be at least 1s")
+        return within
+
+
+class NotificationRule(_Model):
+    """Send events to channels; every filter given must match (an empty one matches all)."""
+
+    name: Name
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Whether the rule fires; written as `true`/`false` or a `${FAULTLINE_...}` variable "
+            "holding one (the shipped rules' example is switched on by "
+            "`FAULTLINE_NOTIFICATIONS_ENABLED`, which the local run sets)."
+        ),
+    )
+    events: tuple[NotificationEventKind, ...] = Field(min_length=1)
+    channels: tuple[Name, ...] = Field(min_length=1)
+    severities: tuple[Literal["critical", "high", "medium", "low"], ...] = ()
+    definitions: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
+    repositories: tuple[Repository, ...] = ()
+    throttle: NotificationThrottle = NotificationThrottle()
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> object:
+        return true_or_false(value)
+
+
+class Notifications(_Model):
+    """Who hears about what: channels (Slack, Teams, a webhook) and the rules that feed them."""
+
+    channels: tuple[Channel, ...] = ()
+    rules: tuple[NotificationRule, ...] = ()
+
+    def channel(self, name: str) -> SlackChannel | TeamsChannel | WebhookChannel:
+        for channel in self.channels:
+            if channel.name == name:
+                return channel
+        raise KeyError(f"no notification channel named {name!r} in the rules file")
+
+    def problems(self, definitions: list[str], routes: list[str]) -> list[str]:
+        """Names that must resolve: channels, definitions and routes the rules refer to."""
+        problems: list[str] = []
+        for section, names in (
+            ("notifications.channels", [c.name for c in self.channels]),
+            ("notifications.rules", [r.name for r in self.rules]),
+        ):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                problems.append(
+                    f"{section}: names must be unique; used twice: {', '.join(repeated)}"
+                )
+        channels = [c.name for c in self.channels]
+        for index, rule in enumerate(self.rules):
+            where = f"notifications.rules[{index}] ({rule.name})"
+            for field_name, named, known in (
+                ("channels", rule.channels, channels),
+                ("definitions", rule.definitions, definitions),
+                ("routes", rule.routes, routes),
+            ):
+                for unknown in named:
+                    if unknown not in known:
+                        hint = did_you_mean(closest(unknown, known))
+                        problems.append(
+                            f"{where}.{field_name}: names an unknown "
+                            f"{field_name.rstrip('s')}: {unknown}" + (f"; {hint}" if hint else "")
+                        )
+        return problems
+
+
 class Rules(_Model):
     """The validated rules file."""
 
@@ -919,6 +1160,7 @@ class Rules(_Model):
     business_hours: BusinessHours = BusinessHours()
     correlation: Correlation = Correlation()
     redaction: Redaction = Redaction()
+    notifications: Notifications = Notifications()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Rules:
@@ -1002,6 +1244,8 @@ class Rules(_Model):
                         f"definitions: {unknown}" + (f"; {hint}" if hint else "")
                     )
         problems += self._gitlab_assignments()
+        routes = [route.name for route in self.routing.routes if route.name]
+        problems.extend(self.notifications.problems(definition_names, routes))
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -74,6 +74,8 @@ param githubAppInstallations string = ''
 
 @description('Name of the Key Vault secret with a user token used only for assignment (Copilot\'s coding agent cannot be assigned by an App); empty for none.')
 param githubAssignmentTokenSecretName string = ''
+@description('Name of the Key Vault secret with the GitHub webhook\'s secret (set it after deployment, then enter the same value in the repository\'s webhook settings).')
+param githubWebhookSecretName string = 'github-webhook-secret'
 
 @secure()
 @description('A GitHub token to store in Key Vault now; leave empty and set the secret after deployment instead (recommended: it then never passes through deployment parameters).')
@@ -279,6 +281,7 @@ module api 'app/api.bicep' = {
     githubAppKeySecretName: githubAppKeySecretName
     githubAppInstallations: githubAppInstallations
     githubAssignmentTokenSecretName: githubAssignmentTokenSecretName
+    githubWebhookSecretName: githubWebhookSecretName
     githubApiUrl: githubApiUrl
     gitlabApiUrl: gitlabApiUrl
     gitlabTokenSecretName: gitlabTokenSecretName
@@ -317,6 +320,7 @@ output AZURE_KEY_VAULT_ENDPOINT string = keyVault.outputs.uri
 output FAULTLINE_GITHUB_TOKEN_SECRET string = githubTokenSecretName
 output FAULTLINE_MARKER_KEY_SECRET string = markerKeySecretName
 output FAULTLINE_GITHUB_APP_KEY_SECRET string = githubAppKeySecretName
+output FAULTLINE_GITHUB_WEBHOOK_SECRET_NAME string = githubWebhookSecretName
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString

@@ -120,7 +120,11 @@ def prepare(
         "FAULTLINE_POLL_INTERVAL": env.get("FAULTLINE_POLL_INTERVAL", "15m"),
         "FAULTLINE_METRICS_FILE": str(out / "metrics.jsonl"),
         **({"FAULTLINE_RULES_PATH": str(rules)} if rules else {}),
-        **({} if github else {"FAULTLINE_DRY_RUN_DIR": str(out)}),
+        **(
+            {}
+            if github
+            else {"FAULTLINE_DRY_RUN_DIR": str(out), "FAULTLINE_NOTIFICATIONS_ENABLED": "true"}
+        ),
     }
     # storage is Azurite, started once this passes; any connection string stands in for it here
     stand_in = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
@@ -173,6 +177,14 @@ class LocalRun:
             f"{settings.failure_queue}-poison",
             functions.user_function("record_poisoned_notice"),
         )
+        self.notifications = QueueDriver(
+            queues, settings.notify_queue, functions.user_function("deliver_notifications")
+        )
+        self.poisoned_notifications = QueueDriver(
+            queues,
+            f"{settings.notify_queue}-poison",
+            functions.user_function("record_poisoned_notification"),
+        )
         self.tick_function = functions.user_function("fan_out_queries")
         self.settle_function = functions.user_function("settle_operations")
         self.clean_up = functions.user_function("prune_occurrence_ledger")
@@ -198,12 +210,25 @@ class LocalRun:
         self.notices_sent += self.notices.deliver_waiting().processed
         self.poisoned_notices.drain()
         self.durable.run_due_work()
+        self.drain_notifications()
 
-    def replay(self, end: datetime, interval: timedelta, progress: Progress) -> None:
-        """Tick every `interval` of simulated time until `end`."""
+    def drain_notifications(self) -> None:
+        """Send what the workflows emitted (written as files in a dry run)."""
+        self.notifications.drain()
+        self.poisoned_notifications.drain()
+
+    def replay(
+        self, end: datetime, interval: timedelta, progress: Progress, holding: timedelta
+    ) -> None:
+        """Tick every `interval` of simulated time until `end`, and on, for at most `holding`
+        more, while operations still hold rows: they settle once their tables are read far
+        enough, which a table whose jobs run late reaches only after the data's end."""
         failures, recount = 0, self.clock.now()
         progress.start("replay", self.clock.now(), end)
-        while self.clock.now() <= end:
+        while self.clock.now() <= end or (
+            self.clock.now() <= end + holding
+            and self.services.operations.due(self.clock.now() + holding)
+        ):
             self.tick()
             if self.clock.now() >= recount:
                 failures = len(self.services.ledger.summaries())
@@ -229,6 +254,7 @@ class LocalRun:
             progress.update(self.clock.now(), "workflows wait for their budget or business hours")
             self.notices_sent += self.notices.deliver_waiting().processed
             self.durable.run_due_work()
+            self.drain_notifications()
             due = self.durable.next_timer_due()
             if due is not None:
                 self.clock.set(max(due, self.clock.now()))
@@ -303,8 +329,9 @@ def run(plan: Plan) -> int:
                 f"a timer tick every {interval}"
             )
             with Progress() as progress:
-                local.replay(end, interval, progress)
+                local.replay(end, interval, progress, loaded.correlation.max_hold)
                 took = local.settle(SETTLE_LIMIT, progress)
+            local.drain_notifications()
             _report(local, plan, end, took, time.monotonic() - started)
             print(f"  {sender.describe()}, posted to {api}/alerts/<webhook>")
             report_metrics(services.settings.metrics_file, out)

@@ -224,17 +224,49 @@ def summary_lines(summary: RunSummary) -> list[str]:
             "GitHub's limits (the workflow waits; nothing is dropped)."
         )
     lines += _assignment_lines(summary)
+    lines += _notification_lines(summary)
     problems = [
         _count(count, what) + after
         for what, count, after in [
             ("poisoned query job", summary.poisoned_jobs, ""),
             ("failed assignment", actions.get("assign-failed", 0), ""),
             ("write", actions.get("refused", 0), " refused by GitHub (see /api/health)"),
+            ("notification", actions.get("notification-failed", 0), " not delivered"),
         ]
         if count
     ]
     lines += ["", "  Problems: " + (", ".join(problems) if problems else "none.")]
     return [wrapped for line in lines for wrapped in _wrap(line)]
+
+
+def _notification_lines(summary: RunSummary) -> list[str]:
+    """Where notifications went, from the dispatcher's audit rows: sent (or, in a dry run,
+    written), held back by their rule's throttle, failed."""
+    actions = summary.actions
+    sent, held = actions.get("notified", 0), actions.get("notification-held", 0)
+    failed = actions.get("notification-failed", 0)
+    if not (sent or held or failed):
+        return []
+    how = "written as files (a dry run: nothing sent)" if summary.dry_run else "sent"
+    return [
+        "",
+        f"  Notifications: {_count(sent, 'message')} {how}; "
+        f"{_count(held, 'event', zero='no')} held back by a rule's throttle (a storm's "
+        "count goes out in one later message)"
+        + (f"; {_count(failed, 'delivery', 'deliveries')} failed." if failed else "."),
+    ]
+
+
+def notifications_written(out: Path) -> Counter[str]:
+    """The dry-run channel's messages (`notifications/NNNN-<channel>-<event>.json`), counted
+    by the channel each names."""
+    found: Counter[str] = Counter()
+    for path in sorted((out / "notifications").glob("*.json")):
+        try:
+            found[str(json.loads(path.read_text(encoding="utf-8"))["channel"])] += 1
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
 
 
 def _assignment_lines(summary: RunSummary) -> list[str]:
@@ -362,6 +394,12 @@ def where_to_look(out: Path, *, github: str | None = None, cwd: Path | None = No
             lines.append(f"  the first issue:  {show(first)}")
     else:
         lines.append(f"  the issues:       none were created (the dry-run folder is {show(out)}/)")
+    if channels := notifications_written(out):
+        listed = ", ".join(f"{count} to {name}" for name, count in channels.most_common())
+        total = _count(channels.total(), "message")
+        lines += _wrap(
+            f"  notifications:    {show(out / 'notifications')}/ ({total}: {listed})", hang=20
+        )
     index = out / "index.html"
     if index.is_file():
         lines.append(f"  the whole run:    {show(index)} (open it in a browser)")

@@ -122,5 +122,6 @@ class WebhookSender:
         refused = sum(n for status, n in self.answers.items() if status >= 300)
         return (
             f"{sum(self.answers.values())} alert webhook deliveries: {queued} queued, "
-            f"{duplicates} redeliveries recognised" + (f", {refused} refused" if refused else "")
+            f"{duplicates} {'redelivery' if duplicates == 1 else 'redeliveries'} recognised"
+            + (f", {refused} refused" if refused else "")
         )

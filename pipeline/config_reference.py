@@ -148,6 +148,100 @@ def _table(model: type[BaseModel], header: str, models: list[type[BaseModel]]) -
     return lines
 
 
+NOTIFICATION_SETUPS: tuple[tuple[str, str, str], ...] = (
+    (
+        "Slack, incoming webhook",
+        "Create an incoming webhook for the channel (a Slack app with *Incoming Webhooks*), and "
+        "store its URL in Key Vault: `az keyvault secret set --vault-name <vault> --name "
+        "slack-oncall-webhook --value https://hooks.slack.com/services/...`.",
+        """notifications:
+  channels:
+    - {name: oncall, kind: slack, webhook_url_secret: slack-oncall-webhook}
+  rules:
+    - name: critical-failures
+      events: [issue-created, issue-regressed]
+      severities: [critical, high]
+      channels: [oncall]
+      throttle: {count: 5, within: 15m}
+""",
+    ),
+    (
+        "Slack, bot token (one thread per issue)",
+        "A Slack app with the `chat:write` scope, invited to the channel; store its bot token "
+        "(`xoxb-...`) in Key Vault and name the channel by id. The first message about an issue "
+        "opens a thread; later ones (a regression, a failed assignment) reply in it.",
+        """notifications:
+  channels:
+    - {name: oncall, kind: slack, bot_token_secret: slack-bot-token, channel: C0123ABCD}
+  rules:
+    - name: everything-about-issues
+      events: [issue-created, issue-regressed, assignment-failed]
+      channels: [oncall]
+""",
+    ),
+    (
+        "Microsoft Teams, Workflows webhook",
+        "In the channel, add the *Post to a channel when a webhook request is received* "
+        "workflow and store the URL it gives in Key Vault. Messages are Adaptive Cards (1.5).",
+        """notifications:
+  channels:
+    - {name: orders-team, kind: teams, webhook_url_secret: teams-orders-workflow}
+  rules:
+    - name: orders-team
+      events: [issue-created, issue-regressed, assignment-failed]
+      routes: [orders]
+      channels: [orders-team]
+      throttle: {count: 10, within: 1h}
+""",
+    ),
+    (
+        "Generic webhook, signed",
+        "Store the receiver's URL and a random signing key (`openssl rand -hex 32`) in Key "
+        "Vault, and any secret header. Each request carries `X-Faultline-Timestamp` and "
+        "`X-Faultline-Signature-256: sha256=<hex>`, the HMAC-SHA256 of `<timestamp>.<body>` with "
+        "the key: recompute it, compare in constant time, and refuse a timestamp older than a "
+        "few minutes. `X-Faultline-Delivery` is the same on every retry of one message, so a "
+        "receiver can drop repeats. The template is Jinja2, rendered in a sandbox with `event`, "
+        "`rule`, `channel` and `held_back`; strings are JSON-escaped, `| tojson` writes a value "
+        "as JSON, and the result must be JSON.",
+        """notifications:
+  channels:
+    - name: incident-bridge
+      kind: webhook
+      url_secret: incident-bridge-url
+      signing_secret: incident-bridge-signing-key
+      header_secrets: {Authorization: incident-bridge-authorization}
+      template: |
+        {"summary": "{{ event.title }}", "severity": "{{ event.severity }}",
+         "issue": {{ event.issue_url | tojson }}, "held_back": {{ held_back }}}
+  rules:
+    - name: own-trouble
+      events: [job-poisoned]
+      channels: [incident-bridge]
+""",
+    ),
+)
+"""A minimal set-up per channel, as the reference shows it; a test loads each one."""
+
+
+def _notification_setups() -> list[str]:
+    lines = [
+        "",
+        "## Notifications: a minimal set-up per channel",
+        "",
+        "Channels name Key Vault secrets (the app reads them with its managed identity, which",
+        "holds *Key Vault Secrets User*); the rules file never holds a URL or a token. Each rule",
+        "sends at most `throttle.count` messages per `throttle.within` to each channel; what it",
+        "holds back is counted and told in one later message. Events: `issue-created`,",
+        "`issue-regressed`, `assignment-failed`, `job-poisoned` (a poisoned query job or failure",
+        "notice, or a workflow GitHub refused); `escalated` and `pull-request-opened` are",
+        "accepted and not emitted yet.",
+    ]
+    for title, prose, example in NOTIFICATION_SETUPS:
+        lines += ["", f"### {title}", "", prose, "", "```yaml", example.rstrip("\n"), "```"]
+    return lines
+
+
 def render() -> str:
     lines = [
         "# Configuration reference",
@@ -182,6 +276,7 @@ def render() -> str:
             lines += [summary, ""]
         lines += table
         index += 1
+    lines += _notification_setups()
     return "\n".join(lines) + "\n"
 
 

@@ -87,6 +87,10 @@ def _fan_out_table(
         checkpoint.ingested_through if checkpoint else None, due[1], source.poll_interval
     ):
         return []
+    if services.checkpoints.read_through(source_name, table) is None:
+        # the read mark starts where reading starts: the first window, or, for a table polled
+        # before read marks existed, the checkpoint (what was queued before it is not tracked)
+        services.checkpoints.begin_reading(source_name, table, due[0])
     windows = slice_range(*due, source.max_window, source.lookback, source.max_slices_per_tick)
     jobs = [QueryJob.for_window(source_name, table, window) for window in windows]
     for job in jobs:

@@ -56,6 +56,7 @@ def health(
         checkpoints = {(c.source, c.table): c for c in services.checkpoints.all()}
         poisoned = services.poisoned_jobs.count()
         poisoned_notices = services.poisoned_jobs.count("failure-notices")
+        poisoned_events = services.poisoned_jobs.count("github-events")
     except Exception as error:  # any storage failure is what this endpoint exists to report
         log.exception("health: storage check failed")
         report["storage"] = {"reachable": False, "error": storage_error_category(error)}
@@ -64,6 +65,7 @@ def health(
         "reachable": True,
         "poisoned_jobs": poisoned,
         "poisoned_notices": poisoned_notices,
+        "poisoned_github_events": poisoned_events,
     }
     tables = []
     for source in rules.enabled_sources:  # a disabled source has no lag to report

@@ -30,6 +30,7 @@ from detection.windows import QueryWindow
 from pipeline.counting import CountReport, count_detections, in_transition
 from pipeline.messages import QueryJob
 from pipeline.metrics import POISONED, QUERY_JOBS, QUERY_LAG, QUERY_ROWS
+from pipeline.notify import emit_trouble
 from pipeline.ports import QueryPlan, QueryRejected, Throttled
 from pipeline.services import Services
 
@@ -109,6 +110,7 @@ def _run(services: Services, job: QueryJob) -> JobReport:
     definitions = rules.definitions_for(job.table)
     if not definitions:
         log.info("no failure definition covers %s; job %s skipped", job.table, job.job_id)
+        services.checkpoints.mark_read(job.source, job.table, job.start, job.end)
         return JobReport(job, "no-definitions")
     window = QueryWindow(job.start, job.end, source.lookback)
     conditions = tuple(d.when for d in definitions)
@@ -166,6 +168,8 @@ def _run(services: Services, job: QueryJob) -> JobReport:
     )
     report.new_occurrences, report.notices = counted.new_occurrences, counted.notices
     report.held = counted.held
+    # only now, with every row of the window placed, may held operations count it as read
+    services.checkpoints.mark_read(job.source, job.table, job.start, job.end)
     log.info(
         "job %s (%s): %d rows, %d failures, %d new occurrences, %d held for their cause, "
         "%d notices",
@@ -276,4 +280,5 @@ def record_poisoned(services: Services, body: str) -> str:
     services.poisoned_jobs.add(job_id, description, reason, job_body)
     services.metrics.count(POISONED, kind="query-jobs")
     log.error("poisoned query job %s (%s): %s", job_id, description, reason)
+    emit_trouble(services, f"query-jobs|{job_id}", f"poisoned query job {description}", reason)
     return job_id

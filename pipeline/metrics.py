@@ -97,7 +97,8 @@ POISONED = Metric(
     "{message}",
     "Messages kept as poisoned for operators: `query-jobs` (refused, or failed every attempt), "
     "`failure-notices` (the workflow could not be started), `refused` (GitHub or the vault "
-    "refused an issue for good), `alert-jobs` (an alert delivery failed every attempt).",
+    "refused an issue for good), `alert-jobs` (an alert delivery failed every attempt), "
+    "`github-events` (a webhook event failed every attempt).",
     ("kind",),
 )
 GITHUB_BUDGET = Metric(

@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: a trigger that imports a port does not load the core
     from detection.fingerprint import Fingerprint
     from detection.grouping import Grouping, LogEntry
+    from detection.notify import ThrottleState
+    from detection.notify_payloads import Message
     from detection.occurrence import Occurrence
     from detection.records import Column
-    from detection.rules import Condition, Threshold
+    from detection.rules import Channel, Condition, Threshold
+    from detection.settling import Recheck, Settle
     from detection.windows import QueryWindow
 
 # -- the log source ------------------------------------------------------------------------------
@@ -87,7 +90,13 @@ class Checkpoint:
 
 
 class CheckpointStore(Protocol):
-    """How far each table has been read, by ingestion time."""
+    """How far each table has been queued (the checkpoint) and read (the read mark), by
+    ingestion time.
+
+    The checkpoint moves when the timer queues a table's jobs; the read mark only when those
+    jobs have counted their rows, over windows read without a gap
+    (`detection.settling.advance_read`). Held operations settle on the read mark: everything
+    ingested before it has been placed."""
 
     def get(self, source: str, table: str) -> Checkpoint | None: ...
 
@@ -96,6 +105,19 @@ class CheckpointStore(Protocol):
         ...
 
     def all(self) -> list[Checkpoint]: ...
+
+    def read_through(self, source: str, table: str) -> datetime | None:
+        """The table's read mark, or None before its first poll was queued."""
+        ...
+
+    def begin_reading(self, source: str, table: str, at: datetime) -> None:
+        """Start the table's read mark at `at` (where its first queued window starts), unless
+        it has one."""
+        ...
+
+    def mark_read(self, source: str, table: str, start: datetime, end: datetime) -> None:
+        """The window [start, end) of the table has been read and its rows counted."""
+        ...
 
 
 # -- alert webhooks ------------------------------------------------------------------------------
@@ -175,6 +197,10 @@ class GroupingLog(Protocol):
         self, pairs: Iterable[tuple[str, str, str]], *, first_claim: bool = False
     ) -> list[LogEntry]: ...
 
+    def split(self, absorbed: str, survivor: str, reason: str) -> LogEntry | None:
+        """Undo an alias (`Grouping.split`), appended to the log; None when there is none."""
+        ...
+
     def resolve(self, group: str) -> str: ...
 
     def absorbed_by(self, group: str) -> list[str]: ...
@@ -196,6 +222,22 @@ class Placement:
     root: bool
 
 
+@dataclass(frozen=True)
+class Held:
+    """What deciding whether a pending operation may settle needs to know of it: the sources
+    its held rows came from, their latest ingestion time, and since when (worker's clock) it
+    has held them."""
+
+    sources: frozenset[str]
+    ingested: datetime
+    since: datetime
+
+
+type SettleRule = Callable[[Held], Settle | Recheck]
+"""Whether a pending operation that fell due settles now or is looked at again later
+(`detection.settling.settle_decision` over the tables' read marks)."""
+
+
 class Operations(Protocol):
     """Failing operations (rows sharing an operation id) waiting for their cause, so that one
     incident is counted once, in its root's group."""
@@ -207,8 +249,12 @@ class Operations(Protocol):
     def due(self, now: datetime) -> list[str]: ...
 
     def settle(
-        self, key: str, now: datetime, wait: timedelta
-    ) -> tuple[list[Placement], str | None]: ...
+        self, key: str, now: datetime, wait: timedelta, rule: SettleRule
+    ) -> tuple[list[Placement], str | None, Settle | Recheck | None]:
+        """Settle a due operation if `rule` says so, else re-index it for `Recheck.at`: the
+        placements, the key the caller marks `placed` after counting them, and the decision
+        the store acted on (None when it had nothing to decide)."""
+        ...
 
     def placed(self, key: str) -> None: ...
 
@@ -297,6 +343,18 @@ class IssueState:
     assigned: bool = False
     adopted: bool = False
     folded_into: int | None = None
+    status: str = "active"
+    """What people made of the issue (`detection.lifecycle`): `active`, `resolved`, `muted`."""
+    muted_until: datetime | None = None
+    mute_until_count: int | None = None
+    """A mute that ends once the group's count reaches this total (`/faultline mute until N
+    more`)."""
+    keep_open: bool = False
+    """Labelled `faultline:keep-open`: never closed automatically."""
+    resolved_in: str | None = None
+    """The version `/faultline resolve in <version>` named."""
+    merged_into: str | None = None
+    """The group `/faultline merge` folded this one into (what `/faultline unmerge` undoes)."""
     etag: str | None = None
 
     def with_changes(self, **changes: Any) -> IssueState:
@@ -321,6 +379,19 @@ class IssueStates(Protocol):
         ...
 
     def finish_or_resync(self, fingerprint: str, repository: str, generation: int) -> bool: ...
+
+
+class WebhookDeliveries(Protocol):
+    """The webhook deliveries already taken, so a redelivered one (same `X-GitHub-Delivery`)
+    has no effect."""
+
+    def claim(self, delivery: str, at: datetime) -> bool:
+        """Record the delivery; False when it was already recorded (insert-if-absent)."""
+        ...
+
+    def release(self, delivery: str) -> None:
+        """Forget a claim whose event could not be queued, so GitHub's redelivery is taken."""
+        ...
 
 
 class RateLimiter(Protocol):
@@ -518,6 +589,8 @@ class IssueRef:
     """Who wrote the issue (GitHub's `user.login`): Faultline adopts only its own."""
     dropped_labels: tuple[str, ...] = ()
     """From `create`: labels asked for that GitHub left off (a token without push access)."""
+    state_reason: str | None = None
+    """Why a closed issue was closed (`completed`, `not_planned`, `duplicate`), as GitHub says."""
 
 
 @dataclass(frozen=True)
@@ -569,3 +642,96 @@ class IssueTracker(Protocol):
     def assign(
         self, repository: str, number: int, logins: list[str], agent: dict[str, Any] | None = None
     ) -> tuple[str, ...]: ...
+
+
+# -- notifications -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A message a channel accepted: its answer's status (0 when it was only written, a dry
+    run), how many attempts it took, and, for a Slack bot, the message's `ts` (the thread later
+    messages on the issue reply in)."""
+
+    status: int
+    attempts: int
+    thread: str | None = None
+
+
+class DeliveryFailed(Exception):
+    """A channel did not take the message: refused it (`permanent`: a 4xx other than 429, a
+    missing secret) or kept failing past the retries (429s, 5xx, timeouts, nobody listening)."""
+
+    def __init__(self, reason: str, *, attempts: int, permanent: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.attempts = attempts
+        self.permanent = permanent
+
+
+class Notifier(Protocol):
+    """Where messages go: Slack, Teams and webhooks over HTTP, or the dry-run files."""
+
+    def deliver(
+        self, channel: Channel, message: Message, *, thread: str | None, delivery_id: str
+    ) -> Sent:
+        """Send `message` (a reply in `thread`, for a Slack bot), retrying what can pass;
+        raise DeliveryFailed when it did not go."""
+        ...
+
+
+class NotificationState(Protocol):
+    """What the dispatcher remembers, shared by every worker: which deliveries were claimed
+    (each at most once), each rule and channel's throttle, and each issue's Slack thread."""
+
+    def claim(self, key: str, at: datetime) -> bool:
+        """True for the first claim of `key`; False ever after (a redelivered message)."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Give a claim back: the dispatcher failed before sending, so a retry may send."""
+        ...
+
+    def throttle(self, key: str) -> tuple[ThrottleState, str | None]:
+        """The throttle's state and its ETag (None when it was never saved)."""
+        ...
+
+    def save_throttle(self, key: str, state: ThrottleState, etag: str | None) -> bool:
+        """Save if nobody saved since `etag` was read; False when someone did."""
+        ...
+
+    def thread(self, channel: str, issue: str) -> str | None: ...
+
+    def save_thread(self, channel: str, issue: str, thread: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RepositoryRole:
+    """A person's access to a repository: GitHub's `role_name` (`read`, `triage`, `write`,
+    `maintain`, `admin`, or a custom role's name) and the legacy `permission` it maps to
+    (`admin`, `write`, `read`, `none`), which tells what a custom role is built on."""
+
+    role: str
+    permission: str
+
+
+@runtime_checkable
+class Collaborators(Protocol):
+    """Who may steer Faultline by comment: a tracker that can say its own login and a person's
+    role (GitHub; the dry-run sink takes no comments)."""
+
+    def own_login(self) -> str | None: ...
+
+    def role_of(self, repository: str, login: str) -> RepositoryRole | None:
+        """The person's role on the repository; None when they are not a collaborator."""
+        ...
+
+
+@runtime_checkable
+class TrackersByRepository(Protocol):
+    """A tracker port that routes each repository to its own tracker: who may steer is asked of
+    the tracker that holds the repository."""
+
+    def collaborators(self, repository: str) -> Collaborators | None:
+        """The repository's tracker, when it can tell who may steer; None when it cannot."""
+        ...

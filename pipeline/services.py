@@ -18,14 +18,27 @@ from pipeline.ports import (
     LogSource,
     MessageQueue,
     Metrics,
+    NotificationState,
+    Notifier,
     OccurrenceLedger,
     Operations,
     PoisonLog,
     QuerySlots,
     RateLimiter,
+    WebhookDeliveries,
     WebhookSecrets,
 )
 from pipeline.settings import AppSettings
+
+
+@dataclass
+class NotificationPorts:
+    """What notifications need: the queue the workflow drops events on (and flushes wait on),
+    the dispatcher's shared state, and the channels (HTTP, or the dry-run files)."""
+
+    queue: MessageQueue
+    state: NotificationState
+    notifier: Notifier
 
 
 @dataclass
@@ -60,3 +73,11 @@ class Services:
     """Alert webhook deliveries waiting for their job (`pipeline.alerts`)."""
     deliveries: DeliveryClaims
     webhook_secrets: WebhookSecrets
+    github_event_queue: MessageQueue
+    """GitHub's webhook events, between the HTTP endpoint and their handler."""
+    github_deliveries: WebhookDeliveries
+    github_webhook_secret: Callable[[bool], bytes | None]
+    """The webhook's secret (Key Vault in Azure), or None when none is configured; `True` asks
+    for it to be read again (a rotation), which the vault adapter allows once a minute."""
+    notifications: NotificationPorts | None = None
+    """None where nothing is notified (tests of other use cases); events are then dropped."""

@@ -78,6 +78,27 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_ALERT_QUEUE",
         description="Queue of alert webhook deliveries waiting to be detected on.",
     )
+    notify_queue: str = Field(
+        default="faultline-notifications",
+        alias="FAULTLINE_NOTIFY_QUEUE",
+        description=(
+            "Queue of notifications (events the issue workflow emits, and storms' delayed "
+            "flushes); its poison queue is `<name>-poison`."
+        ),
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        alias="FAULTLINE_SLACK_API_URL",
+        description="Slack Web API base that a bot-token channel posts `chat.postMessage` to.",
+    )
+    github_event_queue: str = Field(
+        default="faultline-github-events",
+        alias="FAULTLINE_GITHUB_WEBHOOK_QUEUE",
+        description=(
+            "Queue of GitHub webhook events (`issues`, `issue_comment`) between "
+            "`POST /api/github/webhook` and their handler; its poison queue is `<name>-poison`."
+        ),
+    )
     rules_path: str = Field(
         default="faultline.yaml",
         alias="FAULTLINE_RULES_PATH",
@@ -236,6 +257,22 @@ class AppSettings(BaseModel):
         description=(
             "Name of the Key Vault secret with the marker key (azd's postprovision hook makes "
             "it once); empty for unsigned markers."
+        ),
+    )
+    github_webhook_secret: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITHUB_WEBHOOK_SECRET",
+        description=(
+            "The GitHub webhook's secret, for local runs; in Azure it comes from Key Vault. "
+            "Without one, `POST /api/github/webhook` refuses every delivery (401)."
+        ),
+    )
+    github_webhook_secret_name: str = Field(
+        default="github-webhook-secret",
+        alias="FAULTLINE_GITHUB_WEBHOOK_SECRET_NAME",
+        description=(
+            "Name of the Key Vault secret with the GitHub webhook's secret (the one entered in "
+            "the repository's webhook settings)."
         ),
     )
     github_token_secret: str = Field(

@@ -17,7 +17,8 @@ own workspace and waits for Faultline's issue in a scratch repository, timing ea
                delay, about seven minutes)
     issue      Faultline's issue appears in the scratch repository: created, or the previous
                smoke issue reopened, after this run began
-    cleanup    the issue is closed as not planned, with a comment (kept open with --keep-issue)
+    cleanup    the issue is closed as completed, with a comment (kept open with --keep-issue):
+               resolved, so the next run's failure regresses and reopens it
 
 Each stage is timed; a table ends the run and the exit status is 0 only if every stage that ran
 succeeded (1 otherwise, 2 when settings are missing). The record stays in the workspace until
@@ -565,7 +566,7 @@ class SmokeTest:
             f"after smoke run {self.run_id} passed; the next run reopens it, which is its check "
             "that a recurrence reaches GitHub",
         )
-        return f"closed #{self._found.number} as not planned"
+        return f"closed #{self._found.number} as completed"
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -613,7 +614,7 @@ class SmokeTest:
         self._last_close_response = self._gh(
             f"close #{number}",
             lambda gh: gh.rest.issues.update(
-                self.owner, self.repo, number, state="closed", state_reason="not_planned"
+                self.owner, self.repo, number, state="closed", state_reason="completed"
             ),
         )
 

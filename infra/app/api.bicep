@@ -80,6 +80,8 @@ param githubAppInstallations string
 
 @description('Name of the Key Vault secret with a user token used only for assignment (Copilot needs one under a GitHub App); empty for none.')
 param githubAssignmentTokenSecretName string
+@description('Name of the Key Vault secret with the GitHub webhook\'s secret.')
+param githubWebhookSecretName string
 
 @description('GitHub REST API base URL (GitHub Enterprise Server: https://HOST/api/v3).')
 param githubApiUrl string
@@ -172,6 +174,11 @@ var appSettings = {
   FAULTLINE_QUERY_QUEUE: 'faultline-query-jobs'
   FAULTLINE_FAILURE_QUEUE: 'faultline-failures'
   FAULTLINE_ALERT_QUEUE: 'faultline-alerts'
+  // Notifications (Slack, Teams, webhooks): their URLs and tokens are Key Vault secrets the rules
+  // file names, read with the same identity as the GitHub token.
+  FAULTLINE_NOTIFY_QUEUE: 'faultline-notifications'
+  FAULTLINE_SLACK_API_URL: 'https://slack.com/api/'
+  FAULTLINE_GITHUB_WEBHOOK_QUEUE: 'faultline-github-events'
   FAULTLINE_RULES_PATH: 'faultline.yaml'
   FAULTLINE_TABLE_PREFIX: 'Faultline'
   FAULTLINE_LOGS_ENDPOINT: logsEndpoint
@@ -193,6 +200,8 @@ var appSettings = {
   FAULTLINE_GITHUB_APP_KEY_SECRET: githubAppKeySecretName
   FAULTLINE_GITHUB_APP_INSTALLATIONS: githubAppInstallations
   FAULTLINE_GITHUB_ASSIGNMENT_TOKEN_SECRET: githubAssignmentTokenSecretName
+  // The webhook's secret is read from Key Vault at run time (FAULTLINE_GITHUB_WEBHOOK_SECRET stays unset).
+  FAULTLINE_GITHUB_WEBHOOK_SECRET_NAME: githubWebhookSecretName
   FAULTLINE_GITHUB_API_URL: githubApiUrl
   FAULTLINE_GITHUB_CA_BUNDLE: ''
   FAULTLINE_GITHUB_TIMEOUT_SECONDS: '20'
@@ -345,6 +354,13 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     globalValidation: {
       requireAuthentication: httpAuthEnabled
       unauthenticatedClientAction: httpAuthEnabled ? 'Return401' : 'AllowAnonymous'
+      // GitHub and the alert senders cannot send an Entra ID token; each delivery is
+      // authenticated by its signature or secret instead (a trailing /* excludes the subtree, as
+      // in the file-based configuration reference: one path per configured alert webhook).
+      excludedPaths: [
+        '/api/github/webhook'
+        '/api/alerts/*'
+      ]
     }
     httpSettings: {
       requireHttps: true

@@ -35,9 +35,9 @@ param deployerPrincipalType string = 'User'
 var roles = {
   // Durable's task hub leases and the Flex Consumption deployment package need blob ownership.
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  // Query jobs, failures, their poison queues and Durable's control queues.
+  // Query jobs, failures, GitHub's webhook events, their poison queues and Durable's control queues.
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-  // Checkpoints, the occurrence ledger, poisoned jobs and Durable's history tables.
+  // Checkpoints, the occurrence ledger, poisoned jobs, webhook deliveries and Durable's history tables.
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   // Send telemetry to Application Insights with local authentication disabled; for the deployer,
   // send the smoke test's records through its data collection rule.

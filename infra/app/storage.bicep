@@ -1,5 +1,6 @@
-// The app's own storage: the Functions host, the query, failure and alert queues, the Faultline
-// tables, the Durable task hub and the deployment package. Reached by managed identity only.
+// The app's own storage: the Functions host, the query, failure, alert, notification and GitHub
+// event queues, the Faultline tables, the Durable task hub and the deployment package. Reached by
+// managed identity only.
 
 @description('Name of the storage account (3-24 lowercase letters and digits).')
 param name string

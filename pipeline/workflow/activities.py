@@ -17,8 +17,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from detection.issue import title
+from detection.lifecycle import interpret, mute_labels, muted
+from pipeline.lifecycle import changed, describe, steer
 from pipeline.messages import FailureNotice
 from pipeline.metrics import GITHUB_BUDGET, ISSUES, POISONED, TIME_TO_ISSUE, log_fields
+from pipeline.notify import emit_trouble
 from pipeline.ports import (
     IssueRef,
     IssueState,
@@ -30,6 +33,7 @@ from pipeline.ports import (
 )
 from pipeline.services import Services
 from pipeline.workflow.messages import AuditNote, FinishCheck, Synced, Wait, WorkflowRequest
+from pipeline.workflow.notify_events import emit_issue_event
 from pipeline.workflow.view import issue_body, issue_view
 
 if TYPE_CHECKING:
@@ -132,6 +136,12 @@ def _refused(
         kind="refused",
     )
     services.metrics.count(POISONED, kind="refused")
+    emit_trouble(
+        services,
+        f"refused|{state.fingerprint}|{state.repository}|{kind}|{audit.now:%Y-%m-%d}",
+        f"{state.repository} refused the issue workflow ({kind})",
+        reason,
+    )
     log.warning(
         "%s: %s refused the issue workflow (%s): %s",
         state.fingerprint,
@@ -264,6 +274,8 @@ def _create_or_adopt(
     label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
     since = state.intent_at - timedelta(minutes=5) if state.intent_at else None
     found = github.find_by_marker(state.repository, notice.fingerprint, label, since)
+    if found is not None and not _here(found, state.repository):
+        found = None  # transferred away; search, lagging, still names it under its old place
     if found is not None:
         reason = (
             "a previous attempt created it" if state.intent_at else "found by its marker on GitHub"
@@ -292,6 +304,7 @@ def _create_or_adopt(
     _save(services, _showing(state, issue, count, audit.now))
     audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}")
     _changed(services, audit, "created", issue)
+    emit_issue_event(services, "issue-created", notice, state.repository, issue.number, issue.url)
     waited = services.clock.now() - notice.first_seen  # a row stamped ahead of our clock: 0
     services.metrics.record(
         TIME_TO_ISSUE,
@@ -322,11 +335,21 @@ def _refresh(
 ) -> Synced | Wait:
     if state.number is None:
         raise ValueError(f"{state.fingerprint} has no issue to sync")
-    issue = adopted or github.get(state.repository, state.number)
+    try:
+        issue = adopted or github.get(state.repository, state.number)
+    except TrackerRefused as refused:
+        if refused.status not in (404, 410):
+            raise
+        return _forget(services, github, request, notice, state, audit, "deleted")
+    if not _here(issue, state.repository) or issue.number != state.number:
+        return _forget(services, github, request, notice, state, audit, f"moved to {issue.url}")
     recent = state.intent_at is not None and audit.now - state.intent_at < LATE_WRITE_WINDOW
     if recent and issue.state == "open":  # a closed one's newer twin is its linked regression
         _close_late_duplicates(services, github, state, issue, audit)
     count = notice.count
+    state, issue, silenced = _follow_people(services, github, state, issue, count, audit)
+    if silenced:
+        return _result("unchanged", issue)
     if issue.state == "closed":
         regressed = issue.closed_at is not None and notice.last_seen > issue.closed_at
         if not regressed or count <= state.synced_count:
@@ -389,6 +412,63 @@ def _refresh(
     return _result(action, issue, needs_assignment=not state.assigned and not issue.assignees)
 
 
+def _forget(
+    services: Services,
+    github: IssueTracker,
+    request: WorkflowRequest,
+    notice: FailureNotice,
+    state: IssueState,
+    audit: Auditor,
+    what: str,
+) -> Synced | Wait:
+    """The issue was deleted (GitHub answers 404 or 410) or transferred (GitHub redirects to its
+    new place): forget it, as the webhook handler does when told, and open the failure's issue
+    where its route says. Should the 404 mean lost access instead, the marker finds the issue
+    again once access is back."""
+    audit("forgotten", state.number, f"#{state.number} was {what}: a new issue is opened")
+    forgotten = _save(services, IssueState(state.fingerprint, state.repository, etag=state.etag))
+    return _create_or_adopt(services, github, request, notice, forgotten, audit)
+
+
+def _here(issue: IssueRef, repository: str) -> bool:
+    """Whether the issue is still in `repository`: GitHub answers a transferred issue's old
+    address with the issue at its new place."""
+    return issue.repository.casefold() == repository.casefold()
+
+
+def _follow_people(
+    services: Services,
+    github: IssueTracker,
+    state: IssueState,
+    issue: IssueRef,
+    count: int,
+    audit: Auditor,
+) -> tuple[IssueState, IssueRef, bool]:
+    """Take on what people set on the issue (closed as not planned, mute labels, keep-open), as
+    the webhook handler does when it is configured (`pipeline.lifecycle`), and say whether the
+    issue is muted now (with the issue as it stands after). A mute that has run out (its date
+    passed, or the count it waited for reached) has its labels taken off, and the issue is
+    followed again as its state says (a closed one regresses)."""
+    steering = interpret(issue.state, issue.state_reason, issue.labels)
+    steered = steer(state, steering)
+    silenced = muted(steering, audit.now, count, steered.mute_until_count)
+    if steering.status == "muted" and not silenced:
+        kept = [label for label in issue.labels if label not in mute_labels(issue.labels)]
+        issue = github.edit(state.repository, issue.number, labels=kept)
+        steered = steer(state, interpret(issue.state, issue.state_reason, issue.labels))
+        ended = (
+            f"its end, {steering.muted_until:%Y-%m-%d %H:%M} UTC, passed"
+            if steering.muted_until is not None and audit.now >= steering.muted_until
+            else f"the failure reached {count} occurrence(s)"
+        )
+        audit("unmuted", issue.number, f"the mute ran out: {ended}")
+    elif changed(state, steered):
+        audit("steered", issue.number, f"read from the issue: {describe(steering)}")
+    if changed(state, steered):
+        state = _save(services, steered)
+    return state, issue, silenced
+
+
 def _regress(
     services: Services,
     github: IssueTracker,
@@ -424,10 +504,21 @@ def _regress(
                 commented_count=count,
                 last_comment_at=audit.now,
                 assigned=False,
+                status="active",
+                resolved_in=None,
             ),
         )
         audit("reopened", issue.number, note)
         _changed(services, audit, "reopened", reopened)
+        emit_issue_event(
+            services,
+            "issue-regressed",
+            notice,
+            state.repository,
+            issue.number,
+            issue.url,
+            occasion=closed,
+        )
         return _result("reopened", reopened, needs_assignment=True)
     label = services.rules.labels.always[0] if services.rules.labels.always else "faultline"
     found = github.find_by_marker(state.repository, notice.fingerprint, label, issue.closed_at)
@@ -451,6 +542,15 @@ def _regress(
     audit(action, linked.number, f"regression of #{issue.number}")
     if action == "created":
         _changed(services, audit, "created", linked)
+        emit_issue_event(
+            services,
+            "issue-regressed",
+            notice,
+            state.repository,
+            linked.number,
+            linked.url,
+            occasion=closed,
+        )
     return _result("created", linked, needs_assignment=True)
 
 

@@ -19,6 +19,7 @@ from pipeline.ports import (
 from pipeline.services import Services
 from pipeline.workflow.activities import Auditor, report_budget, tracker_wait
 from pipeline.workflow.messages import Assigned, Decided, Wait, WorkflowRequest
+from pipeline.workflow.notify_events import emit_issue_event
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,23 @@ def assign_issue(services: Services, request: WorkflowRequest) -> Assigned | Wai
 
 
 def _outcome(services: Services, request: WorkflowRequest, outcome: str, detail: str) -> None:
-    """Count and log how the issue's assignment step ended."""
+    """Count and log how the issue's assignment step ended; a failure is also a notification
+    event (`assignment-failed`), once per issue."""
     kind = request.assignment.kind
     services.metrics.count(ASSIGNMENTS, outcome=outcome, kind=kind)
     number = f"{request.repository}#{request.issue}" if request.issue else ""
     issue = request.assign.url if request.assign and request.assign.url else number
+    if outcome == "failed":
+        url = request.assign.url if request.assign else None
+        emit_issue_event(
+            services,
+            "assignment-failed",
+            request.notice,
+            request.repository,
+            request.issue,
+            url,
+            reason=detail,
+        )
     log.log(
         logging.WARNING if outcome == "failed" else logging.INFO,
         "assignment of %s (%s) %s: %s",

@@ -11,6 +11,7 @@ from datetime import timedelta
 from detection.routing import route_failure
 from pipeline.messages import FailureNotice
 from pipeline.metrics import POISONED, log_fields
+from pipeline.notify import emit_trouble
 from pipeline.ports import WorkflowStarter
 from pipeline.services import Services
 from pipeline.workflow.messages import WorkflowRequest
@@ -79,6 +80,9 @@ def record_poisoned_notice(services: Services, body: str) -> None:
     reason = "the issue workflow could not be started after repeated attempts"
     services.poisoned_jobs.add(key, description, reason, body, kind="failure-notices")
     services.metrics.count(POISONED, kind="failure-notices")
+    emit_trouble(
+        services, f"failure-notices|{key}", f"poisoned failure notice {description}", reason
+    )
     log.error(
         "poisoned failure notice %s (%s): %s", key, description, reason, extra=log_fields(key)
     )

@@ -9,6 +9,10 @@ ledger counted, read back from Table Storage. Joined with the sample's labels:
   rows of any one definition cross that definition's N-in-M (across tables: a root cause's
   exception, request, dependency and log rows are one cause);
 - no issue holds the rows of two root causes.
+
+The bundled alert webhook deliveries (samples/webhooks/deliveries.json, posted by every local
+run) are labelled too: each alert they fire is one root cause, so one issue, however often it is
+delivered or resolved.
 """
 
 from __future__ import annotations
@@ -72,6 +76,12 @@ def _expected(data: Path) -> tuple[dict[tuple[str, int], str], set[str]]:
     return cause_of, over
 
 
+def _webhook_causes() -> set[str]:
+    """The root causes the sample alert webhooks fire (each over its one-alert threshold)."""
+    manifest = json.loads((ROOT / "samples" / "webhooks" / "deliveries.json").read_text())
+    return {cause for item in manifest["deliveries"] for cause in item["root_causes"]}
+
+
 def _replay(data: Path, tmp_path: Path) -> tuple[list[dict], str]:
     """The occurrences the run counted, and what it printed."""
     occurrences = tmp_path / "occurrences.jsonl"
@@ -105,7 +115,13 @@ def _check(data: Path, tmp_path: Path) -> None:
     """Every row counted once, and one issue per root cause over its threshold."""
     rows = _rows(data)
     cause_of, over = _expected(data)
-    counted, stdout = _replay(data, tmp_path)
+    everything, stdout = _replay(data, tmp_path)
+    hooks = {hook.name for hook in load_rules((ROOT / "faultline.yaml").read_text(), {}).webhooks}
+    alerted = [o for o in everything if o["table"] in hooks]
+    counted = [o for o in everything if o["table"] not in hooks]
+    alert_issues = {o["issue"] for o in alerted}
+    assert None not in alert_issues, "every alert that fired is on an issue"
+    assert len(alert_issues) == len(_webhook_causes()), "one issue per alert that fired"
     places = [rows[(o["table"], o["record_id"])] for o in counted]
     assert len(places) == len(set(places)), "no row counted twice"
     assert set(places) == set(cause_of), "every failing row counted"
@@ -126,7 +142,7 @@ def _check(data: Path, tmp_path: Path) -> None:
         f"root causes over threshold without an issue: {sorted(over - issued)}; "
         f"with an issue but not over: {sorted(issued - over)}"
     )
-    _check_what_it_said(stdout, len(over), tmp_path / "out")
+    _check_what_it_said(stdout, len(set(causes_by_issue) | alert_issues), tmp_path / "out")
 
 
 def _check_what_it_said(stdout: str, over: int, out: Path) -> None:

@@ -4,6 +4,7 @@ the checkpoint store's ETags. Its decisions over time are tested on in-memory po
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -58,3 +59,22 @@ def test_timer_binding_reads_its_schedule_from_an_app_setting(functions) -> None
         functions.binding("fan_out_queries", "timerTrigger")["schedule"]
         == "%FAULTLINE_TIMER_SCHEDULE%"
     )
+
+
+def test_read_marks_fold_windows_finished_out_of_order_and_at_once(services, functions) -> None:
+    """The timer starts each table's read mark (not listed among the checkpoints); jobs that
+    finish concurrently and out of order all fold into it under its ETag."""
+    _tick(functions)
+    store = services.checkpoints
+    start = datetime(2026, 11, 20, 0, 58, tzinfo=UTC)
+    assert store.read_through("production", "AppTraces") == start
+    assert len(store.all()) == TABLES, "read marks are not checkpoints"
+    windows = [
+        (start + i * timedelta(minutes=5), start + (i + 1) * timedelta(minutes=5))
+        for i in range(12)
+    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda w: store.mark_read("production", "AppTraces", *w), windows[1:]))
+    assert store.read_through("production", "AppTraces") == start, "the first window is a gap"
+    store.mark_read("production", "AppTraces", *windows[0])
+    assert store.read_through("production", "AppTraces") == start + timedelta(hours=1)

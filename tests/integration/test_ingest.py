@@ -433,6 +433,7 @@ def test_health_reports_config_storage_and_checkpoint_lag(services, functions, c
         "reachable": True,
         "poisoned_jobs": 0,
         "poisoned_notices": 0,
+        "poisoned_github_events": 0,
     }
     lags = {c["table"]: c["lag_seconds"] for c in report["checkpoints"]}
     assert len(lags) == 8 and set(lags.values()) == {720}

@@ -162,3 +162,21 @@ def test_pruning_forgets_old_occurrences_but_keeps_the_counts(ledger) -> None:
     again = ledger.record(GROUP, _counted(range(120, 150)), ONE)
     assert (again.added, again.count) == (0, 150), "what is retained still counts once"
     assert ledger.summary(OTHER).count == 3
+
+
+@pytest.mark.parametrize("evidence_first", [True, False], ids=["evidence first", "root first"])
+def test_the_founder_is_the_earliest_root_whichever_chunk_is_recorded_first(
+    ledger, evidence_first
+) -> None:
+    """Evidence can be counted before its operation's root (another job settled the operation
+    and has not counted it yet); the founder, which names the issue and sets its severity, is
+    the same either way."""
+    evidence = [Counted(_occurrence(0, definition="failed-request", kind="request"), False)]
+    later_root = [Counted(_occurrence(3), True)]
+    root = [Counted(_occurrence(1), True)]
+    chunks = [evidence, later_root, root] if evidence_first else [root, later_root, evidence]
+    for chunk in chunks:
+        entry = ledger.record(GROUP, chunk, ONE)
+    assert entry.founder is not None
+    assert (entry.founder.record_id, entry.definition) == ("rec-1", "payment-timeout")
+    assert ledger.summary(GROUP).founder == entry.founder

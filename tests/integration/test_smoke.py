@@ -308,7 +308,7 @@ def test_a_failure_written_to_the_workspace_becomes_a_smoke_issue_and_each_run_r
     assert "closed #1, left open by an earlier run" in after_kept.stages[0].detail
     assert "#1 reopened" in after_kept.stages[4].detail
     (issue,) = azure.scratch_issues()
-    assert (issue["state"], issue["state_reason"]) == ("closed", "not_planned")
+    assert (issue["state"], issue["state_reason"]) == ("closed", "completed")
     regressions = [c for c in issue["comments"] if "faultline:regressed=" in c]
     assert len(regressions) == 3, "one reopening per later run"
     closings = [c for c in issue["comments"] if c.startswith("Closed by Faultline's smoke test")]

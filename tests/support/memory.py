@@ -17,6 +17,7 @@ from detection.fingerprint import Fingerprint
 from detection.grouping import Grouping, LogEntry
 from detection.markers import carries_marker
 from detection.rules import Rules, Threshold
+from detection.settling import advance_read
 from detection.tally import tally_hours
 from pipeline.ports import (
     COPILOT_LOGIN,
@@ -29,8 +30,10 @@ from pipeline.ports import (
     IssueState,
     LedgerEntry,
     Metric,
+    RepositoryRole,
     SecretUnavailable,
     TrackerBudget,
+    TrackerRefused,
     check_emission,
 )
 from pipeline.services import Services
@@ -121,6 +124,9 @@ class MemoryCheckpoints:
     def __init__(self) -> None:
         self._rows: dict[tuple[str, str], Checkpoint] = {}
         self._etags = itertools.count(1)
+        self._read: dict[
+            tuple[str, str], tuple[datetime, tuple[tuple[datetime, datetime], ...]]
+        ] = {}
 
     def get(self, source: str, table: str) -> Checkpoint | None:
         return self._rows.get((source, table))
@@ -134,6 +140,18 @@ class MemoryCheckpoints:
 
     def all(self) -> list[Checkpoint]:
         return list(self._rows.values())
+
+    def read_through(self, source: str, table: str) -> datetime | None:
+        read = self._read.get((source, table))
+        return read[0] if read else None
+
+    def begin_reading(self, source: str, table: str, at: datetime) -> None:
+        self._read.setdefault((source, table), (at, ()))
+
+    def mark_read(self, source: str, table: str, start: datetime, end: datetime) -> None:
+        read = self._read.get((source, table))
+        if read is not None:
+            self._read[(source, table)] = advance_read(*read, start, end)
 
 
 class MemoryGroupingLog:
@@ -150,6 +168,9 @@ class MemoryGroupingLog:
     ) -> list[LogEntry]:
         made = (self.grouping.alias(*pair, first_claim=first_claim) for pair in pairs)
         return [entry for entry in made if entry is not None]
+
+    def split(self, absorbed: str, survivor: str, reason: str) -> LogEntry | None:
+        return self.grouping.split(absorbed, survivor, reason)
 
     def resolve(self, group: str) -> str:
         return self.grouping.resolve(group)
@@ -332,6 +353,22 @@ class MemoryIssueStates:
         return resync
 
 
+class MemoryGitHubDeliveries:
+    """GitHub webhook deliveries taken, insert-if-absent as the table's 409 makes it."""
+
+    def __init__(self) -> None:
+        self.taken: dict[str, datetime] = {}
+
+    def claim(self, delivery: str, at: datetime) -> bool:
+        if delivery in self.taken:
+            return False
+        self.taken[delivery] = at
+        return True
+
+    def release(self, delivery: str) -> None:
+        self.taken.pop(delivery, None)
+
+
 class MemoryRateLimiter:
     """Hourly budgets by reservation time; a failure that asks again keeps the slot it holds."""
 
@@ -417,13 +454,30 @@ class MemoryTracker:
         self.requests = 0
         """Calls made, each one request against GitHub's hourly `core` window."""
         self.request_limit = 5_000
+        self.moved: dict[tuple[str, int], tuple[str, int]] = {}
+        """Transferred issues' old addresses, which GitHub redirects to the new ones."""
+        self.deleted: set[tuple[str, int]] = set()
+        self.roles: dict[str, str] = {}
+        """Collaborators' roles (`role_name`) by login; anyone else is not a collaborator."""
+
+    def own_login(self) -> str | None:
+        return self.login
+
+    def role_of(self, repository: str, login: str) -> RepositoryRole | None:
+        self.requests += 1
+        role = self.roles.get(login)
+        if role is None:
+            return None
+        legacy = {"maintain": "write", "triage": "read"}.get(role, role)
+        return RepositoryRole(role, legacy)
 
     def budget(self) -> list[TrackerBudget]:
         return [TrackerBudget("core", self.request_limit, self.requests)]
 
     def open_as(self, author: str, repository: str, title: str, body: str) -> IssueRef:
         """An issue someone else opened (it may quote any marker)."""
-        number = 1 + max((n for r, n in self.issues if r == repository), default=0)
+        taken = [*self.issues, *self.moved, *self.deleted]  # GitHub never reuses a number
+        number = 1 + max((n for r, n in taken if r == repository), default=0)
         ref = IssueRef(
             repository=repository,
             number=number,
@@ -440,8 +494,31 @@ class MemoryTracker:
         self.issues[(repository, number)] = _Issue(ref, title)
         return ref
 
+    def transfer(self, repository: str, number: int, to: str) -> IssueRef:
+        """Move an issue to another repository, as a person can; its old address redirects."""
+        issue = self.issues.pop((repository, number))
+        moved = 1 + max((n for r, n in [*self.issues, *self.moved] if r == to), default=0)
+        issue.ref = replace(
+            issue.ref, repository=to, number=moved, url=f"https://github.com/{to}/issues/{moved}"
+        )
+        self.issues[(to, moved)] = issue
+        self.moved[(repository, number)] = (to, moved)
+        return issue.ref
+
+    def delete(self, repository: str, number: int) -> None:
+        """Delete an issue, as an admin can: GitHub answers 410 for it from then on."""
+        del self.issues[(repository, number)]
+        self.deleted.add((repository, number))
+
     def get(self, repository: str, number: int) -> IssueRef:
         self.requests += 1
+        repository, number = self.moved.get((repository, number), (repository, number))
+        if (repository, number) in self.deleted:
+            what = f"get issue {repository}#{number}"
+            raise TrackerRefused(410, "This issue was deleted", what=what, kind="gone")
+        if (repository, number) not in self.issues:  # as the GitHub adapter maps GitHub's 404
+            what = f"get issue {repository}#{number}"
+            raise TrackerRefused(404, "Not Found", what=what, kind="not-found")
         return self.issues[(repository, number)].ref
 
     def find_by_marker(
@@ -474,9 +551,12 @@ class MemoryTracker:
         self.edits.append((repository, number, changes))
         issue = self.issues[(repository, number)]
         state = changes.get("state", issue.ref.state)
-        closed_at = issue.ref.closed_at
+        closed_at, reason = issue.ref.closed_at, issue.ref.state_reason
         if state != issue.ref.state:
             closed_at = self._now() if state == "closed" else None
+            # GitHub's default reasons: closing completes, reopening reopens
+            reason = "completed" if state == "closed" else "reopened"
+        reason = changes.get("state_reason", reason)
         if "title" in changes:
             issue.title = changes["title"]
         return self._change(
@@ -485,6 +565,8 @@ class MemoryTracker:
             body=changes.get("body", issue.ref.body),
             state=state,
             closed_at=closed_at,
+            state_reason=reason,
+            labels=tuple(changes.get("labels", issue.ref.labels)),
         )
 
     def comment(self, repository: str, number: int, body: str) -> None:
@@ -587,6 +669,11 @@ class Memory:
     alert_queue: MemoryQueue = field(default_factory=MemoryQueue)
     deliveries: MemoryDeliveries = field(default_factory=MemoryDeliveries)
     webhook_secrets: MemoryWebhookSecrets = field(default_factory=MemoryWebhookSecrets)
+    github_event_queue: MemoryQueue = field(default_factory=MemoryQueue)
+    github_deliveries: MemoryGitHubDeliveries = field(
+        default_factory=lambda: MemoryGitHubDeliveries()
+    )
+    github_webhook_secret: bytes | None = b"webhook-secret-for-tests"
 
     def services(
         self, rules: Rules, now: Callable[[], datetime], settings: Mapping[str, str] | None = None
@@ -617,6 +704,9 @@ class Memory:
             alert_queue=self.alert_queue,
             deliveries=self.deliveries,
             webhook_secrets=self.webhook_secrets,
+            github_event_queue=self.github_event_queue,
+            github_deliveries=self.github_deliveries,
+            github_webhook_secret=lambda refresh=False: self.github_webhook_secret,
         )
 
 

@@ -95,3 +95,25 @@ def test_an_alias_folds_an_id_and_cannot_form_a_cycle() -> None:
     previous = "f" * 32
     assert grouping.alias(previous, b.value, "fingerprint v2") is not None
     assert grouping.resolve(previous) == a.value
+
+
+def test_a_split_undoes_a_persons_merge_and_replays_the_same() -> None:
+    grouping = Grouping()
+    a, b, c = _stack("a"), _stack("b"), _stack("c")
+    grouping.assign([a, b, c])
+    merged = [
+        grouping.alias(b.value, a.value, "/faultline merge #1"),
+        grouping.alias(c.value, b.value, "/faultline merge #2"),
+    ]
+    assert grouping.split(a.value, b.value, "not folded into b") is None
+    split = grouping.split(b.value, a.value, "/faultline unmerge")
+    assert split is not None and split.folds == ()
+    assert grouping.resolve(b.value) == b.value
+    # c was folded into b's group, which was a's then: it stays there
+    assert grouping.resolve(c.value) == a.value and grouping.absorbed_by(a.value) == [c.value]
+    assert grouping.split(b.value, a.value, "again") is None, "nothing left to undo"
+    entries = [*merged, split]
+    replayed = replay(LogEntry.from_json(e.to_json()) for e in entries if e is not None)
+    assert replayed.aliases == grouping.aliases
+    assert grouping.alias(b.value, a.value, "merged again") is not None
+    assert grouping.absorbed_by(a.value) == [c.value, b.value]

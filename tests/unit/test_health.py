@@ -97,7 +97,12 @@ def test_healthy_services_still_report_config_storage_and_lag() -> None:
     checkpoints = SimpleNamespace(all=lambda: [])
     healthy, answer = health(lambda: _services(checkpoints), storage_error_category)
     assert healthy and answer["config"]["loaded"] is True
-    assert answer["storage"] == {"reachable": True, "poisoned_jobs": 0, "poisoned_notices": 0}
+    assert answer["storage"] == {
+        "reachable": True,
+        "poisoned_jobs": 0,
+        "poisoned_notices": 0,
+        "poisoned_github_events": 0,
+    }
     assert len(answer["checkpoints"]) == 8
     assert answer["config"]["sources"] == ["production"]
     assert answer["config"]["disabled_sources"] == ["faultline-smoke"], "named, with no lag"

@@ -447,7 +447,12 @@ def test_http_endpoints_can_require_entra_id_tokens_and_do_not_by_default() -> N
     assert _text(validation["unauthenticatedClientAction"]) == (
         "httpAuthEnabled ? 'Return401' : 'AllowAnonymous'"
     )
-    assert "excludedPaths" not in validation, "every HTTP function sits behind authentication"
+    # every HTTP function sits behind authentication but the webhooks, which their signatures or
+    # secrets authenticate (GitHub and the alert senders cannot send a token)
+    assert re.findall(r"'([^']*)'", _text(validation["excludedPaths"])) == [
+        "/api/github/webhook",
+        "/api/alerts/*",
+    ]
     assert _text(_at(props, "properties", "httpSettings", "requireHttps")) == "true"
     assert _text(_at(props, "properties", "login", "tokenStore", "enabled")) == "false"
 
@@ -800,6 +805,7 @@ NOT_IN_AZURE = {
     "FAULTLINE_MARKER_KEY",
     "FAULTLINE_GITHUB_APP_PRIVATE_KEY",
     "FAULTLINE_GITHUB_ASSIGNMENT_TOKEN",
+    "FAULTLINE_GITHUB_WEBHOOK_SECRET",
 }
 RULES_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
 

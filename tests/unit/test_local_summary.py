@@ -289,3 +289,28 @@ def test_with_no_issue_and_with_github_the_last_lines_say_so(tmp_path: Path) -> 
     assert where_to_look(out, github="acme/shop", cwd=tmp_path)[2].startswith(
         "  the issues:       https://github.com/acme/shop/issues"
     )
+
+
+def test_notifications_are_told_with_what_the_throttles_held_and_what_failed() -> None:
+    actions = {"created": 25, "notified": 7, "notification-held": 3, "notification-failed": 1}
+    text = _text(summary_lines(night(actions=actions)))
+    assert (
+        "Notifications: 7 messages written as files (a dry run: nothing sent); 3 events held "
+        "back by a rule's throttle (a storm's count goes out in one later message); "
+        "1 delivery failed."
+    ) in text
+    assert text.endswith("Problems: 1 notification not delivered")
+    assert "Notifications" not in _text(summary_lines(night()))
+
+
+def test_the_last_lines_name_the_notifications_by_channel(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _issue(out, "contoso/shop", 1, None)
+    folder = out / "notifications"
+    folder.mkdir()
+    for number, channel in enumerate(("oncall", "orders-team", "oncall"), start=1):
+        record = {"channel": channel, "payload": {}}
+        (folder / f"{number:04d}-{channel}-issue-created.json").write_text(json.dumps(record))
+    assert where_to_look(out, cwd=tmp_path)[-1] == (
+        "  notifications:    out/notifications/ (3 messages: 2 to oncall, 1 to orders-team)"
+    )

@@ -21,6 +21,10 @@ follows.
   dropped silently without push access, and endpoints the token may not use answer 403.
 - GitHub Apps: the App-level endpoints take only a valid JWT, installation tokens expire an
   hour after minting and see only their account's repositories (``apps``).
+- Collaborators' roles (``GET .../collaborators/{username}/permission``: ``role_name``, the
+  legacy ``permission`` and the collaborator; 404 for anyone else), and signed webhook
+  deliveries of the ``issues`` and ``issue_comment`` events rendered from the fake's state
+  (``GitHubFake.delivery``), including the close reasons a person chose.
 - Assignees that GitHub drops silently (non-collaborators, and the Copilot coding agent when the
   token is an App installation token), and labels that appear on first use.
 

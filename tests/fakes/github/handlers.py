@@ -24,6 +24,7 @@ from tests.fakes.github.search import SearchIndex
 from tests.fakes.github.state import (
     COPILOT,
     COPILOT_LOGINS,
+    LEGACY_PERMISSIONS,
     Access,
     Comment,
     Issue,
@@ -326,6 +327,18 @@ class Handlers:
         )
 
     def get_issue(self, call: Call, repository: Repository, number: int) -> Result:
+        """A transferred issue's old address answers 301 with its new one (`Location`), as
+        GitHub moves renamed and transferred resources
+        (https://docs.github.com/rest/using-the-rest-api/troubleshooting-the-rest-api)."""
+        if number in repository.moved:
+            to, moved = repository.moved[number]
+            location = f"{self._payloads.api()}/repos/{to.full_name}/issues/{moved}"
+            payload = {
+                "message": "Moved Permanently",
+                "url": location,
+                "documentation_url": f"{DOCS}/using-the-rest-api/troubleshooting-the-rest-api",
+            }
+            return 301, payload, {"Location": location}
         issue = find_issue(repository, number)
         return 200, self._payloads.issue(call.api_version, repository, issue), {}
 
@@ -468,6 +481,30 @@ class Handlers:
         return 201, payload, {"Location": payload["url"]}
 
     # -- who the token is -----------------------------------------------------------------
+
+    def collaborator_permission(self, repository: Repository, username: str) -> Result:
+        """`GET /repos/{owner}/{repo}/collaborators/{username}/permission`: the person's
+        ``role_name`` and legacy ``permission``, with the collaborator; 404 for anyone who is
+        not a collaborator of the repository."""
+        login = username.lower()
+        user = self._state.users.get(login) or next(
+            (u for u in self._state.actors.values() if u.login.lower() == login), None
+        )
+        role = self._state.roles.get(login)
+        if role is None and user is not None and user.login.lower() == self._main_login():
+            role = self._state.access[self._user_token].role
+        if user is None or role is None:
+            raise not_found()
+        permission = LEGACY_PERMISSIONS.get(role, "read")
+        payload = {
+            "permission": permission,
+            "role_name": role,
+            "user": self._payloads.collaborator(user, role),
+        }
+        return 200, payload, {}
+
+    def _main_login(self) -> str:
+        return self._state.actors[self._user_token].login.lower()
 
     def authenticated_user(self, call: Call) -> Result:
         """`GET /user` answers a personal access token; an App installation token is refused

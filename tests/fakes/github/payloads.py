@@ -11,7 +11,7 @@ from urllib.parse import quote, urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.github.state import Comment, Issue, Label, Repository, User
+from tests.fakes.github.state import ROLES, Comment, Issue, Label, Repository, User
 
 DOCS = "https://docs.github.com/rest"
 HTML = "https://github.com"
@@ -111,6 +111,10 @@ class Payloads:
     def _api(self) -> str:
         return self._base_url().rstrip("/")
 
+    def api(self) -> str:
+        """The API's root URL, as links in answers use it."""
+        return self._api()
+
     def user(self, user: User) -> dict[str, Any]:
         url = f"{self._api()}/users/{quote(user.login)}"
         return {
@@ -133,6 +137,35 @@ class Payloads:
             "type": user.type,
             "user_view_type": "public",
             "site_admin": False,
+        }
+
+    def collaborator(self, user: User, role: str) -> dict[str, Any]:
+        """A collaborator as the permission endpoint embeds it: the user, the role's name and
+        the cumulative permissions it grants."""
+        granted = ROLES[: ROLES.index(role) + 1] if role in ROLES else ("read",)
+        permissions = {
+            "pull": "read" in granted,
+            "triage": "triage" in granted,
+            "push": "write" in granted,
+            "maintain": "maintain" in granted,
+            "admin": "admin" in granted,
+        }
+        return {**self.user(user), "permissions": permissions, "role_name": role}
+
+    def repository(self, repository: Repository, owner: User) -> dict[str, Any]:
+        """The repository object a webhook payload carries (its identifying part)."""
+        url = f"{self._api()}/repos/{repository.full_name}"
+        return {
+            "id": repository.id,
+            "node_id": f"R_kgDO{repository.id:08d}",
+            "name": repository.name,
+            "full_name": repository.full_name,
+            "private": False,
+            "owner": self.user(owner),
+            "html_url": f"{HTML}/{repository.full_name}",
+            "url": url,
+            "issues_url": f"{url}/issues{{/number}}",
+            "default_branch": "main",
         }
 
     def label(self, repository: Repository, label: Label) -> dict[str, Any]:

@@ -4,6 +4,8 @@ through the rate limits and any injected fault, routes it to its handler and rec
 
 import contextlib
 import fnmatch
+import hashlib
+import hmac
 import json
 import ssl
 import tempfile
@@ -99,6 +101,11 @@ _ROUTES = Map(
         ),
         Rule("/repos/<owner>/<repo>/labels", endpoint="labels", methods=["GET", "POST"]),
         Rule("/repos/<owner>/<repo>/labels/<path:name>", endpoint="label", methods=["GET"]),
+        Rule(
+            "/repos/<owner>/<repo>/collaborators/<username>/permission",
+            endpoint="collaborator_permission",
+            methods=["GET"],
+        ),
         Rule("/search/issues", endpoint="search", methods=["GET"]),
         Rule("/user", endpoint="user", methods=["GET"]),
         Rule("/graphql", endpoint="graphql", methods=["POST"]),
@@ -137,8 +144,9 @@ def _check_token_permission(access: Access, endpoint: str, method: str) -> None:
     "Resource not accessible by personal access token" / "... by integration", naming what it
     needs in ``x-accepted-github-permissions`` (_TROUBLESHOOTING, "Resource not accessible").
     Search is not gated: it only leaves out what the token cannot see; nor is asking who the
-    token is."""
-    if endpoint in ("search", "user", "graphql"):
+    token is, nor a collaborator's permission (it needs ``metadata: read``, which every
+    fine-grained token has)."""
+    if endpoint in ("search", "user", "graphql", "collaborator_permission"):
         return
     needed = "read" if method == "GET" else "write"
     if TOKEN_LEVELS.index(access.issues) >= TOKEN_LEVELS.index(needed):
@@ -271,10 +279,13 @@ class GitHubFake:
         with self._lock:
             self._state.add_repository(owner, name)
 
-    def add_user(self, login: str) -> None:
-        """Make ``login`` a collaborator, so it may be assigned (others are dropped silently)."""
+    def add_user(self, login: str, *, role: str = "write") -> None:
+        """Make ``login`` a collaborator with ``role`` (one of ``ROLES``, or a custom role's
+        name), so it may be assigned (others are dropped silently) and the permission endpoint
+        answers for it."""
         with self._lock:
             self._state.users.setdefault(login.lower(), User(login, self._state.new_id()))
+            self._state.roles[login.lower()] = role
 
     def set_access(self, token: str, *, role: str | None = None, issues: str | None = None) -> None:
         """Change what ``token`` may do: its user's repository ``role`` (one of ``ROLES``) and
@@ -287,6 +298,9 @@ class GitHubFake:
             access = self._state.access[token]
             access.role = role or access.role
             access.issues = issues or access.issues
+            actor = self._state.actors[token]
+            if role is not None and actor.login.lower() in self._state.roles:
+                self._state.roles[actor.login.lower()] = role
 
     def add_token(
         self, login: str, *, role: str = "read", issues: str = "write", app: bool = False
@@ -297,6 +311,8 @@ class GitHubFake:
             user = User(login, self._state.new_id(), "Bot" if app else "User")
             self._state.actors[token] = user
             self._state.access[token] = Access(app=app)
+            if not app:  # a person's token: the permission endpoint knows their role
+                self._state.roles[login.lower()] = role
         self.set_access(token, role=role, issues=issues)
         return token
 
@@ -336,6 +352,68 @@ class GitHubFake:
         """Revoke a token, as ``DELETE /installation/token`` or an owner would: it answers 401."""
         with self._lock:
             self._state.actors.pop(token, None)
+
+    def delivery(
+        self,
+        event: str,
+        action: str,
+        owner: str,
+        repo: str,
+        number: int,
+        *,
+        sender: str,
+        secret: bytes,
+        comment: int | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, str], bytes]:
+        """The webhook delivery GitHub sends for ``event``/``action`` on an issue as it stands
+        now (``comment``: the id of the comment an ``issue_comment`` event is about), signed
+        with ``secret`` (``X-Hub-Signature-256``: HMAC-SHA256 of the body, hex, after
+        ``sha256=``) and carrying GitHub's delivery headers (a new ``X-GitHub-Delivery`` GUID
+        each time; a redelivery repeats the headers and body it was given)."""
+        with self._lock:
+            repository = find_repository(self._state, owner, repo)
+            issue = find_issue(repository, number)
+            who = self._state.users.get(sender.lower()) or next(
+                (u for u in self._state.actors.values() if u.login.lower() == sender.lower()),
+                None,
+            )
+            if who is None:
+                who = User(sender, self._state.new_id())
+            payloads = Payloads(lambda: self.base_url, self._state.users)
+            organisation = User(owner, self._state.new_id(), "Organization")
+            payload: dict[str, Any] = {
+                "action": action,
+                "issue": payloads.issue("2022-11-28", repository, issue),
+                "repository": payloads.repository(repository, organisation),
+                "sender": payloads.user(who),
+            }
+            if changes is not None:
+                payload["changes"] = changes
+            if comment is not None:
+                (found,) = [c for c in issue.comments if c.id == comment]
+                payload["comment"] = payloads.comment(repository, issue, found)
+        body = json.dumps(payload).encode()
+        signature = hmac.new(secret, body, hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/044aadd",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-GitHub-Hook-ID": "292430182",
+            "X-GitHub-Hook-Installation-Target-Type": "repository",
+            "X-GitHub-Hook-Installation-Target-ID": str(repository.id),
+            "X-Hub-Signature-256": f"sha256={signature}",
+        }
+        return headers, body
+
+    def transfer(self, owner: str, repo: str, number: int, to_owner: str, to_repo: str) -> int:
+        """Transfer an issue, as a person with write access to both repositories can; returns
+        its number in the new repository."""
+        with self._lock:
+            source = find_repository(self._state, owner, repo)
+            target = find_repository(self._state, to_owner, to_repo)
+            return self._state.transfer(source, number, target).number
 
     def fail_next(self, fault: Fault, *, method: str = "*", path: str = "*") -> None:
         """Queue a fault for the next request whose method and path match these globs.
@@ -522,6 +600,8 @@ class GitHubFake:
         confined = call.access.owner
         if confined is not None and confined.lower() != repository.owner.lower():
             raise not_found()  # another account's installation token cannot see it
+        if endpoint == "collaborator_permission":
+            return self._handlers.collaborator_permission(repository, args["username"])
         handlers = self._handlers
         match endpoint, call.request.method:
             case "issues", "GET":

@@ -11,6 +11,15 @@ COPILOT_ASSIGNEE = "copilot-swe-agent[bot]"
 
 COPILOT_LOGINS = {COPILOT_ASSIGNEE, "copilot"}
 
+# GitHub's legacy `permission` for each role (the permission endpoint returns both):
+# https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user
+LEGACY_PERMISSIONS = {
+    "read": "read",
+    "triage": "read",
+    "write": "write",
+    "maintain": "write",
+    "admin": "admin",
+}
 # Repository roles, least to most access:
 # https://docs.github.com/organizations/managing-access-to-your-organizations-repositories/repository-roles-for-an-organization
 ROLES = ("read", "triage", "write", "maintain", "admin")
@@ -98,6 +107,8 @@ class Repository:
     id: int
     issues: dict[int, Issue] = field(default_factory=dict)
     labels: dict[str, Label] = field(default_factory=dict)  # keyed by lower-case name
+    moved: dict[int, tuple["Repository", int]] = field(default_factory=dict)
+    """Issues transferred away, by their old number: where each is now."""
 
     @property
     def full_name(self) -> str:
@@ -127,6 +138,7 @@ class State:
         self.users: dict[str, User] = {}  # collaborators, keyed by lower-case login
         self.actors: dict[str, User] = {}  # who each token acts as
         self.access: dict[str, Access] = {}
+        self.roles: dict[str, str] = {}  # repository role of each collaborator, by lower login
         self._next_id = 1_000_000
 
     def new_id(self) -> int:
@@ -144,9 +156,19 @@ class State:
     def new_issue(
         self, repository: Repository, title: str, body: str | None, user: User, now: float
     ) -> Issue:
-        number = len(repository.issues) + 1
+        number = 1 + max([*repository.issues, *repository.moved], default=0)  # never reused
         issue = Issue(self.new_id(), number, title, body, user, now, now)
         repository.issues[number] = issue
+        return issue
+
+    def transfer(self, repository: Repository, number: int, to: Repository) -> Issue:
+        """Move an issue to another repository, where it gets the next number; its old address
+        redirects there (https://docs.github.com/issues/tracking-your-work-with-issues/
+        administering-issues/transferring-an-issue-to-another-repository)."""
+        issue = repository.issues.pop(number)
+        issue.number = 1 + max([*to.issues, *to.moved], default=0)
+        to.issues[issue.number] = issue
+        repository.moved[number] = (to, issue.number)
         return issue
 
     def labels_for(self, repository: Repository, names: Iterable[str]) -> list[Label]:
