@@ -69,7 +69,16 @@ def load_configuration(env: Mapping[str, str]) -> tuple[AppSettings, Rules]:
         raise FileNotFoundError(
             f"the rules file {path}{source} cannot be read: {error.strerror or error}"
         ) from error
-    return settings, load_rules(text, env, origin=str(path))
+    rules = load_rules(text, env, origin=str(path))
+    cloudwatch = [s.name for s in rules.enabled_sources if s.kind == "cloudwatch"]
+    if cloudwatch and settings.aws_region is None and not settings.logs_export_dir:
+        from pipeline.settings import SettingsError
+
+        raise SettingsError(
+            f"FAULTLINE_AWS_REGION is not set: the cloudwatch source {cloudwatch[0]} needs the "
+            "AWS region of its log groups"
+        )
+    return settings, rules
 
 
 def check_configuration_at_start_up(env: Mapping[str, str]) -> threading.Thread:
@@ -164,6 +173,69 @@ def _log_source(settings: AppSettings, credential: TokenCredential | None) -> Lo
         server_timeout=settings.query_timeout_seconds,
         max_rows=settings.max_rows_per_query,
         connection_verify=settings.logs_ca_bundle or True,
+    )
+
+
+class _LogSourceByKind:
+    """Log Analytics, or CloudWatch Logs for a plan that names a log group."""
+
+    def __init__(self, log_analytics: LogSource, cloudwatch: LogSource) -> None:
+        self._log_analytics = log_analytics
+        self._cloudwatch = cloudwatch
+
+    def run(self, plan: QueryPlan) -> QueryOutcome:
+        source = self._log_analytics if plan.log_group is None else self._cloudwatch
+        return source.run(plan)
+
+
+def _cloudwatch_source(settings: AppSettings, credential: TokenCredential | None) -> LogSource:
+    """CloudWatch Logs in the configured region, as the IAM role the managed identity is
+    federated to; else with the access keys in Key Vault; else botocore's default chain (the
+    environment, locally). With a folder of exports, the log groups' exports instead."""
+    from adapters.cloudwatch import (
+        CloudWatchLogsSource,
+        access_key_credentials,
+        logs_client,
+        web_identity_credentials,
+    )
+    from detection.insights import ROW_LIMIT
+    from pipeline.settings import SettingsError
+
+    if settings.logs_export_dir:
+        return _log_source(settings, credential)  # a log group's export sits beside the tables'
+    if settings.aws_region is None:
+        raise SettingsError(
+            "FAULTLINE_AWS_REGION is not set: a cloudwatch source needs its log groups' region"
+        )
+    verify = settings.cloudwatch_ca_bundle or True
+    if settings.aws_role_arn:
+        identity = credential or _default_credential(settings)
+        scope = settings.aws_web_identity_audience.rstrip("/") + "/.default"
+        aws = web_identity_credentials(
+            settings.aws_role_arn,
+            lambda: identity.get_token(scope).token,
+            settings.aws_region,
+            sts_endpoint=settings.aws_sts_endpoint,
+            verify=verify,
+        )
+    elif settings.key_vault_url and settings.aws_keys_secret:
+        from adapters.secrets import key_vault_secret
+
+        keys = key_vault_secret(
+            settings.key_vault_url,
+            settings.aws_keys_secret,
+            credential or _default_credential(settings),
+        )
+        aws = access_key_credentials(keys)
+    else:
+        aws = None
+    client = logs_client(
+        settings.aws_region, aws, endpoint=settings.cloudwatch_endpoint, verify=verify
+    )
+    return CloudWatchLogsSource(
+        client,
+        max_rows=min(settings.max_rows_per_query, ROW_LIMIT),
+        wait=timedelta(seconds=settings.cloudwatch_query_wait_seconds),
     )
 
 
@@ -370,7 +442,10 @@ def bootstrap(
         settings=settings,
         rules=rules,
         clock=clock,
-        log_source=_OnFirstQuery(lambda: _log_source(settings, credential)),
+        log_source=_LogSourceByKind(
+            _OnFirstQuery(lambda: _log_source(settings, credential)),
+            _OnFirstQuery(lambda: _cloudwatch_source(settings, credential)),
+        ),
         query_slots=TableQuerySlots(
             ensure_table(tables, f"{prefix}QuerySlots"), settings.max_concurrent_queries
         ),

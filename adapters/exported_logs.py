@@ -11,6 +11,12 @@ inside the files are the query's result, `PrimaryResult`), in either shape peopl
   JSON text, one of them an object or array, is dynamic (the service sends dynamic values as
   JSON text). Values that are already typed (a tool that keeps JSON types) are kept as they are.
 - the query API's response body: `{"tables": [{"name", "columns": [{"name", "type"}], "rows"}]}`.
+- for a CloudWatch log group (its file named by its table, `CW_aws_lambda_orders.json`), what
+  `aws logs filter-log-events --log-group-name <group> -o json` prints: `{"events":
+  [{"logStreamName", "timestamp", "message", "ingestionTime", "eventId"}]}`, times in epoch
+  milliseconds. Its rows have the columns Logs Insights gives the online source (`Message`,
+  `LogStream`, and `LogGroup` from the query's log group), and its `ingestionTime` is the
+  arrival, so late events replay late.
 
 Export with `| extend IngestionTime = ingestion_time()` so windows work as they do online. A file
 without that column is read as if each row arrived when it was generated: windows then select on
@@ -29,12 +35,13 @@ import bisect
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from detection.conditions import matches
+from detection.insights import MAX_FUTURE
 from detection.kql import INGESTION_TIME_COLUMN
 from detection.records import Column, MalformedRow, decode_row, parse_datetime
 from detection.rule_errors import closest
@@ -97,6 +104,8 @@ def read_export(path: Path) -> Export:
         columns, rows = _from_row_objects(document, path)
     elif isinstance(document, dict) and "tables" in document:
         columns, rows = _from_query_response(document, path)
+    elif isinstance(document, dict) and "events" in document:
+        columns, rows = _from_log_events(document, path)
     else:
         if isinstance(document, dict):
             found = "an object with keys " + ", ".join(map(repr, list(document)[:10]))
@@ -138,6 +147,41 @@ def _from_query_response(
             '{"tables": [{"columns": [{"name": ..., "type": ...}], "rows": [[...]]}]}'
         )
     return tuple(Column(c["name"], c["type"]) for c in columns), rows
+
+
+CLOUDWATCH_COLUMNS = (
+    Column(TIME_COLUMN, "datetime"),
+    Column(INGESTION_TIME_COLUMN, "datetime"),
+    Column("Message", "string"),
+    Column("LogStream", "string"),
+)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _from_log_events(document: dict[str, Any], path: Path) -> tuple[tuple[Column, ...], list[Any]]:
+    """`aws logs filter-log-events` output: each event a row, its epoch-millisecond times as
+    datetimes; an event missing a field is passed on with it empty, to be rejected as malformed."""
+    events = document["events"]
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise ExportError(
+            f'{path.name}: has "events", but not a list of log events; expected the output of '
+            "aws logs filter-log-events -o json"
+        )
+
+    def moment(value: Any) -> datetime | None:
+        is_number = isinstance(value, int) and not isinstance(value, bool)
+        return EPOCH + timedelta(milliseconds=value) if is_number else None
+
+    rows = [
+        [
+            moment(e.get("timestamp")),
+            moment(e.get("ingestionTime")),
+            e.get("message"),
+            e.get("logStreamName"),
+        ]
+        for e in events
+    ]
+    return (CLOUDWATCH_COLUMNS, rows) if rows else ((), [])
 
 
 def _column(column: Any) -> bool:
@@ -258,15 +302,22 @@ class ExportedLogsSource:
         window = plan.window
         low = bisect.bisect_left(export.arrivals, window.start)
         high = bisect.bisect_left(export.arrivals, window.end)
+        columns, rows = export.columns, export.rows[low:high]
+        if plan.log_group is not None and export.columns:
+            # a log group's export does not name the group; its query does
+            columns = (*columns, Column("LogGroup", "string"))
+            rows = [[*values, plan.log_group] for values in rows]
+        # a log group's events may be ahead of their arrival by what CloudWatch accepts
+        latest = window.end + MAX_FUTURE if plan.log_group else window.time_generated_to
         selected = []
-        for values in export.rows[low:high]:
+        for values in rows:
             try:
-                row = decode_row(export.columns, values)
+                row = decode_row(columns, values)
                 generated = parse_datetime(row.get(TIME_COLUMN), TIME_COLUMN)
             except MalformedRow:
                 selected.append(values)
                 continue
-            in_range = window.time_generated_from <= generated < window.time_generated_to
+            in_range = window.time_generated_from <= generated < latest
             if in_range and any(matches(c, row) for c in plan.conditions):
                 selected.append(values)
-        return QueryOutcome(export.columns, selected)
+        return QueryOutcome(columns, selected)

@@ -193,7 +193,16 @@ def _short_type(type_name: str) -> str:
 
 
 def _people_template(message: str) -> str:
-    text = MASKER.mask(headline(message))
+    return _shortened(MASKER.mask(headline(message)))
+
+
+def _logged_template(template: str) -> str:
+    """A template the source logged is already free of values (they are its placeholders): its
+    words are shown as written, where masking would turn `Http5xx` or `HTTP 5xx` into `<id>`."""
+    return _shortened(headline(template))
+
+
+def _shortened(text: str) -> str:
     return text if len(text) <= MAX_TITLE_TEMPLATE else text[: MAX_TITLE_TEMPLATE - 1] + "…"
 
 
@@ -355,7 +364,8 @@ def _by_message(record: LogRecord, chain: Sequence[ChainedException]) -> _Parts:
         components,
         template=template[:MAX_COMPONENT],
         exception_type=type_name or None,
-        title=head + _people_template(record.template or text),
+        title=head
+        + (_logged_template(record.template) if record.template else _people_template(text)),
     )
 
 

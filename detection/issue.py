@@ -98,6 +98,9 @@ class IssueView:
     request: str | None = None
     dependency: str | None = None
     evidence: Sequence[EvidenceRow] = ()
+    query_service: str = "Log Analytics"
+    """Where `kql` runs: Log Analytics (KQL), or CloudWatch Logs Insights for a log group."""
+    query_language: str = "kusto"
     first_version: str | None = None
     last_version: str | None = None
     spread: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
@@ -151,7 +154,7 @@ DEFAULT_TEMPLATE = """\
 {% endif %}
 ## Investigate
 
-Run this in Log Analytics{% if portal_url %} \
+Run this in {{ query_service }}{% if portal_url %} \
 ([open in the Azure portal]({{ portal_url }})){% endif %}:
 
 {{ kql_block }}
@@ -246,7 +249,8 @@ def render_body(
             sample_count=kept,
             samples_trimmed=kept < len(samples),
             sample_total=len(samples),
-            kql_block=markdown.fence(view.kql, "kusto"),
+            kql_block=markdown.fence(view.kql, view.query_language),
+            query_service=view.query_service,
             portal_url=view.portal_url,
             grouped_by=markdown.prose(", ".join(view.grouped_by) or "message template"),
             fingerprint=view.fingerprint,

@@ -25,6 +25,7 @@ and the Python evaluator mean the same thing, in time linear in the text.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 import zoneinfo
@@ -401,10 +402,78 @@ def _table_spec(value: object) -> object:
     return {"name": value} if isinstance(value, str) else value
 
 
+CLOUDWATCH_COLUMNS = ("Message", "LogStream", "LogGroup")
+"""The text columns of a CloudWatch record (besides TimeGenerated and IngestionTime), which a
+log group's `columns` map may name (`detection.insights`)."""
+CLOUDWATCH_MAX_LATENESS = timedelta(days=14)
+"""CloudWatch refuses events older than this (PutLogEvents), so no lookback needs more."""
+LogGroupName = Annotated[str, StringConstraints(pattern=r"^[.\-_/#A-Za-z0-9]{1,512}$")]
+"""A CloudWatch log group's name, as AWS allows it."""
+
+
+def log_group_table(log_group: str) -> str:
+    """The table name a log group's records carry (jobs, checkpoints, the ledger): `CW_` and the
+    group's name with each character outside `[A-Za-z0-9_]` as `_`; a long name keeps its
+    first 100 characters and a hash of the whole, so it fits a Table Storage key and a job."""
+    key = "CW_" + re.sub(r"[^A-Za-z0-9_]", "_", log_group.strip("/"))
+    if len(key) <= 120:
+        return key
+    digest = hashlib.blake2b(log_group.encode(), digest_size=6).hexdigest()
+    return f"{key[:100]}_{digest}"
+
+
+class LogGroup(_Model):
+    """A CloudWatch log group a `cloudwatch` source polls, and where its records keep the parts
+    of a failure (records have the columns `Message`, `LogStream` and `LogGroup`; a JSON or
+    logfmt message is parsed as a structured line, as for a custom table)."""
+
+    name: LogGroupName = Field(description="The log group's name, e.g. `/aws/lambda/orders`.")
+    columns: ColumnMap = Field(
+        default=ColumnMap(message="Message", instance="LogStream"),
+        description=(
+            "Which record columns (`Message`, `LogStream`, `LogGroup`) hold each part; "
+            "default: the message in `Message`, the instance in `LogStream`."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _columns_exist(self) -> LogGroup:
+        named = {k: v for k, v in self.columns.model_dump().items() if v is not None}
+        unknown = {k: v for k, v in named.items() if v not in CLOUDWATCH_COLUMNS}
+        if unknown:
+            parts = ", ".join(f"{k}: {v}" for k, v in sorted(unknown.items()))
+            raise ValueError(
+                f"log group {self.name}: columns names what a CloudWatch record does not have "
+                f"({parts}); its columns are {', '.join(CLOUDWATCH_COLUMNS)}"
+            )
+        if self.columns.message is None:
+            raise ValueError(f"log group {self.name}: columns.message is required (Message)")
+        return self
+
+    @property
+    def table(self) -> str:
+        return log_group_table(self.name)
+
+    @property
+    def spec(self) -> TableSpec:
+        """The log group as the table its records are normalized as. Its name is derived, not
+        written by anyone, so it is built without TableSpec's check for known table names."""
+        return TableSpec.model_construct(name=self.table, columns=self.columns)
+
+
 class LogSource(_Model):
-    """One Log Analytics workspace and how to poll it incrementally."""
+    """One Log Analytics workspace (`kind: log-analytics`, the default) or the CloudWatch log
+    groups of one AWS account and region (`kind: cloudwatch`), and how to poll it incrementally
+    on ingestion time."""
 
     name: Name
+    kind: Literal["log-analytics", "cloudwatch"] = Field(
+        default="log-analytics",
+        description=(
+            "`log-analytics` reads `tables` of `workspace_id`; `cloudwatch` reads `log_groups` "
+            "in the account and region of the `FAULTLINE_AWS_*` app settings."
+        ),
+    )
     enabled: bool = Field(
         default=True,
         description=(
@@ -416,7 +485,9 @@ class LogSource(_Model):
             "or a `${FAULTLINE_...}` variable holding one."
         ),
     )
-    workspace_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")]
+    workspace_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F-]{36}$")] | None = Field(
+        default=None, description="The Log Analytics workspace (required for log-analytics)."
+    )
     workspace_resource_id: (
         Annotated[
             str,
@@ -427,7 +498,12 @@ class LogSource(_Model):
         ]
         | None
     ) = Field(default=None, description="Enables 'open in the Azure portal' links in issues.")
-    tables: tuple[Annotated[TableSpec, BeforeValidator(_table_spec)], ...] = Field(min_length=1)
+    tables: tuple[Annotated[TableSpec, BeforeValidator(_table_spec)], ...] = Field(
+        default=(), description="The tables a log-analytics source polls (at least one)."
+    )
+    log_groups: tuple[LogGroup, ...] = Field(
+        default=(), description="The log groups a cloudwatch source polls (at least one)."
+    )
     poll_interval: Duration = Field(
         default=timedelta(minutes=5),
         description=(
@@ -437,7 +513,11 @@ class LogSource(_Model):
     )
     lookback: Duration = Field(
         default=timedelta(hours=1),
-        description="How far TimeGenerated may trail ingestion; older late records are missed.",
+        description=(
+            "How far TimeGenerated may trail ingestion; older late records are missed. For "
+            "CloudWatch, the maximum lateness its log groups may see (at most 14d, the oldest "
+            "event CloudWatch accepts)."
+        ),
     )
     ingestion_delay: Duration = Field(
         default=timedelta(minutes=2),
@@ -464,16 +544,53 @@ class LogSource(_Model):
             raise ValueError("max_window must be at least 1s")
         if self.lookback < self.ingestion_delay:
             raise ValueError("lookback must be at least ingestion_delay")
-        names = [t.name for t in self.tables]
+        if self.kind == "cloudwatch":
+            self._cloudwatch_fields()
+        else:
+            if self.workspace_id is None:
+                raise ValueError(f"source {self.name}: workspace_id is required (log-analytics)")
+            if not self.tables:
+                raise ValueError(f"source {self.name}: tables needs at least one table")
+            if self.log_groups:
+                raise ValueError(
+                    f"source {self.name}: log_groups belong to a source of kind: cloudwatch"
+                )
+        names = [t.name for t in self.watched]
         if len(set(names)) != len(names):
-            raise ValueError(f"source {self.name} lists a table twice")
+            raise ValueError(f"source {self.name} lists a table or log group twice")
         return self
 
+    def _cloudwatch_fields(self) -> None:
+        if not self.log_groups:
+            raise ValueError(f"source {self.name}: log_groups needs at least one log group")
+        stray = [n for n in ("workspace_id", "workspace_resource_id", "tables") if getattr(self, n)]
+        if stray:
+            raise ValueError(
+                f"source {self.name} (cloudwatch) takes log_groups, not {', '.join(stray)}"
+            )
+        if self.lookback > CLOUDWATCH_MAX_LATENESS:
+            raise ValueError(
+                f"source {self.name}: lookback {self.lookback} exceeds the 14d CloudWatch "
+                "accepts events for"
+            )
+
+    @property
+    def watched(self) -> tuple[TableSpec, ...]:
+        """What the source polls, each as a table: its tables, or its log groups'."""
+        return self.tables or tuple(group.spec for group in self.log_groups)
+
     def table(self, name: str) -> TableSpec:
-        for spec in self.tables:
+        for spec in self.watched:
             if spec.name == name:
                 return spec
         raise KeyError(f"source {self.name} does not watch table {name}")
+
+    def log_group(self, table: str) -> LogGroup:
+        """The log group whose records carry `table` (`log_group_table`)."""
+        for group in self.log_groups:
+            if group.table == table:
+                return group
+        raise KeyError(f"source {self.name} does not watch a log group for {table}")
 
 
 class Threshold(_Model):
@@ -521,6 +638,13 @@ class FailureDefinition(_Model):
             "judges, as `tables` names tables; a definition names tables, webhooks or both."
         ),
     )
+    log_groups: tuple[LogGroupName, ...] = Field(
+        default=(),
+        description=(
+            "CloudWatch log groups (by name, as a cloudwatch source lists them) whose records "
+            "this definition judges, as `tables` names tables."
+        ),
+    )
     when: Condition
     description: str = ""
     severity: Literal["critical", "high", "medium", "low"] = "medium"
@@ -540,13 +664,20 @@ class FailureDefinition(_Model):
 
     @model_validator(mode="after")
     def _reads_something(self) -> FailureDefinition:
-        if not self.tables and not self.webhooks:
-            raise ValueError("a failure definition names at least one of tables or webhooks")
+        if not self.tables and not self.webhooks and not self.log_groups:
+            raise ValueError(
+                "a failure definition names at least one of tables or webhooks (or log_groups)"
+            )
         return self
 
     def reads(self, table: str) -> bool:
-        """Whether records of this table (or webhook: its records' table is its name) count."""
-        return table in self.tables or table in self.webhooks
+        """Whether records of this table (or webhook: its records' table is its name; or log
+        group: `log_group_table` of its name) count."""
+        return (
+            table in self.tables
+            or table in self.webhooks
+            or any(log_group_table(group) == table for group in self.log_groups)
+        )
 
 
 AssigneeKind = Literal["copilot", "claude", "users", "none"]
@@ -1060,6 +1191,24 @@ class Rules(_Model):
                         f"failures[{index}] ({definition.name}).tables: names tables no source "
                         f"watches: {table}; {fix}"
                     )
+        groups = sorted({g.name for s in self.sources for g in s.log_groups})
+        for index, definition in enumerate(self.failures):
+            for group in definition.log_groups:
+                if group not in groups:
+                    fix = did_you_mean(closest(group, groups)) or (
+                        "add it to a cloudwatch source's log_groups"
+                    )
+                    problems.append(
+                        f"failures[{index}] ({definition.name}).log_groups: names log groups no "
+                        f"source watches: {group}; {fix}"
+                    )
+        keys = [t.name for s in self.sources for t in s.watched]
+        clashing = sorted({k for k in keys if keys.count(k) > 1 and k.startswith("CW_")})
+        if clashing:
+            problems.append(
+                "sources: log groups whose names differ only in punctuation, or that two "
+                f"sources list, would share their records' table: {', '.join(clashing)}"
+            )
         hooks = [w.name for w in self.webhooks]
         for index, definition in enumerate(self.failures):
             for named in definition.webhooks:

@@ -51,6 +51,15 @@ param gitlabApiUrl string = 'https://gitlab.com/api/v4'
 @description('Name of the Key Vault secret that holds the GitLab access token (set it after deployment; see the README).')
 param gitlabTokenSecretName string = 'gitlab-token'
 
+@description('AWS region of the CloudWatch log groups a cloudwatch source polls (empty: none).')
+param awsRegion string = ''
+
+@description('IAM role the Function App\'s managed identity assumes through AssumeRoleWithWebIdentity to read CloudWatch Logs (empty: the key pair in Key Vault, if any).')
+param awsRoleArn string = ''
+
+@description('Name of the Key Vault secret with an IAM user\'s ACCESS_KEY_ID:SECRET_ACCESS_KEY, the fallback without a role (empty: none).')
+param awsKeysSecretName string = ''
+
 @description('Name of the Key Vault secret with the key that signs issue markers; azd\'s postprovision hook (infra/hooks) creates it once and never replaces it.')
 param markerKeySecretName string = 'marker-key'
 
@@ -276,6 +285,9 @@ module api 'app/api.bicep' = {
     githubApiUrl: githubApiUrl
     gitlabApiUrl: gitlabApiUrl
     gitlabTokenSecretName: gitlabTokenSecretName
+    awsRegion: awsRegion
+    awsRoleArn: awsRoleArn
+    awsKeysSecretName: awsKeysSecretName
     workspaceId: workspaceReaders[0].outputs.customerId
     workspaceResourceId: workspaceIds[0]
     repository: githubRepository

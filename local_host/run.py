@@ -130,7 +130,7 @@ def prepare(
     stand_in = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
     _, loaded = load_configuration({**env, **environment, **stand_in})
     environment.update(local_secrets(loaded, env))
-    exports = check_exports(data, {t.name for s in loaded.enabled_sources for t in s.tables})
+    exports = check_exports(data, {t.name for s in loaded.enabled_sources for t in s.watched})
     first, last = _time_span(data, exports)
     return Plan(data, out, occurrences, environment, github, first, last)
 

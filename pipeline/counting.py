@@ -158,7 +158,7 @@ class _SettleRule:
         read_through = {
             f"{source.name}/{table.name}": self._mark(source.name, table.name)
             for source in polled
-            for table in source.tables
+            for table in source.watched
             if rules.definitions_for(table.name)
         }
         return settle_decision(

@@ -59,7 +59,7 @@ def fan_out(services: Services) -> FanOutReport:
     now = services.clock.now()
     report = FanOutReport()
     for source in services.rules.enabled_sources:  # a disabled source is configured, not polled
-        for table in source.tables:
+        for table in source.watched:
             try:
                 report.jobs.extend(_fan_out_table(services, source.name, table.name, now))
             except Exception:

@@ -69,7 +69,7 @@ def health(
     }
     tables = []
     for source in rules.enabled_sources:  # a disabled source has no lag to report
-        for table in source.tables:
+        for table in source.watched:
             checkpoint = checkpoints.get((source.name, table.name))
             through = checkpoint.ingested_through if checkpoint else None
             tables.append(

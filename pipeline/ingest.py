@@ -21,10 +21,11 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
+from detection import insights
 from detection.detect import detect
 from detection.kql import build_query
 from detection.records import LogRecord, normalize_rows
-from detection.rules import FailureDefinition
+from detection.rules import Condition, FailureDefinition, LogSource
 from detection.windows import QueryWindow
 from pipeline.counting import CountReport, count_detections, in_transition
 from pipeline.messages import QueryJob
@@ -113,13 +114,7 @@ def _run(services: Services, job: QueryJob) -> JobReport:
         return JobReport(job, "no-definitions")
     window = QueryWindow(job.start, job.end, source.lookback)
     conditions = tuple(d.when for d in definitions)
-    plan = QueryPlan(
-        source.workspace_id,
-        job.table,
-        window,
-        conditions,
-        build_query(job.table, window, conditions, limit=services.settings.max_rows_per_query),
-    )
+    plan = _plan(services, source, job.table, window, conditions)
     holder = f"{job.job_id}:{uuid.uuid4().hex[:12]}"
     hold = timedelta(seconds=services.settings.query_timeout_seconds) + SLOT_MARGIN
     slot = services.query_slots.acquire(holder, services.clock.now(), hold)
@@ -187,6 +182,26 @@ def _run(services: Services, job: QueryJob) -> JobReport:
         report.notices,
     )
     return report
+
+
+def _plan(
+    services: Services,
+    source: LogSource,
+    table: str,
+    window: QueryWindow,
+    conditions: tuple[Condition, ...],
+) -> QueryPlan:
+    """The query for the source's kind: KQL for a workspace's table, Logs Insights for a log
+    group (whose results stop at 10,000 rows whatever `max_rows_per_query` says)."""
+    limit = services.settings.max_rows_per_query
+    if source.kind == "cloudwatch":
+        group = source.log_group(table)
+        query = insights.build_query(window, conditions, limit=min(limit, insights.ROW_LIMIT))
+        return QueryPlan("", table, window, conditions, query, log_group=group.name)
+    workspace = source.workspace_id or ""
+    return QueryPlan(
+        workspace, table, window, conditions, build_query(table, window, conditions, limit=limit)
+    )
 
 
 def detect_and_count(

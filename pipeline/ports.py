@@ -29,13 +29,16 @@ if TYPE_CHECKING:  # annotations only: a trigger that imports a port does not lo
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """What to ask a log source: the table, the window, the conditions and their KQL."""
+    """What to ask a log source: the table, the window, the conditions and their query: KQL for
+    a Log Analytics workspace, or Logs Insights for a CloudWatch `log_group` (`workspace_id`
+    is then empty)."""
 
     workspace_id: str
     table: str
     window: QueryWindow
     conditions: tuple[Condition, ...]
     kql: str
+    log_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ class QuerySlots(Protocol):
 
 
 class LogSource(Protocol):
-    """Where rows come from: Log Analytics, or a folder of exports."""
+    """Where rows come from: Log Analytics, CloudWatch Logs, or a folder of exports."""
 
     def run(self, plan: QueryPlan) -> QueryOutcome: ...
 

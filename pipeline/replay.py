@@ -92,7 +92,7 @@ def replay(services: Services, request: ReplayRequest) -> list[QueryJob]:
             f"source {source.name} is disabled in the rules file (enabled: false): "
             "nothing would query it"
         )
-    watched = [t.name for t in source.tables]
+    watched = [t.name for t in source.watched]
     tables = list(dict.fromkeys(request.tables or watched))
     unknown = sorted(set(tables) - set(watched))
     if unknown:

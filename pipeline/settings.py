@@ -128,6 +128,59 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_LOGS_CA_BUNDLE",
         description="CA bundle for the query endpoint (a corporate proxy).",
     )
+    aws_region: str | None = Field(
+        default=None,
+        alias="FAULTLINE_AWS_REGION",
+        pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+        description="AWS region of the CloudWatch log groups (required by a cloudwatch source).",
+    )
+    aws_role_arn: str | None = Field(
+        default=None,
+        alias="FAULTLINE_AWS_ROLE_ARN",
+        pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/[A-Za-z0-9_+=,.@/-]+$",
+        description=(
+            "IAM role the managed identity assumes (`AssumeRoleWithWebIdentity`) to read "
+            "CloudWatch Logs; its trust policy names the Entra ID tenant as an OIDC provider."
+        ),
+    )
+    aws_web_identity_audience: str = Field(
+        default="api://AzureADTokenExchange",
+        alias="FAULTLINE_AWS_WEB_IDENTITY_AUDIENCE",
+        description="Audience of the Entra ID token given to STS (the IAM OIDC provider's).",
+    )
+    aws_keys_secret: str | None = Field(
+        default=None,
+        alias="FAULTLINE_AWS_KEYS_SECRET",
+        description=(
+            "Fallback without a role: Key Vault secret holding an IAM user's "
+            "`ACCESS_KEY_ID:SECRET_ACCESS_KEY` (re-read hourly, so a rotation takes effect)."
+        ),
+    )
+    aws_sts_endpoint: str | None = Field(
+        default=None,
+        alias="FAULTLINE_AWS_STS_ENDPOINT",
+        description="STS endpoint (default: the region's).",
+    )
+    cloudwatch_endpoint: str | None = Field(
+        default=None,
+        alias="FAULTLINE_CLOUDWATCH_ENDPOINT",
+        description="CloudWatch Logs endpoint (default: the region's; a VPC endpoint).",
+    )
+    cloudwatch_ca_bundle: str | None = Field(
+        default=None,
+        alias="FAULTLINE_CLOUDWATCH_CA_BUNDLE",
+        description="CA bundle for the CloudWatch Logs and STS endpoints (a corporate proxy).",
+    )
+    cloudwatch_query_wait_seconds: int = Field(
+        default=120,
+        ge=5,
+        le=600,
+        alias="FAULTLINE_CLOUDWATCH_QUERY_WAIT_SECONDS",
+        description=(
+            "How long a job waits for a Logs Insights query; one still running is stopped and "
+            "its window split."
+        ),
+    )
     query_timeout_seconds: int = Field(
         default=180,
         ge=10,

@@ -89,6 +89,15 @@ param githubApiUrl string
 @description('Name of the Key Vault secret that holds the GitLab access token (routes to gitlab:group/project).')
 param gitlabTokenSecretName string
 
+@description('AWS region of the CloudWatch log groups (empty: no cloudwatch source).')
+param awsRegion string
+
+@description('IAM role assumed with the managed identity\'s token (AssumeRoleWithWebIdentity) to read CloudWatch Logs.')
+param awsRoleArn string
+
+@description('Name of the Key Vault secret with an AWS access key pair, the fallback without a role.')
+param awsKeysSecretName string
+
 @description('GitLab REST API base URL (self-managed: https://HOST/api/v4, or https://HOST/PATH/api/v4 under a relative URL root).')
 param gitlabApiUrl string
 
@@ -202,6 +211,16 @@ var appSettings = {
   FAULTLINE_GITLAB_TOKEN_SECRET: gitlabTokenSecretName
   FAULTLINE_GITLAB_TIMEOUT_SECONDS: '20'
   FAULTLINE_GITLAB_CA_BUNDLE: ''
+  // CloudWatch Logs (adapters/cloudwatch.py): the identity's Entra ID token is exchanged for the
+  // IAM role's keys by STS; the key pair in Key Vault is the fallback without a role.
+  FAULTLINE_AWS_REGION: awsRegion
+  FAULTLINE_AWS_ROLE_ARN: awsRoleArn
+  FAULTLINE_AWS_WEB_IDENTITY_AUDIENCE: 'api://AzureADTokenExchange'
+  FAULTLINE_AWS_KEYS_SECRET: awsKeysSecretName
+  FAULTLINE_AWS_STS_ENDPOINT: ''
+  FAULTLINE_CLOUDWATCH_ENDPOINT: ''
+  FAULTLINE_CLOUDWATCH_CA_BUNDLE: ''
+  FAULTLINE_CLOUDWATCH_QUERY_WAIT_SECONDS: '120'
   FAULTLINE_ISSUE_TEMPLATE: ''
   FAULTLINE_WORKFLOW_RECHECK_SECONDS: '3600'
   FAULTLINE_NOTICE_REQUEUE_SECONDS: '60'

@@ -3,6 +3,7 @@ rules), rendered through the issue template with its marker signed."""
 
 from __future__ import annotations
 
+from detection.insights import investigate_query
 from detection.issue import DEFAULT_TEMPLATE, EvidenceRow, IssueView, render_body
 from detection.kql import failure_query, issue_query, portal_url
 from detection.markers import marker_signature
@@ -34,8 +35,14 @@ def issue_view(services: Services, notice: FailureNotice, count: int) -> IssueVi
     summary = services.ledger.summary(notice.fingerprint)
     founder = summary.founder if summary else None
     webhook = next((w for w in rules.webhooks if w.name == notice.source), None)
+    source = next((s for s in rules.sources if s.name == notice.source), None)
+    service, language = "Log Analytics", "kusto"
     if webhook is not None:
         kql = f"// {webhook.name}: received from a {webhook.kind} alert webhook, not queried"
+    elif source is not None and source.kind == "cloudwatch":
+        group = source.log_group(notice.table).name
+        kql = investigate_query(group, definition.when, notice.first_seen, notice.last_seen)
+        service, language = "CloudWatch Logs Insights", "sql"
     elif founder:
         kql = failure_query(founder, definition.when, notice.first_seen, notice.last_seen)
     else:
@@ -65,6 +72,8 @@ def issue_view(services: Services, notice: FailureNotice, count: int) -> IssueVi
         samples=list(summary.samples) if summary else [],
         context=dict(founder.context) if founder else {},
         kql=kql,
+        query_service=service,
+        query_language=language,
         portal_url=portal_url(workspace, kql, notice.first_seen, notice.last_seen)
         if workspace
         else None,

@@ -1,5 +1,6 @@
 """The timer and the query queue, run as the host runs them on a fresh instance, load neither
-GitHub's client nor Key Vault's: only the issue workflow needs them. Nor, without Application
+GitHub's client nor Key Vault's: only the issue workflow needs them; nor boto3 without a
+cloudwatch source. Nor, without Application
 Insights configured, the OpenTelemetry SDK or the Azure Monitor distro: they are loaded only to
 send Faultline's telemetry there."""
 
@@ -59,6 +60,9 @@ def test_the_timer_and_the_query_path_load_no_github_key_vault_or_telemetry_sdk(
         "azure.keyvault",
         "opentelemetry.sdk",
         "azure.monitor.opentelemetry",
+        "boto3",
+        "botocore",
+        "adapters.cloudwatch",
     )
     loaded = [m for m in report["modules"] if any(m == h or m.startswith(h + ".") for h in heavy)]
     assert loaded == []

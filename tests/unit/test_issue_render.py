@@ -233,3 +233,13 @@ def test_an_hourly_tally_kept_batch_by_batch_matches_one_kept_all_at_once(batche
         (hour, sum(1 for m in everything if m.replace(minute=0) == hour))
         for hour, _ in hourly_counts({}, newest)
     ]
+
+
+def test_a_cloudwatch_failure_says_where_its_query_runs() -> None:
+    query = "fields @timestamp, @logStream, @message\n| filter @message like /(?i)ERROR/"
+    body = render_body(
+        view(kql=query, query_service="CloudWatch Logs Insights", query_language="sql")
+    )
+    assert "Run this in CloudWatch Logs Insights:" in body
+    assert f"```sql\n{query}\n```" in body
+    assert "Run this in Log Analytics" in render_body(view())
