@@ -9,11 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from local_host.azurite import Azurite, start_azurite
 from local_host.host import FunctionTable, SimulatedClock
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests judge results, not speed: on 2 shared cores an example can take longer than
+# Hypothesis's 200 ms deadline, or generate slowly, without anything being wrong.
+settings.register_profile("faultline", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("faultline")
 
 # function_app checks the configuration as it starts, as it would in the host.
 os.environ.setdefault("AzureWebJobsStorage", "UseDevelopmentStorage=true")
