@@ -303,8 +303,9 @@ def _create_or_adopt(
         issue_body(services, view, state.repository),
         list(request.labels),
     )
-    _save(services, _showing(state, issue, count, audit.now))
-    audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}")
+    _save(services, _showing(state, issue, count, audit.now).with_changes(run=notice.run))
+    by_run = f" (run {notice.run})" if notice.run else ""
+    audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}{by_run}")
     _annotated(services, view, state.repository, issue.number)
     _changed(services, audit, "created", issue)
     emit_issue_event(services, "issue-created", notice, state.repository, issue.number, issue.url)

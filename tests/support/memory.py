@@ -336,6 +336,9 @@ class MemoryIssueStates:
             if group == fingerprint and s.number is not None
         )
 
+    def every(self) -> list[IssueState]:
+        return [s for s in self.states.values() if s.number is not None]
+
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         state, _ = self.follow_ups.get((fingerprint, repository), ("recurred", None))
         if state == "finishing":
