@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from durabletask import task
 from pydantic import ValidationError
 
 from detection.markers import find_marker
@@ -16,17 +17,21 @@ from pipeline.ports import IssueState
 from pipeline.undo import (
     UNDONE_LABEL,
     Undone,
+    UndoPlan,
     UndoRequest,
     UndoStep,
+    UndoTarget,
     plan_undo,
     preview,
     undo_issue,
 )
 from pipeline.workflow.activities import sync_issue
-from pipeline.workflow.messages import Synced
+from pipeline.workflow.messages import Synced, Wait
+from pipeline.workflow.undo_orchestrator import ISSUES_PER_GENERATION, undo_run
 from scripts.undo import main
 from tests.support.failures import group_id
 from tests.unit.test_issue_workflow import SHOP, Flow
+from tests.unit.test_orchestrator import Call, Context, Failed, Timer
 
 pytestmark = pytest.mark.unit
 
@@ -158,3 +163,63 @@ def test_the_cli_previews_then_closes_through_the_same_code(capsys) -> None:
     assert all(flow.services.issues.peek(g, SHOP).number is None for g in groups)  # type: ignore[union-attr]
     assert main(["--run", "nope"], services=flow.services) == 2
     assert group_id("a") in groups
+
+
+def _orchestrate(plan: UndoPlan, answers: list[Any]) -> tuple[list[Any], Any, Context]:
+    """Step the undo's orchestrator, answering its activity calls in order (then `undone`)."""
+    ctx = Context()
+    steps = undo_run(ctx, plan.payload())  # type: ignore[arg-type]
+    taken: list[Any] = []
+    sent: Any = None
+    thrown: BaseException | None = None
+    try:
+        while True:
+            step = steps.throw(thrown) if thrown else steps.send(sent)
+            thrown, sent = None, None
+            taken.append(step)
+            if isinstance(step, Timer):
+                ctx.current_utc_datetime += step.after
+                continue
+            reply = answers.pop(0) if answers else Undone(outcome="closed").payload()
+            if isinstance(reply, Failed):
+                thrown = task.TaskFailedError(str(reply), reply)  # type: ignore[arg-type]
+            else:
+                sent = reply
+    except StopIteration as stop:
+        return taken, stop.value, ctx
+
+
+def _plan(targets: int, next_: int = 0) -> UndoPlan:
+    return UndoPlan(
+        undo_id="undo-0011223344556677",
+        groups="mute",
+        reason=f"undo of run {RUN}",
+        targets=tuple(
+            UndoTarget(fingerprint=group_id(str(i)), repository=SHOP, number=i + 1)
+            for i in range(targets)
+        ),
+        next=next_,
+    )
+
+
+def test_the_orchestrator_restarts_its_history_every_few_issues_and_resumes_there() -> None:
+    taken, output, ctx = _orchestrate(_plan(60), [])
+    numbers = [s.input["target"]["number"] for s in taken if isinstance(s, Call)]
+    assert numbers == list(range(1, ISSUES_PER_GENERATION + 1)) and output is None
+    assert ctx.continued_with is not None and ctx.continued_with["next"] == ISSUES_PER_GENERATION
+    taken, output, _ = _orchestrate(_plan(60, next_=50), [])
+    assert [s.input["target"]["number"] for s in taken] == list(range(51, 61))
+    assert output == {"undo": "undo-0011223344556677", "done": 60}
+
+
+def test_the_orchestrator_waits_as_github_asks_and_backs_off_when_it_keeps_failing() -> None:
+    wait = Wait(wait_seconds=42, reason="secondary limit", exact=True).payload()
+    taken, output, _ = _orchestrate(_plan(2), [wait, Failed("down"), Failed("down")])
+    assert [type(s).__name__ for s in taken] == [
+        "Call", "Timer", "Call", "Timer", "Call", "Timer", "Call", "Call",
+    ]  # fmt: skip
+    timers = [s.after for s in taken if isinstance(s, Timer)]
+    assert timers == [timedelta(seconds=42), timedelta(minutes=1), timedelta(minutes=2)]
+    first = [s.input["target"]["number"] for s in taken if isinstance(s, Call)]
+    assert first == [1, 1, 1, 1, 2], "the same issue until it is done"
+    assert output["done"] == 2
