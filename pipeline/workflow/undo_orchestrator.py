@@ -2,9 +2,10 @@
 
 It only sequences, like the issue workflow's: GitHub's rate limits come back from the activity
 as a wait (a durable timer of exactly the asked length), GitHub failing beyond the activity's
-retries is waited out with backoff, and every few issues the orchestration continues as new with
-how far it got, so its replayed history stays short and a crash resumes at the next issue. The
-activity is idempotent, so an issue retried after a lost response is not closed twice.
+retries is waited out with backoff, and every few issues (or failed rounds) the orchestration
+continues as new with how far it got, so its replayed history stays short and a crash resumes at
+the issue it was on. The activity is idempotent, so an issue retried after a lost response is
+not closed twice.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pipeline.workflow.messages import Wait
 from pipeline.workflow.orchestrator import GITHUB_RETRY, Steps
 
 ISSUES_PER_GENERATION = 25
+FAILED_ROUNDS_PER_GENERATION = 10
 MAX_BACKOFF = timedelta(minutes=15)
 
 
@@ -42,6 +44,9 @@ def undo_run(ctx: task.OrchestrationContext, payload: dict[str, Any]) -> Steps:
             failed_rounds += 1
             backoff = min(timedelta(minutes=2 ** min(failed_rounds - 1, 8)), MAX_BACKOFF)
             yield ctx.create_timer(ctx.current_utc_datetime + backoff)
+            if failed_rounds % FAILED_ROUNDS_PER_GENERATION == 0:  # a long outage: keep it short
+                ctx.continue_as_new(plan.model_copy(update={"next": done}).payload())
+                return None
             continue
         if isinstance(result, Wait):  # GitHub asked to wait: exactly that long
             yield ctx.create_timer(

@@ -223,3 +223,10 @@ def test_the_orchestrator_waits_as_github_asks_and_backs_off_when_it_keeps_faili
     first = [s.input["target"]["number"] for s in taken if isinstance(s, Call)]
     assert first == [1, 1, 1, 1, 2], "the same issue until it is done"
     assert output["done"] == 2
+
+
+def test_a_long_outage_restarts_the_history_at_the_issue_it_was_on() -> None:
+    taken, output, ctx = _orchestrate(_plan(3, next_=1), [Failed("down")] * 10)
+    assert output is None and ctx.continued_with is not None
+    assert ctx.continued_with["next"] == 1
+    assert [s.after for s in taken if isinstance(s, Timer)][-1] == timedelta(minutes=15)
