@@ -5,7 +5,8 @@ issues (from the issue state table) by failure definition, fingerprints, the tim
 out to create them, or the replay run that created them; every selector given must hold. By
 default it only previews: the issues it would close. Confirmed, it closes each one as not
 planned with a comment and the `faultline:undone` label, and then either mutes its group (the
-issue keeps its marker: occurrences are still counted, nothing is updated or reopened) or
+issue keeps its marker and gets `faultline:mute`: occurrences are still counted, nothing is
+updated or reopened until someone takes the label off) or
 forgets it (the marker comes off the issue and the state row is cleared: the next occurrence
 opens a new issue, for a rule that has since been fixed).
 
@@ -33,6 +34,7 @@ from pydantic import (
     model_validator,
 )
 
+from detection.lifecycle import MUTE_LABEL
 from detection.markers import find_marker
 from pipeline.ports import (
     IssueState,
@@ -265,8 +267,11 @@ def _close(github: IssueTracker, step: UndoStep) -> Literal["closed", "already-c
             + f"\n\n{marker}",
         )
     changes: dict[str, object] = {}
-    if UNDONE_LABEL not in issue.labels:
-        changes["labels"] = [*issue.labels, UNDONE_LABEL]
+    # the mute label too: GitLab closes without a reason, and would read the close as resolved
+    wanted = [UNDONE_LABEL, MUTE_LABEL] if step.groups == "mute" else [UNDONE_LABEL]
+    missing = [label for label in wanted if label not in issue.labels]
+    if missing:
+        changes["labels"] = [*issue.labels, *missing]
     if issue.state == "open":
         changes.update(state="closed", state_reason="not_planned")
     if step.groups == "forget" and find_marker(issue.body) == target.fingerprint:
