@@ -6,6 +6,7 @@ functions are on the Blueprint in `workflow_functions.py`);
 timer (settle) -> operations whose cause can no longer arrive are counted;
 alert webhook (HTTP) -> alerts queue -> records detected, grouped and counted the same way
 GitHub webhook (HTTP, signed) -> github-events queue -> follow what people did to an issue
+undo (HTTP) -> preview, or a Durable orchestration that closes what a bad run opened
 
 Each trigger imports its use case when it first runs, so indexing the app (every cold start)
 loads only the Functions libraries, and the configuration check runs in a thread while the host
@@ -124,7 +125,31 @@ def replay_window(req: func.HttpRequest) -> func.HttpResponse:
         return _json(400, {"error": "invalid replay request", "problems": problems})
     except ReplayRejected as error:
         return _json(400, {"error": str(error)})
-    return _json(202, {"queued": len(jobs), "jobs": [j.job_id for j in jobs]})
+    run = jobs[0].run if jobs else None
+    return _json(202, {"run": run, "queued": len(jobs), "jobs": [j.job_id for j in jobs]})
+
+
+@app.route(route="undo", methods=["POST"])
+@app.durable_client_input(client_name="client")
+def undo_bad_run(req: func.HttpRequest, client: df.SyncDurableFunctionsClient) -> func.HttpResponse:
+    """Undo a bad run: `{"run" | "definition" | "fingerprints" | "start"/"end", "groups"?,
+    "confirm"?}`; previews unless confirmed, then closes in a Durable orchestration."""
+    from pydantic import ValidationError
+
+    from adapters.durable import DurableWorkflowStarter
+    from pipeline.undo import UndoRejected, UndoRequest, plan_undo, preview, start_undo
+
+    try:
+        request = UndoRequest.model_validate_json(req.get_body() or b"")
+        plan = plan_undo(services(), request)
+    except ValidationError as error:
+        problems = [f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in error.errors()]
+        return _json(400, {"error": "invalid undo request", "problems": problems})
+    except UndoRejected as error:
+        return _json(400, {"error": str(error)})
+    if not request.confirm:
+        return _json(200, preview(plan))
+    return _json(202, start_undo(services(), plan, DurableWorkflowStarter(client)))
 
 
 @app.route(route="alerts/{source}", methods=["POST"])

@@ -95,3 +95,19 @@ def record_audit(entry: dict) -> None:  # type: ignore[type-arg]
     from pipeline.workflow.messages import AuditNote
 
     record(services(), AuditNote.model_validate(entry))
+
+
+@blueprint.orchestration_trigger(context_name="ctx")
+def undo_run(ctx: task.OrchestrationContext, plan: dict[str, Any]) -> Generator[Any, Any, Any]:
+    """Close each issue a confirmed undo selected, paced, resumable; side effects in activities."""
+    from pipeline.workflow.undo_orchestrator import undo_run as orchestrate
+
+    return (yield from orchestrate(ctx, plan))
+
+
+@blueprint.activity_trigger(input_name="step")
+def undo_step(step: dict) -> dict:  # type: ignore[type-arg]
+    from pipeline.undo import UndoStep
+    from pipeline.undo import undo_issue as undo
+
+    return undo(services(), UndoStep.model_validate(step)).payload()

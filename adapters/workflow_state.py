@@ -76,6 +76,7 @@ class TableIssueStates:
             keep_open=bool(entity.get("KeepOpen")),
             resolved_in=entity.get("ResolvedIn"),
             merged_into=entity.get("MergedInto"),
+            run=entity.get("Run"),
             etag=entity.metadata["etag"],
         )
 
@@ -101,6 +102,7 @@ class TableIssueStates:
             "KeepOpen": state.keep_open,
             "ResolvedIn": state.resolved_in,
             "MergedInto": state.merged_into,
+            "Run": state.run,
         }
         entity = {k: v for k, v in entity.items() if v is not None}
         try:
@@ -129,6 +131,14 @@ class TableIssueStates:
             for row in rows
             if row.get("Number") is not None and not row["RowKey"].endswith("|follow-up")
         )
+
+    def every(self) -> list[IssueState]:
+        """Read in one pass over the table; an undo runs rarely, and is bounded by its caller."""
+        return [
+            self._state(row["PartitionKey"], row["Repository"], row)
+            for row in self._table.query_entities("Number ge 0")
+            if not row["RowKey"].endswith("|follow-up")
+        ]
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         """Leave word for the failure's running workflow that it recurred, so it syncs again

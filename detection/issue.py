@@ -21,8 +21,10 @@ from datetime import datetime
 import jinja2
 
 from detection import markdown
+from detection.known_issues import issue_section
 from detection.markers import marker
 from detection.redaction import redact
+from detection.rules import KnownIssue
 
 GITHUB_BODY_LIMIT = 65_536
 TITLE_LIMIT = 256
@@ -108,6 +110,8 @@ class IssueView:
     tables: Mapping[str, int] = field(default_factory=dict)
     preface: str = ""
     """Faultline's own opening line (`Regression of #12.`), shown before everything else."""
+    known_issue: KnownIssue | None = None
+    """The rules file's `annotate` entry that covers this failure, shown in a section of its own."""
 
 
 DEFAULT_TEMPLATE = """\
@@ -134,7 +138,8 @@ DEFAULT_TEMPLATE = """\
 {% for name, value in context %}| **{{ name }}** | {{ value }} |
 {% endfor %}
 {{ chart }}
-
+{% if known_issue %}
+{{ known_issue }}{% endif %}
 ## Error
 
 {{ error_block }}
@@ -226,6 +231,7 @@ def render_body(
         trace = f"{error_text}\n\n{stack_text}" if stack_text else error_text
         return f"{marker(view.fingerprint, signature)}\n" + compiled.render(
             preface=view.preface,
+            known_issue=issue_section(view.known_issue) if view.known_issue else "",
             severity=view.severity,
             category=markdown.prose(view.category),
             definition=view.definition,

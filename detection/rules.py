@@ -30,7 +30,7 @@ import re
 import unicodedata
 import zoneinfo
 from collections.abc import Mapping
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from typing import Annotated, Any, Literal, Protocol
 
 import re2  # google-re2
@@ -41,6 +41,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    HttpUrl,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -1145,6 +1146,75 @@ class Notifications(_Model):
         return problems
 
 
+class KnownIssueMatch(_Model):
+    """What a known issue matches; every test given must hold (at least one is given)."""
+
+    fingerprints: tuple[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")], ...] = Field(
+        default=(), description="Groups (the fingerprint an issue's `/faultline why` shows)."
+    )
+    exception_types: tuple[Annotated[str, StringConstraints(min_length=1)], ...] = Field(
+        default=(),
+        description=(
+            "Exception types, compared whole and case-sensitively (`System.TimeoutException`)."
+        ),
+    )
+    message: str | None = Field(
+        default=None,
+        description=(
+            "An RE2 regular expression found anywhere in the failure's (redacted) message, as a "
+            "condition's `regex` is."
+        ),
+    )
+    definitions: tuple[Name, ...] = Field(
+        default=(), description="Failure definitions (by name) whose failures it covers."
+    )
+
+    @field_validator("message")
+    @classmethod
+    def _message_is_re2(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            compile_regex(pattern)
+        return pattern
+
+    @model_validator(mode="after")
+    def _tests_something(self) -> KnownIssueMatch:
+        if not (self.fingerprints or self.exception_types or self.message or self.definitions):
+            raise ValueError(
+                "a known issue matches by at least one of fingerprints, exception_types, "
+                "message or definitions"
+            )
+        return self
+
+
+class KnownIssue(_Model):
+    """A failure whose cause is known: `suppress` counts it without an issue; `annotate` puts
+    the cause, the workaround and links on its issue and in the coding agent's instructions."""
+
+    name: Name
+    match: KnownIssueMatch
+    action: Literal["suppress", "annotate"]
+    expires: date | None = Field(
+        default=None,
+        description=(
+            "The last day (UTC) the entry applies; from the next day on its failures are "
+            "handled as if it were not there."
+        ),
+    )
+    cause: str = Field(default="", max_length=2000, description="What is known to cause it.")
+    workaround: str = Field(
+        default="", max_length=2000, description="What to do about it meanwhile."
+    )
+    links: tuple[HttpUrl, ...] = Field(
+        default=(), max_length=10, description="Where to read more (a runbook, the tracking issue)."
+    )
+
+    @model_validator(mode="after")
+    def _annotation_says_something(self) -> KnownIssue:
+        if self.action == "annotate" and not (self.cause or self.workaround or self.links):
+            raise ValueError("an annotate entry needs a cause, a workaround or links to show")
+        return self
+
+
 class Rules(_Model):
     """The validated rules file."""
 
@@ -1161,6 +1231,14 @@ class Rules(_Model):
     correlation: Correlation = Correlation()
     redaction: Redaction = Redaction()
     notifications: Notifications = Notifications()
+    known_issues: tuple[KnownIssue, ...] = Field(
+        default=(),
+        description=(
+            "Failures whose cause is known, each suppressed (counted, no issue) or annotated "
+            "(its issue and the agent's instructions carry the cause and the workaround); the "
+            "first entry that matches, and has not expired, applies."
+        ),
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Rules:
@@ -1246,9 +1324,28 @@ class Rules(_Model):
         problems += self._gitlab_assignments()
         routes = [route.name for route in self.routing.routes if route.name]
         problems.extend(self.notifications.problems(definition_names, routes))
+        problems.extend(self._known_issue_problems(definition_names))
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _known_issue_problems(self, definitions: list[str]) -> list[str]:
+        names = [entry.name for entry in self.known_issues]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        problems = (
+            [f"known_issues: names must be unique; used twice: {', '.join(repeated)}"]
+            if repeated
+            else []
+        )
+        for index, entry in enumerate(self.known_issues):
+            for unknown in entry.match.definitions:
+                if unknown not in definitions:
+                    hint = did_you_mean(closest(unknown, definitions))
+                    problems.append(
+                        f"known_issues[{index}] ({entry.name}).match.definitions: names an "
+                        f"unknown failure definition: {unknown}" + (f"; {hint}" if hint else "")
+                    )
+        return problems
 
     def _gitlab_assignments(self) -> list[str]:
         """Copilot's coding agent exists only on GitHub: a route to GitLab (or the default

@@ -64,9 +64,10 @@ def in_transition(services: Services) -> bool:
 
 
 def count_detections(
-    services: Services, source: str, detections: Sequence[Detection]
+    services: Services, source: str, detections: Sequence[Detection], run: str | None = None
 ) -> CountReport:
-    """Group, correlate and count the detections of one job."""
+    """Group, correlate and count the detections of one job; `run` names the replay it belongs
+    to, which a notice it sends carries (rows the settle sweep counts later carry none)."""
     report = CountReport()
     if not detections:
         return report
@@ -100,7 +101,7 @@ def count_detections(
             settled.append(settled_key)
     placed_now = {(p.occurrence.table, p.occurrence.record_id) for p in placements}
     report.held = sum(1 for o in occurrences if (o.table, o.record_id) not in placed_now)
-    _record(services, placements, report)
+    _record(services, placements, report, run)
     for key in settled:
         services.operations.placed(key)
     return report
@@ -204,7 +205,12 @@ def _fold_previous_versions(services: Services, occurrences: Sequence[Occurrence
         services.grouping.alias(sorted(pairs), first_claim=True)
 
 
-def _record(services: Services, placements: Sequence[Placement], report: CountReport) -> None:
+def _record(
+    services: Services,
+    placements: Sequence[Placement],
+    report: CountReport,
+    run: str | None = None,
+) -> None:
     by_group: dict[str, list[Counted]] = defaultdict(list)
     for placement in placements:
         group = services.grouping.resolve(placement.group)
@@ -218,11 +224,11 @@ def _record(services: Services, placements: Sequence[Placement], report: CountRe
         if entry.added:
             services.metrics.count(OCCURRENCES, entry.added, definition=entry.definition)
         if entry.handoff_pending and entry.incidents:
-            _hand_off(services, entry)
+            _hand_off(services, entry, run)
             report.notices += 1
 
 
-def _hand_off(services: Services, entry: LedgerEntry) -> None:
+def _hand_off(services: Services, entry: LedgerEntry, run: str | None) -> None:
     """Tell the issue workflow; the ledger's pending flag makes a crash here resend, not lose.
 
     Only a group with a root counted is handed off (`_record`): evidence can be counted before
@@ -231,7 +237,7 @@ def _hand_off(services: Services, entry: LedgerEntry) -> None:
     route and labels the issue would keep. The root's own recording, moments later, sends it."""
     if entry.threshold_crossed_at is None:
         raise ValueError(f"group {entry.fingerprint} is handed off before it crossed")
-    notice = FailureNotice.of(entry)
+    notice = FailureNotice.of(entry, run)
     services.failure_queue.send(notice.model_dump_json())
     services.ledger.mark_handed_off(entry)
     services.metrics.count(NOTICES, definition=entry.definition)

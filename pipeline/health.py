@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from detection.known_issues import expired
 from detection.rules import RulesError
 from pipeline.services import Services
 from pipeline.settings import SettingsError
@@ -50,6 +51,10 @@ def health(
             "sources": [s.name for s in rules.enabled_sources],
             "disabled_sources": [s.name for s in rules.sources if not s.enabled],
             "failure_definitions": len(rules.failures),
+            "known_issues": {  # an entry past its expiry no longer suppresses: say which
+                "in_force": [k.name for k in rules.known_issues if not expired(k, now)],
+                "expired": [k.name for k in rules.known_issues if expired(k, now)],
+            },
         }
     }
     try:

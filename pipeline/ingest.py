@@ -132,7 +132,7 @@ def _run(services: Services, job: QueryJob) -> JobReport:
         if halves is not None:
             origin = "replay" if job.origin == "replay" else "split"
             report.follow_up_jobs = [
-                QueryJob.for_window(job.source, job.table, w, origin) for w in halves
+                QueryJob.for_window(job.source, job.table, w, origin, job.run) for w in halves
             ]
             for follow_up in report.follow_up_jobs:
                 services.query_queue.send(follow_up.model_dump_json())
@@ -164,7 +164,7 @@ def _run(services: Services, job: QueryJob) -> JobReport:
         )
     report.rejected_rows = len(normalized.rejected)
     report.detections, counted = detect_and_count(
-        services, job.source, normalized.records, definitions
+        services, job.source, normalized.records, definitions, run=job.run
     )
     report.new_occurrences, report.notices = counted.new_occurrences, counted.notices
     report.held = counted.held
@@ -209,12 +209,13 @@ def detect_and_count(
     source: str,
     records: Sequence[LogRecord],
     definitions: Sequence[FailureDefinition],
+    run: str | None = None,
 ) -> tuple[int, CountReport]:
     """Judge records against the definitions, then group, correlate and count them: the step a
     query job's rows and an alert webhook's records (`pipeline.alerts`) share. Returns how many
     detections there were and what counting did."""
     detections = detect(records, definitions, with_previous=in_transition(services))
-    return len(detections), count_detections(services, source, detections)
+    return len(detections), count_detections(services, source, detections, run=run)
 
 
 def _wait_for_a_slot(services: Services, job: QueryJob) -> JobReport:

@@ -24,6 +24,8 @@ class QueryJob(BaseModel):
     end: AwareDatetime
     origin: Literal["timer", "replay", "split", "throttled"] = "timer"
     throttled_attempts: int = Field(default=0, ge=0, le=1000)
+    run: str | None = Field(default=None, pattern=r"^replay-[0-9a-f]{16}$")
+    """The replay this job belongs to (its halves and retries too), so issues it opens say so."""
 
     @model_validator(mode="after")
     def _ordered(self) -> QueryJob:
@@ -33,7 +35,12 @@ class QueryJob(BaseModel):
 
     @classmethod
     def for_window(
-        cls, source: str, table: str, window: QueryWindow, origin: str = "timer"
+        cls,
+        source: str,
+        table: str,
+        window: QueryWindow,
+        origin: str = "timer",
+        run: str | None = None,
     ) -> QueryJob:
         return cls.model_validate(
             {
@@ -43,6 +50,7 @@ class QueryJob(BaseModel):
                 "start": window.start,
                 "end": window.end,
                 "origin": origin,
+                "run": run,
             }
         )
 
@@ -70,9 +78,11 @@ class FailureNotice(BaseModel):
     role: str | None = Field(default=None, max_length=500)
     fields: dict[str, Any] = Field(default_factory=dict, max_length=32)
     """The founding record's values of the fields routing conditions read."""
+    run: str | None = Field(default=None, max_length=64)
+    """The replay whose job crossed the threshold, recorded on the issue it creates (undo)."""
 
     @classmethod
-    def of(cls, entry: LedgerEntry) -> FailureNotice:
+    def of(cls, entry: LedgerEntry, run: str | None = None) -> FailureNotice:
         """The notice of a group as the ledger holds it now, routed by its founding record."""
         founder = entry.founder
         if founder is None:
@@ -91,6 +101,7 @@ class FailureNotice(BaseModel):
             threshold_crossed_at=entry.threshold_crossed_at or entry.last_seen,
             role=founder.role,
             fields=founder.routing_fields(),
+            run=run,
         )
 
     @field_validator("fields")

@@ -355,6 +355,8 @@ class IssueState:
     """The version `/faultline resolve in <version>` named."""
     merged_into: str | None = None
     """The group `/faultline merge` folded this one into (what `/faultline unmerge` undoes)."""
+    run: str | None = None
+    """The replay whose notice created the issue, so an undo can select what a run made."""
     etag: str | None = None
 
     def with_changes(self, **changes: Any) -> IssueState:
@@ -373,6 +375,10 @@ class IssueStates(Protocol):
         ...
 
     def issues_of(self, fingerprint: str) -> list[tuple[str, int]]: ...
+
+    def every(self) -> list[IssueState]:
+        """Every group's issue state that names an issue (an undo selects among them)."""
+        ...
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         """Leave word for the running workflow; False when it has already made its last check."""

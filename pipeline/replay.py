@@ -12,6 +12,7 @@ A request is bounded before anything is queued: tables named twice count once, a
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -25,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 
-from detection.windows import floor_to_second, slice_range
+from detection.windows import floor_to_second, job_id, slice_range
 from pipeline.messages import QueryJob
 from pipeline.retention import retained_since
 from pipeline.services import Services
@@ -82,6 +83,13 @@ def _ceil_to_second(moment: datetime) -> datetime:
     return floored if floored == moment else floored + timedelta(seconds=1)
 
 
+def run_id(source: str, jobs: list[str]) -> str:
+    """The replay's run id, from the jobs it queues: a repeated replay is the same run (it
+    counts nothing twice, and the issues either made are undone together)."""
+    digest = hashlib.sha256("\n".join([source, *jobs]).encode()).hexdigest()
+    return f"replay-{digest[:16]}"
+
+
 def replay(services: Services, request: ReplayRequest) -> list[QueryJob]:
     try:
         source = services.rules.source(request.source)
@@ -115,10 +123,14 @@ def replay(services: Services, request: ReplayRequest) -> list[QueryJob]:
             f"the window needs {per_table * len(tables)} jobs (max {MAX_REPLAY_JOBS}); "
             "replay less at once"
         )
-    jobs = [
-        QueryJob.for_window(source.name, table, window, "replay")
+    windows = [
+        (table, window)
         for table in tables
         for window in slice_range(start, end, source.max_window, source.lookback, per_table)
+    ]
+    run = run_id(source.name, [job_id(source.name, table, window) for table, window in windows])
+    jobs = [
+        QueryJob.for_window(source.name, table, window, "replay", run) for table, window in windows
     ]
     for job in jobs:
         services.query_queue.send(job.model_dump_json())

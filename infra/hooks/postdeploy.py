@@ -27,6 +27,7 @@ EXPECTED_FUNCTIONS = (
     "deliver_notifications",
     "record_poisoned_notification",
     "replay_window",
+    "undo_bad_run",
     "health_check",
     "receive_alert",
     "detect_alert",
@@ -42,6 +43,8 @@ EXPECTED_FUNCTIONS = (
     "assignment_decision",
     "assign_issue",
     "record_audit",
+    "undo_run",
+    "undo_step",
 )
 ATTEMPTS = 8
 

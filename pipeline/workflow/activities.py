@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from detection.issue import title
 from detection.lifecycle import interpret, mute_labels, muted
+from pipeline.known_issues import audit_match
 from pipeline.lifecycle import changed, describe, steer
 from pipeline.messages import FailureNotice
 from pipeline.metrics import GITHUB_BUDGET, ISSUES, POISONED, TIME_TO_ISSUE, log_fields
@@ -37,6 +38,7 @@ from pipeline.workflow.notify_events import emit_issue_event
 from pipeline.workflow.view import issue_body, issue_view
 
 if TYPE_CHECKING:
+    from detection.issue import IssueView
     from detection.occurrence import Occurrence
 
 log = logging.getLogger(__name__)
@@ -301,8 +303,10 @@ def _create_or_adopt(
         issue_body(services, view, state.repository),
         list(request.labels),
     )
-    _save(services, _showing(state, issue, count, audit.now))
-    audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}")
+    _save(services, _showing(state, issue, count, audit.now).with_changes(run=notice.run))
+    by_run = f" (run {notice.run})" if notice.run else ""
+    audit("created", issue.number, f"{count} occurrence(s) of {notice.definition}{by_run}")
+    _annotated(services, view, state.repository, issue.number)
     _changed(services, audit, "created", issue)
     emit_issue_event(services, "issue-created", notice, state.repository, issue.number, issue.url)
     waited = services.clock.now() - notice.first_seen  # a row stamped ahead of our clock: 0
@@ -382,6 +386,7 @@ def _refresh(
             issue.number,
             f"{count} occurrence(s), last seen {notice.last_seen:%Y-%m-%d %H:%M} UTC",
         )
+        _annotated(services, view, state.repository, issue.number)
         _changed(services, audit, "updated", issue)
     interval = services.rules.dedup.comment_interval
     due = state.last_comment_at is None or audit.now - state.last_comment_at >= interval
@@ -509,6 +514,7 @@ def _regress(
             ),
         )
         audit("reopened", issue.number, note)
+        _annotated(services, view, state.repository, issue.number)
         _changed(services, audit, "reopened", reopened)
         emit_issue_event(
             services,
@@ -540,6 +546,7 @@ def _regress(
         )
     _save(services, _showing(state, linked, count, audit.now))
     audit(action, linked.number, f"regression of #{issue.number}")
+    _annotated(services, view, state.repository, linked.number)
     if action == "created":
         _changed(services, audit, "created", linked)
         emit_issue_event(
@@ -627,6 +634,12 @@ def _showing(state: IssueState, issue: IssueRef, count: int, now: datetime) -> I
         last_comment_at=now,
         assigned=False,
     )
+
+
+def _annotated(services: Services, view: IssueView, repository: str, number: int) -> None:
+    """Audit, once per group, that its issue carries a known issue's section."""
+    if view.known_issue is not None:
+        audit_match(services, view.known_issue, view.fingerprint, repository, number)
 
 
 def _save(services: Services, state: IssueState) -> IssueState:

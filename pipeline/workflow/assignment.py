@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 
+from detection.known_issues import agent_note
 from detection.routing import tracker_of
 from detection.scheduling import in_business_hours, next_business_start
+from pipeline.known_issues import covering
 from pipeline.metrics import ASSIGNMENTS, log_fields
 from pipeline.ports import (
     COPILOT_LOGIN,
@@ -125,7 +127,10 @@ def _assign_now(
     repository, number = request.repository, request.issue
     if number is None:
         raise ValueError(f"{request.fingerprint}: an assignment step without its issue")
-    instructions = f"{assignment.custom_instructions}\n\n{UNTRUSTED_NOTE}".strip()
+    known = covering(services, request.fingerprint, request.notice.definition)
+    note = agent_note(known) if known is not None and known.action == "annotate" else ""
+    asked = "\n\n".join(p for p in (assignment.custom_instructions, note) if p)
+    instructions = f"{asked}\n\n{UNTRUSTED_NOTE}".strip()
     if assignment.kind == "copilot":
         agent = {
             key: value
@@ -165,7 +170,7 @@ def _assign_now(
         if assignment.claude_trigger in ("label", "both"):
             github.add_labels(repository, number, [assignment.claude_label])
         if assignment.claude_trigger in ("mention", "both"):
-            asked = assignment.custom_instructions or "Investigate this failure."
+            asked = asked or "Investigate this failure."
             github.comment(repository, number, f"@claude {asked}\n\n{UNTRUSTED_NOTE}")
         audit("assigned", number, f"Claude via {assignment.claude_trigger}")
         _outcome(services, request, "assigned", f"Claude via {assignment.claude_trigger}")

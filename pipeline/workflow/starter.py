@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 
 from detection.routing import route_failure
+from pipeline.known_issues import audit_match, covering
 from pipeline.messages import FailureNotice
 from pipeline.metrics import POISONED, log_fields
 from pipeline.notify import emit_trouble
@@ -29,7 +30,8 @@ def instance_id(fingerprint: str, repository: str, strategy: str) -> str:
 
 
 def start_workflow(services: Services, body: str, starter: WorkflowStarter) -> str:
-    """Start the failure's orchestration, or tell the running one that its failure recurred."""
+    """Start the failure's orchestration, or tell the running one that its failure recurred;
+    a failure a `suppress` known issue covers starts nothing."""
     notice = FailureNotice.model_validate_json(body)
     rules = services.rules
     definition = rules.definition(notice.definition)
@@ -42,6 +44,11 @@ def start_workflow(services: Services, body: str, starter: WorkflowStarter) -> s
         category=definition.category,
         fields=notice.fields,
     )
+    known = covering(services, notice.fingerprint, notice.definition)
+    if known is not None and known.action == "suppress":
+        # counted all the same (the ledger has it); only the issue is not made
+        audit_match(services, known, notice.fingerprint, route.repository, None)
+        return "suppressed"
     identifier = instance_id(notice.fingerprint, route.repository, rules.dedup.strategy)
     request = WorkflowRequest(
         notice=notice,

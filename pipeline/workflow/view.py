@@ -9,6 +9,7 @@ from detection.kql import failure_query, issue_query, portal_url
 from detection.markers import marker_signature
 from detection.occurrence import Occurrence
 from detection.tally import hourly_counts
+from pipeline.known_issues import covering
 from pipeline.messages import FailureNotice
 from pipeline.services import Services
 
@@ -51,6 +52,7 @@ def issue_view(services: Services, notice: FailureNotice, count: int) -> IssueVi
     root = next((o for o in evidence if o.group == notice.fingerprint), None)
     facets = dict(summary.facets) if summary else {}
     users = facets.pop("users", {})
+    known = covering(services, notice.fingerprint, notice.definition, founder)
     return IssueView(
         fingerprint=notice.fingerprint,
         fingerprint_version=notice.fingerprint_version,
@@ -97,6 +99,7 @@ def issue_view(services: Services, notice: FailureNotice, count: int) -> IssueVi
         },
         users=len(users) or None,
         tables=dict(summary.tables) if summary else {},
+        known_issue=known if known is not None and known.action == "annotate" else None,
     )
 
 

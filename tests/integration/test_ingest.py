@@ -123,6 +123,16 @@ def test_a_job_counts_candidates_once_and_hands_off_the_crossed_failure(
     assert services.ledger.summary(notice.fingerprint).count == 4
 
 
+def test_a_replays_job_hands_off_with_its_run_id(services, la, jobs_queue, azurite) -> None:
+    """The issue a replay's notice creates records the run, so an undo can select it."""
+    _seed_requests(la)
+    window = QueryWindow(T0, T0 + timedelta(minutes=15))
+    job = QueryJob.for_window("production", "AppRequests", window, "replay", "replay-" + "ab" * 8)
+    services.query_queue.send(job.model_dump_json())
+    assert jobs_queue.drain().processed == 1
+    assert [n.run for n in _notices(azurite, services)] == ["replay-" + "ab" * 8]
+
+
 def test_late_arrivals_are_found_by_ingestion_time_and_trigger_a_recurrence_notice(
     services, la, jobs_queue, azurite
 ) -> None:

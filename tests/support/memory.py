@@ -336,6 +336,9 @@ class MemoryIssueStates:
             if group == fingerprint and s.number is not None
         )
 
+    def every(self) -> list[IssueState]:
+        return [s for s in self.states.values() if s.number is not None]
+
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         state, _ = self.follow_ups.get((fingerprint, repository), ("recurred", None))
         if state == "finishing":
@@ -459,6 +462,8 @@ class MemoryTracker:
         self.deleted: set[tuple[str, int]] = set()
         self.roles: dict[str, str] = {}
         """Collaborators' roles (`role_name`) by login; anyone else is not a collaborator."""
+        self.agent_requests: list[dict[str, Any]] = []
+        """What each assignment asked of a coding agent (Copilot's `agent_assignment`)."""
 
     def own_login(self) -> str | None:
         return self.login
@@ -592,6 +597,7 @@ class MemoryTracker:
         self, repository: str, number: int, logins: list[str], agent: dict[str, Any] | None = None
     ) -> tuple[str, ...]:
         self.requests += 1
+        self.agent_requests.append(agent or {})
         names = [
             "Copilot" if login == COPILOT_LOGIN else login
             for login in logins

@@ -107,3 +107,20 @@ def test_healthy_services_still_report_config_storage_and_lag() -> None:
     assert answer["config"]["sources"] == ["production"]
     assert answer["config"]["disabled_sources"] == ["faultline-smoke"], "named, with no lag"
     assert {c["source"] for c in answer["checkpoints"]} == {"production"}
+    assert answer["config"]["known_issues"] == {"in_force": [], "expired": []}
+
+
+def test_known_issues_in_force_and_expired_are_named() -> None:
+    entry = {"match": {"definitions": ["unhandled-exception"]}, "action": "suppress"}
+    rules = RULES.model_validate(
+        {
+            **RULES.model_dump(by_alias=True, exclude_unset=True),
+            "known_issues": [
+                {**entry, "name": "old", "expires": "2026-11-19"},
+                {**entry, "name": "today", "expires": "2026-11-20"},
+            ],
+        }
+    )
+    services = SimpleNamespace(**{**vars(_services(SimpleNamespace(all=list))), "rules": rules})
+    _, answer = health(services, storage_error_category)  # type: ignore[arg-type]
+    assert answer["config"]["known_issues"] == {"in_force": ["today"], "expired": ["old"]}

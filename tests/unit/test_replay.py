@@ -102,3 +102,15 @@ def test_a_disabled_source_is_a_400_that_says_so(functions, queue) -> None:
     )
     assert status == 400 and "faultline-smoke is disabled" in body["error"]
     assert queue.bodies == [], "nothing queued"
+
+
+def test_the_response_names_the_run_and_every_job_carries_it(functions, queue) -> None:
+    window = {"start": "2026-11-19T23:00:00Z", "end": "2026-11-20T01:00:00Z"}
+    status, body = _replay(functions, **window)
+    assert status == 202 and body["run"].startswith("replay-")
+    jobs = [QueryJob.model_validate_json(b) for b in queue.bodies]
+    assert {j.run for j in jobs} == {body["run"]}
+    _, again = _replay(functions, **window)
+    assert again["run"] == body["run"], "a repeated replay is the same run"
+    _, other = _replay(functions, tables=["AppRequests"], **window)
+    assert other["run"] != body["run"]
