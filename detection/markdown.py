@@ -73,8 +73,8 @@ _HASH = "#\uff03\ufe5f"
 # pipes, GitHub's `$math$`, and the escape character itself.
 _ALWAYS_ESCAPED = frozenset("\\`*~[]<>&|$")
 # Escaped at the start of a line, where they would open a heading, quote, list, setext
-# underline or thematic break.
-_LINE_START = frozenset("#>+-=*_")
+# underline or thematic break, or (`:-`) make the line above a table's header.
+_LINE_START = frozenset("#>+-=*_:")
 
 
 def reveal_invisible(text: str, *, keep: str = "") -> str:
