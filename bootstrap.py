@@ -163,8 +163,8 @@ def _log_source(settings: AppSettings, credential: TokenCredential | None) -> Lo
     if settings.logs_export_dir:
         from adapters.exported_logs import ExportedLogsSource
 
-        directory = Path(settings.logs_export_dir)
-        return ExportedLogsSource(directory if directory.is_absolute() else APP_ROOT / directory)
+        folders = [Path(p) for p in settings.logs_export_dir.split(os.pathsep) if p]
+        return ExportedLogsSource(*(p if p.is_absolute() else APP_ROOT / p for p in folders))
     from adapters.log_analytics import LogAnalyticsSource
 
     return LogAnalyticsSource(

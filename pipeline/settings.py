@@ -120,7 +120,9 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_LOGS_EXPORT_DIR",
         description=(
             "Read exported query results from this folder instead: a `<Table>.json` per table, "
-            "the query API's response or `az monitor log-analytics query -o json` output."
+            "the query API's response or `az monitor log-analytics query -o json` output (a "
+            "log group's: `aws logs filter-log-events -o json`). Several folders, separated by "
+            "`os.pathsep` (`:`; `;` on Windows), are searched in order for each table's file."
         ),
     )
     logs_ca_bundle: str | None = Field(
