@@ -347,15 +347,16 @@ def _marker_key(
     return lambda: key
 
 
-def _github_webhook_secret(
-    settings: AppSettings, credential: TokenCredential | None
+def _webhook_secret(
+    settings: AppSettings, credential: TokenCredential | None, name: str, local: str | None
 ) -> Callable[[bool], bytes | None]:
-    """The secret GitHub signs webhook deliveries with: from Key Vault in Azure (read when the
-    first delivery arrives and cached; a signature that does not verify re-reads it, at most once
-    a minute, so a rotation needs no restart and loses at most a minute of deliveries), else
-    from the environment; None refuses every delivery."""
-    if settings.key_vault_url and settings.github_webhook_secret_name:
-        vault_url, name = settings.key_vault_url, settings.github_webhook_secret_name
+    """The secret GitHub signs webhook deliveries with (or GitLab sends as its token), Key Vault
+    secret `name`: from Key Vault in Azure (read when the first delivery arrives and cached; a
+    delivery that does not verify re-reads it, at most once a minute, so a rotation needs no
+    restart and loses at most a minute of deliveries), else `local`, from the environment;
+    None refuses every delivery."""
+    if settings.key_vault_url and name:
+        vault_url = settings.key_vault_url
 
         @functools.cache
         def secret() -> Callable[[bool], str]:
@@ -368,7 +369,7 @@ def _github_webhook_secret(
             return secret()(refresh).encode()
 
         return from_vault
-    key = settings.github_webhook_secret.encode() if settings.github_webhook_secret else None
+    key = local.encode() if local else None
 
     def from_settings(refresh: bool) -> bytes | None:
         return key
@@ -472,7 +473,18 @@ def bootstrap(
         github_deliveries=TableWebhookDeliveries(
             ensure_table(tables, f"{prefix}WebhookDeliveries")
         ),
-        github_webhook_secret=_github_webhook_secret(settings, credential),
+        github_webhook_secret=_webhook_secret(
+            settings,
+            credential,
+            settings.github_webhook_secret_name,
+            settings.github_webhook_secret,
+        ),
+        gitlab_webhook_secret=_webhook_secret(
+            settings,
+            credential,
+            settings.gitlab_webhook_secret_name,
+            settings.gitlab_webhook_secret,
+        ),
     )
 
 

@@ -718,7 +718,7 @@ class RepositoryRole:
 @runtime_checkable
 class Collaborators(Protocol):
     """Who may steer Faultline by comment: a tracker that can say its own login and a person's
-    role (GitHub; the dry-run sink takes no comments)."""
+    role (GitHub, GitLab; the dry-run sink takes no comments)."""
 
     def own_login(self) -> str | None: ...
 

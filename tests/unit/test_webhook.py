@@ -16,7 +16,7 @@ from detection.lifecycle import Steering, interpret, muted, parse_until
 from detection.markers import marker
 from detection.webhook import (
     MAX_BODY_BYTES,
-    GitHubEvent,
+    IssueEvent,
     NotAnIssueEvent,
     read_event,
     signature,
@@ -74,7 +74,7 @@ def test_an_issue_event_keeps_what_faultline_acts_on_and_fits_a_queue_message() 
     )
     assert event.body_head == ref.body.partition("\n")[0]
     assert len(event.to_json()) < 2_000
-    assert GitHubEvent.from_json(event.to_json()) == event
+    assert IssueEvent.from_json(event.to_json()) == event
 
 
 def test_a_pull_requests_comment_is_not_an_issue_event() -> None:
@@ -151,7 +151,7 @@ def test_a_signed_issue_event_is_queued_and_answered_202() -> None:
     headers, body = signed(SECRET, "issues", issue_payload("closed", _issue(flow), "alice"))
     assert answer(flow, headers, body)[0] == 202
     ((message, _),) = flow.memory.github_event_queue.sent
-    assert GitHubEvent.from_json(message).delivery == headers["X-GitHub-Delivery"]
+    assert IssueEvent.from_json(message).delivery == headers["X-GitHub-Delivery"]
 
 
 def test_a_redelivery_is_acknowledged_and_has_no_effect() -> None:
@@ -496,17 +496,20 @@ def test_a_rotated_secret_is_read_again_when_a_signature_does_not_verify() -> No
     assert reads == [False, True, False], "a good signature costs no second read"
 
 
-def test_only_the_webhook_is_anonymous_and_it_takes_only_post(functions: FunctionTable) -> None:
-    """GitHub cannot send a function key: the signature is the webhook's authentication, and
-    every other HTTP function keeps its key."""
+def test_only_the_webhooks_are_anonymous_and_take_only_post(functions: FunctionTable) -> None:
+    """GitHub and GitLab cannot send a function key: the signature (GitHub) or the token
+    (GitLab) is the webhook's authentication, and every other HTTP function keeps its key."""
     levels = {
         name: functions.binding(name, "httpTrigger")["authLevel"].value
         for name, fn in functions.functions.items()
         if any(b["type"] == "httpTrigger" for b in fn.get_bindings_dict()["bindings"])
     }
-    assert {name for name, level in levels.items() if level == "anonymous"} == {"github_webhook"}
-    webhook = functions.binding("github_webhook", "httpTrigger")
-    assert (webhook["route"], [m.value for m in webhook["methods"]]) == ("github/webhook", ["POST"])
+    anonymous = {name for name, level in levels.items() if level == "anonymous"}
+    assert anonymous == {"github_webhook", "gitlab_webhook"}
+    for tracker in ("github", "gitlab"):
+        webhook = functions.binding(f"{tracker}_webhook", "httpTrigger")
+        route = (webhook["route"], [m.value for m in webhook["methods"]])
+        assert route == (f"{tracker}/webhook", ["POST"])
     events = functions.binding("handle_github_event", "queueTrigger")
     assert events["queueName"] == "%FAULTLINE_GITHUB_WEBHOOK_QUEUE%"
 
