@@ -403,7 +403,10 @@ def _report(local: LocalRun, plan: Plan, end: datetime, settled: timedelta, seco
 def describe(data: Path) -> str:
     """The replayed folder as the user knows it: a bundled sample by name, else its path."""
     if data == NIGHT_DATA:
-        return f"the bundled night of sample telemetry ({_shown(data)})"
+        return (
+            f"the bundled night of sample telemetry ({_shown(data)}), with a Lambda's CloudWatch "
+            f"log group ({_shown(CLOUDWATCH_DATA)})"
+        )
     if data == DAYS_DATA:
         return f"three days of sample telemetry ({_shown(data)})"
     return _shown(data)
