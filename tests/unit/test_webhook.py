@@ -6,6 +6,7 @@ GitHub fake, Azurite) is in `tests/integration/test_webhook.py`."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -31,7 +32,7 @@ from pipeline.ports import (
     TrackerRateLimited,
     TrackerRefused,
 )
-from pipeline.webhook import handle, receive, record_poisoned_event
+from pipeline.webhook import handle, receive, receive_gitlab, record_poisoned_event
 from pipeline.workflow.messages import Synced
 from tests.support.webhooks import issue_payload, signed
 from tests.unit.test_issue_workflow import SHOP, Flow
@@ -494,6 +495,54 @@ def test_a_rotated_secret_is_read_again_when_a_signature_does_not_verify() -> No
     headers, body = signed(SECRET, "issues", issue_payload("reopened", _issue(flow), "a"))
     assert answer(flow, headers, body)[0] == 202
     assert reads == [False, True, False], "a good signature costs no second read"
+
+
+def _gitlab_hook(token: str | None) -> tuple[dict[str, str], bytes]:
+    """A GitLab Issue Hook, as little of one as `receive_gitlab` reads."""
+    payload = {
+        "object_kind": "issue",
+        "user": {"id": 51, "username": "dana"},
+        "project": {"id": 15, "path_with_namespace": "acme/shop"},
+        "object_attributes": {"iid": 1, "state": "closed", "action": "close", "description": ""},
+        "labels": [],
+    }
+    headers = {
+        "X-Gitlab-Event": "Issue Hook",
+        "X-Gitlab-Event-UUID": str(uuid.uuid4()),
+        "Idempotency-Key": str(uuid.uuid4()),
+    }
+    return ({**headers, "X-Gitlab-Token": token} if token else headers), json.dumps(
+        payload
+    ).encode()
+
+
+def test_gitlabs_token_is_checked_against_a_rotated_secret_only_when_it_does_not_match() -> None:
+    flow = _with_issue()
+    reads: list[bool] = []
+
+    def vault(refresh: bool = False) -> bytes | None:
+        reads.append(refresh)
+        return b"rotated token" if refresh else b"gitlab-token-for-tests"
+
+    flow.services.gitlab_webhook_secret = vault
+    assert receive_gitlab(flow.services, *_gitlab_hook("rotated token")).status == 202
+    assert reads == [False, True]
+    assert receive_gitlab(flow.services, *_gitlab_hook("gitlab-token-for-tests")).status == 202
+    assert reads == [False, True, False], "a matching token costs no second read"
+    assert receive_gitlab(flow.services, *_gitlab_hook(None)).status == 401
+    assert reads == [False, True, False, False], "no token, no second read"
+    assert len(flow.memory.github_event_queue.sent) == 2
+
+
+def test_an_unavailable_gitlab_secret_answers_503_so_gitlab_retries() -> None:
+    flow = _with_issue()
+
+    def unavailable(refresh: bool = False) -> bytes | None:
+        raise SecretUnavailable("disabled in Key Vault", reason="disabled")
+
+    flow.services.gitlab_webhook_secret = unavailable
+    assert receive_gitlab(flow.services, *_gitlab_hook("gitlab-token-for-tests")).status == 503
+    assert flow.memory.github_event_queue.sent == []
 
 
 def test_only_the_webhooks_are_anonymous_and_take_only_post(functions: FunctionTable) -> None:
