@@ -138,6 +138,10 @@ def test_a_members_access_level_is_read_and_a_non_member_is_404(
     fake.add_project("acme/private", members={})
     hidden = client.get(f"/projects/acme%2Fprivate/members/all/{ids['dev']}")
     assert hidden.json() == {"message": "404 Project Not Found"}
+    anonymous = client.get(
+        f"/projects/acme%2Fshop/members/all/{ids['dev']}", headers={"PRIVATE-TOKEN": "glpat-no"}
+    )
+    assert (anonymous.status_code, anonymous.json()) == (401, {"message": "401 Unauthorized"})
 
 
 def test_a_token_without_an_api_scope_reads_only_its_user(
