@@ -163,8 +163,8 @@ def _log_source(settings: AppSettings, credential: TokenCredential | None) -> Lo
     if settings.logs_export_dir:
         from adapters.exported_logs import ExportedLogsSource
 
-        directory = Path(settings.logs_export_dir)
-        return ExportedLogsSource(directory if directory.is_absolute() else APP_ROOT / directory)
+        folders = [Path(p) for p in settings.logs_export_dir.split(os.pathsep) if p]
+        return ExportedLogsSource(*(p if p.is_absolute() else APP_ROOT / p for p in folders))
     from adapters.log_analytics import LogAnalyticsSource
 
     return LogAnalyticsSource(
@@ -347,15 +347,16 @@ def _marker_key(
     return lambda: key
 
 
-def _github_webhook_secret(
-    settings: AppSettings, credential: TokenCredential | None
+def _webhook_secret(
+    settings: AppSettings, credential: TokenCredential | None, name: str, local: str | None
 ) -> Callable[[bool], bytes | None]:
-    """The secret GitHub signs webhook deliveries with: from Key Vault in Azure (read when the
-    first delivery arrives and cached; a signature that does not verify re-reads it, at most once
-    a minute, so a rotation needs no restart and loses at most a minute of deliveries), else
-    from the environment; None refuses every delivery."""
-    if settings.key_vault_url and settings.github_webhook_secret_name:
-        vault_url, name = settings.key_vault_url, settings.github_webhook_secret_name
+    """The secret GitHub signs webhook deliveries with (or GitLab sends as its token), Key Vault
+    secret `name`: from Key Vault in Azure (read when the first delivery arrives and cached; a
+    delivery that does not verify re-reads it, at most once a minute, so a rotation needs no
+    restart and loses at most a minute of deliveries), else `local`, from the environment;
+    None refuses every delivery."""
+    if settings.key_vault_url and name:
+        vault_url = settings.key_vault_url
 
         @functools.cache
         def secret() -> Callable[[bool], str]:
@@ -368,7 +369,7 @@ def _github_webhook_secret(
             return secret()(refresh).encode()
 
         return from_vault
-    key = settings.github_webhook_secret.encode() if settings.github_webhook_secret else None
+    key = local.encode() if local else None
 
     def from_settings(refresh: bool) -> bytes | None:
         return key
@@ -472,7 +473,18 @@ def bootstrap(
         github_deliveries=TableWebhookDeliveries(
             ensure_table(tables, f"{prefix}WebhookDeliveries")
         ),
-        github_webhook_secret=_github_webhook_secret(settings, credential),
+        github_webhook_secret=_webhook_secret(
+            settings,
+            credential,
+            settings.github_webhook_secret_name,
+            settings.github_webhook_secret,
+        ),
+        gitlab_webhook_secret=_webhook_secret(
+            settings,
+            credential,
+            settings.gitlab_webhook_secret_name,
+            settings.gitlab_webhook_secret,
+        ),
     )
 
 

@@ -6,6 +6,7 @@ functions are on the Blueprint in `workflow_functions.py`);
 timer (settle) -> operations whose cause can no longer arrive are counted;
 alert webhook (HTTP) -> alerts queue -> records detected, grouped and counted the same way
 GitHub webhook (HTTP, signed) -> github-events queue -> follow what people did to an issue
+GitLab webhook (HTTP, token)  -> github-events queue -> the same
 undo (HTTP) -> preview, or a Durable orchestration that closes what a bad run opened
 
 Each trigger imports its use case when it first runs, so indexing the app (every cold start)
@@ -188,13 +189,23 @@ def github_webhook(req: func.HttpRequest) -> func.HttpResponse:
     return _json(answer.status, answer.payload)
 
 
+@app.route(route="gitlab/webhook", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def gitlab_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    """GitLab's Issue and Note Hooks: verified by their `X-Gitlab-Token` (GitLab cannot send a
+    function key), queued as GitHub's events are, answered at once."""
+    from pipeline.webhook import receive_gitlab
+
+    answer = receive_gitlab(services(), req.headers, req.get_body())
+    return _json(answer.status, answer.payload)
+
+
 @app.queue_trigger(
     arg_name="message",
     queue_name="%FAULTLINE_GITHUB_WEBHOOK_QUEUE%",
     connection="AzureWebJobsStorage",
 )
 def handle_github_event(message: func.QueueMessage) -> None:
-    """Follow what people did to one of Faultline's issues."""
+    """Follow what people did to one of Faultline's issues (on GitHub or GitLab)."""
     from pipeline.webhook import handle
 
     handle(services(), message.get_body().decode("utf-8", "replace"))

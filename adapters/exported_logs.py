@@ -284,18 +284,24 @@ def _meant_for(file: str, missing: list[str]) -> str:
 
 
 class ExportedLogsSource:
-    def __init__(self, directory: Path) -> None:
-        self._directory = directory
+    """Exports read from one folder, or several (a log group's export kept apart from a
+    workspace's tables, as the local run keeps its CloudWatch sample): each table's file is the
+    first found, in the order given."""
+
+    def __init__(self, *directories: Path) -> None:
+        self._directories = directories
 
     @cache  # noqa: B019 - one source per process; exports are immutable while it runs
     def _load(self, table: str) -> Export:
-        path = self._directory / f"{table}.json"
-        if not path.is_file():
-            raise QueryRejected(f"no export for table {table} at {path}")
+        paths = [directory / f"{table}.json" for directory in self._directories]
+        path = next((p for p in paths if p.is_file()), None)
+        if path is None:
+            where = ", ".join(map(str, paths))
+            raise QueryRejected(f"no export for table {table} at {where}")
         try:
             return read_export(path)
         except ExportError as error:
-            raise QueryRejected(f"{self._directory}: {error}") from None
+            raise QueryRejected(f"{path.parent}: {error}") from None
 
     def run(self, plan: QueryPlan) -> QueryOutcome:
         export = self._load(plan.table)

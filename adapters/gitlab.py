@@ -30,6 +30,9 @@ HTML comments, which an instance's search index may strip, so the search is for 
 as a word, which the built-in issue body also shows visibly (a custom template should keep
 `{{ fingerprint }}`). Every candidate is checked by `carries_marker` on its first line.
 
+Who may steer by comment (`Collaborators`): a member's access level, Developer and up, asked
+of the project's members API with inherited memberships.
+
 Assignment: GitLab has no Copilot. Its agent hand-off is a GitLab Duo flow trigger, which runs
 when its service account user is assigned or mentioned (docs.gitlab.com, Duo Agent Platform,
 "Triggers"): that is a named user, so `assign` takes usernames, resolved to ids.
@@ -53,7 +56,13 @@ import httpx
 
 from detection.markers import carries_marker
 from detection.routing import gitlab_project
-from pipeline.ports import IssueRef, TrackerBudget, TrackerRateLimited, TrackerRefused
+from pipeline.ports import (
+    IssueRef,
+    RepositoryRole,
+    TrackerBudget,
+    TrackerRateLimited,
+    TrackerRefused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +84,19 @@ _REFUSAL_KINDS = {
     422: "invalid",
 }
 _STATES = {"opened": "open", "closed": "closed"}
+ROLES = {
+    5: RepositoryRole("minimal access", "none"),
+    10: RepositoryRole("guest", "read"),
+    15: RepositoryRole("planner", "read"),
+    20: RepositoryRole("reporter", "read"),
+    30: RepositoryRole("developer", "write"),
+    40: RepositoryRole("maintainer", "write"),
+    50: RepositoryRole("owner", "admin"),
+}
+"""GitLab's member access levels (docs.gitlab.com/api/members) as GitHub's roles and the
+permission they are built on, which `detection.commands.may_steer` judges: from Developer up
+(write), a person may steer; a Reporter (read) may not, though GitLab lets one close and label
+issues, because steering also merges groups and mutes failures for everyone."""
 
 # The username behind each token, per instance: `GET /user` costs a request per activity.
 _USERNAMES: dict[tuple[str, str], str] = {}
@@ -278,6 +300,30 @@ class GitLabIssues:
         with _USERNAMES_LOCK:  # under the token that answered: a 401 on the way refreshes it
             _USERNAMES[key] = username
         return username
+
+    def own_login(self) -> str | None:
+        """The username Faultline comments as, so its own notes are never commands."""
+        return self.login()
+
+    def role_of(self, repository: str, login: str) -> RepositoryRole | None:
+        """The person's access to the project, inherited from its groups included (`GET
+        /projects/:id/members/all/:user_id`, after `GET /users?username=` for the id); None for
+        an unknown user or one who is not a member (404). An access level GitLab adds later is
+        read by the permission of the highest known level below it."""
+        users = self._send(f"look up user {login}", "GET", "/users", params={"username": login})
+        found = [u for u in users.json() if _same_user(str(u.get("username", "")), login)]
+        if not found:
+            return None
+        path = f"/projects/{_project_path(repository)}/members/all/{int(found[0]['id'])}"
+        try:
+            member = self._send(f"access of {login} to {repository}", "GET", path).json()
+        except TrackerRefused as refused:
+            if refused.status == 404:
+                return None
+            raise
+        level = int(member.get("access_level") or 0)
+        known = [known for known in ROLES if known <= level]
+        return ROLES[max(known)] if known else None
 
     def get(self, repository: str, number: int) -> IssueRef:
         path = f"{self._issues_path(repository)}/{number}"

@@ -28,7 +28,8 @@ class TrackerByRepository:
         return self._built[tracker]
 
     def collaborators(self, repository: str) -> Collaborators | None:
-        """The repository's tracker when it can tell who may steer by comment (GitHub)."""
+        """The repository's tracker when it can tell who may steer by comment (GitHub's and
+        GitLab's; the dry-run sink takes no comments)."""
         tracker = self._for(repository)
         return tracker if isinstance(tracker, Collaborators) else None
 

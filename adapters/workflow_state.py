@@ -212,7 +212,8 @@ class TableIssueStates:
 
 
 class TableWebhookDeliveries:
-    """GitHub webhook deliveries already taken, one row per `X-GitHub-Delivery` (a GUID),
+    """Webhook deliveries already taken, one row per GitHub's `X-GitHub-Delivery` or GitLab's
+    `Idempotency-Key` (both random UUIDs, so they share the table without colliding),
     partitioned by its first two characters so the rows spread. A claim is an insert: the
     second insert of one delivery is refused (409), whichever instance tries it."""
 

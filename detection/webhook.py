@@ -47,8 +47,10 @@ def signature_valid(secret: bytes, body: bytes, header: str | None) -> bool:
 
 
 @dataclass(frozen=True)
-class GitHubEvent:
-    """What Faultline needs of a delivery: the issue it is about and what happened to it.
+class IssueEvent:
+    """What Faultline needs of a delivery: the issue it is about and what happened to it. In
+    GitHub's terms (`issues` / `issue_comment`, `closed`, `created`...), which GitLab's hooks are
+    read into too (`detection.gitlab_webhook`), so one handler follows both trackers.
 
     `body_head` is the first line of the issue's body (where the marker is); `labels` the issue's
     labels after the change; `moved_to` (`owner/name#number`) the issue's new place after a
@@ -77,7 +79,7 @@ class GitHubEvent:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> GitHubEvent:
+    def from_json(cls, text: str) -> IssueEvent:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("a GitHub event message must be a JSON object")
@@ -100,7 +102,7 @@ def _login(user: Any) -> tuple[str, str]:
     return _text(user.get("login")), _text(user.get("type"))
 
 
-def read_event(event: str, delivery: str, payload: Any) -> GitHubEvent:
+def read_event(event: str, delivery: str, payload: Any) -> IssueEvent:
     """The fields Faultline acts on, from a verified `issues` or `issue_comment` payload."""
     if event not in EVENTS or not isinstance(payload, dict):
         raise NotAnIssueEvent(f"{event!r} is not an issue event")
@@ -130,7 +132,7 @@ def read_event(event: str, delivery: str, payload: Any) -> GitHubEvent:
             moved_to = f"{new_name}#{new_number}"
     comment = payload.get("comment") if event == "issue_comment" else None
     comment_author, comment_type = _login(comment.get("user") if comment else None)
-    return GitHubEvent(
+    return IssueEvent(
         delivery=delivery,
         event=event,
         action=_text(payload.get("action")),

@@ -51,6 +51,9 @@ param gitlabApiUrl string = 'https://gitlab.com/api/v4'
 @description('Name of the Key Vault secret that holds the GitLab access token (set it after deployment; see the README).')
 param gitlabTokenSecretName string = 'gitlab-token'
 
+@description('Name of the Key Vault secret with the GitLab webhook\'s secret token (set it after deployment, then enter the same value as the webhook\'s Secret token in GitLab).')
+param gitlabWebhookSecretName string = 'gitlab-webhook-secret'
+
 @description('AWS region of the CloudWatch log groups a cloudwatch source polls (empty: none).')
 param awsRegion string = ''
 
@@ -285,6 +288,7 @@ module api 'app/api.bicep' = {
     githubApiUrl: githubApiUrl
     gitlabApiUrl: gitlabApiUrl
     gitlabTokenSecretName: gitlabTokenSecretName
+    gitlabWebhookSecretName: gitlabWebhookSecretName
     awsRegion: awsRegion
     awsRoleArn: awsRoleArn
     awsKeysSecretName: awsKeysSecretName

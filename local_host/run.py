@@ -1,7 +1,8 @@
 """The local run: the whole product on this machine, no Azure account and no GitHub token needed.
 
 Azurite holds the queues and tables; the log source is a Log Analytics export (by default the
-bundled night, samples/telemetry/, about half a minute; `--days` replays the three-day sample,
+bundled night, samples/telemetry/, about half a minute, with the CloudWatch export of
+samples/cloudwatch/ beside it; `--days` replays the three-day sample,
 rendered into samples/days/ on first use, in about 15 minutes on 2 cores), and the bundled alert
 webhook deliveries (samples/webhooks/) are posted over HTTP to the app's own endpoint at their
 simulated time (`local_host.webhooks`); the registered
@@ -47,6 +48,11 @@ NIGHT_DATA = PROJECT_ROOT / "samples" / "telemetry"
 """The default: a committed night, six hours of failures, replayed in about half a minute. The
 first thing a newcomer runs shows the whole path (timer, queues, query jobs, the Durable
 workflow, issues) before they lose interest; the three days are one option away."""
+CLOUDWATCH_DATA = PROJECT_ROOT / "samples" / "cloudwatch"
+"""The bundled CloudWatch export (a Lambda's log group, `aws logs filter-log-events -o json`),
+replayed with the night by the shipped rules' `aws` source, which the run switches on for it: the
+night then shows both kinds of polled source on one clock. Kept beside the night, not in it,
+because samples/telemetry/ is the generator's output."""
 DAYS_SAMPLE = "days"
 DAYS_DATA = PROJECT_ROOT / "samples" / DAYS_SAMPLE  # rendered on first use, not committed
 DEFAULT_OUT = PROJECT_ROOT / "out"
@@ -114,8 +120,10 @@ def prepare(
     file, and an export for every table the rules watch (a missing one would fail every query
     job of its table, one error line per window, and the run would still end with exit 0)."""
     github = real_github(env)
+    folders = [data, CLOUDWATCH_DATA] if data == NIGHT_DATA else [data]
     environment = {
-        "FAULTLINE_LOGS_EXPORT_DIR": str(data),
+        "FAULTLINE_LOGS_EXPORT_DIR": os.pathsep.join(map(str, folders)),
+        **({"FAULTLINE_CLOUDWATCH_ENABLED": "true"} if data == NIGHT_DATA else {}),
         "FAULTLINE_NOTICE_REQUEUE_SECONDS": "1",
         "FAULTLINE_POLL_INTERVAL": env.get("FAULTLINE_POLL_INTERVAL", "15m"),
         "FAULTLINE_METRICS_FILE": str(out / "metrics.jsonl"),
@@ -130,7 +138,10 @@ def prepare(
     stand_in = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
     _, loaded = load_configuration({**env, **environment, **stand_in})
     environment.update(local_secrets(loaded, env))
-    exports = check_exports(data, {t.name for s in loaded.enabled_sources for t in s.watched})
+    exports: dict[str, Export] = {}
+    for source in loaded.enabled_sources:
+        folder = CLOUDWATCH_DATA if source.kind == "cloudwatch" and data == NIGHT_DATA else data
+        exports |= check_exports(folder, {t.name for t in source.watched})
     first, last = _time_span(data, exports)
     return Plan(data, out, occurrences, environment, github, first, last)
 
@@ -399,7 +410,10 @@ def _report(local: LocalRun, plan: Plan, end: datetime, settled: timedelta, seco
 def describe(data: Path) -> str:
     """The replayed folder as the user knows it: a bundled sample by name, else its path."""
     if data == NIGHT_DATA:
-        return f"the bundled night of sample telemetry ({_shown(data)})"
+        return (
+            f"the bundled night of sample telemetry ({_shown(data)}), with a Lambda's CloudWatch "
+            f"log group ({_shown(CLOUDWATCH_DATA)})"
+        )
     if data == DAYS_DATA:
         return f"three days of sample telemetry ({_shown(data)})"
     return _shown(data)

@@ -1,10 +1,11 @@
 """`/faultline` commands from issue comments (`detection.commands`), run for people who may steer.
 
 Who: comments by bots and by Faultline's own login are never commands; anyone else's role is
-asked of GitHub (triage, write, maintain, admin, or a custom role built on write), so a person
-without it is refused, with a reply and an audit row. Each command gets a reply comment, which
-carries a marker naming the comment it answers (a retried event finds it and does not reply
-twice), and an audit row keyed by that comment.
+asked of the tracker (GitHub: triage, write, maintain, admin, or a custom role built on write;
+GitLab: Developer, Maintainer, Owner), so a person without it is refused, with a reply and an
+audit row. Each command gets a reply comment, which carries a marker naming the comment it
+answers (a retried event finds it and does not reply twice), and an audit row keyed by that
+comment.
 
 What:
 - `mute`: the state is muted first, then the labels are set (`faultline:mute`, and
@@ -42,7 +43,8 @@ from detection.commands import (
 )
 from detection.lifecycle import MUTE_LABEL, interpret, mute_labels, mute_until_label
 from detection.markers import carries_marker, find_marker
-from detection.webhook import GitHubEvent
+from detection.routing import tracker_of
+from detection.webhook import IssueEvent
 from pipeline.lifecycle import steer
 from pipeline.messages import FailureNotice
 from pipeline.ports import (
@@ -57,11 +59,19 @@ from pipeline.services import Services
 log = logging.getLogger(__name__)
 
 
+_WHO_MAY = {
+    "github": "Faultline takes commands only from people with triage, write, maintain or admin "
+    "access to this repository.",
+    "gitlab": "Faultline takes commands only from members of this project with the Developer "
+    "role or higher.",
+}
+
+
 class ConcurrentCommand(RuntimeError):
     """The issue's state changed while a command ran; the queue delivers the event again."""
 
 
-def run_command(services: Services, event: GitHubEvent, state: IssueState) -> None:
+def run_command(services: Services, event: IssueEvent, state: IssueState) -> None:
     """Run the comment's command, if it is one and its author may steer."""
     command = parse(event.comment_body)
     if command is None or event.comment_author_type == "Bot" or event.comment_id is None:
@@ -83,9 +93,7 @@ def run_command(services: Services, event: GitHubEvent, state: IssueState) -> No
     if role is None or not may_steer(role.role, role.permission):
         if not reply.refused_before():  # a refusal is said once per person and issue, not spammed
             reply(
-                "This command was not run: Faultline takes commands only from people with "
-                "triage, write, maintain or admin access to this repository.",
-                refusal=True,
+                f"This command was not run: {_WHO_MAY[tracker_of(event.repository)]}", refusal=True
             )
         reply.audit("command-refused", f"{role.role if role else 'not a collaborator'}")
         return
@@ -115,7 +123,7 @@ def _collaborators(tracker: IssueTracker, repository: str) -> Collaborators | No
 def _run(
     services: Services,
     tracker: IssueTracker,
-    event: GitHubEvent,
+    event: IssueEvent,
     state: IssueState,
     command: Command,
 ) -> str:
@@ -208,7 +216,7 @@ def _resolve(services: Services, tracker: IssueTracker, state: IssueState, comma
 def _merge(
     services: Services,
     tracker: IssueTracker,
-    event: GitHubEvent,
+    event: IssueEvent,
     state: IssueState,
     command: Merge,
 ) -> str:
@@ -258,7 +266,7 @@ def _merge(
 
 
 def _unmerge(
-    services: Services, tracker: IssueTracker, event: GitHubEvent, state: IssueState
+    services: Services, tracker: IssueTracker, event: IssueEvent, state: IssueState
 ) -> str:
     if state.merged_into is None or state.folded_into is None:
         return "Only a merge made with `/faultline merge` on this issue can be undone here."
@@ -314,7 +322,7 @@ class _Reply:
     """The reply to one command comment, found again by its marker; and its audit row."""
 
     def __init__(
-        self, services: Services, tracker: IssueTracker, event: GitHubEvent, state: IssueState
+        self, services: Services, tracker: IssueTracker, event: IssueEvent, state: IssueState
     ) -> None:
         self._services, self._tracker, self._event, self._state = services, tracker, event, state
         self._marker = f"<!-- faultline:reply={event.comment_id} -->"

@@ -388,15 +388,16 @@ class IssueStates(Protocol):
 
 
 class WebhookDeliveries(Protocol):
-    """The webhook deliveries already taken, so a redelivered one (same `X-GitHub-Delivery`)
-    has no effect."""
+    """The webhook deliveries already taken, so a redelivered one (same `X-GitHub-Delivery`, or
+    GitLab's `Idempotency-Key`) has no effect."""
 
     def claim(self, delivery: str, at: datetime) -> bool:
         """Record the delivery; False when it was already recorded (insert-if-absent)."""
         ...
 
     def release(self, delivery: str) -> None:
-        """Forget a claim whose event could not be queued, so GitHub's redelivery is taken."""
+        """Forget a claim whose event could not be queued, so the sender's redelivery is
+        taken."""
         ...
 
 
@@ -724,7 +725,7 @@ class RepositoryRole:
 @runtime_checkable
 class Collaborators(Protocol):
     """Who may steer Faultline by comment: a tracker that can say its own login and a person's
-    role (GitHub; the dry-run sink takes no comments)."""
+    role (GitHub, GitLab; the dry-run sink takes no comments)."""
 
     def own_login(self) -> str | None: ...
 

@@ -74,10 +74,13 @@ class Services:
     deliveries: DeliveryClaims
     webhook_secrets: WebhookSecrets
     github_event_queue: MessageQueue
-    """GitHub's webhook events, between the HTTP endpoint and their handler."""
+    """GitHub's and GitLab's webhook events, between the HTTP endpoints and their handler."""
     github_deliveries: WebhookDeliveries
     github_webhook_secret: Callable[[bool], bytes | None]
     """The webhook's secret (Key Vault in Azure), or None when none is configured; `True` asks
     for it to be read again (a rotation), which the vault adapter allows once a minute."""
+    gitlab_webhook_secret: Callable[[bool], bytes | None]
+    """GitLab's webhook token, as `github_webhook_secret`; its events share GitHub's queue and
+    delivery table (`github_event_queue`, `github_deliveries`)."""
     notifications: NotificationPorts | None = None
     """None where nothing is notified (tests of other use cases); events are then dropped."""

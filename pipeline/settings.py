@@ -95,8 +95,9 @@ class AppSettings(BaseModel):
         default="faultline-github-events",
         alias="FAULTLINE_GITHUB_WEBHOOK_QUEUE",
         description=(
-            "Queue of GitHub webhook events (`issues`, `issue_comment`) between "
-            "`POST /api/github/webhook` and their handler; its poison queue is `<name>-poison`."
+            "Queue of GitHub and GitLab webhook events (`issues`, `issue_comment`; Issue and "
+            "Note Hooks) between `POST /api/github/webhook` or `POST /api/gitlab/webhook` and "
+            "their handler; its poison queue is `<name>-poison`."
         ),
     )
     rules_path: str = Field(
@@ -120,7 +121,9 @@ class AppSettings(BaseModel):
         alias="FAULTLINE_LOGS_EXPORT_DIR",
         description=(
             "Read exported query results from this folder instead: a `<Table>.json` per table, "
-            "the query API's response or `az monitor log-analytics query -o json` output."
+            "the query API's response or `az monitor log-analytics query -o json` output (a "
+            "log group's: `aws logs filter-log-events -o json`). Several folders, separated by "
+            "`os.pathsep` (`:`; `;` on Windows), are searched in order for each table's file."
         ),
     )
     logs_ca_bundle: str | None = Field(
@@ -273,6 +276,22 @@ class AppSettings(BaseModel):
         description=(
             "Name of the Key Vault secret with the GitHub webhook's secret (the one entered in "
             "the repository's webhook settings)."
+        ),
+    )
+    gitlab_webhook_secret: str | None = Field(
+        default=None,
+        alias="FAULTLINE_GITLAB_WEBHOOK_SECRET",
+        description=(
+            "The GitLab webhook's secret token, for local runs; in Azure it comes from Key "
+            "Vault. Without one, `POST /api/gitlab/webhook` refuses every delivery (401)."
+        ),
+    )
+    gitlab_webhook_secret_name: str = Field(
+        default="gitlab-webhook-secret",
+        alias="FAULTLINE_GITLAB_WEBHOOK_SECRET_NAME",
+        description=(
+            "Name of the Key Vault secret with the GitLab webhook's secret token (the one "
+            "entered in the project's or group's webhook settings)."
         ),
     )
     github_token_secret: str = Field(

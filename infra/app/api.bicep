@@ -88,6 +88,8 @@ param githubApiUrl string
 
 @description('Name of the Key Vault secret that holds the GitLab access token (routes to gitlab:group/project).')
 param gitlabTokenSecretName string
+@description('Name of the Key Vault secret with the GitLab webhook\'s secret token.')
+param gitlabWebhookSecretName string
 
 @description('AWS region of the CloudWatch log groups (empty: no cloudwatch source).')
 param awsRegion string
@@ -209,6 +211,8 @@ var appSettings = {
   // Routes to gitlab:group/project: the token is read from Key Vault like GitHub's.
   FAULTLINE_GITLAB_API_URL: gitlabApiUrl
   FAULTLINE_GITLAB_TOKEN_SECRET: gitlabTokenSecretName
+  // GitLab's webhook token is read from Key Vault too (FAULTLINE_GITLAB_WEBHOOK_SECRET stays unset).
+  FAULTLINE_GITLAB_WEBHOOK_SECRET_NAME: gitlabWebhookSecretName
   FAULTLINE_GITLAB_TIMEOUT_SECONDS: '20'
   FAULTLINE_GITLAB_CA_BUNDLE: ''
   // CloudWatch Logs (adapters/cloudwatch.py): the identity's Entra ID token is exchanged for the
@@ -354,11 +358,13 @@ resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     globalValidation: {
       requireAuthentication: httpAuthEnabled
       unauthenticatedClientAction: httpAuthEnabled ? 'Return401' : 'AllowAnonymous'
-      // GitHub and the alert senders cannot send an Entra ID token; each delivery is
-      // authenticated by its signature or secret instead (a trailing /* excludes the subtree, as
-      // in the file-based configuration reference: one path per configured alert webhook).
+      // GitHub, GitLab and the alert senders cannot send an Entra ID token; each delivery is
+      // authenticated by its signature, token or secret instead (a trailing /* excludes the
+      // subtree, as in the file-based configuration reference: one path per configured alert
+      // webhook).
       excludedPaths: [
         '/api/github/webhook'
+        '/api/gitlab/webhook'
         '/api/alerts/*'
       ]
     }

@@ -33,6 +33,7 @@ EXPECTED_FUNCTIONS = (
     "detect_alert",
     "record_poisoned_alert",
     "github_webhook",
+    "gitlab_webhook",
     "handle_github_event",
     "record_poisoned_github_event",
     "start_issue_workflow",

@@ -12,7 +12,9 @@ ledger counted, read back from Table Storage. Joined with the sample's labels:
 
 The bundled alert webhook deliveries (samples/webhooks/deliveries.json, posted by every local
 run) are labelled too: each alert they fire is one root cause, so one issue, however often it is
-delivered or resolved.
+delivered or resolved. So is the CloudWatch export the night replays beside its tables
+(samples/cloudwatch/, labelled by event index in its own labels.json): its events are rows like
+any table's, under the same checks.
 """
 
 from __future__ import annotations
@@ -22,53 +24,81 @@ import os
 import subprocess
 import sys
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from adapters.exported_logs import CLOUDWATCH_COLUMNS, EPOCH
 from detection.detect import first_crossing
 from detection.records import Column, decode_row, parse_datetime, record_id
-from detection.rules import load_rules
+from detection.rules import Rules, load_rules
 from samples.generate import rendered
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).parents[2]
+NIGHT = ROOT / "samples" / "telemetry"
+CLOUDWATCH = ROOT / "samples" / "cloudwatch"
+RULES = load_rules((ROOT / "faultline.yaml").read_text(), {})
 
 
-def _rows(data: Path) -> dict[tuple[str, str], tuple[str, int]]:
+def _table(path: Path, rules: Rules) -> tuple[str, list[Column], list[list]]:
+    """A table's export as (name, columns, rows in file order): the query API's response, or a
+    log group's `filter-log-events` output with the columns the exported source gives it."""
+    document = json.loads(path.read_text())
+    if "events" in document:
+        table = path.stem
+        [group] = [g.name for s in rules.sources for g in s.log_groups if g.table == table]
+        columns = [*CLOUDWATCH_COLUMNS, Column("LogGroup", "string")]
+        rows = [
+            [
+                EPOCH + timedelta(milliseconds=event["timestamp"]),
+                EPOCH + timedelta(milliseconds=event["ingestionTime"]),
+                event["message"],
+                event["logStreamName"],
+                group,
+            ]
+            for event in document["events"]
+        ]
+        return table, columns, rows
+    content = document["tables"][0]
+    columns = [Column(c["name"], c["type"]) for c in content["columns"]]
+    return content["name"], columns, content["rows"]
+
+
+def _rows(folders: list[Path]) -> dict[tuple[str, str], tuple[str, int]]:
     """(table, record id) -> (table, row index), as the product identifies rows."""
     found = {}
-    for path in sorted(data.glob("*.json")):
+    for path in sorted(p for folder in folders for p in folder.glob("*.json")):
         if path.name == "labels.json":
             continue
-        table = json.loads(path.read_text())["tables"][0]
-        columns = [Column(c["name"], c["type"]) for c in table["columns"]]
-        for index, values in enumerate(table["rows"]):
+        table, columns, rows = _table(path, RULES)
+        for index, values in enumerate(rows):
             try:
                 row = decode_row(columns, values)
             except ValueError:
                 continue
-            found[(table["name"], record_id(table["name"], row))] = (table["name"], index)
+            found[(table, record_id(table, row))] = (table, index)
     return found
 
 
-def _expected(data: Path) -> tuple[dict[tuple[str, int], str], set[str]]:
+def _expected(folders: list[Path]) -> tuple[dict[tuple[str, int], str], set[str]]:
     """Which root cause each failing row belongs to, and the causes over their threshold."""
-    rules = load_rules((ROOT / "faultline.yaml").read_text(), {})
-    labels = json.loads((data / "labels.json").read_text())
+    rules = RULES
     cause_of: dict[tuple[str, int], str] = {}
     times: dict[tuple[str, str], list] = defaultdict(list)
-    for table, label in labels.items():
-        content = json.loads((data / f"{table}.json").read_text())["tables"][0]
-        index_of = [c["name"] for c in content["columns"]].index("TimeGenerated")
-        for definition, causes in label["root_causes"].items():
-            for cause, indexes in causes.items():
-                for index in indexes:
-                    cause_of[(table, index)] = cause
-                    moment = parse_datetime(content["rows"][index][index_of], "TimeGenerated")
-                    times[(cause, definition)].append(moment)
+    for data in folders:
+        labels = json.loads((data / "labels.json").read_text())
+        for table, label in labels.items():
+            _, columns, rows = _table(data / f"{table}.json", rules)
+            index_of = [c.name for c in columns].index("TimeGenerated")
+            for definition, causes in label["root_causes"].items():
+                for cause, indexes in causes.items():
+                    for index in indexes:
+                        cause_of[(table, index)] = cause
+                        moment = parse_datetime(rows[index][index_of], "TimeGenerated")
+                        times[(cause, definition)].append(moment)
     over = {
         cause
         for (cause, definition), moments in times.items()
@@ -137,10 +167,11 @@ def _replay(data: Path, tmp_path: Path) -> tuple[list[dict], str]:
 
 def _check(data: Path, tmp_path: Path) -> None:
     """Every row counted once, and one issue per root cause over its threshold."""
-    rows = _rows(data)
-    cause_of, over = _expected(data)
+    folders = [data, CLOUDWATCH] if data == NIGHT else [data]
+    rows = _rows(folders)
+    cause_of, over = _expected(folders)
     everything, stdout = _replay(data, tmp_path)
-    hooks = {hook.name for hook in load_rules((ROOT / "faultline.yaml").read_text(), {}).webhooks}
+    hooks = {hook.name for hook in RULES.webhooks}
     alerted = [o for o in everything if o["table"] in hooks]
     counted = [o for o in everything if o["table"] not in hooks]
     alert_issues = {o["issue"] for o in alerted}
@@ -184,7 +215,7 @@ def _check_what_it_said(stdout: str, over: int, out: Path) -> None:
 
 
 def test_the_night_makes_one_issue_per_root_cause_over_its_threshold(tmp_path) -> None:
-    _check(ROOT / "samples" / "telemetry", tmp_path)
+    _check(NIGHT, tmp_path)
 
 
 def test_three_days_make_one_issue_per_root_cause_over_its_threshold(tmp_path) -> None:

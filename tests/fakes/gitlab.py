@@ -7,6 +7,9 @@ as the other fakes test their SDKs. What it serves, each as GitLab's API documen
 - under a self-managed path prefix (``https://127.0.0.1:PORT/gitlab/api/v4`` by default), as an
   instance served from a relative URL root is;
 - ``GET /user``, ``GET /users?username=``;
+- ``GET /projects/:id/members/all/:user_id`` (docs.gitlab.com/api/members: a member's
+  ``access_level``, inherited memberships included; 404 ``{"message": "404 Not found"}`` for a
+  user who is not a member, or no such user);
 - ``GET|POST /projects/:id/issues`` (list with ``state``, ``labels``, ``author_username``,
   ``search`` with ``in``, ``created_after``, ``order_by``, ``sort``, ``page``, ``per_page``;
   create with ``title``, ``description``, ``labels``, ``assignee_ids``),
@@ -17,7 +20,9 @@ as the other fakes test their SDKs. What it serves, each as GitLab's API documen
 - offset pagination: ``x-page``, ``x-per-page``, ``x-next-page``, ``x-prev-page``, ``x-total``,
   ``x-total-pages`` and a ``Link`` header, ``per_page`` at most 100;
 - authentication by ``PRIVATE-TOKEN`` (401 ``{"message": "401 Unauthorized"}`` without a valid
-  one); a token with only ``read_api`` is refused writes with 403 ``insufficient_scope``; a
+  one); a token with only ``read_api`` is refused writes with 403 ``insufficient_scope``, and
+  one with neither ``api`` nor ``read_api`` (``read_user`` alone, say) every read but ``/user``
+  and ``/users``; a
   project the token's user is not a member of is 404 ``{"message": "404 Project Not Found"}``
   (GitLab hides private projects), a guest may open issues and comment but the labels and
   assignees it sends are dropped silently, as GitLab does for users who may not set them;
@@ -26,6 +31,11 @@ as the other fakes test their SDKs. What it serves, each as GitLab's API documen
   answer and, once spent, Rack::Attack's 429 ``Retry later`` with ``Retry-After``;
 - system notes (``"system": true``) for what GitLab records itself (closing, reopening, labels,
   assignees, description changes), so a reader of notes must tell them from comments.
+
+Webhook deliveries (docs.gitlab.com, "Webhooks" and "Webhook events"): ``hook`` renders the Issue
+Hook or Note Hook GitLab sends for an issue as it stands now, with GitLab's delivery headers
+(``X-Gitlab-Event``, ``X-Gitlab-Token``, ``X-Gitlab-Instance``, ``X-Gitlab-Webhook-UUID``, a new
+``X-Gitlab-Event-UUID`` per attempt, and ``Idempotency-Key``, which ``retry`` repeats).
 
 Faults a test injects with ``fail_next``: a 5xx (``ServerError``), an endpoint limit's 429
 (``RateLimited``, with or without ``Retry-After``) and a 5xx after the request took effect
@@ -50,6 +60,7 @@ import json
 import re
 import threading
 import urllib.parse
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -77,6 +88,7 @@ MAX_PER_PAGE = 100
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _READ = "read_api"
 _WRITE = "api"
+_READ_USER = "read_user"
 _GUEST, _REPORTER = 10, 20
 
 
@@ -289,6 +301,181 @@ class GitLabFake:
                 if (method is None or r.method == method) and contains in r.path
             ]
 
+    # -- webhook deliveries -------------------------------------------------------------------
+
+    def hook(
+        self,
+        path: str,
+        iid: int,
+        *,
+        user: str,
+        token: str | None,
+        action: str = "update",
+        note: int | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, str], bytes]:
+        """The delivery GitLab sends about issue ``iid`` of project ``path`` as it stands now:
+        an Issue Hook with ``action`` (``open``, ``close``, ``reopen``, ``update``) and
+        ``changes``, or, with ``note`` (a note's id), the Note Hook of that note (``action``
+        then ``create`` or ``update``). ``user`` is who acted; ``token`` the webhook's secret
+        token, sent as it is in ``X-Gitlab-Token`` (None: a webhook without one)."""
+        with self._lock:
+            project = self._projects[path]
+            issue = project.issues[iid]
+            actor = self._users[user.lower()]
+            attributes = self._hook_issue(project, issue)
+            payload: dict[str, Any]
+            if note is None:
+                event = "Issue Hook"
+                payload = {
+                    "object_kind": "issue",
+                    "event_type": "issue",
+                    "user": self._hook_user(actor),
+                    "project": self._hook_project(project),
+                    "object_attributes": {**attributes, "action": action},
+                    "labels": attributes["labels"],
+                    "changes": changes or {},
+                    "repository": self._hook_repository(project),
+                    "assignees": [self._hook_user(u) for u in issue.assignees],
+                }
+            else:
+                event = "Note Hook"
+                (found,) = [n for n in issue.notes if n.id == note]
+                payload = {
+                    "object_kind": "note",
+                    "event_type": "note",
+                    "user": self._hook_user(actor),
+                    "project_id": project.id,
+                    "project": self._hook_project(project),
+                    "object_attributes": {
+                        "id": found.id,
+                        "note": found.body,
+                        "noteable_type": "Issue",
+                        "author_id": found.author.id,
+                        "created_at": found.created_at,
+                        "updated_at": found.created_at,
+                        "project_id": project.id,
+                        "attachment": None,
+                        "line_code": None,
+                        "commit_id": "",
+                        "noteable_id": issue.id,
+                        "system": found.system,
+                        "st_diff": None,
+                        "internal": False,
+                        "url": f"{attributes['url']}#note_{found.id}",
+                        "action": action if action in ("create", "update") else "create",
+                    },
+                    "repository": self._hook_repository(project),
+                    "issue": attributes,
+                }
+        body = json.dumps(payload).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "GitLab/17.6.0",
+            "X-Gitlab-Event": event,
+            "X-Gitlab-Instance": self._web_root(),
+            "X-Gitlab-Webhook-UUID": "2f1c6a3e-8b7d-4c5e-9a0f-1e2d3c4b5a69",
+            "X-Gitlab-Event-UUID": str(uuid.uuid4()),
+            "Idempotency-Key": str(uuid.uuid4()),
+        }
+        if token is not None:
+            headers["X-Gitlab-Token"] = token
+        return headers, body
+
+    @staticmethod
+    def retry(headers: dict[str, str]) -> dict[str, str]:
+        """The headers of GitLab's retry of a delivery (automatic, or "Resend request"): the
+        same body and ``Idempotency-Key``, a new ``X-Gitlab-Event-UUID``."""
+        return {**headers, "X-Gitlab-Event-UUID": str(uuid.uuid4())}
+
+    def _hook_user(self, user: _User) -> dict[str, Any]:
+        return {
+            "id": user.id,
+            "name": user.name,
+            "username": user.username,
+            "avatar_url": None,
+            "email": "[REDACTED]",
+        }
+
+    def _hook_project(self, project: _Project) -> dict[str, Any]:
+        web_url = f"{self._web_root()}/{project.path}"
+        return {
+            "id": project.id,
+            "name": project.path.rsplit("/", 1)[-1],
+            "description": None,
+            "web_url": web_url,
+            "avatar_url": None,
+            "git_ssh_url": f"git@gitlab.example.com:{project.path}.git",
+            "git_http_url": f"{web_url}.git",
+            "namespace": project.path.rsplit("/", 1)[0],
+            "visibility_level": 0,
+            "path_with_namespace": project.path,
+            "default_branch": "main",
+            "ci_config_path": None,
+            "homepage": web_url,
+            "url": f"git@gitlab.example.com:{project.path}.git",
+            "ssh_url": f"git@gitlab.example.com:{project.path}.git",
+            "http_url": f"{web_url}.git",
+        }
+
+    def _hook_repository(self, project: _Project) -> dict[str, Any]:
+        web_url = f"{self._web_root()}/{project.path}"
+        return {
+            "name": project.path.rsplit("/", 1)[-1],
+            "url": f"git@gitlab.example.com:{project.path}.git",
+            "description": None,
+            "homepage": web_url,
+        }
+
+    def _hook_issue(self, project: _Project, issue: _Issue) -> dict[str, Any]:
+        """The issue as hooks carry it (`object_attributes` of an Issue Hook, a Note Hook's
+        `issue`): label objects, not names; `state` as the API says it."""
+        return {
+            "author_id": issue.author.id,
+            "closed_at": issue.closed_at,
+            "confidential": False,
+            "created_at": issue.created_at,
+            "description": issue.description,
+            "discussion_locked": None,
+            "due_date": None,
+            "id": issue.id,
+            "iid": issue.iid,
+            "last_edited_at": None,
+            "last_edited_by_id": None,
+            "milestone_id": None,
+            "moved_to_id": None,
+            "duplicated_to_id": None,
+            "project_id": project.id,
+            "relative_position": None,
+            "state_id": 1 if issue.state == "opened" else 2,
+            "time_estimate": 0,
+            "title": issue.title,
+            "updated_at": issue.updated_at,
+            "updated_by_id": None,
+            "weight": None,
+            "url": f"{self._web_root()}/{project.path}/-/issues/{issue.iid}",
+            "total_time_spent": 0,
+            "assignee_ids": [u.id for u in issue.assignees],
+            "assignee_id": issue.assignees[0].id if issue.assignees else None,
+            "labels": [
+                {
+                    "id": 7000 + index,
+                    "title": label,
+                    "color": "#dc143c",
+                    "project_id": project.id,
+                    "created_at": issue.created_at,
+                    "updated_at": issue.created_at,
+                    "template": False,
+                    "description": None,
+                    "type": "ProjectLabel",
+                    "group_id": None,
+                }
+                for index, label in enumerate(issue.labels)
+            ],
+            "state": issue.state,
+            "severity": "unknown",
+        }
+
     # -- the server --------------------------------------------------------------------------
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -395,6 +582,17 @@ class GitLabFake:
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
             message = "This endpoint has been requested too many times. Try again later."
             raise _Answer(429, {"message": message}, headers)
+        user_only = segments in (["user"], ["users"]) and _READ_USER in scopes
+        if request.method == "GET" and not scopes & {_READ, _WRITE} and not user_only:
+            raise _Answer(
+                403,
+                {
+                    "error": "insufficient_scope",
+                    "error_description": "The request requires higher privileges than "
+                    "provided by the access token.",
+                    "scope": "api read_api",
+                },
+            )
         if request.method != "GET" and _WRITE not in scopes:
             raise _Answer(
                 403,
@@ -428,6 +626,10 @@ class GitLabFake:
                 wanted = _one(params, "username")
                 found = self._users.get(wanted.lower()) if wanted else None
                 return self._json([self._user_json(found)] if found else [])
+            case "GET", ["projects", project_id, "members", "all", user_id]:
+                project = self._project(project_id, user)
+                self._only(params, body, ())
+                return self._json(self._member_json(project, user_id))
             case "GET", ["projects", project_id, "issues"]:
                 project = self._project(project_id, user)
                 return self._list_issues(request, project, params, body)
@@ -724,6 +926,19 @@ class GitLabFake:
             "avatar_url": None,
             "web_url": f"{self._web_root()}/{user.username}",
             "bot": user.bot,
+        }
+
+    def _member_json(self, project: _Project, user_id: str) -> dict[str, Any]:
+        level = project.members.get(int(user_id)) if user_id.isdigit() else None
+        member = next((u for u in self._users.values() if str(u.id) == user_id), None)
+        if level is None or member is None:
+            raise _not_found()
+        return {
+            **self._user_json(member),
+            "access_level": level,
+            "created_at": "2026-01-05T09:00:00.000Z",
+            "expires_at": None,
+            "membership_state": "active",
         }
 
     def _web_root(self) -> str:

@@ -3,6 +3,7 @@ answers GitLab gives and the one place it is stricter), so the adapter's tests r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -117,3 +118,68 @@ def test_a_project_is_hidden_from_non_members_and_a_read_token_cannot_write(
     answer = client.post(ISSUES, json={"title": "Boom"}, headers={"PRIVATE-TOKEN": reader})
     assert answer.status_code == 403 and answer.json()["error"] == "insufficient_scope"
     assert client.get(ISSUES, headers={"PRIVATE-TOKEN": reader}).status_code == 200
+
+
+def test_a_members_access_level_is_read_and_a_non_member_is_404(
+    fake: GitLabFake, client: httpx.Client
+) -> None:
+    fake.add_user("dev")
+    fake.add_user("stranger")
+    fake.add_member(PROJECT, "dev", 30)
+    ids = {
+        name: client.get("/users", params={"username": name}).json()[0]["id"]
+        for name in ("dev", "stranger")
+    }
+    member = client.get(f"/projects/acme%2Fshop/members/all/{ids['dev']}").json()
+    assert (member["username"], member["access_level"]) == ("dev", 30)
+    for missing in (ids["stranger"], 99999999):
+        answer = client.get(f"/projects/acme%2Fshop/members/all/{missing}")
+        assert (answer.status_code, answer.json()) == (404, {"message": "404 Not found"})
+    fake.add_project("acme/private", members={})
+    hidden = client.get(f"/projects/acme%2Fprivate/members/all/{ids['dev']}")
+    assert hidden.json() == {"message": "404 Project Not Found"}
+    anonymous = client.get(
+        f"/projects/acme%2Fshop/members/all/{ids['dev']}", headers={"PRIVATE-TOKEN": "glpat-no"}
+    )
+    assert (anonymous.status_code, anonymous.json()) == (401, {"message": "401 Unauthorized"})
+
+
+def test_a_token_without_an_api_scope_reads_only_its_user(
+    fake: GitLabFake, client: httpx.Client
+) -> None:
+    profile = fake.add_token(fake.bot, scopes=["read_user"])
+    assert client.get("/user", headers={"PRIVATE-TOKEN": profile}).status_code == 200
+    answer = client.get(f"{ISSUES}", headers={"PRIVATE-TOKEN": profile})
+    assert answer.status_code == 403
+    assert (answer.json()["error"], answer.json()["scope"]) == (
+        "insufficient_scope",
+        "api read_api",
+    )
+    members = client.get("/projects/acme%2Fshop/members/all/1", headers={"PRIVATE-TOKEN": profile})
+    assert members.status_code == 403
+
+
+def test_hooks_carry_the_issue_as_it_stands_with_gitlabs_delivery_headers(
+    fake: GitLabFake, client: httpx.Client
+) -> None:
+    fake.add_user("dev")
+    fake.add_member(PROJECT, "dev", 30)
+    client.post(ISSUES, json={"title": "Boom", "description": "first\nsecond", "labels": "a,b"})
+    client.put(f"{ISSUES}/1", json={"state_event": "close"})
+    headers, body = fake.hook(PROJECT, 1, user="dev", token="s3cret", action="close")
+    issue = json.loads(body)
+    assert (headers["X-Gitlab-Event"], headers["X-Gitlab-Token"]) == ("Issue Hook", "s3cret")
+    assert issue["object_attributes"]["state"] == "closed"
+    assert [label["title"] for label in issue["labels"]] == ["a", "b"]
+    assert issue["project"]["path_with_namespace"] == PROJECT and issue["user"]["username"] == "dev"
+    retried = fake.retry(headers)
+    assert retried["Idempotency-Key"] == headers["Idempotency-Key"]
+    assert retried["X-Gitlab-Event-UUID"] != headers["X-Gitlab-Event-UUID"]
+    note = client.post(f"{ISSUES}/1/notes", json={"body": "/faultline why"}).json()
+    headers, body = fake.hook(
+        PROJECT, 1, user="faultline-bot", token=None, action="create", note=note["id"]
+    )
+    comment = json.loads(body)
+    assert "X-Gitlab-Token" not in headers and headers["X-Gitlab-Event"] == "Note Hook"
+    assert comment["object_attributes"]["note"] == "/faultline why"
+    assert comment["issue"]["iid"] == 1 and comment["object_attributes"]["noteable_type"] == "Issue"

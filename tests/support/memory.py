@@ -680,6 +680,7 @@ class Memory:
         default_factory=lambda: MemoryGitHubDeliveries()
     )
     github_webhook_secret: bytes | None = b"webhook-secret-for-tests"
+    gitlab_webhook_secret: bytes | None = b"gitlab-token-for-tests"
 
     def services(
         self, rules: Rules, now: Callable[[], datetime], settings: Mapping[str, str] | None = None
@@ -713,6 +714,7 @@ class Memory:
             github_event_queue=self.github_event_queue,
             github_deliveries=self.github_deliveries,
             github_webhook_secret=lambda refresh=False: self.github_webhook_secret,
+            gitlab_webhook_secret=lambda refresh=False: self.gitlab_webhook_secret,
         )
 
 

@@ -105,7 +105,7 @@ def test_healthy_services_still_report_config_storage_and_lag() -> None:
     }
     assert len(answer["checkpoints"]) == 8
     assert answer["config"]["sources"] == ["production"]
-    assert answer["config"]["disabled_sources"] == ["faultline-smoke"], "named, with no lag"
+    assert answer["config"]["disabled_sources"] == ["faultline-smoke", "aws"], "named, no lag"
     assert {c["source"] for c in answer["checkpoints"]} == {"production"}
     assert answer["config"]["known_issues"] == {"in_force": [], "expired": []}
 

@@ -447,10 +447,11 @@ def test_http_endpoints_can_require_entra_id_tokens_and_do_not_by_default() -> N
     assert _text(validation["unauthenticatedClientAction"]) == (
         "httpAuthEnabled ? 'Return401' : 'AllowAnonymous'"
     )
-    # every HTTP function sits behind authentication but the webhooks, which their signatures or
-    # secrets authenticate (GitHub and the alert senders cannot send a token)
+    # every HTTP function sits behind authentication but the webhooks, which their signatures,
+    # tokens or secrets authenticate (GitHub, GitLab and the alert senders cannot send a token)
     assert re.findall(r"'([^']*)'", _text(validation["excludedPaths"])) == [
         "/api/github/webhook",
+        "/api/gitlab/webhook",
         "/api/alerts/*",
     ]
     assert _text(_at(props, "properties", "httpSettings", "requireHttps")) == "true"
@@ -806,6 +807,7 @@ NOT_IN_AZURE = {
     "FAULTLINE_GITHUB_APP_PRIVATE_KEY",
     "FAULTLINE_GITHUB_ASSIGNMENT_TOKEN",
     "FAULTLINE_GITHUB_WEBHOOK_SECRET",
+    "FAULTLINE_GITLAB_WEBHOOK_SECRET",
 }
 RULES_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
 

@@ -96,7 +96,9 @@ def test_a_bad_poll_interval_is_blamed_on_the_variable_not_the_rules_file(
     env.setenv("FAULTLINE_POLL_INTERVAL", "5")
     assert _refused(["--data", str(SAMPLE)], capsys)[1:] == [
         "  FAULTLINE_POLL_INTERVAL=5 (from the environment, used at sources[0] (production)"
-        ".poll_interval): '5' has no unit; expected a duration like 5m (units: s, m, h, d)"
+        ".poll_interval): '5' has no unit; expected a duration like 5m (units: s, m, h, d)",
+        "  FAULTLINE_POLL_INTERVAL=5 (from the environment, used at sources[2] (aws)"
+        ".poll_interval): '5' has no unit; expected a duration like 5m (units: s, m, h, d)",
     ]
 
 
@@ -194,6 +196,20 @@ def test_a_run_over_az_cli_exports_is_planned_like_one_over_query_api_exports(
     assert cli.real_github is False
     assert cli.environment["FAULTLINE_DRY_RUN_DIR"] == str(out)
     assert cli.environment["FAULTLINE_LOGS_EXPORT_DIR"] == str(tmp_path)
+
+
+def test_the_night_replays_the_bundled_cloudwatch_export_beside_its_tables(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    night = prepare(SAMPLE, None, tmp_path, None, os.environ)
+    assert night.environment["FAULTLINE_CLOUDWATCH_ENABLED"] == "true"
+    folders = night.environment["FAULTLINE_LOGS_EXPORT_DIR"].split(os.pathsep)
+    assert folders == [str(SAMPLE), str(ROOT / "samples" / "cloudwatch")]
+    for export in SAMPLE.glob("*.json"):
+        (tmp_path / export.name).write_text(export.read_text())
+    other = prepare(tmp_path, None, tmp_path / "out", None, os.environ)
+    assert "FAULTLINE_CLOUDWATCH_ENABLED" not in other.environment, "only the night's sample"
+    assert other.environment["FAULTLINE_LOGS_EXPORT_DIR"] == str(tmp_path)
 
 
 class Planned:

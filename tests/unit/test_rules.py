@@ -42,8 +42,10 @@ def _load(document: dict, env: dict[str, str] | None = None):
 
 def test_shipped_rules_file_loads_with_every_section() -> None:
     rules = load_rules(SHIPPED, {})
-    assert [s.name for s in rules.sources] == ["production", "faultline-smoke"]
-    assert [s.name for s in rules.enabled_sources] == ["production"], "smoke is off by default"
+    assert [s.name for s in rules.sources] == ["production", "faultline-smoke", "aws"]
+    assert [s.name for s in rules.enabled_sources] == ["production"], (
+        "smoke and CloudWatch are off by default"
+    )
     assert {t.name for t in rules.sources[0].tables} >= {
         "AppExceptions",
         "ContainerLogV2",
@@ -53,6 +55,14 @@ def test_shipped_rules_file_loads_with_every_section() -> None:
     assert rules.dedup.comment_interval == timedelta(hours=6)
     assert rules.assignment.default.kind == "copilot"
     assert rules.business_hours.timezone == "Europe/Amsterdam"
+
+
+def test_shipped_cloudwatch_source_is_switched_on_by_its_variable() -> None:
+    """What the local run sets to replay the bundled CloudWatch export beside the night."""
+    rules = load_rules(SHIPPED, {"FAULTLINE_CLOUDWATCH_ENABLED": "true"})
+    assert [s.name for s in rules.enabled_sources] == ["production", "aws"]
+    [definition] = rules.definitions_for("CW_aws_lambda_orders")
+    assert definition.name == "lambda-error"
 
 
 def test_environment_substitution_with_defaults() -> None:

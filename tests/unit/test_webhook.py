@@ -6,6 +6,7 @@ GitHub fake, Azurite) is in `tests/integration/test_webhook.py`."""
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from detection.lifecycle import Steering, interpret, muted, parse_until
 from detection.markers import marker
 from detection.webhook import (
     MAX_BODY_BYTES,
-    GitHubEvent,
+    IssueEvent,
     NotAnIssueEvent,
     read_event,
     signature,
@@ -31,7 +32,7 @@ from pipeline.ports import (
     TrackerRateLimited,
     TrackerRefused,
 )
-from pipeline.webhook import handle, receive, record_poisoned_event
+from pipeline.webhook import handle, receive, receive_gitlab, record_poisoned_event
 from pipeline.workflow.messages import Synced
 from tests.support.webhooks import issue_payload, signed
 from tests.unit.test_issue_workflow import SHOP, Flow
@@ -74,7 +75,7 @@ def test_an_issue_event_keeps_what_faultline_acts_on_and_fits_a_queue_message() 
     )
     assert event.body_head == ref.body.partition("\n")[0]
     assert len(event.to_json()) < 2_000
-    assert GitHubEvent.from_json(event.to_json()) == event
+    assert IssueEvent.from_json(event.to_json()) == event
 
 
 def test_a_pull_requests_comment_is_not_an_issue_event() -> None:
@@ -151,7 +152,7 @@ def test_a_signed_issue_event_is_queued_and_answered_202() -> None:
     headers, body = signed(SECRET, "issues", issue_payload("closed", _issue(flow), "alice"))
     assert answer(flow, headers, body)[0] == 202
     ((message, _),) = flow.memory.github_event_queue.sent
-    assert GitHubEvent.from_json(message).delivery == headers["X-GitHub-Delivery"]
+    assert IssueEvent.from_json(message).delivery == headers["X-GitHub-Delivery"]
 
 
 def test_a_redelivery_is_acknowledged_and_has_no_effect() -> None:
@@ -496,17 +497,68 @@ def test_a_rotated_secret_is_read_again_when_a_signature_does_not_verify() -> No
     assert reads == [False, True, False], "a good signature costs no second read"
 
 
-def test_only_the_webhook_is_anonymous_and_it_takes_only_post(functions: FunctionTable) -> None:
-    """GitHub cannot send a function key: the signature is the webhook's authentication, and
-    every other HTTP function keeps its key."""
+def _gitlab_hook(token: str | None) -> tuple[dict[str, str], bytes]:
+    """A GitLab Issue Hook, as little of one as `receive_gitlab` reads."""
+    payload = {
+        "object_kind": "issue",
+        "user": {"id": 51, "username": "dana"},
+        "project": {"id": 15, "path_with_namespace": "acme/shop"},
+        "object_attributes": {"iid": 1, "state": "closed", "action": "close", "description": ""},
+        "labels": [],
+    }
+    headers = {
+        "X-Gitlab-Event": "Issue Hook",
+        "X-Gitlab-Event-UUID": str(uuid.uuid4()),
+        "Idempotency-Key": str(uuid.uuid4()),
+    }
+    return ({**headers, "X-Gitlab-Token": token} if token else headers), json.dumps(
+        payload
+    ).encode()
+
+
+def test_gitlabs_token_is_checked_against_a_rotated_secret_only_when_it_does_not_match() -> None:
+    flow = _with_issue()
+    reads: list[bool] = []
+
+    def vault(refresh: bool = False) -> bytes | None:
+        reads.append(refresh)
+        return b"rotated token" if refresh else b"gitlab-token-for-tests"
+
+    flow.services.gitlab_webhook_secret = vault
+    assert receive_gitlab(flow.services, *_gitlab_hook("rotated token")).status == 202
+    assert reads == [False, True]
+    assert receive_gitlab(flow.services, *_gitlab_hook("gitlab-token-for-tests")).status == 202
+    assert reads == [False, True, False], "a matching token costs no second read"
+    assert receive_gitlab(flow.services, *_gitlab_hook(None)).status == 401
+    assert reads == [False, True, False, False], "no token, no second read"
+    assert len(flow.memory.github_event_queue.sent) == 2
+
+
+def test_an_unavailable_gitlab_secret_answers_503_so_gitlab_retries() -> None:
+    flow = _with_issue()
+
+    def unavailable(refresh: bool = False) -> bytes | None:
+        raise SecretUnavailable("disabled in Key Vault", reason="disabled")
+
+    flow.services.gitlab_webhook_secret = unavailable
+    assert receive_gitlab(flow.services, *_gitlab_hook("gitlab-token-for-tests")).status == 503
+    assert flow.memory.github_event_queue.sent == []
+
+
+def test_only_the_webhooks_are_anonymous_and_take_only_post(functions: FunctionTable) -> None:
+    """GitHub and GitLab cannot send a function key: the signature (GitHub) or the token
+    (GitLab) is the webhook's authentication, and every other HTTP function keeps its key."""
     levels = {
         name: functions.binding(name, "httpTrigger")["authLevel"].value
         for name, fn in functions.functions.items()
         if any(b["type"] == "httpTrigger" for b in fn.get_bindings_dict()["bindings"])
     }
-    assert {name for name, level in levels.items() if level == "anonymous"} == {"github_webhook"}
-    webhook = functions.binding("github_webhook", "httpTrigger")
-    assert (webhook["route"], [m.value for m in webhook["methods"]]) == ("github/webhook", ["POST"])
+    anonymous = {name for name, level in levels.items() if level == "anonymous"}
+    assert anonymous == {"github_webhook", "gitlab_webhook"}
+    for tracker in ("github", "gitlab"):
+        webhook = functions.binding(f"{tracker}_webhook", "httpTrigger")
+        route = (webhook["route"], [m.value for m in webhook["methods"]])
+        assert route == (f"{tracker}/webhook", ["POST"])
     events = functions.binding("handle_github_event", "queueTrigger")
     assert events["queueName"] == "%FAULTLINE_GITHUB_WEBHOOK_QUEUE%"
 
