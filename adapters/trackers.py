@@ -9,7 +9,13 @@ from datetime import datetime
 from typing import Any
 
 from detection.routing import Tracker, tracker_of
-from pipeline.ports import Collaborators, IssueRef, IssueTracker, TrackerBudget
+from pipeline.ports import (
+    Collaborators,
+    IssueRef,
+    IssueTracker,
+    PullRequestLinks,
+    TrackerBudget,
+)
 
 
 class TrackerByRepository:
@@ -31,6 +37,11 @@ class TrackerByRepository:
         """The repository's tracker when it can tell who may steer by comment (GitHub)."""
         tracker = self._for(repository)
         return tracker if isinstance(tracker, Collaborators) else None
+
+    def pull_request_links(self, repository: str) -> PullRequestLinks | None:
+        """The repository's tracker when it can tell linked pull requests (GitHub)."""
+        tracker = self._for(repository)
+        return tracker if isinstance(tracker, PullRequestLinks) else None
 
     def budget(self) -> list[TrackerBudget]:
         return [budget for tracker in self._built.values() for budget in tracker.budget()]

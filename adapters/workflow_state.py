@@ -76,6 +76,8 @@ class TableIssueStates:
             keep_open=bool(entity.get("KeepOpen")),
             resolved_in=entity.get("ResolvedIn"),
             merged_into=entity.get("MergedInto"),
+            first_pull_request_at=entity.get("FirstPullRequestAt"),
+            pull_requests=tuple(filter(None, entity.get("PullRequests", "").split("\n"))),
             etag=entity.metadata["etag"],
         )
 
@@ -101,6 +103,8 @@ class TableIssueStates:
             "KeepOpen": state.keep_open,
             "ResolvedIn": state.resolved_in,
             "MergedInto": state.merged_into,
+            "FirstPullRequestAt": state.first_pull_request_at,
+            "PullRequests": "\n".join(state.pull_requests) or None,
         }
         entity = {k: v for k, v in entity.items() if v is not None}
         try:
@@ -128,6 +132,18 @@ class TableIssueStates:
             (row["Repository"], row["Number"])
             for row in rows
             if row.get("Number") is not None and not row["RowKey"].endswith("|follow-up")
+        )
+
+    def tracked(self) -> list[IssueState]:
+        """Every state with an issue: a scan of the table, as the periodic passes need it
+        (one row per failure and repository; follow-up rows have no number)."""
+        return sorted(
+            (
+                self._state(entity["PartitionKey"], entity["Repository"], entity)
+                for entity in self._table.query_entities("Number ge 0")
+                if not entity["RowKey"].endswith("|follow-up")
+            ),
+            key=lambda state: (state.repository, state.number or 0),
         )
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:

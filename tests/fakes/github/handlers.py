@@ -353,6 +353,26 @@ class Handlers:
         ]
         return paginate(call.request, comments)
 
+    def list_timeline(self, call: Call, repository: Repository, issue: Issue) -> Result:
+        """``GET /repos/{owner}/{repo}/issues/{issue_number}/timeline``: the issue's comments
+        and linking events, oldest first, paginated (``per_page`` at most 100, default 30;
+        https://docs.github.com/rest/issues/timeline). A token needs ``issues: read`` (or
+        ``pull_requests: read``, which this fake's tokens do not model)."""
+        entries: list[tuple[float, int, dict[str, Any]]] = [
+            (c.created_at, c.id, self._payloads.timeline_comment(repository, issue, c))
+            for c in issue.comments
+        ]
+        entries += [
+            (
+                e.created_at,
+                e.id,
+                self._payloads.timeline_event(call.api_version, repository, issue, e),
+            )
+            for e in issue.timeline
+        ]
+        entries.sort(key=lambda entry: (entry[0], entry[1]))
+        return paginate(call.request, [payload for _, _, payload in entries])
+
     def create_comment(self, call: Call, repository: Repository, issue: Issue) -> Result:
         """Over 65,536 characters: ``{"resource": "IssueComment", "code": "unprocessable",
         "field": "data", "message": "Body is too long (maximum is 65536 characters)"}``, as GitHub
