@@ -5,6 +5,7 @@ issue workflow (one Durable orchestration per group: sync issue -> wait if neede
 functions are on the Blueprint in `workflow_functions.py`);
 timer (settle) -> operations whose cause can no longer arrive are counted;
 timer (pull requests) -> pull requests linked to open issues are announced;
+timer (digests) -> each digest's pinned issue is updated and sent to its channels;
 alert webhook (HTTP) -> alerts queue -> records detected, grouped and counted the same way
 GitHub webhook (HTTP, signed) -> github-events queue -> follow what people did to an issue
 
@@ -64,6 +65,14 @@ def watch_pull_requests(timer: func.TimerRequest) -> None:
     from pipeline.pull_requests import watch_pull_requests as watch
 
     watch(services())
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 5 * * * *", run_on_startup=False)
+def send_digests(timer: func.TimerRequest) -> None:
+    """Hourly: make the digests whose hour it is (their issue updated in place, then sent)."""
+    from pipeline.digest import send_due_digests
+
+    send_due_digests(services())
 
 
 @app.queue_trigger(

@@ -9,13 +9,14 @@ rows whose reason says `resolved:` or `muted` (what people did on GitHub), `assi
 `notified` and `notification-failed`, and `pull-request-linked`. Times to the first pull
 request and to close are measured from the issue's `created` row.
 
-The GitHub page carries a hidden marker on its first line (`digest_marker`), so the publisher
-finds its one pinned issue again rather than opening a second one after a retry or a lost
-state. Log text (failure titles) is rendered inert (`detection.markdown`).
+The GitHub page carries the hidden marker on its first line (`digest_fingerprint`), so the
+publisher finds its one pinned issue again rather than opening a second one after a retry or a
+lost state. Log text (failure titles) is rendered inert (`detection.markdown`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import statistics
 from collections import Counter
@@ -31,7 +32,6 @@ TOP = 10
 """How many recurring failures the digest lists."""
 LISTED = 20
 """How many failures each of new, regressed, resolved and muted lists by name (all are counted)."""
-DIGEST_MARKER_PREFIX = "faultline:digest="
 ISSUE_LIMIT = 65_536
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -352,15 +352,11 @@ def _assignee_rows(issues: Sequence[IssueRow]) -> tuple[AssigneeRow, ...]:
 # -- rendering ------------------------------------------------------------------------------------
 
 
-def digest_marker(name: str) -> str:
-    """The hidden first line of the digest's pinned issue: the digest's name, so the publisher
-    finds its issue again (names are `[0-9A-Za-z-_.]`, validated in the rules)."""
-    return f"<!-- {DIGEST_MARKER_PREFIX}{name} -->"
-
-
-def carries_digest_marker(body: str | None, name: str) -> bool:
-    """Whether a body's first line is this digest's marker (a quote further down is not)."""
-    return (body or "").partition("\n")[0].rstrip("\r") == digest_marker(name)
+def digest_fingerprint(name: str) -> str:
+    """The digest's stand-in for a failure's fingerprint: its pinned issue carries the usual
+    hidden marker (`detection.markers`, signed once a key is configured) with this value, so the
+    trackers' marker search finds it again after a retry or a lost state, as it does issues."""
+    return hashlib.blake2b(f"digest|{name}".encode(), digest_size=8).hexdigest()
 
 
 def duration(span: timedelta | None) -> str:
@@ -447,19 +443,20 @@ def _mermaid_assignees(digest: Digest) -> str:
     return "\n".join(["```mermaid", "pie title Issues by assignee", *slices, "```"])
 
 
-def render_markdown(digest: Digest) -> str:
-    """The pinned issue's body: marker, headline, Mermaid charts, tables; within GitHub's limit
-    (the long lists are cut first)."""
+def render_markdown(digest: Digest, marker_line: str) -> str:
+    """The pinned issue's body: the marker line (`detection.markers.marker` of the digest's
+    fingerprint), headline, Mermaid charts, tables; within GitHub's limit (the long lists are
+    cut first)."""
     for listed in (LISTED, 5, 0):
-        body = _markdown(digest, listed)
+        body = _markdown(digest, listed, marker_line)
         if len(body) <= ISSUE_LIMIT:
             return body
     return body[: ISSUE_LIMIT - 1]
 
 
-def _markdown(digest: Digest, listed: int) -> str:
+def _markdown(digest: Digest, listed: int, marker_line: str) -> str:
     out = [
-        digest_marker(digest.name),
+        marker_line,
         f"## {markdown.prose(issue_title(digest))}, {period_label(digest.period)}",
         "",
         f"**{headline(digest)}.** Updated in place at every digest; the history of this issue "

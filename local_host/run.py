@@ -332,7 +332,10 @@ def run(plan: Plan) -> int:
                 local.replay(end, interval, progress, loaded.correlation.max_hold)
                 took = local.settle(SETTLE_LIMIT, progress)
             local.drain_notifications()
+            digests = publish_digests(services, first, clock.now())
             _report(local, plan, end, took, time.monotonic() - started)
+            for line in digests:
+                print(f"  {line}")
             print(f"  {sender.describe()}, posted to {api}/alerts/<webhook>")
             report_metrics(services.settings.metrics_file, out)
             write_report(out, services)
@@ -340,6 +343,23 @@ def run(plan: Plan) -> int:
                 written = export_occurrences(services, occurrences)
                 print(f"\n{written} occurrences written to {occurrences}")
     return 0
+
+
+def publish_digests(services: Services, first: datetime, last: datetime) -> list[str]:
+    """Each enabled digest over the whole days the replay covered, as its hourly timer would
+    make it at the end of the period: its issue in the dry-run folder beside the others, its
+    messages under `notifications/`."""
+    from pipeline.digest import publish_digest, whole_days
+
+    made = []
+    for schedule in services.rules.notifications.digests:
+        if schedule.enabled:
+            digest = publish_digest(services, schedule, whole_days(first, last))
+            made.append(
+                f"digest {schedule.name}: {digest.occurrences} occurrence(s), "
+                f"{len(digest.changes['new'])} new failure(s), written to {schedule.repository}"
+            )
+    return made
 
 
 def export_occurrences(services: Services, path: Path) -> int:

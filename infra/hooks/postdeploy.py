@@ -23,6 +23,7 @@ EXPECTED_FUNCTIONS = (
     "settle_operations",
     "prune_occurrence_ledger",
     "watch_pull_requests",
+    "send_digests",
     "query_and_detect",
     "record_poisoned_query",
     "deliver_notifications",

@@ -22,13 +22,13 @@ from detection.digest import (
     Health,
     Period,
     build_digest,
-    carries_digest_marker,
     change_of,
-    digest_marker,
+    digest_fingerprint,
     duration,
     render_markdown,
     sparkline,
 )
+from detection.markers import find_marker, marker
 from detection.notify_payloads import Message, slack_blocks, teams_card, webhook_body
 from tests.unit.test_notify_payloads import HOSTILE, _check_block_kit, _inert_for_slack
 
@@ -118,10 +118,9 @@ def test_the_weekly_digest_counts_what_changed_and_what_the_agents_did() -> None
 
 def test_the_page_is_marked_charted_and_inert() -> None:
     failures, actions = _sample()
-    body = render_markdown(build_digest("shop", WEEK, failures, actions, Health()))
-    assert body.partition("\n")[0] == digest_marker("shop")
-    assert carries_digest_marker(body, "shop") and not carries_digest_marker(body, "orders")
-    assert not carries_digest_marker("quoted\n" + body, "shop")
+    line = marker(digest_fingerprint("shop"))
+    body = render_markdown(build_digest("shop", WEEK, failures, actions, Health()), line)
+    assert find_marker(body) == digest_fingerprint("shop") != digest_fingerprint("orders")
     assert body.count("```mermaid") == 2 and "xychart-beta" in body and "pie title" in body
     assert "<!channel>" not in body and "@here" not in body
     assert "ghp_0123456789" not in body
@@ -237,8 +236,8 @@ def test_every_figure_is_a_direct_count_of_the_facts(
     assert sum(a.issues for a in digest.assignees) == len(digest.issues)
     for row in digest.assignees:
         assert 0 <= row.with_pull_request <= row.issues and 0 <= row.closed <= row.issues
-    body = render_markdown(digest)
-    assert carries_digest_marker(body, "p") and len(body) <= 65_536
+    body = render_markdown(digest, marker(digest_fingerprint("p")))
+    assert find_marker(body) == digest_fingerprint("p") and len(body) <= 65_536
     _check_block_kit(slack_blocks(Message("p", "c", digest=digest)))
     card = teams_card(Message("p", "c", digest=digest))["attachments"][0]["content"]
     assert [e.message for e in CARDS.iter_errors(card)] == []
