@@ -329,7 +329,7 @@ def _issue_rows(
                 end - start if end is not None else None,
             )
         )
-    return tuple(rows)
+    return tuple(sorted(rows, key=lambda row: (row.repository, row.issue)))
 
 
 def _assignee_rows(issues: Sequence[IssueRow]) -> tuple[AssigneeRow, ...]:

@@ -20,7 +20,7 @@ import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -348,9 +348,18 @@ def run(plan: Plan) -> int:
 def publish_digests(services: Services, first: datetime, last: datetime) -> list[str]:
     """Each enabled digest over the whole days the replay covered, as its hourly timer would
     make it at the end of the period: its issue in the dry-run folder beside the others, its
-    messages under `notifications/`."""
+    messages under `notifications/`. The workflows wrote their issues from the Durable worker's
+    process, so the digest's tracker reads the folder afresh, as a timer on another instance
+    would (this process's sink has not seen them, and would number the digest's issue 1)."""
     from pipeline.digest import publish_digest, whole_days
 
+    if services.settings.dry_run_dir:
+        from adapters.markdown_issues import MarkdownIssueSink
+
+        directory = Path(services.settings.dry_run_dir)
+        absolute = directory if directory.is_absolute() else PROJECT_ROOT / directory
+        sink = MarkdownIssueSink(absolute, services.clock.now, services.marker_key())
+        services = replace(services, issue_tracker=lambda: sink)
     made = []
     for schedule in services.rules.notifications.digests:
         if schedule.enabled:
