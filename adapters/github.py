@@ -777,6 +777,28 @@ class GitHubIssues:
                 break
         return links
 
+    def pin(self, repository: str, number: int) -> str | None:
+        """Pin the issue with GraphQL's `pinIssue` (REST has no endpoint for it), by the issue's
+        node id. GitHub pins at most three issues per repository and refuses a fourth: that, or
+        a token that may not pin, is returned as the reason (a digest is still written)."""
+        owner, name = _split(repository)
+        issue = self._call(
+            f"get issue {repository}#{number}",
+            lambda gh: gh.rest.issues.get(owner, name, number).parsed_data,
+            repository=repository,
+        )
+        mutation = "mutation($id: ID!) { pinIssue(input: {issueId: $id}) { issue { isPinned } } }"
+
+        def pin(gh: GitHub[Any]) -> str | None:
+            try:
+                gh.graphql.request(mutation, {"id": issue.node_id})
+            except GraphQLFailed as failed:
+                errors = failed.response.errors or []
+                return "; ".join(e.message for e in errors) or "GitHub refused to pin it"
+            return None
+
+        return self._call(f"pin {repository}#{number}", pin, write=True, repository=repository)
+
     def add_labels(self, repository: str, number: int, labels: list[str]) -> None:
         owner, name = _split(repository)
         self._call(

@@ -11,6 +11,7 @@ from typing import Any
 from detection.routing import Tracker, tracker_of
 from pipeline.ports import (
     Collaborators,
+    IssuePinning,
     IssueRef,
     IssueTracker,
     PullRequestLinks,
@@ -42,6 +43,11 @@ class TrackerByRepository:
         """The repository's tracker when it can tell linked pull requests (GitHub)."""
         tracker = self._for(repository)
         return tracker if isinstance(tracker, PullRequestLinks) else None
+
+    def pinning(self, repository: str) -> IssuePinning | None:
+        """The repository's tracker when it can pin issues (GitHub)."""
+        tracker = self._for(repository)
+        return tracker if isinstance(tracker, IssuePinning) else None
 
     def budget(self) -> list[TrackerBudget]:
         return [budget for tracker in self._built.values() for budget in tracker.budget()]

@@ -32,7 +32,13 @@ from detection.digest import (
 from detection.markers import marker, marker_signature
 from detection.notify_payloads import Message
 from detection.rules import DigestSchedule
-from pipeline.ports import DeliveryFailed, IssueRef, IssueTracker
+from pipeline.ports import (
+    DeliveryFailed,
+    IssuePinning,
+    IssueRef,
+    IssueTracker,
+    TrackersByRepository,
+)
 from pipeline.services import Services
 
 log = logging.getLogger(__name__)
@@ -117,13 +123,15 @@ def _health(services: Services) -> Health:
 def publish_digest(services: Services, schedule: DigestSchedule, period: Period) -> Digest:
     """Build the digest, write it to its issue, and send it to its channels."""
     digest = gather(services, schedule, period)
-    number, digest = _write_issue(services, services.issue_tracker(), schedule, digest)
+    tracker = services.issue_tracker()
+    number, digest = _write_issue(services, tracker, schedule, digest)
+    pinned = _pin(tracker, schedule.repository, number)
     services.audit.record(
         digest_fingerprint(schedule.name),
         "digest-published",
         schedule.repository,
         number,
-        f"{schedule.period} digest {schedule.name} for {period.start:%Y-%m-%d}",
+        f"{schedule.period} digest {schedule.name} for {period.start:%Y-%m-%d}; {pinned}",
         services.clock.now(),
         key=f"digest-published|{schedule.name}|{period.start:%Y%m%d}",
     )
@@ -154,6 +162,19 @@ def _write_issue(
     created = tracker.create(repository, title, body, [label, DIGEST_LABEL])
     log.info("digest %s: created %s#%d", schedule.name, repository, created.number)
     return created.number, digest
+
+
+def _pin(tracker: IssueTracker, repository: str, number: int) -> str:
+    """Pin the digest's issue where the tracker can (again each time: a pin lost to a failed
+    run, or undone by a person, comes back); says how it went, for the audit row."""
+    pinning = tracker.pinning(repository) if isinstance(tracker, TrackersByRepository) else tracker
+    if not isinstance(pinning, IssuePinning):
+        return "not pinned: the tracker cannot pin issues"
+    refused = pinning.pin(repository, number)
+    if refused:
+        log.warning("digest issue %s#%d not pinned: %s", repository, number, refused)
+        return f"not pinned: {refused}"
+    return "pinned"
 
 
 def _send(services: Services, schedule: DigestSchedule, digest: Digest) -> None:

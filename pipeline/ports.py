@@ -758,6 +758,15 @@ class PullRequestLinks(Protocol):
 
 
 @runtime_checkable
+class IssuePinning(Protocol):
+    """A tracker that can pin an issue to the top of its repository's list (GitHub)."""
+
+    def pin(self, repository: str, number: int) -> str | None:
+        """Pin the issue (a no-op when it is pinned already); None, or why it could not be."""
+        ...
+
+
+@runtime_checkable
 class TrackersByRepository(Protocol):
     """A tracker port that routes each repository to its own tracker: who may steer is asked of
     the tracker that holds the repository."""
@@ -768,4 +777,8 @@ class TrackersByRepository(Protocol):
 
     def pull_request_links(self, repository: str) -> PullRequestLinks | None:
         """The repository's tracker, when it can tell linked pull requests; None otherwise."""
+        ...
+
+    def pinning(self, repository: str) -> IssuePinning | None:
+        """The repository's tracker, when it can pin issues; None otherwise."""
         ...

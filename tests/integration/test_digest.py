@@ -229,6 +229,7 @@ def test_the_weekly_digest_tells_the_ledger_and_the_audit_trail_as_they_are(
 
     pages = [i for i in github.issues("contoso", "shop") if "faultline:digest" in i["labels"]]
     assert len(pages) == 1  # one issue, however often the timer ran
+    assert pages[0]["pinned"]
     assert find_marker(pages[0]["body"]) == digest_fingerprint("shop-weekly")
     assert "| Notifications held back by throttles | 4 |" in pages[0]["body"]
     assert "GitHub budget used (core, this hour) | " in pages[0]["body"]
@@ -239,3 +240,25 @@ def test_the_weekly_digest_tells_the_ledger_and_the_audit_trail_as_they_are(
     assert [e.message for e in CARDS.iter_errors(card)] == []
     sent = [e for e in services.audit.entries(digest_fingerprint("shop-weekly"))]
     assert sorted(e.action for e in sent) == ["digest-published", "notified", "notified"]
+    [published] = [e for e in sent if e.action == "digest-published"]
+    assert published.reason.endswith("; pinned")
+
+
+def test_a_repository_with_three_pinned_issues_still_gets_its_digest(
+    services: Services, functions: FunctionTable, github: GitHubFake, clock: SimulatedClock
+) -> None:
+    tracker = services.issue_tracker()
+    pinning = tracker.pinning("contoso/shop")  # type: ignore[attr-defined]
+    for title in ("Roadmap", "Contributing", "Release notes"):
+        number = github.seed_issue("contoso", "shop", title)
+        assert pinning.pin("contoso/shop", number) is None
+    clock.set(MONDAY + timedelta(hours=7, minutes=5))
+    _timer(functions, "send_digests")
+    [page] = [i for i in github.issues("contoso", "shop") if "faultline:digest" in i["labels"]]
+    assert not page["pinned"]
+    [published] = [
+        e
+        for e in services.audit.entries(digest_fingerprint("shop-weekly"))
+        if e.action == "digest-published"
+    ]
+    assert published.reason.endswith("not pinned: Repository already has 3 pinned issues")

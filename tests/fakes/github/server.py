@@ -504,6 +504,7 @@ class GitHubFake:
                     "comments": [comment.body for comment in issue.comments],
                     "author": issue.user.login,
                     "agent_assignment": issue.agent_assignment,
+                    "pinned": issue.pinned,
                 }
                 for issue in sorted(repository.issues.values(), key=lambda i: i.number)
             ]

@@ -112,6 +112,7 @@ class Issue:
     comments: list[Comment] = field(default_factory=list)
     agent_assignment: dict[str, Any] | None = None
     index: list[Snapshot] = field(default_factory=list)
+    pinned: bool = False
     pull_request: bool = False
     """A pull request: every pull request is an issue, numbered in the same sequence."""
     timeline: list[TimelineEvent] = field(default_factory=list)
