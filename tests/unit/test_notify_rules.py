@@ -205,6 +205,16 @@ def test_the_readmes_set_up_loads() -> None:
     assert {c.kind for c in rules.notifications.channels} == {"slack", "teams", "webhook"}  # type: ignore[attr-defined]
 
 
+def test_the_readmes_digest_loads_with_its_channels() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    minimal = readme.split("A minimal set-up, one channel of each kind", 1)[1]
+    channels = yaml.safe_load(minimal.split("```yaml\n", 1)[1].split("```", 1)[0])
+    digest = readme.split("#### The digest", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    section = {**channels["notifications"], **yaml.safe_load(digest)["notifications"]}
+    (schedule,) = _load(section).notifications.digests  # type: ignore[attr-defined]
+    assert (schedule.period, schedule.routes) == ("weekly", ("orders",))
+
+
 DIGEST = {"name": "shop-weekly", "repository": "contoso/shop", "channels": ["oncall"]}
 
 
