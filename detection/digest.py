@@ -3,11 +3,12 @@
 Pure: the pipeline gathers plain facts (each failure's issue and occurrence times from the
 ledger and the issue states, the audit rows, Faultline's own health) and this module counts and
 renders them. Everything an issue went through is read from the audit trail, the record every
-step already writes once: `created` (new), `reopened` (regressed), `steered` and `command`
-rows whose reason says `resolved:` or `muted` (what people did on GitHub), `assigned` (to whom),
-`skipped-as-duplicate` and `folded` (a second issue that was not made), `notification-held`,
-`notified` and `notification-failed`, and `pull-request-linked`. Times to the first pull
-request and to close are measured from the issue's `created` row.
+step already writes once: `created` (new, or regressed when it is a regression's linked new
+issue), `reopened` (regressed), what people did on GitHub (`steered` rows whose reason says
+`resolved:` or `muted`, `command` rows that answer `Resolved` or `Muted`), `assigned` (to
+whom), `skipped-as-duplicate` and `folded` (a second issue that was not made),
+`notification-held`, `notified` and `notification-failed`, and `pull-request-linked`. Times to
+the first pull request and to close are measured from the issue's `created` row.
 
 The GitHub page carries the hidden marker on its first line (`digest_fingerprint`), so the
 publisher finds its one pinned issue again rather than opening a second one after a retry or a
@@ -189,14 +190,19 @@ def _percent(part: int, whole: int, *, sign: bool = True) -> str:
 
 def change_of(action: Action) -> Change | None:
     """What an audit row says happened to the failure's issue, if it is one of the four."""
-    if action.action == "created":
-        return "new"
+    if action.action == "created":  # a regression may open a linked new issue (`dedup`)
+        return "regressed" if action.reason.startswith("regression of #") else "new"
     if action.action == "reopened":
         return "regressed"
-    if action.action in ("steered", "command"):
+    if action.action == "steered":  # `pipeline.lifecycle.describe` after who did what
         if ": resolved:" in f": {action.reason}":
             return "resolved"
         if _MUTED.search(action.reason):
+            return "muted"
+    if action.action == "command":  # the reply's first line (`pipeline.commands`)
+        if action.reason.startswith("Resolved"):
+            return "resolved"
+        if action.reason.startswith("Muted "):
             return "muted"
     return None
 

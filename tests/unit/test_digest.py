@@ -28,8 +28,10 @@ from detection.digest import (
     render_markdown,
     sparkline,
 )
+from detection.lifecycle import Steering
 from detection.markers import find_marker, marker
 from detection.notify_payloads import Message, slack_blocks, teams_card, webhook_body
+from pipeline.lifecycle import describe
 from tests.unit.test_notify_payloads import HOSTILE, _check_block_kit, _inert_for_slack
 
 pytestmark = pytest.mark.unit
@@ -139,6 +141,46 @@ def test_each_channel_gets_a_valid_digest() -> None:
     sent = json.loads(webhook_body(message, '{"ignored": "{{ event.title }}"}'))
     assert sent["digest"]["counts"] == {"new": 1, "regressed": 0, "resolved": 1, "muted": 1}
     assert sent["digest"]["health"]["github_budget_used"] == 120
+
+
+@pytest.mark.parametrize(
+    ("action", "reason", "change"),
+    [
+        ("created", "12 occurrence(s) of unhandled-exception", "new"),
+        ("created", "regression of #7", "regressed"),  # dedup.regression: new-issue
+        ("reopened", "Regressed: this failure recurred after the issue was closed", "regressed"),
+        ("steered", "closed by octo: resolved: the next occurrence is a regression", "resolved"),
+        ("steered", "read from the issue: muted until 2026-12-01 00:00 UTC: counted", "muted"),
+        ("command", "Muted until 2026-12-01 00:00 UTC. Occurrences are still counted", "muted"),
+        ("command", "Resolved in version `2.4.1`: the next occurrence of this failure", "resolved"),
+        ("command", "Not muted: GitHub did not set the `faultline:mute` label", None),
+        ("steered", "read from the issue: active", None),
+        ("commented", "resolved: quoted by someone", None),
+    ],
+)
+def test_what_each_audit_row_says_happened(action: str, reason: str, change: str | None) -> None:
+    assert change_of(Action("fp", action, "contoso/shop", 7, reason, MONDAY)) == change
+
+
+@pytest.mark.parametrize(
+    ("steering", "change"),
+    [
+        (Steering("resolved"), "resolved"),
+        (Steering("muted"), "muted"),
+        (Steering("muted", MONDAY + timedelta(days=2)), "muted"),
+        (Steering("active"), None),
+    ],
+)
+def test_the_steering_audit_rows_as_written_are_read_back(
+    steering: Steering, change: str | None
+) -> None:
+    """The words `pipeline.lifecycle.describe` writes, after the webhook's and the sync's
+    prefixes, are what the digest reads: a change of wording fails here, not in a digest."""
+    for reason in (
+        f"closed by octo: {describe(steering)}",
+        f"read from the issue: {describe(steering)}",
+    ):
+        assert change_of(Action("fp", "steered", "contoso/shop", 7, reason, MONDAY)) == change
 
 
 @pytest.mark.parametrize(
