@@ -93,6 +93,7 @@ def _announce(services: Services, state: IssueState, pr: LinkedPullRequest) -> N
         issue_url=state.url,
         title=title(name or where),
         definition=summary.definition if summary else "",
+        route=_route(services, state.repository),
         severity=definition.severity if definition else "",
         category=definition.category if definition else "",
         count=summary.count if summary else 0,
@@ -102,6 +103,13 @@ def _announce(services: Services, state: IssueState, pr: LinkedPullRequest) -> N
         occasion=pr.key,
     )
     emit(services, event)
+
+
+def _route(services: Services, repository: str) -> str | None:
+    """The named route that sends issues to the repository, for rules filtered by route (the
+    watch sees the issue, not the row that routed it; the first such route stands for it)."""
+    routes = services.rules.routing.routes
+    return next((r.name for r in routes if r.name and r.repository == repository), None)
 
 
 def _remember(services: Services, state: IssueState, found: list[LinkedPullRequest]) -> None:

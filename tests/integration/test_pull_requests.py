@@ -90,9 +90,10 @@ def test_each_linked_pull_request_is_announced_once_from_any_timeline_page(
     clock.advance(timedelta(minutes=20))
     agents = github.open_pull_request("contoso", "shop", "Fix KeyError", by="Copilot", links=busy)
     github.open_pull_request("contoso", "shop", "Ignore", by="octo-dev", links=closed)
+    github.reference_from_issue("contoso", "shop", "Same as the KeyError?", links=quiet)
     _tick(functions)
     clock.advance(timedelta(hours=2))
-    github.open_pull_request("contoso", "shop", "Better fix", by="octo-dev", links=busy)
+    better = github.open_pull_request("contoso", "shop", "Better fix", by="octo-dev", links=busy)
     github.open_pull_request(
         "contoso", "shop", "By hand", by="octo-dev", links=quiet, connected=True
     )
@@ -102,7 +103,7 @@ def test_each_linked_pull_request_is_announced_once_from_any_timeline_page(
     audit = [e for e in services.audit.entries() if e.action == "pull-request-linked"]
     assert sorted((e.issue, e.reason.split(" linked")[0]) for e in audit) == [
         (busy, f"pull request contoso/shop#{agents} by Copilot"),
-        (busy, f"pull request contoso/shop#{agents + 2} by octo-dev"),
+        (busy, f"pull request contoso/shop#{better} by octo-dev"),
         (quiet, "a pull request (linked by hand) by octo-dev"),
     ]
     events = [
@@ -110,7 +111,7 @@ def test_each_linked_pull_request_is_announced_once_from_any_timeline_page(
     ]
     assert sorted((e["issue"], e["kind"], e["occasion"]) for e in events) == [
         (busy, "pull-request-opened", f"contoso/shop#{agents}"),
-        (busy, "pull-request-opened", f"contoso/shop#{agents + 2}"),
+        (busy, "pull-request-opened", f"contoso/shop#{better}"),
         (quiet, "pull-request-opened", events[-1]["occasion"]),
     ]
     state = services.issues.peek("aa11", "contoso/shop")

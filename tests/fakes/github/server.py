@@ -397,6 +397,22 @@ class GitHubFake:
             issue.timeline.append(event)
             return pull.number
 
+    def reference_from_issue(self, owner: str, repo: str, title: str, *, links: int) -> int:
+        """An issue by the main user whose body names issue ``links`` ("See #n"): a
+        ``cross-referenced`` event whose source is an issue, not a pull request. Returns the
+        new issue's number."""
+        with self._lock:
+            repository = find_repository(self._state, owner, repo)
+            target = find_issue(repository, links)
+            now = self.clock.now()
+            body = f"See #{links}"
+            source = self._state.new_issue(repository, title, body, self._user, now)
+            event = TimelineEvent(
+                self._state.new_id(), "cross-referenced", self._user, now, (repository, source)
+            )
+            target.timeline.append(event)
+            return source.number
+
     def register_app(self) -> App:
         """Register the GitHub App whose bot is ``app_login``; its ``private_key`` is the PEM
         its owner would download, ``id`` and ``client_id`` what a JWT may name as issuer."""
