@@ -28,7 +28,7 @@ from pipeline.digest import gather
 from pipeline.ports import Counted, IssueState
 from pipeline.services import NotificationPorts, Services
 from tests.fakes.github import GitHubFake, SimulatedSeconds, TimeoutAfterSuccess
-from tests.fakes.notify_receivers import NotificationReceivers, Receivers
+from tests.fakes.notify_receivers import Fault, NotificationReceivers, Receivers
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +44,18 @@ notifications:
   channels:
     - {name: oncall, kind: slack, webhook_url_secret: slack-oncall-webhook}
     - {name: ops, kind: teams, webhook_url_secret: teams-ops-workflow}
+    - name: bridge
+      kind: webhook
+      url_secret: bridge-url
+      signing_secret: bridge-key
+      template: '{"summary": "{{ event.title }}"}'
   digests:
     - name: shop-weekly
       period: weekly
       weekday: mon
       hour: 7
       repository: contoso/shop
-      channels: [oncall, ops]
+      channels: [oncall, ops, bridge]
 """
 # (fingerprint, title, occurrences a day over Fri, Sat, Sun, and the week before)
 FAILURES = (
@@ -74,7 +79,9 @@ def github(clock: SimulatedClock) -> Iterator[GitHubFake]:
 
 @pytest.fixture
 def receivers() -> Iterator[NotificationReceivers]:
-    config = Receivers(slack_webhooks={"T1/B1/x"}, teams_webhooks={"wf1"})
+    config = Receivers(
+        slack_webhooks={"T1/B1/x"}, teams_webhooks={"wf1"}, hook_keys={"bridge": b"bridge-key"}
+    )
     with NotificationReceivers(config) as running:
         yield running
 
@@ -104,6 +111,8 @@ def services(
     secrets = {
         "slack-oncall-webhook": f"{receivers.url}/slack/webhook/T1/B1/x",
         "teams-ops-workflow": f"{receivers.url}/teams/wf1",
+        "bridge-url": f"{receivers.url}/hook/bridge",
+        "bridge-key": "bridge-key",
     }
     built.notifications = NotificationPorts(
         queue=built.notifications.queue,
@@ -194,6 +203,7 @@ def test_the_weekly_digest_tells_the_ledger_and_the_audit_trail_as_they_are(
     _timer(functions, "watch_pull_requests")
     clock.set(MONDAY + timedelta(hours=7, minutes=5))  # the digest's hour, on its weekday
     github.fail_next(TimeoutAfterSuccess(), method="POST", path="/repos/contoso/shop/issues")
+    receivers.fail("/slack/webhook/T1/B1/x", Fault(status=429, retry_after="3"))
     with pytest.raises(Exception, match="timed out"):
         _timer(functions, "send_digests")  # the create landed, its answer did not
     _timer(functions, "send_digests")  # the host's next try finds the issue by its marker
@@ -238,8 +248,12 @@ def test_the_weekly_digest_tells_the_ledger_and_the_audit_trail_as_they_are(
     [teams] = receivers.taken_at("/teams/wf1")
     card = teams.body["attachments"][0]["content"]
     assert [e.message for e in CARDS.iter_errors(card)] == []
+    [hook] = receivers.taken_at("/hook/bridge")  # signed: the receiver verified it
+    assert hook.headers["X-Faultline-Event"] == "digest"
+    assert hook.body["digest"]["occurrences"] == 195 and hook.body["event"] is None
     sent = [e for e in services.audit.entries(digest_fingerprint("shop-weekly"))]
-    assert sorted(e.action for e in sent) == ["digest-published", "notified", "notified"]
+    assert sorted(e.action for e in sent) == ["digest-published", *["notified"] * 3]
+    assert any("after 2 attempt(s)" in e.reason for e in sent if "slack" in e.reason)
     [published] = [e for e in sent if e.action == "digest-published"]
     assert published.reason.endswith("; pinned")
 
