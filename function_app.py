@@ -69,7 +69,7 @@ def watch_pull_requests(timer: func.TimerRequest) -> None:
 
 @app.timer_trigger(arg_name="timer", schedule="0 5 * * * *", run_on_startup=False)
 def send_digests(timer: func.TimerRequest) -> None:
-    """Hourly: make the digests whose hour it is (their issue updated in place, then sent)."""
+    """Hourly: make the digests that are due and not made yet (issue updated, then sent)."""
     from pipeline.digest import send_due_digests
 
     send_due_digests(services())

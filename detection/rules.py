@@ -1120,7 +1120,10 @@ class DigestSchedule(_Model):
         description="The day a weekly digest is made (it covers the 7 days before).",
     )
     hour: int = Field(
-        default=7, ge=0, le=23, description="The hour (UTC) the digest is made, for the day before."
+        default=7,
+        ge=0,
+        le=23,
+        description="The hour (UTC) from which the digest is made, for the day(s) before.",
     )
     repository: Repository = Field(description="Where the digest's pinned issue lives.")
     repositories: tuple[Repository, ...] = Field(
@@ -1140,8 +1143,9 @@ class DigestSchedule(_Model):
         return true_or_false(value)
 
     def due(self, moment: datetime) -> bool:
-        """Whether `moment` falls in the hour this digest is made."""
-        if moment.hour != self.hour:
+        """Whether the digest is due at `moment`: from its hour to the end of its day (UTC), so
+        an hourly run that failed or did not happen is made up for by the next one that day."""
+        if moment.hour < self.hour:
             return False
         return self.period == "daily" or WEEKDAYS[moment.weekday()] == self.weekday
 

@@ -243,8 +243,9 @@ NOTIFICATION_SETUPS: tuple[tuple[str, str, str], ...] = (
         "to each channel listed: new, regressed, resolved and muted failures, the top recurring "
         "ones with their trend, issues by assignee with time to first pull request and to "
         "close, duplicates avoided, notifications held back, and Faultline's own health. The "
-        "hourly `send_digests` timer makes it at `hour` (UTC) on `weekday` (every day for a "
-        "`daily` one), over the 7 days (or the day) before midnight UTC.",
+        "hourly `send_digests` timer makes it once from `hour` (UTC) on `weekday` (every day "
+        "for a `daily` one; a failed run is made up for later that day), over the 7 days (or "
+        "the day) before midnight UTC.",
         """notifications:
   channels:
     - {name: leads, kind: teams, webhook_url_secret: teams-leads-workflow}

@@ -49,14 +49,28 @@ POISON_KINDS = ("query-jobs", "failure-notices", "github-events", "alert-jobs", 
 
 
 def send_due_digests(services: Services) -> int:
-    """The hourly timer: make every enabled digest whose hour it is; returns how many."""
+    """The hourly timer: make every enabled digest that is due and not made yet for its period;
+    returns how many it made. Each is claimed for its period in the notification table first
+    and the claim given back if making it fails, so the next hourly run tries again and a
+    finished one is not made twice."""
+    ports = services.notifications
+    if ports is None:
+        raise RuntimeError("digests are due but notifications are not wired")
     now = services.clock.now()
     made = 0
     for schedule in services.rules.notifications.digests:
-        if schedule.enabled and schedule.due(now):
-            start, end = schedule.covered(now)
+        if not (schedule.enabled and schedule.due(now)):
+            continue
+        start, end = schedule.covered(now)
+        key = f"digest-made|{schedule.name}|{start:%Y%m%d}"
+        if not ports.state.claim(key, now):
+            continue
+        try:
             publish_digest(services, schedule, Period(start, end))
-            made += 1
+        except Exception:
+            ports.state.release(key)  # the next hourly run makes it
+            raise
+        made += 1
     return made
 
 

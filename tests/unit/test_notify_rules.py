@@ -257,7 +257,8 @@ def test_digest_names_are_unique() -> None:
     [
         ("weekly", datetime(2026, 11, 23, 7, 5, tzinfo=UTC), True, (16, 23)),  # a Monday
         ("weekly", datetime(2026, 11, 24, 7, 5, tzinfo=UTC), False, (17, 24)),
-        ("weekly", datetime(2026, 11, 23, 8, 5, tzinfo=UTC), False, (16, 23)),
+        ("weekly", datetime(2026, 11, 23, 6, 59, tzinfo=UTC), False, (16, 23)),
+        ("weekly", datetime(2026, 11, 23, 23, 5, tzinfo=UTC), True, (16, 23)),  # made up for
         ("daily", datetime(2026, 11, 24, 7, 59, tzinfo=UTC), True, (23, 24)),
     ],
 )
