@@ -269,8 +269,11 @@ def test_every_figure_is_a_direct_count_of_the_facts(
     assert len(digest.top) == min(
         TOP, sum(1 for f in failures if any(map(period.holds, f.occurrences)))
     )
+    by_fingerprint = {f.fingerprint: f for f in failures}
     for recurring in digest.top:
         assert sum(recurring.daily) == recurring.count
+        before = by_fingerprint[recurring.fingerprint].occurrences
+        assert recurring.previous == sum(map(period.previous.holds, before))
     held = sum(a.action == "notification-held" for a in inside)
     assert digest.notifications_held == held
     avoided = sum(a.action in ("skipped-as-duplicate", "folded") for a in inside)
