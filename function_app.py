@@ -4,6 +4,8 @@ timer (fan-out) -> query-jobs queue -> query + detect + group + count -> failure
 issue workflow (one Durable orchestration per group: sync issue -> wait if needed -> assign; its
 functions are on the Blueprint in `workflow_functions.py`);
 timer (settle) -> operations whose cause can no longer arrive are counted;
+timer (pull requests) -> pull requests linked to open issues are announced;
+timer (digests) -> each digest's pinned issue is updated and sent to its channels;
 alert webhook (HTTP) -> alerts queue -> records detected, grouped and counted the same way
 GitHub webhook (HTTP, signed) -> github-events queue -> follow what people did to an issue
 GitLab webhook (HTTP, token)  -> github-events queue -> the same
@@ -57,6 +59,22 @@ def prune_occurrence_ledger(timer: func.TimerRequest) -> None:
     from pipeline.retention import prune_ledger
 
     prune_ledger(services())
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 */15 * * * *", run_on_startup=False)
+def watch_pull_requests(timer: func.TimerRequest) -> None:
+    """Every 15 minutes: announce pull requests newly linked to Faultline's open issues."""
+    from pipeline.pull_requests import watch_pull_requests as watch
+
+    watch(services())
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 5 * * * *", run_on_startup=False)
+def send_digests(timer: func.TimerRequest) -> None:
+    """Hourly: make the digests that are due and not made yet (issue updated, then sent)."""
+    from pipeline.digest import send_due_digests
+
+    send_due_digests(services())
 
 
 @app.queue_trigger(

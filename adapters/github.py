@@ -56,6 +56,7 @@ from detection.markers import MARKER_PREFIX, carries_marker
 from pipeline.ports import (
     COPILOT_LOGIN,
     IssueRef,
+    LinkedPullRequest,
     RepositoryRole,
     TrackerBudget,
     TrackerRateLimited,
@@ -65,6 +66,7 @@ from pipeline.ports import (
 log = logging.getLogger(__name__)
 
 RECENT_PAGES = 3
+TIMELINE_PAGES = 10  # 1,000 timeline events: an issue busier than that is not an agent's
 RECENT_WITHOUT_INTENT = 30
 SEARCH_RESULTS = 20
 SECONDARY_MIN_WAIT = timedelta(minutes=1)
@@ -217,6 +219,32 @@ def _issue_ref(repository: str, issue: Any, dropped: tuple[str, ...] = ()) -> Is
         author=issue.user.login if issue.user else "",
         dropped_labels=dropped,
         state_reason=getattr(issue, "state_reason", None) or None,
+    )
+
+
+def _linked_pull_request(event: Any) -> LinkedPullRequest | None:
+    """A timeline event as a linked pull request, or None for every other kind of event."""
+    if not isinstance(event, dict):
+        return None
+    kind, actor = event.get("event"), (event.get("actor") or {}).get("login", "")
+    if kind == "connected":
+        return LinkedPullRequest(
+            key=f"connected-{event['id']}",
+            linked_at=datetime.fromisoformat(event["created_at"]),
+            author=actor,
+        )
+    source = (event.get("source") or {}).get("issue") or {}
+    if kind != "cross-referenced" or not source.get("pull_request"):
+        return None
+    html = source["pull_request"].get("html_url") or source.get("html_url")
+    where = str(source.get("repository_url", "")).rsplit("/repos/", 1)[-1]
+    return LinkedPullRequest(
+        key=f"{where}#{source['number']}",
+        linked_at=datetime.fromisoformat(event["created_at"]),
+        author=(source.get("user") or {}).get("login", actor),
+        url=html,
+        title=source.get("title") or "",
+        number=source["number"],
     )
 
 
@@ -724,6 +752,52 @@ class GitHubIssues:
             )
             if author is None or (c.user is not None and _same_login(c.user.login, author))
         ]
+
+    def linked_pull_requests(self, repository: str, number: int) -> list[LinkedPullRequest]:
+        """The pull requests the issue's timeline links it to, oldest first: `cross-referenced`
+        events whose source is a pull request (a PR whose text names the issue, as an agent's
+        "Fixes #n" does) and `connected` events (linked by hand; the REST event does not say
+        to which pull request). Read as plain JSON: the timeline is a union of some forty event
+        shapes, and only these two matter here."""
+        owner, name = _split(repository)
+        links: list[LinkedPullRequest] = []
+        for page in range(1, TIMELINE_PAGES + 1):
+
+            def timeline(gh: GitHub[Any], page: int = page) -> list[Any]:
+                events = gh.rest.issues.list_events_for_timeline(
+                    owner, name, number, per_page=100, page=page
+                ).json()
+                return events if isinstance(events, list) else []
+
+            events = self._call(
+                f"read the timeline of {repository}#{number}", timeline, repository=repository
+            )
+            links += filter(None, map(_linked_pull_request, events))
+            if len(events) < 100:
+                break
+        return links
+
+    def pin(self, repository: str, number: int) -> str | None:
+        """Pin the issue with GraphQL's `pinIssue` (REST has no endpoint for it), by the issue's
+        node id. GitHub pins at most three issues per repository and refuses a fourth: that, or
+        a token that may not pin, is returned as the reason (a digest is still written)."""
+        owner, name = _split(repository)
+        issue = self._call(
+            f"get issue {repository}#{number}",
+            lambda gh: gh.rest.issues.get(owner, name, number).parsed_data,
+            repository=repository,
+        )
+        mutation = "mutation($id: ID!) { pinIssue(input: {issueId: $id}) { issue { isPinned } } }"
+
+        def pin(gh: GitHub[Any]) -> str | None:
+            try:
+                gh.graphql.request(mutation, {"id": issue.node_id})
+            except GraphQLFailed as failed:
+                errors = failed.response.errors or []
+                return "; ".join(e.message for e in errors) or "GitHub refused to pin it"
+            return None
+
+        return self._call(f"pin {repository}#{number}", pin, write=True, repository=repository)
 
     def add_labels(self, repository: str, number: int, labels: list[str]) -> None:
         owner, name = _split(repository)

@@ -36,6 +36,7 @@ from detection.notify_payloads import (
     TIMESTAMP_HEADER,
     Message,
     TemplateOutputInvalid,
+    message_kind,
     sign,
     slack_blocks,
     teams_card,
@@ -215,7 +216,7 @@ class HttpNotifier:
         headers.update({name: self._secret(s) for name, s in channel.header_secrets.items()})
         headers[SIGNATURE_HEADER] = sign(body, key, timestamp)
         headers[TIMESTAMP_HEADER] = str(timestamp)
-        headers[EVENT_HEADER] = message.event.kind if message.event else "held-back"
+        headers[EVENT_HEADER] = message_kind(message)
         headers[DELIVERY_HEADER] = delivery_id
         return self._secret(channel.url_secret), body, headers, False
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from detection.notify_payloads import (
     Message,
     TemplateOutputInvalid,
+    message_kind,
     slack_blocks,
     teams_card,
     webhook_body,
@@ -45,7 +46,7 @@ class NotificationFileSink:
         with self._lock:
             self.directory.mkdir(parents=True, exist_ok=True)
             number = len(list(self.directory.glob("*.json"))) + 1
-            event = message.event.kind if message.event else "held-back"
+            event = message_kind(message)
             record = {
                 "channel": channel.name,
                 "kind": channel.kind,

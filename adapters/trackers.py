@@ -9,7 +9,14 @@ from datetime import datetime
 from typing import Any
 
 from detection.routing import Tracker, tracker_of
-from pipeline.ports import Collaborators, IssueRef, IssueTracker, TrackerBudget
+from pipeline.ports import (
+    Collaborators,
+    IssuePinning,
+    IssueRef,
+    IssueTracker,
+    PullRequestLinks,
+    TrackerBudget,
+)
 
 
 class TrackerByRepository:
@@ -32,6 +39,16 @@ class TrackerByRepository:
         GitLab's; the dry-run sink takes no comments)."""
         tracker = self._for(repository)
         return tracker if isinstance(tracker, Collaborators) else None
+
+    def pull_request_links(self, repository: str) -> PullRequestLinks | None:
+        """The repository's tracker when it can tell linked pull requests (GitHub)."""
+        tracker = self._for(repository)
+        return tracker if isinstance(tracker, PullRequestLinks) else None
+
+    def pinning(self, repository: str) -> IssuePinning | None:
+        """The repository's tracker when it can pin issues (GitHub)."""
+        tracker = self._for(repository)
+        return tracker if isinstance(tracker, IssuePinning) else None
 
     def budget(self) -> list[TrackerBudget]:
         return [budget for tracker in self._built.values() for budget in tracker.budget()]

@@ -77,6 +77,8 @@ class TableIssueStates:
             resolved_in=entity.get("ResolvedIn"),
             merged_into=entity.get("MergedInto"),
             run=entity.get("Run"),
+            first_pull_request_at=entity.get("FirstPullRequestAt"),
+            pull_requests=tuple(filter(None, entity.get("PullRequests", "").split("\n"))),
             etag=entity.metadata["etag"],
         )
 
@@ -103,6 +105,8 @@ class TableIssueStates:
             "ResolvedIn": state.resolved_in,
             "MergedInto": state.merged_into,
             "Run": state.run,
+            "FirstPullRequestAt": state.first_pull_request_at,
+            "PullRequests": "\n".join(state.pull_requests) or None,
         }
         entity = {k: v for k, v in entity.items() if v is not None}
         try:
@@ -132,13 +136,17 @@ class TableIssueStates:
             if row.get("Number") is not None and not row["RowKey"].endswith("|follow-up")
         )
 
-    def every(self) -> list[IssueState]:
-        """Read in one pass over the table; an undo runs rarely, and is bounded by its caller."""
-        return [
-            self._state(row["PartitionKey"], row["Repository"], row)
-            for row in self._table.query_entities("Number ge 0")
-            if not row["RowKey"].endswith("|follow-up")
-        ]
+    def tracked(self) -> list[IssueState]:
+        """Every state with an issue: a scan of the table, as the periodic passes need it
+        (one row per failure and repository; follow-up rows have no number)."""
+        return sorted(
+            (
+                self._state(entity["PartitionKey"], entity["Repository"], entity)
+                for entity in self._table.query_entities("Number ge 0")
+                if not entity["RowKey"].endswith("|follow-up")
+            ),
+            key=lambda state: (state.repository, state.number or 0),
+        )
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         """Leave word for the failure's running workflow that it recurred, so it syncs again

@@ -25,9 +25,18 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from detection.digest import (
+    CHANGE_HEADINGS,
+    Digest,
+    duration,
+    headline,
+    issue_title,
+    period_label,
+    sparkline,
+)
 from detection.markdown import reveal_invisible
 from detection.notify import EVENT_TITLES, NotificationEvent
 from detection.redaction import redact
@@ -57,12 +66,24 @@ class Message:
     event: NotificationEvent | None = None
     held_back: int = 0
     held_since: datetime | None = None
+    digest: Digest | None = None
+    """A digest instead of an event (`rule` is then the digest's name)."""
 
     @property
     def heading(self) -> str:
+        if self.digest is not None:
+            return f"{issue_title(self.digest)}, {period_label(self.digest.period)}"
         if self.event is None:
             return f"{self.held_back} notification(s) held back"
         return f"{EVENT_TITLES[self.event.kind]}: {self.event.title}"
+
+
+def message_kind(message: Message) -> str:
+    """What a message is about, for its header and file name: an event's kind, `digest`, or
+    `held-back` (a storm's summary)."""
+    if message.digest is not None:
+        return "digest"
+    return message.event.kind if message.event else "held-back"
 
 
 def untrusted(text: str, limit: int) -> str:
@@ -112,9 +133,151 @@ def _facts(event: NotificationEvent) -> list[tuple[str, str]]:
     return facts
 
 
+DIGEST_ROWS = 5
+"""How many top failures and assignees a chat message shows (the pinned issue has them all)."""
+
+
+def _digest_figures(digest: Digest) -> list[tuple[str, str]]:
+    health = digest.health
+    budget = f"{health.budget_used}/{health.budget_limit}" if health.budget_limit else "-"
+    lag = f"{health.lag_seconds}s" if health.lag_seconds is not None else "-"
+    changes = [(heading, str(len(digest.changes[kind]))) for kind, heading in CHANGE_HEADINGS]
+    return [
+        *changes,
+        ("Occurrences", f"{digest.occurrences} {sparkline(digest.daily)}"),
+        ("Duplicates avoided", str(digest.duplicates_avoided)),
+        ("Notifications held back", str(digest.notifications_held)),
+        ("Pull requests linked", str(digest.pull_requests_linked)),
+        ("Lag, poisoned, GitHub budget", f"{lag}, {digest.health.poisoned}, {budget}"),
+    ]
+
+
+def _digest_tables(digest: Digest) -> tuple[list[str], list[str]]:
+    """The top failures and the assignees as short text rows: figures are Faultline's, titles
+    are log text (made inert by the caller for its channel)."""
+    top = [
+        f"{r.count:>5}  {sparkline(r.daily)}  {r.trend:<9} {r.title}"
+        for r in digest.top[:DIGEST_ROWS]
+    ]
+    people = [
+        f"{a.assignee}: {a.issues} issue(s), {a.with_pull_request} with a PR, first PR "
+        f"{duration(a.median_to_first_pull_request)}, close {duration(a.median_to_close)}"
+        for a in digest.assignees[:DIGEST_ROWS]
+    ]
+    return top, people
+
+
+def _digest_slack(message: Message, digest: Digest) -> dict[str, Any]:
+    heading = untrusted(f"📊 {message.heading}", SLACK_HEADER_LIMIT)
+    fields = [
+        {"type": "mrkdwn", "text": slack_escape(f"*{name}*\n{value}")[:SLACK_FIELD_LIMIT]}
+        for name, value in _digest_figures(digest)
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": heading, "emoji": True}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": slack_escape(headline(digest))}},
+        {"type": "section", "fields": fields[:10]},  # Block Kit: at most 10 fields
+    ]
+    top, people = _digest_tables(digest)
+    for title, rows in (("Top recurring", top), ("Assignees", people)):
+        if rows:
+            text = untrusted(title + ": " + " | ".join(rows), SLACK_TEXT_LIMIT)
+            blocks.append({"type": "section", "text": {"type": "plain_text", "text": text}})
+    return {"text": slack_escape(heading), "blocks": blocks, "unfurl_links": False}
+
+
+def _digest_teams(message: Message, digest: Digest) -> list[dict[str, Any]]:
+    body: list[dict[str, Any]] = [
+        {
+            "type": "RichTextBlock",
+            "inlines": [
+                {
+                    "type": "TextRun",
+                    "text": untrusted(message.heading, 300),
+                    "weight": "Bolder",
+                    "size": "Medium",
+                }
+            ],
+        },
+        {"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": headline(digest)}]},
+        {
+            "type": "FactSet",
+            "facts": [{"title": name, "value": value} for name, value in _digest_figures(digest)],
+        },
+    ]
+    top, people = _digest_tables(digest)
+    for title, rows in (("Top recurring", top), ("Assignees", people)):
+        if rows:
+            body.append(
+                {
+                    "type": "RichTextBlock",
+                    "inlines": [
+                        {"type": "TextRun", "text": title, "weight": "Bolder"},
+                        *({"type": "TextRun", "text": "\n" + untrusted(row, 300)} for row in rows),
+                    ],
+                }
+            )
+    return body
+
+
+def digest_json(digest: Digest) -> dict[str, Any]:
+    """The digest as a webhook receives it: its figures, with failure titles made inert."""
+    health = digest.health
+    return {
+        "name": digest.name,
+        "start": digest.period.start.isoformat(),
+        "end": digest.period.end.isoformat(),
+        "counts": {kind: len(lines) for kind, lines in digest.changes.items()},
+        "occurrences": digest.occurrences,
+        "daily": list(digest.daily),
+        "top": [
+            {
+                "fingerprint": r.fingerprint,
+                "title": untrusted(r.title, 300),
+                "repository": r.repository,
+                "issue": r.issue,
+                "count": r.count,
+                "previous": r.previous,
+                "daily": list(r.daily),
+            }
+            for r in digest.top
+        ],
+        "assignees": [
+            {
+                "assignee": a.assignee,
+                "issues": a.issues,
+                "with_pull_request": a.with_pull_request,
+                "closed": a.closed,
+                "median_to_first_pull_request_seconds": _seconds(a.median_to_first_pull_request),
+                "median_to_close_seconds": _seconds(a.median_to_close),
+            }
+            for a in digest.assignees
+        ],
+        "duplicates_avoided": digest.duplicates_avoided,
+        "pull_requests_linked": digest.pull_requests_linked,
+        "notifications": {
+            "sent": digest.notifications_sent,
+            "held_back": digest.notifications_held,
+            "failed": digest.notifications_failed,
+        },
+        "health": {
+            "lag_seconds": health.lag_seconds,
+            "poisoned": health.poisoned,
+            "github_budget_used": health.budget_used,
+            "github_budget_limit": health.budget_limit,
+        },
+    }
+
+
+def _seconds(span: timedelta | None) -> int | None:
+    return None if span is None else int(span.total_seconds())
+
+
 def slack_blocks(message: Message) -> dict[str, Any]:
     """A Block Kit message: a header, the figures as fields, buttons to the issue and the query,
-    and what the throttle held back."""
+    and what the throttle held back (or a digest's figures and short tables)."""
+    if message.digest is not None:
+        return _digest_slack(message, message.digest)
     event = message.event
     mark = SEVERITY_MARKS.get(event.severity, "") if event else "⏸"
     heading = untrusted(f"{mark} {message.heading}".strip(), SLACK_HEADER_LIMIT)
@@ -154,20 +317,26 @@ def slack_blocks(message: Message) -> dict[str, Any]:
 def teams_card(message: Message) -> dict[str, Any]:
     """An Adaptive Card in the envelope a Teams Workflows webhook takes."""
     event = message.event
-    body: list[dict[str, Any]] = [
-        {
-            "type": "RichTextBlock",
-            "inlines": [
-                {
-                    "type": "TextRun",
-                    "text": untrusted(message.heading, 300),
-                    "weight": "Bolder",
-                    "size": "Medium",
-                    "color": "Attention" if event and event.severity == "critical" else "Default",
-                }
-            ],
-        }
-    ]
+    body: list[dict[str, Any]] = (
+        _digest_teams(message, message.digest)
+        if message.digest
+        else [
+            {
+                "type": "RichTextBlock",
+                "inlines": [
+                    {
+                        "type": "TextRun",
+                        "text": untrusted(message.heading, 300),
+                        "weight": "Bolder",
+                        "size": "Medium",
+                        "color": "Attention"
+                        if event and event.severity == "critical"
+                        else "Default",
+                    }
+                ],
+            }
+        ]
+    )
     actions: list[dict[str, Any]] = []
     if event is not None:
         body.append(
@@ -191,7 +360,7 @@ def teams_card(message: Message) -> dict[str, Any]:
             )
             if url
         ]
-    if message.held_back or event is None:
+    if message.held_back or (event is None and message.digest is None):
         body.append(
             {
                 "type": "RichTextBlock",
@@ -239,6 +408,7 @@ def webhook_context(message: Message) -> dict[str, Any]:
         event["reason"] = untrusted(message.event.reason, 2000)
     return {
         "event": event,
+        "digest": digest_json(message.digest) if message.digest else None,
         "rule": message.rule,
         "channel": message.channel,
         "held_back": message.held_back,
@@ -249,7 +419,7 @@ def webhook_context(message: Message) -> dict[str, Any]:
 def webhook_body(message: Message, template: str | None) -> bytes:
     """The JSON body: the template rendered in the sandbox, or the context itself."""
     context = webhook_context(message)
-    if template is None:
+    if template is None or message.digest is not None:  # a template is written for events
         return json.dumps(context, ensure_ascii=False, sort_keys=True).encode()
     import jinja2
     import jinja2.sandbox

@@ -30,7 +30,7 @@ import re
 import unicodedata
 import zoneinfo
 from collections.abc import Mapping
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Literal, Protocol
 
 import re2  # google-re2
@@ -827,6 +827,8 @@ class RateLimits(_Model):
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""In `datetime.weekday()` order."""
 
 
 class BusinessHours(_Model):
@@ -1104,11 +1106,64 @@ class NotificationRule(_Model):
         return true_or_false(value)
 
 
+class DigestSchedule(_Model):
+    """A periodic digest: the failures of some repositories (or routes) over the last day or
+    week, kept as one pinned issue in `repository`, updated in place, and sent to `channels`."""
+
+    name: Name
+    enabled: bool = Field(
+        default=True,
+        description="Whether the digest is made; `true`/`false` or a `${FAULTLINE_...}` variable.",
+    )
+    period: Literal["daily", "weekly"] = "weekly"
+    weekday: Weekday = Field(
+        default="mon",
+        description="The day a weekly digest is made (it covers the 7 days before).",
+    )
+    hour: int = Field(
+        default=7,
+        ge=0,
+        le=23,
+        description="The hour (UTC) from which the digest is made, for the day(s) before.",
+    )
+    repository: Repository = Field(description="Where the digest's pinned issue lives.")
+    repositories: tuple[Repository, ...] = Field(
+        default=(),
+        description="Whose failures it covers; with `routes` empty too, `repository`'s own.",
+    )
+    routes: tuple[str, ...] = Field(
+        default=(), description="Routes (by `name`) whose repositories' failures it covers."
+    )
+    channels: tuple[Name, ...] = Field(
+        default=(), description="Channels it is sent to (none: only the pinned issue)."
+    )
+
+    @field_validator("enabled", mode="before")
+    @classmethod
+    def _true_or_false(cls, value: object) -> object:
+        return true_or_false(value)
+
+    def due(self, moment: datetime) -> bool:
+        """Whether the digest is due at `moment`: from its hour to the end of its day (UTC), so
+        an hourly run that failed or did not happen is made up for by the next one that day."""
+        if moment.hour < self.hour:
+            return False
+        return self.period == "daily" or WEEKDAYS[moment.weekday()] == self.weekday
+
+    def covered(self, made_at: datetime) -> tuple[datetime, datetime]:
+        """The span [start, end) a digest made at `made_at` covers: the day, or the
+        seven days, before midnight UTC."""
+        end = made_at.replace(hour=0, minute=0, second=0, microsecond=0)
+        return end - timedelta(days=1 if self.period == "daily" else 7), end
+
+
 class Notifications(_Model):
-    """Who hears about what: channels (Slack, Teams, a webhook) and the rules that feed them."""
+    """Who hears about what: channels (Slack, Teams, a webhook), the rules that feed them, and
+    the periodic digests."""
 
     channels: tuple[Channel, ...] = ()
     rules: tuple[NotificationRule, ...] = ()
+    digests: tuple[DigestSchedule, ...] = ()
 
     def channel(self, name: str) -> SlackChannel | TeamsChannel | WebhookChannel:
         for channel in self.channels:
@@ -1122,6 +1177,7 @@ class Notifications(_Model):
         for section, names in (
             ("notifications.channels", [c.name for c in self.channels]),
             ("notifications.rules", [r.name for r in self.rules]),
+            ("notifications.digests", [d.name for d in self.digests]),
         ):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
@@ -1135,6 +1191,19 @@ class Notifications(_Model):
                 ("channels", rule.channels, channels),
                 ("definitions", rule.definitions, definitions),
                 ("routes", rule.routes, routes),
+            ):
+                for unknown in named:
+                    if unknown not in known:
+                        hint = did_you_mean(closest(unknown, known))
+                        problems.append(
+                            f"{where}.{field_name}: names an unknown "
+                            f"{field_name.rstrip('s')}: {unknown}" + (f"; {hint}" if hint else "")
+                        )
+        for index, digest in enumerate(self.digests):
+            where = f"notifications.digests[{index}] ({digest.name})"
+            for field_name, named, known in (
+                ("channels", digest.channels, channels),
+                ("routes", digest.routes, routes),
             ):
                 for unknown in named:
                     if unknown not in known:

@@ -21,7 +21,7 @@ import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -350,7 +350,10 @@ def run(plan: Plan) -> int:
                 local.replay(end, interval, progress, loaded.correlation.max_hold)
                 took = local.settle(SETTLE_LIMIT, progress)
             local.drain_notifications()
+            digests = publish_digests(services, first, clock.now())
             _report(local, plan, end, took, time.monotonic() - started)
+            for line in digests:
+                print(f"  {line}")
             print(f"  {sender.describe()}, posted to {api}/alerts/<webhook>")
             report_metrics(services.settings.metrics_file, out)
             write_report(out, services)
@@ -358,6 +361,32 @@ def run(plan: Plan) -> int:
                 written = export_occurrences(services, occurrences)
                 print(f"\n{written} occurrences written to {occurrences}")
     return 0
+
+
+def publish_digests(services: Services, first: datetime, last: datetime) -> list[str]:
+    """Each enabled digest over the whole days the replay covered, as its hourly timer would
+    make it at the end of the period: its issue in the dry-run folder beside the others, its
+    messages under `notifications/`. The workflows wrote their issues from the Durable worker's
+    process, so the digest's tracker reads the folder afresh, as a timer on another instance
+    would (this process's sink has not seen them, and would number the digest's issue 1)."""
+    from pipeline.digest import publish_digest, whole_days
+
+    if services.settings.dry_run_dir:
+        from adapters.markdown_issues import MarkdownIssueSink
+
+        directory = Path(services.settings.dry_run_dir)
+        absolute = directory if directory.is_absolute() else PROJECT_ROOT / directory
+        sink = MarkdownIssueSink(absolute, services.clock.now, services.marker_key())
+        services = replace(services, issue_tracker=lambda: sink)
+    made = []
+    for schedule in services.rules.notifications.digests:
+        if schedule.enabled:
+            digest = publish_digest(services, schedule, whole_days(first, last))
+            made.append(
+                f"digest {schedule.name}: {digest.occurrences} occurrence(s), "
+                f"{len(digest.changes['new'])} new failure(s), written to {schedule.repository}"
+            )
+    return made
 
 
 def export_occurrences(services: Services, path: Path) -> int:

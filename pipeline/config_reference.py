@@ -220,6 +220,45 @@ NOTIFICATION_SETUPS: tuple[tuple[str, str, str], ...] = (
       channels: [incident-bridge]
 """,
     ),
+    (
+        "Agents' pull requests",
+        "Every 15 minutes the `watch_pull_requests` timer reads the timeline of each issue still "
+        "open (active or muted) on GitHub and announces each pull request linked to it once: "
+        'named in a pull request\'s text ("Fixes #12", as coding agents write) or linked by '
+        "hand in the issue's Development sidebar. The digest measures time to first pull "
+        "request from it.",
+        """notifications:
+  channels:
+    - {name: agents, kind: slack, webhook_url_secret: slack-agents-webhook}
+  rules:
+    - name: agent-pull-requests
+      events: [pull-request-opened]
+      channels: [agents]
+""",
+    ),
+    (
+        "A weekly digest",
+        "One issue per digest in `repository`, found again by its hidden marker and updated in "
+        "place each period (labelled `faultline:digest`; pin it once on GitHub), and one message "
+        "to each channel listed: new, regressed, resolved and muted failures, the top recurring "
+        "ones with their trend, issues by assignee with time to first pull request and to "
+        "close, duplicates avoided, notifications held back, and Faultline's own health. The "
+        "hourly `send_digests` timer makes it once from `hour` (UTC) on `weekday` (every day "
+        "for a `daily` one; a failed run is made up for later that day), over the 7 days (or "
+        "the day) before midnight UTC.",
+        """notifications:
+  channels:
+    - {name: leads, kind: teams, webhook_url_secret: teams-leads-workflow}
+  digests:
+    - name: shop-weekly
+      period: weekly
+      weekday: mon
+      hour: 7
+      repository: contoso/shop
+      routes: [orders]
+      channels: [leads]
+""",
+    ),
 )
 """A minimal set-up per channel, as the reference shows it; a test loads each one."""
 
@@ -234,8 +273,8 @@ def _notification_setups() -> list[str]:
         "sends at most `throttle.count` messages per `throttle.within` to each channel; what it",
         "holds back is counted and told in one later message. Events: `issue-created`,",
         "`issue-regressed`, `assignment-failed`, `job-poisoned` (a poisoned query job or failure",
-        "notice, or a workflow GitHub refused); `escalated` and `pull-request-opened` are",
-        "accepted and not emitted yet.",
+        "notice, or a workflow GitHub refused), `pull-request-opened` (a pull request linked to",
+        "an open issue); `escalated` is accepted and not emitted yet.",
     ]
     for title, prose, example in NOTIFICATION_SETUPS:
         lines += ["", f"### {title}", "", prose, "", "```yaml", example.rstrip("\n"), "```"]

@@ -357,6 +357,10 @@ class IssueState:
     """The group `/faultline merge` folded this one into (what `/faultline unmerge` undoes)."""
     run: str | None = None
     """The replay whose notice created the issue, so an undo can select what a run made."""
+    first_pull_request_at: datetime | None = None
+    """When the first pull request was linked to the issue (the digest's time to first PR)."""
+    pull_requests: tuple[str, ...] = ()
+    """The keys (`LinkedPullRequest.key`) of the pull requests already announced."""
     etag: str | None = None
 
     def with_changes(self, **changes: Any) -> IssueState:
@@ -376,8 +380,8 @@ class IssueStates(Protocol):
 
     def issues_of(self, fingerprint: str) -> list[tuple[str, int]]: ...
 
-    def every(self) -> list[IssueState]:
-        """Every group's issue state that names an issue (an undo selects among them)."""
+    def tracked(self) -> list[IssueState]:
+        """Every state that has an issue (the pull request watch and the digest read them)."""
         ...
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
@@ -734,6 +738,37 @@ class Collaborators(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class LinkedPullRequest:
+    """A pull request linked to an issue, as its timeline shows it: named by a pull request's
+    text (`cross-referenced`, with its repository and number) or linked by hand (`connected`,
+    which GitHub's REST event does not resolve to a pull request: `number` is then None)."""
+
+    key: str
+    """What identifies the link: `owner/repo#n` of the pull request, or `connected-<event id>`."""
+    linked_at: datetime
+    author: str
+    url: str | None = None
+    title: str = ""
+    number: int | None = None
+
+
+@runtime_checkable
+class PullRequestLinks(Protocol):
+    """A tracker that can say which pull requests are linked to an issue (GitHub)."""
+
+    def linked_pull_requests(self, repository: str, number: int) -> list[LinkedPullRequest]: ...
+
+
+@runtime_checkable
+class IssuePinning(Protocol):
+    """A tracker that can pin an issue to the top of its repository's list (GitHub)."""
+
+    def pin(self, repository: str, number: int) -> str | None:
+        """Pin the issue (a no-op when it is pinned already); None, or why it could not be."""
+        ...
+
+
 @runtime_checkable
 class TrackersByRepository(Protocol):
     """A tracker port that routes each repository to its own tracker: who may steer is asked of
@@ -741,4 +776,12 @@ class TrackersByRepository(Protocol):
 
     def collaborators(self, repository: str) -> Collaborators | None:
         """The repository's tracker, when it can tell who may steer; None when it cannot."""
+        ...
+
+    def pull_request_links(self, repository: str) -> PullRequestLinks | None:
+        """The repository's tracker, when it can tell linked pull requests; None otherwise."""
+        ...
+
+    def pinning(self, repository: str) -> IssuePinning | None:
+        """The repository's tracker, when it can pin issues; None otherwise."""
         ...

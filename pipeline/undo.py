@@ -150,7 +150,7 @@ def _selected(request: UndoRequest, state: IssueState) -> bool:
 
 def plan_undo(services: Services, request: UndoRequest) -> UndoPlan:
     """The issues the request selects, in a stable order, under the undo's id."""
-    states = [s for s in services.issues.every() if _selected(request, s)]
+    states = [s for s in services.issues.tracked() if _selected(request, s)]
     if request.definition is not None:
         definitions = {e.fingerprint: e.definition for e in services.ledger.summaries()}
         states = [s for s in states if definitions.get(s.fingerprint) == request.definition]

@@ -22,6 +22,8 @@ EXPECTED_FUNCTIONS = (
     "fan_out_queries",
     "settle_operations",
     "prune_occurrence_ledger",
+    "watch_pull_requests",
+    "send_digests",
     "query_and_detect",
     "record_poisoned_query",
     "deliver_notifications",

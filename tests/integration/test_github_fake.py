@@ -129,6 +129,7 @@ def test_issue_lifecycle(fake: GitHubFake, gh: GitHub[Any]) -> None:
         "comments": [],
         "author": "faultline-maintainer",
         "agent_assignment": None,
+        "pinned": False,
     }
 
 

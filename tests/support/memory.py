@@ -336,8 +336,11 @@ class MemoryIssueStates:
             if group == fingerprint and s.number is not None
         )
 
-    def every(self) -> list[IssueState]:
-        return [s for s in self.states.values() if s.number is not None]
+    def tracked(self) -> list[IssueState]:
+        return sorted(
+            (s for s in self.states.values() if s.number is not None),
+            key=lambda s: (s.repository, s.number or 0),
+        )
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         state, _ = self.follow_ups.get((fingerprint, repository), ("recurred", None))

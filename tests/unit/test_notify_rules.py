@@ -3,7 +3,7 @@ that name channels, definitions and routes that exist, each mistake named by its
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -193,7 +193,8 @@ def test_a_pasted_secret_is_not_echoed() -> None:
 def test_each_documented_set_up_loads(title: str, example: str) -> None:
     section = yaml.safe_load(example)["notifications"]
     rules = _load(section)
-    assert rules.notifications.rules  # type: ignore[attr-defined]
+    notifications = rules.notifications  # type: ignore[attr-defined]
+    assert notifications.rules or notifications.digests
 
 
 def test_the_readmes_set_up_loads() -> None:
@@ -202,3 +203,70 @@ def test_the_readmes_set_up_loads() -> None:
     example = after.split("```yaml\n", 1)[1].split("```", 1)[0]
     rules = _load(yaml.safe_load(example)["notifications"])
     assert {c.kind for c in rules.notifications.channels} == {"slack", "teams", "webhook"}  # type: ignore[attr-defined]
+
+
+def test_the_readmes_digest_loads_with_its_channels() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    minimal = readme.split("A minimal set-up, one channel of each kind", 1)[1]
+    channels = yaml.safe_load(minimal.split("```yaml\n", 1)[1].split("```", 1)[0])
+    digest = readme.split("#### The digest", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    section = {**channels["notifications"], **yaml.safe_load(digest)["notifications"]}
+    (schedule,) = _load(section).notifications.digests  # type: ignore[attr-defined]
+    assert (schedule.period, schedule.routes) == ("weekly", ("orders",))
+
+
+DIGEST = {"name": "shop-weekly", "repository": "contoso/shop", "channels": ["oncall"]}
+
+
+@pytest.mark.parametrize(
+    ("digest", "problem"),
+    [
+        (
+            {**DIGEST, "channels": ["oncal"]},
+            "notifications.digests[0] (shop-weekly).channels: names an unknown channel: oncal",
+        ),
+        (
+            {**DIGEST, "routes": ["order"]},
+            "notifications.digests[0] (shop-weekly).routes: names an unknown route: order",
+        ),
+        ({**DIGEST, "period": "monthly"}, "notifications.digests[0] (shop-weekly).period"),
+        ({**DIGEST, "hour": 24}, "notifications.digests[0] (shop-weekly).hour"),
+        ({**DIGEST, "weekday": "monday"}, "notifications.digests[0] (shop-weekly).weekday"),
+        (
+            {**DIGEST, "repository": "not a repository"},
+            "notifications.digests[0] (shop-weekly).repository: 'not a repository' is not",
+        ),
+    ],
+)
+def test_a_bad_digest_is_named(digest: dict, problem: str) -> None:
+    with pytest.raises(RulesError) as error:
+        _load({"channels": CHANNELS, "digests": [digest, {**DIGEST, "name": "other"}]})
+    assert problem in str(error.value)
+
+
+def test_digest_names_are_unique() -> None:
+    with pytest.raises(RulesError) as error:
+        _load({"channels": CHANNELS, "digests": [DIGEST, DIGEST]})
+    assert "notifications.digests: names must be unique; used twice: shop-weekly" in str(
+        error.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("period", "moment", "due", "covered"),
+    [
+        ("weekly", datetime(2026, 11, 23, 7, 5, tzinfo=UTC), True, (16, 23)),  # a Monday
+        ("weekly", datetime(2026, 11, 24, 7, 5, tzinfo=UTC), False, (17, 24)),
+        ("weekly", datetime(2026, 11, 23, 6, 59, tzinfo=UTC), False, (16, 23)),
+        ("weekly", datetime(2026, 11, 23, 23, 5, tzinfo=UTC), True, (16, 23)),  # made up for
+        ("daily", datetime(2026, 11, 24, 7, 59, tzinfo=UTC), True, (23, 24)),
+    ],
+)
+def test_a_digest_is_due_at_its_hour_and_covers_the_days_before(
+    period: str, moment: datetime, due: bool, covered: tuple[int, int]
+) -> None:
+    rules = _load({"channels": CHANNELS, "digests": [{**DIGEST, "period": period}]})
+    (schedule,) = rules.notifications.digests  # type: ignore[attr-defined]
+    assert schedule.due(moment) is due
+    start, end = schedule.covered(moment)
+    assert (start.day, end.day) == covered and start.hour == end.hour == 0

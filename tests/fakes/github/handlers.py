@@ -353,6 +353,26 @@ class Handlers:
         ]
         return paginate(call.request, comments)
 
+    def list_timeline(self, call: Call, repository: Repository, issue: Issue) -> Result:
+        """``GET /repos/{owner}/{repo}/issues/{issue_number}/timeline``: the issue's comments
+        and linking events, oldest first, paginated (``per_page`` at most 100, default 30;
+        https://docs.github.com/rest/issues/timeline). A token needs ``issues: read`` (or
+        ``pull_requests: read``, which this fake's tokens do not model)."""
+        entries: list[tuple[float, int, dict[str, Any]]] = [
+            (c.created_at, c.id, self._payloads.timeline_comment(repository, issue, c))
+            for c in issue.comments
+        ]
+        entries += [
+            (
+                e.created_at,
+                e.id,
+                self._payloads.timeline_event(call.api_version, repository, issue, e),
+            )
+            for e in issue.timeline
+        ]
+        entries.sort(key=lambda entry: (entry[0], entry[1]))
+        return paginate(call.request, [payload for _, _, payload in entries])
+
     def create_comment(self, call: Call, repository: Repository, issue: Issue) -> Result:
         """Over 65,536 characters: ``{"resource": "IssueComment", "code": "unprocessable",
         "field": "data", "message": "Body is too long (maximum is 65536 characters)"}``, as GitHub
@@ -518,9 +538,12 @@ class Handlers:
         return 200, self._payloads.user(call.actor), {}
 
     def graphql_viewer(self, call: Call) -> Result:
-        """GraphQL answers `{ viewer { login } }` for every kind of token; nothing else is
-        served, and GraphQL reports that as an error in a 200 answer."""
+        """GraphQL answers `{ viewer { login } }` for every kind of token, and the `pinIssue`
+        mutation; nothing else is served, and GraphQL reports that as an error in a 200
+        answer."""
         query = call.body.get("query") if isinstance(call.body, dict) else None
+        if isinstance(query, str) and "pinIssue" in query:
+            return self._pin_issue(call)
         if not isinstance(query, str) or re.sub(r"\s+", "", query) not in (
             "{viewer{login}}",
             "query{viewer{login}}",
@@ -528,3 +551,34 @@ class Handlers:
             message = "This fake serves only `{ viewer { login } }`"
             return 200, {"errors": [{"type": "UNSUPPORTED", "message": message}]}, {}
         return 200, {"data": {"viewer": {"login": call.actor.login}}}, {}
+
+    def _pin_issue(self, call: Call) -> Result:
+        """`pinIssue(input: {issueId})` by the issue's node id
+        (https://docs.github.com/graphql/reference/mutations#pinissue): a repository pins at
+        most three issues (https://docs.github.com/issues/tracking-your-work-with-issues/
+        administering-issues/pinning-an-issue-to-your-repository), pinning needs write access,
+        and each refusal is an error in a 200 answer, as GraphQL reports them."""
+        variables = call.body.get("variables") or {}
+        node = variables.get("id") if isinstance(variables, dict) else None
+        found = next(
+            (
+                (repository, issue)
+                for repository in self._state.repositories.values()
+                for issue in repository.issues.values()
+                if f"I_kwDO{issue.id:08d}" == node
+            ),
+            None,
+        )
+        if found is None:
+            message = f"Could not resolve to a node with the global id of '{node}'"
+            return 200, {"errors": [{"type": "NOT_FOUND", "message": message}]}, {}
+        repository, issue = found
+        if not call.access.at_least("write"):
+            message = f"{call.actor.login} does not have permission to pin issues"
+            return 200, {"errors": [{"type": "FORBIDDEN", "message": message}]}, {}
+        pinned = sum(i.pinned for i in repository.issues.values())
+        if not issue.pinned and pinned >= 3:
+            message = "Repository already has 3 pinned issues"
+            return 200, {"errors": [{"type": "UNPROCESSABLE", "message": message}]}, {}
+        issue.pinned = True
+        return 200, {"data": {"pinIssue": {"issue": {"isPinned": True}}}}, {}

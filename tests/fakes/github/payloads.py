@@ -11,7 +11,15 @@ from urllib.parse import quote, urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from tests.fakes.github.state import ROLES, Comment, Issue, Label, Repository, User
+from tests.fakes.github.state import (
+    ROLES,
+    Comment,
+    Issue,
+    Label,
+    Repository,
+    TimelineEvent,
+    User,
+)
 
 DOCS = "https://docs.github.com/rest"
 HTML = "https://github.com"
@@ -231,10 +239,67 @@ class Payloads:
             "performed_via_github_app": None,
             "state_reason": issue.state_reason,
         }
+        if issue.pull_request:
+            # "Pull requests have a pull_request property in the issue object"
+            # (https://docs.github.com/rest/using-the-rest-api/issue-event-types).
+            html = f"{HTML}/{repository.full_name}/pull/{issue.number}"
+            payload["html_url"] = html
+            payload["pull_request"] = {
+                "url": f"{repo_url}/pulls/{issue.number}",
+                "html_url": html,
+                "diff_url": f"{html}.diff",
+                "patch_url": f"{html}.patch",
+                "merged_at": None,
+            }
         if api_version in (None, "2022-11-28"):
             # The singular ``assignee`` is gone from API version 2026-03-10 onwards.
             payload["assignee"] = assignees[0] if assignees else None
         return payload
+
+    def timeline_event(
+        self, api_version: str | None, repository: Repository, issue: Issue, event: TimelineEvent
+    ) -> dict[str, Any]:
+        """A linking event as ``GET .../issues/{n}/timeline`` lists it
+        (https://docs.github.com/rest/issues/timeline, event shapes in
+        https://docs.github.com/rest/using-the-rest-api/issue-event-types): ``cross-referenced``
+        has no ``id`` or ``url`` of its own, only ``actor``, ``created_at``, ``updated_at`` and
+        the referencing issue or pull request as ``source``; ``connected`` has the common
+        properties and does not name the pull request."""
+        if event.event == "cross-referenced" and event.source is not None:
+            source_repository, source = event.source
+            return {
+                "event": "cross-referenced",
+                "actor": self.user(event.actor),
+                "created_at": _timestamp(event.created_at),
+                "updated_at": _timestamp(event.created_at),
+                "source": {
+                    "type": "issue",
+                    "issue": self.issue(api_version, source_repository, source),
+                },
+            }
+        url = f"{self._api()}/repos/{repository.full_name}/issues/events/{event.id}"
+        return {
+            "id": event.id,
+            "node_id": f"CE_lADO{event.id:08d}",
+            "url": url,
+            "actor": self.user(event.actor),
+            "event": event.event,
+            "commit_id": None,
+            "commit_url": None,
+            "created_at": _timestamp(event.created_at),
+            "performed_via_github_app": None,
+        }
+
+    def timeline_comment(
+        self, repository: Repository, issue: Issue, comment: Comment
+    ) -> dict[str, Any]:
+        """A comment as the timeline lists it: the comment with ``event: commented`` and its
+        author again as ``actor``."""
+        return {
+            **self.comment(repository, issue, comment),
+            "event": "commented",
+            "actor": self.user(comment.user),
+        }
 
     def comment(self, repository: Repository, issue: Issue, comment: Comment) -> dict[str, Any]:
         repo_url = f"{self._api()}/repos/{repository.full_name}"

@@ -49,7 +49,17 @@ from tests.fakes.github.payloads import (
     not_found,
 )
 from tests.fakes.github.search import SearchIndex
-from tests.fakes.github.state import ROLES, TOKEN_LEVELS, Access, State, User
+from tests.fakes.github.state import (
+    COPILOT,
+    COPILOT_LOGINS,
+    ROLES,
+    TOKEN_LEVELS,
+    Access,
+    Comment,
+    State,
+    TimelineEvent,
+    User,
+)
 from tests.fakes.https import local_pki  # one test CA per process for every fake
 
 _WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
@@ -83,6 +93,11 @@ _ROUTES = Map(
             "/repos/<owner>/<repo>/issues/<int:number>/comments",
             endpoint="comments",
             methods=["GET", "POST"],
+        ),
+        Rule(
+            "/repos/<owner>/<repo>/issues/<int:number>/timeline",
+            endpoint="timeline",
+            methods=["GET"],
         ),
         Rule(
             "/repos/<owner>/<repo>/issues/<int:number>/labels",
@@ -131,6 +146,7 @@ _ENDPOINT_DOCS = {
     "issues": f"{DOCS}/issues/issues",
     "issue": f"{DOCS}/issues/issues",
     "comments": f"{DOCS}/issues/comments",
+    "timeline": f"{DOCS}/issues/timeline",
     "issue_labels": f"{DOCS}/issues/labels",
     "issue_label": f"{DOCS}/issues/labels",
     "labels": f"{DOCS}/issues/labels",
@@ -337,6 +353,66 @@ class GitHubFake:
             self.search.reindex(repository, issue, visible_from=float("-inf"))
             return issue.number
 
+    def seed_comments(self, owner: str, repo: str, number: int, count: int) -> None:
+        """``count`` comments by the main user, as a busy issue has them before the test."""
+        with self._lock:
+            issue = find_issue(find_repository(self._state, owner, repo), number)
+            for index in range(count):
+                now = self.clock.now()
+                comment = Comment(self._state.new_id(), f"note {index}", self._user, now, now)
+                issue.comments.append(comment)
+
+    def open_pull_request(
+        self,
+        owner: str,
+        repo: str,
+        title: str,
+        *,
+        by: str,
+        links: int,
+        connected: bool = False,
+    ) -> int:
+        """A pull request by ``by`` (a collaborator, or ``Copilot`` for the coding agent) that
+        links issue ``links`` of the same repository: its body says "Fixes #n", which puts a
+        ``cross-referenced`` event on the issue's timeline, or, with ``connected``, it is linked
+        by hand in the Development sidebar, which puts a ``connected`` event there. Returns the
+        pull request's number."""
+        with self._lock:
+            repository = find_repository(self._state, owner, repo)
+            issue = find_issue(repository, links)
+            login = by.lower()
+            author = COPILOT if login in COPILOT_LOGINS else self._state.users.get(login)
+            if author is None:
+                raise ValueError(f"{by} is not a collaborator of the fake")
+            now = self.clock.now()
+            body = None if connected else f"Fixes #{links}"
+            pull = self._state.new_pull_request(repository, title, body, author, now)
+            event = TimelineEvent(
+                self._state.new_id(),
+                "connected" if connected else "cross-referenced",
+                author,
+                now,
+                None if connected else (repository, pull),
+            )
+            issue.timeline.append(event)
+            return pull.number
+
+    def reference_from_issue(self, owner: str, repo: str, title: str, *, links: int) -> int:
+        """An issue by the main user whose body names issue ``links`` ("See #n"): a
+        ``cross-referenced`` event whose source is an issue, not a pull request. Returns the
+        new issue's number."""
+        with self._lock:
+            repository = find_repository(self._state, owner, repo)
+            target = find_issue(repository, links)
+            now = self.clock.now()
+            body = f"See #{links}"
+            source = self._state.new_issue(repository, title, body, self._user, now)
+            event = TimelineEvent(
+                self._state.new_id(), "cross-referenced", self._user, now, (repository, source)
+            )
+            target.timeline.append(event)
+            return source.number
+
     def register_app(self) -> App:
         """Register the GitHub App whose bot is ``app_login``; its ``private_key`` is the PEM
         its owner would download, ``id`` and ``client_id`` what a JWT may name as issuer."""
@@ -444,6 +520,7 @@ class GitHubFake:
                     "comments": [comment.body for comment in issue.comments],
                     "author": issue.user.login,
                     "agent_assignment": issue.agent_assignment,
+                    "pinned": issue.pinned,
                 }
                 for issue in sorted(repository.issues.values(), key=lambda i: i.number)
             ]
@@ -616,6 +693,10 @@ class GitHubFake:
                 )
             case "comments", "GET":
                 return handlers.list_comments(
+                    call, repository, find_issue(repository, args["number"])
+                )
+            case "timeline", "GET":
+                return handlers.list_timeline(
                     call, repository, find_issue(repository, args["number"])
                 )
             case "comments", "POST":

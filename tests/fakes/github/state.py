@@ -80,6 +80,20 @@ class Snapshot:
 
 
 @dataclass
+class TimelineEvent:
+    """A timeline event that links an issue to a pull request: ``cross-referenced`` (a pull
+    request's text names the issue; the event carries the pull request as its ``source``) or
+    ``connected`` (linked by hand in the Development sidebar; the REST event does not say to
+    which pull request)."""
+
+    id: int
+    event: str
+    actor: User
+    created_at: float
+    source: tuple["Repository", "Issue"] | None = None
+
+
+@dataclass
 class Issue:
     id: int
     number: int
@@ -98,6 +112,10 @@ class Issue:
     comments: list[Comment] = field(default_factory=list)
     agent_assignment: dict[str, Any] | None = None
     index: list[Snapshot] = field(default_factory=list)
+    pinned: bool = False
+    pull_request: bool = False
+    """A pull request: every pull request is an issue, numbered in the same sequence."""
+    timeline: list[TimelineEvent] = field(default_factory=list)
 
 
 @dataclass
@@ -109,6 +127,8 @@ class Repository:
     labels: dict[str, Label] = field(default_factory=dict)  # keyed by lower-case name
     moved: dict[int, tuple["Repository", int]] = field(default_factory=dict)
     """Issues transferred away, by their old number: where each is now."""
+    pulls: dict[int, Issue] = field(default_factory=dict)
+    """Pull requests, apart from the issues (the issue endpoints of this fake serve issues)."""
 
     @property
     def full_name(self) -> str:
@@ -156,17 +176,27 @@ class State:
     def new_issue(
         self, repository: Repository, title: str, body: str | None, user: User, now: float
     ) -> Issue:
-        number = 1 + max([*repository.issues, *repository.moved], default=0)  # never reused
+        number = _next_number(repository)
         issue = Issue(self.new_id(), number, title, body, user, now, now)
         repository.issues[number] = issue
         return issue
+
+    def new_pull_request(
+        self, repository: Repository, title: str, body: str | None, user: User, now: float
+    ) -> Issue:
+        """A pull request, numbered in the issues' sequence ("issue and pull request numbers do
+        not overlap in a repository": https://docs.github.com/rest/using-the-rest-api/issue-event-types)."""
+        number = _next_number(repository)
+        pull = Issue(self.new_id(), number, title, body, user, now, now, pull_request=True)
+        repository.pulls[number] = pull
+        return pull
 
     def transfer(self, repository: Repository, number: int, to: Repository) -> Issue:
         """Move an issue to another repository, where it gets the next number; its old address
         redirects there (https://docs.github.com/issues/tracking-your-work-with-issues/
         administering-issues/transferring-an-issue-to-another-repository)."""
         issue = repository.issues.pop(number)
-        issue.number = 1 + max([*to.issues, *to.moved], default=0)
+        issue.number = _next_number(to)
         to.issues[issue.number] = issue
         repository.moved[number] = (to, issue.number)
         return issue
@@ -182,3 +212,8 @@ class State:
             if label not in labels:
                 labels.append(label)
         return labels
+
+
+def _next_number(repository: Repository) -> int:
+    """The next issue or pull request number: never reused, transferred issues included."""
+    return 1 + max([*repository.issues, *repository.moved, *repository.pulls], default=0)
