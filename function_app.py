@@ -4,6 +4,7 @@ timer (fan-out) -> query-jobs queue -> query + detect + group + count -> failure
 issue workflow (one Durable orchestration per group: sync issue -> wait if needed -> assign; its
 functions are on the Blueprint in `workflow_functions.py`);
 timer (settle) -> operations whose cause can no longer arrive are counted;
+timer (daily) -> issues quiet for `dedup.resolve_after_quiet` are closed as resolved;
 alert webhook (HTTP) -> alerts queue -> records detected, grouped and counted the same way
 GitHub webhook (HTTP, signed) -> github-events queue -> follow what people did to an issue
 
@@ -55,6 +56,14 @@ def prune_occurrence_ledger(timer: func.TimerRequest) -> None:
     from pipeline.retention import prune_ledger
 
     prune_ledger(services())
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 0 4 * * *", run_on_startup=False)
+def resolve_quiet_issues(timer: func.TimerRequest) -> None:
+    """Daily: close the issues whose failure has been quiet for `dedup.resolve_after_quiet`."""
+    from pipeline.quiet import resolve_quiet_issues as resolve
+
+    resolve(services())
 
 
 @app.queue_trigger(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,6 +77,7 @@ class TableIssueStates:
             keep_open=bool(entity.get("KeepOpen")),
             resolved_in=entity.get("ResolvedIn"),
             merged_into=entity.get("MergedInto"),
+            quiet_closing=entity.get("QuietClosing"),
             etag=entity.metadata["etag"],
         )
 
@@ -101,6 +103,7 @@ class TableIssueStates:
             "KeepOpen": state.keep_open,
             "ResolvedIn": state.resolved_in,
             "MergedInto": state.merged_into,
+            "QuietClosing": state.quiet_closing,
         }
         entity = {k: v for k, v in entity.items() if v is not None}
         try:
@@ -129,6 +132,13 @@ class TableIssueStates:
             for row in rows
             if row.get("Number") is not None and not row["RowKey"].endswith("|follow-up")
         )
+
+    def every(self) -> Iterator[IssueState]:
+        """Every state row, paged by the SDK; follow-up rows (which have no `Repository`) are
+        not states."""
+        for entity in self._table.list_entities():
+            if "Repository" in entity and not entity["RowKey"].endswith("|follow-up"):
+                yield self._state(entity["PartitionKey"], entity["Repository"], entity)
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         """Leave word for the failure's running workflow that it recurred, so it syncs again

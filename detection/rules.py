@@ -761,6 +761,15 @@ class Dedup(_Model):
             "(their counts and issues fold into the new groups)."
         ),
     )
+    resolve_after_quiet: Duration | None = Field(
+        default=None,
+        description=(
+            "Close as completed, with a comment saying why, the issues whose failure has not "
+            "recurred for this long (for example `14d`); a daily pass decides. Issues labelled "
+            "`faultline:keep-open` and muted ones are left alone. The next occurrence is a "
+            "regression. Off when absent; at least an hour."
+        ),
+    )
     occurrence_retention: Duration = Field(
         default=timedelta(days=30),
         description=(
@@ -769,6 +778,15 @@ class Dedup(_Model):
             "of older windows are refused."
         ),
     )
+
+    @field_validator("resolve_after_quiet")
+    @classmethod
+    def _quiet_is_a_period(cls, quiet: timedelta | None) -> timedelta | None:
+        """A shorter quiet period would close issues between two polls of a failure that is
+        still happening."""
+        if quiet is not None and quiet < timedelta(hours=1):
+            raise ValueError(f"resolve_after_quiet must be at least 1h, not {quiet}")
+        return quiet
 
 
 class Correlation(_Model):

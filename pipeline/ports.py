@@ -8,7 +8,7 @@ imports an adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -355,6 +355,10 @@ class IssueState:
     """The version `/faultline resolve in <version>` named."""
     merged_into: str | None = None
     """The group `/faultline merge` folded this one into (what `/faultline unmerge` undoes)."""
+    quiet_closing: datetime | None = None
+    """Set while a quiet-period close is under way (the failure's last-seen time it is for), so
+    a pass that stopped midway finishes it, and one that finds the close done and the issue
+    reopened by people leaves it open."""
     etag: str | None = None
 
     def with_changes(self, **changes: Any) -> IssueState:
@@ -373,6 +377,10 @@ class IssueStates(Protocol):
         ...
 
     def issues_of(self, fingerprint: str) -> list[tuple[str, int]]: ...
+
+    def every(self) -> Iterator[IssueState]:
+        """Every group's issue state, in no particular order (the daily quiet-period pass)."""
+        ...
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         """Leave word for the running workflow; False when it has already made its last check."""

@@ -22,6 +22,7 @@ EXPECTED_FUNCTIONS = (
     "fan_out_queries",
     "settle_operations",
     "prune_occurrence_ledger",
+    "resolve_quiet_issues",
     "query_and_detect",
     "record_poisoned_query",
     "deliver_notifications",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -335,6 +335,9 @@ class MemoryIssueStates:
             for (group, repository), s in self.states.items()
             if group == fingerprint and s.number is not None
         )
+
+    def every(self) -> Iterator[IssueState]:
+        yield from list(self.states.values())
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         state, _ = self.follow_ups.get((fingerprint, repository), ("recurred", None))
