@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -76,6 +77,8 @@ class TableIssueStates:
             mute_until_count=entity.get("MuteUntilCount"),
             keep_open=bool(entity.get("KeepOpen")),
             resolved_in=entity.get("ResolvedIn"),
+            resolved_count=entity.get("ResolvedCount", 0),
+            resolved_versions=json.loads(entity.get("ResolvedVersions", "{}")),
             merged_into=entity.get("MergedInto"),
             quiet_closing=entity.get("QuietClosing"),
             etag=entity.metadata["etag"],
@@ -102,6 +105,8 @@ class TableIssueStates:
             "MuteUntilCount": state.mute_until_count,
             "KeepOpen": state.keep_open,
             "ResolvedIn": state.resolved_in,
+            "ResolvedCount": state.resolved_count,
+            "ResolvedVersions": json.dumps(dict(state.resolved_versions)),
             "MergedInto": state.merged_into,
             "QuietClosing": state.quiet_closing,
         }

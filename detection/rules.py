@@ -349,7 +349,14 @@ class ColumnMap(_Model):
     operation_name: ColumnName | None = None
     operation_id: ColumnName | None = None
     role: ColumnName | None = None
-    app_version: ColumnName | None = None
+    app_version: ColumnName | None = Field(
+        default=None,
+        description=(
+            "The column with the app version the record came from (the Application Insights "
+            "tables use `AppVersion` or `Application_Version` without it): shown on the issue, "
+            "and compared with the version an issue was resolved in."
+        ),
+    )
     instance: ColumnName | None = None
     user: ColumnName | None = None
 

@@ -353,6 +353,10 @@ class IssueState:
     """Labelled `faultline:keep-open`: never closed automatically."""
     resolved_in: str | None = None
     """The version `/faultline resolve in <version>` named."""
+    resolved_count: int = 0
+    resolved_versions: Mapping[str, int] = field(default_factory=dict)
+    """The group's count and per-version counts when it was resolved in a version: what grew
+    since are the versions the later occurrences came from (`detection.releases`)."""
     merged_into: str | None = None
     """The group `/faultline merge` folded this one into (what `/faultline unmerge` undoes)."""
     quiet_closing: datetime | None = None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from detection.issue import title
 from detection.lifecycle import interpret, mute_labels, muted
+from detection.releases import regressed_since, versions_since
 from pipeline.lifecycle import changed, describe, steer
 from pipeline.messages import FailureNotice
 from pipeline.metrics import GITHUB_BUDGET, ISSUES, POISONED, TIME_TO_ISSUE, log_fields
@@ -354,6 +355,10 @@ def _refresh(
         regressed = issue.closed_at is not None and notice.last_seen > issue.closed_at
         if not regressed or count <= state.synced_count:
             return _result("unchanged", issue)
+        if state.resolved_in is not None:
+            versions = _versions_since_resolved(services, state)
+            if not regressed_since(state.resolved_in, versions):
+                return _recur_before_release(services, github, notice, state, issue, count, audit)
         return _regress(services, github, request, notice, state, issue, count, audit)
     action = "unchanged"
     if count > state.synced_count:
@@ -469,6 +474,44 @@ def _follow_people(
     return state, issue, silenced
 
 
+def _versions_since_resolved(services: Services, state: IssueState) -> list[str | None]:
+    """The versions of the occurrences counted since the issue was resolved in a version."""
+    summary = services.ledger.summary(state.fingerprint)
+    if summary is None:
+        return []
+    return versions_since(
+        state.resolved_versions,
+        summary.facets.get("versions", {}),
+        state.resolved_count,
+        summary.count,
+    )
+
+
+def _recur_before_release(
+    services: Services,
+    github: IssueTracker,
+    notice: FailureNotice,
+    state: IssueState,
+    issue: IssueRef,
+    count: int,
+    audit: Auditor,
+) -> Synced:
+    """Occurrences only from versions before the one the issue was resolved in (instances not
+    yet upgraded): a normal recurrence. The closed issue's counts are brought up to date; it is
+    not reopened, and the version it was resolved in stays."""
+    view = issue_view(services, notice, count)
+    github.edit(state.repository, issue.number, body=issue_body(services, view, state.repository))
+    _save(services, state.with_changes(synced_count=count, synced_at=audit.now))
+    audit(
+        "updated",
+        issue.number,
+        f"{count} occurrence(s); those since it was resolved in {state.resolved_in} come from "
+        "earlier versions: not a regression",
+    )
+    _changed(services, audit, "updated", issue)
+    return _result("updated", issue)
+
+
 def _regress(
     services: Services,
     github: IssueTracker,
@@ -506,6 +549,8 @@ def _regress(
                 assigned=False,
                 status="active",
                 resolved_in=None,
+                resolved_count=0,
+                resolved_versions={},
             ),
         )
         audit("reopened", issue.number, note)
