@@ -5,6 +5,7 @@ issue workflow (one Durable orchestration per group: sync issue -> wait if neede
 functions are on the Blueprint in `workflow_functions.py`);
 timer (settle) -> operations whose cause can no longer arrive are counted;
 timer (daily) -> issues quiet for `dedup.resolve_after_quiet` are closed as resolved;
+timer (hourly) -> escalated issues whose failure's rate fell back are calmed;
 alert webhook (HTTP) -> alerts queue -> records detected, grouped and counted the same way
 GitHub webhook (HTTP, signed) -> github-events queue -> follow what people did to an issue
 
@@ -64,6 +65,14 @@ def resolve_quiet_issues(timer: func.TimerRequest) -> None:
     from pipeline.quiet import resolve_quiet_issues as resolve
 
     resolve(services())
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 5 * * * *", run_on_startup=False)
+def calm_escalations(timer: func.TimerRequest) -> None:
+    """Hourly: take `faultline:escalating` off the issues whose failure's rate fell back."""
+    from pipeline.escalation import calm_escalations as calm
+
+    calm(services())
 
 
 @app.queue_trigger(

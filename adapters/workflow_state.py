@@ -81,6 +81,7 @@ class TableIssueStates:
             resolved_versions=json.loads(entity.get("ResolvedVersions", "{}")),
             merged_into=entity.get("MergedInto"),
             quiet_closing=entity.get("QuietClosing"),
+            escalated_at=entity.get("EscalatedAt"),
             etag=entity.metadata["etag"],
         )
 
@@ -109,6 +110,7 @@ class TableIssueStates:
             "ResolvedVersions": json.dumps(dict(state.resolved_versions)),
             "MergedInto": state.merged_into,
             "QuietClosing": state.quiet_closing,
+            "EscalatedAt": state.escalated_at,
         }
         entity = {k: v for k, v in entity.items() if v is not None}
         try:

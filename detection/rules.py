@@ -796,6 +796,46 @@ class Dedup(_Model):
         return quiet
 
 
+class Escalation(_Model):
+    """A failure whose hourly rate jumps well above its own normal: its issue is labelled
+    `faultline:escalating` and says so once (audited, and the `escalated` notification event);
+    the label comes off when the rate falls back."""
+
+    factor: float | None = Field(
+        default=None,
+        gt=1,
+        description=(
+            "How many times its baseline a failure's hourly rate must exceed to escalate (for "
+            "example `5`). Off when absent. The rate is the larger of the current and the "
+            "previous hour's count."
+        ),
+    )
+    baseline: Duration = Field(
+        default=timedelta(days=7),
+        description=(
+            "The period before the previous hour whose median hourly count is the failure's "
+            "baseline (hours without occurrences count as 0; hours before it was first seen do "
+            "not count, and a failure seen for less than a day does not escalate). At most 7d, "
+            "the hourly tally the ledger keeps."
+        ),
+    )
+    min_count: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "The fewest occurrences in an hour that can escalate, so a failure that goes from "
+            "1 to 3 an hour is not an escalation."
+        ),
+    )
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline_within_the_tally(cls, baseline: timedelta) -> timedelta:
+        if not timedelta(days=1) <= baseline <= timedelta(days=7):
+            raise ValueError(f"baseline must be between 1d and 7d, not {baseline}")
+        return baseline
+
+
 class Correlation(_Model):
     """Rows of one failing operation (same operation, invocation or trace id, any table) are one
     incident: its most specific row is the root cause and decides the group; the others are
@@ -1180,6 +1220,7 @@ class Rules(_Model):
     routing: Routing
     labels: Labels = Labels()
     dedup: Dedup = Dedup()
+    escalation: Escalation = Escalation()
     assignment: AssignmentPolicy = AssignmentPolicy()
     rate_limits: RateLimits = RateLimits()
     business_hours: BusinessHours = BusinessHours()

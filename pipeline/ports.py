@@ -359,6 +359,9 @@ class IssueState:
     since are the versions the later occurrences came from (`detection.releases`)."""
     merged_into: str | None = None
     """The group `/faultline merge` folded this one into (what `/faultline unmerge` undoes)."""
+    escalated_at: datetime | None = None
+    """When the failure's rate escalated (`detection.escalation`), until it calms: what the
+    escalation's comment and audit row are keyed by, so a retried step does not repeat them."""
     quiet_closing: datetime | None = None
     """Set while a quiet-period close is under way (the failure's last-seen time it is for), so
     a pass that stopped midway finishes it, and one that finds the close done and the issue

@@ -23,6 +23,7 @@ EXPECTED_FUNCTIONS = (
     "settle_operations",
     "prune_occurrence_ledger",
     "resolve_quiet_issues",
+    "calm_escalations",
     "query_and_detect",
     "record_poisoned_query",
     "deliver_notifications",

@@ -16,9 +16,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from detection.escalation import ESCALATING_LABEL
 from detection.issue import title
 from detection.lifecycle import interpret, mute_labels, muted
 from detection.releases import regressed_since, versions_since
+from pipeline.escalation import follow_rate
 from pipeline.lifecycle import changed, describe, steer
 from pipeline.messages import FailureNotice
 from pipeline.metrics import GITHUB_BUDGET, ISSUES, POISONED, TIME_TO_ISSUE, log_fields
@@ -360,6 +362,12 @@ def _refresh(
             if not regressed_since(state.resolved_in, versions):
                 return _recur_before_release(services, github, notice, state, issue, count, audit)
         return _regress(services, github, request, notice, state, issue, count, audit)
+    # before the refresh interval's wait: an escalation is news now
+    escalation = services.rules.escalation.factor is not None
+    if escalation or state.escalated_at is not None or ESCALATING_LABEL in issue.labels:
+        summary = services.ledger.summary(notice.fingerprint)
+        if summary is not None:
+            state = follow_rate(services, github, state, issue, summary, audit.now)
     action = "unchanged"
     if count > state.synced_count:
         refresh_every = services.rules.dedup.update_interval
@@ -409,7 +417,9 @@ def _refresh(
                 f"{new} new occurrence(s) since the last update; {count} in total, last seen "
                 f"{notice.last_seen:%Y-%m-%d %H:%M:%S} UTC.\n\n{marker}",
             )
-        _save(services, state.with_changes(commented_count=count, last_comment_at=audit.now))
+        state = _save(
+            services, state.with_changes(commented_count=count, last_comment_at=audit.now)
+        )
         action = "commented"
         audit("commented", issue.number, f"{new} new occurrence(s)")
         _changed(services, audit, "commented", issue)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -640,3 +640,53 @@ def test_a_pass_stopped_by_github_midway_finishes_on_the_next_run_with_one_comme
     assert flow.actions(failure.fingerprint).count("resolved-quiet") == 1
     state = flow.services.issues.peek(failure.fingerprint, "contoso/shop")
     assert state is not None and (state.status, state.quiet_closing) == ("resolved", None)
+
+
+# -- escalation -----------------------------------------------------------------------------
+
+
+def _counted_at(flow: Workflow, hours_ago: dict[int, int]) -> FailureNotice:
+    """Occurrences of the checkout failure: `hours_ago[h]` of them `h` hours before now."""
+    group = group_id("checkout-null")
+    (template,) = occurrences(group, 1)
+    now = flow.clock.now()
+    counted = [
+        Counted(
+            replace(template, record_id=f"h{h}-{i}-{now:%H%M}", time=now - timedelta(hours=h)),
+            True,
+        )
+        for h, n in hours_ago.items()
+        for i in range(n)
+    ]
+    entry = flow.services.ledger.record(group, counted, flow.services.rules.thresholds())
+    return FailureNotice.of(entry)
+
+
+def test_a_jump_in_rate_escalates_the_issue_once_and_the_hourly_pass_calms_it(
+    make_workflow, functions: FunctionTable
+) -> None:
+    flow = make_workflow(simulated_timers=True, escalation={"factor": 5, "min_count": 10})
+    baseline = _counted_at(flow, {h: 1 for h in range(2, 72)})  # 1 an hour for three days
+    flow.services.failure_queue.send(baseline.model_dump_json())
+    flow.notices.drain()
+    flow.durable.run_due_work()
+    [issue] = flow.shop_issues()
+    assert "faultline:escalating" not in issue["labels"]
+    flow.clock.advance(timedelta(minutes=30))
+    for _ in range(2):  # the jump, noticed twice: one escalation
+        jump = _counted_at(flow, {0: 15})
+        flow.services.failure_queue.send(jump.model_dump_json())
+        flow.notices.drain()
+        flow.durable.run_due_work()
+    [issue] = flow.shop_issues()
+    assert "faultline:escalating" in issue["labels"]
+    assert sum(c.startswith("Escalating: ") for c in issue["comments"]) == 1
+    assert flow.actions(jump.fingerprint).count("escalated") == 1
+    calm = functions.user_function("calm_escalations")
+    calm(timer_request())
+    assert "faultline:escalating" in flow.shop_issues()[0]["labels"], "still escalating"
+    flow.clock.advance(timedelta(hours=3))
+    calm(timer_request())
+    [issue] = flow.shop_issues()
+    assert "faultline:escalating" not in issue["labels"]
+    assert flow.actions(jump.fingerprint).count("calmed") == 1
