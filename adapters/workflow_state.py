@@ -7,7 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -146,6 +146,15 @@ class TableIssueStates:
         for entity in self._table.list_entities():
             if "Repository" in entity and not entity["RowKey"].endswith("|follow-up"):
                 yield self._state(entity["PartitionKey"], entity["Repository"], entity)
+
+    def escalated(self) -> Iterator[IssueState]:
+        """Rows with an `EscalatedAt`: a comparison filter leaves out the rows without the
+        property, so the hourly pass reads only escalated issues."""
+        rows = self._table.query_entities(
+            "EscalatedAt ge @epoch", parameters={"epoch": datetime(1970, 1, 1, tzinfo=UTC)}
+        )
+        for entity in rows:
+            yield self._state(entity["PartitionKey"], entity["Repository"], entity)
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         """Leave word for the failure's running workflow that it recurred, so it syncs again

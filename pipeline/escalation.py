@@ -147,8 +147,8 @@ def calm_escalations(services: Services) -> int:
     calmed = 0
     github: IssueTracker | None = None
     try:
-        for state in services.issues.every():
-            if state.escalated_at is None or state.number is None:
+        for state in services.issues.escalated():
+            if state.number is None:
                 continue
             summary = services.ledger.summary(state.fingerprint)
             rules = services.rules.escalation

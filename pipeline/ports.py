@@ -389,6 +389,10 @@ class IssueStates(Protocol):
         """Every group's issue state, in no particular order (the daily quiet-period pass)."""
         ...
 
+    def escalated(self) -> Iterator[IssueState]:
+        """The states of escalated issues only (the hourly pass that calms them)."""
+        ...
+
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         """Leave word for the running workflow; False when it has already made its last check."""
         ...

@@ -343,6 +343,9 @@ class MemoryIssueStates:
     def every(self) -> Iterator[IssueState]:
         yield from list(self.states.values())
 
+    def escalated(self) -> Iterator[IssueState]:
+        yield from [s for s in self.states.values() if s.escalated_at is not None]
+
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         state, _ = self.follow_ups.get((fingerprint, repository), ("recurred", None))
         if state == "finishing":
