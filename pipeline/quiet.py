@@ -59,7 +59,9 @@ def resolve_quiet_issues(services: Services) -> QuietPass:
             except TrackerRefused as refused:
                 if not refused.permanent:
                     raise
-                _audit(services, state, "refused", f"quiet-period close: {refused}"[:1000], now)
+                reason = f"quiet-period close: {refused}"[:1000]
+                key = f"quiet-refused|{last_seen:%Y%m%dT%H%M%S}"  # once, not every day
+                _audit(services, state, "refused", reason, now, key=key)
                 continue
             if outcome == "budget":
                 log.warning("quiet-period pass: the hourly comment budget is used; next pass")
