@@ -673,11 +673,19 @@ def test_a_jump_in_rate_escalates_the_issue_once_and_the_hourly_pass_calms_it(
     [issue] = flow.shop_issues()
     assert "faultline:escalating" not in issue["labels"]
     flow.clock.advance(timedelta(minutes=30))
+    # the escalation's comment lands but its answer is lost: the retried step does not repeat it
+    flow.github.fail_next(
+        ServerErrorAfterSuccess(502), method="POST", path="/repos/contoso/shop/issues/1/comments"
+    )
     for _ in range(2):  # the jump, noticed twice: one escalation
         jump = _counted_at(flow, {0: 15})
         flow.services.failure_queue.send(jump.model_dump_json())
         flow.notices.drain()
         flow.durable.run_due_work()
+        flow.clock.advance(timedelta(seconds=10))  # the retry's backoff
+        flow.durable.run_due_work()
+    posted = flow.github.calls("POST", "/repos/contoso/shop/issues/1/comments")
+    assert posted[0].status == 502, "the fault was met"
     [issue] = flow.shop_issues()
     assert "faultline:escalating" in issue["labels"]
     assert sum(c.startswith("Escalating: ") for c in issue["comments"]) == 1
