@@ -6,6 +6,8 @@ functions are on the Blueprint in `workflow_functions.py`);
 timer (settle) -> operations whose cause can no longer arrive are counted;
 timer (pull requests) -> pull requests linked to open issues are announced;
 timer (digests) -> each digest's pinned issue is updated and sent to its channels;
+timer (daily) -> issues quiet for `dedup.resolve_after_quiet` are closed as resolved;
+timer (hourly) -> escalated issues whose failure's rate fell back are calmed;
 alert webhook (HTTP) -> alerts queue -> records detected, grouped and counted the same way
 GitHub webhook (HTTP, signed) -> github-events queue -> follow what people did to an issue
 GitLab webhook (HTTP, token)  -> github-events queue -> the same
@@ -75,6 +77,22 @@ def send_digests(timer: func.TimerRequest) -> None:
     from pipeline.digest import send_due_digests
 
     send_due_digests(services())
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 0 4 * * *", run_on_startup=False)
+def resolve_quiet_issues(timer: func.TimerRequest) -> None:
+    """Daily: close the issues whose failure has been quiet for `dedup.resolve_after_quiet`."""
+    from pipeline.quiet import resolve_quiet_issues as resolve
+
+    resolve(services())
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 5 * * * *", run_on_startup=False)
+def calm_escalations(timer: func.TimerRequest) -> None:
+    """Hourly: take `faultline:escalating` off the issues whose failure's rate fell back."""
+    from pipeline.escalation import calm_escalations as calm
+
+    calm(services())
 
 
 @app.queue_trigger(

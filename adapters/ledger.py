@@ -474,11 +474,13 @@ def _next_summary(
         "Samples": _bounded_json(samples),
         "Evidence": _evidence(previous, occurrences),
     }
-    versions = [o.app_version for o in sorted(occurrences, key=lambda o: o.time) if o.app_version]
-    if versions:
-        entity["LastVersion"] = versions[-1]
+    versioned = sorted((o for o in occurrences if o.app_version), key=lambda o: o.time)
+    if versioned:
+        # the version of the latest occurrence: a late batch of older rows does not set it
+        if not previous.get("LastVersion") or versioned[-1].time >= previous["LastSeen"]:
+            entity["LastVersion"] = versioned[-1].app_version
         if not previous.get("FirstVersion"):
-            entity["FirstVersion"] = versions[0]
+            entity["FirstVersion"] = versioned[0].app_version
     if crossed is not None:
         entity["ThresholdCrossedAt"] = crossed
     founder = _founder(previous, roots, occurrences)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
@@ -75,10 +77,14 @@ class TableIssueStates:
             mute_until_count=entity.get("MuteUntilCount"),
             keep_open=bool(entity.get("KeepOpen")),
             resolved_in=entity.get("ResolvedIn"),
+            resolved_count=entity.get("ResolvedCount", 0),
+            resolved_versions=json.loads(entity.get("ResolvedVersions", "{}")),
             merged_into=entity.get("MergedInto"),
             run=entity.get("Run"),
             first_pull_request_at=entity.get("FirstPullRequestAt"),
             pull_requests=tuple(filter(None, entity.get("PullRequests", "").split("\n"))),
+            quiet_closing=entity.get("QuietClosing"),
+            escalated_at=entity.get("EscalatedAt"),
             etag=entity.metadata["etag"],
         )
 
@@ -103,10 +109,14 @@ class TableIssueStates:
             "MuteUntilCount": state.mute_until_count,
             "KeepOpen": state.keep_open,
             "ResolvedIn": state.resolved_in,
+            "ResolvedCount": state.resolved_count,
+            "ResolvedVersions": json.dumps(dict(state.resolved_versions)),
             "MergedInto": state.merged_into,
             "Run": state.run,
             "FirstPullRequestAt": state.first_pull_request_at,
             "PullRequests": "\n".join(state.pull_requests) or None,
+            "QuietClosing": state.quiet_closing,
+            "EscalatedAt": state.escalated_at,
         }
         entity = {k: v for k, v in entity.items() if v is not None}
         try:
@@ -147,6 +157,15 @@ class TableIssueStates:
             ),
             key=lambda state: (state.repository, state.number or 0),
         )
+
+    def escalated(self) -> Iterator[IssueState]:
+        """Rows with an `EscalatedAt`: a comparison filter leaves out the rows without the
+        property, so the hourly pass reads only escalated issues."""
+        rows = self._table.query_entities(
+            "EscalatedAt ge @epoch", parameters={"epoch": datetime(1970, 1, 1, tzinfo=UTC)}
+        )
+        for entity in rows:
+            yield self._state(entity["PartitionKey"], entity["Repository"], entity)
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         """Leave word for the failure's running workflow that it recurred, so it syncs again

@@ -98,3 +98,27 @@ def muted(
     if steering.muted_until is not None and now >= steering.muted_until:
         return False
     return mute_until_count is None or count < mute_until_count
+
+
+def quiet_close_due(
+    steering: Steering, last_seen: datetime, now: datetime, quiet: timedelta | None
+) -> bool:
+    """Whether the quiet-period close (`dedup.resolve_after_quiet`) closes the issue now: only an
+    active issue people have not asked to keep open, whose failure has not recurred for `quiet`.
+    A muted issue is left as people set it, and a resolved one is closed already."""
+    if quiet is None or steering.status != "active" or steering.keep_open:
+        return False
+    return now - last_seen >= quiet
+
+
+def quiet_close_comment(last_seen: datetime, quiet: timedelta) -> str:
+    """What the issue says when it is closed for being quiet, so people know why and how to stop
+    it happening again."""
+    days = quiet.total_seconds() / 86400
+    period = f"{days:g} day(s)" if days >= 1 else f"{quiet.total_seconds() / 3600:g} hour(s)"
+    return (
+        f"Resolved: this failure has not recurred for {period} (last seen "
+        f"{last_seen:%Y-%m-%d %H:%M:%S} UTC), so Faultline closes this issue "
+        "(`dedup.resolve_after_quiet`). The next occurrence reopens it as a regression. Label an "
+        f"issue `{KEEP_OPEN_LABEL}` to keep it open."
+    )

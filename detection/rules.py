@@ -350,7 +350,14 @@ class ColumnMap(_Model):
     operation_name: ColumnName | None = None
     operation_id: ColumnName | None = None
     role: ColumnName | None = None
-    app_version: ColumnName | None = None
+    app_version: ColumnName | None = Field(
+        default=None,
+        description=(
+            "The column with the app version the record came from (the Application Insights "
+            "tables use `AppVersion` or `Application_Version` without it): shown on the issue, "
+            "and compared with the version an issue was resolved in."
+        ),
+    )
     instance: ColumnName | None = None
     user: ColumnName | None = None
 
@@ -762,6 +769,15 @@ class Dedup(_Model):
             "(their counts and issues fold into the new groups)."
         ),
     )
+    resolve_after_quiet: Duration | None = Field(
+        default=None,
+        description=(
+            "Close as completed, with a comment saying why, the issues whose failure has not "
+            "recurred for this long (for example `14d`); a daily pass decides. Issues labelled "
+            "`faultline:keep-open` and muted ones are left alone. The next occurrence is a "
+            "regression. Off when absent; at least an hour."
+        ),
+    )
     occurrence_retention: Duration = Field(
         default=timedelta(days=30),
         description=(
@@ -770,6 +786,55 @@ class Dedup(_Model):
             "of older windows are refused."
         ),
     )
+
+    @field_validator("resolve_after_quiet")
+    @classmethod
+    def _quiet_is_a_period(cls, quiet: timedelta | None) -> timedelta | None:
+        """A shorter quiet period would close issues between two polls of a failure that is
+        still happening."""
+        if quiet is not None and quiet < timedelta(hours=1):
+            raise ValueError(f"resolve_after_quiet must be at least 1h, not {quiet}")
+        return quiet
+
+
+class Escalation(_Model):
+    """A failure whose hourly rate jumps well above its own normal: its issue is labelled
+    `faultline:escalating` and says so once (audited, and the `escalated` notification event);
+    the label comes off when the rate falls back."""
+
+    factor: float | None = Field(
+        default=None,
+        gt=1,
+        description=(
+            "How many times its baseline a failure's hourly rate must exceed to escalate (for "
+            "example `5`). Off when absent. The rate is the larger of the current and the "
+            "previous hour's count."
+        ),
+    )
+    baseline: Duration = Field(
+        default=timedelta(days=7),
+        description=(
+            "The period before the previous hour whose median hourly count is the failure's "
+            "baseline (hours without occurrences count as 0; hours before it was first seen do "
+            "not count, and a failure seen for less than a day does not escalate). At most 7d, "
+            "the hourly tally the ledger keeps."
+        ),
+    )
+    min_count: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "The fewest occurrences in an hour that can escalate, so a failure that goes from "
+            "1 to 3 an hour is not an escalation."
+        ),
+    )
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline_within_the_tally(cls, baseline: timedelta) -> timedelta:
+        if not timedelta(days=1) <= baseline <= timedelta(days=7):
+            raise ValueError(f"baseline must be between 1d and 7d, not {baseline}")
+        return baseline
 
 
 class Correlation(_Model):
@@ -1294,6 +1359,7 @@ class Rules(_Model):
     routing: Routing
     labels: Labels = Labels()
     dedup: Dedup = Dedup()
+    escalation: Escalation = Escalation()
     assignment: AssignmentPolicy = AssignmentPolicy()
     rate_limits: RateLimits = RateLimits()
     business_hours: BusinessHours = BusinessHours()

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
-TALLY_HOURS = 48
+TALLY_HOURS = 8 * 24
+"""A week of baseline for escalation (`detection.escalation`), the previous and the current hour,
+and a margin for late records."""
 
 
 def _hour(moment: datetime) -> datetime:
@@ -16,9 +18,9 @@ def _hour(moment: datetime) -> datetime:
 def tally_hours(
     tally: Mapping[datetime, int], times: Iterable[datetime], newest: datetime
 ) -> dict[datetime, int]:
-    """Occurrences per hour with `times` added, kept for the `TALLY_HOURS` hours up to `newest`:
-    the chart's day plus a day's margin for late records, so a body is rendered from one summary
-    row instead of a query over every occurrence of the day."""
+    """Occurrences per hour with `times` added, kept for the `TALLY_HOURS` hours up to `newest`,
+    so a body's chart and an escalation's baseline are read from one summary row instead of a
+    query over every occurrence of the week."""
     oldest = _hour(newest) - timedelta(hours=TALLY_HOURS - 1)
     counts = {hour: count for hour, count in tally.items() if hour >= oldest}
     for moment in times:

@@ -202,6 +202,14 @@ class LocalRun:
         self.next_clean_up = _next_daily(
             functions.binding("prune_occurrence_ledger", "timerTrigger")["schedule"], clock.now()
         )
+        self.resolve_quiet = functions.user_function("resolve_quiet_issues")
+        self.next_quiet = _next_daily(
+            functions.binding("resolve_quiet_issues", "timerTrigger")["schedule"], clock.now()
+        )
+        self.calm = functions.user_function("calm_escalations")
+        self.next_calm = _next_hourly(
+            functions.binding("calm_escalations", "timerTrigger")["schedule"], clock.now()
+        )
         self.query_jobs = 0
         self.notices_sent = 0
 
@@ -212,6 +220,12 @@ class LocalRun:
         if self.clock.now() >= self.next_clean_up:
             self.clean_up(timer_request())
             self.next_clean_up += timedelta(days=1)
+        if self.clock.now() >= self.next_quiet:
+            self.resolve_quiet(timer_request())
+            self.next_quiet += timedelta(days=1)
+        if self.clock.now() >= self.next_calm:
+            self.calm(timer_request())
+            self.next_calm += timedelta(hours=1)
         if self.webhooks is not None and self.webhooks.post_due(self.clock.now()):
             self.alerts.drain()
         self.tick_function(timer_request())
@@ -289,6 +303,15 @@ def _next_daily(schedule: str, after: datetime) -> datetime:
         raise ValueError(f"not a once-a-day schedule: {schedule!r}")
     moment = after.replace(hour=int(hour), minute=int(minute), second=int(second), microsecond=0)
     return moment if moment > after else moment + timedelta(days=1)
+
+
+def _next_hourly(schedule: str, after: datetime) -> datetime:
+    """The next firing of a once-an-hour NCRONTAB schedule (`s m * * * *`) after `after`."""
+    second, minute, *rest = schedule.split()
+    if rest != ["*", "*", "*", "*"] or not (second + minute).isdigit():
+        raise ValueError(f"not a once-an-hour schedule: {schedule!r}")
+    moment = after.replace(minute=int(minute), second=int(second), microsecond=0)
+    return moment if moment > after else moment + timedelta(hours=1)
 
 
 def run(plan: Plan) -> int:

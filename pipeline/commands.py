@@ -168,7 +168,12 @@ def _mute(services: Services, tracker: IssueTracker, state: IssueState, command:
     saved = _save(
         services,
         state.with_changes(
-            status="muted", muted_until=until, mute_until_count=total, resolved_in=None
+            status="muted",
+            muted_until=until,
+            mute_until_count=total,
+            resolved_in=None,
+            resolved_count=0,
+            resolved_versions={},
         ),
     )
     issue = tracker.get(state.repository, number)
@@ -197,10 +202,18 @@ def _mute(services: Services, tracker: IssueTracker, state: IssueState, command:
 
 def _resolve(services: Services, tracker: IssueTracker, state: IssueState, command: Resolve) -> str:
     number = _number(state)
+    summary = services.ledger.summary(state.fingerprint) if command.version else None
     _save(
         services,
         state.with_changes(
-            status="resolved", resolved_in=command.version, muted_until=None, mute_until_count=None
+            status="resolved",
+            resolved_in=command.version,
+            # what the group had counted, per version, when it was fixed: occurrences after are
+            # told apart by the versions they came from (`detection.releases`)
+            resolved_count=summary.count if summary else 0,
+            resolved_versions=dict(summary.facets.get("versions", {})) if summary else {},
+            muted_until=None,
+            mute_until_count=None,
         ),
     )
     issue = tracker.get(state.repository, number)
@@ -209,7 +222,7 @@ def _resolve(services: Services, tracker: IssueTracker, state: IssueState, comma
     release = f" in version {markdown.inline_code(command.version)}" if command.version else ""
     return (
         f"Resolved{release}: the next occurrence of this failure reopens this issue as a "
-        "regression."
+        "regression" + (", unless it comes from an earlier version." if command.version else ".")
     )
 
 

@@ -13,12 +13,15 @@ def steer(state: IssueState, steering: Steering) -> IssueState:
     bound (`/faultline mute until N more`) lasts only while the issue stays muted; a version
     named by `/faultline resolve in` only while it stays resolved."""
     still_muted = steering.status == "muted" and state.status == "muted"
+    still_resolved = steering.status == "resolved"
     return state.with_changes(
         status=steering.status,
         muted_until=steering.muted_until,
         keep_open=steering.keep_open,
         mute_until_count=state.mute_until_count if still_muted else None,
-        resolved_in=state.resolved_in if steering.status == "resolved" else None,
+        resolved_in=state.resolved_in if still_resolved else None,
+        resolved_count=state.resolved_count if still_resolved else 0,
+        resolved_versions=state.resolved_versions if still_resolved else {},
     )
 
 

@@ -40,7 +40,7 @@ ISSUES = Metric(
     "counter",
     "{issue}",
     "Changes to issues on the tracker: `created`, `updated` (body refreshed), `commented`, "
-    "`reopened`.",
+    "`reopened`, `resolved` (closed by the quiet-period pass).",
     ("action", "repository"),
 )
 ASSIGNMENTS = Metric(

@@ -8,7 +8,7 @@ imports an adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -353,6 +353,10 @@ class IssueState:
     """Labelled `faultline:keep-open`: never closed automatically."""
     resolved_in: str | None = None
     """The version `/faultline resolve in <version>` named."""
+    resolved_count: int = 0
+    resolved_versions: Mapping[str, int] = field(default_factory=dict)
+    """The group's count and per-version counts when it was resolved in a version: what grew
+    since are the versions the later occurrences came from (`detection.releases`)."""
     merged_into: str | None = None
     """The group `/faultline merge` folded this one into (what `/faultline unmerge` undoes)."""
     run: str | None = None
@@ -361,6 +365,13 @@ class IssueState:
     """When the first pull request was linked to the issue (the digest's time to first PR)."""
     pull_requests: tuple[str, ...] = ()
     """The keys (`LinkedPullRequest.key`) of the pull requests already announced."""
+    escalated_at: datetime | None = None
+    """When the failure's rate escalated (`detection.escalation`), until it calms: what the
+    escalation's comment and audit row are keyed by, so a retried step does not repeat them."""
+    quiet_closing: datetime | None = None
+    """Set while a quiet-period close is under way (the failure's last-seen time it is for), so
+    a pass that stopped midway finishes it, and one that finds the close done and the issue
+    reopened by people leaves it open."""
     etag: str | None = None
 
     def with_changes(self, **changes: Any) -> IssueState:
@@ -381,7 +392,12 @@ class IssueStates(Protocol):
     def issues_of(self, fingerprint: str) -> list[tuple[str, int]]: ...
 
     def tracked(self) -> list[IssueState]:
-        """Every state that has an issue (the pull request watch and the digest read them)."""
+        """Every state that has an issue (the pull request watch, the digest, the undo and the
+        daily quiet-period pass read them)."""
+        ...
+
+    def escalated(self) -> Iterator[IssueState]:
+        """The states of escalated issues only (the hourly pass that calms them)."""
         ...
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:

@@ -24,6 +24,8 @@ EXPECTED_FUNCTIONS = (
     "prune_occurrence_ledger",
     "watch_pull_requests",
     "send_digests",
+    "resolve_quiet_issues",
+    "calm_escalations",
     "query_and_detect",
     "record_poisoned_query",
     "deliver_notifications",

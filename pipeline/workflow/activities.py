@@ -16,8 +16,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from detection.escalation import ESCALATING_LABEL
 from detection.issue import title
 from detection.lifecycle import interpret, mute_labels, muted
+from detection.releases import regressed_since, versions_since
+from pipeline.escalation import follow_rate
 from pipeline.known_issues import audit_match
 from pipeline.lifecycle import changed, describe, steer
 from pipeline.messages import FailureNotice
@@ -358,7 +361,17 @@ def _refresh(
         regressed = issue.closed_at is not None and notice.last_seen > issue.closed_at
         if not regressed or count <= state.synced_count:
             return _result("unchanged", issue)
+        if state.resolved_in is not None:
+            versions = _versions_since_resolved(services, state)
+            if not regressed_since(state.resolved_in, versions):
+                return _recur_before_release(services, github, notice, state, issue, count, audit)
         return _regress(services, github, request, notice, state, issue, count, audit)
+    # before the refresh interval's wait: an escalation is news now
+    escalation = services.rules.escalation.factor is not None
+    if escalation or state.escalated_at is not None or ESCALATING_LABEL in issue.labels:
+        summary = services.ledger.summary(notice.fingerprint)
+        if summary is not None:
+            state = follow_rate(services, github, state, issue, summary, audit.now)
     action = "unchanged"
     if count > state.synced_count:
         refresh_every = services.rules.dedup.update_interval
@@ -409,7 +422,9 @@ def _refresh(
                 f"{new} new occurrence(s) since the last update; {count} in total, last seen "
                 f"{notice.last_seen:%Y-%m-%d %H:%M:%S} UTC.\n\n{marker}",
             )
-        _save(services, state.with_changes(commented_count=count, last_comment_at=audit.now))
+        state = _save(
+            services, state.with_changes(commented_count=count, last_comment_at=audit.now)
+        )
         action = "commented"
         audit("commented", issue.number, f"{new} new occurrence(s)")
         _changed(services, audit, "commented", issue)
@@ -474,6 +489,44 @@ def _follow_people(
     return state, issue, silenced
 
 
+def _versions_since_resolved(services: Services, state: IssueState) -> list[str | None]:
+    """The versions of the occurrences counted since the issue was resolved in a version."""
+    summary = services.ledger.summary(state.fingerprint)
+    if summary is None:
+        return []
+    return versions_since(
+        state.resolved_versions,
+        summary.facets.get("versions", {}),
+        state.resolved_count,
+        summary.count,
+    )
+
+
+def _recur_before_release(
+    services: Services,
+    github: IssueTracker,
+    notice: FailureNotice,
+    state: IssueState,
+    issue: IssueRef,
+    count: int,
+    audit: Auditor,
+) -> Synced:
+    """Occurrences only from versions before the one the issue was resolved in (instances not
+    yet upgraded): a normal recurrence. The closed issue's counts are brought up to date; it is
+    not reopened, and the version it was resolved in stays."""
+    view = issue_view(services, notice, count)
+    github.edit(state.repository, issue.number, body=issue_body(services, view, state.repository))
+    _save(services, state.with_changes(synced_count=count, synced_at=audit.now))
+    audit(
+        "updated",
+        issue.number,
+        f"{count} occurrence(s); those since it was resolved in {state.resolved_in} come from "
+        "earlier versions: not a regression",
+    )
+    _changed(services, audit, "updated", issue)
+    return _result("updated", issue)
+
+
 def _regress(
     services: Services,
     github: IssueTracker,
@@ -511,6 +564,8 @@ def _regress(
                 assigned=False,
                 status="active",
                 resolved_in=None,
+                resolved_count=0,
+                resolved_versions={},
             ),
         )
         audit("reopened", issue.number, note)

@@ -180,3 +180,15 @@ def test_the_founder_is_the_earliest_root_whichever_chunk_is_recorded_first(
     assert entry.founder is not None
     assert (entry.founder.record_id, entry.definition) == ("rec-1", "payment-timeout")
     assert ledger.summary(GROUP).founder == entry.founder
+
+
+def test_the_first_and_last_versions_follow_the_occurrences_time_not_their_arrival(
+    ledger,
+) -> None:
+    ledger.record(GROUP, _counted(range(0, 5), app_version="2.13.0"), ONE)
+    ledger.record(GROUP, _counted(range(10, 12), app_version="2.14.0"), ONE)
+    late = ledger.record(GROUP, _counted(range(5, 8), app_version="2.13.1"), ONE)  # ingested late
+    assert (late.first_version, late.last_version) == ("2.13.0", "2.14.0")
+    unversioned = ledger.record(GROUP, _counted(range(20, 22), app_version=None), ONE)
+    assert unversioned.last_version == "2.14.0", "a record without a version keeps the last"
+    assert unversioned.facets["versions"] == {"2.13.0": 5, "2.14.0": 2, "2.13.1": 3}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
@@ -52,10 +53,18 @@ class Hub:
         assert synced.number is not None
         return synced.number
 
-    def sync(self, name: str, total: int) -> Synced:
-        """The workflow's sync after `total` occurrences of the failure."""
+    def sync(self, name: str, total: int, version: str | None = None) -> Synced:
+        """The workflow's sync after `total` occurrences of the failure (with `version`: the
+        ones beyond those already counted happen now, in that app version)."""
         group = group_id(name)
         counted = [Counted(o, True) for o in occurrences(group, total)]
+        if version is not None:
+            have = self.services.ledger.summary(group)
+            now = datetime.now(UTC) + timedelta(seconds=1)
+            counted = [
+                Counted(replace(c.occurrence, app_version=version, time=now), True)
+                for c in counted[have.count if have else 0 :]
+            ]
         entry = self.services.ledger.record(group, counted, self.services.rules.thresholds())
         request = WorkflowRequest(
             notice=FailureNotice.of(entry),
@@ -242,6 +251,26 @@ def test_a_writer_mutes_by_comment_and_a_reader_is_refused(hub: Hub) -> None:
     assert actions.count("command-refused") == 1 and actions.count("command") == 1
 
 
+def test_resolved_in_a_version_an_earlier_version_recurs_and_that_version_regresses(
+    hub: Hub,
+) -> None:
+    number = hub.failure("checkout")
+    with hub.person("alice", "write") as alice:
+        resolve = _comment(alice, number, "/faultline resolve in 2.14.0")
+    hub.deliver("issue_comment", "created", number, sender="alice", comment=resolve)
+    hub.deliver("issues", "closed", number, sender="faultline-maintainer")  # the close's event
+    state = hub.state("checkout")
+    assert (state.status, state.resolved_in, state.resolved_count) == ("resolved", "2.14.0", 3)
+    assert hub.sync("checkout", 5, version="2.13.2").action == "updated"
+    assert hub.issue(number)["state"] == "closed", "instances on 2.13.2 still draining"
+    assert "(version `2.13.2`)" in hub.issue(number)["body"]
+    assert hub.state("checkout").resolved_versions == {}, "versions counted at the resolve"
+    assert hub.sync("checkout", 6, version="2.14.0").action == "reopened"
+    assert hub.issue(number)["state"] == "open"
+    assert any(c.startswith("Regressed in version 2.14.0") for c in hub.issue(number)["comments"])
+    assert hub.state("checkout").resolved_in is None
+
+
 def test_a_mute_github_will_not_label_is_said_and_not_kept(hub: Hub) -> None:
     number = hub.failure("checkout")
     hub.github.set_access(hub.github.user_token, role="triage")  # labels on update need push
@@ -311,6 +340,7 @@ def test_state_rows_written_before_the_new_fields_still_read(azurite, storage_en
         False,
         None,
     )
+    assert (old.resolved_count, old.resolved_versions, old.quiet_closing) == (0, {}, None)
     steered = old.with_changes(status="muted", mute_until_count=120, keep_open=True)
     assert states.save(steered) is not None
     read = states.peek("ab" * 16, SHOP)

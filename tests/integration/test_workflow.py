@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from detection.markers import carries_marker, find_marker, marker
 from detection.records import Column, normalize_rows
 from detection.rules import TableSpec
 from local_host.durable import DurableRuntime
-from local_host.host import FunctionTable, QueueDriver, SimulatedClock
+from local_host.host import FunctionTable, QueueDriver, SimulatedClock, timer_request
 from pipeline.counting import count_detections, in_transition
 from pipeline.messages import FailureNotice
 from pipeline.ports import Counted, IssueState
@@ -34,6 +34,7 @@ from tests.fakes.github import (
     LandsLater,
     SecondaryRateLimit,
     ServerError,
+    ServerErrorAfterSuccess,
     SimulatedSeconds,
     TimeoutAfterSuccess,
 )
@@ -575,3 +576,125 @@ def test_a_route_condition_reads_the_founding_record(make_workflow) -> None:
     [acme] = flow.github.issues("contoso", "orders")
     assert "tenant:acme" in acme["labels"]
     assert [i["number"] for i in flow.shop_issues()] == [1], "the other tenant: default route"
+
+
+# -- the quiet-period close -------------------------------------------------------------------
+
+
+def _quiet_flow(make_workflow) -> Workflow:  # type: ignore[no-untyped-def]
+    """A failure's issue made on Friday morning, and the clock a day past its quiet period."""
+    flow = make_workflow(simulated_timers=True, **{"dedup.resolve_after_quiet": "14d"})
+    _occur_now(flow, notice())
+    flow.clock.advance(timedelta(days=15))
+    flow.durable.run_due_work()  # the workflow's last check, then it ends
+    return flow
+
+
+def _occur_now(flow: Workflow, failure: FailureNotice) -> None:
+    """Hand the notice to the workflow and run it as far as it goes at this simulated moment."""
+    flow.send(failure)
+    flow.notices.drain()
+    flow.durable.run_due_work()
+
+
+def test_the_daily_timer_closes_a_quiet_issue_and_the_next_occurrence_regresses_it(
+    make_workflow, functions: FunctionTable
+) -> None:
+    flow = _quiet_flow(make_workflow)
+    failure = notice()
+    functions.user_function("resolve_quiet_issues")(timer_request())
+    [issue] = flow.shop_issues()
+    assert (issue["state"], issue["state_reason"]) == ("closed", "completed")
+    assert sum("has not recurred for 14 day(s)" in c for c in issue["comments"]) == 1
+    assert flow.actions(failure.fingerprint)[-1] == "resolved-quiet"
+    flow.clock.advance(timedelta(hours=1))
+    _occur_now(flow, notice(count=5, last_seen=flow.clock.now()))
+    [issue] = flow.shop_issues()
+    assert issue["state"] == "open" and any("Regressed" in c for c in issue["comments"])
+    assert "reopened" in flow.actions(failure.fingerprint)
+
+
+@pytest.mark.parametrize(
+    ("fault", "method", "path"),
+    [
+        (ServerError(502), "PATCH", "/repos/contoso/shop/issues/1"),
+        (ServerErrorAfterSuccess(502), "POST", "/repos/contoso/shop/issues/1/comments"),
+        (ServerErrorAfterSuccess(502), "PATCH", "/repos/contoso/shop/issues/1"),
+    ],
+    ids=["close-refused", "comment-landed-unseen", "close-landed-unseen"],
+)
+def test_a_pass_stopped_by_github_midway_finishes_on_the_next_run_with_one_comment(
+    make_workflow, functions: FunctionTable, fault: object, method: str, path: str
+) -> None:
+    flow = _quiet_flow(make_workflow)
+    failure = notice()
+    flow.github.fail_next(fault, method=method, path=path)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="GitHub answered 502"):
+        functions.user_function("resolve_quiet_issues")(timer_request())
+    flow.clock.advance(timedelta(days=1))
+    functions.user_function("resolve_quiet_issues")(timer_request())
+    functions.user_function("resolve_quiet_issues")(timer_request())
+    [issue] = flow.shop_issues()
+    assert (issue["state"], issue["state_reason"]) == ("closed", "completed")
+    assert sum("faultline:quiet=" in c for c in issue["comments"]) == 1
+    assert flow.actions(failure.fingerprint).count("resolved-quiet") == 1
+    state = flow.services.issues.peek(failure.fingerprint, "contoso/shop")
+    assert state is not None and (state.status, state.quiet_closing) == ("resolved", None)
+
+
+# -- escalation -----------------------------------------------------------------------------
+
+
+def _counted_at(flow: Workflow, hours_ago: dict[int, int]) -> FailureNotice:
+    """Occurrences of the checkout failure: `hours_ago[h]` of them `h` hours before now."""
+    group = group_id("checkout-null")
+    (template,) = occurrences(group, 1)
+    now = flow.clock.now()
+    counted = [
+        Counted(
+            replace(template, record_id=f"h{h}-{i}-{now:%H%M}", time=now - timedelta(hours=h)),
+            True,
+        )
+        for h, n in hours_ago.items()
+        for i in range(n)
+    ]
+    entry = flow.services.ledger.record(group, counted, flow.services.rules.thresholds())
+    return FailureNotice.of(entry)
+
+
+def test_a_jump_in_rate_escalates_the_issue_once_and_the_hourly_pass_calms_it(
+    make_workflow, functions: FunctionTable
+) -> None:
+    flow = make_workflow(simulated_timers=True, escalation={"factor": 5, "min_count": 10})
+    baseline = _counted_at(flow, {h: 1 for h in range(2, 72)})  # 1 an hour for three days
+    flow.services.failure_queue.send(baseline.model_dump_json())
+    flow.notices.drain()
+    flow.durable.run_due_work()
+    [issue] = flow.shop_issues()
+    assert "faultline:escalating" not in issue["labels"]
+    flow.clock.advance(timedelta(minutes=30))
+    # the escalation's comment lands but its answer is lost: the retried step does not repeat it
+    flow.github.fail_next(
+        ServerErrorAfterSuccess(502), method="POST", path="/repos/contoso/shop/issues/1/comments"
+    )
+    for _ in range(2):  # the jump, noticed twice: one escalation
+        jump = _counted_at(flow, {0: 15})
+        flow.services.failure_queue.send(jump.model_dump_json())
+        flow.notices.drain()
+        flow.durable.run_due_work()
+        flow.clock.advance(timedelta(seconds=10))  # the retry's backoff
+        flow.durable.run_due_work()
+    posted = flow.github.calls("POST", "/repos/contoso/shop/issues/1/comments")
+    assert posted[0].status == 502, "the fault was met"
+    [issue] = flow.shop_issues()
+    assert "faultline:escalating" in issue["labels"]
+    assert sum(c.startswith("Escalating: ") for c in issue["comments"]) == 1
+    assert flow.actions(jump.fingerprint).count("escalated") == 1
+    calm = functions.user_function("calm_escalations")
+    calm(timer_request())
+    assert "faultline:escalating" in flow.shop_issues()[0]["labels"], "still escalating"
+    flow.clock.advance(timedelta(hours=3))
+    calm(timer_request())
+    [issue] = flow.shop_issues()
+    assert "faultline:escalating" not in issue["labels"]
+    assert flow.actions(jump.fingerprint).count("calmed") == 1

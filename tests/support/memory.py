@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -284,6 +284,7 @@ class MemoryLedger:
         roots = [c.occurrence for c in rows if c.root]
         founder = min(roots or [c.occurrence for c in rows], key=lambda o: (o.time, o.record_id))
         times = [c.occurrence.time for c in rows]
+        versions = [c.occurrence.app_version for c in rows]
         count = len(rows)
         return LedgerEntry(
             fingerprint=group,
@@ -301,6 +302,9 @@ class MemoryLedger:
             samples=tuple(o.message for o in roots[-10:]),
             definitions=Counter(c.occurrence.definition for c in rows),
             tables=Counter(c.occurrence.table for c in rows),
+            facets={"versions": Counter(v for v in versions if v)} if any(versions) else {},
+            first_version=next((v for v in versions if v), None),
+            last_version=next((v for v in reversed(versions) if v), None),
             folded_into=self._folded.get(group),
         )
 
@@ -341,6 +345,9 @@ class MemoryIssueStates:
             (s for s in self.states.values() if s.number is not None),
             key=lambda s: (s.repository, s.number or 0),
         )
+
+    def escalated(self) -> Iterator[IssueState]:
+        yield from [s for s in self.states.values() if s.escalated_at is not None]
 
     def note_recurrence(self, fingerprint: str, repository: str) -> bool:
         state, _ = self.follow_ups.get((fingerprint, repository), ("recurred", None))

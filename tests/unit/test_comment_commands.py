@@ -188,6 +188,60 @@ def test_resolve_in_a_version_closes_the_issue_and_keeps_the_version() -> None:
     assert (_state(flow).status, _state(flow).resolved_in) == ("active", None)
 
 
+def _recur_from(flow: Flow, total: int, version: str) -> FailureNotice:
+    """Occurrences up to `total`, the new ones now and from app version `version`."""
+    group = group_id("checkout")
+    summary = flow.services.ledger.summary(group)
+    assert summary is not None and summary.founder is not None
+    later = [
+        Counted(
+            replace(
+                summary.founder,
+                record_id=f"{version}-{i}",
+                time=flow.clock.moment,
+                app_version=version,
+            ),
+            True,
+        )
+        for i in range(total - summary.count)
+    ]
+    entry = flow.services.ledger.record(group, later, flow.services.rules.thresholds())
+    return FailureNotice.of(entry)
+
+
+@pytest.mark.parametrize(
+    ("version", "regressed"),
+    [("2.13.0", False), ("v2.13.9", False), ("2.14.0rc1", False), ("2.14.0", True)],
+)
+def test_after_resolve_in_a_version_only_that_version_or_later_reopens(
+    version: str, regressed: bool
+) -> None:
+    flow = _flow()
+    _comment(flow, "/faultline resolve in 2.14.0")
+    flow.clock.moment += timedelta(hours=2)
+    outcome = flow.sync(_recur_from(flow, 5, version))
+    assert isinstance(outcome, Synced)
+    assert outcome.action == ("reopened" if regressed else "updated")
+    assert flow.tracker.get(SHOP, 1).state == ("open" if regressed else "closed")
+    assert _state(flow).resolved_in == (None if regressed else "2.14.0")
+
+
+def test_an_earlier_version_recurs_on_the_closed_issue_until_the_fixed_one_regresses() -> None:
+    flow = _flow()
+    _comment(flow, "/faultline resolve in 2.14.0")
+    flow.clock.moment += timedelta(hours=2)
+    assert flow.sync(_recur_from(flow, 5, "2.13.0")).action == "updated"  # type: ignore[union-attr]
+    issue = flow.tracker.get(SHOP, 1)
+    assert issue.state == "closed" and "**Occurrences** | 5" in issue.body
+    assert "(version `2.13.0`)" in issue.body, "the last version it occurred in"
+    assert "earlier versions: not a regression" in flow.memory.audit.rows[-1].reason
+    assert not any("Regressed" in c for c in flow.comments(1))
+    flow.clock.moment += timedelta(hours=1)
+    assert flow.sync(_recur_from(flow, 6, "2.14.1")).action == "reopened"  # type: ignore[union-attr]
+    (regressed,) = [c for c in flow.comments(1) if c.startswith("Regressed")]
+    assert regressed.startswith("Regressed in version 2.14.1")
+
+
 def test_why_shows_the_components_with_log_text_made_inert() -> None:
     flow = Flow()
     flow.tracker.roles["alice"] = "triage"

@@ -768,7 +768,8 @@ def test_postdeploy_warns_about_missing_functions_but_never_fails(run_hook) -> N
     assert len(calls) == postdeploy.ATTEMPTS
     warning = re.search(r"post-deploy: warning: not listed \(yet\): (.*?)\. ", output)
     assert warning and warning.group(1).split(", ") == [
-        "start_issue_workflow", "issue_workflow", "sync_issue", "assign_issue",
+        "resolve_quiet_issues", "start_issue_workflow", "issue_workflow", "sync_issue",
+        "assign_issue",
     ]  # fmt: skip
     assert "func azure functionapp logstream func-faultline-abc123" in output
     assert "post-deploy: health check: " in output

@@ -17,6 +17,7 @@ from local_host.run import (
     LocalRunError,
     Plan,
     _next_daily,
+    _next_hourly,
     data_folder,
     main,
     prepare,
@@ -37,6 +38,13 @@ def test_a_daily_schedule_fires_next_at_its_time_today_or_tomorrow() -> None:
 def test_a_schedule_that_is_not_once_a_day_is_refused() -> None:
     with pytest.raises(ValueError, match="not a once-a-day schedule"):
         _next_daily("0 */5 * * * *", NIGHT)
+
+
+def test_an_hourly_schedule_fires_next_at_its_minute_this_hour_or_the_next() -> None:
+    assert _next_hourly("0 5 * * * *", NIGHT) == NIGHT.replace(hour=1)  # 00:05 itself has run
+    assert _next_hourly("0 30 * * * *", NIGHT) == NIGHT.replace(minute=30)
+    with pytest.raises(ValueError, match="not a once-an-hour schedule"):
+        _next_hourly("0 30 3 * * *", NIGHT)
 
 
 ROOT = Path(__file__).parents[2]

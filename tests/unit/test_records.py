@@ -329,3 +329,38 @@ def test_lone_surrogates_become_replacement_characters_so_every_store_takes_the_
     assert record.message == "bad \ufffd text"
     assert record.fields["Properties"] == {"k": "\ufffd alone", "\ufffd": 1}
     record.message.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("spec", "column", "value", "version"),
+    [
+        (TableSpec(name="AppExceptions"), Column("AppVersion", "string"), "2.14.0", "2.14.0"),
+        (TableSpec(name="AppTraces"), Column("Application_Version", "string"), "1.9", "1.9"),
+        (
+            TableSpec(name="AppRequests"),
+            Column("Properties", "dynamic"),
+            '{"service.version": "3.0.1"}',
+            "3.0.1",
+        ),
+        (
+            TableSpec(name="Orders_CL", columns=ColumnMap(message="Msg", app_version="Build")),
+            Column("Build", "string"),
+            "2024.11.3-hotfix",
+            "2024.11.3-hotfix",
+        ),
+        (
+            TableSpec(name="Orders_CL", columns=ColumnMap(message="Msg")),
+            Column("X", "string"),
+            "1",
+            None,
+        ),
+    ],
+    ids=["AppVersion", "Application_Version", "service.version", "column-map", "none"],
+)
+def test_records_carry_the_app_version(
+    spec: TableSpec, column: Column, value: str, version: str | None
+) -> None:
+    """What regressions by release compare with the version an issue was resolved in."""
+    columns = [Column("TimeGenerated", "datetime"), Column("Msg", "string"), column]
+    record = normalize_rows(spec, columns, [["2026-11-20T00:00:00Z", "boom", value]]).records[0]
+    assert record.app_version == version

@@ -880,3 +880,18 @@ def test_a_gitlab_route_may_assign_named_users() -> None:
         assignment={"default": {"kind": "copilot"}},
     )
     assert _load(document).routing.routes[0].assignment is not None
+
+
+def test_lifecycle_settings_are_refused_by_name() -> None:
+    """The quiet period, escalation: each mistake names its field and says what is accepted."""
+    document = yaml.safe_load((Path(__file__).parents[2] / "faultline.yaml").read_text())
+    document["dedup"]["resolve_after_quiet"] = "10m"
+    document["escalation"] = {"factor": 0.5, "baseline": "30d", "min_count": 0}
+    with pytest.raises(RulesError) as refused:
+        load_rules(yaml.safe_dump(document), {})
+    assert str(refused.value).splitlines()[1:] == [
+        "  dedup.resolve_after_quiet: resolve_after_quiet must be at least 1h, not 0:10:00",
+        "  escalation.factor: Input should be greater than 1",
+        "  escalation.baseline: baseline must be between 1d and 7d, not 30 days, 0:00:00",
+        "  escalation.min_count: Input should be greater than or equal to 1",
+    ]
