@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -81,6 +81,22 @@ T = TypeVar("T")
 # refresh), scrubbed from any text that leaves the adapter.
 _TOKEN_SHAPES = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9_]{6,}|github_pat_[A-Za-z0-9_]{6,})")
 _SECONDARY_MESSAGES = ("secondary rate limit", "abuse detection")
+
+
+def _token_expiration(value: str | None) -> datetime | None:
+    """GitHub's `github-authentication-token-expiration` (`2021-10-07 19:07:53 UTC`, sometimes
+    with a numeric offset instead of `UTC`) as an aware datetime; None if absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip().replace(" UTC", " +0000")
+    for shape in ("%Y-%m-%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S"):
+        try:
+            moment = datetime.strptime(text, shape)
+        except ValueError:
+            continue
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    log.warning("unreadable github-authentication-token-expiration: %r", value[:60])
+    return None
 
 
 class GitHubUnavailable(Exception):
@@ -363,6 +379,7 @@ class GitHubIssues:
         self._marker_key = marker_key
         self._token_value = ""
         self._budgets: dict[str, TrackerBudget] = {}
+        self._token_expires: datetime | None = None
         self._clients: dict[str, tuple[GitHub[Any], str]] = {}
         if self._app is None:
             self._client(None, assigning=False, refresh=False)  # an unusable token fails here
@@ -408,8 +425,12 @@ class GitHubIssues:
 
     def _note_budget(self, response: httpx.Response) -> None:
         """Keep the rate-limit window every answer states (successes and refusals alike), per
-        resource: GitHub counts `core`, `search` and `graphql` requests apart."""
+        resource: GitHub counts `core`, `search` and `graphql` requests apart; and the token's
+        expiry, when the answer states one."""
         headers = response.headers
+        expiry = _token_expiration(headers.get("github-authentication-token-expiration"))
+        if expiry is not None:
+            self._token_expires = expiry
         try:
             limit, used = int(headers["x-ratelimit-limit"]), int(headers["x-ratelimit-used"])
         except (KeyError, ValueError):
@@ -420,6 +441,11 @@ class GitHubIssues:
     def budget(self) -> list[TrackerBudget]:
         """The windows this client's answers reported, the latest per resource."""
         return list(self._budgets.values())
+
+    def token_expires(self) -> datetime | None:
+        """When the token expires, as GitHub's latest answer that said so stated it (a token
+        made without an expiry, and an App's hourly installation tokens, state none)."""
+        return self._token_expires
 
     def _call(
         self,

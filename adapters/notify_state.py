@@ -1,8 +1,10 @@
 """The notification dispatcher's state in one Azure Table: delivery claims, throttles, threads.
 
-Three partitions: `claim` (one row per delivery, inserted if absent: a 409 means it was claimed
+Four partitions: `claim` (one row per delivery, inserted if absent: a 409 means it was claimed
 before), `throttle` (one row per rule and channel, its sends and held count as JSON, replaced
-only under the ETag it was read with), `thread` (a Slack bot's `ts` per channel and issue). Row
+only under the ETag it was read with), `thread` (a Slack bot's `ts` per channel and issue),
+`episode` (one row per trouble of Faultline's own while it lasts, inserted if absent, deleted
+when the trouble is seen gone). Row
 keys are hashes, since a key holds `/` and `#`, which Table Storage refuses in keys; the key itself
 is kept beside it for people reading the table.
 """
@@ -106,3 +108,14 @@ class TableNotificationState:
             self._table.create_entity(entity)
         except ResourceExistsError:
             return  # the first message's thread stays the issue's thread
+
+    def open_episode(self, key: str, since: datetime) -> datetime | None:
+        entity = {"PartitionKey": "episode", "RowKey": _row(key), "Key": key, "Since": since}
+        try:
+            self._table.create_entity(entity)
+        except ResourceExistsError:
+            return None
+        return since
+
+    def close_episode(self, key: str) -> None:
+        self._table.delete_entity(partition_key="episode", row_key=_row(key))  # absent: no-op

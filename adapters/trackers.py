@@ -15,6 +15,7 @@ from pipeline.ports import (
     IssueRef,
     IssueTracker,
     PullRequestLinks,
+    TokenExpiry,
     TrackerBudget,
 )
 
@@ -52,6 +53,15 @@ class TrackerByRepository:
 
     def budget(self) -> list[TrackerBudget]:
         return [budget for tracker in self._built.values() for budget in tracker.budget()]
+
+    def token_expires(self) -> datetime | None:
+        """The soonest expiry any tracker used so far stated (GitHub's; GitLab's states none)."""
+        stated = [
+            expiry
+            for tracker in self._built.values()
+            if isinstance(tracker, TokenExpiry) and (expiry := tracker.token_expires())
+        ]
+        return min(stated, default=None)
 
     def get(self, repository: str, number: int) -> IssueRef:
         return self._for(repository).get(repository, number)

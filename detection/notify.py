@@ -9,6 +9,11 @@ a hundred failures is `count` messages and one that says "and 97 more".
 
 Each event carries an idempotency key; the dispatcher claims `delivery_key` once before it
 sends, so a redelivered queue message or a retried workflow step never notifies twice.
+
+Faultline's own trouble that lasts (a table lagging, a token refused) is told once per episode:
+the episode's start is the event's occasion, and an episode ends only when the trouble is seen
+gone (`lagging`, `token_expiring` and `trouble_event` decide; the dispatcher's state keeps the
+open episodes).
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ EVENT_TITLES: dict[str, str] = {
     "escalated": "Escalated",
     "pull-request-opened": "Pull request opened",
     "job-poisoned": "Faultline's own trouble",
+    "query-lagging": "Faultline's own trouble: queries behind",
+    "github-token-expiring": "Faultline's own trouble: GitHub token expiring",
+    "github-token-refused": "Faultline's own trouble: GitHub token refused",
 }
 """How each event kind is headed in a message."""
 
@@ -177,3 +185,31 @@ def flush(
     recent = _recent(state.sent, now, throttle.within)
     summary = Flush(held_back=state.held, held_since=state.held_since)
     return summary, ThrottleState(sent=(*recent, now))
+
+
+def lagging(read_through: datetime | None, now: datetime, bound: timedelta) -> bool:
+    """Whether a table's rows are read through a moment more than `bound` ago; one never polled
+    yet is not (it has no mark to be behind with, and its first poll backfills)."""
+    return read_through is not None and now - read_through > bound
+
+
+def token_expiring(expires_at: datetime | None, now: datetime, warning: timedelta) -> bool:
+    """Whether a token's stated expiry is within `warning` (or past): time to rotate it."""
+    return expires_at is not None and expires_at - now <= warning
+
+
+def trouble_event(
+    kind: NotificationEventKind, subject: str, occasion: str, at: datetime, title: str, reason: str
+) -> NotificationEvent:
+    """Faultline's own trouble about `subject` (a table, the GitHub token) as an event, told once
+    per `occasion` (the episode's start, or the expiry date). Its fingerprint is the audit's
+    partition, and Table Storage refuses `/` in keys: a table's `source/table` is written
+    `source~table` there."""
+    return NotificationEvent(
+        kind=kind,
+        at=at,
+        fingerprint=f"{kind}|{subject.replace('/', '~')}",
+        title=title,
+        reason=reason,
+        occasion=occasion,
+    )

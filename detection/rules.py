@@ -925,10 +925,13 @@ NOTIFICATION_EVENTS = (
     "escalated",
     "pull-request-opened",
     "job-poisoned",
+    "query-lagging",
+    "github-token-expiring",
+    "github-token-refused",
 )
-"""What a notification rule can fire on. `escalated` (the lifecycle work) and
-`pull-request-opened` (the issue's timeline) are accepted and matched, but nothing emits them
-yet: a rule naming them is ready for when they are."""
+"""What a notification rule can fire on. The last four are Faultline's own trouble: a poisoned
+job, a table whose queries fell behind by more than `notifications.trouble.lag_bound`, a GitHub
+token near its expiry, and a token GitHub refused."""
 NotificationEventKind = Literal[
     "issue-created",
     "issue-regressed",
@@ -936,6 +939,9 @@ NotificationEventKind = Literal[
     "escalated",
     "pull-request-opened",
     "job-poisoned",
+    "query-lagging",
+    "github-token-expiring",
+    "github-token-refused",
 ]
 _SECRET_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
 
@@ -1222,13 +1228,49 @@ class DigestSchedule(_Model):
         return end - timedelta(days=1 if self.period == "daily" else 7), end
 
 
+class TroubleBounds(_Model):
+    """When Faultline's own state becomes trouble worth a message (`query-lagging`,
+    `github-token-expiring`); what the rules then do with it is theirs to say."""
+
+    lag_bound: Duration = Field(
+        default=timedelta(hours=1),
+        description=(
+            "How far behind now a table's rows may be read (its read mark, by ingestion time) "
+            "before `query-lagging` fires; beyond every source's `poll_interval` plus "
+            "`ingestion_delay`, which a healthy table already lags by, and at least 5m."
+        ),
+    )
+    token_warning: Duration = Field(
+        default=timedelta(days=7),
+        description=(
+            "How long before its expiry (GitHub's `github-authentication-token-expiration` "
+            "header) `github-token-expiring` fires, once per expiry date; 1h to 90d."
+        ),
+    )
+
+    @field_validator("lag_bound")
+    @classmethod
+    def _lag_bound(cls, bound: timedelta) -> timedelta:
+        if bound < timedelta(minutes=5):
+            raise ValueError("lag_bound must be at least 5m")
+        return bound
+
+    @field_validator("token_warning")
+    @classmethod
+    def _token_warning(cls, warning: timedelta) -> timedelta:
+        if not timedelta(hours=1) <= warning <= timedelta(days=90):
+            raise ValueError("token_warning must be between 1h and 90d")
+        return warning
+
+
 class Notifications(_Model):
-    """Who hears about what: channels (Slack, Teams, a webhook), the rules that feed them, and
-    the periodic digests."""
+    """Who hears about what: channels (Slack, Teams, a webhook), the rules that feed them, the
+    periodic digests, and the bounds of Faultline's own trouble."""
 
     channels: tuple[Channel, ...] = ()
     rules: tuple[NotificationRule, ...] = ()
     digests: tuple[DigestSchedule, ...] = ()
+    trouble: TroubleBounds = TroubleBounds()
 
     def channel(self, name: str) -> SlackChannel | TeamsChannel | WebhookChannel:
         for channel in self.channels:
@@ -1395,6 +1437,14 @@ class Rules(_Model):
                 "sources: every source is disabled (enabled: false), so nothing would be "
                 "watched: enable at least one"
             )
+        bound = self.notifications.trouble.lag_bound
+        for index, source in enumerate(self.sources):  # a healthy source must not count as late
+            if source.poll_interval + source.ingestion_delay >= bound:
+                problems.append(
+                    f"notifications.trouble.lag_bound: {bound} is not beyond sources[{index}] "
+                    f"({source.name})'s poll_interval plus ingestion_delay, which a healthy "
+                    "table already lags by; raise it"
+                )
         watched = sorted({t.name for s in self.sources for t in s.tables})
         for index, definition in enumerate(self.failures):
             for table in definition.tables:

@@ -216,8 +216,9 @@ NOTIFICATION_SETUPS: tuple[tuple[str, str, str], ...] = (
          "issue": {{ event.issue_url | tojson }}, "held_back": {{ held_back }}}
   rules:
     - name: own-trouble
-      events: [job-poisoned]
+      events: [job-poisoned, query-lagging, github-token-expiring, github-token-refused]
       channels: [incident-bridge]
+  trouble: {lag_bound: 1h, token_warning: 7d}
 """,
     ),
     (
@@ -272,9 +273,13 @@ def _notification_setups() -> list[str]:
         "holds *Key Vault Secrets User*); the rules file never holds a URL or a token. Each rule",
         "sends at most `throttle.count` messages per `throttle.within` to each channel; what it",
         "holds back is counted and told in one later message. Events: `issue-created`,",
-        "`issue-regressed`, `assignment-failed`, `job-poisoned` (a poisoned query job or failure",
-        "notice, or a workflow GitHub refused), `pull-request-opened` (a pull request linked to",
-        "an open issue); `escalated` is accepted and not emitted yet.",
+        "`issue-regressed`, `assignment-failed`, `pull-request-opened` (a pull request linked to",
+        "an open issue), `escalated`, and Faultline's own trouble: `job-poisoned` (a poisoned",
+        "query job or failure notice, or a workflow GitHub refused), `query-lagging` (a table",
+        "read more than `notifications.trouble.lag_bound` behind, told once until it catches",
+        "up), `github-token-expiring` (GitHub's `github-authentication-token-expiration` within",
+        "`notifications.trouble.token_warning`, once per expiry date) and `github-token-refused`",
+        "(a 401 after the token's refresh, once until GitHub takes the token again).",
     ]
     for title, prose, example in NOTIFICATION_SETUPS:
         lines += ["", f"### {title}", "", prose, "", "```yaml", example.rstrip("\n"), "```"]

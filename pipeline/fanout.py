@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from detection.windows import due_range, slice_range
 from pipeline.messages import QueryJob
+from pipeline.notify import watch_lag
 from pipeline.services import Services
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def fan_out(services: Services) -> FanOutReport:
                     "fan-out failed for %s/%s; it catches up next tick", source.name, table.name
                 )
                 report.failed_tables.append(f"{source.name}/{table.name}")
+    watch_lag(services)  # the checkpoints just moved: is any table still too far behind?
     if report.failed_tables:
         raise FanOutError("fan-out failed for " + ", ".join(report.failed_tables))
     return report

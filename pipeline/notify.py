@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -37,12 +39,15 @@ from detection.notify import (
     admit,
     delivery_key,
     flush,
+    lagging,
     matching_rules,
     throttle_key,
+    token_expiring,
+    trouble_event,
 )
 from detection.notify_payloads import Message
-from detection.rules import Channel, NotificationRule
-from pipeline.ports import DeliveryFailed
+from detection.rules import Channel, NotificationEventKind, NotificationRule
+from pipeline.ports import DeliveryFailed, IssueTracker, TokenExpiry, TrackerRefused
 from pipeline.services import NotificationPorts, Services
 
 log = logging.getLogger(__name__)
@@ -85,6 +90,131 @@ def emit_trouble(services: Services, key: str, what: str, reason: str) -> None:
         occasion=key,
     )
     emit(services, event)
+
+
+def _wanted(services: Services, kind: NotificationEventKind) -> bool:
+    """Whether any enabled rule fires on `kind`: if none does, the trouble is not even looked
+    at, so an unwatched kind costs no storage round trip."""
+    rules = services.rules.notifications.rules
+    return services.notifications is not None and any(
+        rule.enabled and kind in rule.events for rule in rules
+    )
+
+
+def _episode(
+    services: Services,
+    key: str,
+    troubled: bool,
+    event: Callable[[datetime], NotificationEvent],
+    *,
+    closes: bool = True,
+) -> None:
+    """Tell trouble `key` once per episode: open one (and emit `event(start)`) when troubled and
+    none is open, end it when not (unless it never `closes`: once per key for good). The
+    episode is saved before the event is queued, so a lost queue write loses that one message
+    rather than repeating it every tick."""
+    ports = services.notifications
+    if ports is None:
+        return
+    try:
+        if not troubled:
+            if closes:
+                ports.state.close_episode(key)
+            return
+        opened = ports.state.open_episode(key, services.clock.now())
+    except Exception:  # watching Faultline's health must never break what it watches
+        log.exception("could not keep the trouble episode %s", key)
+        return
+    if opened is not None:
+        emit(services, event(opened))
+
+
+def watch_lag(services: Services) -> None:
+    """Tell of each table read more than the rules' `lag_bound` behind now, once per episode,
+    and again only after it caught up; the timer's tick calls it after fan-out.
+
+    Behind by the read mark, not the checkpoint `GET /api/health` shows: the checkpoint says
+    what was queued, which moves on while the query jobs fail or are throttled, so it would miss
+    the lag that matters (rows not read); the read mark is never ahead of it, so a fan-out that
+    falls behind shows too."""
+    if not _wanted(services, "query-lagging"):
+        return
+    bound = services.rules.notifications.trouble.lag_bound
+    now = services.clock.now()
+    for source in services.rules.enabled_sources:
+        for table in source.watched:
+            subject = f"{source.name}/{table.name}"
+            try:
+                through = services.checkpoints.read_through(source.name, table.name)
+            except Exception:  # watching Faultline's health must never break what it watches
+                log.exception("could not read the read mark of %s to watch its lag", subject)
+                continue
+            event = partial(_lag_event, subject, through, now, bound)
+            _episode(services, f"lag|{subject}", lagging(through, now, bound), event)
+
+
+def _lag_event(
+    subject: str, through: datetime | None, now: datetime, bound: timedelta, since: datetime
+) -> NotificationEvent:
+    behind = now - through if through else timedelta(0)
+    return trouble_event(
+        "query-lagging",
+        subject,
+        f"{since:%Y-%m-%dT%H:%M:%S}",
+        now,
+        f"{subject} is {_whole(behind)} behind",
+        f"its rows are read through {through:%Y-%m-%d %H:%M:%S} UTC, more than the bound of "
+        f"{bound} behind now; told once until it catches up",
+    )
+
+
+def watch_token(
+    services: Services, tracker: IssueTracker | None, refused: TrackerRefused | None
+) -> None:
+    """After a workflow step: tell of a GitHub token whose stated expiry is near (once per
+    expiry date) and of a token GitHub refused (once per episode, which the next step GitHub
+    answers ends)."""
+    now = services.clock.now()
+    expires = tracker.token_expires() if isinstance(tracker, TokenExpiry) else None
+    warning = services.rules.notifications.trouble.token_warning
+    if expires is not None and _wanted(services, "github-token-expiring"):
+        # an episode per expiry date, never closed: told once, not on every step until then
+        expiring = partial(_expiry_event, expires, now)
+        key = f"github-token-expiring|{expires:%Y-%m-%d}"
+        _episode(services, key, token_expiring(expires, now, warning), expiring, closes=False)
+    if tracker is None or not _wanted(services, "github-token-refused"):
+        return
+    credentials = refused is not None and refused.kind == "credentials"  # any other answer
+    # (a success, a 403, a 404, a rate limit) means GitHub took the token: the episode is over
+
+    def event(since: datetime) -> NotificationEvent:
+        return trouble_event(
+            "github-token-refused",
+            "github-token",
+            f"{since:%Y-%m-%dT%H:%M:%S}",
+            now,
+            "GitHub answered 401 to the token, and again after asking for it anew",
+            f"{refused}"[:500] + "; no issue is filed or updated until the token is replaced",
+        )
+
+    _episode(services, "github-token-refused", credentials, event)
+
+
+def _expiry_event(expires: datetime, now: datetime, since: datetime) -> NotificationEvent:
+    return trouble_event(
+        "github-token-expiring",
+        "github-token",
+        f"{expires:%Y-%m-%d}",
+        now,
+        f"it expires {expires:%Y-%m-%d %H:%M} UTC",
+        "GitHub says so (github-authentication-token-expiration); rotate the token within "
+        f"{_whole(expires - now)}, or issues stop being filed",
+    )
+
+
+def _whole(span: timedelta) -> timedelta:
+    """A span to the whole second, as people read it."""
+    return timedelta(seconds=round(span.total_seconds()))
 
 
 def record_poisoned_notification(services: Services, body: str) -> str:

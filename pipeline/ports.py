@@ -709,7 +709,8 @@ class Notifier(Protocol):
 
 class NotificationState(Protocol):
     """What the dispatcher remembers, shared by every worker: which deliveries were claimed
-    (each at most once), each rule and channel's throttle, and each issue's Slack thread."""
+    (each at most once), each rule and channel's throttle, each issue's Slack thread, and the
+    open episodes of Faultline's own trouble."""
 
     def claim(self, key: str, at: datetime) -> bool:
         """True for the first claim of `key`; False ever after (a redelivered message)."""
@@ -730,6 +731,16 @@ class NotificationState(Protocol):
     def thread(self, channel: str, issue: str) -> str | None: ...
 
     def save_thread(self, channel: str, issue: str, thread: str) -> None: ...
+
+    def open_episode(self, key: str, since: datetime) -> datetime | None:
+        """Open trouble `key`'s episode at `since` unless one is open (insert-if-absent, so two
+        workers seeing the trouble at once open one); the start of the episode this opened, or
+        None when one was already open."""
+        ...
+
+    def close_episode(self, key: str) -> None:
+        """The trouble is gone: end its episode, if one is open."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -774,6 +785,16 @@ class PullRequestLinks(Protocol):
     """A tracker that can say which pull requests are linked to an issue (GitHub)."""
 
     def linked_pull_requests(self, repository: str, number: int) -> list[LinkedPullRequest]: ...
+
+
+@runtime_checkable
+class TokenExpiry(Protocol):
+    """A tracker whose answers state when its token expires (GitHub's
+    `github-authentication-token-expiration`, sent for tokens created with an expiry)."""
+
+    def token_expires(self) -> datetime | None:
+        """The earliest expiry its latest answers stated; None when none did."""
+        ...
 
 
 @runtime_checkable

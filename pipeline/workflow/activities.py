@@ -25,7 +25,7 @@ from pipeline.known_issues import audit_match
 from pipeline.lifecycle import changed, describe, steer
 from pipeline.messages import FailureNotice
 from pipeline.metrics import GITHUB_BUDGET, ISSUES, POISONED, TIME_TO_ISSUE, log_fields
-from pipeline.notify import emit_trouble
+from pipeline.notify import emit_trouble, watch_token
 from pipeline.ports import (
     IssueRef,
     IssueState,
@@ -93,13 +93,17 @@ def sync_issue(services: Services, request: WorkflowRequest) -> Synced | Wait:
         else:
             outcome = _refresh(services, github, request, notice, state, audit)
     except TrackerRateLimited as limited:
+        watch_token(services, github, None)  # GitHub took the token, and asked to wait
         return tracker_wait(limited)
     except (TrackerRefused, SecretUnavailable) as refused:
-        if isinstance(refused, TrackerRefused) and not refused.permanent:
-            raise
+        if isinstance(refused, TrackerRefused):
+            watch_token(services, github, refused)
+            if not refused.permanent:
+                raise
         return _refused(services, audit, state, refused)
     finally:
         report_budget(services, github)
+    watch_token(services, github, None)
     services.poisoned_jobs.remove(f"{fingerprint}|{repository.replace('/', '~')}", kind="refused")
     return outcome
 

@@ -24,6 +24,7 @@ from adapters.github import (
     GitHubIssues,
     GitHubPacer,
     GitHubUnavailable,
+    _token_expiration,
 )
 from detection.markers import marker, marker_signature
 from pipeline.ports import TrackerRateLimited, TrackerRefused
@@ -258,6 +259,42 @@ def test_the_budget_is_what_githubs_latest_answer_per_resource_said(fake: GitHub
     with pytest.raises(TrackerRateLimited):
         issues.get(REPOSITORY, number)
     assert {b.resource: b.share_used for b in issues.budget()}["core"] == 100.0
+
+
+def test_a_tokens_stated_expiry_is_kept_and_a_token_without_one_states_none(
+    fake: GitHubFake,
+) -> None:
+    """GitHub states `github-authentication-token-expiration` on answers to a token made with
+    an expiry; the workflow warns before it passes (`github-token-expiring`)."""
+    expires = fake.clock.now() + 5 * 86400 + 0.9  # GitHub states whole seconds
+    token = fake.add_token("faultline", role="write", expires_at=expires)
+    number = fake.seed_issue(OWNER, REPO, "seeded", BODY)
+    expiring = adapter(fake, token)
+    assert expiring.token_expires() is None  # nothing asked yet
+    expiring.get(REPOSITORY, number)
+    stated = expiring.token_expires()
+    assert stated is not None and stated.tzinfo is not None
+    assert stated.timestamp() == int(expires)
+    lasting = adapter(fake)
+    lasting.get(REPOSITORY, number)
+    assert lasting.token_expires() is None
+    fake.clock.advance(5 * 86400 + 1)  # past it: GitHub refuses the token
+    with pytest.raises(TrackerRefused) as refused:
+        expiring.get(REPOSITORY, number)
+    assert (refused.value.status, refused.value.kind) == (401, "credentials")
+
+
+@pytest.mark.parametrize(
+    ("stated", "iso"),
+    [
+        ("2021-10-07 19:07:53 UTC", "2021-10-07T19:07:53+00:00"),
+        ("2021-10-07 19:07:53 +0200", "2021-10-07T19:07:53+02:00"),
+        ("next tuesday", None),
+    ],
+)
+def test_the_expiry_header_is_read_as_github_writes_it(stated: str, iso: str | None) -> None:
+    moment = _token_expiration(stated)
+    assert (moment.isoformat() if moment else None) == iso
 
 
 # -- refusals ------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The dispatcher's state in Table Storage (Azurite): a claim is taken once, a throttle saved
-only under the ETag it was read with (two dispatchers converge), an issue's first thread stays."""
+only under the ETag it was read with (two dispatchers converge), an issue's first thread stays,
+a trouble's episode opened once while it lasts."""
 
 from __future__ import annotations
 
@@ -56,3 +57,15 @@ def test_an_issues_first_thread_stays_its_thread(state: TableNotificationState) 
     state.save_thread("bot", "contoso/shop#7", "1764558999.000100")
     assert state.thread("bot", "contoso/shop#7") == "1764558000.000100"
     assert state.thread("bot", "contoso/shop#8") is None
+
+
+def test_a_trouble_episode_opens_once_and_again_after_it_closed(
+    state: TableNotificationState,
+) -> None:
+    episode = "lag|production/AppExceptions"
+    state.close_episode(episode)  # nothing open: a no-op
+    assert state.open_episode(episode, T0) == T0
+    assert state.open_episode(episode, T0 + timedelta(minutes=5)) is None  # still open
+    assert state.open_episode("lag|production/AppRequests", T0) == T0  # each its own
+    state.close_episode(episode)
+    assert state.open_episode(episode, T0 + timedelta(hours=2)) == T0 + timedelta(hours=2)

@@ -15,6 +15,7 @@ class MemoryNotificationState:
         self.claims: dict[str, datetime] = {}
         self.throttles: dict[str, tuple[ThrottleState, str]] = {}
         self.threads: dict[tuple[str, str], str] = {}
+        self.episodes: dict[str, datetime] = {}
         self._etags = itertools.count(1)
 
     def claim(self, key: str, at: datetime) -> bool:
@@ -44,3 +45,12 @@ class MemoryNotificationState:
 
     def save_thread(self, channel: str, issue: str, thread: str) -> None:
         self.threads.setdefault((channel, issue), thread)
+
+    def open_episode(self, key: str, since: datetime) -> datetime | None:
+        if key in self.episodes:
+            return None
+        self.episodes[key] = since
+        return since
+
+    def close_episode(self, key: str) -> None:
+        self.episodes.pop(key, None)

@@ -21,7 +21,10 @@ from detection.notify import (
     admit,
     delivery_key,
     flush,
+    lagging,
     matching_rules,
+    token_expiring,
+    trouble_event,
 )
 from detection.rules import Notifications, NotificationThrottle
 
@@ -200,3 +203,54 @@ def test_a_lost_flush_is_scheduled_again_by_the_next_hold() -> None:
     waiting = replace(lost, flush_due=T0 + timedelta(minutes=20))
     admission, after = admit(waiting, now, throttle)
     assert admission.flush_at is None and after.flush_due == T0 + timedelta(minutes=20)
+
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("read_through", "lags"),
+    [
+        (None, False),  # never polled: its first poll backfills, nothing to be behind with
+        (T0 - HOUR, False),  # exactly at the bound is not beyond it
+        (T0 - HOUR - timedelta(seconds=1), True),
+        (T0 - timedelta(minutes=10), False),
+    ],
+)
+def test_a_table_lags_when_read_beyond_the_bound(read_through: datetime | None, lags: bool) -> None:
+    assert lagging(read_through, T0, HOUR) is lags
+
+
+@pytest.mark.parametrize(
+    ("expires", "warns"),
+    [
+        (None, False),  # a token without an expiry states none
+        (T0 + timedelta(days=8), False),
+        (T0 + timedelta(days=7), True),
+        (T0 - HOUR, True),  # expired already: GitHub refuses it next
+    ],
+)
+def test_a_token_warns_within_its_warning(expires: datetime | None, warns: bool) -> None:
+    assert token_expiring(expires, T0, timedelta(days=7)) is warns
+
+
+def test_trouble_is_one_event_per_occasion_and_only_unfiltered_rules_take_it() -> None:
+    notifications = Notifications.model_validate(
+        {
+            "channels": [{"name": "ops", "kind": "slack", "webhook_url_secret": "ops-hook"}],
+            "rules": [
+                {"name": "lag", "events": ["query-lagging"], "channels": ["ops"]},
+                {
+                    "name": "critical-lag",
+                    "events": ["query-lagging"],
+                    "severities": ["critical"],
+                    "channels": ["ops"],
+                },
+            ],
+        }
+    )
+    first = trouble_event("query-lagging", "prod/AppRequests", "2026-12-01T02:00:00", T0, "t", "r")
+    again = trouble_event("query-lagging", "prod/AppRequests", "2026-12-01T02:00:00", T0, "u", "s")
+    later = trouble_event("query-lagging", "prod/AppRequests", "2026-12-01T05:00:00", T0, "t", "r")
+    assert first.key == again.key != later.key
+    assert [rule.name for rule in matching_rules(notifications, first)] == ["lag"]

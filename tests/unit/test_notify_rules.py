@@ -172,6 +172,19 @@ def test_no_section_means_no_notifications() -> None:
             {"channels": CHANNELS[:1] * 2},
             "notifications.channels: names must be unique; used twice: oncall",
         ),
+        (
+            {"trouble": {"lag_bound": "2m"}},
+            "notifications.trouble.lag_bound: lag_bound must be at least 5m",
+        ),
+        (
+            {"trouble": {"lag_bound": "6m"}},  # prod polls every 5m, 2m after ingestion
+            "notifications.trouble.lag_bound: 0:06:00 is not beyond sources[0] (prod)'s "
+            "poll_interval plus ingestion_delay",
+        ),
+        (
+            {"trouble": {"token_warning": "180d"}},
+            "notifications.trouble.token_warning: token_warning must be between 1h and 90d",
+        ),
     ],
 )
 def test_mistakes_are_named_by_path(notifications: dict, expected: str) -> None:
@@ -270,3 +283,11 @@ def test_a_digest_is_due_at_its_hour_and_covers_the_days_before(
     assert schedule.due(moment) is due
     start, end = schedule.covered(moment)
     assert (start.day, end.day) == covered and start.hour == end.hour == 0
+
+
+def test_troubles_bounds_have_defaults_and_can_be_set() -> None:
+    default = _load({}).notifications.trouble  # type: ignore[attr-defined]
+    assert (default.lag_bound, default.token_warning) == (timedelta(hours=1), timedelta(days=7))
+    chosen = _load({"trouble": {"lag_bound": "30m", "token_warning": "3d"}})
+    trouble = chosen.notifications.trouble  # type: ignore[attr-defined]
+    assert (trouble.lag_bound, trouble.token_warning) == (timedelta(minutes=30), timedelta(days=3))

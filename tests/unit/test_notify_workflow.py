@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from adapters.notify_files import NotificationFileSink
 from detection.notify import NotificationEvent, ThrottleState
-from pipeline.notify import NotificationJob, dispatch, record_poisoned_notification
-from pipeline.ports import Counted
+from pipeline.notify import NotificationJob, dispatch, record_poisoned_notification, watch_token
+from pipeline.ports import Counted, TrackerRefused
 from pipeline.services import NotificationPorts
 from pipeline.workflow.assignment import assign_issue
 from pipeline.workflow.messages import Synced
@@ -216,3 +216,26 @@ def test_every_event_reaches_the_channel_exactly_once_however_often_it_comes(
             flow.clock.moment += timedelta(hours=1)  # an hour apart: the throttle never holds
         written = list(Path(folder).glob("*-oncall-*.json"))
         assert len(written) == len(set(deliveries))
+
+
+def test_a_refused_token_is_told_again_only_after_github_took_it(tmp_path: Path) -> None:
+    flow = Flow(
+        _rules(
+            notifications={
+                **NOTIFICATIONS,
+                "rules": [
+                    {"name": "token", "events": ["github-token-refused"], "channels": ["oncall"]}
+                ],
+            }
+        )
+    )
+    queue = _wired(flow, tmp_path)
+    refused = TrackerRefused(401, "Bad credentials", what="create an issue", kind="credentials")
+    forbidden = TrackerRefused(403, "Resource not accessible", kind="forbidden")
+    for outcome in (refused, refused, None, refused, forbidden, refused):
+        flow.clock.moment += timedelta(minutes=5)
+        watch_token(flow.services, flow.tracker, outcome)
+    first, second, third = _events(queue)  # a success, or a 403, means GitHub took the token
+    assert {first.kind, second.kind, third.kind} == {"github-token-refused"}
+    assert len({first.key, second.key, third.key}) == 3
+    assert first.reason.startswith("create an issue: GitHub refused with 401 (credentials)")

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -319,14 +320,22 @@ class GitHubFake:
                 self._state.roles[actor.login.lower()] = role
 
     def add_token(
-        self, login: str, *, role: str = "read", issues: str = "write", app: bool = False
+        self,
+        login: str,
+        *,
+        role: str = "read",
+        issues: str = "write",
+        app: bool = False,
+        expires_at: float | None = None,
     ) -> str:
-        """A new token acting as ``login`` (a PAT, or an App installation token if ``app``)."""
+        """A new token acting as ``login`` (a PAT, or an App installation token if ``app``); a
+        PAT made with ``expires_at`` (on the fake's clock) states it on every answer, in
+        ``github-authentication-token-expiration``, and is refused (401) from then on."""
         token = ("ghs_fake_" if app else "github_pat_fake_") + uuid.uuid4().hex
         with self._lock:
             user = User(login, self._state.new_id(), "Bot" if app else "User")
             self._state.actors[token] = user
-            self._state.access[token] = Access(app=app)
+            self._state.access[token] = Access(app=app, expires_at=expires_at)
             if not app:  # a person's token: the permission endpoint knows their role
                 self._state.roles[login.lower()] = role
         self.set_access(token, role=role, issues=issues)
@@ -550,6 +559,9 @@ class GitHubFake:
         with self._lock:
             self._apply_late_writes()
             response, fault = self._respond(request, token, arrived)
+            expiration = self._token_expiration(token)
+            if expiration:
+                response.headers["github-authentication-token-expiration"] = expiration
             self.requests.append(
                 RecordedRequest(
                     request.method,
@@ -566,6 +578,18 @@ class GitHubFake:
         elif isinstance(fault, LandsLater) and fault.status is None:
             self._stopping.wait(fault.hold_seconds)
         return response(environ, start_response)
+
+    def _token_expiration(self, token: str | None) -> str | None:
+        """What GitHub states on answers to a personal access token made with an expiry, in its
+        format (`2021-10-07 19:07:53 UTC`); installation tokens, whose hourly expiry the App
+        handles, state none here."""
+        access = self._state.access.get(token or "")
+        if access is None or access.app or access.expires_at is None:
+            return None
+        if token not in self._state.actors:  # revoked: GitHub no longer knows it
+            return None
+        moment = datetime.fromtimestamp(access.expires_at, UTC)
+        return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
     def _respond(
         self, request: Request, token: str | None, arrived: float
