@@ -7,8 +7,10 @@ step already writes once: `created` (new, or regressed when it is a regression's
 issue), `reopened` (regressed), what people did on GitHub (`steered` rows whose reason says
 `resolved:` or `muted`, `command` rows that answer `Resolved` or `Muted`), `assigned` (to
 whom), `skipped-as-duplicate` and `folded` (a second issue that was not made),
-`notification-held`, `notified` and `notification-failed`, and `pull-request-linked`. Times to
-the first pull request and to close are measured from the issue's `created` row.
+`notification-held`, `notified` and `notification-failed`, `pull-request-linked`, and
+`suppressed` (a group a known issue keeps from becoming an issue, whose occurrences the ledger
+counts all the same). Times to the first pull request and to close are measured from the
+issue's `created` row.
 
 The GitHub page carries the hidden marker on its first line (`digest_fingerprint`), so the
 publisher finds its one pinned issue again rather than opening a second one after a retry or a
@@ -27,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from detection import markdown
+from detection.known_issues import named_in
 from detection.redaction import redact
 
 TOP = 10
@@ -92,6 +95,16 @@ class Action:
     issue: int | None
     reason: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    """What a known issue with action `suppress` kept from becoming issues in the period."""
+
+    known_issue: str
+    failures: int
+    """Groups it covered that occurred in the period."""
+    occurrences: int
 
 
 @dataclass(frozen=True)
@@ -181,6 +194,12 @@ class Digest:
     notifications_held: int
     notifications_failed: int
     health: Health
+    suppressed: tuple[Suppressed, ...] = ()
+    """Per known issue, by occurrences (most first); only those that kept something back."""
+
+    @property
+    def suppressed_occurrences(self) -> int:
+        return sum(row.occurrences for row in self.suppressed)
 
 
 def _percent(part: int, whole: int, *, sign: bool = True) -> str:
@@ -218,9 +237,11 @@ def build_digest(
     failures: Sequence[Failure],
     actions: Sequence[Action],
     health: Health,
+    suppressed: Sequence[Failure] = (),
 ) -> Digest:
     """The digest's figures over `period` (audit rows and occurrences before it only serve the
-    trend and the times measured from an issue's creation)."""
+    trend and the times measured from an issue's creation). `suppressed` are the groups with a
+    `suppressed` audit row, with their occurrences (they have no issue)."""
     by_issue = {(f.fingerprint, f.repository): f for f in failures}
     days = period.days
 
@@ -285,7 +306,31 @@ def build_digest(
         notifications_held=in_period["notification-held"],
         notifications_failed=in_period["notification-failed"],
         health=health,
+        suppressed=_suppressed(period, suppressed, ordered),
     )
+
+
+def _suppressed(
+    period: Period, groups: Sequence[Failure], ordered: Sequence[Action]
+) -> tuple[Suppressed, ...]:
+    """Per known issue, the suppressed groups' occurrences in the period. A group's one
+    `suppressed` row (written once, whenever it was first kept back) names the entry; its later
+    occurrences count under the same entry."""
+    entry: dict[tuple[str, str], str] = {}
+    for action in ordered:
+        name = named_in(action.reason) if action.action == "suppressed" else None
+        if name is not None and action.at < period.end:
+            entry.setdefault((action.fingerprint, action.repository), name)
+    failures: Counter[str] = Counter()
+    occurrences: Counter[str] = Counter()
+    for group in groups:
+        name = entry.get((group.fingerprint, group.repository))
+        count = sum(1 for moment in group.occurrences if period.holds(moment))
+        if name is not None and count:
+            failures[name] += 1
+            occurrences[name] += count
+    rows = [Suppressed(name, failures[name], occurrences[name]) for name in occurrences]
+    return tuple(sorted(rows, key=lambda row: (-row.occurrences, row.known_issue)))
 
 
 def _issue_rows(
@@ -498,6 +543,16 @@ def _markdown(digest: Digest, listed: int, marker_line: str) -> str:
         ]
     else:
         out.append("No occurrences in the period.")
+    out += ["", f"### Suppressed by known issues ({digest.suppressed_occurrences})", ""]
+    if digest.suppressed:
+        out += ["| Known issue | Failures | Occurrences |", "|---|---:|---:|"]
+        out += [
+            f"| {markdown.table_cell(row.known_issue, code=True)} | {row.failures} | "
+            f"{row.occurrences} |"
+            for row in digest.suppressed
+        ]
+    else:
+        out.append("None: no known issue kept a failure back.")
     out += ["", "### Agents and assignees", ""]
     if digest.assignees:
         out += [

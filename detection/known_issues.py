@@ -58,6 +58,23 @@ def known_issue(
     return next((e for e in entries if not expired(e, now) and matches(e, facts)), None)
 
 
+AUDIT_PREFIX = "known issue "
+
+
+def audit_reason(entry: KnownIssue) -> str:
+    """The reason of the audit row that says the entry matched a group (`suppressed` or
+    `annotated`); the digest reads the entry's name back from it (`named_in`)."""
+    until = f" (until {entry.expires:%Y-%m-%d})" if entry.expires else ""
+    return f"{AUDIT_PREFIX}{entry.name}{until}"
+
+
+def named_in(reason: str) -> str | None:
+    """The known issue an audit row's reason names (`audit_reason`), or None."""
+    if not reason.startswith(AUDIT_PREFIX):
+        return None
+    return reason.removeprefix(AUDIT_PREFIX).split(" (until ", 1)[0] or None
+
+
 def issue_section(entry: KnownIssue) -> str:
     """The issue body's "Known issue" section. The text comes from the rules file, yet it is
     made inert like log text: a workaround that says `@team` or `#12` must not ping or link."""

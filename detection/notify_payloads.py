@@ -146,10 +146,24 @@ def _digest_figures(digest: Digest) -> list[tuple[str, str]]:
         *changes,
         ("Occurrences", f"{digest.occurrences} {sparkline(digest.daily)}"),
         ("Duplicates avoided", str(digest.duplicates_avoided)),
+        ("Suppressed by known issues", _suppressed_figure(digest)),
         ("Notifications held back", str(digest.notifications_held)),
         ("Pull requests linked", str(digest.pull_requests_linked)),
         ("Lag, poisoned, GitHub budget", f"{lag}, {digest.health.poisoned}, {budget}"),
     ]
+
+
+def _suppressed_figure(digest: Digest) -> str:
+    """`12 (3 failures, cdn-timeouts 9)`: the occurrences known issues kept back, and which
+    entry kept back most."""
+    if not digest.suppressed:
+        return "0"
+    failures = sum(row.failures for row in digest.suppressed)
+    most = digest.suppressed[0]
+    return (
+        f"{digest.suppressed_occurrences} ({failures} failure(s), "
+        f"{most.known_issue} {most.occurrences})"
+    )
 
 
 def _digest_tables(digest: Digest) -> tuple[list[str], list[str]]:
@@ -254,6 +268,14 @@ def digest_json(digest: Digest) -> dict[str, Any]:
             for a in digest.assignees
         ],
         "duplicates_avoided": digest.duplicates_avoided,
+        "suppressed": [
+            {
+                "known_issue": row.known_issue,
+                "failures": row.failures,
+                "occurrences": row.occurrences,
+            }
+            for row in digest.suppressed
+        ],
         "pull_requests_linked": digest.pull_requests_linked,
         "notifications": {
             "sent": digest.notifications_sent,

@@ -243,7 +243,8 @@ NOTIFICATION_SETUPS: tuple[tuple[str, str, str], ...] = (
         "place each period (labelled `faultline:digest`; pin it once on GitHub), and one message "
         "to each channel listed: new, regressed, resolved and muted failures, the top recurring "
         "ones with their trend, issues by assignee with time to first pull request and to "
-        "close, duplicates avoided, notifications held back, and Faultline's own health. The "
+        "close, duplicates avoided, what known issues suppressed, notifications held back, and "
+        "Faultline's own health. The "
         "hourly `send_digests` timer makes it once from `hour` (UTC) on `weekday` (every day "
         "for a `daily` one; a failed run is made up for later that day), over the 7 days (or "
         "the day) before midnight UTC.",

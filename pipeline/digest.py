@@ -98,11 +98,7 @@ def gather(services: Services, schedule: DigestSchedule, period: Period) -> Dige
         summary = services.ledger.summary(state.fingerprint)
         founder = summary.founder if summary else None
         name = (founder.title if founder else "") or (summary.definition if summary else "")
-        times = tuple(
-            moment
-            for row in services.ledger.occurrences(state.fingerprint)
-            if since <= (moment := _time(row["TimeGenerated"])) < period.end
-        )
+        times = _times(services, state.fingerprint, since, period.end)
         failures.append(
             Failure(
                 state.fingerprint,
@@ -120,7 +116,29 @@ def gather(services: Services, schedule: DigestSchedule, period: Period) -> Dige
         for e in services.audit.entries()
         if e.repository in covered and e.at < period.end
     ]
-    return build_digest(schedule.name, period, failures, actions, _health(services))
+    kept_back = {(a.fingerprint, a.repository) for a in actions if a.action == "suppressed"}
+    suppressed = [  # no issue, so no issue state: the ledger alone knows them
+        Failure(
+            fingerprint,
+            fingerprint,
+            repository,
+            occurrences=_times(services, fingerprint, since, period.end),
+        )
+        for fingerprint, repository in sorted(kept_back)
+    ]
+    health = _health(services)
+    return build_digest(schedule.name, period, failures, actions, health, suppressed)
+
+
+def _times(
+    services: Services, fingerprint: str, since: datetime, end: datetime
+) -> tuple[datetime, ...]:
+    """The group's occurrence times in [since, end), from the ledger."""
+    return tuple(
+        moment
+        for row in services.ledger.occurrences(fingerprint)
+        if since <= (moment := _time(row["TimeGenerated"])) < end
+    )
 
 
 def _time(value: object) -> datetime:

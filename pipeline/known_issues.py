@@ -3,7 +3,7 @@ occurrence's exception type and (redacted) message are what an entry's tests rea
 
 from __future__ import annotations
 
-from detection.known_issues import KnownFacts, known_issue
+from detection.known_issues import KnownFacts, audit_reason, known_issue
 from detection.occurrence import Occurrence
 from detection.rules import KnownIssue
 from pipeline.services import Services
@@ -35,15 +35,12 @@ def audit_match(
     """One audit row per group and entry: a suppressed failure's every notice, or an annotated
     issue's every refresh, would otherwise repeat it."""
     action = "suppressed" if entry.action == "suppress" else "annotated"
-    reason = f"known issue {entry.name}" + (
-        f" (until {entry.expires:%Y-%m-%d})" if entry.expires else ""
-    )
     services.audit.record(
         fingerprint,
         action,
         repository,
         issue,
-        reason,
+        audit_reason(entry),
         services.clock.now(),
         key=f"known-issue|{entry.name}|{action}",
     )

@@ -58,6 +58,8 @@ notifications:
       channels: [oncall, ops, bridge]
 """
 # (fingerprint, title, occurrences a day over Fri, Sat, Sun, and the week before)
+SUPPRESSED = "d" * 32
+"""A group the known issue `cdn-timeouts` suppresses."""
 FAILURES = (
     ("a1" * 16, "KeyError in reservations.parse_reservation", (40, 55, 70), 10),
     ("b2" * 16, "TimeoutError calling payments", (12, 3, 0), 30),
@@ -176,6 +178,13 @@ def _history(services: Services, github: GitHubFake, clock: SimulatedClock) -> d
     act(a, "notified", FIRST_DAY + timedelta(hours=1), "slack channel oncall")
     for minute in range(4):
         act(a, "notification-held", FIRST_DAY + timedelta(hours=1, minutes=minute), "held")
+    # a group a known issue suppresses: counted, audited once, never an issue
+    for day, count in ((1, 6), (2, 3)):
+        suppressed = _occurrences(SUPPRESSED, FIRST_DAY + timedelta(days=day), count, rng)
+        services.ledger.record(SUPPRESSED, suppressed, one)
+    audit.record(
+        SUPPRESSED, "suppressed", "contoso/shop", None, "known issue cdn-timeouts", EARLIER
+    )
     statuses = {a: "active", b: "resolved", c: "muted"}
     for fingerprint, number in numbers.items():
         url = f"https://github.com/contoso/shop/issues/{number}"
@@ -233,6 +242,11 @@ def test_the_weekly_digest_tells_the_ledger_and_the_audit_trail_as_they_are(
     assert [line.issue for line in digest.changes["muted"]] == [numbers[FAILURES[2][0]]]
     assert digest.notifications_held == sum(e.action == "notification-held" for e in rows) == 4
     assert digest.duplicates_avoided == 1 and digest.pull_requests_linked == 1
+    ((known, groups, kept_back),) = [
+        (row.known_issue, row.failures, row.occurrences) for row in digest.suppressed
+    ]
+    assert (known, groups) == ("cdn-timeouts", 1)
+    assert kept_back == len(services.ledger.occurrences(SUPPRESSED)) == 9
     agents = {row.assignee: row for row in digest.assignees}
     copilot = agents["Copilot coding agent"]
     assert (copilot.issues, copilot.with_pull_request, copilot.closed) == (2, 1, 1)
@@ -245,6 +259,7 @@ def test_the_weekly_digest_tells_the_ledger_and_the_audit_trail_as_they_are(
     assert pages[0]["pinned"]
     assert find_marker(pages[0]["body"]) == digest_fingerprint("shop-weekly")
     assert "| Notifications held back by throttles | 4 |" in pages[0]["body"]
+    assert "| `cdn-timeouts` | 1 | 9 |" in pages[0]["body"]
     assert "GitHub budget used (core, this hour) | " in pages[0]["body"]
     [slack] = receivers.taken_at("/slack/webhook/T1/B1/x")
     assert slack.body["blocks"][0]["type"] == "header"
@@ -254,6 +269,7 @@ def test_the_weekly_digest_tells_the_ledger_and_the_audit_trail_as_they_are(
     [hook] = receivers.taken_at("/hook/bridge")  # signed: the receiver verified it
     assert hook.headers["X-Faultline-Event"] == "digest"
     assert hook.body["digest"]["occurrences"] == 195 and hook.body["event"] is None
+    assert hook.body["digest"]["suppressed"][0]["occurrences"] == 9
     sent = [e for e in services.audit.entries(digest_fingerprint("shop-weekly"))]
     assert sorted(e.action for e in sent) == ["digest-published", *["notified"] * 3]
     assert any("after 2 attempt(s)" in e.reason for e in sent if "slack" in e.reason)

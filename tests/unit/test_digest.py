@@ -286,3 +286,58 @@ def test_every_figure_is_a_direct_count_of_the_facts(
     _check_block_kit(slack_blocks(Message("p", "c", digest=digest)))
     card = teams_card(Message("p", "c", digest=digest))["attachments"][0]["content"]
     assert [e.message for e in CARDS.iter_errors(card)] == []
+
+
+def test_what_known_issues_kept_back_is_counted_per_entry_in_every_channel() -> None:
+    failures, actions = _sample()
+    day = MONDAY + timedelta(days=1)
+    suppressed = [
+        Failure("s1", "s1", "contoso/shop", occurrences=(day, day, MONDAY - timedelta(hours=1))),
+        Failure("s2", "s2", "contoso/shop", occurrences=(day,) * 5),
+        Failure("s3", "s3", "contoso/shop", occurrences=(day,) * 4),
+        Failure("s4", "s4", "contoso/shop", occurrences=(MONDAY - timedelta(days=1),)),
+    ]
+    actions += [  # each group's one row, whenever it was first kept back
+        Action("s1", "suppressed", "contoso/shop", None, "known issue cdn-timeouts", MONDAY),
+        Action(
+            "s2",
+            "suppressed",
+            "contoso/shop",
+            None,
+            "known issue cdn-timeouts (until 2026-12-31)",
+            MONDAY - timedelta(days=9),
+        ),
+        Action("s3", "suppressed", "contoso/shop", None, "known issue flaky-probe", day),
+        Action("s4", "suppressed", "contoso/shop", None, "known issue flaky-probe", MONDAY),
+    ]
+    digest = build_digest("shop", WEEK, failures, actions, Health(), suppressed)
+    assert [(s.known_issue, s.failures, s.occurrences) for s in digest.suppressed] == [
+        ("cdn-timeouts", 2, 7),  # s1's occurrence before the week does not count
+        ("flaky-probe", 1, 4),  # s4 did not occur in the week
+    ]
+    assert digest.suppressed_occurrences == 11
+    assert digest.occurrences == 35  # as without them: they have no issue
+    body = render_markdown(digest, marker(digest_fingerprint("shop")))
+    assert "### Suppressed by known issues (11)" in body
+    assert "| `cdn-timeouts` | 2 | 7 |" in body
+    message = Message("shop", "oncall", digest=digest)
+    slack = slack_blocks(message)
+    _check_block_kit(slack)
+    assert "*Suppressed by known issues*\n11 (3 failure(s), cdn-timeouts 7)" in json.dumps(
+        slack, ensure_ascii=False
+    ).replace("\\n", "\n")
+    card = teams_card(message)["attachments"][0]["content"]
+    assert [e.message for e in CARDS.iter_errors(card)] == []
+    facts = {
+        f["title"]: f["value"] for b in card["body"] if b["type"] == "FactSet" for f in b["facts"]
+    }
+    assert facts["Suppressed by known issues"] == "11 (3 failure(s), cdn-timeouts 7)"
+    sent = json.loads(webhook_body(message, "{}"))["digest"]["suppressed"]
+    assert sent[0] == {"known_issue": "cdn-timeouts", "failures": 2, "occurrences": 7}
+
+
+def test_a_digest_without_suppressions_says_so() -> None:
+    failures, actions = _sample()
+    digest = build_digest("shop", WEEK, failures, actions, Health())
+    assert digest.suppressed == ()
+    assert "None: no known issue kept a failure back." in render_markdown(digest, "")

@@ -12,7 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detection.known_issues import KnownFacts, agent_note, expired, issue_section, known_issue
+from detection.known_issues import (
+    KnownFacts,
+    agent_note,
+    audit_reason,
+    expired,
+    issue_section,
+    known_issue,
+    named_in,
+)
 from detection.rules import KnownIssue, RulesError
 from pipeline.workflow.activities import sync_issue
 from pipeline.workflow.assignment import assign_issue
@@ -302,3 +310,11 @@ def test_a_failure_no_entry_covers_gets_no_section() -> None:
     created = sync_issue(flow.services, flow.request(flow.occur("checkout", 3)))
     assert isinstance(created, Synced) and created.number is not None
     assert "Known issue" not in flow.tracker.get(SHOP, created.number).body
+
+
+@pytest.mark.parametrize("expires", [None, "2026-12-31"])
+def test_the_audit_reason_names_its_entry_for_the_digest(expires: str | None) -> None:
+    extra = {"expires": expires} if expires else {}
+    entry = _entry(name="cdn-timeouts", match={"definitions": ["failed-request"]}, **extra)
+    assert named_in(audit_reason(entry)) == "cdn-timeouts"
+    assert named_in("12 occurrence(s) of unhandled-exception") is None
