@@ -58,6 +58,7 @@ def fan_out(services: Services) -> FanOutReport:
     is harmless because occurrences are counted by record id.
     """
     now = services.clock.now()
+    watch_lag(services)  # how far the jobs queued by earlier ticks have read, before queueing more
     report = FanOutReport()
     for source in services.rules.enabled_sources:  # a disabled source is configured, not polled
         for table in source.watched:
@@ -68,7 +69,6 @@ def fan_out(services: Services) -> FanOutReport:
                     "fan-out failed for %s/%s; it catches up next tick", source.name, table.name
                 )
                 report.failed_tables.append(f"{source.name}/{table.name}")
-    watch_lag(services)  # the checkpoints just moved: is any table still too far behind?
     if report.failed_tables:
         raise FanOutError("fan-out failed for " + ", ".join(report.failed_tables))
     return report

@@ -131,7 +131,9 @@ def _episode(
 
 def watch_lag(services: Services) -> None:
     """Tell of each table read more than the rules' `lag_bound` behind now, once per episode,
-    and again only after it caught up; the timer's tick calls it after fan-out.
+    and again only after it caught up. The timer's tick calls it before it fans out: right
+    after, a first poll's backfill (`initial_backfill` behind now, just queued) would count as
+    lag before any job had a chance to read it.
 
     Behind by the read mark, not the checkpoint `GET /api/health` shows: the checkpoint says
     what was queued, which moves on while the query jobs fail or are throttled, so it would miss

@@ -8,7 +8,9 @@ ledger counted, read back from Table Storage. Joined with the sample's labels:
 - issues = root causes over their threshold, where a root cause is over its threshold when its
   rows of any one definition cross that definition's N-in-M (across tables: a root cause's
   exception, request, dependency and log rows are one cause);
-- no issue holds the rows of two root causes.
+- no issue holds the rows of two root causes;
+- the digest the run published (its pinned issue and its messages) tells the same occurrences
+  per day, new failures and top recurring failures as the occurrences file (`check_digest`).
 
 The bundled alert webhook deliveries (samples/webhooks/deliveries.json, posted by every local
 run) are labelled too: each alert they fire is one root cause, so one issue, however often it is
@@ -198,6 +200,8 @@ def _check(data: Path, tmp_path: Path) -> None:
         f"with an issue but not over: {sorted(issued - over)}"
     )
     _check_what_it_said(stdout, len(set(causes_by_issue) | alert_issues), tmp_path / "out")
+    for schedule in RULES.notifications.digests:
+        check_digest(tmp_path / "out", everything, schedule.name)
 
 
 def _check_what_it_said(stdout: str, over: int, out: Path) -> None:
@@ -216,7 +220,81 @@ def _check_what_it_said(stdout: str, over: int, out: Path) -> None:
 
 def test_the_night_makes_one_issue_per_root_cause_over_its_threshold(tmp_path) -> None:
     _check(NIGHT, tmp_path)
+    # the digest's check bites: one occurrence of the top failure less, and it no longer agrees
+    everything = [json.loads(line) for line in (tmp_path / "occurrences.jsonl").open()]
+    [name] = [d.name for d in RULES.notifications.digests]
+    busiest = max(
+        {o["issue"] for o in everything if o["issue"]}, key=[o["issue"] for o in everything].count
+    )
+    first = next(i for i, o in enumerate(everything) if o["issue"] == busiest)
+    with pytest.raises(AssertionError):
+        check_digest(tmp_path / "out", everything[:first] + everything[first + 1 :], name)
 
 
 def test_three_days_make_one_issue_per_root_cause_over_its_threshold(tmp_path) -> None:
     _check(rendered("days", ROOT / "samples" / "days"), tmp_path)
+
+
+def check_digest(out: Path, occurrences: list[dict], name: str) -> None:
+    """The digest the run published (its issue and its messages under `notifications/`) tells
+    the figures the occurrences file gives, recounted here from the file alone: occurrences per
+    day, new failures (the run starts empty, so every issue in scope was made in it), and the
+    top recurring failures with their counts in the period and the one before."""
+    [schedule] = [d for d in RULES.notifications.digests if d.name == name]
+    routed = {r.repository for r in RULES.routing.routes if r.name in schedule.routes}
+    scope = {*schedule.repositories, *routed} or {schedule.repository}
+    sent = {
+        json.loads(path.read_text())["channel"]: json.loads(path.read_text())
+        for path in (out / "notifications").glob("*-digest.json")
+    }
+    assert set(sent) == set(schedule.channels), "the digest went to each of its channels"
+    [webhook] = [m["payload"]["digest"] for m in sent.values() if m["kind"] == "webhook"]
+    start = datetime.fromisoformat(webhook["start"])
+    end = datetime.fromisoformat(webhook["end"])
+    previous = start - (end - start)
+
+    per_issue: dict[str, int] = defaultdict(int)
+    before: dict[str, int] = defaultdict(int)
+    daily = [0] * round((end - start) / timedelta(days=1))
+    for occurrence in occurrences:
+        issue = occurrence["issue"]
+        if issue is None or issue.split("#")[0] not in scope:
+            continue
+        moment = datetime.fromisoformat(occurrence["time"])
+        if start <= moment < end:
+            per_issue[issue] += 1
+            daily[(moment - start) // timedelta(days=1)] += 1
+        elif previous <= moment < start:
+            before[issue] += 1
+    total = sum(daily)
+    assert total > 0, "the digest covers the replay's days"
+    assert webhook["daily"] == daily and webhook["occurrences"] == total
+    counts = webhook["counts"]
+    issues = set(per_issue) | set(before)
+    # a regression may open a linked new issue, which the digest counts as regressed
+    assert len(issues) - counts["regressed"] <= counts["new"] <= len(issues)
+    ranked = sorted(per_issue.values(), reverse=True)[: len(webhook["top"])]
+    assert [t["count"] for t in webhook["top"]] == ranked, "the top are the largest"
+    for top in webhook["top"]:
+        issue = f"{top['repository']}#{top['issue']}"
+        assert (top["count"], top["previous"]) == (per_issue[issue], before[issue]), issue
+        assert sum(top["daily"]) == top["count"]
+    if not any(k.action == "suppress" for k in RULES.known_issues):
+        assert webhook["suppressed"] == []
+
+    pages = [
+        json.loads(path.read_text())
+        for path in out.glob("*/*/*.json")
+        if "faultline:digest" in json.loads(path.read_text()).get("labels", [])
+    ]
+    [page] = [p for p in pages if p["repository"] == schedule.repository]
+    body = page["body"]
+    headline = f"{counts['new']} new, {counts['regressed']} regressed"
+    assert headline in body and f"; {total} occurrence(s)" in body
+    assert f"    bar [{', '.join(str(count) for count in daily)}]" in body
+    assert f"### New failures ({counts['new']})" in body
+    assert f"### Top recurring failures ({len(webhook['top'])})" in body
+    [slack] = [m["payload"] for m in sent.values() if m["kind"] == "slack"]
+    fields = [f["text"] for b in slack["blocks"] if "fields" in b for f in b["fields"]]
+    assert f"*New failures*\n{counts['new']}" in fields
+    assert any(f.startswith(f"*Occurrences*\n{total} ") for f in fields)
