@@ -379,7 +379,7 @@ class GitHubIssues:
         self._marker_key = marker_key
         self._token_value = ""
         self._budgets: dict[str, TrackerBudget] = {}
-        self._token_expires: datetime | None = None
+        self._expiries: dict[str, datetime] = {}  # per credential, as its latest answer said
         self._clients: dict[str, tuple[GitHub[Any], str]] = {}
         if self._app is None:
             self._client(None, assigning=False, refresh=False)  # an unusable token fails here
@@ -417,20 +417,29 @@ class GitHubIssues:
                     timeout=self._timeout,
                     http_cache=False,
                     ssl_verify=self._ssl_verify,
-                    event_hooks={"response": [self._note_budget]},
+                    event_hooks={"response": [self._note_budget, self._expiry_noter(key)]},
                 )
                 self._clients[key] = (client, value)
         client, self._token_value = self._clients[key]
         return client
 
+    def _expiry_noter(self, key: str) -> Callable[[httpx.Response], None]:
+        """What keeps the expiry answers state for the credential `key`: a personal (or
+        assignment) token's, which people must rotate; never an App installation token's,
+        which expires within the hour by design and which the App renews itself."""
+
+        def note(response: httpx.Response) -> None:
+            stated = response.headers.get("github-authentication-token-expiration")
+            expiry = _token_expiration(stated)
+            if expiry is not None and key in ("token", "assign"):
+                self._expiries[key] = expiry
+
+        return note
+
     def _note_budget(self, response: httpx.Response) -> None:
         """Keep the rate-limit window every answer states (successes and refusals alike), per
-        resource: GitHub counts `core`, `search` and `graphql` requests apart; and the token's
-        expiry, when the answer states one."""
+        resource: GitHub counts `core`, `search` and `graphql` requests apart."""
         headers = response.headers
-        expiry = _token_expiration(headers.get("github-authentication-token-expiration"))
-        if expiry is not None:
-            self._token_expires = expiry
         try:
             limit, used = int(headers["x-ratelimit-limit"]), int(headers["x-ratelimit-used"])
         except (KeyError, ValueError):
@@ -443,9 +452,9 @@ class GitHubIssues:
         return list(self._budgets.values())
 
     def token_expires(self) -> datetime | None:
-        """When the token expires, as GitHub's latest answer that said so stated it (a token
-        made without an expiry, and an App's hourly installation tokens, state none)."""
-        return self._token_expires
+        """When the soonest of this client's tokens expires, as GitHub's answers stated it
+        (None for a token made without an expiry; an App's installation tokens are left out)."""
+        return min(self._expiries.values(), default=None)
 
     def _call(
         self,
