@@ -328,6 +328,27 @@ def test_auth_and_not_found(fake: GitHubFake) -> None:
             assert missing.value.response.json()["message"] == "Not Found"
 
 
+def test_a_token_made_with_an_expiry_states_it_until_it_is_refused(fake: GitHubFake) -> None:
+    """As GitHub does for a personal access token made with an expiry; a token without one,
+    and an App installation token, state none."""
+    with client(fake) as gh:
+        number = create(gh)
+    expiring = fake.add_token("alice", role="write", expires_at=fake.clock.now() + 3600.5)
+    with client(fake, expiring) as gh:
+        stated = gh.rest.issues.get(OWNER, REPO, number).headers
+        expected = datetime.fromtimestamp(fake.clock.now() + 3600, UTC)
+        assert stated["github-authentication-token-expiration"] == (
+            f"{expected:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        fake.clock.advance(3601)
+        refused = refusal(lambda: gh.rest.issues.get(OWNER, REPO, number))
+        assert refused.status_code == 401
+    for lasting in (fake.user_token, fake.app_token):
+        with client(fake, lasting) as gh:
+            headers = gh.rest.issues.get(OWNER, REPO, number).headers
+            assert "github-authentication-token-expiration" not in headers
+
+
 def test_secondary_rate_limit_counts_writes(fake: GitHubFake) -> None:
     fake.limits.secondary_per_minute = 3
     with client(fake) as gh:
