@@ -46,6 +46,7 @@ from detection.notify import (
     trouble_event,
 )
 from detection.notify_payloads import Message
+from detection.routing import tracker_of
 from detection.rules import Channel, NotificationEventKind, NotificationRule
 from pipeline.ports import DeliveryFailed, IssueTracker, TokenExpiry, TrackerRefused
 from pipeline.services import NotificationPorts, Services
@@ -171,11 +172,14 @@ def _lag_event(
 
 
 def watch_token(
-    services: Services, tracker: IssueTracker | None, refused: TrackerRefused | None
+    services: Services,
+    tracker: IssueTracker | None,
+    repository: str,
+    refused: TrackerRefused | None,
 ) -> None:
-    """After a workflow step: tell of a GitHub token whose stated expiry is near (once per
-    expiry date) and of a token GitHub refused (once per episode, which the next step GitHub
-    answers ends)."""
+    """After a workflow step on `repository`: tell of a GitHub token whose stated expiry is near
+    (once per expiry date) and of a token GitHub refused (once per episode, which the next step
+    GitHub answers ends; a step on GitLab says nothing of GitHub's token)."""
     now = services.clock.now()
     expires = tracker.token_expires() if isinstance(tracker, TokenExpiry) else None
     warning = services.rules.notifications.trouble.token_warning
@@ -184,7 +188,9 @@ def watch_token(
         expiring = partial(_expiry_event, expires, now)
         key = f"github-token-expiring|{expires:%Y-%m-%d}"
         _episode(services, key, token_expiring(expires, now, warning), expiring, closes=False)
-    if tracker is None or not _wanted(services, "github-token-refused"):
+    if tracker is None or tracker_of(repository) != "github":
+        return
+    if not _wanted(services, "github-token-refused"):
         return
     credentials = refused is not None and refused.kind == "credentials"  # any other answer
     # (a success, a 403, a 404, a rate limit) means GitHub took the token: the episode is over

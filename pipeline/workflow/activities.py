@@ -93,17 +93,17 @@ def sync_issue(services: Services, request: WorkflowRequest) -> Synced | Wait:
         else:
             outcome = _refresh(services, github, request, notice, state, audit)
     except TrackerRateLimited as limited:
-        watch_token(services, github, None)  # GitHub took the token, and asked to wait
+        watch_token(services, github, repository, None)  # GitHub took the token, and asked to wait
         return tracker_wait(limited)
     except (TrackerRefused, SecretUnavailable) as refused:
         if isinstance(refused, TrackerRefused):
-            watch_token(services, github, refused)
+            watch_token(services, github, repository, refused)
             if not refused.permanent:
                 raise
         return _refused(services, audit, state, refused)
     finally:
         report_budget(services, github)
-    watch_token(services, github, None)
+    watch_token(services, github, repository, None)
     services.poisoned_jobs.remove(f"{fingerprint}|{repository.replace('/', '~')}", kind="refused")
     return outcome
 

@@ -234,7 +234,9 @@ def test_a_refused_token_is_told_again_only_after_github_took_it(tmp_path: Path)
     forbidden = TrackerRefused(403, "Resource not accessible", kind="forbidden")
     for outcome in (refused, refused, None, refused, forbidden, refused):
         flow.clock.moment += timedelta(minutes=5)
-        watch_token(flow.services, flow.tracker, outcome)
+        watch_token(flow.services, flow.tracker, SHOP, outcome)
+    watch_token(flow.services, flow.tracker, "gitlab:contoso/shop", None)  # not GitHub's token
+    watch_token(flow.services, flow.tracker, SHOP, refused)  # so the episode goes on
     first, second, third = _events(queue)  # a success, or a 403, means GitHub took the token
     assert {first.kind, second.kind, third.kind} == {"github-token-refused"}
     assert len({first.key, second.key, third.key}) == 3
