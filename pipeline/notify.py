@@ -21,6 +21,11 @@ no later message has carried the count already.
 
 Every outcome is an audit row (`notified`, `notification-held`, `notification-failed`) on the
 failure's fingerprint, keyed so a retry writes it once.
+
+Faultline's own trouble that lasts (`watch_lag` on the timer's tick, `watch_token` after each
+issue sync) is told once per episode: an episode is a row inserted if absent in the same table,
+so of every tick or step that sees the trouble only the first emits, and the row is deleted when
+the trouble is seen gone, so the next one is told again.
 """
 
 from __future__ import annotations
