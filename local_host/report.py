@@ -39,6 +39,7 @@ from adapters.markdown_issues import issue_files
 from detection.grouping import Grouping
 from detection.markers import find_marker
 from local_host.azurite import PROJECT_ROOT
+from pipeline.digest import DIGEST_LABEL
 from pipeline.ports import AuditEntry, LedgerEntry
 from pipeline.services import Services
 
@@ -331,6 +332,11 @@ class Issue:
     def key(self) -> tuple[str, int]:
         return (self.repository, self.number)
 
+    @property
+    def digest(self) -> bool:
+        """The pinned digest issue (`pipeline.digest`): a summary, not a failure."""
+        return DIGEST_LABEL in self.labels
+
     @classmethod
     def read(cls, path: Path) -> Issue:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -486,6 +492,9 @@ def gather(out: Path, services: Services) -> Report:
     issues_of, group_of_issue = _issue_numbers(services, summaries, grouping)
     issues = []
     for issue in sink_issues(out):
+        if issue.digest:
+            issues.append(issue)  # its marker names the digest, not a failure's group
+            continue
         marked = find_marker(issue.body)
         group = group_of_issue.get(issue.key) or (grouping.resolve(marked) if marked else None)
         issues.append(replace(issue, group=group))

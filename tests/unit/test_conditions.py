@@ -124,16 +124,16 @@ CATASTROPHIC = [
 def test_catastrophic_patterns_finish_fast_on_attacker_text(pattern: str, attack: str) -> None:
     """Each takes seconds on Python's backtracking `re`; RE2 is linear in the text."""
     condition = c(field="Message", regex=pattern)
-    started = time.perf_counter()
+    started = time.process_time()
     assert not matches(condition, {"Message": attack})
-    assert time.perf_counter() - started < 0.1
+    assert time.process_time() - started < 0.1
     assert not matches(condition, {"Message": attack * 2_000}), "linear: 50 KB stays fast"
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
 
 
 def test_extractor_patterns_run_on_re2_and_keep_their_value_group() -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     match = regex_search(r"order (?P<value>[A-Z]{2}-\d+)", "payment failed for order AB-1234")
     assert match is not None and match.group("value") == "AB-1234"
     assert regex_search(r"(?P<value>(\w+\s?)+)$", "a" * 24 + "!" * 2) is None
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5

@@ -144,6 +144,6 @@ def test_an_extractor_cannot_backtrack_catastrophically_on_log_text() -> None:
             },
         }
     )
-    started = time.perf_counter()
+    started = time.process_time()
     detect([_record("a" * 24 + "!")], [definition])
-    assert time.perf_counter() - started < 0.5, "RE2 runs in linear time"
+    assert time.process_time() - started < 0.5, "RE2 runs in linear time"

@@ -610,10 +610,10 @@ lol:
     ids=["billion-laughs", "too-many-aliases", "recursive-alias", "too-deep", "too-large"],
 )
 def test_hostile_yaml_is_refused_fast_and_clearly(text: str, expected: str) -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(RulesError, match=r"^rules\.yaml: refused: .*" + expected):
         load_rules(text, {}, origin="rules.yaml")
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_anchors_and_aliases_within_bounds_still_load() -> None:

@@ -1041,11 +1041,11 @@ HOSTILE = {
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_input_parses_in_linear_time(text: str) -> None:
     assert len(text) >= MEGABYTE * 0.9
-    started = time.perf_counter()
+    started = time.process_time()
     chain = parse_chain(text)
     if chain:
         cause = root_cause(chain)
         assert cause is not None
         culprit_frames(cause)
     looks_like_trace(text)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
