@@ -2,7 +2,9 @@
 backend, state in Azurite, issues on a stateful GitHub fake spoken to by githubkit. Faults are
 injected at the wire; in every case each fingerprint ends with exactly one issue. The workflow's
 decisions over time without faults (refresh and comment intervals, regressions, budgets,
-business hours, routing) are tested on in-memory ports in `tests/unit/test_issue_workflow.py`."""
+business hours, routing) are tested on in-memory ports in `tests/unit/test_issue_workflow.py`;
+the cases GitHub shares with GitLab (dedup, recurrence, regression, limits, lost state, lost
+answers) run over both trackers in `test_workflow_trackers.py`."""
 
 from __future__ import annotations
 
@@ -200,40 +202,6 @@ def test_a_linked_regression_whose_create_timed_out_is_not_opened_twice(make_wor
     assert sum("Continued in #2" in c for c in old["comments"]) == 1
 
 
-def test_a_create_that_timed_out_after_github_made_the_issue_is_recognised(make_workflow) -> None:
-    flow = make_workflow()
-    flow.github.fail_next(
-        TimeoutAfterSuccess(delay_seconds=2), method="POST", path="/repos/contoso/shop/issues"
-    )
-    failure = notice()
-    flow.notify(failure)
-    assert len(flow.shop_issues()) == 1
-    assert flow.actions(failure.fingerprint) == ["skipped-as-duplicate", "updated", "assigned"]
-    assert flow.shop_issues()[0]["comments"] == []
-    assert "a previous attempt created it" in [
-        e.reason for e in flow.services.audit.entries(failure.fingerprint)
-    ]
-
-
-def test_502_then_success_creates_once(make_workflow) -> None:
-    flow = make_workflow()
-    flow.github.fail_next(ServerError(502), method="POST", path="/repos/contoso/shop/issues")
-    flow.notify(notice())
-    assert len(flow.shop_issues()) == 1
-    assert [c.status for c in flow.github.calls("POST", "/repos/contoso/shop/issues")] == [502, 201]
-
-
-def test_secondary_rate_limit_waits_for_retry_after_then_creates_once(make_workflow) -> None:
-    flow = make_workflow()
-    flow.github.fail_next(
-        SecondaryRateLimit(retry_after=1), method="POST", path="/repos/contoso/shop/issues"
-    )
-    failure = notice()
-    flow.notify(failure)
-    assert len(flow.shop_issues()) == 1
-    assert flow.actions(failure.fingerprint)[:2] == ["rate-limited", "created"]
-
-
 def test_with_a_marker_key_only_a_signed_issue_is_adopted(make_workflow) -> None:
     """Anyone can compute a fingerprint, and the token's own login (a maintainer's PAT) can
     open an issue: without the key's signature its marker is not Faultline's."""
@@ -255,13 +223,6 @@ def test_with_a_marker_key_only_a_signed_issue_is_adopted(make_workflow) -> None
         "skipped-as-duplicate",
         "updated",
     ]
-
-
-def test_ten_concurrent_starts_of_one_fingerprint_make_one_issue(make_workflow) -> None:
-    flow = make_workflow()
-    flow.notify(notice(), times=10)
-    assert len(flow.shop_issues()) == 1
-    assert flow.actions(notice().fingerprint).count("created") == 1
 
 
 def test_a_worker_stopped_mid_orchestration_resumes_without_duplicates(make_workflow) -> None:
