@@ -414,35 +414,6 @@ def test_folded_groups_keep_the_older_issue_and_close_the_younger_as_its_duplica
     assert len(flow.shop_issues()) == 2 and flow.shop_issues()[1]["state"] == "closed"
 
 
-def test_an_automatic_merge_says_so_once_on_both_issues_though_the_comment_step_is_retried(
-    make_workflow,
-) -> None:
-    """Issue 13: a merge nobody can see is the complaint; the surviving issue says which issue
-    was folded into it, once, though GitHub's answer to that comment was lost."""
-    flow = make_workflow()
-    older, younger = notice("older"), notice("younger")
-    flow.notify(older)
-    flow.notify(younger)
-    flow.services.grouping.alias([(younger.fingerprint, older.fingerprint, "the merge step")])
-    flow.github.fail_next(
-        TimeoutAfterSuccess(2), method="POST", path="/repos/contoso/shop/issues/1/comments"
-    )
-    flow.notify(notice("older", count=5))
-    [lost] = flow.github.calls("POST", "/repos/contoso/shop/issues/1/comments")
-    assert isinstance(lost.fault, TimeoutAfterSuccess), "the step was retried after a lost answer"
-    first, second = flow.shop_issues()
-    announced = [c for c in first["comments"] if "merged #2" in c]
-    assert len(announced) == 1, first["comments"]
-    assert "automatically" in announced[0] and "(unhandled-exception)" in announced[0]
-    marker = f"<!-- faultline:absorbed={younger.fingerprint}:into={older.fingerprint} -->"
-    assert marker in announced[0]
-    assert sum("groups this failure with #1" in c for c in second["comments"]) == 1
-    assert second["state"] == "closed"
-    assert flow.actions(older.fingerprint).count("merged") == 1
-    flow.notify(notice("older", count=7))  # a later sync of the survivor: nothing said again
-    assert sum("merged #2" in c for c in flow.shop_issues()[0]["comments"]) == 1
-
-
 def test_an_upgrade_finds_the_issue_the_previous_fingerprint_version_made(make_workflow) -> None:
     """A v2 deployment left a ledger row and an issue; v3 ingests the same failure: the v3 group
     adopts that issue (its counts too) instead of opening a second one."""

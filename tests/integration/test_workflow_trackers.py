@@ -42,6 +42,7 @@ ROOT = Path(__file__).parents[2]
 GITLAB_PROJECT = "contoso/platform/shop"
 
 Fault = Literal["5xx", "throttled", "5xx-after-success", "timeout-after-success"]
+Step = Literal["create", "edit", "comment"]
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,9 @@ class Flow:
             for i in self.gitlab.issues(GITLAB_PROJECT)
         ]
 
-    def fail_next_create(self, fault: Fault) -> None:
-        """The next create answers with `fault`, each tracker's own form of it."""
+    def fail_next(self, fault: Fault, step: Step = "create", number: int = 0) -> None:
+        """The next request of `step` (on issue `number`) answers with `fault`, each tracker's
+        own form of it, on the endpoint that tracker does the step with."""
         if self.tracker == "GitHub":
             faults: dict[Fault, hub.Fault] = {
                 "5xx": hub.ServerError(502),
@@ -110,7 +112,13 @@ class Flow:
                 "5xx-after-success": hub.ServerErrorAfterSuccess(502),
                 "timeout-after-success": hub.TimeoutAfterSuccess(delay_seconds=2),
             }
-            self.github.fail_next(faults[fault], method="POST", path="/repos/contoso/shop/issues")
+            issues = "/repos/contoso/shop/issues"
+            method, path = {
+                "create": ("POST", issues),
+                "edit": ("PATCH", f"{issues}/{number}"),
+                "comment": ("POST", f"{issues}/{number}/comments"),
+            }[step]
+            self.github.fail_next(faults[fault], method=method, path=path)
             return
         gitlab_faults: dict[Fault, lab.Fault] = {
             "5xx": lab.ServerError(502),
@@ -118,14 +126,41 @@ class Flow:
             "5xx-after-success": lab.ServerErrorAfterSuccess(502),
             "timeout-after-success": lab.TimeoutAfterSuccess(delay_seconds=2),
         }
-        self.gitlab.fail_next(gitlab_faults[fault], method="POST", path=f"{GITLAB_PROJECT}/issues")
+        issues = f"{GITLAB_PROJECT}/issues"
+        method, path = {
+            "create": ("POST", issues),
+            "edit": ("PUT", f"{issues}/{number}"),
+            "comment": ("POST", f"{issues}/{number}/notes"),
+        }[step]
+        self.gitlab.fail_next(gitlab_faults[fault], method=method, path=path)
 
-    def create_statuses(self) -> list[int]:
-        """The status each create request was answered with, in order."""
+    def age(self, number: int, refreshes: int) -> None:
+        """Refresh issue `number`'s body `refreshes` times through the tracker, as months of
+        hourly updates do (GitHub's content limit is waited out on its fake's clock)."""
+        tracker = self.services.issue_tracker()
+        body = next(i.body for i in self.issues() if i.number == number)
+        for refresh in range(refreshes):
+            if self.tracker == "GitHub" and refresh % 60 == 59:
+                self.github.clock.advance(60)
+            tracker.edit(self.repository, number, body=f"{body}\n<!-- refresh {refresh} -->")
+
+    def statuses(self, step: Step = "create", number: int = 0) -> list[int]:
+        """The status each request of `step` (on issue `number`) was answered with, in order."""
         if self.tracker == "GitHub":
-            return [c.status for c in self.github.calls("POST", "/repos/contoso/shop/issues")]
-        path = "/projects/" + GITLAB_PROJECT.replace("/", "%2F") + "/issues"
-        return [c.status for c in self.gitlab.calls("POST") if c.path.endswith(path)]
+            issues = "/repos/contoso/shop/issues"
+            method, path = {
+                "create": ("POST", issues),
+                "edit": ("PATCH", f"{issues}/{number}"),
+                "comment": ("POST", f"{issues}/{number}/comments"),
+            }[step]
+            return [c.status for c in self.github.calls(method, path)]
+        issues = "/projects/" + GITLAB_PROJECT.replace("/", "%2F") + "/issues"
+        method, path = {
+            "create": ("POST", issues),
+            "edit": ("PUT", f"{issues}/{number}"),
+            "comment": ("POST", f"{issues}/{number}/notes"),
+        }[step]
+        return [c.status for c in self.gitlab.calls(method) if c.path.endswith(path)]
 
     def actions(self, fingerprint: str) -> list[str]:
         return [e.action for e in self.services.audit.entries(fingerprint)]
@@ -273,7 +308,7 @@ def test_with_the_state_table_lost_the_issue_is_found_by_its_marker(make_flow) -
 
 def test_a_throttled_create_waits_for_retry_after_then_creates_once(make_flow) -> None:
     flow = make_flow()
-    flow.fail_next_create("throttled")
+    flow.fail_next("throttled")
     flow.notify(notice())
     assert len(flow.issues()) == 1
     assert flow.actions(notice().fingerprint)[:2] == ["rate-limited", "created"]
@@ -283,10 +318,10 @@ def test_a_throttled_create_waits_for_retry_after_then_creates_once(make_flow) -
 
 def test_a_502_on_create_is_retried_and_creates_once(make_flow) -> None:
     flow = make_flow()
-    flow.fail_next_create("5xx")
+    flow.fail_next("5xx")
     flow.notify(notice())
     assert len(flow.issues()) == 1
-    assert flow.create_statuses() == [502, 201]
+    assert flow.statuses() == [502, 201]
 
 
 @pytest.mark.parametrize("fault", ["timeout-after-success", "5xx-after-success"])
@@ -294,7 +329,7 @@ def test_a_create_whose_answer_was_lost_after_the_tracker_made_it_is_recognised(
     make_flow, fault: Fault
 ) -> None:
     flow = make_flow()
-    flow.fail_next_create(fault)
+    flow.fail_next(fault)
     flow.notify(notice())
     [issue] = flow.issues()
     assert issue.comments == []
@@ -320,3 +355,36 @@ def test_the_hourly_issue_budget_holds_a_second_failure_until_its_slot(make_flow
     assert [i.number for i in flow.issues()] == [1, 2]
     assert flow.actions(second.fingerprint) == ["rate-limited", "created", "assigned"]
     assert flow.actions(first.fingerprint) == ["created", "assigned"]
+
+
+def test_an_automatic_merge_says_so_once_on_both_issues_of_a_long_lived_survivor(
+    make_flow,
+) -> None:
+    """Issue 13: no merge is silent, and none is said twice. Each comment's marker is looked
+    for among Faultline's own comments when a step is retried; GitLab lists what it records
+    itself (each description change, close, label) as notes too, so on a survivor refreshed
+    for months the comment a retry looks for lies pages deep."""
+    flow = make_flow()
+    older, younger = notice("older"), notice("younger")
+    flow.notify(older)
+    flow.notify(younger)
+    flow.age(1, refreshes=150)
+    flow.services.grouping.alias([(younger.fingerprint, older.fingerprint, "the merge step")])
+    # both comments land, but their answers are lost: the retried step must not repeat them
+    flow.fail_next("5xx-after-success", "comment", 2)
+    flow.fail_next("5xx-after-success", "comment", 1)
+    flow.notify(notice("older", count=5))
+    assert (flow.statuses("comment", 1), flow.statuses("comment", 2)) == ([502], [502])
+    survivor, absorbed = flow.issues()
+    announced = [c for c in survivor.comments if "merged #2" in c]
+    assert len(announced) == 1, survivor.comments
+    assert "automatically" in announced[0] and "(unhandled-exception)" in announced[0]
+    marker = f"<!-- faultline:absorbed={younger.fingerprint}:into={older.fingerprint} -->"
+    assert marker in announced[0]
+    assert sum("groups this failure with #1" in c for c in absorbed.comments) == 1
+    assert (survivor.state, absorbed.state) == ("open", "closed")
+    assert "**Occurrences** | 8 |" in survivor.body, "the absorbed group's counts moved over"
+    assert flow.actions(older.fingerprint).count("merged") == 1
+    assert flow.actions(older.fingerprint).count("folded") == 1
+    flow.notify(notice("older", count=7))  # a later sync of the survivor: nothing said again
+    assert sum("merged #2" in c for c in flow.issues()[0].comments) == 1
