@@ -186,22 +186,6 @@ def test_a_new_failure_becomes_one_labelled_issue_assigned_to_copilot(make_workf
     assert flow.actions(failure.fingerprint) == ["created", "assigned"]
 
 
-def test_a_linked_regression_whose_create_timed_out_is_not_opened_twice(make_workflow) -> None:
-    flow = make_workflow(**{"dedup.regression": "new_linked"})
-    flow.notify(notice(count=3))
-    flow.services.issue_tracker().edit("contoso/shop", 1, state="closed", state_reason="completed")
-    flow.github.fail_next(
-        TimeoutAfterSuccess(delay_seconds=2), method="POST", path="/repos/contoso/shop/issues"
-    )
-    flow.github.fail_next(
-        TimeoutAfterSuccess(delay_seconds=2), method="POST", path="/repos/contoso/shop/issues/1/*"
-    )
-    flow.notify(notice(count=5, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
-    old, new = flow.shop_issues()
-    assert (old["state"], new["state"]) == ("closed", "open"), "one linked issue, not two"
-    assert sum("Continued in #2" in c for c in old["comments"]) == 1
-
-
 def test_with_a_marker_key_only_a_signed_issue_is_adopted(make_workflow) -> None:
     """Anyone can compute a fingerprint, and the token's own login (a maintainer's PAT) can
     open an issue: without the key's signature its marker is not Faultline's."""

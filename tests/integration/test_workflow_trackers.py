@@ -306,6 +306,18 @@ def test_with_the_state_table_lost_the_issue_is_found_by_its_marker(make_flow) -
     ]
 
 
+def test_a_linked_regression_whose_create_timed_out_is_not_opened_twice(make_flow) -> None:
+    flow = make_flow(**{"dedup.regression": "new_linked"})
+    flow.notify(notice(count=3))
+    flow.services.issue_tracker().edit(flow.repository, 1, state="closed", state_reason="completed")
+    flow.fail_next("timeout-after-success", "create")
+    flow.fail_next("timeout-after-success", "comment", 1)
+    flow.notify(notice(count=5, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
+    old, new = flow.issues()
+    assert (old.state, new.state) == ("closed", "open"), "one linked issue, not two"
+    assert sum("Continued in #2" in c for c in old.comments) == 1
+
+
 def test_a_throttled_create_waits_for_retry_after_then_creates_once(make_flow) -> None:
     flow = make_flow()
     flow.fail_next("throttled")
