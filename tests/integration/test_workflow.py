@@ -501,7 +501,9 @@ def test_a_route_condition_reads_the_founding_record(make_workflow) -> None:
             "when": {"field": "Properties.tenant", "equals": "acme"},
             "repository": "contoso/orders",
             "labels": ["tenant:acme"],
-        }
+        },
+        # the rules file's own routes stay: its digest names one
+        *yaml.safe_load((ROOT / "faultline.yaml").read_text())["routing"]["routes"],
     ]
     flow = make_workflow(**{"routing.routes": routes})
     spec = TableSpec(name="AppTraces")
