@@ -38,7 +38,6 @@ from tests.fakes.github import (
     ServerError,
     ServerErrorAfterSuccess,
     SimulatedSeconds,
-    TimeoutAfterSuccess,
 )
 from tests.support.failures import FRIDAY_MORNING, group_id, notice, occurrences
 
@@ -363,39 +362,6 @@ def test_a_recurrence_after_the_last_check_waits_for_a_new_workflow(make_workflo
     assert issues.finish_or_resync(failure.fingerprint, "contoso/shop", 1) is True
     assert issues.finish_or_resync(failure.fingerprint, "contoso/shop", 1) is True  # a retry
     assert issues.finish_or_resync(failure.fingerprint, "contoso/shop", 2) is False
-
-
-def test_folded_groups_keep_the_older_issue_and_close_the_younger_as_its_duplicate_once(
-    make_workflow,
-) -> None:
-    flow = make_workflow()
-    older, younger = notice("older"), notice("younger")
-    flow.notify(older)
-    flow.notify(younger)
-    assert [i["number"] for i in flow.shop_issues()] == [1, 2]
-    flow.services.grouping.alias([(younger.fingerprint, older.fingerprint, "the same cause")])
-    # GitHub closes #2 and takes the comment, but both answers are lost: the retry must not
-    # comment twice, nor audit twice
-    flow.github.fail_next(
-        TimeoutAfterSuccess(2), method="PATCH", path="/repos/contoso/shop/issues/2"
-    )
-    flow.github.fail_next(
-        TimeoutAfterSuccess(2), method="POST", path="/repos/contoso/shop/issues/2/comments"
-    )
-    flow.notify(notice("older", count=5))
-    first, second = flow.shop_issues()
-    assert first["state"] == "open"
-    assert (second["state"], second["state_reason"], second["duplicate_of"]) == (
-        "closed",
-        "duplicate",
-        1,
-    )
-    assert [c for c in second["comments"] if "#1" in c and "groups this failure" in c] != []
-    assert sum("groups this failure" in c for c in second["comments"]) == 1
-    assert "**Occurrences** | 8 |" in first["body"], "the younger group's counts moved over"
-    assert flow.actions(older.fingerprint).count("folded") == 1
-    flow.notify(notice("younger", count=4))  # the absorbed group's own notice: no new issue
-    assert len(flow.shop_issues()) == 2 and flow.shop_issues()[1]["state"] == "closed"
 
 
 def test_an_upgrade_finds_the_issue_the_previous_fingerprint_version_made(make_workflow) -> None:

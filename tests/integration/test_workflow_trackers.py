@@ -369,6 +369,33 @@ def test_the_hourly_issue_budget_holds_a_second_failure_until_its_slot(make_flow
     assert flow.actions(first.fingerprint) == ["created", "assigned"]
 
 
+def test_folded_groups_keep_the_older_issue_and_close_the_younger_as_its_duplicate_once(
+    make_flow,
+) -> None:
+    flow = make_flow()
+    older, younger = notice("older"), notice("younger")
+    flow.notify(older)
+    flow.notify(younger)
+    assert [i.number for i in flow.issues()] == [1, 2]
+    flow.services.grouping.alias([(younger.fingerprint, older.fingerprint, "the same cause")])
+    # the tracker closes #2 and takes the comment, but both answers are lost: the retry must
+    # not comment twice, nor audit twice
+    flow.fail_next("timeout-after-success", "edit", 2)
+    flow.fail_next("timeout-after-success", "comment", 2)
+    flow.notify(notice("older", count=5))
+    first, second = flow.issues()
+    assert (first.state, second.state) == ("open", "closed")
+    if flow.tracker == "GitHub":  # GitLab closes without a reason: the comment links #1
+        duplicate = flow.github.issues("contoso", "shop")[1]
+        assert (duplicate["state_reason"], duplicate["duplicate_of"]) == ("duplicate", 1)
+    assert [c for c in second.comments if "#1" in c and "groups this failure" in c] != []
+    assert sum("groups this failure" in c for c in second.comments) == 1
+    assert "**Occurrences** | 8 |" in first.body, "the younger group's counts moved over"
+    assert flow.actions(older.fingerprint).count("folded") == 1
+    flow.notify(notice("younger", count=4))  # the absorbed group's own notice: no new issue
+    assert [i.state for i in flow.issues()] == ["open", "closed"]
+
+
 def test_an_automatic_merge_says_so_once_on_both_issues_of_a_long_lived_survivor(
     make_flow,
 ) -> None:
