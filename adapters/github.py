@@ -66,6 +66,7 @@ from pipeline.ports import (
 log = logging.getLogger(__name__)
 
 RECENT_PAGES = 3
+COMMENT_PAGES = 10  # 1,000 comments, as the timeline below
 TIMELINE_PAGES = 10  # 1,000 timeline events: an issue busier than that is not an agent's
 RECENT_WITHOUT_INTENT = 30
 SEARCH_RESULTS = 20
@@ -771,22 +772,34 @@ class GitHubIssues:
         )
 
     def comment_bodies(self, repository: str, number: int) -> list[str]:
-        """The bodies of the comments this token's login wrote on the issue (the first hundred:
-        Faultline comments at most once an interval). Anyone can comment, so a comment that
-        quotes one of Faultline's comment markers cannot stand in for Faultline's own."""
+        """The bodies of the comments this token's login wrote on the issue, oldest first, up
+        to `COMMENT_PAGES` pages of the conversation. Anyone can comment, so a comment that
+        quotes one of Faultline's comment markers cannot stand in for Faultline's own.
+
+        GitHub lists comments oldest first only, so on a long conversation the comment a
+        retried step just made lies pages deep; reading only the first hundred would miss it
+        and post it again."""
         owner, name = _split(repository)
         author = self.login()
+        bodies: list[str] = []
+        for page in range(1, COMMENT_PAGES + 1):
 
-        def first_page(gh: GitHub[Any]) -> list[Any]:
-            return gh.rest.issues.list_comments(owner, name, number, per_page=100).parsed_data
+            def comments(gh: GitHub[Any], page: int = page) -> list[Any]:
+                return gh.rest.issues.list_comments(
+                    owner, name, number, per_page=100, page=page
+                ).parsed_data
 
-        return [
-            c.body or ""
-            for c in self._call(
-                f"list comments of {repository}#{number}", first_page, repository=repository
+            found = self._call(
+                f"list comments of {repository}#{number}", comments, repository=repository
             )
-            if author is None or (c.user is not None and _same_login(c.user.login, author))
-        ]
+            bodies += [
+                c.body or ""
+                for c in found
+                if author is None or (c.user is not None and _same_login(c.user.login, author))
+            ]
+            if len(found) < 100:
+                break
+        return bodies
 
     def linked_pull_requests(self, repository: str, number: int) -> list[LinkedPullRequest]:
         """The pull requests the issue's timeline links it to, oldest first: `cross-referenced`

@@ -68,6 +68,9 @@ log = logging.getLogger(__name__)
 
 TRACKER = "GitLab"
 RECENT_PAGES = 3
+NOTE_PAGES = 10
+"""Pages of notes (a hundred each) read for Faultline's own comments: GitLab's system notes
+come with them, one per refresh of the body."""
 RECENT_WITHOUT_INTENT = 30
 SEARCH_RESULTS = 20
 DEFAULT_WAIT = timedelta(minutes=1)
@@ -451,15 +454,21 @@ class GitLabIssues:
         self._send(f"comment on {repository}#{number}", "POST", path, body={"body": body})
 
     def comment_bodies(self, repository: str, number: int) -> list[str]:
-        """The comments the token's user wrote on the issue (the first hundred, oldest first),
-        without GitLab's system notes ("closed", "changed the description")."""
+        """The comments the token's user wrote on the issue, newest first, without GitLab's
+        system notes ("closed", "changed the description").
+
+        GitLab lists its system notes with the comments and cannot leave them out, and every
+        refresh of the body adds one: on an issue refreshed for months the first hundred notes
+        are all old, so a retried step would not find the comment it just made and would post
+        it again. Newest first, the comment a retry looks for is on the first page; older
+        ones are found up to `NOTE_PAGES` pages back."""
         author = self.login()
         path = f"{self._issues_path(repository)}/{number}/notes"
         what = f"list comments of {repository}#{number}"
-        params = {"sort": "asc", "order_by": "created_at", "per_page": 100}
-        [notes] = self._pages(what, path, params, 1)
+        params = {"sort": "desc", "order_by": "created_at", "per_page": 100}
         return [
             note.get("body") or ""
+            for notes in self._pages(what, path, params, NOTE_PAGES)
             for note in notes
             if not note.get("system") and _same_user(note["author"]["username"], author)
         ]

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from detection import markdown
 from detection.escalation import ESCALATING_LABEL
 from detection.issue import title
 from detection.lifecycle import interpret, mute_labels, muted
@@ -220,12 +221,16 @@ def _fold_issues(
         if found.number is not None and found.number != keep.number:
             _close_as_duplicate(github, repository, found.number, keep, group, state.fingerprint)
             audit.once(f"fold|{group}", "folded", found.number, f"duplicate of #{keep.number}")
+            _announce_fold(services, github, keep, found.number, group, state.fingerprint, audit)
         services.issues.save(found.with_changes(folded_into=keep.number))
     if state.number is not None and state.number != keep.number:
         _close_as_duplicate(
             github, repository, state.number, keep, state.fingerprint, state.fingerprint
         )
         audit.once(f"fold|{state.number}", "folded", state.number, f"duplicate of #{keep.number}")
+        _announce_fold(
+            services, github, keep, state.number, state.fingerprint, state.fingerprint, audit
+        )
     if state.number != keep.number:
         audit("adopted", keep.number, "the surviving issue of the folded groups")
         state = _save(
@@ -235,6 +240,37 @@ def _fold_issues(
             ),
         )
     return state
+
+
+def _announce_fold(
+    services: Services,
+    github: IssueTracker,
+    keep: IssueRef,
+    number: int,
+    group: str,
+    survivor: str,
+    audit: Auditor,
+) -> None:
+    """Say on the surviving issue which issue an automatic merge folded into it: its watchers
+    see the counts jump and the other issue close, and a merge nobody can see is the complaint
+    users of other trackers make most. Before the absorbed state is marked folded, so a retry
+    that stopped in between still gets here; the comment is found again by its marker, the
+    audit row by its key. The definition's name comes from the rules file, so it is made inert
+    like any text an issue shows."""
+    marker = f"<!-- faultline:absorbed={group}:into={survivor} -->"
+    repository = audit.repository
+    if not any(marker in body for body in github.comment_bodies(repository, keep.number)):
+        entry = services.ledger.summary(group)
+        of = f" ({markdown.prose(entry.definition)})" if entry and entry.definition else ""
+        github.comment(
+            repository,
+            keep.number,
+            f"Faultline merged #{number}{of} into this issue automatically: it found the same "
+            f"root cause under fingerprint {markdown.inline_code(group)}. #{number} is closed as "
+            f"a duplicate, its counts are added here, and every later occurrence of its failure "
+            f"is counted on this issue.\n\n{marker}",
+        )
+    audit.once(f"absorbed|{group}", "merged", keep.number, f"#{number} merged in automatically")
 
 
 def _close_as_duplicate(
@@ -652,6 +688,10 @@ class Auditor:
     @property
     def fingerprint(self) -> str:
         return self._fingerprint
+
+    @property
+    def repository(self) -> str:
+        return self._repository
 
     def log_fields(self, issue: str = "") -> dict[str, str]:
         return log_fields(self._fingerprint, issue=issue, founder=self.founder)

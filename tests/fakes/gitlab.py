@@ -38,8 +38,9 @@ Hook or Note Hook GitLab sends for an issue as it stands now, with GitLab's deli
 ``X-Gitlab-Event-UUID`` per attempt, and ``Idempotency-Key``, which ``retry`` repeats).
 
 Faults a test injects with ``fail_next``: a 5xx (``ServerError``), an endpoint limit's 429
-(``RateLimited``, with or without ``Retry-After``) and a 5xx after the request took effect
-(``ServerErrorAfterSuccess``).
+(``RateLimited``, with or without ``Retry-After``), a 5xx after the request took effect
+(``ServerErrorAfterSuccess``) and an answer held past the client's timeout after it took effect
+(``TimeoutAfterSuccess``).
 
 Stricter than GitLab in one way, on purpose: GitLab ignores parameters it does not declare, so
 a misspelt field (``body`` for ``description``) would silently do nothing; the fake answers it
@@ -115,7 +116,15 @@ class ServerErrorAfterSuccess:
     status: int = 502
 
 
-Fault = ServerError | RateLimited | ServerErrorAfterSuccess
+@dataclass(frozen=True)
+class TimeoutAfterSuccess:
+    """Do what was asked, then hold the answer this long (past the client's timeout): the
+    write happened, but the client gave up waiting (a slow GitLab behind a proxy)."""
+
+    delay_seconds: float = 2.0
+
+
+Fault = ServerError | RateLimited | ServerErrorAfterSuccess | TimeoutAfterSuccess
 
 
 @dataclass(frozen=True)
@@ -219,6 +228,7 @@ class GitLabFake:
         self._observed: dict[tuple[str, int], int] = {}
         self._faults: deque[tuple[Fault, str, str]] = deque()
         self._lock = threading.RLock()
+        self._stopping = threading.Event()
         self.bot = self.add_user(bot_username, bot=True)
         self.token = self.add_token(bot_username)
         self._https = HttpsServer(self._wsgi, "gitlab-fake")
@@ -235,6 +245,7 @@ class GitLabFake:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._stopping.set()  # releases answers held by TimeoutAfterSuccess
         self._https.stop()
 
     # -- set-up and inspection ------------------------------------------------------------
@@ -486,6 +497,7 @@ class GitLabFake:
         raw_path = raw.split("?", 1)[0]
         token = request.headers.get("PRIVATE-TOKEN")
         body: Any = None
+        hold = 0.0
         with self._lock:
             try:
                 if request.data:
@@ -493,7 +505,7 @@ class GitLabFake:
                         body = json.loads(request.data)
                     except ValueError as error:
                         raise _Answer(400, {"error": "body is not valid JSON"}) from error
-                response = self._answer(request, raw_path, token, body)
+                response, hold = self._answer(request, raw_path, token, body)
             except _Answer as answer:
                 response = self._error(answer)
             self._limit_headers(token, response)
@@ -507,6 +519,8 @@ class GitLabFake:
                     token,
                 )
             )
+        if hold:
+            self._stopping.wait(hold)
         return response(environ, start_response)
 
     @staticmethod
@@ -566,7 +580,10 @@ class GitLabFake:
                 return fault
         return None
 
-    def _answer(self, request: Request, raw_path: str, token: str | None, body: Any) -> Response:
+    def _answer(
+        self, request: Request, raw_path: str, token: str | None, body: Any
+    ) -> tuple[Response, float]:
+        """The answer, and how long to hold it (outside the lock, so others are served)."""
         if not raw_path.startswith(self.prefix + "/"):
             raise _Answer(404, {"error": "404 Not Found"})
         if token not in self._tokens:
@@ -607,7 +624,7 @@ class GitLabFake:
         response = self._route(request, segments, user, params, body)
         if isinstance(fault, ServerErrorAfterSuccess):
             raise _Answer(fault.status, {"message": f"{fault.status} Bad Gateway"})
-        return response
+        return response, fault.delay_seconds if isinstance(fault, TimeoutAfterSuccess) else 0.0
 
     def _route(
         self,

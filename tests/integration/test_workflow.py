@@ -2,7 +2,9 @@
 backend, state in Azurite, issues on a stateful GitHub fake spoken to by githubkit. Faults are
 injected at the wire; in every case each fingerprint ends with exactly one issue. The workflow's
 decisions over time without faults (refresh and comment intervals, regressions, budgets,
-business hours, routing) are tested on in-memory ports in `tests/unit/test_issue_workflow.py`."""
+business hours, routing) are tested on in-memory ports in `tests/unit/test_issue_workflow.py`;
+the cases GitHub shares with GitLab (dedup, recurrence, regression, limits, lost state, lost
+answers) run over both trackers in `test_workflow_trackers.py`."""
 
 from __future__ import annotations
 
@@ -36,7 +38,6 @@ from tests.fakes.github import (
     ServerError,
     ServerErrorAfterSuccess,
     SimulatedSeconds,
-    TimeoutAfterSuccess,
 )
 from tests.support.failures import FRIDAY_MORNING, group_id, notice, occurrences
 
@@ -184,56 +185,6 @@ def test_a_new_failure_becomes_one_labelled_issue_assigned_to_copilot(make_workf
     assert flow.actions(failure.fingerprint) == ["created", "assigned"]
 
 
-def test_a_linked_regression_whose_create_timed_out_is_not_opened_twice(make_workflow) -> None:
-    flow = make_workflow(**{"dedup.regression": "new_linked"})
-    flow.notify(notice(count=3))
-    flow.services.issue_tracker().edit("contoso/shop", 1, state="closed", state_reason="completed")
-    flow.github.fail_next(
-        TimeoutAfterSuccess(delay_seconds=2), method="POST", path="/repos/contoso/shop/issues"
-    )
-    flow.github.fail_next(
-        TimeoutAfterSuccess(delay_seconds=2), method="POST", path="/repos/contoso/shop/issues/1/*"
-    )
-    flow.notify(notice(count=5, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
-    old, new = flow.shop_issues()
-    assert (old["state"], new["state"]) == ("closed", "open"), "one linked issue, not two"
-    assert sum("Continued in #2" in c for c in old["comments"]) == 1
-
-
-def test_a_create_that_timed_out_after_github_made_the_issue_is_recognised(make_workflow) -> None:
-    flow = make_workflow()
-    flow.github.fail_next(
-        TimeoutAfterSuccess(delay_seconds=2), method="POST", path="/repos/contoso/shop/issues"
-    )
-    failure = notice()
-    flow.notify(failure)
-    assert len(flow.shop_issues()) == 1
-    assert flow.actions(failure.fingerprint) == ["skipped-as-duplicate", "updated", "assigned"]
-    assert flow.shop_issues()[0]["comments"] == []
-    assert "a previous attempt created it" in [
-        e.reason for e in flow.services.audit.entries(failure.fingerprint)
-    ]
-
-
-def test_502_then_success_creates_once(make_workflow) -> None:
-    flow = make_workflow()
-    flow.github.fail_next(ServerError(502), method="POST", path="/repos/contoso/shop/issues")
-    flow.notify(notice())
-    assert len(flow.shop_issues()) == 1
-    assert [c.status for c in flow.github.calls("POST", "/repos/contoso/shop/issues")] == [502, 201]
-
-
-def test_secondary_rate_limit_waits_for_retry_after_then_creates_once(make_workflow) -> None:
-    flow = make_workflow()
-    flow.github.fail_next(
-        SecondaryRateLimit(retry_after=1), method="POST", path="/repos/contoso/shop/issues"
-    )
-    failure = notice()
-    flow.notify(failure)
-    assert len(flow.shop_issues()) == 1
-    assert flow.actions(failure.fingerprint)[:2] == ["rate-limited", "created"]
-
-
 def test_with_a_marker_key_only_a_signed_issue_is_adopted(make_workflow) -> None:
     """Anyone can compute a fingerprint, and the token's own login (a maintainer's PAT) can
     open an issue: without the key's signature its marker is not Faultline's."""
@@ -255,13 +206,6 @@ def test_with_a_marker_key_only_a_signed_issue_is_adopted(make_workflow) -> None
         "skipped-as-duplicate",
         "updated",
     ]
-
-
-def test_ten_concurrent_starts_of_one_fingerprint_make_one_issue(make_workflow) -> None:
-    flow = make_workflow()
-    flow.notify(notice(), times=10)
-    assert len(flow.shop_issues()) == 1
-    assert flow.actions(notice().fingerprint).count("created") == 1
 
 
 def test_a_worker_stopped_mid_orchestration_resumes_without_duplicates(make_workflow) -> None:
@@ -420,39 +364,6 @@ def test_a_recurrence_after_the_last_check_waits_for_a_new_workflow(make_workflo
     assert issues.finish_or_resync(failure.fingerprint, "contoso/shop", 2) is False
 
 
-def test_folded_groups_keep_the_older_issue_and_close_the_younger_as_its_duplicate_once(
-    make_workflow,
-) -> None:
-    flow = make_workflow()
-    older, younger = notice("older"), notice("younger")
-    flow.notify(older)
-    flow.notify(younger)
-    assert [i["number"] for i in flow.shop_issues()] == [1, 2]
-    flow.services.grouping.alias([(younger.fingerprint, older.fingerprint, "the same cause")])
-    # GitHub closes #2 and takes the comment, but both answers are lost: the retry must not
-    # comment twice, nor audit twice
-    flow.github.fail_next(
-        TimeoutAfterSuccess(2), method="PATCH", path="/repos/contoso/shop/issues/2"
-    )
-    flow.github.fail_next(
-        TimeoutAfterSuccess(2), method="POST", path="/repos/contoso/shop/issues/2/comments"
-    )
-    flow.notify(notice("older", count=5))
-    first, second = flow.shop_issues()
-    assert first["state"] == "open"
-    assert (second["state"], second["state_reason"], second["duplicate_of"]) == (
-        "closed",
-        "duplicate",
-        1,
-    )
-    assert [c for c in second["comments"] if "#1" in c and "groups this failure" in c] != []
-    assert sum("groups this failure" in c for c in second["comments"]) == 1
-    assert "**Occurrences** | 8 |" in first["body"], "the younger group's counts moved over"
-    assert flow.actions(older.fingerprint).count("folded") == 1
-    flow.notify(notice("younger", count=4))  # the absorbed group's own notice: no new issue
-    assert len(flow.shop_issues()) == 2 and flow.shop_issues()[1]["state"] == "closed"
-
-
 def test_an_upgrade_finds_the_issue_the_previous_fingerprint_version_made(make_workflow) -> None:
     """A v2 deployment left a ledger row and an issue; v3 ingests the same failure: the v3 group
     adopts that issue (its counts too) instead of opening a second one."""
@@ -556,7 +467,9 @@ def test_a_route_condition_reads_the_founding_record(make_workflow) -> None:
             "when": {"field": "Properties.tenant", "equals": "acme"},
             "repository": "contoso/orders",
             "labels": ["tenant:acme"],
-        }
+        },
+        # the rules file's own routes stay: its digest names one
+        *yaml.safe_load((ROOT / "faultline.yaml").read_text())["routing"]["routes"],
     ]
     flow = make_workflow(**{"routing.routes": routes})
     spec = TableSpec(name="AppTraces")

@@ -1,17 +1,17 @@
-"""The issue workflow routed to GitLab, for real: the app's orchestrator and activities on
-durabletask's in-memory backend, state in Azurite, issues on the GitLab fake over HTTPS under a
-self-managed prefix, spoken to by the GitLab adapter that `bootstrap` wires for a route to
-`gitlab:group/project`. The workflow is the one GitHub's tests drive
-(`tests/integration/test_workflow.py`); these run its cases that depend on the tracker (dedup,
-recurrence, regression, limits, refusals, lost state) over GitLab, with GitHub's fake running
-beside it to show that nothing of a GitLab route reaches GitHub."""
+"""The issue workflow routed to GitLab, where GitLab differs: the app's orchestrator and
+activities on durabletask's in-memory backend, state in Azurite, issues on the GitLab fake over
+HTTPS under a self-managed prefix, spoken to by the GitLab adapter that `bootstrap` wires for a
+route to `gitlab:group/project`, with GitHub's fake running beside it to show that nothing of a
+GitLab route reaches GitHub. The cases both trackers share (dedup, recurrence, regression,
+limits, lost state, lost answers) run over both in `test_workflow_trackers.py`; these are
+GitLab's own: a named user for the agent, a guest's dropped labels, a project GitLab does not
+show, the dry-run sink's folder, and a GitLab route without a token."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from pipeline.messages import FailureNotice
 from pipeline.ports import Counted
 from pipeline.services import Services
 from tests.fakes.github import GitHubFake
-from tests.fakes.gitlab import GitLabFake, RateLimited, ServerError, ServerErrorAfterSuccess
+from tests.fakes.gitlab import GitLabFake
 from tests.support.failures import FRIDAY_MORNING, group_id, notice, occurrences
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
 PROJECT = "contoso/platform/shop"
 REPOSITORY = f"gitlab:{PROJECT}"
-ISSUES = "/projects/contoso%2Fplatform%2Fshop/issues"
 
 
 @dataclass
@@ -47,7 +46,6 @@ class Flow:
     github: GitHubFake
     durable: DurableRuntime
     notices: QueueDriver
-    clock: SimulatedClock
 
     def notify(self, failure: FailureNotice, times: int = 1) -> None:
         """Count the notice's occurrences in the ledger, queue it as ingestion would (`times`
@@ -63,15 +61,16 @@ class Flow:
     def issues(self) -> list[dict[str, Any]]:
         return self.gitlab.issues(PROJECT)
 
-    def comments(self, iid: int) -> list[str]:
-        return [n["body"] for n in self.gitlab.notes(PROJECT, iid) if not n["system"]]
-
     def actions(self, fingerprint: str) -> list[str]:
         return [e.action for e in self.services.audit.entries(fingerprint)]
 
 
+def _rules_file() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "faultline.yaml").read_text())
+
+
 def _rules(tmp_path: Path, changes: dict[str, object]) -> str:
-    document = yaml.safe_load((ROOT / "faultline.yaml").read_text())
+    document = _rules_file()
     for dotted, value in changes.items():
         node = document
         *parents, leaf = dotted.split(".")
@@ -87,7 +86,15 @@ def _rules(tmp_path: Path, changes: dict[str, object]) -> str:
 def make_flow(azurite, storage_env, functions: FunctionTable, tmp_path) -> Iterator:
     opened: list = []
 
-    def make(dry_run: Path | None = None, token: bool = True, **rule_changes: object) -> Flow:
+    def make(
+        dry_run: Path | None = None,
+        token: bool = True,
+        route_to: str = REPOSITORY,
+        routes: tuple[dict[str, object], ...] = (),
+        **rule_changes: object,
+    ) -> Flow:
+        """Failures go to `route_to` unless one of `routes` (tried before the rules file's own,
+        which its digest names) says otherwise."""
         clock = SimulatedClock(FRIDAY_MORNING)
         gitlab = GitLabFake().__enter__()
         github = GitHubFake().__enter__()
@@ -100,7 +107,8 @@ def make_flow(azurite, storage_env, functions: FunctionTable, tmp_path) -> Itera
         opened.append(durable)
         changes: dict[str, object] = {
             "dedup.update_interval": "0s",
-            "routing.routes": [{"when_tables": ["AppExceptions"], "repository": REPOSITORY}],
+            "routing.default_repository": route_to,
+            "routing.routes": [*routes, *_rules_file()["routing"]["routes"]],
             "assignment.default": {"kind": "users", "users": ["duo-developer"]},
             **rule_changes,
         }
@@ -126,7 +134,7 @@ def make_flow(azurite, storage_env, functions: FunctionTable, tmp_path) -> Itera
             services.settings.failure_queue,
             lambda message: starter(message, durable.binding),
         )
-        return Flow(services, gitlab, github, durable, driver, clock)
+        return Flow(services, gitlab, github, durable, driver)
 
     yield make
     for resource in reversed(opened):
@@ -152,87 +160,8 @@ def test_a_failure_routed_to_gitlab_becomes_one_labelled_issue_for_the_named_use
     assert state == (REPOSITORY, 1)
 
 
-def test_a_recurrence_refreshes_and_comments_and_a_regression_reopens(make_flow) -> None:
-    flow = make_flow()
-    flow.notify(notice(count=3))
-    flow.clock.advance(timedelta(hours=7))  # past the comment interval (6h)
-    flow.notify(notice(count=9))
-    [issue] = flow.issues()
-    assert "**Occurrences** | 9" in issue["description"]
-    [comment] = flow.comments(1)
-    assert comment.startswith("6 new occurrence(s) since the last update; 9 in total")
-    flow.services.issue_tracker().edit(REPOSITORY, 1, state="closed", state_reason="completed")
-    flow.notify(notice(count=12, last_seen=datetime.now(UTC) + timedelta(minutes=1)))
-    [issue] = flow.issues()
-    assert issue["state"] == "opened"
-    assert sum(c.startswith("Regressed") for c in flow.comments(1)) == 1
-    assert flow.actions(notice().fingerprint) == [
-        "created",
-        "assigned",
-        "updated",
-        "commented",
-        "steered",  # the close read from GitLab: resolved, so the next occurrence regresses
-        "reopened",
-        "assigned",
-    ]
-
-
-def test_with_the_state_table_lost_the_issue_is_found_by_its_marker(make_flow) -> None:
-    flow = make_flow()
-    flow.notify(notice(count=3))
-    flow.services.issues.delete_all()
-    flow.notify(notice(count=8))
-    [issue] = flow.issues()
-    assert "**Occurrences** | 8" in issue["description"]
-    assert flow.actions(notice().fingerprint) == [
-        "created",
-        "assigned",
-        "skipped-as-duplicate",
-        "updated",
-    ]
-
-
-def test_a_throttled_create_waits_for_retry_after_then_creates_once(make_flow) -> None:
-    flow = make_flow()
-    flow.gitlab.fail_next(RateLimited(retry_after=1), method="POST", path=f"{PROJECT}/issues")
-    flow.notify(notice())
-    assert len(flow.issues()) == 1
-    assert flow.actions(notice().fingerprint)[:2] == ["rate-limited", "created"]
-    [waited] = [
-        e for e in flow.services.audit.entries(notice().fingerprint) if e.action == "rate-limited"
-    ]
-    assert "GitLab" in waited.reason
-
-
-def test_a_502_on_create_is_retried_and_creates_once(make_flow) -> None:
-    flow = make_flow()
-    flow.gitlab.fail_next(ServerError(502), method="POST", path=f"{PROJECT}/issues")
-    flow.notify(notice())
-    assert len(flow.issues()) == 1
-    assert [c.status for c in flow.gitlab.calls("POST", ISSUES)][:2] == [502, 201]
-
-
-def test_a_create_whose_answer_was_lost_after_gitlab_made_it_is_recognised(make_flow) -> None:
-    flow = make_flow()
-    flow.gitlab.fail_next(ServerErrorAfterSuccess(502), method="POST", path=f"{PROJECT}/issues")
-    flow.notify(notice())
-    assert len(flow.issues()) == 1
-    assert flow.actions(notice().fingerprint) == ["skipped-as-duplicate", "updated", "assigned"]
-    assert "a previous attempt created it" in [
-        e.reason for e in flow.services.audit.entries(notice().fingerprint)
-    ]
-
-
-def test_ten_concurrent_notices_of_one_failure_make_one_issue(make_flow) -> None:
-    flow = make_flow()
-    flow.notify(notice(), times=10)
-    assert len(flow.issues()) == 1
-    assert flow.actions(notice().fingerprint).count("created") == 1
-
-
 def test_a_guests_labels_and_assignees_are_dropped_and_audited(make_flow) -> None:
-    routes = [{"when_tables": ["AppExceptions"], "repository": "gitlab:contoso/guest"}]
-    flow = make_flow(**{"routing.routes": routes})
+    flow = make_flow(route_to="gitlab:contoso/guest")
     flow.gitlab.add_project("contoso/guest", members={flow.gitlab.bot: 10, "duo-developer": 30})
     flow.notify(notice())
     [issue] = flow.gitlab.issues("contoso/guest")
@@ -243,8 +172,7 @@ def test_a_guests_labels_and_assignees_are_dropped_and_audited(make_flow) -> Non
 
 
 def test_a_project_gitlab_does_not_show_is_refused_visibly(make_flow) -> None:
-    routes = [{"when_tables": ["AppExceptions"], "repository": "gitlab:contoso/archived"}]
-    flow = make_flow(**{"routing.routes": routes})
+    flow = make_flow(route_to="gitlab:contoso/archived")
     flow.notify(notice())
     assert flow.actions(notice().fingerprint) == ["refused"]
     reason = flow.services.audit.entries(notice().fingerprint)[0].reason
@@ -266,8 +194,8 @@ def test_the_dry_run_sink_takes_a_gitlab_route_into_its_own_folder(make_flow, tm
 def test_without_a_gitlab_token_a_gitlab_route_is_refused_and_github_carries_on(
     make_flow,
 ) -> None:
-    routes = [{"when_tables": ["AppRequests"], "repository": REPOSITORY}]
-    flow = make_flow(token=False, **{"routing.routes": routes})
+    to_gitlab = {"when_tables": ["AppRequests"], "repository": REPOSITORY}
+    flow = make_flow(token=False, route_to="contoso/shop", routes=(to_gitlab,))
     flow.notify(notice())  # AppExceptions: the default route, on GitHub
     assert [i["number"] for i in flow.github.issues("contoso", "shop")] == [1]
     gitlab_bound = notice("payment-null").model_copy(update={"table": "AppRequests"})
