@@ -654,6 +654,11 @@ def _python_blocks(lines: Sequence[str]) -> _Block:
     return root
 
 
+_LAMBDA_HEADER = re.compile(r"\[ERROR\]\s+(?P<rest>[A-Za-z_][\w.]*(?::.*)?)$")
+"""AWS Lambda's Python runtime logs an unhandled exception as `[ERROR] KeyError: 'sku'` and then
+the traceback's frames, with no exception line after them."""
+
+
 def _python_header(text: str) -> tuple[str, str]:
     match = _PY_HEADER.match(text)
     if match:
@@ -666,6 +671,7 @@ def _python_block(block: _Block, rules: FrameRules, depth: int) -> _Exc | None:
     linked: list[bool] = []
     current: _Exc | None = None
     link = False
+    announced: str | None = None
 
     def finish(segment: _Exc) -> None:
         nonlocal link
@@ -695,7 +701,11 @@ def _python_block(block: _Block, rules: FrameRules, depth: int) -> _Exc | None:
             if current is not None and current.printed:
                 finish(current)
             current = _Exc(opened=True)
+            if announced:  # a header printed first; the line after the frames still wins
+                current.type, current.message = _python_header(announced)
             continue
+        lambda_header = _LAMBDA_HEADER.match(text)
+        announced = lambda_header["rest"] if lambda_header and current is None else None
         if text.startswith(_PY_CAUSE):
             link = True
             continue

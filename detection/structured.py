@@ -258,6 +258,19 @@ _MAX_PREFIX = 100  # a runtime's prefix: a timestamp, "stdout F ", a level word
 _CRI_PREFIX = re.compile(r"\S+ (?:stdout|stderr) [FP] ")
 _LOGFMT_PAIR = re.compile(r'([^\s="]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?:[ \t]+|$)')
 _LOGFMT_KEYS = frozenset(("level", "lvl", "severity", "msg", "message"))
+_LAMBDA_TEXT = re.compile(
+    r"\[(?P<level>[A-Z]+)\]\t(?P<timestamp>\d{4}-\d\d-\d\dT[\d:.]+Z)\t"
+    r"(?P<requestId>[0-9a-fA-F-]{36})\t(?P<message>.*)",
+    re.S,
+)
+"""AWS Lambda's text log format (the Python runtime's logger, Node's console): level, time and
+request id before the message, tab-separated."""
+_NGINX_ERROR = re.compile(
+    r"(?P<timestamp>\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[(?P<level>[a-z]+)\] "
+    r"(?P<pid>\d+)#(?P<tid>\d+): (?:\*(?P<connection>\d+) )?(?P<message>.*)",
+    re.S,
+)
+"""nginx's error log: time, level, process and thread ids, the connection, then the message."""
 
 
 def _json_start(text: str) -> int | None:
@@ -322,6 +335,9 @@ def _decode(text: str) -> dict[str, Any] | None:
         except (ValueError, RecursionError):
             return None
         return _decode_json(inner.strip()) if isinstance(inner, str) else None
+    prefixed = _LAMBDA_TEXT.fullmatch(text) or _NGINX_ERROR.fullmatch(text)
+    if prefixed:
+        return {key: value for key, value in prefixed.groupdict().items() if value is not None}
     cri = _CRI_PREFIX.match(text)
     return _decode_logfmt(text[cri.end() :] if cri else text)
 

@@ -1049,3 +1049,23 @@ def test_hostile_input_parses_in_linear_time(text: str) -> None:
         culprit_frames(cause)
     looks_like_trace(text)
     assert time.process_time() - started < 1.0
+
+
+def test_a_lambda_python_error_names_its_exception_before_the_frames() -> None:
+    """AWS Lambda's Python runtime logs `[ERROR] Type: message` and then the frames, with no
+    exception line after them; an exception line that does follow still wins."""
+    logged = (
+        "[ERROR] KeyError: 'currency'\n"
+        "Traceback (most recent call last):\n"
+        '  File "/var/task/handler.py", line 41, in lambda_handler\n'
+        '    total = price_order(event["order"])\n'
+        '  File "/var/task/pricing.py", line 17, in price_order\n'
+        '    rate = RATES[order["currency"]]\n'
+    )
+    [error] = parse_chain(logged)
+    assert (error.type, error.message) == ("KeyError", "'currency'")
+    assert [f.function for f in error.frames] == ["pricing.price_order", "handler.lambda_handler"]
+    [later] = parse_chain(logged + "ValueError: the line after the frames\n")
+    assert (later.type, later.message) == ("ValueError", "the line after the frames")
+    [plain] = parse_chain(logged.replace("[ERROR] ", "note: "))
+    assert plain.type == "" and plain.frames, "only Lambda's [ERROR] line names the exception"

@@ -947,3 +947,30 @@ def test_any_object_parses_the_same_decoded_or_as_text(obj: dict[str, Any]) -> N
 def test_any_text_never_raises(text: str) -> None:
     result = parse_structured(text)
     assert result is None or isinstance(result, StructuredLog)
+
+
+def test_a_lambda_text_line_gives_its_level_and_message_and_keeps_the_request_id() -> None:
+    line = (
+        "[ERROR]\t2026-11-20T01:00:10.012Z\t1f6c0000-0000-4000-8000-000000000000\t"
+        "payment capture failed for order 4711: ReadTimeout\n"
+    )
+    parsed = parse_structured(line)
+    assert parsed is not None
+    assert parsed.level == "error"
+    assert parsed.message == "payment capture failed for order 4711: ReadTimeout"
+    assert parsed.fields["requestId"] == "1f6c0000-0000-4000-8000-000000000000"
+    assert parse_structured(line.replace("\t", " ")) is None, "Lambda's separators are tabs"
+
+
+def test_an_nginx_error_line_gives_its_level_and_message() -> None:
+    line = (
+        "2026/11/20 00:54:12 [error] 38#38: *795266 upstream timed out (110: Operation timed out)"
+        " while reading response header from upstream, client: 10.244.1.182"
+    )
+    parsed = parse_structured(line)
+    assert parsed is not None and parsed.level == "error"
+    assert parsed.message is not None
+    assert parsed.message.startswith("upstream timed out (110: Operation timed out) while")
+    assert parsed.fields["connection"] == "795266"
+    crit = parse_structured("2026/11/20 00:54:12 [crit] 7#7: worker process exited on signal 9")
+    assert crit is not None and crit.level == "critical" and "connection" not in crit.fields
