@@ -424,6 +424,13 @@ def duration(span: timedelta | None) -> str:
     return f"{days}d {hours}h" if hours else f"{days}d"
 
 
+def lag_text(seconds: int | None, missing: str) -> str:
+    """An ingestion lag as people read it: `40s` under a minute, else as `duration` says it."""
+    if seconds is None:
+        return missing
+    return f"{seconds}s" if seconds < 60 else duration(timedelta(seconds=seconds))
+
+
 def sparkline(values: Sequence[int]) -> str:
     """Counts as block characters, the largest a full block (all zero: the lowest)."""
     top = max(values, default=0)
@@ -579,6 +586,8 @@ def _markdown(digest: Digest, listed: int, marker_line: str) -> str:
             f" | {duration(row.to_close)} |"
             for row in digest.issues[: max(listed, 5) * 5]
         ]
+        if len(digest.issues) > max(listed, 5) * 5:
+            out.append(f"| and {len(digest.issues) - max(listed, 5) * 5} more | | | | |")
     else:
         out.append("No issue was assigned.")
     health = digest.health
@@ -587,7 +596,7 @@ def _markdown(digest: Digest, listed: int, marker_line: str) -> str:
         if health.budget_limit
         else "not reported"
     )
-    lag = f"{health.lag_seconds}s" if health.lag_seconds is not None else "no poll yet"
+    lag = lag_text(health.lag_seconds, "no poll yet")
     out += [
         "",
         "### Faultline",

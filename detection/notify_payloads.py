@@ -34,6 +34,7 @@ from detection.digest import (
     duration,
     headline,
     issue_title,
+    lag_text,
     period_label,
     sparkline,
 )
@@ -140,7 +141,7 @@ DIGEST_ROWS = 5
 def _digest_figures(digest: Digest) -> list[tuple[str, str]]:
     health = digest.health
     budget = f"{health.budget_used}/{health.budget_limit}" if health.budget_limit else "-"
-    lag = f"{health.lag_seconds}s" if health.lag_seconds is not None else "-"
+    lag = lag_text(health.lag_seconds, "-")
     changes = [(heading, str(len(digest.changes[kind]))) for kind, heading in CHANGE_HEADINGS]
     return [
         *changes,

@@ -25,6 +25,7 @@ from detection.digest import (
     change_of,
     digest_fingerprint,
     duration,
+    lag_text,
     render_markdown,
     sparkline,
 )
@@ -341,3 +342,10 @@ def test_a_digest_without_suppressions_says_so() -> None:
     digest = build_digest("shop", WEEK, failures, actions, Health())
     assert digest.suppressed == ()
     assert "None: no known issue kept a failure back." in render_markdown(digest, "")
+
+
+def test_an_ingestion_lag_reads_as_people_say_it() -> None:
+    assert lag_text(None, "no poll yet") == "no poll yet"
+    assert lag_text(40, "-") == "40s"
+    assert lag_text(1200, "-") == "20m"
+    assert lag_text(5 * 3600 + 60, "-") == "5h 1m"
